@@ -1,0 +1,303 @@
+"""Core data models: the wire and domain shapes both planes exchange.
+
+Every shape is a ``msgspec.Struct(kw_only=True)``. Value objects are frozen. Shapes decoded
+from outside input derive from :class:`InputStruct`, which forbids unknown fields so a typo in a
+request is an error, not a silently ignored key. Encoders and decoders are built once
+(:mod:`modelyard.codec`).
+
+The model card follows the Model Card Toolkit schema (model details, considerations, model
+parameters, quantitative analysis), flattened to the parts a tabular model needs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+import msgspec
+
+from modelyard.enums import CardStatus, FeatureDType, ModelStage, ModelVariant
+
+Scalar = str | int | float | bool | None
+"""A JSON scalar: the value type of parameters, tags and feature values."""
+
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+"""An entity name: letters, digits, ``_ . -``; no path separators, so it is safe as a folder."""
+
+
+class InputStruct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """Base of shapes decoded from outside input: unknown fields are rejected."""
+
+
+class TensorSpec(InputStruct, frozen=True):
+    """One input or output tensor of a model, in Open Inference Protocol terms.
+
+    Attributes:
+        name: tensor name in the ONNX graph.
+        datatype: OIP datatype (``FP32``, ``FP64``, ``INT64``, ``BYTES``, ...).
+        shape: dimensions; ``-1`` marks a variable dimension (the batch).
+    """
+
+    name: str
+    datatype: str
+    shape: tuple[int, ...]
+
+
+class ModelSignature(InputStruct, frozen=True):
+    """Inputs and outputs of a compiled model, plus the feature names of its columns."""
+
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    feature_names: tuple[str, ...] = ()
+
+
+class FeatureRef(InputStruct, frozen=True):
+    """The stable key of one feature definition: its name and version."""
+
+    name: Name
+    version: Annotated[int, msgspec.Meta(ge=1)]
+
+
+class Feature(msgspec.Struct, kw_only=True, frozen=True):
+    """One stored version of a feature definition.
+
+    Attributes:
+        id: unique id of the feature (shared by all its versions).
+        name: unique feature name; with ``version`` the stable key.
+        version: 1 for the first definition, n+1 for each update.
+        description: what the feature means.
+        dtype: logical value type.
+        entity: the entity the feature describes (``customer``).
+        owner: who answers for the definition.
+        transformation: expression or code reference that computes it.
+        source: dataset or table it is computed from.
+        tags: free labels for search.
+        created_at: when this version was written (UTC).
+        created_by: the principal who wrote this version.
+        deprecated: hidden from listings when true; every version stays readable.
+    """
+
+    id: str
+    name: str
+    version: int
+    description: str
+    dtype: FeatureDType
+    entity: str
+    owner: str
+    transformation: str
+    source: str
+    tags: tuple[str, ...] = ()
+    created_at: dt.datetime
+    created_by: str
+    deprecated: bool = False
+
+
+class Owner(InputStruct, frozen=True):
+    """An owner of a model: a person or team and how to reach them."""
+
+    name: str
+    contact: str = ""
+
+
+class ModelDetails(InputStruct, frozen=True):
+    """Model Card Toolkit ``model_details``."""
+
+    name: str
+    overview: str
+    owners: tuple[Owner, ...]
+    version: str
+    license: str
+    references: tuple[str, ...] = ()
+    citation: str = ""
+
+
+class DatasetInfo(InputStruct, frozen=True):
+    """A dataset the model was trained or evaluated on."""
+
+    name: str
+    uri: str = ""
+    sha256: str = ""
+    description: str = ""
+    rows: int | None = None
+
+
+class PerformanceMetric(InputStruct, frozen=True):
+    """One metric value, overall (``slice`` empty) or on a named data slice."""
+
+    type: str
+    value: float
+    slice: str = ""
+    threshold: float | None = None
+
+
+class Risk(InputStruct, frozen=True):
+    """An ethical consideration and how it is mitigated."""
+
+    name: str
+    mitigation: str
+
+
+class ModelCard(InputStruct, frozen=True):
+    """The content of a model card (Model Card Toolkit schema).
+
+    Status, revision and approvals are recorded by the registry beside the content; the card
+    content is what an approval signs (by its hash).
+    """
+
+    model_details: ModelDetails
+    intended_uses: tuple[str, ...]
+    out_of_scope_uses: tuple[str, ...]
+    training_data: DatasetInfo
+    evaluation_data: DatasetInfo
+    metrics: tuple[PerformanceMetric, ...]
+    limitations: tuple[str, ...]
+    ethical_considerations: tuple[Risk, ...]
+    tradeoffs: tuple[str, ...] = ()
+
+
+class DatasetRef(InputStruct, frozen=True):
+    """Where training data came from and the hash of its content."""
+
+    uri: str
+    sha256: str
+
+
+class ModelLineage(InputStruct, frozen=True):
+    """What a model version was built from.
+
+    Attributes:
+        mlflow_run_id: the tracking run that trained it.
+        training_dataset: URI and content hash of the training data.
+        features: the feature definitions used, as (name, version) pairs.
+        parent_version: the version it was retrained from, if any.
+        code_version: git commit of the training code.
+        hyperparameters: the training parameters.
+        fidelity: the conversion fidelity figures (max/mean |delta|, label agreement).
+    """
+
+    mlflow_run_id: str
+    training_dataset: DatasetRef
+    features: tuple[FeatureRef, ...]
+    parent_version: int | None = None
+    code_version: str
+    hyperparameters: dict[str, Scalar] = {}
+    fidelity: dict[str, float] = {}
+
+
+class RegisteredModel(msgspec.Struct, kw_only=True, frozen=True):
+    """One registered version of a model, with its card and lineage.
+
+    Attributes:
+        name: model name (safe as a folder name).
+        version: 1, 2, ... per name, never reused.
+        stage: lifecycle stage.
+        onnx_sha256: content hash of the ONNX artifact (its address in the artifact store).
+        signature: inputs and outputs of the compiled model.
+        card: the current model card revision's content.
+        card_revision: 1 at registration, n+1 per edit.
+        card_status: review status of the current revision.
+        lineage: what the version was built from.
+        created_at: registration time (UTC).
+        created_by: the principal who registered it.
+        description: free text.
+        tags: free key/value labels.
+    """
+
+    name: str
+    version: int
+    stage: ModelStage
+    onnx_sha256: str
+    signature: ModelSignature
+    card: ModelCard
+    card_revision: int
+    card_status: CardStatus
+    lineage: ModelLineage
+    created_at: dt.datetime
+    created_by: str
+    description: str = ""
+    tags: dict[str, str] = {}
+
+
+class Prediction(msgspec.Struct, kw_only=True, frozen=True):
+    """The durable record of one scored row.
+
+    Attributes:
+        request_id: id of the request (echoed from the client or generated).
+        model_name: the model that answered.
+        model_version: the version that computed the answer.
+        variant: the A/B role of that version, if the request was routed.
+        features: input values by feature name.
+        outputs: output values by output name (label, probabilities, prediction).
+        latency_us: server-side latency of the request in microseconds.
+        timestamp: when the answer was sent (UTC).
+    """
+
+    request_id: str
+    model_name: str
+    model_version: int
+    variant: ModelVariant | None = None
+    features: dict[str, Scalar]
+    outputs: dict[str, Scalar | list[float]]
+    latency_us: int
+    timestamp: dt.datetime
+
+
+class FeatureDrift(msgspec.Struct, kw_only=True, frozen=True):
+    """Drift of one feature between a reference window and a current window."""
+
+    feature: str
+    statistic: str
+    score: float
+    threshold: float
+    drifted: bool
+
+
+class DriftReport(msgspec.Struct, kw_only=True, frozen=True):
+    """Drift of a model's inputs (and outputs) over one window.
+
+    Attributes:
+        model_name: the monitored model.
+        model_version: the monitored version.
+        window_start: first prediction time in the current window (UTC).
+        window_end: last prediction time in the current window (UTC).
+        reference: what the window was compared with (a dataset hash or a window).
+        features: per-feature drift, outputs included under their output names.
+        drifted: true when any feature drifted.
+        sample_size: predictions in the current window.
+    """
+
+    model_name: str
+    model_version: int
+    window_start: dt.datetime
+    window_end: dt.datetime
+    reference: str
+    features: tuple[FeatureDrift, ...]
+    drifted: bool
+    sample_size: int
+
+
+__all__ = [
+    "CardStatus",
+    "DatasetInfo",
+    "DatasetRef",
+    "DriftReport",
+    "Feature",
+    "FeatureDType",
+    "FeatureDrift",
+    "FeatureRef",
+    "InputStruct",
+    "ModelCard",
+    "ModelDetails",
+    "ModelLineage",
+    "ModelSignature",
+    "ModelStage",
+    "ModelVariant",
+    "Name",
+    "Owner",
+    "PerformanceMetric",
+    "Prediction",
+    "RegisteredModel",
+    "Risk",
+    "Scalar",
+    "TensorSpec",
+]
