@@ -1,0 +1,320 @@
+"""A minimal HTTP/1.1 server: one ``asyncio.Protocol`` per connection, parsed by httptools.
+
+Why not an ASGI framework: on one core, a bare raw-ASGI echo on uvicorn answers ~2.5x fewer
+requests than this protocol does (``benchmarks/RESULTS.md``, ``## HTTP framework choice``). The
+ASGI layer builds a scope dict, two message dicts and three coroutine hops per request; here
+a request is one parser pass, one small object and one task.
+
+Design:
+- httptools (the llhttp parser uvicorn uses) calls back per URL/header/body chunk; a request
+  is complete at ``on_message_complete`` and handed to the :data:`Handler`.
+- Requests on one connection are answered strictly in order (HTTP/1.1 pipelining): one
+  request runs at a time per connection; later ones wait in a bounded deque (reading pauses
+  when it is full). Concurrency comes from many connections, as with every HTTP/1.1 client.
+- Bodies: ``Content-Length`` and ``Transfer-Encoding: chunked`` (httptools de-chunks). A body
+  over ``max_body_bytes`` is refused with 413 as soon as the headers announce it (or the
+  chunks exceed it), before it is read, and the connection is closed.
+- Malformed HTTP gets a 400 and the connection closes; other connections are unaffected.
+- :meth:`HttpConnection.shutdown` lets the server drain: idle connections close at once, a
+  busy one closes after the response in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import time
+from email.utils import formatdate
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeAlias, cast
+
+import httptools
+
+logger = logging.getLogger(__name__)
+
+_REASONS: Final = {
+    200: b"OK",
+    400: b"Bad Request",
+    404: b"Not Found",
+    405: b"Method Not Allowed",
+    409: b"Conflict",
+    413: b"Content Too Large",
+    429: b"Too Many Requests",
+    500: b"Internal Server Error",
+    501: b"Not Implemented",
+    503: b"Service Unavailable",
+    504: b"Gateway Timeout",
+}
+_JSON: Final = b"application/json"
+
+
+class HttpRequest:
+    """One parsed request.
+
+    Attributes:
+        method: the method, e.g. ``b"POST"``.
+        path: the URL path without the query, still percent-encoded.
+        query: the raw query string (without ``?``), ``b""`` when absent.
+        headers: header values by lower-cased name (a repeated header keeps the last value).
+        body: the whole body.
+    """
+
+    __slots__ = ("body", "headers", "method", "path", "query")
+
+    def __init__(self, method: bytes, url: bytes, headers: dict[bytes, bytes], body: bytes) -> None:
+        self.method = method
+        path, _, query = url.partition(b"?")
+        self.path = path
+        self.query = query
+        self.headers = headers
+        self.body = body
+
+
+class HttpResponse:
+    """A response to write: status, body, content type and extra headers."""
+
+    __slots__ = ("body", "content_type", "headers", "status")
+
+    def __init__(
+        self,
+        status: int,
+        body: bytes = b"",
+        content_type: bytes = _JSON,
+        headers: tuple[tuple[bytes, bytes], ...] = (),
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.content_type = content_type
+        self.headers = headers
+
+
+Handler: TypeAlias = Callable[[HttpRequest], Awaitable[HttpResponse]]
+"""An async callable answering one request; it must translate its own errors."""
+
+
+class DateHeader:
+    """The ``date`` header line, rendered at most once per second."""
+
+    __slots__ = ("_line", "_second")
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._line = b""
+
+    def line(self) -> bytes:
+        now = int(time.time())
+        if now != self._second:
+            self._second = now
+            self._line = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
+        return self._line
+
+
+def render(response: HttpResponse, date: bytes, close: bool) -> bytes:
+    """Serialise a response (status line, headers, body) into one buffer.
+
+    >>> render(HttpResponse(200, b"{}"), b"", close=False)
+    b'HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 2\\r\\n\\r\\n{}'
+    """
+    reason = _REASONS.get(response.status, b"Unknown")
+    parts = [
+        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
+        % (response.status, reason, response.content_type, len(response.body)),
+        date,
+    ]
+    for name, value in response.headers:
+        parts.append(b"%s: %s\r\n" % (name, value))
+    if close:
+        parts.append(b"connection: close\r\n")
+    parts.append(b"\r\n")
+    parts.append(response.body)
+    return b"".join(parts)
+
+
+class ConnectionLimits:
+    """Per-connection limits shared by every connection of one server."""
+
+    __slots__ = ("max_body_bytes", "max_pipelined")
+
+    def __init__(self, max_body_bytes: int, max_pipelined: int = 32) -> None:
+        self.max_body_bytes = max_body_bytes
+        self.max_pipelined = max_pipelined
+
+
+class ConnectionRegistry:
+    """The open connections of one server, so it can drain them on close."""
+
+    __slots__ = ("_connections", "_empty")
+
+    def __init__(self) -> None:
+        self._connections: set[HttpConnection] = set()
+        self._empty = asyncio.Event()
+        self._empty.set()
+
+    def __len__(self) -> int:
+        return len(self._connections)
+
+    def add(self, connection: HttpConnection) -> None:
+        self._connections.add(connection)
+        self._empty.clear()
+
+    def discard(self, connection: HttpConnection) -> None:
+        self._connections.discard(connection)
+        if not self._connections:
+            self._empty.set()
+
+    def snapshot(self) -> list[HttpConnection]:
+        """The connections open now."""
+        return list(self._connections)
+
+    async def wait_empty(self) -> None:
+        """Return once every connection has closed."""
+        await self._empty.wait()
+
+
+class HttpConnection(asyncio.Protocol):
+    """One client connection: parse, dispatch to the handler in order, write responses."""
+
+    def __init__(
+        self,
+        handler: Handler,
+        limits: ConnectionLimits,
+        connections: ConnectionRegistry,
+        date: DateHeader,
+    ) -> None:
+        self._handler = handler
+        self._limits = limits
+        self._connections = connections
+        self._date = date
+        self._parser = httptools.HttpRequestParser(self)
+        self._transport: asyncio.Transport | None = None
+        self._url = b""
+        self._headers: dict[bytes, bytes] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._refused = False
+        self._pending: collections.deque[tuple[HttpRequest, bool]] = collections.deque()
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    # -- asyncio.Protocol ---------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
+        self._transport = cast("asyncio.Transport", transport)
+        self._connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._connections.discard(self)
+        self._closing = True
+        self._pending.clear()
+        self._transport = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._refuse(400, b'{"error": "protocol upgrades are not supported"}')
+        except httptools.HttpParserError as exc:
+            if not self._refused:
+                message = str(exc).replace('"', "'").encode()
+                self._refuse(400, b'{"error": "malformed HTTP request: %s"}' % message)
+
+    # -- httptools callbacks -------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers[name.lower()] = value
+
+    def on_headers_complete(self) -> None:
+        length = self._headers.get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
+            self._refuse_too_large()
+
+    def on_body(self, body: bytes) -> None:
+        if self._refused:
+            return
+        self._body_size += len(body)
+        if self._body_size > self._limits.max_body_bytes:
+            self._refuse_too_large()
+            return
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        if self._refused:
+            return
+        body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
+        method = self._parser.get_method()
+        request = HttpRequest(method, self._url, self._headers, body)
+        self._pending.append((request, self._parser.should_keep_alive()))
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._serve_pending())
+        elif len(self._pending) >= self._limits.max_pipelined and self._transport is not None:
+            self._transport.pause_reading()
+
+    # -- serving -------------------------------------------------------------------------
+    @property
+    def busy(self) -> bool:
+        """True while a request of this connection is being handled."""
+        return self._task is not None
+
+    async def _serve_pending(self) -> None:
+        try:
+            while self._pending and self._transport is not None:
+                request, keep_alive = self._pending.popleft()
+                response = await self._handle(request)
+                close = not keep_alive or (self._closing and not self._pending)
+                self._write(render(response, self._date.line(), close))
+                if close:
+                    self._close()
+                    return
+                if len(self._pending) < self._limits.max_pipelined and self._transport:
+                    self._transport.resume_reading()
+        finally:
+            self._task = None
+
+    async def _handle(self, request: HttpRequest) -> HttpResponse:
+        try:
+            return await self._handler(request)
+        except Exception:
+            # NOTE: the handler translates every domain error; anything reaching here is a
+            # bug. Log it once, answer 500 and keep the connection serving.
+            logger.exception("unhandled error serving %s %r", request.method, request.path)
+            return HttpResponse(500, b'{"error": "internal server error"}')
+
+    def _write(self, data: bytes) -> None:
+        if self._transport is not None and not self._transport.is_closing():
+            self._transport.write(data)
+
+    def _refuse(self, status: int, body: bytes) -> None:
+        self._refused = True
+        self._pending.clear()
+        self._write(render(HttpResponse(status, body), self._date.line(), close=True))
+        self._close()
+
+    def _refuse_too_large(self) -> None:
+        limit = self._limits.max_body_bytes
+        self._refuse(413, b'{"error": "request body exceeds the limit of %d bytes"}' % limit)
+
+    def _close(self) -> None:
+        if self._transport is not None:
+            self._transport.close()
+
+    def abort(self) -> None:
+        """Drop the connection now, in-flight request or not."""
+        if self._transport is not None:
+            self._transport.abort()
+
+    def shutdown(self) -> None:
+        """Close when idle: at once if nothing is in flight, else after the current response."""
+        self._closing = True
+        if self._task is None:
+            self._close()

@@ -1,0 +1,101 @@
+"""Listening socket and lifecycle of the HTTP adapter: the seam the composition root calls.
+
+``start_http_server(service, host, port, settings)`` binds (port 0 allowed; SO_REUSEPORT
+when asked, so ``--workers N`` processes share one port), returns once listening, and hands
+back an :class:`HttpServer` with the bound ``port`` and a graceful ``close()``: stop
+accepting, let in-flight requests finish (up to ``drain_timeout_s``), then drop the rest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from inference_server.http.protocol import (
+    ConnectionLimits,
+    ConnectionRegistry,
+    DateHeader,
+    Handler,
+    HttpConnection,
+)
+
+if TYPE_CHECKING:
+    from inference_server.service import InferenceService
+
+
+class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
+    """Settings of the HTTP adapter.
+
+    Attributes:
+        max_body_bytes: larger request bodies are refused with 413 before being read.
+        max_pipelined: requests queued per connection before reading pauses.
+        reuse_port: set SO_REUSEPORT so several worker processes share the port.
+        backlog: listen backlog.
+        drain_timeout_s: how long ``close()`` waits for in-flight requests.
+    """
+
+    max_body_bytes: int = 64 * 1024 * 1024
+    max_pipelined: int = 32
+    reuse_port: bool = False
+    backlog: int = 2048
+    drain_timeout_s: float = 10.0
+
+
+class HttpServer:
+    """A listening HTTP server; build it with :func:`serve` or :func:`start_http_server`."""
+
+    def __init__(
+        self, server: asyncio.Server, connections: ConnectionRegistry, settings: HttpSettings
+    ) -> None:
+        self._server = server
+        self._connections = connections
+        self._settings = settings
+        sockets = server.sockets
+        self.port: int = sockets[0].getsockname()[1] if sockets else 0
+
+    async def close(self) -> None:
+        """Stop accepting, finish in-flight requests, then close every connection."""
+        self._server.close()
+        for connection in self._connections.snapshot():
+            connection.shutdown()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(self._settings.drain_timeout_s):
+                await self._connections.wait_empty()
+        for connection in self._connections.snapshot():
+            connection.abort()
+        await self._server.wait_closed()
+
+
+async def serve(handler: Handler, host: str, port: int, settings: HttpSettings) -> HttpServer:
+    """Listen on ``host:port`` and answer every request with ``handler``.
+
+    Args:
+        handler: answers one request; it must translate its own errors into responses.
+        host: the address to bind.
+        port: the port to bind; 0 picks a free one (read it from ``HttpServer.port``).
+        settings: limits and socket options.
+
+    Returns:
+        The listening server.
+    """
+    loop = asyncio.get_running_loop()
+    limits = ConnectionLimits(settings.max_body_bytes, settings.max_pipelined)
+    connections = ConnectionRegistry()
+    date = DateHeader()
+
+    def factory() -> HttpConnection:
+        return HttpConnection(handler, limits, connections, date)
+
+    server = await loop.create_server(
+        factory,
+        host,
+        port,
+        family=socket.AF_INET6 if ":" in host else socket.AF_INET,
+        reuse_port=settings.reuse_port or None,
+        backlog=settings.backlog,
+    )
+    return HttpServer(server, connections, settings)
