@@ -25,8 +25,8 @@ import asyncio
 import collections
 import logging
 import time
-from email.utils import formatdate
 from collections.abc import Awaitable, Callable
+from email.utils import formatdate
 from typing import Final, TypeAlias, cast
 
 import httptools

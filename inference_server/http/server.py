@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
-from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -22,9 +21,6 @@ from inference_server.http.protocol import (
     Handler,
     HttpConnection,
 )
-
-if TYPE_CHECKING:
-    from inference_server.service import InferenceService
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
