@@ -162,7 +162,7 @@ class DatasetRef(InputStruct, frozen=True):
     sha256: str
 
 
-class ModelLineage(InputStruct, frozen=True):
+class ModelLineage(InputStruct, frozen=True, kw_only=True):
     """What a model version was built from.
 
     Attributes:
