@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
@@ -21,35 +22,49 @@ from inference_server.http.protocol import (
     Handler,
     HttpConnection,
 )
+from inference_server.http.routes import HttpApi
+
+if TYPE_CHECKING:
+    from inference_server.service import InferenceService
+
+
+class HttpOptions(Protocol):
+    """What the adapter reads from the server's settings (``ServerSettings`` fits)."""
+
+    @property
+    def max_message_bytes(self) -> int:
+        """Larger request bodies are refused with 413 before being read."""
+
+    @property
+    def reuse_port(self) -> bool:
+        """Bind with SO_REUSEPORT so several worker processes share the port."""
+
+    @property
+    def drain_timeout_s(self) -> float:
+        """How long ``close()`` waits for in-flight requests."""
 
 
 class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """Settings of the HTTP adapter.
+    """Settings of the HTTP adapter alone (tests, benchmarks); see :class:`HttpOptions`."""
 
-    Attributes:
-        max_body_bytes: larger request bodies are refused with 413 before being read.
-        max_pipelined: requests queued per connection before reading pauses.
-        reuse_port: set SO_REUSEPORT so several worker processes share the port.
-        backlog: listen backlog.
-        drain_timeout_s: how long ``close()`` waits for in-flight requests.
-    """
-
-    max_body_bytes: int = 64 * 1024 * 1024
-    max_pipelined: int = 32
+    max_message_bytes: int = 64 * 1024 * 1024
     reuse_port: bool = False
-    backlog: int = 2048
     drain_timeout_s: float = 10.0
+
+
+_BACKLOG = 2048
+_MAX_PIPELINED = 32
 
 
 class HttpServer:
     """A listening HTTP server; build it with :func:`serve` or :func:`start_http_server`."""
 
     def __init__(
-        self, server: asyncio.Server, connections: ConnectionRegistry, settings: HttpSettings
+        self, server: asyncio.Server, connections: ConnectionRegistry, drain_timeout_s: float
     ) -> None:
         self._server = server
         self._connections = connections
-        self._settings = settings
+        self._drain_timeout_s = drain_timeout_s
         sockets = server.sockets
         self.port: int = sockets[0].getsockname()[1] if sockets else 0
 
@@ -59,14 +74,24 @@ class HttpServer:
         for connection in self._connections.snapshot():
             connection.shutdown()
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self._settings.drain_timeout_s):
+            async with asyncio.timeout(self._drain_timeout_s):
                 await self._connections.wait_empty()
         for connection in self._connections.snapshot():
             connection.abort()
         await self._server.wait_closed()
 
 
-async def serve(handler: Handler, host: str, port: int, settings: HttpSettings) -> HttpServer:
+async def start_http_server(
+    service: InferenceService, host: str, port: int, settings: HttpOptions
+) -> HttpServer:
+    """Serve the OIP REST API and the simple JSON endpoints of ``service``.
+
+    Returns once listening; ``HttpServer.port`` is the bound port (``port=0`` picks one).
+    """
+    return await serve(HttpApi(service), host, port, settings)
+
+
+async def serve(handler: Handler, host: str, port: int, settings: HttpOptions) -> HttpServer:
     """Listen on ``host:port`` and answer every request with ``handler``.
 
     Args:
@@ -79,7 +104,7 @@ async def serve(handler: Handler, host: str, port: int, settings: HttpSettings) 
         The listening server.
     """
     loop = asyncio.get_running_loop()
-    limits = ConnectionLimits(settings.max_body_bytes, settings.max_pipelined)
+    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED)
     connections = ConnectionRegistry()
     date = DateHeader()
 
@@ -92,6 +117,6 @@ async def serve(handler: Handler, host: str, port: int, settings: HttpSettings) 
         port,
         family=socket.AF_INET6 if ":" in host else socket.AF_INET,
         reuse_port=settings.reuse_port or None,
-        backlog=settings.backlog,
+        backlog=_BACKLOG,
     )
-    return HttpServer(server, connections, settings)
+    return HttpServer(server, connections, settings.drain_timeout_s)
