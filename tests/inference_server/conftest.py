@@ -77,3 +77,37 @@ def publish(repo: Path) -> Callable[..., Path]:
         return publish_version(repo, name, version, {"model.onnx": data})
 
     return _publish
+
+
+@pytest.fixture
+async def server(repo: Path, publish: Callable[..., Path]):
+    """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1."""
+    from inference_server.app import InferenceServer
+    from inference_server.settings import ServerSettings
+
+    publish("clf", 1)
+    settings = ServerSettings(
+        model_repository=repo,
+        grpc_port=0,
+        http_port=None,
+        metrics_port=0,
+        control_mode="poll",
+        poll_interval_s=0.05,
+        max_message_bytes=1024 * 1024,
+    )
+    srv = InferenceServer(settings)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def stub(server):
+    """A grpc.aio stub of inference.GRPCInferenceService connected to ``server``."""
+    import grpc
+
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    yield pbg.GRPCInferenceServiceStub(channel)
+    await channel.close()
