@@ -1,25 +1,37 @@
 #!/usr/bin/env bash
-# Compare HTTP stacks: server pinned to CPU 0, wrk to CPU 1, 5 s per point (shared machine).
-# Usage: benchmarks/http_framework/compare.sh [CONTENDER...]   (run from the repo root)
+# Compare HTTP stacks: server pinned to CPU 0, wrk to CPU 1, one wrk thread, 5 s per point
+# (the machine is shared), a 2 s warm-up at c=64 first. Prints req/s and p50/p99 per point.
+# Usage (from the repo root): benchmarks/http_framework/compare.sh [CONTENDER...]
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 MODEL_DIR=${MODEL_DIR:-/tmp/modelyard-bench-model}
 DURATION=${DURATION:-5s}
+CONCURRENCY=${CONCURRENCY:-1 64}
 PORT=${PORT:-18080}
 HERE=benchmarks/http_framework
 $PY $HERE/reference_model.py "$MODEL_DIR" >/dev/null
 contenders=("$@")
-[ ${#contenders[@]} -eq 0 ] && contenders=(asgi-echo proto-echo asgi-ort proto-ort fastapi-naive)
-for name in "${contenders[@]}"; do
-  PYTHONPATH=. taskset -c 0 $PY $HERE/contenders.py "$name" "$PORT" "$MODEL_DIR" &
-  pid=$!
-  for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 0.1; done
-  url="http://127.0.0.1:$PORT/v2/models/reference/infer"
-  taskset -c 1 wrk -t1 -c64 -d2s -s $HERE/oip_row.lua "$url" >/dev/null  # warm-up
-  for c in 1 64; do
-    echo "== $name c=$c"
-    taskset -c 1 wrk -t1 -c$c -d$DURATION --latency -s $HERE/oip_row.lua "$url" \
-      | grep -E "Requests/sec|^ +50%|^ +99%|Non-2xx|Socket errors"
+[ ${#contenders[@]} -eq 0 ] && contenders=(asgi-echo proto-echo asgi-ort proto-ort fastapi-naive modelyard)
+
+point() {  # point LABEL URL LUA
+  taskset -c 1 wrk -t1 -c64 -d2s -s "$3" "$2" >/dev/null
+  for c in $CONCURRENCY; do
+    printf '%-26s c=%-3s ' "$1" "$c"
+    taskset -c 1 wrk -t1 -c"$c" -d"$DURATION" --latency -s "$3" "$2" | awk '
+      /^ +50%/ {p50=$2} /^ +99%/ {p99=$2} /Requests\/sec/ {rps=$2}
+      /Non-2xx/ {bad=$NF} /Socket errors/ {err=$0}
+      END {printf "%10s req/s  p50 %8s  p99 %8s  non-2xx %s %s\n", rps, p50, p99, bad+0, err}'
   done
+}
+
+for name in "${contenders[@]}"; do
+  PYTHONPATH=. taskset -c 0 $PY $HERE/contenders.py "$name" "$PORT" "$MODEL_DIR" 2>/dev/null &
+  pid=$!
+  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/health" && break; sleep 0.1; done
+  base="http://127.0.0.1:$PORT"
+  point "$name oip-json" "$base/v2/models/reference/infer" $HERE/oip_row.lua
+  if [ "$name" = modelyard ]; then
+    point "$name /predict" "$base/predict?model=reference" $HERE/predict_row.lua
+  fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
 done

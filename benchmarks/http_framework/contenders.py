@@ -7,6 +7,8 @@ Usage: ``python contenders.py NAME PORT MODEL_DIR`` where NAME is one of
 - ``proto-echo``: ``inference_server.http.protocol`` (asyncio.Protocol + httptools), fixed answer.
 - ``proto-ort``: the same protocol + msgspec JSON + onnxruntime per request.
 - ``fastapi-naive``: FastAPI + pydantic + native LightGBM per request (the issue's baseline).
+- ``modelyard``: the real HTTP adapter over ``InferenceService`` (validation, micro-batching
+  with the default config: up to 64 rows, no added delay), model published in a repository.
 
 Every ORT/LightGBM contender answers a one-row OIP-shaped JSON request
 (``{"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [...]}]}``).
@@ -131,7 +133,7 @@ def _fastapi_app(model_dir: pathlib.Path) -> Any:
 
 
 async def _serve_protocol(port: int, session: Any | None) -> None:
-    from inference_server.http.protocol import HttpRequest, HttpResponse
+    from inference_server.http.messages import HttpRequest, HttpResponse
     from inference_server.http.server import HttpSettings, serve
 
     async def handler(request: HttpRequest) -> HttpResponse:
@@ -143,11 +145,37 @@ async def _serve_protocol(port: int, session: Any | None) -> None:
     await asyncio.Event().wait()
 
 
+async def _serve_modelyard(port: int, model_dir: pathlib.Path) -> None:
+    import shutil
+
+    from inference_server.http import HttpSettings, start_http_server
+    from inference_server.loaded_version import NullHooks
+    from inference_server.model_manager import ModelManager
+    from inference_server.repository import RepositoryWatcher
+    from inference_server.service import InferenceService
+    from modelyard.model_repository import publish_version
+
+    repo = model_dir / "repository"
+    shutil.rmtree(repo, ignore_errors=True)
+    repo.mkdir()
+    publish_version(repo, "reference", 1, {"model.onnx": model_dir / "reference.onnx"})
+    manager = ModelManager(repo, NullHooks())
+    watcher = RepositoryWatcher(manager, mode="none")
+    await watcher.start()
+    service = InferenceService(manager, watcher, NullHooks())
+    service.ready = True
+    await start_http_server(service, "127.0.0.1", port, HttpSettings())
+    await asyncio.Event().wait()
+
+
 def main(name: str, port: int, model_dir: pathlib.Path) -> None:
     """Run one contender until killed."""
     import uvicorn
     import uvloop
 
+    if name == "modelyard":
+        uvloop.run(_serve_modelyard(port, model_dir))
+        return
     if name.startswith("proto-"):
         session = _session(model_dir) if name == "proto-ort" else None
         uvloop.run(_serve_protocol(port, session))

@@ -13,7 +13,7 @@ from typing import Final
 
 import msgspec
 
-from inference_server.http.protocol import HttpResponse
+from inference_server.http.messages import HttpResponse
 from modelyard.errors import ErrorCode, ModelyardError
 
 logger = logging.getLogger(__name__)

@@ -24,123 +24,26 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
-import time
-from collections.abc import Awaitable, Callable
-from email.utils import formatdate
-from typing import Final, TypeAlias, cast
+from typing import cast
 
 import httptools
 
+from inference_server.http.messages import DateHeader, Handler, HttpRequest, HttpResponse, render
+
 logger = logging.getLogger(__name__)
-
-_REASONS: Final = {
-    200: b"OK",
-    400: b"Bad Request",
-    401: b"Unauthorized",
-    403: b"Forbidden",
-    404: b"Not Found",
-    405: b"Method Not Allowed",
-    409: b"Conflict",
-    413: b"Content Too Large",
-    429: b"Too Many Requests",
-    500: b"Internal Server Error",
-    501: b"Not Implemented",
-    503: b"Service Unavailable",
-    504: b"Gateway Timeout",
-}
-_JSON: Final = b"application/json"
-
-
-class HttpRequest:
-    """One parsed request.
-
-    Attributes:
-        method: the method, e.g. ``b"POST"``.
-        path: the URL path without the query, still percent-encoded.
-        query: the raw query string (without ``?``), ``b""`` when absent.
-        headers: header values by lower-cased name (a repeated header keeps the last value).
-        body: the whole body.
-    """
-
-    __slots__ = ("body", "headers", "method", "path", "query")
-
-    def __init__(self, method: bytes, url: bytes, headers: dict[bytes, bytes], body: bytes) -> None:
-        self.method = method
-        path, _, query = url.partition(b"?")
-        self.path = path
-        self.query = query
-        self.headers = headers
-        self.body = body
-
-
-class HttpResponse:
-    """A response to write: status, body, content type and extra headers."""
-
-    __slots__ = ("body", "content_type", "headers", "status")
-
-    def __init__(
-        self,
-        status: int,
-        body: bytes = b"",
-        content_type: bytes = _JSON,
-        headers: tuple[tuple[bytes, bytes], ...] = (),
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-        self.headers = headers
-
-
-Handler: TypeAlias = Callable[[HttpRequest], Awaitable[HttpResponse]]
-"""An async callable answering one request; it must translate its own errors."""
-
-
-class DateHeader:
-    """The ``date`` header line, rendered at most once per second."""
-
-    __slots__ = ("_line", "_second")
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._line = b""
-
-    def line(self) -> bytes:
-        now = int(time.time())
-        if now != self._second:
-            self._second = now
-            self._line = b"date: " + formatdate(now, usegmt=True).encode() + b"\r\n"
-        return self._line
-
-
-def render(response: HttpResponse, date: bytes, close: bool) -> bytes:
-    """Serialise a response (status line, headers, body) into one buffer.
-
-    >>> render(HttpResponse(200, b"{}"), b"", close=False)
-    b'HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: 2\\r\\n\\r\\n{}'
-    """
-    reason = _REASONS.get(response.status, b"Unknown")
-    parts = [
-        b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n"
-        % (response.status, reason, response.content_type, len(response.body)),
-        date,
-    ]
-    for name, value in response.headers:
-        parts.append(b"%s: %s\r\n" % (name, value))
-    if close:
-        parts.append(b"connection: close\r\n")
-    parts.append(b"\r\n")
-    parts.append(response.body)
-    return b"".join(parts)
 
 
 class ConnectionLimits:
     """Per-connection limits shared by every connection of one server."""
 
-    __slots__ = ("max_body_bytes", "max_pipelined")
+    __slots__ = ("idle_timeout_s", "max_body_bytes", "max_pipelined")
 
-    def __init__(self, max_body_bytes: int, max_pipelined: int = 32) -> None:
+    def __init__(
+        self, max_body_bytes: int, max_pipelined: int = 32, idle_timeout_s: float = 30.0
+    ) -> None:
         self.max_body_bytes = max_body_bytes
         self.max_pipelined = max_pipelined
+        self.idle_timeout_s = idle_timeout_s
 
 
 class ConnectionRegistry:
@@ -198,15 +101,18 @@ class HttpConnection(asyncio.Protocol):
         self._pending: collections.deque[tuple[HttpRequest, bool]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
+        self._idle: asyncio.TimerHandle | None = None
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
         self._transport = cast("asyncio.Transport", transport)
         self._connections.add(self)
+        self._arm_idle_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
+        self._disarm_idle_timer()
         self._closing = True
         self._pending.clear()
         self._transport = None
@@ -214,6 +120,8 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
+        if self._idle is not None:
+            self._disarm_idle_timer()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -222,6 +130,9 @@ class HttpConnection(asyncio.Protocol):
             if not self._refused:
                 message = str(exc).replace('"', "'").encode()
                 self._refuse(400, b'{"error": "malformed HTTP request: %s"}' % message)
+        if self._task is None:
+            # A partial request: the idle clock keeps running so a stalled client is dropped.
+            self._arm_idle_timer()
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -240,6 +151,9 @@ class HttpConnection(asyncio.Protocol):
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
             self._refuse_too_large()
+        elif self._headers.get(b"expect", b"").lower() == b"100-continue" and self._task is None:
+            # Only when nothing is in flight: an interim answer must not overtake earlier ones.
+            self._write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         if self._refused:
@@ -282,6 +196,7 @@ class HttpConnection(asyncio.Protocol):
                     self._transport.resume_reading()
         finally:
             self._task = None
+        self._arm_idle_timer()
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -309,6 +224,21 @@ class HttpConnection(asyncio.Protocol):
     def _close(self) -> None:
         if self._transport is not None:
             self._transport.close()
+
+    def _arm_idle_timer(self) -> None:
+        if self._transport is not None and self._idle is None:
+            loop = asyncio.get_running_loop()
+            self._idle = loop.call_later(self._limits.idle_timeout_s, self._close_idle)
+
+    def _disarm_idle_timer(self) -> None:
+        if self._idle is not None:
+            self._idle.cancel()
+            self._idle = None
+
+    def _close_idle(self) -> None:
+        self._idle = None
+        if self._task is None:
+            self._close()
 
     def abort(self) -> None:
         """Drop the connection now, in-flight request or not."""

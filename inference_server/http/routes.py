@@ -27,8 +27,8 @@ from inference_server.http.errors import (
     error_response,
     internal_error_response,
 )
+from inference_server.http.messages import HttpRequest, HttpResponse
 from inference_server.http.oip import HEADER_LENGTH, OCTET_STREAM, decode_infer, encode_infer
-from inference_server.http.protocol import HttpRequest, HttpResponse
 from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.models import Scalar  # noqa: TC001 - msgspec resolves field types at runtime
 

@@ -15,13 +15,8 @@ from typing import TYPE_CHECKING, Protocol
 
 import msgspec
 
-from inference_server.http.protocol import (
-    ConnectionLimits,
-    ConnectionRegistry,
-    DateHeader,
-    Handler,
-    HttpConnection,
-)
+from inference_server.http.messages import DateHeader, Handler
+from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry, HttpConnection
 from inference_server.http.routes import HttpApi
 
 if TYPE_CHECKING:
@@ -54,6 +49,7 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
 
 _BACKLOG = 2048
 _MAX_PIPELINED = 32
+_KEEP_ALIVE_TIMEOUT_S = 30.0
 
 
 class HttpServer:
@@ -91,7 +87,14 @@ async def start_http_server(
     return await serve(HttpApi(service), host, port, settings)
 
 
-async def serve(handler: Handler, host: str, port: int, settings: HttpOptions) -> HttpServer:
+async def serve(
+    handler: Handler,
+    host: str,
+    port: int,
+    settings: HttpOptions,
+    *,
+    idle_timeout_s: float = _KEEP_ALIVE_TIMEOUT_S,
+) -> HttpServer:
     """Listen on ``host:port`` and answer every request with ``handler``.
 
     Args:
@@ -99,12 +102,13 @@ async def serve(handler: Handler, host: str, port: int, settings: HttpOptions) -
         host: the address to bind.
         port: the port to bind; 0 picks a free one (read it from ``HttpServer.port``).
         settings: limits and socket options.
+        idle_timeout_s: a connection with no request in flight is closed after this long.
 
     Returns:
         The listening server.
     """
     loop = asyncio.get_running_loop()
-    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED)
+    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED, idle_timeout_s)
     connections = ConnectionRegistry()
     date = DateHeader()
 

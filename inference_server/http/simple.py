@@ -19,13 +19,13 @@ from urllib.parse import parse_qs
 
 import msgspec
 
-from inference_server.http.protocol import HttpResponse
+from inference_server.http.messages import HttpResponse
 from modelyard.errors import InvalidArgument
 from modelyard.models import Scalar
 
 if TYPE_CHECKING:
     from inference_server.core.types import PredictResult
-    from inference_server.http.protocol import HttpRequest
+    from inference_server.http.messages import HttpRequest
     from inference_server.service import InferenceService
 
 Row = dict[str, Scalar] | list[Scalar]

@@ -9,7 +9,7 @@ import socket
 import httpx
 import pytest
 
-from inference_server.http.protocol import HttpRequest, HttpResponse
+from inference_server.http.messages import HttpRequest, HttpResponse
 from inference_server.http.server import HttpSettings, serve
 
 
@@ -125,3 +125,28 @@ async def test_reuse_port_lets_two_servers_share_a_port():
     finally:
         await first.close()
         await second.close()
+
+
+async def test_idle_and_stalled_connections_are_closed():
+    server = await serve(_echo, "127.0.0.1", 0, HttpSettings(), idle_timeout_s=0.2)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        assert await asyncio.wait_for(reader.read(), 5) == b""  # idle: closed by the server
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        writer.write(b"GET /half HTTP/1.1\r\nhost: x\r\n")  # headers never finish
+        assert await asyncio.wait_for(reader.read(), 5) == b""
+        writer.close()
+    finally:
+        await server.close()
+
+
+async def test_expect_100_continue(echo_server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", echo_server.port)
+    writer.write(b"POST /e HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n")
+    interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+    writer.write(b"abc")
+    head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 200 OK")
+    writer.close()
