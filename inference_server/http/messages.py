@@ -7,6 +7,7 @@ Plain ``__slots__`` classes: they are built once per request on the hot path, wh
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from email.utils import formatdate
 from typing import Final, TypeAlias
@@ -20,6 +21,7 @@ _REASONS: Final = {
     405: b"Method Not Allowed",
     409: b"Conflict",
     413: b"Content Too Large",
+    415: b"Unsupported Media Type",
     429: b"Too Many Requests",
     500: b"Internal Server Error",
     501: b"Not Implemented",
@@ -109,3 +111,43 @@ def render(response: HttpResponse, date: bytes, close: bool) -> bytes:
     parts.append(b"\r\n")
     parts.append(response.body)
     return b"".join(parts)
+
+
+_WBITS: Final = {b"gzip": 16 + zlib.MAX_WBITS, b"deflate": zlib.MAX_WBITS}
+
+
+class BodyError(Exception):
+    """A request body that cannot be decoded; ``status`` is 400, 413 or 415."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def decoded_body(request: HttpRequest, limit: int) -> bytes:
+    """The body with its ``Content-Encoding`` (gzip, deflate) undone, at most ``limit`` bytes.
+
+    >>> import gzip
+    >>> decoded_body(HttpRequest(b"POST", b"/", {b"content-encoding": b"gzip"},
+    ...                          gzip.compress(b"abc")), 10)
+    b'abc'
+
+    Raises:
+        BodyError: an unknown encoding (415), a corrupt stream (400), or more than ``limit``
+            bytes once inflated (413).
+    """
+    encoding = request.headers.get(b"content-encoding")
+    if encoding is None or encoding == b"identity":
+        return request.body
+    wbits = _WBITS.get(encoding.lower())
+    if wbits is None:
+        raise BodyError(415, f"unsupported Content-Encoding {encoding.decode(errors='replace')!r}")
+    inflater = zlib.decompressobj(wbits)
+    try:
+        body = inflater.decompress(request.body, limit + 1)
+    except zlib.error as exc:
+        raise BodyError(400, f"corrupt {encoding.decode()} body: {exc}") from None
+    if len(body) > limit:
+        raise BodyError(413, f"request body exceeds the limit of {limit} bytes once inflated")
+    return body

@@ -27,7 +27,7 @@ from inference_server.http.errors import (
     error_response,
     internal_error_response,
 )
-from inference_server.http.messages import HttpRequest, HttpResponse
+from inference_server.http.messages import BodyError, HttpRequest, HttpResponse, decoded_body
 from inference_server.http.oip import HEADER_LENGTH, OCTET_STREAM, decode_infer, encode_infer
 from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.models import Scalar  # noqa: TC001 - msgspec resolves field types at runtime
@@ -96,8 +96,9 @@ _FIXED: Final[dict[bytes, tuple[bytes, Fixed]]] = {
 class HttpApi:
     """The request handler of the HTTP adapter (see the module docstring for the routes)."""
 
-    def __init__(self, service: InferenceService) -> None:
+    def __init__(self, service: InferenceService, max_body_bytes: int) -> None:
         self._service = service
+        self._max_body_bytes = max_body_bytes
         self._model_actions: dict[str, tuple[bytes, ModelAction]] = {
             "": (b"GET", self._model_metadata),
             "ready": (b"GET", self._model_ready),
@@ -112,7 +113,7 @@ class HttpApi:
             return await self._route(request)
         except ModelyardError as exc:
             return domain_error_response(exc)
-        except _RouteError as exc:
+        except (_RouteError, BodyError) as exc:
             return error_response(exc.status, exc.message)
         except msgspec.ValidationError as exc:
             return error_response(400, f"invalid request body: {exc}")
@@ -154,7 +155,8 @@ class HttpApi:
 
     async def _infer(self, request: HttpRequest, model: str, version: str | None) -> HttpResponse:
         header_length = request.headers.get(HEADER_LENGTH)
-        infer_request, binary = decode_infer(request.body, header_length, model, version)
+        body = decoded_body(request, self._max_body_bytes)
+        infer_request, binary = decode_infer(body, header_length, model, version)
         response = await self._service.infer(infer_request)
         body, head = encode_infer(response, binary, infer_request.raw_output)
         if head is None:

@@ -84,7 +84,7 @@ async def start_http_server(
 
     Returns once listening; ``HttpServer.port`` is the bound port (``port=0`` picks one).
     """
-    return await serve(HttpApi(service), host, port, settings)
+    return await serve(HttpApi(service, settings.max_message_bytes), host, port, settings)
 
 
 async def serve(

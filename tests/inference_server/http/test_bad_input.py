@@ -4,6 +4,7 @@ good request."""
 from __future__ import annotations
 
 import asyncio
+import gzip
 import json
 
 import numpy as np
@@ -107,6 +108,22 @@ async def test_binary_size_mismatch(client, size, tail_bytes, header_length, mes
     response = await client.post("/v2/models/clf/infer", content=body, headers=headers)
     assert response.status_code == 400, response.text
     assert message in response.json()["error"]
+    await _still_serves(client)
+
+
+@pytest.mark.parametrize(
+    ("encoding", "body", "status"),
+    [
+        ("br", b"xx", 415),
+        ("gzip", b"not gzip at all", 400),
+        ("gzip", gzip.compress(b" " * (BODY_LIMIT + 1)), 413),
+    ],
+)
+async def test_bad_content_encoding(client, encoding, body, status):
+    headers = {"Content-Encoding": encoding}
+    response = await client.post("/v2/models/clf/infer", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.json()["error"]
     await _still_serves(client)
 
 

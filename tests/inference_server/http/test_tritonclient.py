@@ -50,6 +50,8 @@ async def test_tritonclient_http(server):
     assert as_json["label"] == np.argmax(as_json["probabilities"], axis=1).tolist()
 
     np.testing.assert_allclose(seen["single_row"], classifier_reference(1, x[:1]), rtol=1e-5)
+    for compressed in seen["compressed"]:
+        assert compressed == seen["single_row"]
     status, message = seen["unknown_model_error"]
     assert status == "404"
     assert "nope" in message

@@ -55,6 +55,12 @@ def main(port: int) -> dict[str, Any]:
     one = httpclient.InferInput("input", [1, 4], "FP32")
     one.set_data_from_numpy(X[:1])
     seen["single_row"] = client.infer("clf", [one]).as_numpy("probabilities").tolist()
+    seen["compressed"] = [
+        client.infer("clf", [one], request_compression_algorithm=algorithm)
+        .as_numpy("probabilities")
+        .tolist()
+        for algorithm in ("gzip", "deflate")
+    ]
     try:
         client.infer("nope", [one])
     except InferenceServerException as exc:
