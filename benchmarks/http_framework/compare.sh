@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Compare HTTP stacks: server pinned to CPU 0, wrk to CPU 1, one wrk thread, 5 s per point
 # (the machine is shared), a 2 s warm-up at c=64 first. Prints req/s and p50/p99 per point.
-# Usage (from the repo root): benchmarks/http_framework/compare.sh [CONTENDER...]
+# Usage (from the repo root): [ROUNDS=3] [CONCURRENCY="1 64"] [DURATION=5s] \
+#   benchmarks/http_framework/compare.sh [CONTENDER...]
+# Rounds interleave the contenders so that noise from a shared machine hits them alike.
 set -euo pipefail
 PY=${PY:-.venv/bin/python}
 MODEL_DIR=${MODEL_DIR:-/tmp/modelyard-bench-model}
@@ -11,7 +13,7 @@ PORT=${PORT:-18080}
 HERE=benchmarks/http_framework
 $PY $HERE/reference_model.py "$MODEL_DIR" >/dev/null
 contenders=("$@")
-[ ${#contenders[@]} -eq 0 ] && contenders=(asgi-echo proto-echo asgi-ort proto-ort fastapi-naive modelyard)
+[ ${#contenders[@]} -eq 0 ] && contenders=(asgi-echo proto-echo asgi-ort litestar-ort proto-ort fastapi-naive modelyard)
 
 point() {  # point LABEL URL LUA
   taskset -c 1 wrk -t1 -c64 -d2s -s "$3" "$2" >/dev/null
@@ -24,6 +26,9 @@ point() {  # point LABEL URL LUA
   done
 }
 
+ROUNDS=${ROUNDS:-1}
+for round in $(seq "$ROUNDS"); do
+echo "# round $round  (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 for name in "${contenders[@]}"; do
   PYTHONPATH=. taskset -c 0 $PY $HERE/contenders.py "$name" "$PORT" "$MODEL_DIR" 2>/dev/null &
   pid=$!
@@ -34,4 +39,5 @@ for name in "${contenders[@]}"; do
     point "$name /predict" "$base/predict?model=reference" $HERE/predict_row.lua
   fi
   kill "$pid"; wait "$pid" 2>/dev/null || true
+done
 done

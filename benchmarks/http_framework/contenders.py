@@ -6,6 +6,7 @@ Usage: ``python contenders.py NAME PORT MODEL_DIR`` where NAME is one of
 - ``asgi-ort``: raw ASGI + msgspec JSON + onnxruntime per request on uvicorn.
 - ``proto-echo``: ``inference_server.http.protocol`` (asyncio.Protocol + httptools), fixed answer.
 - ``proto-ort``: the same protocol + msgspec JSON + onnxruntime per request.
+- ``litestar-ort``: Litestar (msgspec-native) + onnxruntime per request on uvicorn.
 - ``fastapi-naive``: FastAPI + pydantic + native LightGBM per request (the issue's baseline).
 - ``modelyard``: the real HTTP adapter over ``InferenceService`` (validation, micro-batching
   with the default config: up to 64 rows, no added delay), model published in a repository.
@@ -21,6 +22,7 @@ import pathlib
 import sys
 from typing import Any
 
+import litestar
 import msgspec
 import numpy as np
 from pydantic import BaseModel
@@ -132,6 +134,17 @@ def _fastapi_app(model_dir: pathlib.Path) -> Any:
     return api
 
 
+def _litestar_app(model_dir: pathlib.Path) -> Any:
+    session = _session(model_dir)
+
+    @litestar.post("/v2/models/reference/infer", status_code=200)
+    async def infer(request: litestar.Request[Any, Any, Any]) -> litestar.Response[bytes]:
+        body = await request.body()
+        return litestar.Response(_ort_answer(session, body), media_type="application/json")
+
+    return litestar.Litestar([infer], debug=False, logging_config=None)
+
+
 async def _serve_protocol(port: int, session: Any | None) -> None:
     from inference_server.http.messages import HttpRequest, HttpResponse
     from inference_server.http.server import HttpSettings, serve
@@ -182,6 +195,8 @@ def main(name: str, port: int, model_dir: pathlib.Path) -> None:
         return
     if name == "fastapi-naive":
         app = _fastapi_app(model_dir)
+    elif name == "litestar-ort":
+        app = _litestar_app(model_dir)
     else:
         app = _asgi_app(_session(model_dir) if name == "asgi-ort" else None)
     uvicorn.run(

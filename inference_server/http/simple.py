@@ -14,6 +14,7 @@ Mapping rows to tensors and outputs to labels is the service's job
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
@@ -69,7 +70,17 @@ _encode = msgspec.json.Encoder().encode
 
 
 def _target(request: HttpRequest) -> tuple[str, str | None]:
-    query = parse_qs(request.query.decode(errors="replace")) if request.query else {}
+    return _parse_target(request.query)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_target(raw: bytes) -> tuple[str, str | None]:
+    """``?model=NAME[&version=V]`` -> (NAME, V); memoised, clients repeat the same query.
+
+    >>> _parse_target(b"model=churn&version=3")
+    ('churn', '3')
+    """
+    query = parse_qs(raw.decode(errors="replace")) if raw else {}
     models = query.get("model")
     if not models:
         raise InvalidArgument("name the model in the query: POST /predict?model=NAME")
