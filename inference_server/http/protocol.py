@@ -36,25 +36,24 @@ logger = logging.getLogger(__name__)
 class ConnectionLimits:
     """Per-connection limits shared by every connection of one server."""
 
-    __slots__ = ("idle_timeout_s", "max_body_bytes", "max_pipelined")
+    __slots__ = ("max_body_bytes", "max_pipelined")
 
-    def __init__(
-        self, max_body_bytes: int, max_pipelined: int = 32, idle_timeout_s: float = 30.0
-    ) -> None:
+    def __init__(self, max_body_bytes: int, max_pipelined: int = 32) -> None:
         self.max_body_bytes = max_body_bytes
         self.max_pipelined = max_pipelined
-        self.idle_timeout_s = idle_timeout_s
 
 
 class ConnectionRegistry:
     """The open connections of one server, so it can drain them on close."""
 
-    __slots__ = ("_connections", "_empty")
+    __slots__ = ("_connections", "_empty", "closing")
 
     def __init__(self) -> None:
         self._connections: set[HttpConnection] = set()
         self._empty = asyncio.Event()
         self._empty.set()
+        # Set when the server drains: connections that arrive now are closed at once.
+        self.closing = False
 
     def __len__(self) -> int:
         return len(self._connections)
@@ -62,6 +61,8 @@ class ConnectionRegistry:
     def add(self, connection: HttpConnection) -> None:
         self._connections.add(connection)
         self._empty.clear()
+        if self.closing:
+            connection.shutdown()
 
     def discard(self, connection: HttpConnection) -> None:
         self._connections.discard(connection)
@@ -75,6 +76,19 @@ class ConnectionRegistry:
     async def wait_empty(self) -> None:
         """Return once every connection has closed."""
         await self._empty.wait()
+
+    async def sweep_idle(self, timeout_s: float) -> None:
+        """Forever: close connections idle (or stalled mid-request) for ``timeout_s``.
+
+        One sweep for all connections instead of a timer per request keeps the hot path free
+        of timer churn; a connection lives at most 1.5x ``timeout_s`` idle.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(timeout_s / 2)
+            before = loop.time() - timeout_s
+            for connection in list(self._connections):
+                connection.close_if_idle(before)
 
 
 class HttpConnection(asyncio.Protocol):
@@ -101,18 +115,17 @@ class HttpConnection(asyncio.Protocol):
         self._pending: collections.deque[tuple[HttpRequest, bool]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
-        self._idle: asyncio.TimerHandle | None = None
+        self._loop = asyncio.get_running_loop()
+        self.last_active = self._loop.time()
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's TCPTransport implements asyncio.Transport without subclassing it.
         self._transport = cast("asyncio.Transport", transport)
         self._connections.add(self)
-        self._arm_idle_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._connections.discard(self)
-        self._disarm_idle_timer()
         self._closing = True
         self._pending.clear()
         self._transport = None
@@ -120,8 +133,7 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._refused:
             return
-        if self._idle is not None:
-            self._disarm_idle_timer()
+        self.last_active = self._loop.time()
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -130,9 +142,6 @@ class HttpConnection(asyncio.Protocol):
             if not self._refused:
                 message = str(exc).replace('"', "'").encode()
                 self._refuse(400, b'{"error": "malformed HTTP request: %s"}' % message)
-        if self._task is None:
-            # A partial request: the idle clock keeps running so a stalled client is dropped.
-            self._arm_idle_timer()
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -196,7 +205,7 @@ class HttpConnection(asyncio.Protocol):
                     self._transport.resume_reading()
         finally:
             self._task = None
-        self._arm_idle_timer()
+            self.last_active = self._loop.time()
 
     async def _handle(self, request: HttpRequest) -> HttpResponse:
         try:
@@ -225,19 +234,9 @@ class HttpConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
 
-    def _arm_idle_timer(self) -> None:
-        if self._transport is not None and self._idle is None:
-            loop = asyncio.get_running_loop()
-            self._idle = loop.call_later(self._limits.idle_timeout_s, self._close_idle)
-
-    def _disarm_idle_timer(self) -> None:
-        if self._idle is not None:
-            self._idle.cancel()
-            self._idle = None
-
-    def _close_idle(self) -> None:
-        self._idle = None
-        if self._task is None:
+    def close_if_idle(self, before: float) -> None:
+        """Close if nothing is in flight and nothing arrived since ``before`` (loop time)."""
+        if self._task is None and self.last_active < before:
             self._close()
 
     def abort(self) -> None:

@@ -56,10 +56,15 @@ class HttpServer:
     """A listening HTTP server; build it with :func:`serve` or :func:`start_http_server`."""
 
     def __init__(
-        self, server: asyncio.Server, connections: ConnectionRegistry, drain_timeout_s: float
+        self,
+        server: asyncio.Server,
+        connections: ConnectionRegistry,
+        sweeper: asyncio.Task[None],
+        drain_timeout_s: float,
     ) -> None:
         self._server = server
         self._connections = connections
+        self._sweeper = sweeper
         self._drain_timeout_s = drain_timeout_s
         sockets = server.sockets
         self.port: int = sockets[0].getsockname()[1] if sockets else 0
@@ -67,6 +72,8 @@ class HttpServer:
     async def close(self) -> None:
         """Stop accepting, finish in-flight requests, then close every connection."""
         self._server.close()
+        self._connections.closing = True
+        self._sweeper.cancel()
         for connection in self._connections.snapshot():
             connection.shutdown()
         with contextlib.suppress(TimeoutError):
@@ -75,6 +82,8 @@ class HttpServer:
         for connection in self._connections.snapshot():
             connection.abort()
         await self._server.wait_closed()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._sweeper
 
 
 async def start_http_server(
@@ -108,7 +117,7 @@ async def serve(
         The listening server.
     """
     loop = asyncio.get_running_loop()
-    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED, idle_timeout_s)
+    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED)
     connections = ConnectionRegistry()
     date = DateHeader()
 
@@ -123,4 +132,5 @@ async def serve(
         reuse_port=settings.reuse_port or None,
         backlog=_BACKLOG,
     )
-    return HttpServer(server, connections, settings.drain_timeout_s)
+    sweeper = loop.create_task(connections.sweep_idle(idle_timeout_s))
+    return HttpServer(server, connections, sweeper, settings.drain_timeout_s)

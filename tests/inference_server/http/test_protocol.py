@@ -4,7 +4,6 @@ keep-alive, graceful close, SO_REUSEPORT."""
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import httpx
 import pytest
@@ -120,8 +119,9 @@ async def test_reuse_port_lets_two_servers_share_a_port():
     second = await serve(_echo, "127.0.0.1", first.port, HttpSettings(reuse_port=True))
     try:
         assert second.port == first.port
-        with socket.create_connection(("127.0.0.1", first.port)):
-            pass
+        async with httpx.AsyncClient() as client:
+            response = await client.get(f"http://127.0.0.1:{first.port}/shared")
+        assert response.json() == {"path": "/shared", "size": 0}
     finally:
         await first.close()
         await second.close()
