@@ -96,7 +96,8 @@ class MicroBatcher:
         run: RunFn,
         *,
         max_batch_size: int = 64,
-        max_queue_delay_us: int = 0,
+        max_queue_delay_us: int = 3000,
+        linger_us: int = 0,
         max_queue_size: int = 1024,
         queue_timeout_us: int = 0,
         observer: BatchObserver | None = None,
@@ -104,6 +105,9 @@ class MicroBatcher:
         self._run = run
         self._max_rows = max_batch_size
         self._delay_ns = max_queue_delay_us * 1000
+        self._linger_ns_setting = linger_us * 1000
+        self._last_arrival = 0
+        self._busy = False
         self._max_queue = max_queue_size
         self._timeout_ns = queue_timeout_us * 1000
         self._observer = observer
@@ -131,8 +135,10 @@ class MicroBatcher:
         if len(self._queue) >= self._max_queue:
             raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
         future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(arrays, rows, future))
+        item = _Pending(arrays, rows, future)
+        self._queue.append(item)
         self._queued_rows += rows
+        self._last_arrival = item.enqueued
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
@@ -167,12 +173,28 @@ class MicroBatcher:
                     return
                 await self._wait(None)
                 continue
-            if self._delay_ns and self._queued_rows < self._max_rows and not self._closing:
-                remaining = self._queue[0].enqueued + self._delay_ns - time.monotonic_ns()
-                if remaining > 0:
-                    await self._wait(remaining)
-                    continue
-            await self._dispatch(self._take())
+            remaining = self._linger_ns()
+            if remaining > 0:
+                await self._wait(remaining)
+                continue
+            batch = self._take()
+            await self._dispatch(batch)
+            self._busy = len(batch) > 1 or bool(self._queue)
+
+    def _linger_ns(self) -> int:
+        """How much longer to wait for more rows before dispatching (<= 0: dispatch now).
+
+        Idle (the previous batch left an empty queue behind) or full or closing: now. Under
+        load: until arrivals pause for ``linger`` or the oldest request has waited
+        ``max_queue_delay``, whichever comes first.
+        """
+        if not self._busy or self._queued_rows >= self._max_rows or self._closing:
+            return 0
+        now = time.monotonic_ns()
+        oldest_deadline = self._queue[0].enqueued + self._delay_ns
+        if self._linger_ns_setting:
+            oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)
+        return oldest_deadline - now
 
     def _take(self) -> list[_Pending]:
         queue = self._queue
