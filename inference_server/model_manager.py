@@ -96,7 +96,11 @@ class ModelManager:
 
     def _missing(self, slot: ModelSlot, version: str | None) -> LoadedVersion:
         if version is None:
-            detail = f": {slot.error}" if slot.error else ""
+            reasons = [
+                f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason
+            ]
+            detail = "; ".join([slot.error, *reasons] if slot.error else reasons)
+            detail = f" ({detail})" if detail else ""
             raise Unavailable(f"model {slot.name!r} has no version ready yet{detail}; retry")
         state = slot.states.get(int(version)) if version.isdecimal() else None
         if state is None or state.state == UNLOADING:
