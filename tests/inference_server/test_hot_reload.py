@@ -67,8 +67,8 @@ class Load:
         return float(np.percentile(window, 99))
 
 
-async def _wait_for_version(load: Load, version: str, timeout: float = 20.0) -> None:
-    deadline = time.perf_counter() + timeout
+async def _wait_for_version(load: Load, version: str, limit_s: float = 20.0) -> None:
+    deadline = time.perf_counter() + limit_s
     while time.perf_counter() < deadline:
         if load.samples and load.samples[-1][2] == version:
             return
@@ -101,8 +101,8 @@ async def test_ten_swaps_under_load_lose_nothing(server, stub, repo):
     assert [(m.version, m.state) for m in index] == [("11", "READY")]
 
 
-async def _until_state(service, version: int, state: str, timeout: float = 10.0) -> None:
-    deadline = time.perf_counter() + timeout
+async def _until_state(service, version: int, state: str, limit_s: float = 10.0) -> None:
+    deadline = time.perf_counter() + limit_s
     while True:
         index = {m.version: m.state for m in await service.repository_index()}
         if index.get(str(version)) == state:
