@@ -20,11 +20,14 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 from inference_server.logs import configure_logging
 from inference_server.settings import ServerSettings
+from modelyard.model_repository import BatchingConfig
+from modelyard.settings import load_settings
 
 
 def _default_workers() -> int:
@@ -83,59 +86,71 @@ def _run_workers(settings: ServerSettings, workers: int, log_level: str) -> int:
     return 0 if all(p.exitcode == 0 for p in procs) else 1
 
 
+def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str]:
+    """Merge the flags over ``modelyard.settings`` (config file and MODELYARD_SERVER_*)."""
+    base = load_settings()
+    server = base.server
+
+    def pick(name: str, fallback: Any) -> Any:
+        value = options.get(name)
+        return fallback if value is None else value
+
+    workers = pick("workers", server.workers) or _default_workers()
+    ports = {n: pick(n, getattr(server, n)) for n in ("grpc_port", "http_port", "metrics_port")}
+    if workers > 1 and 0 in ports.values():
+        raise click.UsageError("port 0 needs --workers 1 (workers must share fixed ports)")
+    poll = pick("poll_interval", server.poll_interval_s)
+    mode = pick("model_control_mode", "poll" if poll > 0 else "explicit")
+    batching = BatchingConfig(
+        max_batch_size=server.max_batch_size,
+        max_queue_delay_us=server.max_queue_delay_us,
+        max_queue_size=server.queue_capacity,
+        queue_timeout_us=server.queue_timeout_ms * 1000,
+    )
+    settings = ServerSettings(
+        model_repository=Path(pick("model_repository", server.model_repository)),
+        host=pick("host", server.host),
+        grpc_port=ports["grpc_port"],
+        http_port=None if ports["http_port"] < 0 else ports["http_port"],
+        metrics_port=None if ports["metrics_port"] < 0 else ports["metrics_port"],
+        control_mode=mode,
+        poll_interval_s=poll if poll > 0 else 2.0,
+        intra_op_num_threads=pick("intra_op_threads", server.intra_op_threads),
+        max_message_bytes=pick("max_message_bytes", server.max_request_bytes),
+        reuse_port=workers > 1,
+        drain_timeout_s=server.drain_timeout_s,
+        default_batching=batching,
+    )
+    return settings, workers, pick("log_level", base.logging.level)
+
+
 @click.command("serve")
-@click.option("--model-repository", required=True, type=click.Path(file_okay=False, path_type=Path))
-@click.option("--host", default="0.0.0.0", show_default=True)
-@click.option("--grpc-port", default=8001, show_default=True, type=int)
-@click.option("--http-port", default=8000, show_default=True, type=int, help="-1 disables HTTP.")
-@click.option("--metrics-port", default=8002, show_default=True, type=int, help="-1 disables.")
-@click.option("--workers", default=None, type=click.IntRange(min=1), help="Default: one per core.")
+@click.option(
+    "--model-repository",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Repository folder [settings: server.model_repository].",
+)
+@click.option("--host", help="Address to bind [server.host].")
+@click.option("--grpc-port", type=int, help="gRPC port, 0 = any free [server.grpc_port: 8001].")
+@click.option("--http-port", type=int, help="HTTP port, -1 disables [server.http_port: 8000].")
+@click.option("--metrics-port", type=int, help="Metrics port, -1 disables [8002].")
+@click.option("--workers", type=click.IntRange(min=1), help="Processes [default: one per core].")
 @click.option(
     "--model-control-mode",
     type=click.Choice(["poll", "explicit", "none"]),
-    default="poll",
-    show_default=True,
+    help="poll (default), explicit (load/unload API only) or none.",
 )
-@click.option(
-    "--poll-interval",
-    default=2.0,
-    show_default=True,
-    type=float,
-    help="Seconds between repository scans (poll mode).",
-)
-@click.option("--intra-op-threads", default=1, show_default=True, type=click.IntRange(min=1))
-@click.option("--max-message-bytes", default=64 * 1024 * 1024, show_default=True, type=int)
-@click.option("--log-level", default="info", show_default=True)
-def serve(
-    model_repository: Path,
-    host: str,
-    grpc_port: int,
-    http_port: int,
-    metrics_port: int,
-    workers: int | None,
-    model_control_mode: str,
-    poll_interval: float,
-    intra_op_threads: int,
-    max_message_bytes: int,
-    log_level: str,
-) -> None:
-    """Serve the ONNX models of a model repository over gRPC and HTTP (Open Inference Protocol)."""
-    count = workers or _default_workers()
-    if count > 1 and 0 in (grpc_port, http_port, metrics_port):
-        raise click.UsageError("port 0 needs --workers 1 (workers must share fixed ports)")
-    settings = ServerSettings(
-        model_repository=model_repository,
-        host=host,
-        grpc_port=grpc_port,
-        http_port=None if http_port < 0 else http_port,
-        metrics_port=None if metrics_port < 0 else metrics_port,
-        control_mode=model_control_mode,  # type: ignore[arg-type]
-        poll_interval_s=poll_interval,
-        intra_op_num_threads=intra_op_threads,
-        max_message_bytes=max_message_bytes,
-        reuse_port=count > 1,
-    )
-    if count == 1:
+@click.option("--poll-interval", type=float, help="Seconds between repository scans [2.0].")
+@click.option("--intra-op-threads", type=click.IntRange(min=1), help="ORT threads per session [1].")
+@click.option("--max-message-bytes", type=click.IntRange(min=1024), help="Request size limit.")
+@click.option("--log-level", help="debug, info, warning, error [logging.level].")
+def serve(**options: Any) -> None:
+    """Serve the ONNX models of a model repository over gRPC and HTTP (Open Inference Protocol).
+
+    Flags override the settings (config/<env>.toml and MODELYARD_SERVER_* variables).
+    """
+    settings, workers, log_level = _settings(options)
+    if workers == 1:
         run_worker(settings, 0, log_level)
         return
-    sys.exit(_run_workers(settings, count, log_level))
+    sys.exit(_run_workers(settings, workers, log_level))

@@ -41,6 +41,8 @@ from modelyard.model_repository import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from modelyard.model_repository import BatchingConfig
+
 log = logging.getLogger(__name__)
 
 READY, LOADING, UNAVAILABLE, UNLOADING = "READY", "LOADING", "UNAVAILABLE", "UNLOADING"
@@ -71,10 +73,16 @@ class ModelManager:
     """Owns the loaded versions of every model of one repository."""
 
     def __init__(
-        self, repository: Path, hooks: VersionHooks, *, intra_op_num_threads: int = 1
+        self,
+        repository: Path,
+        hooks: VersionHooks,
+        *,
+        intra_op_num_threads: int = 1,
+        default_batching: BatchingConfig | None = None,
     ) -> None:
         self.repository = repository
         self._hooks = hooks
+        self._default_batching = default_batching
         self._threads = intra_op_num_threads
         self._slots: dict[str, ModelSlot] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -132,7 +140,9 @@ class ModelManager:
         slot = self._slots.setdefault(name, ModelSlot(name))
         async with slot.lock:
             try:
-                config = await asyncio.to_thread(read_model_config, model_dir)
+                config = await asyncio.to_thread(
+                    read_model_config, model_dir, default_batching=self._default_batching
+                )
             except ModelyardError as exc:
                 slot.error = str(exc)
                 log.error("model %s: config.json rejected: %s", name, exc)

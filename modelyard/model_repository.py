@@ -194,8 +194,15 @@ def select_versions(available: Iterable[int], policy: VersionPolicy) -> list[int
     return ordered[-policy.latest_n :]
 
 
-def read_model_config(model_dir: Path) -> ModelConfig:
+def read_model_config(
+    model_dir: Path, *, default_batching: BatchingConfig | None = None
+) -> ModelConfig:
     """Read ``config.json`` of a model, or the defaults when there is none.
+
+    Args:
+        model_dir: the model's directory.
+        default_batching: the server-wide batching used when the file has no ``batching``
+            section (None: :class:`BatchingConfig` defaults).
 
     Raises:
         ConfigurationError: the file is not valid JSON or does not match the schema.
@@ -204,11 +211,14 @@ def read_model_config(model_dir: Path) -> ModelConfig:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return ModelConfig()
+        raw = b"{}"
     try:
-        return _CONFIG_DECODER.decode(raw)
+        config = _CONFIG_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
+    if default_batching is not None and b'"batching"' not in raw:
+        config = msgspec.structs.replace(config, batching=default_batching)
+    return config
 
 
 def write_model_config(model_dir: Path, config: ModelConfig) -> None:
