@@ -29,7 +29,8 @@ def served(repo, publish):
         [
             sys.executable,
             "-m",
-            "inference_server",
+            "modelyard",
+            "serve",
             "--model-repository",
             str(repo),
             "--host",
