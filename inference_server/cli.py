@@ -14,6 +14,7 @@ Each worker prints one machine-readable line on stdout once it listens, e.g.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -43,6 +44,9 @@ async def _serve(settings: ServerSettings, worker: int) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
+    # NOTE: everything allocated so far (modules, protobuf descriptors, sessions) is permanent;
+    # freezing it keeps full collections short: c=64 p99 27-34 ms -> 17 ms (probe, 1 core).
+    gc.freeze()
     ready = {
         "event": "listening",
         "worker": worker,
