@@ -93,11 +93,11 @@ async def test_oversized_request_runs_alone():
 
 
 async def test_under_load_waits_for_the_oldest_delay_then_dispatches():
-    model = RecordingModel()
+    model = RecordingModel(delay=0.005)
     batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=50_000)
     batcher.start()
-    await asyncio.gather(batcher.submit(_rows(1), 1), batcher.submit(_rows(1), 1))
-    # the previous batch held 2 requests: the batcher is under load and now waits
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))
+    # the first ran alone (idle), the other two as one batch: under load now, so it waits
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     first = asyncio.ensure_future(batcher.submit(_rows(1), 1))
@@ -168,3 +168,21 @@ async def test_close_drains_queue_then_refuses():
     assert all(p.done() and not p.exception() for p in pending)
     with pytest.raises(Unavailable):
         await batcher.submit(_rows(1), 1)
+
+
+async def test_cancelled_request_leaves_the_batcher_working():
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run)
+    batcher.start()
+    alone = asyncio.ensure_future(batcher.submit(_rows(1), 1))  # idle: runs at once
+    await asyncio.sleep(0.01)
+    queued = asyncio.ensure_future(batcher.submit(_rows(2), 2))  # a run is in progress: queued
+    await asyncio.sleep(0.01)
+    alone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await alone
+    model.gate.set()
+    assert (await asyncio.wait_for(queued, 1.0))[0].shape == (2, 1)
+    assert (await batcher.submit(_rows(1), 1))[0].shape == (1, 1)
+    await batcher.close()
