@@ -63,6 +63,7 @@ class InferenceServer:
             settings.model_repository,
             self.hooks,
             intra_op_num_threads=settings.intra_op_num_threads,
+            default_batching=settings.default_batching,
         )
         self.watcher = RepositoryWatcher(
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s

@@ -10,6 +10,9 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
 * The queue is bounded (``max_queue_size`` requests): a full queue refuses at once with
   RESOURCE_EXHAUSTED. A request still queued after ``queue_timeout_us`` fails with
   DEADLINE_EXCEEDED (checked when a batch is formed).
+* An idle batcher (no batch running, empty queue, previous batch a single request) runs a
+  request at once from ``submit`` itself, skipping the queue and the consumer task: at c=1
+  a request pays no batching cost beyond a flag check.
 * One consumer task per batcher runs one batch at a time (the version's session thread);
   ``session.run`` happens off the event-loop thread. If a batch fails, every request in it
   gets the error; a cancelled waiter is skipped. No request ever hangs: ``close()`` drains.
@@ -96,7 +99,8 @@ class MicroBatcher:
         run: RunFn,
         *,
         max_batch_size: int = 64,
-        max_queue_delay_us: int = 0,
+        max_queue_delay_us: int = 3000,
+        linger_us: int = 0,
         max_queue_size: int = 1024,
         queue_timeout_us: int = 0,
         observer: BatchObserver | None = None,
@@ -104,6 +108,10 @@ class MicroBatcher:
         self._run = run
         self._max_rows = max_batch_size
         self._delay_ns = max_queue_delay_us * 1000
+        self._linger_ns_setting = linger_us * 1000
+        self._last_arrival = 0
+        self._busy = False
+        self._dispatching = False
         self._max_queue = max_queue_size
         self._timeout_ns = queue_timeout_us * 1000
         self._observer = observer
@@ -128,24 +136,43 @@ class MicroBatcher:
         """
         if self._closing:
             raise Unavailable("model version is being unloaded; retry")
+        if not (self._busy or self._dispatching or self._queue):
+            return await self._run_alone(arrays, rows)
         if len(self._queue) >= self._max_queue:
             raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
         future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(arrays, rows, future))
+        item = _Pending(arrays, rows, future)
+        self._queue.append(item)
         self._queued_rows += rows
+        self._last_arrival = item.enqueued
+        self._wake()
+        return await future
+
+    async def _run_alone(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
+        """Idle fast path: run at once, without a trip through the queue and the consumer."""
+        self._dispatching = True
+        start = time.monotonic_ns()
+        try:
+            outputs = await self._run(arrays)
+        finally:
+            self._dispatching = False
+            self._busy = bool(self._queue)  # requests arrived meanwhile: we are under load
+            self._wake()
+        if self._observer is not None:
+            self._observer(rows, 1, 0, time.monotonic_ns() - start)
+        return outputs
+
+    def _wake(self) -> None:
         wakeup = self._wakeup
         if wakeup is not None and not wakeup.done():
             wakeup.set_result(None)
-        return await future
 
     async def close(self) -> None:
         """Refuse new requests, finish the queued ones, stop the consumer."""
         self._closing = True
         if self._task is None:
             return
-        wakeup = self._wakeup
-        if wakeup is not None and not wakeup.done():
-            wakeup.set_result(None)
+        self._wake()
         await self._task
 
     async def _wait(self, timeout_ns: int | None) -> None:
@@ -162,17 +189,37 @@ class MicroBatcher:
 
     async def _consume(self) -> None:
         while True:
-            if not self._queue:
-                if self._closing:
+            if self._dispatching or not self._queue:
+                if self._closing and not self._dispatching and not self._queue:
                     return
                 await self._wait(None)
                 continue
-            if self._delay_ns and self._queued_rows < self._max_rows and not self._closing:
-                remaining = self._queue[0].enqueued + self._delay_ns - time.monotonic_ns()
-                if remaining > 0:
-                    await self._wait(remaining)
-                    continue
-            await self._dispatch(self._take())
+            remaining = self._linger_ns()
+            if remaining > 0:
+                await self._wait(remaining)
+                continue
+            batch = self._take()
+            self._dispatching = True
+            try:
+                await self._dispatch(batch)
+            finally:
+                self._dispatching = False
+            self._busy = len(batch) > 1 or bool(self._queue)
+
+    def _linger_ns(self) -> int:
+        """How much longer to wait for more rows before dispatching (<= 0: dispatch now).
+
+        Idle (the previous batch left an empty queue behind) or full or closing: now. Under
+        load: until arrivals pause for ``linger`` or the oldest request has waited
+        ``max_queue_delay``, whichever comes first.
+        """
+        if not self._busy or self._queued_rows >= self._max_rows or self._closing:
+            return 0
+        now = time.monotonic_ns()
+        oldest_deadline = self._queue[0].enqueued + self._delay_ns
+        if self._linger_ns_setting:
+            oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)
+        return oldest_deadline - now
 
     def _take(self) -> list[_Pending]:
         queue = self._queue

@@ -104,6 +104,7 @@ class LoadedVersion:
                 model.run,
                 max_batch_size=batching.max_batch_size,
                 max_queue_delay_us=batching.max_queue_delay_us,
+                linger_us=batching.linger_us,
                 max_queue_size=batching.max_queue_size,
                 queue_timeout_us=batching.queue_timeout_us,
                 observer=self._on_batch,

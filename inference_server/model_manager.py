@@ -41,6 +41,8 @@ from modelyard.model_repository import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from modelyard.model_repository import BatchingConfig
+
 log = logging.getLogger(__name__)
 
 READY, LOADING, UNAVAILABLE, UNLOADING = "READY", "LOADING", "UNAVAILABLE", "UNLOADING"
@@ -71,10 +73,16 @@ class ModelManager:
     """Owns the loaded versions of every model of one repository."""
 
     def __init__(
-        self, repository: Path, hooks: VersionHooks, *, intra_op_num_threads: int = 1
+        self,
+        repository: Path,
+        hooks: VersionHooks,
+        *,
+        intra_op_num_threads: int = 1,
+        default_batching: BatchingConfig | None = None,
     ) -> None:
         self.repository = repository
         self._hooks = hooks
+        self._default_batching = default_batching
         self._threads = intra_op_num_threads
         self._slots: dict[str, ModelSlot] = {}
         self._closing: set[asyncio.Task[None]] = set()
@@ -96,7 +104,11 @@ class ModelManager:
 
     def _missing(self, slot: ModelSlot, version: str | None) -> LoadedVersion:
         if version is None:
-            detail = f": {slot.error}" if slot.error else ""
+            reasons = [
+                f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason
+            ]
+            detail = "; ".join([slot.error, *reasons] if slot.error else reasons)
+            detail = f" ({detail})" if detail else ""
             raise Unavailable(f"model {slot.name!r} has no version ready yet{detail}; retry")
         state = slot.states.get(int(version)) if version.isdecimal() else None
         if state is None or state.state == UNLOADING:
@@ -128,7 +140,9 @@ class ModelManager:
         slot = self._slots.setdefault(name, ModelSlot(name))
         async with slot.lock:
             try:
-                config = await asyncio.to_thread(read_model_config, model_dir)
+                config = await asyncio.to_thread(
+                    read_model_config, model_dir, default_batching=self._default_batching
+                )
             except ModelyardError as exc:
                 slot.error = str(exc)
                 log.error("model %s: config.json rejected: %s", name, exc)

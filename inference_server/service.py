@@ -166,6 +166,10 @@ class InferenceService:
         code = exc.code if isinstance(exc, ModelyardError) else ErrorCode.INTERNAL
         self._hooks.failure(handle.name, handle.version_str, code.value, elapsed)
 
+    def record_failure(self, model_name: str, model_version: str, error: ModelyardError) -> None:
+        """Count a request an adapter refused before :meth:`infer` (undecodable tensors)."""
+        self._hooks.failure(model_name, model_version, error.code.value, 0.0)
+
     async def predict_rows(
         self, model_name: str, rows: Sequence[Row], version: str | None = None
     ) -> PredictResult:

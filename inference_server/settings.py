@@ -6,10 +6,12 @@ port 0. Reading the environment is ``modelyard.settings``' job alone.
 
 from __future__ import annotations
 
-from pathlib import Path  # noqa: TC003 - msgspec resolves field types at runtime
+from pathlib import Path
 from typing import Annotated, Literal
 
 import msgspec
+
+from modelyard.model_repository import BatchingConfig
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
@@ -31,6 +33,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         reuse_port: bind with SO_REUSEPORT so several worker processes share the ports.
         drain_timeout_s: how long ``stop()`` waits for in-flight requests.
         grpc_max_concurrent_rpcs: None for no limit; beyond it gRPC answers RESOURCE_EXHAUSTED.
+        default_batching: batching of models whose config.json has no ``batching`` section.
     """
 
     model_repository: Path
@@ -45,3 +48,4 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     reuse_port: bool = False
     drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     grpc_max_concurrent_rpcs: int | None = None
+    default_batching: BatchingConfig = BatchingConfig()

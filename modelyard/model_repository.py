@@ -79,7 +79,11 @@ class BatchingConfig(ConfigStruct, frozen=True):
     Attributes:
         enabled: off means every request runs the session on its own.
         max_batch_size: most rows in one session run.
-        max_queue_delay_us: how long the *oldest* queued request may wait for more rows.
+        max_queue_delay_us: how long the *oldest* queued request may wait for more rows
+            (an upper bound: see ``linger_us``).
+            When the batcher is idle (its previous batch held one request and left an empty
+            queue) a request is dispatched at once, so low load sees no added latency.
+        linger_us: under load, also dispatch once no request arrived for this long (0: off).
         max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
         queue_timeout_us: a request still queued after this long fails with
             DEADLINE_EXCEEDED; 0 waits without limit.
@@ -87,7 +91,8 @@ class BatchingConfig(ConfigStruct, frozen=True):
 
     enabled: bool = True
     max_batch_size: PositiveInt = 64
-    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 3000
+    linger_us: Annotated[int, msgspec.Meta(ge=0)] = 0
     max_queue_size: PositiveInt = 1024
     queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 0
 
@@ -189,8 +194,15 @@ def select_versions(available: Iterable[int], policy: VersionPolicy) -> list[int
     return ordered[-policy.latest_n :]
 
 
-def read_model_config(model_dir: Path) -> ModelConfig:
+def read_model_config(
+    model_dir: Path, *, default_batching: BatchingConfig | None = None
+) -> ModelConfig:
     """Read ``config.json`` of a model, or the defaults when there is none.
+
+    Args:
+        model_dir: the model's directory.
+        default_batching: the server-wide batching used when the file has no ``batching``
+            section (None: :class:`BatchingConfig` defaults).
 
     Raises:
         ConfigurationError: the file is not valid JSON or does not match the schema.
@@ -199,11 +211,14 @@ def read_model_config(model_dir: Path) -> ModelConfig:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return ModelConfig()
+        raw = b"{}"
     try:
-        return _CONFIG_DECODER.decode(raw)
+        config = _CONFIG_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
+    if default_batching is not None and b'"batching"' not in raw:
+        config = msgspec.structs.replace(config, batching=default_batching)
+    return config
 
 
 def write_model_config(model_dir: Path, config: ModelConfig) -> None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from modelyard.models import Scalar  # noqa: TC001 - msgspec resolves field types at runtime
+from modelyard.models import Scalar
 
 if TYPE_CHECKING:
     import numpy as np

@@ -93,7 +93,11 @@ class InferenceServicer:
         )
 
     async def model_infer(self, req: pb.ModelInferRequest) -> pb.ModelInferResponse:
-        request = convert.request_from_proto(req)
+        try:
+            request = convert.request_from_proto(req)
+        except ModelyardError as exc:
+            self._service.record_failure(req.model_name, req.model_version, exc)
+            raise
         response = await self._service.infer(request)
         return convert.response_to_proto(response, raw=request.raw_output)
 
