@@ -155,8 +155,16 @@ class HttpApi:
 
     async def _infer(self, request: HttpRequest, model: str, version: str | None) -> HttpResponse:
         header_length = request.headers.get(HEADER_LENGTH)
-        body = decoded_body(request, self._max_body_bytes)
-        infer_request, binary = decode_infer(body, header_length, model, version)
+        try:
+            body = decoded_body(request, self._max_body_bytes)
+            infer_request, binary = decode_infer(body, header_length, model, version)
+        except msgspec.DecodeError as exc:
+            error = InvalidArgument(f"invalid infer request body: {exc}")
+            self._service.record_failure(model, version or "", error)
+            raise error from None
+        except ModelyardError as exc:
+            self._service.record_failure(model, version or "", exc)
+            raise
         response = await self._service.infer(infer_request)
         body, head = encode_infer(response, binary, infer_request.raw_output)
         if head is None:
