@@ -26,7 +26,7 @@ from inference_server.core.types import (
     RequestInput,
 )
 from modelyard.errors import InvalidArgument
-from modelyard.models import Scalar  # noqa: TC001 - msgspec resolves field types at runtime
+from modelyard.models import Scalar
 
 if TYPE_CHECKING:
     import numpy as np

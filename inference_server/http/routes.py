@@ -30,7 +30,7 @@ from inference_server.http.errors import (
 from inference_server.http.messages import BodyError, HttpRequest, HttpResponse, decoded_body
 from inference_server.http.oip import HEADER_LENGTH, OCTET_STREAM, decode_infer, encode_infer
 from modelyard.errors import InvalidArgument, ModelyardError
-from modelyard.models import Scalar  # noqa: TC001 - msgspec resolves field types at runtime
+from modelyard.models import Scalar
 
 if TYPE_CHECKING:
     from inference_server.service import InferenceService
