@@ -32,7 +32,11 @@ echo "# round $round  (load average: $(cut -d' ' -f1-3 /proc/loadavg))"
 for name in "${contenders[@]}"; do
   PYTHONPATH=. taskset -c 0 $PY $HERE/contenders.py "$name" "$PORT" "$MODEL_DIR" 2>/dev/null &
   pid=$!
-  for _ in $(seq 200); do curl -s -o /dev/null "http://127.0.0.1:$PORT/health" && break; sleep 0.1; done
+  up=0
+  for _ in $(seq 600); do  # any HTTP answer means listening (up to 60 s on a loaded machine)
+    if curl -s -o /dev/null "http://127.0.0.1:$PORT/health"; then up=1; break; fi; sleep 0.1
+  done
+  [ "$up" = 1 ] || { echo "$name did not start"; kill "$pid"; continue; }
   base="http://127.0.0.1:$PORT"
   point "$name oip-json" "$base/v2/models/reference/infer" $HERE/oip_row.lua
   if [ "$name" = modelyard ]; then
