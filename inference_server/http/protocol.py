@@ -28,6 +28,7 @@ from typing import cast
 
 import httptools
 
+from inference_server.http.errors import error_response
 from inference_server.http.messages import DateHeader, Handler, HttpRequest, HttpResponse, render
 
 logger = logging.getLogger(__name__)
@@ -137,11 +138,15 @@ class HttpConnection(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            self._refuse(400, b'{"error": "protocol upgrades are not supported"}')
+            self._refuse(error_response(400, "protocol upgrades are not supported"))
         except httptools.HttpParserError as exc:
             if not self._refused:
-                message = str(exc).replace('"', "'").encode()
-                self._refuse(400, b'{"error": "malformed HTTP request: %s"}' % message)
+                self._refuse(error_response(400, f"malformed HTTP request: {exc}"))
+
+    def eof_received(self) -> bool:
+        # The client will send no more; answer what is in flight, then close.
+        self._closing = True
+        return self._task is not None
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -186,11 +191,6 @@ class HttpConnection(asyncio.Protocol):
             self._transport.pause_reading()
 
     # -- serving -------------------------------------------------------------------------
-    @property
-    def busy(self) -> bool:
-        """True while a request of this connection is being handled."""
-        return self._task is not None
-
     async def _serve_pending(self) -> None:
         try:
             while self._pending and self._transport is not None:
@@ -214,21 +214,21 @@ class HttpConnection(asyncio.Protocol):
             # NOTE: the handler translates every domain error; anything reaching here is a
             # bug. Log it once, answer 500 and keep the connection serving.
             logger.exception("unhandled error serving %s %r", request.method, request.path)
-            return HttpResponse(500, b'{"error": "internal server error"}')
+            return error_response(500, "internal server error")
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
             self._transport.write(data)
 
-    def _refuse(self, status: int, body: bytes) -> None:
+    def _refuse(self, response: HttpResponse) -> None:
         self._refused = True
         self._pending.clear()
-        self._write(render(HttpResponse(status, body), self._date.line(), close=True))
+        self._write(render(response, self._date.line(), close=True))
         self._close()
 
     def _refuse_too_large(self) -> None:
         limit = self._limits.max_body_bytes
-        self._refuse(413, b'{"error": "request body exceeds the limit of %d bytes"}' % limit)
+        self._refuse(error_response(413, f"request body exceeds the limit of {limit} bytes"))
 
     def _close(self) -> None:
         if self._transport is not None:

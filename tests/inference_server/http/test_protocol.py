@@ -150,3 +150,12 @@ async def test_expect_100_continue(echo_server):
     head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
     assert head.startswith(b"HTTP/1.1 200 OK")
     writer.close()
+
+
+async def test_half_closed_client_still_gets_its_answer(echo_server):
+    reader, writer = await asyncio.open_connection("127.0.0.1", echo_server.port)
+    writer.write(b"GET /half-closed HTTP/1.1\r\nhost: x\r\n\r\n")
+    writer.write_eof()
+    answer = await asyncio.wait_for(reader.read(), 5)
+    assert answer.endswith(b'{"path":"/half-closed","size":0}')
+    writer.close()
