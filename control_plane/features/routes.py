@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.dto import MsgspecDTO
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from control_plane.features.models import (
     FeatureDefinition,
@@ -72,7 +72,7 @@ class FeatureController(Controller):
         self,
         request: Request[Any, Any, Any],
         feature_service: NamedDependency[FeatureService],
-        data: FeatureDefinition,
+        data: JSONBody[FeatureDefinition],
     ) -> Feature:
         """Create a feature: a fresh id and version 1."""
         return await feature_service.create_feature(data, actor=actor_of(request))
@@ -103,7 +103,7 @@ class FeatureController(Controller):
     @get("/{name:str}")
     async def get_feature(
         self,
-        name: str,
+        name: FromPath[str],
         feature_service: NamedDependency[FeatureService],
         version: Annotated[int | None, QueryParameter(ge=1)] = None,
     ) -> Feature:
@@ -114,16 +114,16 @@ class FeatureController(Controller):
     async def update_feature(
         self,
         request: Request[Any, Any, Any],
-        name: str,
+        name: FromPath[str],
         feature_service: NamedDependency[FeatureService],
-        data: FeatureUpdate,
+        data: JSONBody[FeatureUpdate],
     ) -> Feature:
         """Write the next version of a feature (the complete definition)."""
         return await feature_service.update_feature(name, data, actor=actor_of(request))
 
     @get("/{name:str}/versions")
     async def get_history(
-        self, name: str, feature_service: NamedDependency[FeatureService]
+        self, name: FromPath[str], feature_service: NamedDependency[FeatureService]
     ) -> list[Feature]:
         """Every version of a feature, oldest first."""
         return await feature_service.get_history(name)
@@ -132,7 +132,7 @@ class FeatureController(Controller):
     async def deprecate_feature(
         self,
         request: Request[Any, Any, Any],
-        name: str,
+        name: FromPath[str],
         feature_service: NamedDependency[FeatureService],
     ) -> Feature:
         """Deprecate a feature: hidden from listings, every version still readable."""
