@@ -1,6 +1,6 @@
 """Persistence of feature definitions: the :class:`FeatureStore` port and its SQL adapter.
 
-Three tables (created by this package's Alembic branch, ``features_0001``):
+Three tables (:mod:`control_plane.features.tables`, created by this package's Alembic branch):
 
 - ``features``: one *head* row per feature: its id, its unique name, the latest version and
   whether it is deprecated. Writers of a new version lock this row (``SELECT ... FOR UPDATE``
@@ -30,52 +30,10 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.features.models import FeaturePage, FeatureQuery
+from control_plane.features.tables import feature_tags, feature_versions, features
 from modelyard.enums import FeatureDType
 from modelyard.errors import AlreadyExists, FailedPrecondition
 from modelyard.models import Feature, FeatureRef
-
-metadata = sa.MetaData()
-
-features = sa.Table(
-    "features",
-    metadata,
-    sa.Column("id", sa.String(32), primary_key=True),
-    sa.Column("name", sa.String(128), nullable=False, unique=True),
-    sa.Column("latest_version", sa.Integer, nullable=False),
-    sa.Column("deprecated", sa.Boolean, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(200), nullable=False),
-    sa.Column("deprecated_at", sa.DateTime(timezone=True), nullable=True),
-    sa.Column("deprecated_by", sa.String(200), nullable=True),
-)
-
-feature_versions = sa.Table(
-    "feature_versions",
-    metadata,
-    sa.Column("name", sa.String(128), sa.ForeignKey("features.name"), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("feature_id", sa.String(32), sa.ForeignKey("features.id"), nullable=False),
-    sa.Column("description", sa.Text, nullable=False),
-    sa.Column("dtype", sa.String(16), nullable=False),
-    sa.Column("entity", sa.String(200), nullable=False),
-    sa.Column("owner", sa.String(200), nullable=False),
-    sa.Column("transformation", sa.Text, nullable=False),
-    sa.Column("source", sa.Text, nullable=False),
-    sa.Column("tags", sa.Text, nullable=False),
-    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("created_by", sa.String(200), nullable=False),
-)
-
-feature_tags = sa.Table(
-    "feature_tags",
-    metadata,
-    sa.Column("name", sa.String(128), primary_key=True),
-    sa.Column("version", sa.Integer, primary_key=True),
-    sa.Column("tag", sa.String(64), primary_key=True),
-    sa.ForeignKeyConstraint(
-        ["name", "version"], ["feature_versions.name", "feature_versions.version"]
-    ),
-)
 
 
 class FeatureHead(msgspec.Struct, kw_only=True, frozen=True):
@@ -306,12 +264,4 @@ def _feature(mapping: dict[str, Any]) -> Feature:
     return Feature(**row)
 
 
-__all__ = [
-    "FeatureHead",
-    "FeatureStore",
-    "SqlFeatureStore",
-    "feature_tags",
-    "feature_versions",
-    "features",
-    "metadata",
-]
+__all__ = ["FeatureHead", "FeatureStore", "SqlFeatureStore"]

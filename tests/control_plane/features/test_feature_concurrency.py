@@ -7,7 +7,7 @@ import asyncio
 import sqlalchemy as sa
 
 from control_plane.features.service import FeatureService
-from control_plane.features.store import feature_versions
+from control_plane.features.tables import feature_versions
 from modelyard.errors import AlreadyExists
 from modelyard.storage import Database
 from tests.control_plane.features.strategies import build_service, sample_definition, sample_update
