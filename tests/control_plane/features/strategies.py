@@ -12,7 +12,7 @@ from modelyard.enums import FeatureDType
 from modelyard.storage import Database
 from modelyard.storage.audit import AuditLog
 
-_characters = st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00")
+_characters = st.characters(exclude_categories=["Cs"], exclude_characters="\x00")
 
 texts = st.text(_characters, min_size=1, max_size=60).filter(lambda s: bool(s.strip()))
 """Any non-blank text without NUL: unicode, newlines, quotes, SQL metacharacters."""
