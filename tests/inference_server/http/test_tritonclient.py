@@ -1,4 +1,8 @@
-"""tritonclient.http (Triton's own client, in its own venv and process) against our server."""
+"""tritonclient.http (Triton's own client, in its own venv and process) against our server.
+
+The client runs under the ``clients_python`` interpreter (``.venv-clients``, ``make install``):
+tritonclient's protos clash with ours in one process (MLServer #1831).
+"""
 
 from __future__ import annotations
 
@@ -11,18 +15,14 @@ import pytest
 
 from ..conftest import classifier_reference
 
-CLIENT_PYTHON = Path("/work/clients-venv/bin/python")
 SCRIPT = Path(__file__).with_name("triton_http_client.py")
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not CLIENT_PYTHON.exists(), reason="needs the tritonclient venv"),
-]
+pytestmark = pytest.mark.slow
 
 
-async def test_tritonclient_http(server):
+async def test_tritonclient_http(server, clients_python):
     process = await asyncio.create_subprocess_exec(
-        str(CLIENT_PYTHON),
+        str(clients_python),
         str(SCRIPT),
         str(server.port),
         stdout=asyncio.subprocess.PIPE,
