@@ -8,8 +8,9 @@ Usage: ``python contenders.py NAME PORT MODEL_DIR`` where NAME is one of
 - ``proto-ort``: the same protocol + msgspec JSON + onnxruntime per request.
 - ``litestar-ort``: Litestar (msgspec-native) + onnxruntime per request on uvicorn.
 - ``fastapi-naive``: FastAPI + pydantic + native LightGBM per request (the issue's baseline).
-- ``modelyard``: the real HTTP adapter over ``InferenceService`` (validation, micro-batching
-  with the default config: up to 64 rows, no added delay), model published in a repository.
+- ``modelyard``: the whole server (``inference_server.app.InferenceServer``: HTTP adapter,
+  validation, Prometheus metrics, micro-batching with the default config: up to 64 rows, no
+  added delay; gRPC and metrics listening too), the model published in a repository.
 
 Every ORT/LightGBM contender answers a one-row OIP-shaped JSON request
 (``{"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [...]}]}``).
@@ -161,23 +162,19 @@ async def _serve_protocol(port: int, session: Any | None) -> None:
 async def _serve_modelyard(port: int, model_dir: pathlib.Path) -> None:
     import shutil
 
-    from inference_server.http import HttpSettings, start_http_server
-    from inference_server.loaded_version import NullHooks
-    from inference_server.model_manager import ModelManager
-    from inference_server.repository import RepositoryWatcher
-    from inference_server.service import InferenceService
+    from inference_server.app import InferenceServer
+    from inference_server.settings import ServerSettings
     from modelyard.model_repository import publish_version
 
     repo = model_dir / "repository"
     shutil.rmtree(repo, ignore_errors=True)
     repo.mkdir()
     publish_version(repo, "reference", 1, {"model.onnx": model_dir / "reference.onnx"})
-    manager = ModelManager(repo, NullHooks())
-    watcher = RepositoryWatcher(manager, mode="none")
-    await watcher.start()
-    service = InferenceService(manager, watcher, NullHooks())
-    service.ready = True
-    await start_http_server(service, "127.0.0.1", port, HttpSettings())
+    settings = ServerSettings(
+        model_repository=repo, http_port=port, grpc_port=0, metrics_port=0, control_mode="none"
+    )
+    server = InferenceServer(settings)
+    await server.start()
     await asyncio.Event().wait()
 
 
