@@ -19,6 +19,7 @@ Every ORT/LightGBM contender answers a one-row OIP-shaped JSON request
 from __future__ import annotations
 
 import asyncio
+import gc
 import pathlib
 import sys
 from typing import Any
@@ -175,6 +176,7 @@ async def _serve_modelyard(port: int, model_dir: pathlib.Path) -> None:
     )
     server = InferenceServer(settings)
     await server.start()
+    gc.freeze()  # as ``modelyard serve`` does after start (short full collections)
     await asyncio.Event().wait()
 
 
