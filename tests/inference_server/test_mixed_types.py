@@ -80,7 +80,9 @@ async def test_bytes_input_and_rows_match_scikit_learn(service, fitted):
     assert set(outputs) == {"label", "probabilities"}
     probs = outputs["probabilities"].data
     np.testing.assert_allclose(probs, expected, rtol=1e-4, atol=1e-6)
-    rows = [{"age": float(a), "city": c} for a, c in zip(sample["age"], sample["city"], strict=True)]
+    rows = [
+        {"age": float(a), "city": c} for a, c in zip(sample["age"], sample["city"], strict=True)
+    ]
     result = await service.predict_rows("churn", rows)
     np.testing.assert_allclose(result.probabilities, expected, rtol=1e-4, atol=1e-6)
     assert [bool(v) for v in result.labels] == [bool(v) for v in pipeline.predict(sample)]
