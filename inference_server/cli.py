@@ -108,6 +108,7 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str]:
     batching = BatchingConfig(
         max_batch_size=server.max_batch_size,
         max_queue_delay_us=server.max_queue_delay_us,
+        linger_us=server.batch_linger_us,
         max_queue_size=server.queue_capacity,
         queue_timeout_us=server.queue_timeout_ms * 1000,
     )

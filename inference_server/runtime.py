@@ -84,9 +84,17 @@ def describe(session: ort.InferenceSession) -> ModelDescription:
         InvalidArgument: an input or output type has no OIP datatype (maps, sequences).
     """
     meta = dict(session.get_modelmeta().custom_metadata_map)
+    inputs = tuple(_spec(n) for n in session.get_inputs())
+    outputs = tuple(_spec(n) for n in session.get_outputs())
+    if inputs and all(s.shape[:1] == (-1,) for s in inputs):
+        # onnxmltools declares a LightGBM label as [1] although it has one row per input row
+        outputs = tuple(
+            msgspec.structs.replace(s, shape=(-1, *s.shape[1:])) if s.shape[:1] == (1,) else s
+            for s in outputs
+        )
     signature = ModelSignature(
-        inputs=tuple(_spec(n) for n in session.get_inputs()),
-        outputs=tuple(_spec(n) for n in session.get_outputs()),
+        inputs=inputs,
+        outputs=outputs,
         feature_names=tuple(str(f) for f in _json_list(meta, "modelyard.feature_names")),
     )
     return ModelDescription(

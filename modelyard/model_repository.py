@@ -80,10 +80,10 @@ class BatchingConfig(ConfigStruct, frozen=True):
         enabled: off means every request runs the session on its own.
         max_batch_size: most rows in one session run.
         max_queue_delay_us: how long the *oldest* queued request may wait for more rows
-            (an upper bound: see ``linger_us``).
-            When the batcher is idle (its previous batch held one request and left an empty
-            queue) a request is dispatched at once, so low load sees no added latency.
-        linger_us: under load, also dispatch once no request arrived for this long (0: off).
+            (a cap: batches usually leave earlier, full or after ``linger_us`` of silence).
+            A batcher that is not under load (no request found the session busy in the last
+            100 ms) runs a request at once, so low load sees no added latency.
+        linger_us: under load, dispatch once no request arrived for this long (0: off).
         max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
         queue_timeout_us: a request still queued after this long fails with
             DEADLINE_EXCEEDED; 0 waits without limit.
@@ -91,8 +91,8 @@ class BatchingConfig(ConfigStruct, frozen=True):
 
     enabled: bool = True
     max_batch_size: PositiveInt = 64
-    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 3000
-    linger_us: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    linger_us: Annotated[int, msgspec.Meta(ge=0)] = 1000
     max_queue_size: PositiveInt = 1024
     queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 0
 

@@ -223,7 +223,7 @@ def config_to_proto(config: ModelConfiguration) -> pb.ModelConfigResponse:
 
 
 def statistics_to_proto(stats: list[ModelStatistics]) -> pb.ModelStatisticsResponse:
-    """Encode model statistics (Triton's shape; input/output copy times are zero on CPU)."""
+    """Encode model statistics (Triton's shape; input/output copy times count as zero)."""
     duration = pb.StatisticDuration
     return pb.ModelStatisticsResponse(
         model_stats=[
@@ -237,7 +237,10 @@ def statistics_to_proto(stats: list[ModelStatistics]) -> pb.ModelStatisticsRespo
                     success=duration(count=s.success_count, ns=s.success_ns),
                     fail=duration(count=s.fail_count, ns=s.fail_ns),
                     queue=duration(count=s.success_count, ns=s.queue_ns),
+                    # perf_analyzer requires the three compute counts to be equal
+                    compute_input=duration(count=s.execution_count, ns=0),
                     compute_infer=duration(count=s.execution_count, ns=s.compute_ns),
+                    compute_output=duration(count=s.execution_count, ns=0),
                 ),
             )
             for s in stats

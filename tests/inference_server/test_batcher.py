@@ -94,7 +94,7 @@ async def test_oversized_request_runs_alone():
 
 async def test_under_load_waits_for_the_oldest_delay_then_dispatches():
     model = RecordingModel(delay=0.005)
-    batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=50_000)
+    batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=50_000, linger_us=0)
     batcher.start()
     await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))
     # the first ran alone (idle), the other two as one batch: under load now, so it waits
@@ -107,6 +107,20 @@ async def test_under_load_waits_for_the_oldest_delay_then_dispatches():
     waited = loop.time() - t0
     assert 0.045 <= waited < 1.0, waited  # measured from the oldest, not the newest
     assert model.batches[-1] == 2
+    await batcher.close()
+
+
+async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay():
+    model = RecordingModel(delay=0.005)
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=20_000)
+    batcher.start()
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))  # now under load
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(5)))
+    waited = loop.time() - t0
+    assert 0.02 <= waited < 1.0, waited
+    assert model.batches[-1] == 5
     await batcher.close()
 
 
