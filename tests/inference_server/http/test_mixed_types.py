@@ -137,7 +137,7 @@ async def test_binary_bytes_in_and_out(client, fitted):
 async def test_predict_rows_by_feature_name(client, fitted):
     pipeline, frame, _ = fitted
     sample = frame.iloc[:2]
-    rows = [{"age": float(a), "city": c} for a, c in zip(sample["age"], sample["city"], strict=True)]
+    rows = [{"age": float(a), "city": c} for a, c in sample[["age", "city"]].itertuples(False)]
     one = await client.post("/predict?model=churn", json=rows[0])
     assert one.status_code == 200, one.text
     assert one.json()["label"] == pipeline.predict(sample.iloc[:1])[0]
