@@ -11,13 +11,14 @@ Layers, top to bottom:
   decoders built once); ``errors.py``: the one ErrorCode -> status table.
 - ``protocol.py``: a minimal HTTP/1.1 server (``asyncio.Protocol`` + httptools on uvloop).
 
-Why no framework: measured on this machine (``benchmarks/RESULTS.md``, ``## HTTP framework
-choice``), server on one core, wrk on the other, c=64: a bare raw-ASGI echo on uvicorn
-(httptools, uvloop) answered ~11.6k-15.8k req/s, the same echo on ``protocol.py`` ~31.7k-42.8k
-(2.7x); with msgspec JSON and onnxruntime per request, raw ASGI ~5.8k and ``protocol.py``
-~11.6k, against ~1.7k for naive FastAPI. The ASGI layer's per-request scope and message dicts
-and coroutine hops cost more than the model; the issue's target (>=10k req/s per core, >=5x
-naive FastAPI) leaves no room for them.
+Why no framework (``benchmarks/RESULTS.md``, ``## HTTP framework choice``; server pinned to
+one core, wrk on the other, c=64, one-row requests of the reference model): per CPU-second a
+bare raw-ASGI echo on uvicorn (httptools, uvloop) served 40.8k requests, the same echo on
+``protocol.py`` 88.8k (2.2x); with msgspec JSON and onnxruntime on every request, raw ASGI
+19.5k, ``protocol.py`` 26.6k, Litestar 6.7k, naive FastAPI 3.0k. The whole server through this
+adapter (validation, metrics, micro-batching) served 23.1k (OIP JSON) and 21.0k (``/predict``)
+requests per CPU-second -- 7.6x and 6.9x naive FastAPI -- and 12.9-13.5k req/s while a shared
+machine left it ~58% of its core.
 """
 
 from __future__ import annotations

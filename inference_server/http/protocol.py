@@ -1,9 +1,9 @@
 """A minimal HTTP/1.1 server: one ``asyncio.Protocol`` per connection, parsed by httptools.
 
-Why not an ASGI framework: on one core, a bare raw-ASGI echo on uvicorn answers ~2.5x fewer
-requests than this protocol does (``benchmarks/RESULTS.md``, ``## HTTP framework choice``). The
-ASGI layer builds a scope dict, two message dicts and three coroutine hops per request; here
-a request is one parser pass, one small object and one task.
+Why not an ASGI framework: a bare raw-ASGI echo on uvicorn spends 2.2x the CPU per request
+of this protocol (40.8k vs 88.8k requests per CPU-second; ``benchmarks/RESULTS.md``,
+``## HTTP framework choice``). The ASGI layer builds a scope dict, two message dicts and three
+coroutine hops per request; here a request is one parser pass, one small object, one task.
 
 Design:
 - httptools (the llhttp parser uvicorn uses) calls back per URL/header/body chunk; a request
