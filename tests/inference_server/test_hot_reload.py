@@ -13,7 +13,7 @@ import pytest
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.settings import ServerSettings
-from modelyard.errors import NotFound, Unavailable
+from modelyard.errors import ConfigurationError, FailedPrecondition, NotFound, Unavailable
 from modelyard.model_repository import publish_version
 
 from .conftest import classifier_bytes, classifier_reference
@@ -211,3 +211,20 @@ async def test_model_without_any_ready_version_is_retryable(repo):
     finally:
         await channel.close()
         await srv.stop()
+
+
+async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo):
+    service = server.service
+    (repo / "clf" / "2").mkdir()
+    (repo / "clf" / "2" / "model.onnx").write_bytes(b"garbage")
+    with pytest.raises(FailedPrecondition, match=r"version 2: .*still serving \[1\]"):
+        await service.load_model("clf")
+    assert (await _default_version(service)) == "1"
+
+
+async def test_missing_repository_is_a_configuration_error(tmp_path):
+    settings = ServerSettings(
+        model_repository=tmp_path / "nope", grpc_port=0, http_port=None, metrics_port=None
+    )
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        await InferenceServer(settings).start()
