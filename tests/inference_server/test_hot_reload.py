@@ -228,3 +228,26 @@ async def test_missing_repository_is_a_configuration_error(tmp_path):
     )
     with pytest.raises(ConfigurationError, match="not a directory"):
         await InferenceServer(settings).start()
+
+
+async def test_config_change_reloads_only_when_serving_settings_change(server, repo):
+    from modelyard.model_repository import BatchingConfig, ModelConfig, write_model_config
+
+    service = server.service
+    before = service.model_statistics("clf")[0]
+    write_model_config(repo / "clf", ModelConfig(default_version=1))
+    await service.load_model("clf")
+    assert service.model_statistics("clf")[0] is before  # same loaded version object's stats
+    write_model_config(
+        repo / "clf", ModelConfig(batching=BatchingConfig(enabled=False), allow_non_finite=True)
+    )
+    await service.load_model("clf")
+    assert not service.model_config("clf").dynamic_batching
+    bad = np.array([[np.nan, 0, 0, 0]], np.float32)
+    from inference_server.core.types import InferRequest, RequestInput
+
+    request = InferRequest(
+        model_name="clf",
+        inputs=[RequestInput(name="input", datatype="FP32", shape=(1, 4), data=bad)],
+    )
+    assert (await service.infer(request)).model_version == "1"  # NaN now allowed
