@@ -252,6 +252,19 @@ class ExperimentTracker:
             with _translated(f"metrics of run {run_id}", name=run_id):
                 self._client.log_batch(run_id, metrics=items[start : start + _METRICS_PER_BATCH])
 
+    def log_metric_series(self, run_id: str, key: str, values: Mapping[int, float]) -> None:
+        """Log one metric's values at several steps (step -> value) in one call.
+
+        Raises:
+            InvalidArgument: the name or a value is invalid.
+            NotFound: the run does not exist.
+        """
+        now = _now_ms()
+        items = [Metric(key, float(value), now, int(step)) for step, value in values.items()]
+        for start in range(0, len(items), _METRICS_PER_BATCH):
+            with _translated(f"metric {key!r} of run {run_id}", name=run_id):
+                self._client.log_batch(run_id, metrics=items[start : start + _METRICS_PER_BATCH])
+
     def log_artifact(self, run_id: str, path: str | Path, artifact_path: str | None = None) -> None:
         """Copy a local file or folder into the run's artifacts.
 
