@@ -87,11 +87,11 @@ class _ProgressCallback:
             progress.completed += trial.state is TrialState.COMPLETE
             progress.pruned += trial.state is TrialState.PRUNED
             progress.failed += trial.state is TrialState.FAIL
-            if trial.state is TrialState.COMPLETE and trial.value is not None:
-                if self._better(trial.value):
-                    progress.best_value = trial.value
-                    progress.best_params = dict(trial.params)
-                    progress.best_trial = trial.number
+            value = trial.value if trial.state is TrialState.COMPLETE else None
+            if value is not None and self._better(value):
+                progress.best_value = trial.value
+                progress.best_params = dict(trial.params)
+                progress.best_trial = trial.number
             if self._on_progress is not None:
                 self._on_progress(progress)
         if self._stop is not None and self._stop.is_set():
