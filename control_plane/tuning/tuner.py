@@ -16,6 +16,8 @@ name: each loads the study and logs its trials under the same MLflow run.
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
@@ -141,6 +143,7 @@ class HyperparameterTuner:
         self._study_name = study_name
         self._study: optuna.Study | None = None
         self._owned_run: str | None = None
+        self._worker = f"{socket.gethostname()}:{os.getpid()}"
 
     def create_study(self) -> optuna.Study:
         """Create (or load) the study, and open its MLflow run unless it has one."""
@@ -218,6 +221,8 @@ class HyperparameterTuner:
         callbacks.append(counter)
 
         def run_trial(trial: optuna.Trial) -> float:
+            # Which process ran the trial, for studies shared by several workers.
+            trial.set_user_attr("worker", self._worker)
             return objective(trial, suggest(trial, self.space))
 
         try:
@@ -251,6 +256,11 @@ class HyperparameterTuner:
             )
         self.tracker.end_run(self._owned_run, status)
         self._owned_run = None
+
+    def close(self) -> None:
+        """Release the storage's database connections (RDB storage)."""
+        if isinstance(self._storage, optuna.storages.RDBStorage):
+            self._storage.engine.dispose()
 
     def best_configuration(self) -> BestConfiguration:
         """The best params and value over the study's completed trials (all workers).
