@@ -6,7 +6,7 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, QueryParameter
 
 from control_plane.tracking.models import Experiment, Run, RunComparison, RunSearch
 from control_plane.tracking.service import TrackingService
@@ -54,6 +54,8 @@ class TrackingController(Controller):
         return await tracking_service.compare_runs(run_id)
 
     @get("/runs/{run_id:str}")
-    async def get_run(self, tracking_service: NamedDependency[TrackingService], run_id: str) -> Run:
+    async def get_run(
+        self, tracking_service: NamedDependency[TrackingService], run_id: FromPath[str]
+    ) -> Run:
         """One run with its params, latest metrics and tags."""
         return await tracking_service.get_run(run_id)

@@ -35,3 +35,9 @@ def tracker(mlflow_template: Path, tmp_path: Path) -> ExperimentTracker:
     """A tracker over a private, empty MLflow store in ``tmp_path``."""
     uri = copy_store(mlflow_template, tmp_path)
     return ExperimentTracker(uri, str(tmp_path / "mlartifacts"))
+
+
+@pytest.fixture
+def seeded_mlflow(mlflow_template: Path, tmp_path: Path) -> str:
+    """The template store copied to ``tmp_path/mlflow.db``, where ``control_plane`` looks."""
+    return copy_store(mlflow_template, tmp_path)
