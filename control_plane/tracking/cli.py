@@ -7,6 +7,8 @@ Every command reads the local MLflow store of the settings, or a control plane w
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,14 +25,20 @@ URL_OPTION = click.option(
 )
 
 
-def _backend(url: str | None) -> ExperimentTracker | RemoteTracking:
-    if url is not None:
-        from control_plane.tracking.remote import RemoteTracking
+@contextmanager
+def _backend(url: str | None) -> Iterator[ExperimentTracker | RemoteTracking]:
+    if url is None:
+        from control_plane.tracking.tracker import ExperimentTracker
 
-        return RemoteTracking(url)
-    from control_plane.tracking.tracker import ExperimentTracker
+        yield ExperimentTracker.from_settings(settings_from_context().tracking)
+        return
+    from control_plane.tracking.remote import RemoteTracking
 
-    return ExperimentTracker.from_settings(settings_from_context().tracking)
+    remote = RemoteTracking(url)
+    try:
+        yield remote
+    finally:
+        remote.close()
 
 
 def _echo_json(value: Any) -> None:
@@ -46,7 +54,9 @@ def experiments() -> None:
 @URL_OPTION
 def list_experiments(url: str | None) -> None:
     """List the active experiments."""
-    for experiment in _backend(url).list_experiments():
+    with _backend(url) as backend:
+        found = backend.list_experiments()
+    for experiment in found:
         click.echo(f"{experiment.experiment_id}\t{experiment.name}")
 
 
@@ -66,9 +76,10 @@ def search_runs(
     as_json: bool,
 ) -> None:
     """Search runs with MLflow's filter grammar, ordered by metrics, params or attributes."""
-    runs = _backend(url).search_runs(
-        list(names), filter=filter_string, order_by=list(order_by), max_results=max_results
-    )
+    with _backend(url) as backend:
+        runs = backend.search_runs(
+            list(names), filter=filter_string, order_by=list(order_by), max_results=max_results
+        )
     if as_json:
         _echo_json(runs)
         return
@@ -82,7 +93,8 @@ def search_runs(
 @click.argument("run_id")
 def get_run(url: str | None, run_id: str) -> None:
     """Show one run (params, latest metrics, tags) as JSON."""
-    _echo_json(_backend(url).get_run(run_id))
+    with _backend(url) as backend:
+        _echo_json(backend.get_run(run_id))
 
 
 @experiments.command("compare")
@@ -91,7 +103,8 @@ def get_run(url: str | None, run_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_runs(url: str | None, run_ids: tuple[str, ...], as_json: bool) -> None:
     """Show every param and metric of the runs side by side ('-' where missing)."""
-    comparison = _backend(url).compare_runs(list(run_ids))
+    with _backend(url) as backend:
+        comparison = backend.compare_runs(list(run_ids))
     if as_json:
         _echo_json(comparison)
         return
