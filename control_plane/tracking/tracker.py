@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from mlflow import MlflowClient
@@ -26,6 +25,7 @@ from mlflow.entities import Metric, Param, ViewType
 from mlflow.exceptions import MlflowException
 from mlflow.utils.search_utils import SearchUtils
 
+from control_plane.tracking.active_run import ActiveRun
 from control_plane.tracking.models import Experiment, MetricPoint, Run, RunComparison, RunStatus
 from modelyard.errors import InvalidArgument, NotFound
 
@@ -89,52 +89,6 @@ def _to_experiment(experiment: Any) -> Experiment:
         artifact_location=experiment.artifact_location,
         lifecycle_stage=experiment.lifecycle_stage,
     )
-
-
-class ActiveRun:
-    """A started run; as a context manager it ends the run (FAILED if the block raised).
-
-    Args:
-        tracker: the tracker that started it.
-        run_id: the run's identifier.
-    """
-
-    def __init__(self, tracker: ExperimentTracker, run_id: str, experiment: str) -> None:
-        self.tracker = tracker
-        self.run_id = run_id
-        self.experiment = experiment
-
-    def __enter__(self) -> ActiveRun:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        status = RunStatus.FINISHED if exc_type is None else RunStatus.FAILED
-        if exc_type is KeyboardInterrupt:
-            status = RunStatus.KILLED
-        self.tracker.end_run(self.run_id, status)
-
-    def start_child(self, run_name: str | None = None, **tags: str) -> ActiveRun:
-        """A nested run of this one, in the same experiment."""
-        return self.tracker.start_run(
-            self.experiment, run_name=run_name, parent_run_id=self.run_id, tags=tags
-        )
-
-    def log_params(self, params: Mapping[str, object]) -> None:
-        """See :meth:`ExperimentTracker.log_params`."""
-        self.tracker.log_params(self.run_id, params)
-
-    def log_metrics(self, metrics: Mapping[str, float], *, step: int = 0) -> None:
-        """See :meth:`ExperimentTracker.log_metrics`."""
-        self.tracker.log_metrics(self.run_id, metrics, step=step)
-
-    def log_artifact(self, path: str | Path, artifact_path: str | None = None) -> None:
-        """See :meth:`ExperimentTracker.log_artifact`."""
-        self.tracker.log_artifact(self.run_id, path, artifact_path)
 
 
 class ExperimentTracker:
