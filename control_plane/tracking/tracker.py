@@ -14,6 +14,7 @@ clause, an unknown run or experiment :class:`~modelyard.errors.NotFound`.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -110,7 +111,17 @@ class ExperimentTracker:
             )
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        self._client = MlflowClient(tracking_uri=tracking_uri)
+        self._mlflow: MlflowClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def _client(self) -> MlflowClient:
+        # NOTE: opened on first use: building the client migrates a new store (seconds), which
+        # a control plane that never touches tracking should not pay for at start-up.
+        with self._lock:
+            if self._mlflow is None:
+                self._mlflow = MlflowClient(tracking_uri=self.tracking_uri)
+            return self._mlflow
 
     @classmethod
     def from_settings(cls, settings: TrackingSettings) -> ExperimentTracker:
@@ -129,7 +140,10 @@ class ExperimentTracker:
         if not create:
             raise NotFound("experiment", name)
         try:
-            location = _artifact_location(self.artifact_root, name)
+            root = self.artifact_root
+            if self.tracking_uri.startswith(("http://", "https://")) and "://" not in root:
+                root = ""  # a tracking server owns its artifact store; a local folder is wrong
+            location = _artifact_location(root, name)
             return str(self._client.create_experiment(name, artifact_location=location))
         except MlflowException as error:
             if error.error_code != "RESOURCE_ALREADY_EXISTS":

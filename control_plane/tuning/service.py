@@ -157,6 +157,8 @@ class TuningService:
             message = f"{type(error).__name__}: {error}"
             await self._store.update(job.id, status=JobStatus.FAILED, error=message)
             return
+        finally:
+            await asyncio.to_thread(tuner.close)
         final = JobStatus.CANCELLED if stop.is_set() else JobStatus.SUCCEEDED
         await self._store.update(job.id, status=final)
 

@@ -19,7 +19,7 @@ def mlflow_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """An empty, fully migrated MLflow SQLite store (do not write to it)."""
     folder = tmp_path_factory.mktemp("mlflow-template")
     database = folder / "mlflow.db"
-    ExperimentTracker(f"sqlite:///{database}", str(folder / "mlartifacts"))
+    ExperimentTracker(f"sqlite:///{database}", str(folder / "mlartifacts")).list_experiments()
     return database
 
 
