@@ -16,6 +16,9 @@ from litestar.openapi import OpenAPIConfig
 
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.features.routes import FeatureController
+from control_plane.features.service import FeatureService
+from control_plane.features.store import SqlFeatureStore
 from control_plane.tracking.routes import TrackingController
 from control_plane.tracking.service import TrackingService
 from control_plane.tracking.tracker import ExperimentTracker
@@ -44,6 +47,7 @@ class ControlPlaneServices:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
+        self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
         self.tracker = ExperimentTracker.from_settings(settings.tracking)
         self.tracking_service = TrackingService(self.tracker)
         self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
@@ -63,6 +67,7 @@ class ControlPlaneServices:
         """The services by the parameter names controllers declare."""
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
+            "feature_service": self.feature_service,
             "tracking_service": self.tracking_service,
             "tuning_service": self.tuning_service,
         }
@@ -98,7 +103,13 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         yield
 
     return Litestar(
-        route_handlers=[health, AuditController, TrackingController, TuningController],
+        route_handlers=[
+            health,
+            AuditController,
+            FeatureController,
+            TrackingController,
+            TuningController,
+        ],
         dependencies=services.dependencies(),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
