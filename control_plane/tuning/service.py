@@ -17,6 +17,7 @@ import datetime as dt
 import logging
 import threading
 import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from control_plane.tuning.datasets import load_dataset
@@ -116,21 +117,7 @@ class TuningService:
         labels: Any,
         stop: threading.Event,
     ) -> None:
-        loop = asyncio.get_running_loop()
-
-        def on_progress(progress: Progress) -> None:
-            # Called on the study's thread, under its lock: writes land in trial order.
-            update = self._store.update(
-                job.id,
-                trials_done=progress.finished,
-                trials_pruned=progress.pruned,
-                trials_failed=progress.failed,
-                best_value=progress.best_value,
-                best_params=progress.best_params,
-                best_trial=progress.best_trial,
-            )
-            asyncio.run_coroutine_threadsafe(update, loop).result()
-
+        on_progress = self._progress_writer(job.id, asyncio.get_running_loop())
         request = job.request
         try:
             await asyncio.to_thread(tuner.create_study)
@@ -161,6 +148,26 @@ class TuningService:
             await asyncio.to_thread(tuner.close)
         final = JobStatus.CANCELLED if stop.is_set() else JobStatus.SUCCEEDED
         await self._store.update(job.id, status=final)
+
+    def _progress_writer(
+        self, job_id: str, loop: asyncio.AbstractEventLoop
+    ) -> Callable[[Progress], None]:
+        """A progress callback for the study's thread that writes through the event loop."""
+
+        def write(progress: Progress) -> None:
+            # Called on the study's thread, under its lock: writes land in trial order.
+            update = self._store.update(
+                job_id,
+                trials_done=progress.finished,
+                trials_pruned=progress.pruned,
+                trials_failed=progress.failed,
+                best_value=progress.best_value,
+                best_params=progress.best_params,
+                best_trial=progress.best_trial,
+            )
+            asyncio.run_coroutine_threadsafe(update, loop).result()
+
+        return write
 
     async def get(self, job_id: str) -> TuningJob:
         """The job and its progress.

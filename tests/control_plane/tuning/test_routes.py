@@ -68,3 +68,17 @@ async def test_bad_tuning_requests_are_4xx_json(control_plane: ControlPlaneServe
         assert unknown_job.status_code == 404
         assert unknown_job.json()["error"] == "tuning job 'feedface' not found"
         assert (await client.get("/health")).status_code == 200
+
+
+async def test_a_running_job_can_be_cancelled(control_plane: ControlPlaneServer) -> None:
+    services = control_plane.services
+    assert services is not None
+    async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
+        started = await client.post("/v1/tuning/jobs", json=JOB | {"n_trials": 1000})
+        job_id = started.json()["id"]
+        cancelled = await client.post(f"/v1/tuning/jobs/{job_id}/cancel")
+        assert cancelled.status_code == 202
+        await services.tuning_service.wait(job_id)
+        job = (await client.get(f"/v1/tuning/jobs/{job_id}")).json()
+        assert job["status"] == "cancelled"
+        assert 1 <= job["trials_done"] < 1000
