@@ -104,7 +104,7 @@ class ExperimentTracker:
     def __init__(self, tracking_uri: str, artifact_root: str = "") -> None:
         if tracking_uri.startswith("sqlite:///"):
             Path(tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        if not tracking_uri or tracking_uri.startswith(("file:", "./", "/")):
+        if "://" not in tracking_uri or tracking_uri.startswith("file:"):
             raise InvalidArgument(
                 f"tracking URI {tracking_uri!r}: the file store is deprecated; "
                 "use sqlite:///PATH, a database URL or an MLflow server URL"

@@ -77,3 +77,5 @@ def test_unknown_ids_are_not_found(tracker: ExperimentTracker) -> None:
 def test_file_store_uris_are_refused(tmp_path: Path) -> None:
     with pytest.raises(InvalidArgument, match="file store is deprecated"):
         ExperimentTracker(f"file://{tmp_path}/mlruns")
+    with pytest.raises(InvalidArgument, match="file store is deprecated"):
+        ExperimentTracker("mlruns")
