@@ -23,6 +23,7 @@ from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
 from inference_server.repository import RepositoryWatcher
 from inference_server.service import InferenceService
+from modelyard.errors import ConfigurationError
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -90,8 +91,16 @@ class InferenceServer:
         return self._metrics.port if self._metrics else None
 
     async def start(self) -> None:
-        """Load the repository, open the listeners; returns once they listen."""
+        """Load the repository, open the listeners; returns once they listen.
+
+        Raises:
+            ConfigurationError: the model repository is not a directory.
+        """
         settings = self.settings
+        if not settings.model_repository.is_dir():
+            raise ConfigurationError(
+                f"model repository {str(settings.model_repository)!r} is not a directory"
+            )
         await self.watcher.start()
         self._grpc = await start_grpc_server(
             self.service, settings.host, settings.grpc_port, settings

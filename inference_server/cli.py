@@ -60,19 +60,23 @@ async def _serve(settings: ServerSettings, worker: int) -> None:
     await server.stop()
 
 
-def run_worker(settings: ServerSettings, worker: int, log_level: str) -> None:
+def run_worker(settings: ServerSettings, worker: int, log_level: str, log_format: str) -> None:
     """Run one server process on uvloop until SIGTERM/SIGINT, then drain."""
     import uvloop
 
-    configure_logging(log_level)
+    configure_logging(log_level, log_format)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
         runner.run(_serve(settings, worker))
 
 
-def _run_workers(settings: ServerSettings, workers: int, log_level: str) -> int:
+def _run_workers(settings: ServerSettings, workers: int, log_level: str, log_format: str) -> int:
     ctx = multiprocessing.get_context("spawn")
     procs = [
-        ctx.Process(target=run_worker, args=(settings, i, log_level), name=f"modelyard-worker-{i}")
+        ctx.Process(
+            target=run_worker,
+            args=(settings, i, log_level, log_format),
+            name=f"modelyard-worker-{i}",
+        )
         for i in range(workers)
     ]
     for proc in procs:
@@ -90,7 +94,7 @@ def _run_workers(settings: ServerSettings, workers: int, log_level: str) -> int:
     return 0 if all(p.exitcode == 0 for p in procs) else 1
 
 
-def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str]:
+def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
     """Merge the flags over ``modelyard.settings`` (config file and MODELYARD_SERVER_*)."""
     base = load_settings()
     server = base.server
@@ -126,7 +130,12 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str]:
         drain_timeout_s=server.drain_timeout_s,
         default_batching=batching,
     )
-    return settings, workers, pick("log_level", base.logging.level)
+    return (
+        settings,
+        workers,
+        pick("log_level", base.logging.level),
+        pick("log_format", base.logging.format),
+    )
 
 
 @click.command("serve")
@@ -149,13 +158,14 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str]:
 @click.option("--intra-op-threads", type=click.IntRange(min=1), help="ORT threads per session [1].")
 @click.option("--max-message-bytes", type=click.IntRange(min=1024), help="Request size limit.")
 @click.option("--log-level", help="debug, info, warning, error [logging.level].")
+@click.option("--log-format", type=click.Choice(["json", "text"]), help="[logging.format].")
 def serve(**options: Any) -> None:
     """Serve the ONNX models of a model repository over gRPC and HTTP (Open Inference Protocol).
 
     Flags override the settings (config/<env>.toml and MODELYARD_SERVER_* variables).
     """
-    settings, workers, log_level = _settings(options)
+    settings, workers, log_level, log_format = _settings(options)
     if workers == 1:
-        run_worker(settings, 0, log_level)
+        run_worker(settings, 0, log_level, log_format)
         return
-    sys.exit(_run_workers(settings, workers, log_level))
+    sys.exit(_run_workers(settings, workers, log_level, log_format))

@@ -38,10 +38,13 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(out, default=str)
 
 
-def configure_logging(level: str = "info") -> None:
-    """Send the root logger's records to stderr as JSON lines."""
+def configure_logging(level: str = "info", fmt: str = "json") -> None:
+    """Send the root logger's records to stderr as JSON lines (``fmt="text"``: plain lines)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    if fmt == "text":
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    else:
+        handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -9,6 +9,8 @@ Design:
   then swapped in. A version that leaves the set is *retired*: it stops receiving new
   requests, its in-flight requests finish on it (reference count), and it is closed when the
   count reaches zero.
+* A changed ``config.json`` reloads a version only if its serving settings changed (batching,
+  ``allow_non_finite``, threads); a new default version or policy just republishes the set.
 * A failed load never removes what serves: retired versions are only those outside the
   policy's wanted set *and* only once a wanted version is ready; the error is kept as the
   version's state reason (metadata, readiness, repository index) and logged. A failure is not
@@ -67,6 +69,15 @@ class ModelSlot:
         self.states: dict[int, VersionState] = {}
         self.error = ""
         self.lock = asyncio.Lock()
+
+
+def _same_serving(old: ModelConfig, new: ModelConfig) -> bool:
+    """Whether a loaded version can keep running under ``new`` (default/policy changes can)."""
+    return (
+        old.batching == new.batching
+        and old.allow_non_finite == new.allow_non_finite
+        and old.intra_op_num_threads == new.intra_op_num_threads
+    )
 
 
 class ModelManager:
@@ -159,8 +170,14 @@ class ModelManager:
         self, slot: ModelSlot, config: ModelConfig, entry: VersionEntry
     ) -> None:
         state = slot.states.get(entry.version)
-        if state is not None and state.fingerprint == entry.fingerprint and state.state != LOADING:
-            return  # loaded already, or failed on exactly this file
+        loaded = slot.ready.get(entry.version)
+        if (
+            state is not None
+            and state.fingerprint == entry.fingerprint
+            and state.state != LOADING
+            and (loaded is None or _same_serving(loaded.config, config))
+        ):
+            return  # loaded already (same file and settings), or failed on exactly this file
         slot.states[entry.version] = VersionState(state=LOADING, fingerprint=entry.fingerprint)
         self._hooks.event(slot.name, entry.version, "load_started")
         try:

@@ -297,16 +297,20 @@ class InferenceService:
 
         Raises:
             NotFound: no such model directory or no complete version in it.
-            FailedPrecondition: no version of the model could be loaded (the message says why).
+            FailedPrecondition: a version could not be loaded (the message says why; versions
+                that were serving keep serving).
         """
         slot = await self._watcher.load(name)
-        if not slot.ready:
-            reasons = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items())]
-            if not reasons and not slot.error:
-                raise NotFound("model", name)
+        reasons = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason]
+        if slot.error:
+            reasons.insert(0, slot.error)
+        if reasons:
+            serving = f"; still serving {sorted(slot.ready)}" if slot.ready else ""
             raise FailedPrecondition(
-                f"model {name!r} failed to load: " + "; ".join(reasons or [slot.error])
+                f"model {name!r} failed to load: {'; '.join(reasons)}{serving}"
             )
+        if not slot.ready:
+            raise NotFound("model", name)
 
     async def unload_model(self, name: str) -> None:
         """Stop serving a model (in-flight requests finish); it stays unloaded until loaded.

@@ -25,7 +25,8 @@ Completeness convention:
   keeps serving, and because the scan fingerprints each version by the ``(size, mtime_ns)`` of
   its ``model.onnx``, the server retries as soon as the copy changes the file again.
 * ``config.json`` is replaced atomically too (written aside, then ``os.replace``):
-  :func:`write_model_config`.
+  :func:`write_model_config`. A version leaves the same way it came: renamed to a dot-name,
+  then deleted (:func:`remove_version`).
 
 >>> parse_version_dir("12"), parse_version_dir("012"), parse_version_dir(".3.tmp-x")
 (12, None, None)
@@ -266,7 +267,32 @@ def publish_version(
             with target.open("rb") as fh:
                 os.fsync(fh.fileno())
         os.rename(tmp, final)
+        _fsync_dir(model_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return final
+
+
+def remove_version(repo: Path, model: str, version: int) -> bool:
+    """Take a version out of the repository atomically (renamed to a dot-name, then deleted).
+
+    A scan sees the version either complete or gone, never half-deleted; servers retire it at
+    their next poll. Returns False when the version was not there.
+    """
+    final = repo / model / str(version)
+    if not final.is_dir():
+        return False
+    doomed = final.parent / f".{version}.removed-{secrets.token_hex(4)}"
+    os.rename(final, doomed)
+    _fsync_dir(final.parent)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

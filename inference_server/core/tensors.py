@@ -123,6 +123,11 @@ def decode_raw(name: str, datatype: str, shape: Sequence[int], buffer: bytes) ->
 
 
 def _decode_bytes(name: str, shape: Sequence[int], count: int, buffer: bytes) -> np.ndarray:
+    if count * 4 > len(buffer):  # checked before allocating: a shape must not cost memory
+        raise InvalidArgument(
+            f"input {name!r}: raw BYTES data of {len(buffer)} bytes cannot hold "
+            f"{count} elements of shape {list(shape)}"
+        )
     out = np.empty(count, dtype=object)
     view = memoryview(buffer)
     pos, end = 0, len(buffer)

@@ -1,6 +1,6 @@
 """Protobuf <-> core types for the gRPC adapter; protobuf never travels past this module.
 
-Hot-path choices (measured with ``benchmarks``' asyncio client, see the servicer docstring):
+Hot-path choices (numbers in the ``inference_server`` package docstring):
 raw tensors are decoded with ``np.frombuffer`` (zero copy) and encoded with ``tobytes``;
 typed contents go through one ``np.asarray`` per tensor; a response is built with keyword
 arguments in one constructor call per tensor (upb builds it in C); parameters are only

@@ -13,7 +13,7 @@ import pytest
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.settings import ServerSettings
-from modelyard.errors import NotFound, Unavailable
+from modelyard.errors import ConfigurationError, FailedPrecondition, NotFound, Unavailable
 from modelyard.model_repository import publish_version
 
 from .conftest import classifier_bytes, classifier_reference
@@ -211,3 +211,43 @@ async def test_model_without_any_ready_version_is_retryable(repo):
     finally:
         await channel.close()
         await srv.stop()
+
+
+async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo):
+    service = server.service
+    (repo / "clf" / "2").mkdir()
+    (repo / "clf" / "2" / "model.onnx").write_bytes(b"garbage")
+    with pytest.raises(FailedPrecondition, match=r"version 2: .*still serving \[1\]"):
+        await service.load_model("clf")
+    assert (await _default_version(service)) == "1"
+
+
+async def test_missing_repository_is_a_configuration_error(tmp_path):
+    settings = ServerSettings(
+        model_repository=tmp_path / "nope", grpc_port=0, http_port=None, metrics_port=None
+    )
+    with pytest.raises(ConfigurationError, match="not a directory"):
+        await InferenceServer(settings).start()
+
+
+async def test_config_change_reloads_only_when_serving_settings_change(server, repo):
+    from modelyard.model_repository import BatchingConfig, ModelConfig, write_model_config
+
+    service = server.service
+    before = service.model_statistics("clf")[0]
+    write_model_config(repo / "clf", ModelConfig(default_version=1))
+    await service.load_model("clf")
+    assert service.model_statistics("clf")[0] is before  # same loaded version object's stats
+    write_model_config(
+        repo / "clf", ModelConfig(batching=BatchingConfig(enabled=False), allow_non_finite=True)
+    )
+    await service.load_model("clf")
+    assert not service.model_config("clf").dynamic_batching
+    bad = np.array([[np.nan, 0, 0, 0]], np.float32)
+    from inference_server.core.types import InferRequest, RequestInput
+
+    request = InferRequest(
+        model_name="clf",
+        inputs=[RequestInput(name="input", datatype="FP32", shape=(1, 4), data=bad)],
+    )
+    assert (await service.infer(request)).model_version == "1"  # NaN now allowed

@@ -108,3 +108,14 @@ async def test_metadata_config_index(service):
         service.model_ready("clf")
     await service.load_model("clf")
     assert service.model_ready("clf", "1")
+
+
+def test_raw_decoding_refuses_impossible_shapes_without_allocating():
+    from inference_server.core.tensors import decode_raw
+
+    with pytest.raises(InvalidArgument, match="cannot hold"):
+        decode_raw("s", "BYTES", (10**12, 1), b"\0\0\0\0")
+    with pytest.raises(InvalidArgument, match="needs"):
+        decode_raw("x", "FP32", (10**12, 4), b"\0" * 16)
+    with pytest.raises(InvalidArgument, match="negative"):
+        decode_raw("x", "FP32", (-1, 4), b"\0" * 16)

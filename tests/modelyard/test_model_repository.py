@@ -11,6 +11,7 @@ from modelyard.model_repository import (
     list_models,
     publish_version,
     read_model_config,
+    remove_version,
     scan_model,
     select_versions,
     write_model_config,
@@ -62,3 +63,12 @@ def test_config_round_trip_defaults_and_errors(tmp_path):
     (tmp_path / "config.json").write_text('{"unknown_key": 1}')
     with pytest.raises(ConfigurationError, match="unknown_key"):
         read_model_config(tmp_path)
+
+
+def test_remove_version_is_atomic(tmp_path):
+    publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
+    publish_version(tmp_path, "m", 2, {"model.onnx": b"y"})
+    assert remove_version(tmp_path, "m", 1)
+    assert not remove_version(tmp_path, "m", 1)
+    assert list(scan_model(tmp_path / "m")) == [2]
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["2"]
