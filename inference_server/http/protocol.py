@@ -14,6 +14,9 @@ Design:
 - Bodies: ``Content-Length`` and ``Transfer-Encoding: chunked`` (httptools de-chunks). A body
   over ``max_body_bytes`` is refused with 413 as soon as the headers announce it (or the
   chunks exceed it), before it is read, and the connection is closed.
+- Back-pressure both ways: reading pauses while ``max_pipelined`` requests wait, and
+  answering pauses while the transport's write buffer is over its high-water mark, so a
+  client that sends without reading holds a bounded amount of memory.
 - Malformed HTTP gets a 400 and the connection closes; other connections are unaffected.
 - :meth:`HttpConnection.shutdown` lets the server drain: idle connections close at once, a
   busy one closes after the response in flight.
@@ -118,6 +121,9 @@ class HttpConnection(asyncio.Protocol):
         self._closing = False
         self._loop = asyncio.get_running_loop()
         self.last_active = self._loop.time()
+        self._writable = asyncio.Event()
+        self._writable.set()
+        self._reading_paused = False
 
     # -- asyncio.Protocol ---------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -130,6 +136,14 @@ class HttpConnection(asyncio.Protocol):
         self._closing = True
         self._pending.clear()
         self._transport = None
+        self._writable.set()
+
+    def pause_writing(self) -> None:
+        # The client does not read its answers: stop answering (and so, soon, reading).
+        self._writable.clear()
+
+    def resume_writing(self) -> None:
+        self._writable.set()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -189,11 +203,15 @@ class HttpConnection(asyncio.Protocol):
             self._task = asyncio.get_running_loop().create_task(self._serve_pending())
         elif len(self._pending) >= self._limits.max_pipelined and self._transport is not None:
             self._transport.pause_reading()
+            self._reading_paused = True
 
     # -- serving -------------------------------------------------------------------------
     async def _serve_pending(self) -> None:
         try:
             while self._pending and self._transport is not None:
+                if not self._writable.is_set():
+                    await self._writable.wait()
+                    continue
                 request, keep_alive = self._pending.popleft()
                 response = await self._handle(request)
                 close = not keep_alive or (self._closing and not self._pending)
@@ -201,7 +219,8 @@ class HttpConnection(asyncio.Protocol):
                 if close:
                     self._close()
                     return
-                if len(self._pending) < self._limits.max_pipelined and self._transport:
+                if self._reading_paused and len(self._pending) < self._limits.max_pipelined:
+                    self._reading_paused = False
                     self._transport.resume_reading()
         finally:
             self._task = None

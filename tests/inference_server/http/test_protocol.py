@@ -159,3 +159,25 @@ async def test_half_closed_client_still_gets_its_answer(echo_server):
     answer = await asyncio.wait_for(reader.read(), 5)
     assert answer.endswith(b'{"path":"/half-closed","size":0}')
     writer.close()
+
+
+async def test_client_that_does_not_read_gets_every_answer_in_order():
+    big = b"x" * (256 * 1024)
+
+    async def large(request: HttpRequest) -> HttpResponse:
+        return HttpResponse(200, request.path + big)
+
+    server = await serve(large, "127.0.0.1", 0, HttpSettings())
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+        count = 80  # more than max_pipelined, far more than the transport's write buffer
+        writer.write(b"".join(b"GET /%03d HTTP/1.1\r\nhost: x\r\n\r\n" % i for i in range(count)))
+        await writer.drain()
+        for i in range(count):
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.split(b"content-length: ")[1].split(b"\r\n")[0])
+            body = await asyncio.wait_for(reader.readexactly(length), 10)
+            assert body.startswith(b"/%03d" % i)
+        writer.close()
+    finally:
+        await server.close()
