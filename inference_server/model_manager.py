@@ -163,7 +163,7 @@ class ModelManager:
             wanted = select_versions(available, config.version_policy)
             for version in wanted:
                 await self._ensure_loaded(slot, config, available[version])
-            self._publish(slot, config, wanted)
+            self._publish(slot, config, wanted, set(available))
         return slot
 
     async def _ensure_loaded(
@@ -206,14 +206,20 @@ class ModelManager:
         self._hooks.event(slot.name, entry.version, "load_failed")
         log.error("model %s version %d failed to load: %s", slot.name, entry.version, reason)
 
-    def _publish(self, slot: ModelSlot, config: ModelConfig, wanted: list[int]) -> None:
-        """Swap in the new version set and retire what left it (only once a wanted one serves)."""
-        if any(v in slot.ready for v in wanted):
-            for version in [v for v in slot.ready if v not in wanted]:
+    def _publish(
+        self, slot: ModelSlot, config: ModelConfig, wanted: list[int], on_disk: set[int]
+    ) -> None:
+        """Swap in the new version set and retire what left it.
+
+        A version removed from disk is retired at once; one still on disk but no longer wanted
+        only once a wanted version serves (so a failed load never leaves the model empty).
+        """
+        keep_unwanted = not any(v in slot.ready for v in wanted)
+        for version in list(slot.ready):
+            if version not in wanted and (version not in on_disk or not keep_unwanted):
                 self._retire(slot.ready.pop(version))
-                slot.states.pop(version, None)
-            for version in [v for v in slot.states if v not in wanted and v not in slot.ready]:
-                del slot.states[version]
+        for version in [v for v in slot.states if v not in wanted and v not in slot.ready]:
+            del slot.states[version]
         previous_default = slot.by_key.get(None)
         by_key: dict[str | None, LoadedVersion] = {str(v): h for v, h in slot.ready.items()}
         default = by_key.get(str(config.default_version)) if config.default_version else None

@@ -251,3 +251,32 @@ async def test_config_change_reloads_only_when_serving_settings_change(server, r
         inputs=[RequestInput(name="input", datatype="FP32", shape=(1, 4), data=bad)],
     )
     assert (await service.infer(request)).model_version == "1"  # NaN now allowed
+
+
+async def test_removed_versions_stop_serving(server, repo):
+    from modelyard.model_repository import remove_version
+
+    service = server.service
+    publish_version(repo, "clf", 2, {"model.onnx": classifier_bytes(2)})
+    await _until_state(service, 2, "READY")
+    await _until_state(service, 1, None)
+    remove_version(repo, "clf", 2)  # version 1 is still on disk: latest-1 serves it again
+    await _until_state(service, 1, "READY")
+    await _until_state(service, 2, None)
+    assert (await _default_version(service)) == "1"
+    remove_version(repo, "clf", 1)
+    await _until_state(service, 1, None)
+    with pytest.raises(Unavailable, match="no version ready"):
+        await _default_version(service)
+    import shutil
+
+    shutil.rmtree(repo / "clf")
+    deadline = time.perf_counter() + 10
+    while True:
+        try:
+            await _default_version(service)
+        except NotFound:
+            break
+        except Unavailable:
+            assert time.perf_counter() < deadline
+            await asyncio.sleep(0.01)
