@@ -9,8 +9,8 @@ Usage: ``python contenders.py NAME PORT MODEL_DIR`` where NAME is one of
 - ``litestar-ort``: Litestar (msgspec-native) + onnxruntime per request on uvicorn.
 - ``fastapi-naive``: FastAPI + pydantic + native LightGBM per request (the issue's baseline).
 - ``modelyard``: the whole server (``inference_server.app.InferenceServer``: HTTP adapter,
-  validation, Prometheus metrics, micro-batching with the default config: up to 64 rows, no
-  added delay; gRPC and metrics listening too), the model published in a repository.
+  validation, Prometheus metrics, micro-batching with the model's default config; gRPC and
+  metrics listening too), the model published in a repository.
 
 Every ORT/LightGBM contender answers a one-row OIP-shaped JSON request
 (``{"inputs": [{"name": "input", "shape": [1, 32], "datatype": "FP32", "data": [...]}]}``).
