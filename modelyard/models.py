@@ -29,7 +29,7 @@ class InputStruct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of shapes decoded from outside input: unknown fields are rejected."""
 
 
-class TensorSpec(InputStruct, frozen=True):
+class TensorSpec(InputStruct, kw_only=True, frozen=True):
     """One input or output tensor of a model, in Open Inference Protocol terms.
 
     Attributes:
@@ -43,7 +43,7 @@ class TensorSpec(InputStruct, frozen=True):
     shape: tuple[int, ...]
 
 
-class ModelSignature(InputStruct, frozen=True):
+class ModelSignature(InputStruct, kw_only=True, frozen=True):
     """Inputs and outputs of a compiled model, plus the feature names of its columns."""
 
     inputs: tuple[TensorSpec, ...]
@@ -51,7 +51,7 @@ class ModelSignature(InputStruct, frozen=True):
     feature_names: tuple[str, ...] = ()
 
 
-class FeatureRef(InputStruct, frozen=True):
+class FeatureRef(InputStruct, kw_only=True, frozen=True):
     """The stable key of one feature definition: its name and version."""
 
     name: Name
@@ -92,14 +92,14 @@ class Feature(msgspec.Struct, kw_only=True, frozen=True):
     deprecated: bool = False
 
 
-class Owner(InputStruct, frozen=True):
+class Owner(InputStruct, kw_only=True, frozen=True):
     """An owner of a model: a person or team and how to reach them."""
 
     name: str
     contact: str = ""
 
 
-class ModelDetails(InputStruct, frozen=True):
+class ModelDetails(InputStruct, kw_only=True, frozen=True):
     """Model Card Toolkit ``model_details``."""
 
     name: str
@@ -111,7 +111,7 @@ class ModelDetails(InputStruct, frozen=True):
     citation: str = ""
 
 
-class DatasetInfo(InputStruct, frozen=True):
+class DatasetInfo(InputStruct, kw_only=True, frozen=True):
     """A dataset the model was trained or evaluated on."""
 
     name: str
@@ -121,7 +121,7 @@ class DatasetInfo(InputStruct, frozen=True):
     rows: int | None = None
 
 
-class PerformanceMetric(InputStruct, frozen=True):
+class PerformanceMetric(InputStruct, kw_only=True, frozen=True):
     """One metric value, overall (``slice`` empty) or on a named data slice."""
 
     type: str
@@ -130,14 +130,14 @@ class PerformanceMetric(InputStruct, frozen=True):
     threshold: float | None = None
 
 
-class Risk(InputStruct, frozen=True):
+class Risk(InputStruct, kw_only=True, frozen=True):
     """An ethical consideration and how it is mitigated."""
 
     name: str
     mitigation: str
 
 
-class ModelCard(InputStruct, frozen=True):
+class ModelCard(InputStruct, kw_only=True, frozen=True):
     """The content of a model card (Model Card Toolkit schema).
 
     Status, revision and approvals are recorded by the registry beside the content; the card
@@ -155,14 +155,14 @@ class ModelCard(InputStruct, frozen=True):
     tradeoffs: tuple[str, ...] = ()
 
 
-class DatasetRef(InputStruct, frozen=True):
+class DatasetRef(InputStruct, kw_only=True, frozen=True):
     """Where training data came from and the hash of its content."""
 
     uri: str
     sha256: str
 
 
-class ModelLineage(InputStruct, frozen=True):
+class ModelLineage(InputStruct, kw_only=True, frozen=True):
     """What a model version was built from.
 
     Attributes:
