@@ -27,7 +27,7 @@ import pandas as pd
 
 from converters.fidelity import Scores, enforce, measure
 from converters.graph import apply_convention, signature_of, stamp
-from converters.inputs import plan_inputs
+from converters.inputs import MATRIX_INPUT, plan_inputs
 from converters.kinds import CLASSIFICATION, identify
 from converters.lightgbm_backend import LightGBMBackend
 from converters.report import ConversionResult, FidelityReport, Tolerances
@@ -65,7 +65,7 @@ def convert(
             the model's column order. Numeric values are rounded to FP32 (what the ONNX
             model receives) before both models score them.
         tolerances: the limits of the fidelity check (defaults: probabilities within 1e-5,
-            every label equal, predictions within 1e-5 + 1e-5 * |prediction|).
+            every label equal, predictions within 1e-5 + 1e-5 * max |prediction|).
         allow_mismatch: accept a conversion outside the tolerances; the metadata then says
             ``modelyard.fidelity.override = true``.
 
@@ -87,7 +87,7 @@ def convert(
         normalize=facts.normalize_name,
     )
     graph = backend.to_onnx(model, facts, plan)
-    apply_convention(graph, facts)
+    apply_convention(graph, facts, plan.feature_names if plan.per_column else (MATRIX_INPUT,))
     onnx.checker.check_model(graph, full_check=True)
     report = measure(
         facts.task, backend.predict(model, facts, plan), _score(graph, plan, facts), tolerances

@@ -36,12 +36,16 @@ _OIP: dict[int, str] = {
 }
 
 
-def apply_convention(model: onnx.ModelProto, facts: ModelFacts) -> None:
-    """Rename and reshape the outputs and batch dimensions in place.
+def apply_convention(
+    model: onnx.ModelProto, facts: ModelFacts, input_names: tuple[str, ...]
+) -> None:
+    """Rename and reshape the inputs and outputs in place.
 
     Args:
         model: the converter's graph.
         facts: the model's task and classes.
+        input_names: the input names, in the graph's input order (converters may respell
+            them, e.g. skl2onnx turns spaces into ``_``; the convention keeps column names).
 
     Raises:
         ModelyardError: the converter produced an unexpected number of outputs or a ZipMap.
@@ -61,6 +65,10 @@ def apply_convention(model: onnx.ModelProto, facts: ModelFacts) -> None:
     else:
         _expect(outputs, 1)
         _reshape_prediction(graph, outputs[0])
+    if len(graph.input) != len(input_names):
+        raise ModelyardError(f"the converter produced {len(graph.input)} inputs")
+    for tensor, name in zip(list(graph.input), input_names, strict=True):
+        _rename(graph, tensor.name, name)
     for tensor in graph.input:
         dims = tensor.type.tensor_type.shape.dim
         dims[0].ClearField("dim_value")
@@ -128,7 +136,7 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
     for node in graph.node:
         node.input[:] = [new if name == old else name for name in node.input]
         node.output[:] = [new if name == old else name for name in node.output]
-    for value in graph.output:
+    for value in [*graph.input, *graph.output]:
         if value.name == old:
             value.name = new
 

@@ -20,8 +20,9 @@ class Tolerances(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_field
         probability_atol: max |Δ| of any class probability (classifiers).
         prediction_atol: absolute part of the regression tolerance.
         prediction_rtol: relative part: a prediction passes when
-            ``|Δ| <= prediction_atol + prediction_rtol * |native|`` (regressors output FP32,
-            whose resolution grows with the magnitude of the target).
+            ``|Δ| <= prediction_atol + prediction_rtol * max|native|`` over the sample
+            (regressors compute and output FP32, whose rounding error grows with the scale
+            of the target, not with each row's own value).
         min_label_agreement: the share of rows whose labels must agree (classifiers).
     """
 
@@ -43,7 +44,7 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
         compared: what ``max_abs_diff`` measures: ``probabilities`` or ``prediction``.
         max_abs_diff: max |Δ| over every probability (or prediction).
         mean_abs_diff: mean |Δ| over every probability (or prediction).
-        max_rel_diff: max |Δ| / max(|native|, 1e-12) (regression; 0.0 for classifiers).
+        max_rel_diff: max |Δ| / max |native| over the sample (regression; 0.0 for classifiers).
         label_agreement: share of rows with the same label (``None`` for regressors).
         disagreeing_rows: sample row indices whose label differs or whose values fall outside
             the tolerances (at most 1000 listed).
