@@ -55,7 +55,9 @@ def _mixed(final: Any, *, scale: bool = True) -> Fit:
 
 
 CLASSIFIERS: dict[str, Fit] = {
-    "LogisticRegression": lambda x, y, n: LogisticRegression(max_iter=20_000).fit(x, y),
+    "LogisticRegression": lambda x, y, n: LogisticRegression(
+        solver="newton-cholesky", max_iter=1_000
+    ).fit(x, y),
     "RandomForestClassifier": lambda x, y, n: RandomForestClassifier(
         n_estimators=n, random_state=0
     ).fit(x, y),
