@@ -2,18 +2,17 @@
 
 All are frozen ``msgspec.Struct(kw_only=True)`` values so the CLI, the control plane and the
 tests can encode them to JSON unchanged. :class:`Tolerances` is also decoded from outside
-input (a CLI option or an API body), so it forbids unknown fields (like
-:class:`modelyard.models.InputStruct`, which is not frozen and so cannot be its base under mypy).
+input (a CLI option or an API body), so it forbids unknown fields.
 """
 
 from __future__ import annotations
 
 import msgspec
 
-from modelyard.models import ModelSignature
+from modelyard.models import InputValue, ModelSignature
 
 
-class Tolerances(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+class Tolerances(InputValue, kw_only=True, frozen=True):
     """The largest differences between the native and the ONNX model a conversion accepts.
 
     Attributes:
