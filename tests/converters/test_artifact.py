@@ -120,7 +120,8 @@ def test_tight_tolerance_refuses_with_figures_and_override_is_recorded(wine) -> 
         convert(model, features, tolerances=strict)
 
     message = str(caught.value)
-    assert "max |Δ probabilities|" in message and "probabilities within 0" in message
+    assert "max |Δ probabilities|" in message
+    assert "probabilities within 0" in message
     assert caught.value.code.value == "failed_precondition"
     result = convert(model, features, tolerances=strict, allow_mismatch=True)
     assert result.metadata["modelyard.fidelity.override"] == "true"

@@ -107,7 +107,7 @@ def test_a_pickled_non_model_is_unsupported(tmp_path, wine) -> None:
     path = tmp_path / "numbers.pkl"
     joblib.dump(np.arange(3), path)
 
-    with pytest.raises(UnsupportedModel, match="numpy.ndarray"):
+    with pytest.raises(UnsupportedModel, match=r"numpy\.ndarray"):
         convert(load_model(path), wine[0])
 
 
@@ -123,7 +123,7 @@ def test_bad_sample_files_are_reported(tmp_path) -> None:
     (tmp_path / "rows.parquet").write_bytes(b"not parquet")
     (tmp_path / "rows.csv").write_bytes(b"")
 
-    with pytest.raises(InvalidArgument, match="expected a .csv or .parquet"):
+    with pytest.raises(InvalidArgument, match=r"expected a \.csv or \.parquet"):
         load_sample(tmp_path / "rows.xlsx")
     with pytest.raises(InvalidArgument, match="not readable"):
         load_sample(tmp_path / "rows.parquet")
