@@ -98,6 +98,8 @@ class SklearnBackend:
             check_is_fitted(model)
         except NotFittedError:
             raise InvalidArgument(f"the {type(model).__name__} is not fitted") from None
+        if _multi_output(final, task):
+            raise UnsupportedModel(f"a multi-output {type(final).__name__}")
         per_column = bool(steps) and steps[0] == "ColumnTransformer"
         names = getattr(model, "feature_names_in_", None)
         if per_column and names is None:
@@ -232,6 +234,13 @@ def _check_transformer(step: object) -> None:
         children = [t for _, t in step.steps]  # type: ignore[attr-defined]
     for child in children:
         _check_transformer(child)
+
+
+def _multi_output(final: object, task: str) -> bool:
+    if int(getattr(final, "n_outputs_", 1)) > 1:
+        return True
+    coef = getattr(final, "coef_", None)
+    return task == REGRESSION and coef is not None and np.ndim(coef) > 1
 
 
 def _labels(final: object) -> tuple[str | int, ...]:

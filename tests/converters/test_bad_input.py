@@ -171,3 +171,13 @@ def test_native_model_refusing_the_sample_is_invalid_argument(wine) -> None:
 
     with pytest.raises(InvalidArgument, match="cannot score the sample: Input X contains NaN"):
         convert(model, features.assign(alcohol=np.nan))
+
+
+def test_multi_output_regressor_is_unsupported(wine) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    features, target = wine
+    model = LinearRegression().fit(features, np.column_stack([target, target]))
+
+    with pytest.raises(UnsupportedModel, match="multi-output LinearRegression"):
+        convert(model, features)
