@@ -93,6 +93,10 @@ def stamp(model: onnx.ModelProto, metadata: dict[str, str]) -> tuple[bytes, dict
         The serialized model and the metadata as written (with the content hash).
     """
     model.producer_name = "modelyard.converters"
+    # onnxmltools fills opset_import from a set: its order follows the string hash seed.
+    opsets = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in opsets)
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, dict(sorted(metadata.items())))
     unhashed = model.SerializeToString(deterministic=True)
