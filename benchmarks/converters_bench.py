@@ -9,8 +9,9 @@ process and one thread (``intra_op_num_threads=1``, LightGBM/XGBoost ``n_jobs=1`
 - batches of 64 and 4096 rows: rows/s from the median batch time.
 
 Native means what serving the trained model directly would call: ``predict_proba`` for
-classifiers, ``predict`` for regressors (a DataFrame for pipelines and named models, a numpy
-array otherwise); onnxruntime runs the converted model on FP32 inputs. Each measurement runs
+classifiers, ``predict`` for regressors (a DataFrame for ColumnTransformer pipelines, a numpy
+float64 array otherwise: matrix kinds are fitted on numpy); onnxruntime runs the converted
+model on FP32 inputs. Each measurement runs
 until ``--budget`` seconds or its call cap, whichever comes first, after a warm-up; the ratio
 column is onnxruntime's speed over native measured in the same run.
 """
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import platform
 import shlex
 import statistics
@@ -87,6 +89,9 @@ def _case(kind: str, model: Any, frame: pd.DataFrame, classification: bool) -> C
     predict = (
         model.predict_proba if classification and hasattr(model, "predict_proba") else model.predict
     )
+    if isinstance(model, lgb.Booster):
+        # Booster.reset_parameter segfaults on a booster taken from a collected estimator.
+        predict = functools.partial(model.predict, num_threads=1)
 
     def native(start: int, stop: int) -> Any:
         return predict(native_input[start:stop])
@@ -118,10 +123,10 @@ def _cases(only: set[str] | None) -> list[Case]:
         for kind, fit in table.items():
             if only is not None and kind not in only:
                 continue
+            # Matrix kinds are fitted on numpy (no feature names), as a served model would be
+            # called: the native call then pays no DataFrame handling.
             sample = with_bucket(data) if needs_bucket(kind) else data
-            model = fit(sample, target, SIZE)
-            if isinstance(model, lgb.Booster):
-                model.reset_parameter({"num_threads": 1})
+            model = fit(sample if needs_bucket(kind) else sample.to_numpy(), target, SIZE)
             cases.append(_case(kind, model, sample, classification))
             print(f"  built {kind}", file=sys.stderr, flush=True)
     return cases
