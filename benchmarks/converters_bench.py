@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
+import os
 import platform
 import shlex
 import statistics
@@ -166,7 +167,7 @@ def _measure(case: Case, budget: float) -> Row:
     return Row(kind=case.kind, single=(single[0], single[1], single[2], single[3]), batches=batches)
 
 
-def _table(rows: list[Row], command: str, budget: float) -> str:
+def _table(rows: list[Row], command: str, budget: float, loads: tuple[float, float]) -> str:
     lines = [
         HEADING,
         "",
@@ -175,8 +176,9 @@ def _table(rows: list[Row], command: str, budget: float) -> str:
         f"{platform.python_version()}, onnxruntime {ort.__version__}, lightgbm {lgb.__version__}, "
         f"xgboost {xgb.__version__}; one thread everywhere (`intra_op_num_threads=1`, "
         "`n_jobs=1`, `threadpoolctl.threadpool_limits(1)` for OpenMP/BLAS). The 2-core machine "
-        "was shared with other engineers' work while measuring (load average 5-7): p99 figures "
-        "especially are noisy; compare within a row (same run), not across runs.",
+        "was shared with other engineers' work while measuring (1-min load average "
+        f"{loads[0]:.1f} at the start, {loads[1]:.1f} at the end): p99 figures especially are "
+        "noisy; compare within a row (same run), not across runs.",
         "Generated data: `make_classification`/`make_regression`, 8,192 x 32 (random_state=1); "
         f"tree models {SIZE} trees/iterations; the reference is the 300-tree LightGBM model.",
         "Native single-row cost is mostly the Python API: scikit-learn-style wrappers validate "
@@ -225,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     only = set(args.only) if args.only else None
     rows = []
+    load_start = os.getloadavg()[0]
     # One thread for OpenMP (HistGradientBoosting, LightGBM, XGBoost) and BLAS too, not only
     # for the libraries that take n_jobs.
     with threadpool_limits(limits=1):
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> None:
     command = "python -m benchmarks.converters_bench " + " ".join(
         shlex.quote(a) for a in (argv or sys.argv[1:])
     )
-    section = _table(rows, command.strip(), args.budget)
+    section = _table(rows, command.strip(), args.budget, (load_start, os.getloadavg()[0]))
     print(section)
     if args.results:
         _write_section(args.results, section)
