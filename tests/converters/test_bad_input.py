@@ -181,3 +181,21 @@ def test_multi_output_regressor_is_unsupported(wine) -> None:
 
     with pytest.raises(UnsupportedModel, match="multi-output LinearRegression"):
         convert(model, features)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: __import__("lightgbm").LGBMClassifier(
+            n_estimators=3, objective="multiclassova", n_jobs=1, verbose=-1
+        ),
+        lambda: __import__("xgboost").XGBClassifier(n_estimators=3, objective="multi:softmax"),
+    ],
+    ids=["lightgbm-multiclassova", "xgboost-softmax"],
+)
+def test_objectives_the_converters_get_wrong_are_refused_up_front(model, wine) -> None:
+    features, target = wine
+    fitted = model().fit(features, target)
+
+    with pytest.raises(UnsupportedModel, match="objective"):
+        convert(fitted, features)
