@@ -8,6 +8,7 @@ the controllers ask for (``audit_log``, ``feature_service``, ...).
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, get
@@ -16,6 +17,10 @@ from litestar.openapi import OpenAPIConfig
 
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.registry.build import build_registry
+from control_plane.registry.routes import LineageController, ModelController
+from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
+from control_plane.security.routes import TokenController
 from modelyard import __version__
 from modelyard.storage import Database, upgrade
 from modelyard.storage.audit import AuditLog
@@ -38,6 +43,10 @@ class ControlPlaneServices:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
+        self.token_service = TokenService(database, self.audit_log)
+        self.registry = build_registry(settings, database, self.audit_log)
+        self.admin_token_path: Path | None = None
+        """Set by :meth:`open` when this start issued the first admin token."""
 
     @classmethod
     async def open(cls, settings: Settings, *, schema: str | None = None) -> ControlPlaneServices:
@@ -46,15 +55,25 @@ class ControlPlaneServices:
             settings.database.url, schema=schema, pool_size=settings.database.pool_size
         )
         await upgrade(database)
-        return cls(settings, database)
+        services = cls(settings, database)
+        services.admin_token_path = await services.token_service.ensure_admin_token(
+            Path(settings.control_plane.admin_token_file)
+        )
+        return services
 
     def dependencies(self) -> dict[str, Provide]:
         """The services by the parameter names controllers declare."""
-        provided: dict[str, Any] = {"audit_log": self.audit_log}
-        return {
+        provided: dict[str, Any] = {
+            "audit_log": self.audit_log,
+            "token_service": self.token_service,
+            "registry": self.registry,
+        }
+        dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
             for name, value in provided.items()
         }
+        dependencies["principal"] = Provide(current_principal, sync_to_thread=False)
+        return dependencies
 
     async def close(self) -> None:
         """Release connections."""
@@ -82,8 +101,16 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         yield
 
     return Litestar(
-        route_handlers=[health, AuditController],
+        route_handlers=[
+            health,
+            AuditController,
+            TokenController,
+            ModelController,
+            LineageController,
+        ],
         dependencies=services.dependencies(),
+        middleware=[PrincipalMiddleware(services.token_service)],
+        guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
         lifespan=[lifespan],
