@@ -227,7 +227,8 @@ def test_property_37_registration_requires_a_model_card(
     async def scenario() -> None:
         if with_card:
             model = await registry.register(name, registration(), DEVELOPER)
-            assert model.card == card() and model.card_status is CardStatus.DRAFT
+            assert model.card == card()
+            assert model.card_status is CardStatus.DRAFT
             return
         with pytest.raises(InvalidArgument, match="model card is required"):
             await registry.register(name, registration(card=None), DEVELOPER)
@@ -337,7 +338,8 @@ def test_property_40_card_versioning_consistency(
                 await registry.cards.submit(name, version, DEVELOPER)
                 await registry.cards.review(name, version, ReviewDecision.APPROVED, APPROVER)
             revision = await registry.cards.edit(name, version, edited, DEVELOPER, "edit")
-            assert revision.revision == i + 2 and revision.status is CardStatus.DRAFT
+            assert revision.revision == i + 2
+            assert revision.status is CardStatus.DRAFT
             contents.append(edited)
         history = await registry.card_history(name, version)
         assert [r.revision for r in history] == list(range(1, len(contents) + 1))
