@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from control_plane.registry.naming import check_name
 from modelyard import model_repository as layout
 from modelyard.errors import InvalidArgument
 
@@ -52,9 +53,10 @@ class RepositoryPublisher:
         Raises:
             InvalidArgument: the name would leave the repository or hide the folder.
         """
+        check_name(name)
         root = self.root.resolve()
         target = (root / name).resolve()
-        if name.startswith(".") or "/" in name or "\\" in name or target.parent != root:
+        if target.parent != root:
             raise InvalidArgument(f"model name {name!r} cannot be a repository folder")
         return target
 

@@ -7,7 +7,6 @@ writes the version row, card revision 1 (draft), the lineage features and the au
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -16,6 +15,7 @@ from google.protobuf.message import DecodeError
 
 from control_plane.registry.card_rules import require_complete
 from control_plane.registry.cards import CardService
+from control_plane.registry.naming import check_name
 from control_plane.registry.models import CardRevision, FeatureUsage, ModelRegistration
 from control_plane.registry.stages import StageService
 from control_plane.registry.store import encode
@@ -33,26 +33,7 @@ if TYPE_CHECKING:
     from converters import ConversionResult
     from modelyard.models import ModelCard
 
-NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")
 _OIP_TYPES = {1: "FP32", 11: "FP64", 7: "INT64", 6: "INT32", 8: "BYTES", 9: "BOOL"}
-
-
-def check_name(name: str) -> str:
-    """``name`` if it is a valid model name (safe as a folder: no separators, no leading dot).
-
-    >>> check_name("churn-v2.1")
-    'churn-v2.1'
-
-    Raises:
-        InvalidArgument: the name has other characters, starts with ``.``/``_``/``-``, or is
-            longer than 128.
-    """
-    if not NAME_PATTERN.match(name) or name in (".", ".."):
-        raise InvalidArgument(
-            f"invalid model name {name!r}: 1-128 letters, digits and _ . -, "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 def check_lineage(lineage: ModelLineage) -> ModelLineage:
