@@ -15,8 +15,8 @@ from google.protobuf.message import DecodeError
 
 from control_plane.registry.card_rules import require_complete
 from control_plane.registry.cards import CardService
-from control_plane.registry.naming import check_name
 from control_plane.registry.models import CardRevision, FeatureUsage, ModelRegistration
+from control_plane.registry.naming import check_name
 from control_plane.registry.stages import StageService
 from control_plane.registry.store import encode
 from modelyard.enums import CardStatus, ModelStage
