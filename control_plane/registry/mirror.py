@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 from modelyard.enums import ModelStage
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from modelyard.models import RegisteredModel
 
 logger = logging.getLogger(__name__)
@@ -40,6 +42,7 @@ class MlflowMirror:
     def __init__(self, tracking_uri: str) -> None:
         self.tracking_uri = tracking_uri
         self._client: Any = None
+        self._lock = asyncio.Lock()
 
     def client(self) -> Any:
         """The MLflow client (created on first use: creating a SQLite store migrates it)."""
@@ -53,11 +56,26 @@ class MlflowMirror:
 
     async def register(self, model: RegisteredModel, source: str) -> None:
         """Create the MLflow version of ``model`` with its source run and tags."""
-        await asyncio.to_thread(self._register, model, source)
+        await self._run(self._register, model, source)
 
     async def sync(self, versions: list[RegisteredModel]) -> None:
         """Mirror stages and card statuses of one model's ``versions`` (tags and aliases)."""
-        await asyncio.to_thread(self._sync, versions)
+        await self._run(self._sync, versions)
+
+    async def _run(self, work: Callable[..., None], *args: Any) -> None:
+        """Run one mirroring step in a thread, one at a time.
+
+        The registry's change has committed already: a failing mirror is logged (the next
+        change of the model mirrors its stages and tags again), never reported as the change
+        failing.
+        """
+        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+        async with self._lock:
+            try:
+                await asyncio.to_thread(work, *args)
+            except MlflowException:
+                logger.exception("mirroring into MLflow at %s failed", self.tracking_uri)
 
     def _register(self, model: RegisteredModel, source: str) -> None:
         from mlflow.exceptions import MlflowException
