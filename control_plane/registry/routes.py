@@ -11,7 +11,7 @@ from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
 from control_plane.registry.models import (
     CardEdit,
@@ -57,8 +57,8 @@ class ModelController(Controller):
     @post("/{name:str}/versions", status_code=201)
     async def register(
         self,
-        name: str,
-        data: ModelRegistration,
+        name: FromPath[str],
+        data: JSONBody[ModelRegistration],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
     ) -> RegisteredModel:
@@ -68,7 +68,7 @@ class ModelController(Controller):
     @get("/{name:str}/versions")
     async def list_versions(
         self,
-        name: str,
+        name: FromPath[str],
         registry: NamedDependency[RegistryService],
         stage: FromQuery[ModelStage | None] = None,
     ) -> list[RegisteredModel]:
@@ -78,7 +78,7 @@ class ModelController(Controller):
     @get("/{name:str}/latest")
     async def latest(
         self,
-        name: str,
+        name: FromPath[str],
         registry: NamedDependency[RegistryService],
         stage: FromQuery[ModelStage | None] = None,
     ) -> RegisteredModel:
@@ -87,24 +87,28 @@ class ModelController(Controller):
 
     @get("/{name:str}/production")
     async def production(
-        self, name: str, registry: NamedDependency[RegistryService]
+        self, name: FromPath[str], registry: NamedDependency[RegistryService]
     ) -> RegisteredModel:
         """The Production version."""
         return await registry.production(name)
 
     @get(VERSION)
     async def get_version(
-        self, name: str, version: int, registry: NamedDependency[RegistryService]
+        self,
+        name: FromPath[str],
+        version: FromPath[int],
+        registry: NamedDependency[RegistryService],
     ) -> RegisteredModel:
         """One version with its current card."""
         return await registry.get(name, version)
 
-    @post(VERSION + "/transitions", status_code=200)
+    # Any valid token passes the guard; the service checks write (or promote for Production).
+    @post(VERSION + "/transitions", status_code=200, opt={"permission": Permission.READ})
     async def transition(
         self,
-        name: str,
-        version: int,
-        data: StageTransition,
+        name: FromPath[str],
+        version: FromPath[int],
+        data: JSONBody[StageTransition],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
     ) -> RegisteredModel:
@@ -113,14 +117,20 @@ class ModelController(Controller):
 
     @get(VERSION + "/card")
     async def card(
-        self, name: str, version: int, registry: NamedDependency[RegistryService]
+        self,
+        name: FromPath[str],
+        version: FromPath[int],
+        registry: NamedDependency[RegistryService],
     ) -> CardRevision:
         """The current card revision with its reviews."""
         return await registry.cards.current(name, version)
 
     @get(VERSION + "/card/revisions")
     async def card_revisions(
-        self, name: str, version: int, registry: NamedDependency[RegistryService]
+        self,
+        name: FromPath[str],
+        version: FromPath[int],
+        registry: NamedDependency[RegistryService],
     ) -> list[CardRevision]:
         """Every card revision, oldest first."""
         return await registry.card_history(name, version)
@@ -128,9 +138,9 @@ class ModelController(Controller):
     @put(VERSION + "/card")
     async def edit_card(
         self,
-        name: str,
-        version: int,
-        data: CardEdit,
+        name: FromPath[str],
+        version: FromPath[int],
+        data: JSONBody[CardEdit],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
     ) -> CardRevision:
@@ -140,9 +150,9 @@ class ModelController(Controller):
     @post(VERSION + "/card/submit", status_code=200)
     async def submit_card(
         self,
-        name: str,
-        version: int,
-        data: CardSubmission,
+        name: FromPath[str],
+        version: FromPath[int],
+        data: JSONBody[CardSubmission],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
     ) -> CardRevision:
@@ -152,9 +162,9 @@ class ModelController(Controller):
     @post(VERSION + "/card/reviews", status_code=200, opt={"permission": Permission.REVIEW})
     async def review_card(
         self,
-        name: str,
-        version: int,
-        data: CardReviewRequest,
+        name: FromPath[str],
+        version: FromPath[int],
+        data: JSONBody[CardReviewRequest],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
     ) -> CardRevision:
@@ -165,7 +175,10 @@ class ModelController(Controller):
 
     @get(VERSION + "/lineage")
     async def lineage(
-        self, name: str, version: int, registry: NamedDependency[RegistryService]
+        self,
+        name: FromPath[str],
+        version: FromPath[int],
+        registry: NamedDependency[RegistryService],
     ) -> ModelLineage:
         """What the version was built from."""
         return await registry.lineage(name, version)
@@ -179,7 +192,10 @@ class LineageController(Controller):
 
     @get("/features/{feature:str}/{feature_version:int}")
     async def versions_using_feature(
-        self, feature: str, feature_version: int, registry: NamedDependency[RegistryService]
+        self,
+        feature: FromPath[str],
+        feature_version: FromPath[int],
+        registry: NamedDependency[RegistryService],
     ) -> FeatureUsage:
         """Which model versions were built from this feature version."""
         return await registry.versions_using_feature(feature, feature_version)

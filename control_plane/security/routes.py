@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from litestar import Controller, delete, get, post
 from litestar.di import NamedDependency
+from litestar.params import FromPath, JSONBody
 
 from control_plane.security.models import IssuedToken, Permission, Principal, TokenCreate, TokenInfo
 from control_plane.security.tokens import TokenService
@@ -20,7 +21,7 @@ class TokenController(Controller):
     @post("/", opt=ADMIN_ONLY)
     async def issue(
         self,
-        data: TokenCreate,
+        data: JSONBody[TokenCreate],
         token_service: NamedDependency[TokenService],
         principal: NamedDependency[Principal],
     ) -> IssuedToken:
@@ -37,7 +38,7 @@ class TokenController(Controller):
     @delete("/{token_id:str}", opt=ADMIN_ONLY, status_code=200)
     async def revoke(
         self,
-        token_id: str,
+        token_id: FromPath[str],
         token_service: NamedDependency[TokenService],
         principal: NamedDependency[Principal],
     ) -> TokenInfo:
