@@ -69,7 +69,7 @@ class MlflowMirror:
         change of the model mirrors its stages and tags again), never reported as the change
         failing.
         """
-        from mlflow.exceptions import MlflowException  # noqa: PLC0415
+        from mlflow.exceptions import MlflowException
 
         async with self._lock:
             try:

@@ -11,8 +11,8 @@ import httpx
 import msgspec
 import pytest
 
-from control_plane.server import ControlPlaneServer
 from control_plane.security.tokens import TokenService, hash_token
+from control_plane.server import ControlPlaneServer
 from modelyard.enums import Role
 from tests.control_plane.registry.helpers import card, registration
 
@@ -25,6 +25,10 @@ def body(value: Any) -> Any:
 
 def auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
+
+
+def _token_file(path: Path) -> tuple[int, str]:
+    return stat.S_IMODE(path.stat().st_mode), path.read_text().strip()
 
 
 def admin_token(server: ControlPlaneServer) -> str:
@@ -133,12 +137,12 @@ async def test_first_start_writes_an_admin_token(control_plane: ControlPlaneServ
     assert services is not None
     path = Path(control_plane.settings.control_plane.admin_token_file)
     assert services.admin_token_path == path
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    token = path.read_text().strip()
+    mode, token = _token_file(path)
+    assert mode == 0o600
     principal = await services.token_service.authenticate(token)
     assert principal.role is Role.ADMIN
     assert await services.token_service.ensure_admin_token(path) is None
-    assert path.read_text().strip() == token
+    assert _token_file(path) == (0o600, token)
     async with httpx.AsyncClient(base_url=control_plane.url) as client:
         me = await client.get("/v1/tokens/me", headers=auth(token))
         assert me.json()["role"] == "admin"
