@@ -18,6 +18,7 @@ from control_plane.registry.publisher import RepositoryPublisher
 from control_plane.registry.service import RegistryService
 from control_plane.registry.store import RegistryStore
 from control_plane.security.models import Principal
+from control_plane.server import ControlPlaneServer
 from converters import ConversionResult, convert
 from modelyard.enums import Role
 from modelyard.models import DatasetRef, FeatureRef, ModelCard, ModelLineage
@@ -101,3 +102,8 @@ def _approved() -> Any:
     from control_plane.registry.models import ReviewDecision
 
     return ReviewDecision.APPROVED
+
+
+def admin_token_of(server: ControlPlaneServer) -> str:
+    """The first admin token a control plane wrote on its first start."""
+    return Path(server.settings.control_plane.admin_token_file).read_text().strip()
