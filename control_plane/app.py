@@ -17,6 +17,9 @@ from litestar.openapi import OpenAPIConfig
 
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.features.routes import FeatureController
+from control_plane.features.service import FeatureService
+from control_plane.features.store import SqlFeatureStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
@@ -43,8 +46,11 @@ class ControlPlaneServices:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
+        self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
         self.token_service = TokenService(database, self.audit_log)
-        self.registry = build_registry(settings, database, self.audit_log)
+        self.registry = build_registry(
+            settings, database, self.audit_log, features=self.feature_service
+        )
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -65,6 +71,7 @@ class ControlPlaneServices:
         """The services by the parameter names controllers declare."""
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
+            "feature_service": self.feature_service,
             "token_service": self.token_service,
             "registry": self.registry,
         }
@@ -104,6 +111,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         route_handlers=[
             health,
             AuditController,
+            FeatureController,
             TokenController,
             ModelController,
             LineageController,

@@ -107,3 +107,11 @@ def _approved() -> Any:
 def admin_token_of(server: ControlPlaneServer) -> str:
     """The first admin token a control plane wrote on its first start."""
     return Path(server.settings.control_plane.admin_token_file).read_text().strip()
+
+
+async def with_lineage_features(server: ControlPlaneServer) -> None:
+    """Create the feature the default lineage names (``age`` version 1) in the feature store."""
+    from tests.control_plane.features.strategies import sample_definition
+
+    assert server.services is not None
+    await server.services.feature_service.create_feature(sample_definition("age"), actor="admin")

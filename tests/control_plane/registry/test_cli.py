@@ -12,7 +12,14 @@ from click.testing import CliRunner
 
 from control_plane.server import ControlPlaneServer
 from modelyard.cli import main
-from tests.control_plane.registry.helpers import admin_token_of, card, conversion, lineage
+from tests.control_plane.features.test_feature_cli import CREATE_AGE
+from tests.control_plane.registry.helpers import (
+    admin_token_of,
+    card,
+    conversion,
+    lineage,
+    with_lineage_features,
+)
 
 
 def _files(tmp_path: Path) -> dict[str, str]:
@@ -50,6 +57,7 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
     assert "admin token written to" in first.stderr
     assert "needs an API token" in first.stderr
     admin = (tmp_path / "admin-token").read_text().strip()
+    run("features", "create", *CREATE_AGE)  # the lineage names feature age version 1
     dev = run("tokens", "create", "dev", "--role", "developer", "--token", admin)["token"]  # type: ignore[index]
     ann = run("tokens", "create", "ann", "--role", "approver", "--token", admin)["token"]  # type: ignore[index]
 
@@ -89,6 +97,7 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
 async def test_models_commands_against_a_running_control_plane(
     control_plane: ControlPlaneServer, tmp_path: Path
 ) -> None:
+    await with_lineage_features(control_plane)
     files = _files(tmp_path)
     admin = admin_token_of(control_plane)
     runner = CliRunner(env={"MODELYARD_CONFIG_DIR": str(tmp_path / "no-config")})

@@ -25,6 +25,7 @@ from tests.control_plane.registry.helpers import (
     card,
     lineage,
     registration,
+    with_lineage_features,
 )
 
 
@@ -45,6 +46,7 @@ async def _tokens(client: httpx.AsyncClient, admin: str) -> tuple[str, str]:
 async def test_register_review_promote_and_query_over_rest(
     control_plane: ControlPlaneServer,
 ) -> None:
+    await with_lineage_features(control_plane)
     async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
         dev, ann = await _tokens(client, admin_token_of(control_plane))
         body = msgspec.to_builtins(registration())
@@ -93,6 +95,7 @@ async def test_register_review_promote_and_query_over_rest(
 
 
 async def test_bad_requests_get_clear_errors(control_plane: ControlPlaneServer) -> None:
+    await with_lineage_features(control_plane)
     async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
         dev, _ = await _tokens(client, admin_token_of(control_plane))
         body = msgspec.to_builtins(registration())

@@ -14,7 +14,7 @@ import pytest
 from control_plane.security.tokens import TokenService, hash_token
 from control_plane.server import ControlPlaneServer
 from modelyard.enums import Role
-from tests.control_plane.registry.helpers import card, registration
+from tests.control_plane.registry.helpers import card, registration, with_lineage_features
 
 ROLES = ["viewer", "developer", "approver", "admin"]
 
@@ -79,6 +79,7 @@ ALLOWED = {
 
 @pytest.mark.slow
 async def test_each_role_against_each_mutating_endpoint(control_plane: ControlPlaneServer) -> None:
+    await with_lineage_features(control_plane)
     async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
         admin = admin_token(control_plane)
         tokens = {role: await issue(client, admin, f"p-{role}", role) for role in ROLES}
@@ -107,6 +108,7 @@ async def test_each_role_against_each_mutating_endpoint(control_plane: ControlPl
 
 
 async def test_self_approval_is_refused(control_plane: ControlPlaneServer) -> None:
+    await with_lineage_features(control_plane)
     async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
         admin = admin_token(control_plane)
         approver = await issue(client, admin, "ann", "approver")
