@@ -7,6 +7,8 @@ writes the version row, card revision 1 (draft), the lineage features and the au
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -18,7 +20,6 @@ from control_plane.registry.cards import CardService
 from control_plane.registry.models import CardRevision, FeatureUsage, ModelRegistration
 from control_plane.registry.naming import check_name
 from control_plane.registry.stages import StageService
-from control_plane.registry.store import encode
 from modelyard.enums import CardStatus, ModelStage
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.models import ModelLineage, ModelSignature, RegisteredModel, TensorSpec
@@ -115,16 +116,28 @@ class RegistryService:
         lineage = msgspec.structs.replace(
             lineage, fidelity=lineage.fidelity | registration.fidelity
         )
-        signature = registration.signature or signature_of(registration.onnx)
-        if registration.signature is not None:
-            signature_of(registration.onnx)
+        derived = signature_of(registration.onnx)  # also refuses bytes that are not ONNX
+        signature = registration.signature or derived
         await self._check_features(lineage)
-        sha256 = self._ctx.artifacts.put(registration.onnx)
+        sha256 = await asyncio.to_thread(self._ctx.artifacts.put, registration.onnx)
         async with self._ctx.database.write() as conn:
             version = await self._ctx.store.allocate_version(conn, name)
-            await self._insert(
-                conn, name, version, sha256, signature, lineage, registration, card, principal
+            new = RegisteredModel(
+                name=name,
+                version=version,
+                stage=ModelStage.NONE,
+                onnx_sha256=sha256,
+                signature=signature,
+                card=card,
+                card_revision=1,
+                card_status=CardStatus.DRAFT,
+                lineage=lineage,
+                created_at=dt.datetime.now(dt.UTC),
+                created_by=principal.name,
+                description=registration.description,
+                tags=registration.tags,
             )
+            await self._insert(conn, new, principal)
             model = await self._ctx.store.get(conn, name, version)
         if self._ctx.mirror is not None:
             await self._ctx.mirror.register(model, self._ctx.artifacts.path(sha256).as_uri())
@@ -162,52 +175,26 @@ class RegistryService:
     async def _insert(
         self,
         conn: AsyncConnection,
-        name: str,
-        version: int,
-        sha256: str,
-        signature: ModelSignature,
-        lineage: ModelLineage,
-        registration: ModelRegistration,
-        card: ModelCard,
+        model: RegisteredModel,
         principal: Principal,
     ) -> None:
-        store = self._ctx.store
-        revision = CardService.new_revision(name, version, 1, card, principal, "registration")
-        await store.insert_version(
-            conn,
-            {
-                "name": name,
-                "version": version,
-                "stage": ModelStage.NONE.value,
-                "onnx_sha256": sha256,
-                "signature": encode(signature),
-                "lineage": encode(lineage),
-                "mlflow_run_id": lineage.mlflow_run_id,
-                "parent_version": lineage.parent_version,
-                "code_version": lineage.code_version,
-                "dataset_uri": lineage.training_dataset.uri,
-                "dataset_sha256": lineage.training_dataset.sha256,
-                "card_revision": 1,
-                "created_at": revision.created_at,
-                "created_by": principal.name,
-                "description": registration.description,
-                "tags": encode(registration.tags),
-            },
+        revision = CardService.new_revision(
+            model.name, model.version, 1, model.card, principal, "registration"
         )
-        await store.insert_card(conn, revision)
-        await store.insert_features(
-            conn, name, version, [(f.name, f.version) for f in lineage.features]
-        )
+        await self._ctx.store.insert_version(conn, model)
+        await self._ctx.store.insert_card(conn, revision)
+        features = [(f.name, f.version) for f in model.lineage.features]
+        await self._ctx.store.insert_features(conn, model.name, model.version, features)
         await self._ctx.audit_log.record(
             conn,
             AuditEvent(
                 actor=principal.name,
                 action="register",
                 entity_kind="model_version",
-                entity=f"{name}/{version}",
-                to_state=ModelStage.NONE.value,
-                reason=f"sha256 {sha256}; card {CardStatus.DRAFT.value}",
-                occurred_at=revision.created_at,
+                entity=f"{model.name}/{model.version}",
+                to_state=model.stage.value,
+                reason=f"sha256 {model.onnx_sha256}; card {model.card_status.value}",
+                occurred_at=model.created_at,
             ),
         )
 

@@ -9,7 +9,6 @@ queried (run id, dataset, features) also have columns of their own.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
 
 import msgspec
 import sqlalchemy as sa
@@ -17,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.registry.models import CardReview, CardRevision, ModelSummary, ModelVersionRef
+from control_plane.registry.rows import VERSION_QUERY, encode, registered, utc, version_row
 from control_plane.registry.tables import (
     card_reviews,
     model_cards,
@@ -26,53 +26,7 @@ from control_plane.registry.tables import (
 )
 from modelyard.enums import CardStatus, ModelStage
 from modelyard.errors import NotFound
-from modelyard.models import ModelCard, ModelLineage, ModelSignature, RegisteredModel
-
-_ENCODER = msgspec.json.Encoder()
-
-
-def encode(value: Any) -> str:
-    """JSON text of a struct or plain value (the stored form of structured columns)."""
-    return _ENCODER.encode(value).decode()
-
-
-def utc(value: Any) -> Any:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
-_VERSION_QUERY = sa.select(
-    model_versions,
-    model_cards.c.card,
-    model_cards.c.status.label("card_status"),
-).join(
-    model_cards,
-    sa.and_(
-        model_cards.c.name == model_versions.c.name,
-        model_cards.c.version == model_versions.c.version,
-        model_cards.c.revision == model_versions.c.card_revision,
-    ),
-)
-
-
-def _registered(row: sa.Row[Any]) -> RegisteredModel:
-    return RegisteredModel(
-        name=row.name,
-        version=row.version,
-        stage=ModelStage(row.stage),
-        onnx_sha256=row.onnx_sha256,
-        signature=msgspec.json.decode(row.signature, type=ModelSignature),
-        card=msgspec.json.decode(row.card, type=ModelCard),
-        card_revision=row.card_revision,
-        card_status=CardStatus(row.card_status),
-        lineage=msgspec.json.decode(row.lineage, type=ModelLineage),
-        created_at=utc(row.created_at),
-        created_by=row.created_by,
-        description=row.description,
-        tags=msgspec.json.decode(row.tags, type=dict[str, str]),
-    )
+from modelyard.models import ModelCard, RegisteredModel
 
 
 class RegistryStore:
@@ -114,9 +68,9 @@ class RegistryStore:
         if (await conn.execute(query)).first() is None:
             raise NotFound("model", name)
 
-    async def insert_version(self, conn: AsyncConnection, values: dict[str, Any]) -> None:
-        """Insert one version row."""
-        await conn.execute(model_versions.insert().values(**values))
+    async def insert_version(self, conn: AsyncConnection, model: RegisteredModel) -> None:
+        """Insert one version row (its card revision is written by :meth:`insert_card`)."""
+        await conn.execute(model_versions.insert().values(**version_row(model)))
 
     async def insert_features(
         self, conn: AsyncConnection, name: str, version: int, features: list[tuple[str, int]]
@@ -135,13 +89,13 @@ class RegistryStore:
         Raises:
             NotFound: no such version.
         """
-        query = _VERSION_QUERY.where(
+        query = VERSION_QUERY.where(
             model_versions.c.name == name, model_versions.c.version == version
         )
         row = (await conn.execute(query)).first()
         if row is None:
             raise NotFound("model", name, version=version)
-        return _registered(row)
+        return registered(row)
 
     async def list_versions(
         self,
@@ -153,13 +107,13 @@ class RegistryStore:
         offset: int = 0,
     ) -> list[RegisteredModel]:
         """Versions matching every given filter, by name then version."""
-        query = _VERSION_QUERY.order_by(model_versions.c.name, model_versions.c.version)
+        query = VERSION_QUERY.order_by(model_versions.c.name, model_versions.c.version)
         if name is not None:
             query = query.where(model_versions.c.name == name)
         if stage is not None:
             query = query.where(model_versions.c.stage == stage.value)
         rows = (await conn.execute(query.limit(limit).offset(offset))).all()
-        return [_registered(row) for row in rows]
+        return [registered(row) for row in rows]
 
     async def latest_version(self, conn: AsyncConnection, name: str) -> int | None:
         """The highest registered version of ``name``, or None."""
