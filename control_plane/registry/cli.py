@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from control_plane.cli_client import call, control_plane_client, echo_json
 from control_plane.registry.card_rules import minimal_card_data
+from control_plane.registry.service import fidelity_figures
 from modelyard.commands import settings_from_context
 from modelyard.enums import ModelStage
 
@@ -52,6 +54,26 @@ def _json_file(path: Path) -> Any:
         raise click.BadParameter(f"{path} is not valid JSON: {error}") from None
 
 
+def _conversion(directory: Path) -> dict[str, Any]:
+    """ONNX bytes, signature and fidelity figures from a `modelyard convert` output folder."""
+    # Imported here: the converters package pulls in every training framework.
+    from converters.cli import ONNX_FILE, REPORT_FILE
+    from converters.report import FidelityReport
+
+    report = _json_file(directory / REPORT_FILE)
+    try:
+        fidelity = msgspec.convert(report["fidelity"], FidelityReport)
+    except (KeyError, TypeError, msgspec.ValidationError) as error:
+        raise click.BadParameter(
+            f"{directory / REPORT_FILE}: no fidelity report ({error})"
+        ) from None
+    return {
+        "onnx": base64.b64encode((directory / ONNX_FILE).read_bytes()).decode(),
+        "signature": report.get("signature"),
+        "fidelity": fidelity_figures(fidelity),
+    }
+
+
 @click.group("models")
 def models() -> None:
     """The model registry: versions, stages, model cards, approvals, lineage."""
@@ -59,7 +81,14 @@ def models() -> None:
 
 @models.command("register")
 @click.argument("name")
-@click.option("--onnx", "onnx_path", type=click.Path(exists=True, path_type=Path), required=True)
+@click.option("--onnx", "onnx_path", type=click.Path(exists=True, path_type=Path), default=None)
+@click.option(
+    "--conversion",
+    "conversion_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder of `modelyard convert` (model.onnx + signature and fidelity).",
+)
 @click.option("--card", "card_path", type=click.Path(exists=True, path_type=Path), required=True)
 @click.option(
     "--lineage", "lineage_path", type=click.Path(exists=True, path_type=Path), required=True
@@ -70,7 +99,8 @@ def models() -> None:
 @TOKEN
 def register(
     name: str,
-    onnx_path: Path,
+    onnx_path: Path | None,
+    conversion_dir: Path | None,
     card_path: Path,
     lineage_path: Path,
     signature_path: Path | None,
@@ -78,13 +108,18 @@ def register(
     url: str | None,
     token: str | None,
 ) -> None:
-    """Register the next version of NAME from an ONNX file, a card and lineage (JSON)."""
+    """Register the next version of NAME from --onnx or --conversion, a card and lineage (JSON)."""
     body: dict[str, Any] = {
-        "onnx": base64.b64encode(onnx_path.read_bytes()).decode(),
         "card": _json_file(card_path),
         "lineage": _json_file(lineage_path),
         "description": description,
     }
+    if conversion_dir is not None:
+        body |= _conversion(conversion_dir)
+    elif onnx_path is not None:
+        body["onnx"] = base64.b64encode(onnx_path.read_bytes()).decode()
+    else:
+        raise click.UsageError("give --onnx FILE or --conversion DIR")
     if signature_path is not None:
         body["signature"] = _json_file(signature_path)
     echo_json(_request(url, token, "POST", f"/v1/models/{name}/versions", body=body))

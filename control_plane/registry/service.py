@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from control_plane.registry.context import RegistryContext
     from control_plane.registry.models import ModelSummary
     from control_plane.security.models import Principal
-    from converters import ConversionResult
+    from converters import ConversionResult, FidelityReport
     from modelyard.models import ModelCard
 
 _OIP_TYPES = {1: "FP32", 11: "FP64", 7: "INT64", 6: "INT32", 8: "BYTES", 9: "BOOL"}
@@ -87,6 +87,18 @@ def signature_of(onnx_bytes: bytes) -> ModelSignature:
         outputs=tuple(spec(v) for v in model.graph.output),
         feature_names=tuple(str(n) for n in names),
     )
+
+
+def fidelity_figures(report: FidelityReport) -> dict[str, float]:
+    """The figures of a conversion's fidelity report that lineage records."""
+    figures = {
+        "max_abs_diff": report.max_abs_diff,
+        "mean_abs_diff": report.mean_abs_diff,
+        "max_rel_diff": report.max_rel_diff,
+    }
+    if report.label_agreement is not None:
+        figures["label_agreement"] = report.label_agreement
+    return figures
 
 
 class RegistryService:
@@ -154,20 +166,12 @@ class RegistryService:
         description: str = "",
     ) -> RegisteredModel:
         """Register a :class:`converters.ConversionResult` (ONNX, signature, fidelity)."""
-        report = conversion.fidelity
-        figures = {
-            "max_abs_diff": report.max_abs_diff,
-            "mean_abs_diff": report.mean_abs_diff,
-            "max_rel_diff": report.max_rel_diff,
-        }
-        if report.label_agreement is not None:
-            figures["label_agreement"] = report.label_agreement
         registration = ModelRegistration(
             onnx=conversion.onnx,
             signature=conversion.signature,
             card=card,
             lineage=lineage,
-            fidelity=figures,
+            fidelity=fidelity_figures(conversion.fidelity),
             description=description,
         )
         return await self.register(name, registration, principal)

@@ -7,8 +7,12 @@ import asyncio
 import json
 from pathlib import Path
 
+import joblib
 import msgspec
+import numpy as np
+import pandas as pd
 from click.testing import CliRunner
+from sklearn.linear_model import LogisticRegression
 
 from control_plane.server import ControlPlaneServer
 from modelyard.cli import main
@@ -30,6 +34,29 @@ def _files(tmp_path: Path) -> dict[str, str]:
         k: str(tmp_path / f)
         for k, f in [("onnx", "model.onnx"), ("card", "card.json"), ("lineage", "lineage.json")]
     }
+
+
+def _converted(tmp_path: Path) -> Path:
+    """`modelyard convert` of a tiny LogisticRegression, as a user would run it."""
+    rng = np.random.default_rng(3)
+    sample = pd.DataFrame(rng.normal(size=(40, 4)), columns=["a", "b", "c", "d"])
+    model = LogisticRegression().fit(sample, (sample["a"] > 0).astype(int))
+    joblib.dump(model, tmp_path / "lr.joblib")
+    sample.to_csv(tmp_path / "sample.csv", index=False)
+    result = CliRunner().invoke(
+        main,
+        [
+            "convert",
+            "--model",
+            str(tmp_path / "lr.joblib"),
+            "--sample",
+            str(tmp_path / "sample.csv"),
+            "--output",
+            str(tmp_path / "converted"),
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    return tmp_path / "converted"
 
 
 def _environment(tmp_path: Path) -> dict[str, str]:
@@ -61,6 +88,22 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
     dev = run("tokens", "create", "dev", "--role", "developer", "--token", admin)["token"]  # type: ignore[index]
     ann = run("tokens", "create", "ann", "--role", "approver", "--token", admin)["token"]  # type: ignore[index]
 
+    convert_dir = _converted(tmp_path)
+    from_conversion = run(
+        "models",
+        "register",
+        "churn-lr",
+        "--conversion",
+        str(convert_dir),
+        "--card",
+        files["card"],
+        "--lineage",
+        files["lineage"],
+        "--token",
+        dev,
+    )
+    assert from_conversion["lineage"]["fidelity"]["label_agreement"] == 1.0  # type: ignore[index]
+    assert from_conversion["signature"]["feature_names"] == ["a", "b", "c", "d"]  # type: ignore[index]
     model = run(
         "models",
         "register",
@@ -84,11 +127,15 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
 
     assert run("models", "get", "churn", "--stage", "Production")["version"] == 1  # type: ignore[index]
     assert run("models", "list") == [
-        {"name": "churn", "latest_version": 1, "production_version": 1}
+        {"name": "churn", "latest_version": 1, "production_version": 1},
+        {"name": "churn-lr", "latest_version": 1, "production_version": None},
     ]
     assert run("models", "lineage", "churn", "1")["mlflow_run_id"] == "run-1"  # type: ignore[index]
     usage = run("models", "lineage", "--feature", "age", "--feature-version", "1")
-    assert usage["models"] == [{"name": "churn", "version": 1, "stage": "Production"}]  # type: ignore[index]
+    assert usage["models"] == [  # type: ignore[index]
+        {"name": "churn", "version": 1, "stage": "Production"},
+        {"name": "churn-lr", "version": 1, "stage": "None"},
+    ]  # type: ignore[index]
     history = run("models", "card", "churn", "1", "--history")
     assert [r["status"] for r in history] == ["approved"]  # type: ignore[attr-defined]
     assert (tmp_path / "repository" / "churn" / "1" / "model.onnx").is_file()
