@@ -135,7 +135,7 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
     assert usage["models"] == [  # type: ignore[index]
         {"name": "churn", "version": 1, "stage": "Production"},
         {"name": "churn-lr", "version": 1, "stage": "None"},
-    ]  # type: ignore[index]
+    ]
     history = run("models", "card", "churn", "1", "--history")
     assert [r["status"] for r in history] == ["approved"]  # type: ignore[attr-defined]
     assert (tmp_path / "repository" / "churn" / "1" / "model.onnx").is_file()
