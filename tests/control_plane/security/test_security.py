@@ -14,6 +14,7 @@ import pytest
 from control_plane.security.tokens import TokenService, hash_token
 from control_plane.server import ControlPlaneServer
 from modelyard.enums import Role
+from tests.control_plane.features.strategies import sample_definition, sample_update
 from tests.control_plane.registry.helpers import card, registration, with_lineage_features
 
 ROLES = ["viewer", "developer", "approver", "admin"]
@@ -66,6 +67,9 @@ def endpoints(version: int, token_id: str) -> list[tuple[str, str, Any, str]]:
         ("POST", "/v1/tokens", {"principal": "x", "role": "viewer"}, "admin"),
         ("DELETE", f"/v1/tokens/{token_id}", None, "admin"),
         ("GET", "/v1/tokens", None, "admin"),
+        ("POST", "/v1/features", body(sample_definition("tenure")), "write"),
+        ("PUT", "/v1/features/age", body(sample_update(owner="risk-2")), "write"),
+        ("DELETE", "/v1/features/age", None, "write"),
     ]
 
 
