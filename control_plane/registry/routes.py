@@ -115,6 +115,14 @@ class ModelController(Controller):
         """Move a version to another stage (Production: approver/admin, approved card)."""
         return await registry.stages.transition(name, version, data.stage, principal, data.reason)
 
+    @post("/{name:str}/publish", status_code=200, opt={"permission": Permission.ADMIN})
+    async def republish(
+        self, name: FromPath[str], registry: NamedDependency[RegistryService]
+    ) -> list[RegisteredModel]:
+        """Rewrite the model's repository folder from the registry (repair; admin)."""
+        await registry.stages.republish(name)
+        return await registry.list_versions(name=name)
+
     @get(VERSION + "/card")
     async def card(
         self,

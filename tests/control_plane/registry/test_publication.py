@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import threading
 from pathlib import Path
 
@@ -81,6 +82,22 @@ async def test_published_version_is_complete_or_absent_while_promotions_run(
     assert incomplete == []
     assert set(seen) <= {1, 2, 3, 4}
     assert [p.name for p in model_dir.iterdir() if p.name.startswith(".")] == []
+
+
+async def test_republish_repairs_a_damaged_repository_folder(
+    database: Database, tmp_path: Path
+) -> None:
+    registry = make_registry(database, tmp_path)
+    version = await approved_version(registry, "churn")
+    await registry.stages.transition("churn", version, ModelStage.STAGING, DEVELOPER)
+    await registry.stages.transition("churn", version, ModelStage.PRODUCTION, APPROVER)
+    model_dir = tmp_path / "repository" / "churn"
+    await asyncio.to_thread(shutil.rmtree, model_dir)
+    await registry.stages.republish("churn")
+    assert sorted(layout.scan_model(model_dir)) == [version]
+    assert layout.read_model_config(model_dir).default_version == version
+    with pytest.raises(NotFound):
+        await registry.stages.republish("ghost")
 
 
 async def test_failed_publication_leaves_no_version_and_no_stage_change(

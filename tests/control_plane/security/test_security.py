@@ -67,6 +67,7 @@ def endpoints(version: int, token_id: str) -> list[tuple[str, str, Any, str]]:
         ("POST", "/v1/tokens", {"principal": "x", "role": "viewer"}, "admin"),
         ("DELETE", f"/v1/tokens/{token_id}", None, "admin"),
         ("GET", "/v1/tokens", None, "admin"),
+        ("POST", "/v1/models/churn/publish", None, "admin"),
         ("POST", "/v1/features", body(sample_definition("tenure")), "write"),
         ("PUT", "/v1/features/age", body(sample_update(owner="risk-2")), "write"),
         ("DELETE", "/v1/features/age", None, "write"),
