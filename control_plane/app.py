@@ -20,16 +20,16 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.registry.build import build_registry
+from control_plane.registry.routes import LineageController, ModelController
+from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
+from control_plane.security.routes import TokenController
 from control_plane.tracking.routes import TrackingController
 from control_plane.tracking.service import TrackingService
 from control_plane.tracking.tracker import ExperimentTracker
 from control_plane.tuning.routes import TuningController
 from control_plane.tuning.service import TuningService
 from control_plane.tuning.store import TuningJobStore
-from control_plane.registry.build import build_registry
-from control_plane.registry.routes import LineageController, ModelController
-from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
-from control_plane.security.routes import TokenController
 from modelyard import __version__
 from modelyard.storage import Database, upgrade
 from modelyard.storage.audit import AuditLog

@@ -26,7 +26,9 @@ class ArtifactStore:
     """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        # Absolute, so artifact paths stay valid as file URIs (the MLflow mirror records them)
+        # whatever the working directory of a later reader.
+        self.root = root.resolve()
 
     def path(self, sha256: str) -> Path:
         """Where the artifact with this hash lives.

@@ -48,14 +48,18 @@ def churn_model_card(
             "Customers of other markets or products than the training population.",
         ),
         training_data=DatasetInfo(
-            name="synthetic churn sample", uri=training.uri, sha256=training.content_hash(),
+            name="synthetic churn sample",
+            uri=training.uri,
+            sha256=training.content_hash(),
             description="Seeded synthetic customers: tenure, charges, contract, payment, "
             "internet service, support calls, products, age, region, partner.",
             rows=len(training.frame),
         ),
         evaluation_data=DatasetInfo(
-            name="held-out 25% stratified split", uri=training.uri,
-            sha256=training.content_hash(), rows=validation_rows,
+            name="held-out 25% stratified split",
+            uri=training.uri,
+            sha256=training.content_hash(),
+            rows=validation_rows,
         ),
         metrics=tuple(overall + slices),
         limitations=(
@@ -63,8 +67,10 @@ def churn_model_card(
             "Probabilities are not calibrated for populations that drifted from training.",
         ),
         ethical_considerations=(
-            Risk(name="Age is an input and could proxy for protected attributes.",
-                 mitigation="Review retention offers by age band before acting on scores."),
+            Risk(
+                name="Age is an input and could proxy for protected attributes.",
+                mitigation="Review retention offers by age band before acting on scores.",
+            ),
         ),
         tradeoffs=("Higher recall on churners raises the number of offers sent.",),
     )

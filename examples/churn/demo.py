@@ -77,55 +77,96 @@ async def _train(settings: Settings, options: PipelineOptions, steps: Steps) -> 
 
 def _issue_token(client: httpx.Client, admin: str, name: str, role: Role) -> str:
     answer = client.post(
-        "/v1/tokens", json={"name": name, "role": role.value},
+        "/v1/tokens",
+        json={"principal": name, "role": role.value, "description": "modelyard demo"},
         headers={"Authorization": f"Bearer {admin}"},
     )
-    answer.raise_for_status()
-    return str(answer.json()["token"])
+    return str(_checked(answer)["token"])
 
 
-def _approve_and_promote(url: str, settings: Settings, result: PipelineResult, steps: Steps) -> dict[str, Any]:
+def _checked(answer: httpx.Response) -> dict[str, Any]:
+    """The JSON body of a successful answer; a failed one stops the demo with its error."""
+    if answer.is_error:
+        raise click.ClickException(
+            f"{answer.request.method} {answer.request.url.path} -> {answer.status_code}: "
+            f"{answer.text}"
+        )
+    return dict(answer.json())
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _approve_and_promote(
+    url: str, settings: Settings, result: PipelineResult, steps: Steps
+) -> dict[str, Any]:
     admin = Path(settings.control_plane.admin_token_file).read_text().strip()
     model = f"/v1/models/{result.model.name}/versions/{result.model.version}"
     with httpx.Client(base_url=url, timeout=60) as client:
-        developer = {"Authorization": f"Bearer {_issue_token(client, admin, PIPELINE_PRINCIPAL, Role.DEVELOPER)}"}
-        approver = {"Authorization": f"Bearer {_issue_token(client, admin, APPROVER, Role.APPROVER)}"}
+        developer = _bearer(_issue_token(client, admin, PIPELINE_PRINCIPAL, Role.DEVELOPER))
+        approver = _bearer(_issue_token(client, admin, APPROVER, Role.APPROVER))
         steps.say(f"tokens issued: {PIPELINE_PRINCIPAL} (developer), {APPROVER} (approver)")
-        client.post(f"{model}/transitions", json={"stage": "Staging", "reason": "demo"},
-                    headers=developer).raise_for_status()
+        _checked(
+            client.post(
+                f"{model}/transitions",
+                json={"stage": "Staging", "reason": "demo"},
+                headers=developer,
+            )
+        )
         steps.say(f"{PIPELINE_PRINCIPAL} moved version {result.model.version} to Staging")
-        card = client.get(f"{model}/card", headers=approver).json()
-        review = {"decision": "approved", "reason": "metrics and card reviewed",
-                  "revision": card["revision"]}
-        client.post(f"{model}/card/reviews", json=review, headers=approver).raise_for_status()
+        card = _checked(client.get(f"{model}/card", headers=approver))
+        review = {
+            "decision": "approved",
+            "reason": "metrics and card reviewed",
+            "revision": card["revision"],
+        }
+        _checked(client.post(f"{model}/card/reviews", json=review, headers=approver))
         steps.say(f"{APPROVER} approved card revision {card['revision']}")
-        promoted = client.post(f"{model}/transitions", json={"stage": "Production", "reason": "demo"},
-                               headers=approver)
-        promoted.raise_for_status()
+        promoted = _checked(
+            client.post(
+                f"{model}/transitions",
+                json={"stage": "Production", "reason": "demo"},
+                headers=approver,
+            )
+        )
         steps.say(f"{APPROVER} promoted version {result.model.version} to Production (published)")
-        return dict(promoted.json())
+        return promoted
 
 
 def _start_server(group: ProcessGroup, repository: Path, workers: int) -> dict[str, int]:
     ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
     server = group.start(
-        "inference-server", "serve", "--model-repository", str(repository),
-        "--grpc-port", str(ports["grpc_port"]), "--http-port", str(ports["http_port"]),
-        "--metrics-port", str(ports["metrics_port"]), "--workers", str(workers),
-        "--model-control-mode", "poll",
+        "inference-server",
+        "serve",
+        "--model-repository",
+        str(repository),
+        "--grpc-port",
+        str(ports["grpc_port"]),
+        "--http-port",
+        str(ports["http_port"]),
+        "--metrics-port",
+        str(ports["metrics_port"]),
+        "--workers",
+        str(workers),
+        "--model-control-mode",
+        "poll",
     )
     for _ in range(workers):
         server.wait_for(listening_worker)
     return ports
 
 
-async def _score(ports: dict[str, int], result: PipelineResult, seconds: float,
-                 concurrency: int, steps: Steps) -> dict[str, Any]:
+async def _score(
+    ports: dict[str, int], result: PipelineResult, seconds: float, concurrency: int, steps: Steps
+) -> dict[str, Any]:
     grpc_address = f"127.0.0.1:{ports['grpc_port']}"
     http_url = f"http://127.0.0.1:{ports['http_port']}"
     name = result.model.name
     rows = result.validation_features.to_numpy(dtype=np.float32)[:500]
-    native = joblib.load(result.native_model_path).predict_proba(result.validation_features.iloc[:500].astype(np.float32))
+    native = joblib.load(result.native_model_path).predict_proba(
+        result.validation_features.iloc[:500].astype(np.float32)
+    )
     over_grpc = await grpc_probabilities(grpc_address, name, rows)
     over_http = await http_probabilities(http_url, name, rows)
     agreement = {
@@ -133,22 +174,38 @@ async def _score(ports: dict[str, int], result: PipelineResult, seconds: float,
         "http_max_abs_diff": float(np.max(np.abs(over_http - native))),
         "tolerance": result.conversion.fidelity.tolerances.probability_atol,
     }
-    steps.say(f"served vs native on {len(rows)} rows: max |Δp| gRPC {agreement['grpc_max_abs_diff']:.2e}, "
-              f"HTTP {agreement['http_max_abs_diff']:.2e} (tolerance {agreement['tolerance']:.0e})")
-    loads = [await grpc_load(grpc_address, name, rows, seconds, concurrency),
-             await http_load(http_url, name, rows, seconds, concurrency)]
+    steps.say(
+        f"served vs native on {len(rows)} rows: max |Δp| "
+        f"gRPC {agreement['grpc_max_abs_diff']:.2e}, HTTP {agreement['http_max_abs_diff']:.2e} "
+        f"(tolerance {agreement['tolerance']:.0e})"
+    )
+    loads = [
+        await grpc_load(grpc_address, name, rows, seconds, concurrency),
+        await http_load(http_url, name, rows, seconds, concurrency),
+    ]
     for stats in loads:
         steps.say(stats.line())
-    return {"agreement": agreement, "load": [vars(stats) | {"throughput": stats.throughput} for stats in loads]}
+    return {
+        "agreement": agreement,
+        "load": [vars(stats) | {"throughput": stats.throughput} for stats in loads],
+    }
 
 
 def _where_next(settings: Settings, url: str, ports: dict[str, int], repository: Path) -> None:
-    click.echo(f"""
-    control plane      {url}   (OpenAPI: {url}/schema, Swagger UI: {url}/schema/swagger)
-    audit log          {url}/v1/audit   (token: {settings.control_plane.admin_token_file})
-    MLflow UI          mlflow ui --backend-store-uri {settings.tracking.uri} --default-artifact-root {settings.tracking.artifact_root}
-    model repository   {repository}
-    inference server   gRPC 127.0.0.1:{ports['grpc_port']}, HTTP http://127.0.0.1:{ports['http_port']}/v2, metrics http://127.0.0.1:{ports['metrics_port']}/metrics""")
+    tracking = settings.tracking
+    lines = {
+        "control plane": f"{url}   (OpenAPI: {url}/schema, Swagger UI: {url}/schema/swagger)",
+        "audit log": f"{url}/v1/audit   (admin token: {settings.control_plane.admin_token_file})",
+        "MLflow UI": f"mlflow ui --backend-store-uri {tracking.uri} "
+        f"--default-artifact-root {tracking.artifact_root}",
+        "model repository": str(repository),
+        "inference server": f"gRPC 127.0.0.1:{ports['grpc_port']}, "
+        f"HTTP http://127.0.0.1:{ports['http_port']}/v2, "
+        f"metrics http://127.0.0.1:{ports['metrics_port']}/metrics",
+        "demo logs": ".modelyard/demo-logs/",
+    }
+    for label, text in lines.items():
+        click.echo(f"    {label:<18} {text}")
 
 
 @click.command("demo")
@@ -159,8 +216,15 @@ def _where_next(settings: Settings, url: str, ports: dict[str, int], repository:
 @click.option("--workers", default=2, show_default=True, help="inference server processes")
 @click.option("--keep-running", is_flag=True, help="leave the services up afterwards")
 @click.option("--summary", type=click.Path(path_type=Path), help="write a JSON summary here")
-def demo(rows: int, trials: int, seconds: float, concurrency: int, workers: int,
-         keep_running: bool, summary: Path | None) -> None:
+def demo(
+    rows: int,
+    trials: int,
+    seconds: float,
+    concurrency: int,
+    workers: int,
+    keep_running: bool,
+    summary: Path | None,
+) -> None:
     """Train, convert, register, approve, promote, serve and score a churn model."""
     settings = settings_from_context()
     steps = Steps(total=6)
@@ -170,7 +234,9 @@ def demo(rows: int, trials: int, seconds: float, concurrency: int, workers: int,
     group = ProcessGroup(Path.cwd(), dict(os.environ), Path(".modelyard") / "demo-logs")
     with owned_processes(group, keep_running=keep_running):
         steps.step("control plane")
-        url = group.start("control-plane", "control-plane", "--port", "0").wait_for(control_plane_url)
+        url = group.start("control-plane", "control-plane", "--port", "0").wait_for(
+            control_plane_url
+        )
         steps.say(f"listening on {url}")
         steps.step("approval by a second principal, promotion to Production")
         promoted = _approve_and_promote(url, settings, result, steps)
@@ -182,14 +248,30 @@ def demo(rows: int, trials: int, seconds: float, concurrency: int, workers: int,
         steps.step("where to look next")
         _where_next(settings, url, ports, repository)
         if summary is not None:
-            summary.write_text(json.dumps({
-                "model": {"name": result.model.name, "version": result.model.version,
-                          "stage": promoted["stage"], "registered_by": result.model.created_by},
-                "winner": result.winner, "auc": result.auc, "run_id": result.run_id,
-                "native_model_path": str(result.native_model_path),
-                "control_plane_url": url, "ports": ports, "repository": str(repository),
-                "pids": [p.process.pid for p in group.processes],
-            } | scored, indent=2))
+            summary.write_text(
+                json.dumps(
+                    {
+                        "model": {
+                            "name": result.model.name,
+                            "version": result.model.version,
+                            "stage": promoted["stage"],
+                            "registered_by": result.model.created_by,
+                        },
+                        "winner": result.winner,
+                        "auc": result.auc,
+                        "run_id": result.run_id,
+                        "native_model_path": str(result.native_model_path),
+                        "control_plane_url": url,
+                        "ports": ports,
+                        "repository": str(repository),
+                        "pids": [p.process.pid for p in group.processes],
+                    }
+                    | scored,
+                    indent=2,
+                )
+            )
         if keep_running:
-            click.echo("\n    services left running; stop them with: kill "
-                       + " ".join(str(p.process.pid) for p in group.processes))
+            click.echo(
+                "\n    services left running; stop them with: kill "
+                + " ".join(str(p.process.pid) for p in group.processes)
+            )

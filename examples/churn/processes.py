@@ -39,7 +39,12 @@ class ManagedProcess:
         self.log_path = log
         self._log = log.open("w")
         self.process = subprocess.Popen(
-            args, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=self._log, text=True,
+            args,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
             start_new_session=True,
         )
         self._lines: Queue[str | None] = Queue()
@@ -64,9 +69,13 @@ class ManagedProcess:
             try:
                 line = self._lines.get(timeout=timeout)
             except Empty:
-                raise RuntimeError(f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}") from None
+                raise RuntimeError(
+                    f"{self.name} not ready after {timeout:.0f} s; see {self.log_path}"
+                ) from None
             if line is None:
-                raise RuntimeError(f"{self.name} exited ({self.process.wait()}); see {self.log_path}")
+                raise RuntimeError(
+                    f"{self.name} exited ({self.process.wait()}); see {self.log_path}"
+                )
             found = matches(line)
             if found:
                 return found
@@ -114,7 +123,10 @@ class ProcessGroup:
         """Start ``python -m modelyard ARGS`` as ``name``."""
         self.log_dir.mkdir(parents=True, exist_ok=True)
         process = ManagedProcess(
-            name, [sys.executable, "-m", "modelyard", *args], cwd=self.cwd, env=self.env,
+            name,
+            [sys.executable, "-m", "modelyard", *args],
+            cwd=self.cwd,
+            env=self.env,
             log=self.log_dir / f"{name}.log",
         )
         self.processes.append(process)

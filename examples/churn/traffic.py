@@ -69,8 +69,12 @@ def _http_body(model: str, rows: np.ndarray) -> dict[str, object]:
     del model
     return {
         "inputs": [
-            {"name": "input", "datatype": "FP32", "shape": list(rows.shape),
-             "data": rows.astype(np.float32).ravel().tolist()}
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": list(rows.shape),
+                "data": rows.astype(np.float32).ravel().tolist(),
+            }
         ],
         "outputs": [{"name": PROBABILITIES}],
     }
@@ -88,7 +92,7 @@ def _http_probabilities(answer: dict[str, object]) -> np.ndarray:
 async def grpc_probabilities(address: str, model: str, rows: np.ndarray) -> np.ndarray:
     """The served probabilities of ``rows`` (one request) over gRPC."""
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
         return _grpc_probabilities(await stub.ModelInfer(_grpc_request(model, rows)))
 
 
@@ -106,7 +110,9 @@ def _stats(protocol: str, latencies: list[float], errors: int, seconds: float) -
     return LoadStats(protocol, len(latencies), errors, seconds, float(p50), float(p90), float(p99))
 
 
-async def _closed_loop(send: object, rows: np.ndarray, seconds: float, concurrency: int) -> tuple[list[float], int]:
+async def _closed_loop(
+    send: object, rows: np.ndarray, seconds: float, concurrency: int
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
@@ -129,10 +135,12 @@ async def _closed_loop(send: object, rows: np.ndarray, seconds: float, concurren
     return latencies, errors
 
 
-async def grpc_load(address: str, model: str, rows: np.ndarray, seconds: float, concurrency: int) -> LoadStats:
+async def grpc_load(
+    address: str, model: str, rows: np.ndarray, seconds: float, concurrency: int
+) -> LoadStats:
     """Closed-loop single-row load over gRPC."""
     async with grpc.aio.insecure_channel(address) as channel:
-        stub = pb_grpc.GRPCInferenceServiceStub(channel)
+        stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
         requests = [_grpc_request(model, row[None, :]) for row in rows[:256]]
         lookup = {row.tobytes(): request for row, request in zip(rows[:256], requests, strict=True)}
 
@@ -143,7 +151,9 @@ async def grpc_load(address: str, model: str, rows: np.ndarray, seconds: float, 
     return _stats("gRPC", latencies, errors, seconds)
 
 
-async def http_load(base_url: str, model: str, rows: np.ndarray, seconds: float, concurrency: int) -> LoadStats:
+async def http_load(
+    base_url: str, model: str, rows: np.ndarray, seconds: float, concurrency: int
+) -> LoadStats:
     """Closed-loop single-row load over HTTP with OIP JSON."""
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
