@@ -1,0 +1,151 @@
+"""Write a run: the combined JSON, the markdown section of RESULTS.md and the PNG plots.
+
+The markdown replaces the ``## Serving benchmark`` section of ``benchmarks/RESULTS.md`` (other
+sections are kept). Ratios compare contenders measured in the same run: single-row throughput
+at concurrency 64 against the in-process limit, MLServer (default and tuned, same protocol),
+the echo server of the same protocol and the naive server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report_tables import (
+    big_batch_table,
+    closed_loop_table,
+    limit_table,
+    memory_table,
+    notes,
+    ratio_table,
+)
+
+SECTION = "## Serving benchmark"
+
+
+def plot(run: dict[str, Any], protocol: str, path: Path) -> bool:
+    """Plot throughput vs p99 per contender endpoint of ``protocol``; False if nothing to plot."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    drawn = False
+    for contender in run["contenders"]:
+        series: dict[str, list[tuple[float, float]]] = {}
+        for p in contender.get("points", []):
+            m = p["median"]
+            if p["protocol"] == protocol and p["rows"] == 1 and m.get("p99_ms"):
+                series.setdefault(p["endpoint"], []).append((m["throughput"], m["p99_ms"]))
+        for search in contender.get("open_loop", []):
+            if search["protocol"] != protocol:
+                continue
+            for t in search["tested"]:
+                s = t["summary"]
+                if s.get("p99_ms"):
+                    series.setdefault(search["endpoint"], []).append((s["throughput"], s["p99_ms"]))
+        for endpoint, xy in series.items():
+            xy.sort()
+            ax.plot(
+                [x for x, _ in xy],
+                [y for _, y in xy],
+                marker="o",
+                markersize=4,
+                label=f"{contender['name']} {endpoint}",
+            )
+            drawn = True
+    if not drawn:
+        plt.close(fig)
+        return False
+    ax.axhline(run["options"]["sla_p99_ms"], color="grey", linestyle="--", linewidth=1)
+    ax.set(
+        xlabel="throughput (req/s)",
+        ylabel="p99 latency (ms, log)",
+        yscale="log",
+        title=f"{protocol.upper()}: throughput vs p99 (closed loop c=1/8/64 + open-loop probes)",
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def _header(run: dict[str, Any]) -> list[str]:
+    m, opts = run["machine"]["before"], run["options"]
+    after = run["machine"]["after"]["load_average"]
+    versions = ", ".join(f"{k} {v}" for k, v in run["versions"].items())
+    return [
+        SECTION,
+        "",
+        f"Run `{run['run_id']}` (started {run['started_utc']} UTC, took {run['elapsed_s']:.0f} s).",
+        "",
+        f"Command: `{run['command']}`",
+        "",
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs, {m['memory_gib']} GiB, Linux {m['kernel']}, "
+        f"Python {m['python']}; load average before {m['load_average']}, after {after} "
+        "(the machine is shared: compare contenders within this run only).",
+        "",
+        "Pinning: each server on CPU 0 and its load generator on CPU 1 (`taskset`), unless the "
+        "contender says otherwise (the two-worker modelyard shares CPUs 0,1 with its load "
+        f"generator). Each point: {opts['warmup']} s warm-up, {opts['duration']} s measured, "
+        f"repeated {opts['repeats']}x, the repeat with the median throughput kept. Requests: "
+        "one row 1x32 FP32 (gRPC: raw_input_contents; HTTP: V2 JSON) unless stated.",
+        "",
+        "Load generators: gRPC — our asyncio grpc.aio client on uvloop (closed loop: c "
+        "coroutines; open loop: fixed arrival rate, latency from the scheduled send time); "
+        "HTTP closed loop — wrk (1 thread, Lua script); HTTP open loop — our Python uvloop "
+        "client (wrk2 is not packaged here; its ceiling is the echo-asgi open-loop figure); "
+        "perf_analyzer (tritonclient 2.41.0 wheel) as a cross-check where the server answers "
+        "ModelConfig.",
+        "",
+        f"Versions: {versions}.",
+        "",
+    ]
+
+
+def render(run: dict[str, Any], plots: list[str]) -> str:
+    """The markdown section for ``run``."""
+    lines = _header(run)
+    lines += closed_loop_table(run) + ratio_table(run) + big_batch_table(run)
+    lines += limit_table(run) + memory_table(run)
+    if plots:
+        lines += ["### Throughput vs p99", ""]
+        lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
+    lines += notes(run)
+    return "\n".join(lines) + "\n"
+
+
+def replace_section(document: str, section: str) -> str:
+    """Replace the ``## Serving benchmark`` section of ``document`` (or append it).
+
+    >>> doc = "# R\\n## Serving benchmark\\nold\\n## Other\\nkeep\\n"
+    >>> replace_section(doc, "## Serving benchmark\\nnew\\n")
+    '# R\\n## Serving benchmark\\nnew\\n## Other\\nkeep\\n'
+    """
+    start = document.find(SECTION)
+    if start < 0:
+        return (document.rstrip() + "\n\n" if document.strip() else "") + section
+    end = document.find("\n## ", start + len(SECTION))
+    rest = document[end + 1 :] if end >= 0 else ""
+    return document[:start] + section + rest
+
+
+def write_run(run: dict[str, Any], results_dir: Path, results_md: Path) -> Path:
+    """Write the run JSON, the plots and the RESULTS.md section; return the JSON path."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / f"{run['run_id']}.json"
+    path.write_text(json.dumps(run, indent=1))
+    plots = []
+    for protocol in ("grpc", "http"):
+        png = results_dir / f"{run['run_id']}-{protocol}.png"
+        if plot(run, protocol, png):
+            plots.append(os.path.relpath(png.resolve(), results_md.parent.resolve()))
+    document = results_md.read_text() if results_md.exists() else "# Benchmark results\n"
+    results_md.write_text(replace_section(document, render(run, plots)))
+    print(render(run, plots))
+    return path
