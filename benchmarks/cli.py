@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import shlex
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import click
 
 from benchmarks.harness import Options, all_contenders, run_benchmark
+from benchmarks.loadtest import LoadTest, run_loadtest, start_local
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -83,3 +85,69 @@ def run(
     )
     path = run_benchmark(options)
     click.echo(f"results: {path} and {results_md}")
+
+
+@bench.command()
+@click.option(
+    "--start",
+    "start_name",
+    default="",
+    help="Start this harness contender locally (e.g. modelyard, naive, echo-grpc).",
+)
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--http-port", default=8000, show_default=True)
+@click.option("--grpc-port", default=8001, show_default=True)
+@click.option("--protocols", default="http,grpc", show_default=True)
+@click.option("--users", default=16, show_default=True)
+@click.option("--run-time", default="20s", show_default=True)
+@click.option("--target-rps", default=0.0, show_default=True, help="0: as fast as possible.")
+@click.option("--sla-p99-ms", default=25.0, show_default=True)
+@click.option("--sla-max-error-rate", default=0.001, show_default=True)
+@click.option("--sla-min-rps", default=0.0, show_default=True)
+@click.option("--no-predict", is_flag=True, help="Server has no POST /predict.")
+@click.option("--work-dir", type=click.Path(path_type=Path), default=Path("benchmarks/.work"))
+def loadtest(
+    start_name: str,
+    host: str,
+    http_port: int,
+    grpc_port: int,
+    protocols: str,
+    users: int,
+    run_time: str,
+    target_rps: float,
+    sla_p99_ms: float,
+    sla_max_error_rate: float,
+    sla_min_rps: float,
+    no_predict: bool,
+    work_dir: Path,
+) -> None:
+    """Run the locust users headless with SLA assertions (exit 1 on a violation)."""
+    test = LoadTest(
+        host=host,
+        http_port=http_port,
+        grpc_port=grpc_port,
+        protocols=_names(protocols),
+        users=users,
+        run_time=run_time,
+        target_rps=target_rps,
+        sla_p99_ms=sla_p99_ms,
+        sla_max_error_rate=sla_max_error_rate,
+        sla_min_rps=sla_min_rps,
+        no_predict=no_predict,
+    )
+    if not start_name:
+        sys.exit(run_loadtest(test))
+    server, offered = start_local(start_name, work_dir)
+    try:
+        wanted = tuple(p for p in test.protocols if p in offered)
+        test = replace(
+            test,
+            protocols=wanted,
+            http_port=server.ports.get("http", http_port),
+            grpc_port=server.ports.get("grpc", grpc_port),
+            no_predict=no_predict or server.name != "modelyard",
+        )
+        code = run_loadtest(test)
+    finally:
+        server.stop()
+    sys.exit(code)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -21,7 +22,7 @@ from benchmarks.processes import (
     pin,
     start_server,
 )
-from benchmarks.reference import MODEL_NAME, ReferenceFiles
+from benchmarks.reference import MODEL_NAME, ReferenceFiles, build_reference, build_rows
 
 Protocol = Literal["grpc", "http"]
 READY_TIMEOUT_S = 60.0
@@ -56,10 +57,18 @@ class Context:
     """What contenders need to start: the work dir, model files and interpreters."""
 
     work_dir: Path
-    files: ReferenceFiles
     server_cpus: str = "0"
     python: str = sys.executable
-    mlserver_bin: Path | None = None
+
+    @cached_property
+    def files(self) -> ReferenceFiles:
+        """The reference model files (trained on first use, then reused from disk)."""
+        return build_reference(self.work_dir)
+
+    @cached_property
+    def rows(self) -> Path:
+        """The rows the load generators send (no training needed)."""
+        return build_rows(self.work_dir)
 
     def log(self, name: str) -> Path:
         """The log file of contender ``name``."""

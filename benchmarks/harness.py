@@ -24,7 +24,7 @@ from benchmarks.modelyard_server import modelyard_contenders
 from benchmarks.perf_analyzer import perf_analyzer_point
 from benchmarks.points import Target, measure_point, run_json, run_once, search_rate
 from benchmarks.processes import ContenderUnavailable, ServerProcess, pin
-from benchmarks.reference import MODEL_NAME, build_reference
+from benchmarks.reference import MODEL_NAME
 from benchmarks.stats import Summary
 from benchmarks.system import memory_of_group
 
@@ -79,7 +79,7 @@ def select(contenders: list[Contender], options: Options) -> list[Contender]:
 
 
 def _body_files(ctx: Context) -> dict[str, Path]:
-    rows = np.load(ctx.files.rows)
+    rows = np.load(ctx.rows)
     folder = ctx.work_dir / "bodies"
     folder.mkdir(parents=True, exist_ok=True)
     bodies = {"v2": http_infer_body(rows[:1]), "predict": predict_body(rows[0])}
@@ -143,7 +143,7 @@ def _target(run: Run, server: ServerProcess, endpoint: Endpoint, bodies: dict[st
         endpoint=endpoint,
         address=f"127.0.0.1:{port}",
         client_cpus=run.contender.client_cpus,
-        rows_file=run.ctx.files.rows,
+        rows_file=run.ctx.rows,
         body_file=bodies.get(endpoint.body) if endpoint.protocol == "http" else None,
         python=run.ctx.python,
     )
@@ -231,7 +231,7 @@ def _perf_analyzer_points(run: Run, target: Target, points: list[dict[str, Any]]
     for c in (1, 64):
         try:
             summary = perf_analyzer_point(
-                run.options.work_dir,
+                run.ctx.work_dir,
                 target.client_cpus,
                 target.address,
                 MODEL_NAME,
@@ -308,8 +308,8 @@ def run_benchmark(options: Options) -> Path:
     run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     run_dir = options.results_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    files = build_reference(options.work_dir)
-    ctx = Context(work_dir=options.work_dir, files=files)
+    work_dir = options.work_dir.resolve()  # servers may run in another cwd (MLServer)
+    ctx = Context(work_dir=work_dir)
     machine_before = describe_machine()
     results = []
     for contender in select(all_contenders(), options):

@@ -36,7 +36,7 @@ class ReferenceFiles:
         onnx: the ONNX conversion (input ``input`` float32 [N, 32]; outputs ``label``,
             ``probabilities``).
         lightgbm: the native LightGBM text model (naive server, MLServer).
-        rows: float32 [1024, 32] sample rows drawn from the training distribution (.npy).
+        rows: float32 [1024, 32] sample rows from the training data (.npy, ``build_rows``).
         repository: a model repository ``<repo>/reference/1/model.onnx`` for modelyard.
     """
 
@@ -46,11 +46,7 @@ class ReferenceFiles:
     repository: Path
 
 
-def _train() -> tuple[Any, bytes, np.ndarray]:
-    """Train the reference model; return the classifier, ONNX bytes and sample rows."""
-    import lightgbm as lgb
-    import onnxmltools
-    from onnxmltools.convert.common.data_types import FloatTensorType
+def _dataset() -> tuple[np.ndarray, np.ndarray]:
     from sklearn.datasets import make_classification
 
     x, y = make_classification(
@@ -59,6 +55,31 @@ def _train() -> tuple[Any, bytes, np.ndarray]:
         n_informative=RECIPE["n_informative"],
         random_state=RECIPE["random_state"],
     )
+    return x, y
+
+
+def build_rows(work_dir: Path) -> Path:
+    """Write (once) 1024 float32 rows of the training data; cheap, needs no training.
+
+    Load generators send these rows, so contenders that need no model (the echo servers)
+    never wait for training.
+    """
+    path = work_dir / "rows.npy"
+    if not path.exists():
+        work_dir.mkdir(parents=True, exist_ok=True)
+        tmp = work_dir / "rows.tmp.npy"
+        np.save(tmp, _dataset()[0][:1024].astype(np.float32))
+        tmp.replace(path)
+    return path
+
+
+def _train() -> tuple[Any, bytes]:
+    """Train the reference model; return the classifier and its ONNX conversion."""
+    import lightgbm as lgb
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    x, y = _dataset()
     clf = lgb.LGBMClassifier(
         n_estimators=RECIPE["n_estimators"],
         num_leaves=RECIPE["num_leaves"],
@@ -69,7 +90,7 @@ def _train() -> tuple[Any, bytes, np.ndarray]:
     onnx_model = onnxmltools.convert_lightgbm(
         clf, initial_types=[("input", FloatTensorType([None, N_FEATURES]))], zipmap=False
     )
-    return clf, onnx_model.SerializeToString(), x[:1024].astype(np.float32)
+    return clf, onnx_model.SerializeToString()
 
 
 def build_reference(work_dir: Path) -> ReferenceFiles:
@@ -85,7 +106,7 @@ def build_reference(work_dir: Path) -> ReferenceFiles:
     files = ReferenceFiles(
         onnx=root / "reference.onnx",
         lightgbm=root / "reference.txt",
-        rows=root / "rows.npy",
+        rows=build_rows(work_dir),
         repository=root / "repository",
     )
     stamp = root / "recipe.json"
@@ -93,10 +114,9 @@ def build_reference(work_dir: Path) -> ReferenceFiles:
     if stamp.exists() and stamp.read_text() == recipe and files.onnx.exists():
         return files
     root.mkdir(parents=True, exist_ok=True)
-    clf, onnx_bytes, rows = _train()
+    clf, onnx_bytes = _train()
     files.onnx.write_bytes(onnx_bytes)
     clf.booster_.save_model(str(files.lightgbm))
-    np.save(files.rows, rows)
     version_dir = files.repository / MODEL_NAME / "1"
     shutil.rmtree(files.repository, ignore_errors=True)
     version_dir.mkdir(parents=True)
