@@ -20,10 +20,29 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_harness_runs_echo_grpc_and_writes_json_and_table(tmp_path: Path) -> None:
     results_md = tmp_path / "RESULTS.md"
     results_md.write_text("# Benchmark results\n\n## Other section\nkept\n")
-    cmd = [sys.executable, "-m", "benchmarks", "run", "--only", "echo-grpc",
-           "--duration", "1", "--warmup", "0.2", "--repeats", "1", "--search-steps", "1",
-           "--no-perf-analyzer", "--work-dir", str(tmp_path / "work"),
-           "--results-dir", str(tmp_path / "results"), "--results-md", str(results_md)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks",
+        "run",
+        "--only",
+        "echo-grpc",
+        "--duration",
+        "1",
+        "--warmup",
+        "0.2",
+        "--repeats",
+        "1",
+        "--search-steps",
+        "1",
+        "--no-perf-analyzer",
+        "--work-dir",
+        str(tmp_path / "work"),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--results-md",
+        str(results_md),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-2000:]
 
