@@ -42,6 +42,7 @@ def list_contenders() -> None:
 @click.option("--skip", default="", help="Comma-separated contender names or families to skip.")
 @click.option("--open-loop/--no-open-loop", default=True, show_default=True)
 @click.option("--search-steps", default=4, show_default=True, help="Open-loop probes.")
+@click.option("--open-duration", default=3.0, show_default=True, help="Seconds per probe.")
 @click.option("--sla-p99-ms", default=10.0, show_default=True)
 @click.option("--perf-analyzer/--no-perf-analyzer", default=True, show_default=True)
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("benchmarks/.work"))
@@ -58,6 +59,7 @@ def run(
     skip: str,
     open_loop: bool,
     search_steps: int,
+    open_duration: float,
     sla_p99_ms: float,
     perf_analyzer: bool,
     work_dir: Path,
@@ -74,6 +76,7 @@ def run(
         skip=_names(skip),
         open_loop=open_loop,
         search_steps=search_steps,
+        open_duration=open_duration,
         sla_p99_ms=sla_p99_ms,
         perf_analyzer=perf_analyzer,
         work_dir=work_dir,

@@ -41,6 +41,7 @@ class Endpoint:
         open_loop: search the rate sustained with p99 under the SLA on this endpoint.
         big_batch: also measure 512-row requests (gRPC only).
         perf_analyzer: the server answers Triton's ModelConfig, so perf_analyzer can drive it.
+        concurrencies: closed-loop concurrencies of this endpoint (default: the contender's).
     """
 
     protocol: Protocol
@@ -50,6 +51,7 @@ class Endpoint:
     open_loop: bool = False
     big_batch: bool = False
     perf_analyzer: bool = False
+    concurrencies: tuple[int, ...] | None = None
 
 
 @dataclass

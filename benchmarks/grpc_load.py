@@ -20,8 +20,6 @@ import argparse
 import asyncio
 import json
 import time
-from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
@@ -29,29 +27,11 @@ import numpy as np
 import uvloop
 
 from benchmarks.messages import INFER_METHOD, grpc_infer_request
-from benchmarks.stats import Summary, summarize
+from benchmarks.recorder import Recorder
+from benchmarks.stats import Summary
 
 CALL_TIMEOUT_S = 10.0
 Infer = grpc.aio.UnaryUnaryMultiCallable[bytes, bytes]
-
-
-@dataclass
-class Recorder:
-    """Collects latencies of requests that started inside the measured window."""
-
-    measure_from: float
-    measure_to: float
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-
-    def record(self, started: float, ended: float, error: str | None) -> None:
-        """Record one finished request (ignored when it started during warm-up)."""
-        if not self.measure_from <= started < self.measure_to:
-            return
-        if error is None:
-            self.latencies.append(ended - started)
-        else:
-            self.errors[error] += 1
 
 
 async def _call(infer: Infer, payload: bytes) -> str | None:
@@ -115,8 +95,8 @@ async def open_loop(
         await asyncio.wait(in_flight)
 
 
-async def run(args: argparse.Namespace) -> Summary:
-    """Run one point and summarize it."""
+async def run(args: argparse.Namespace) -> list[Summary]:
+    """Run one point (warm-up, then ``--repeats`` windows); one summary per window."""
     rows = np.load(args.rows_file)[: args.rows]
     payload = grpc_infer_request(rows, args.model)
     options = [("grpc.max_receive_message_length", 64 << 20)]
@@ -125,15 +105,13 @@ async def run(args: argparse.Namespace) -> Summary:
         infer: Infer = channel.unary_unary(INFER_METHOD, None, None)
         await channel.channel_ready()
         now = time.perf_counter()
-        recorder = Recorder(now + args.warmup, now + args.warmup + args.duration)
+        recorder = Recorder(now + args.warmup, args.duration, args.repeats)
         if args.rate:
             await open_loop(infer, payload, args.rate, args.max_in_flight, recorder)
         else:
             await closed_loop(infer, payload, args.concurrency, recorder)
-    summary = summarize(recorder.latencies, sum(recorder.errors.values()), args.duration, args.rows)
-    summary["error_codes"] = dict(recorder.errors)
-    summary |= {"concurrency": args.concurrency, "rate": args.rate, "rows": args.rows}
-    return summary
+    extra = {"concurrency": args.concurrency, "rate": args.rate, "rows": args.rows}
+    return [summary | extra for summary in recorder.summaries(args.rows)]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -148,6 +126,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-in-flight", type=int, default=1024)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=1, help="measured windows")
     return parser.parse_args(argv)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import asdict, dataclass, field
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from benchmarks.messages import http_infer_body, predict_body
 from benchmarks.mlserver import mlserver_contenders
 from benchmarks.modelyard_server import modelyard_contenders
 from benchmarks.perf_analyzer import perf_analyzer_point
-from benchmarks.points import Target, measure_point, run_json, run_once, search_rate
+from benchmarks.points import Target, keep_median, run_json, run_point, search_rate
 from benchmarks.processes import ContenderUnavailable, ServerProcess, pin
 from benchmarks.reference import MODEL_NAME
 from benchmarks.stats import Summary
@@ -43,6 +42,7 @@ class Options:
     skip: tuple[str, ...] = ()
     open_loop: bool = True
     search_steps: int = 4
+    open_duration: float = 3.0
     sla_p99_ms: float = 10.0
     perf_analyzer: bool = True
     work_dir: Path = Path("benchmarks/.work")
@@ -76,6 +76,23 @@ def select(contenders: list[Contender], options: Options) -> list[Contender]:
 
     chosen = [c for c in contenders if not options.only or named(c, options.only)]
     return [c for c in chosen if not named(c, options.skip)]
+
+
+def estimate_seconds(contender: Contender, options: Options) -> float:
+    """A rough duration of one contender's measurement (for the plan printed at the start)."""
+    per_point = max(1.0, options.warmup) + options.duration * options.repeats + 1.5
+    if contender.family == "limit":
+        return 5 * (min(options.duration, 3.0) * options.repeats + 2.5)
+    total = 15.0 if contender.family == "mlserver" else 5.0
+    for endpoint in contender.endpoints:
+        concurrencies = endpoint.concurrencies or contender.concurrencies
+        total += (len(concurrencies) + int(endpoint.big_batch)) * per_point
+        per_run = options.warmup + options.open_duration + 1.5
+        if endpoint.open_loop and options.open_loop:
+            total += options.search_steps * per_run
+        if endpoint.perf_analyzer and options.perf_analyzer:
+            total += 2 * (options.duration * 2 + 3)
+    return total
 
 
 def _body_files(ctx: Context) -> dict[str, Path]:
@@ -120,8 +137,10 @@ def measure_limit(run: Run) -> None:
             str(min(opts.duration, 3.0)),
             "--warmup",
             "0.5",
+            "--repeats",
+            str(opts.repeats),
         ]
-        point = measure_point(partial(run_json, cmd, 120.0), opts.repeats)
+        point = keep_median(run_json(cmd, 120.0))
         points.append(
             {
                 "endpoint": runtime,
@@ -177,19 +196,19 @@ def measure_endpoint(run: Run, target: Target) -> None:
     """Closed-loop points, the 512-row point, perf_analyzer and the open-loop search."""
     opts, endpoint = run.options, target.endpoint
     points: list[dict[str, Any]] = run.result.setdefault("points", [])
-    shapes = [(c, 1) for c in run.contender.concurrencies]
+    shapes = [(c, 1) for c in endpoint.concurrencies or run.contender.concurrencies]
     if endpoint.big_batch:
         shapes.append((BIG_BATCH_CONCURRENCY, BIG_BATCH_ROWS))
     for concurrency, rows in shapes:
-        once = partial(
-            run_once,
+        windows = run_point(
             target,
             concurrency=concurrency,
             rows=rows,
             duration=opts.duration,
             warmup=opts.warmup,
+            repeats=opts.repeats,
         )
-        point = measure_point(once, opts.repeats)
+        point = keep_median(windows)
         points.append(_point_record(endpoint, "closed", concurrency, rows, point))
         _print_point(points[-1])
     if endpoint.perf_analyzer and opts.perf_analyzer:
@@ -213,7 +232,7 @@ def _open_loop(run: Run, target: Target, points: list[dict[str, Any]]) -> None:
         return
 
     def at_rate(rate: float) -> Summary:
-        return run_once(target, rate=rate, duration=opts.duration, warmup=opts.warmup)
+        return run_point(target, rate=rate, duration=opts.open_duration, warmup=opts.warmup)[0]
 
     search = search_rate(at_rate, ceiling, opts.search_steps, opts.sla_p99_ms)
     tool = search["tested"][0]["summary"].get("tool")
@@ -312,7 +331,11 @@ def run_benchmark(options: Options) -> Path:
     ctx = Context(work_dir=work_dir)
     machine_before = describe_machine()
     results = []
-    for contender in select(all_contenders(), options):
+    chosen = select(all_contenders(), options)
+    plan = ", ".join(f"{c.name} ~{estimate_seconds(c, options):.0f}s" for c in chosen)
+    total = sum(estimate_seconds(c, options) for c in chosen)
+    print(f"plan: {plan}; about {total / 60:.1f} min if every contender is available", flush=True)
+    for contender in chosen:
         path = run_dir / f"{contender.name}.json"
         if options.resume and path.exists():
             previous = json.loads(path.read_text())

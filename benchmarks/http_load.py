@@ -24,8 +24,9 @@ from urllib.parse import urlsplit
 
 import uvloop
 
-from benchmarks.grpc_load import Recorder, pause_until
-from benchmarks.stats import Summary, summarize
+from benchmarks.grpc_load import pause_until
+from benchmarks.recorder import Recorder
+from benchmarks.stats import Summary
 
 
 class HttpConnection(asyncio.Protocol):
@@ -155,22 +156,17 @@ async def drive(
         await asyncio.wait(in_flight)
 
 
-async def run(args: argparse.Namespace) -> Summary:
-    """Open the connections, run one point and summarize it."""
+async def run(args: argparse.Namespace) -> list[Summary]:
+    """Open the connections, run one point (warm-up, ``--repeats`` windows), summarize it."""
     payload = build_request(args.url, args.body_file.read_bytes())
     pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
     for _ in range(args.connections):
         pool.put_nowait(await connect(args.url))
     now = time.perf_counter()
-    recorder = Recorder(now + args.warmup, now + args.warmup + args.duration)
+    recorder = Recorder(now + args.warmup, args.duration, args.repeats)
     await drive(pool, payload, args, recorder)
-    summary = summarize(recorder.latencies, sum(recorder.errors.values()), args.duration, 1)
-    summary |= {
-        "error_codes": dict(recorder.errors),
-        "rate": args.rate,
-        "concurrency": args.connections,
-    }
-    return summary
+    extra = {"rate": args.rate, "concurrency": args.connections}
+    return [summary | extra for summary in recorder.summaries(1)]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -183,6 +179,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--max-in-flight", type=int, default=4096)
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=1, help="measured windows")
     return parser.parse_args(argv)
 
 

@@ -53,17 +53,23 @@ def lightgbm_predictor(model_file: Path) -> Callable[[np.ndarray], object]:
 
 
 def time_calls(
-    predict: Callable[[np.ndarray], object], rows: np.ndarray, duration: float, warmup: float
-) -> Summary:
-    """Call ``predict(rows)`` repeatedly; summarize the calls made after the warm-up."""
+    predict: Callable[[np.ndarray], object],
+    rows: np.ndarray,
+    duration: float,
+    warmup: float,
+    repeats: int = 1,
+) -> list[Summary]:
+    """Call ``predict(rows)`` during a warm-up, then ``repeats`` timed windows."""
     end_warmup = time.perf_counter() + warmup
     while time.perf_counter() < end_warmup:
         predict(rows)
+    return [_window(predict, rows, duration) for _ in range(repeats)]
+
+
+def _window(predict: Callable[[np.ndarray], object], rows: np.ndarray, duration: float) -> Summary:
     latencies: list[float] = []
-    start = time.perf_counter()
-    end = start + duration
-    now = start
-    while now < end:
+    start = now = time.perf_counter()
+    while now < start + duration:
         predict(rows)
         after = time.perf_counter()
         latencies.append(after - now)
@@ -81,6 +87,7 @@ def main() -> None:
     parser.add_argument("--rows-file", type=Path, required=True)
     parser.add_argument("--duration", type=float, default=3.0)
     parser.add_argument("--warmup", type=float, default=0.5)
+    parser.add_argument("--repeats", type=int, default=1, help="timed windows")
     args = parser.parse_args()
     all_rows = np.load(args.rows_file)
     rows = np.ascontiguousarray(np.resize(all_rows, (args.batch, all_rows.shape[1])))
@@ -88,9 +95,9 @@ def main() -> None:
         predict = onnxruntime_predictor(args.onnx)
     else:
         predict = lightgbm_predictor(args.lightgbm)
-    summary = time_calls(predict, rows, args.duration, args.warmup)
-    summary |= {"rows": args.batch, "concurrency": 1, "rate": 0.0}
-    print(json.dumps(summary))
+    windows = time_calls(predict, rows, args.duration, args.warmup, args.repeats)
+    extra: Summary = {"rows": args.batch, "concurrency": 1, "rate": 0.0, "tool": "in-process timer"}
+    print(json.dumps([summary | extra for summary in windows]))
 
 
 if __name__ == "__main__":

@@ -115,7 +115,7 @@ def modelyard_contenders() -> list[Contender]:
     """The modelyard variants."""
     grpc = Endpoint("grpc", "gRPC", open_loop=True, big_batch=True, perf_analyzer=True)
     rest = Endpoint("http", "REST V2", path=V2_INFER_PATH, open_loop=True)
-    predict = Endpoint("http", "/predict", path="/predict", body="predict")
+    predict = Endpoint("http", "/predict", path="/predict", body="predict", concurrencies=(64,))
     return [
         Contender(
             name="modelyard",

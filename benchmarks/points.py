@@ -1,9 +1,10 @@
-"""Measure points: one load-generator run per call, each in a subprocess pinned to a CPU.
+"""Measure points: one load-generator run per point, each in a subprocess pinned to a CPU.
 
-A *point* is one (endpoint, mode, concurrency or rate, rows) combination; ``measure_point``
-repeats it and keeps the median repeat. ``search_rate`` runs the open-loop search: a bisection
-over arrival rates, bounded by the closed-loop throughput, for the highest rate that passes the
-SLA (p99 under the threshold, no errors, at least 97% of the offered rate completed).
+A *point* is one (endpoint, mode, concurrency or rate, rows) combination; ``run_point``
+measures it in several windows after one warm-up, and ``keep_median`` keeps the median window.
+``search_rate`` runs the open-loop search: a bisection over arrival rates, bounded by the
+closed-loop throughput, for the highest rate that passes the SLA (p99 under the threshold, no
+errors, at least 97% of the offered rate completed).
 """
 
 from __future__ import annotations
@@ -41,15 +42,24 @@ class Target:
         return f"http://{self.address}{self.endpoint.path}"
 
 
-def run_json(cmd: list[str], timeout: float) -> Summary:
+def run_json(cmd: list[str], timeout: float) -> list[Summary]:
+    """Run a load generator; parse the JSON list of window summaries it prints last."""
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     if done.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd[:6])}... failed: {done.stderr[-1500:]}")
-    result: Summary = json.loads(done.stdout.strip().splitlines()[-1])
+    result: list[Summary] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
 
 
-def run_once(
+def _python_client(target: Target, args: list[str], tool: str, timeout: float) -> list[Summary]:
+    module = (
+        "benchmarks.grpc_load" if target.endpoint.protocol == "grpc" else "benchmarks.http_load"
+    )
+    cmd = [*pin(target.client_cpus), target.python, "-m", module, *args]
+    return [summary | {"tool": tool} for summary in run_json(cmd, timeout)]
+
+
+def run_point(
     target: Target,
     *,
     concurrency: int = 1,
@@ -57,16 +67,23 @@ def run_once(
     rows: int = 1,
     duration: float,
     warmup: float,
-) -> Summary:
-    """One load-generator run against ``target``; returns its summary with a ``tool`` key."""
-    timing = ["--duration", str(duration), "--warmup", str(warmup)]
-    timeout = duration + warmup + 120
+    repeats: int = 1,
+) -> list[Summary]:
+    """One load-generator run against ``target``: a warm-up, then ``repeats`` measured
+    windows; one summary (with a ``tool`` key) per window."""
+    common = [
+        "--duration",
+        str(duration),
+        "--warmup",
+        str(warmup),
+        "--repeats",
+        str(repeats),
+        "--rate",
+        str(rate),
+    ]
+    timeout = warmup + duration * repeats + 120
     if target.endpoint.protocol == "grpc":
-        cmd = [
-            *pin(target.client_cpus),
-            target.python,
-            "-m",
-            "benchmarks.grpc_load",
+        args = [
             "--target",
             target.address,
             "--rows-file",
@@ -75,37 +92,35 @@ def run_once(
             str(rows),
             "--concurrency",
             str(concurrency),
-            "--rate",
-            str(rate),
-            *timing,
+            *common,
         ]
-        return run_json(cmd, timeout) | {"tool": "grpc.aio client"}
+        return _python_client(target, args, "grpc.aio client", timeout)
     assert target.body_file is not None
     if not rate and wrk_path() is not None:
         return wrk_point(
-            pin(target.client_cpus), target.url, target.body_file, concurrency, duration, warmup
+            pin(target.client_cpus),
+            target.url,
+            target.body_file,
+            concurrency,
+            duration,
+            warmup,
+            repeats,
         )
-    cmd = [
-        *pin(target.client_cpus),
-        target.python,
-        "-m",
-        "benchmarks.http_load",
+    connections = concurrency if not rate else 64
+    args = [
         "--url",
         target.url,
         "--body-file",
         str(target.body_file),
         "--connections",
-        str(concurrency if not rate else 64),
-        "--rate",
-        str(rate),
-        *timing,
+        str(connections),
+        *common,
     ]
-    return run_json(cmd, timeout) | {"tool": "python HTTP client"}
+    return _python_client(target, args, "python HTTP client", timeout)
 
 
-def measure_point(run: Callable[[], Summary], repeats: int) -> dict[str, Any]:
-    """Run a point ``repeats`` times; keep the median repeat and every repeat's throughput."""
-    summaries = [run() for _ in range(repeats)]
+def keep_median(summaries: list[Summary]) -> dict[str, Any]:
+    """The median window of a point and every window's throughput."""
     return {
         "median": median_repeat(summaries),
         "repeat_throughputs": [s["throughput"] for s in summaries],

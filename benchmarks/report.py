@@ -25,50 +25,80 @@ from benchmarks.report_tables import (
 SECTION = "## Serving benchmark"
 
 
+def _series(contender: dict[str, Any], protocol: str) -> dict[str, dict[str, list[Any]]]:
+    """Per endpoint: closed-loop (c, req/s, p99) and open-loop (rate, req/s, p99) points."""
+    series: dict[str, dict[str, list[Any]]] = {}
+    for p in contender.get("points", []):
+        m = p["median"]
+        if (
+            p["protocol"] == protocol
+            and p["rows"] == 1
+            and m.get("p99_ms")
+            and m.get("tool") != "perf_analyzer"
+        ):
+            entry = series.setdefault(p["endpoint"], {"closed": [], "open": []})
+            entry["closed"].append((p["concurrency"], m["throughput"], m["p99_ms"]))
+    for search in contender.get("open_loop", []):
+        if search["protocol"] == protocol:
+            entry = series.setdefault(search["endpoint"], {"closed": [], "open": []})
+            entry["open"] += sorted(
+                (t["rate"], t["summary"]["throughput"], t["summary"]["p99_ms"])
+                for t in search["tested"]
+                if t["summary"].get("p99_ms")
+            )
+    return series
+
+
 def plot(run: dict[str, Any], protocol: str, path: Path) -> bool:
-    """Plot throughput vs p99 per contender endpoint of ``protocol``; False if nothing to plot."""
+    """Plot p99 against throughput per contender endpoint of ``protocol``: closed-loop points
+    (dots labelled with c) and the open-loop probes (a line, by offered rate)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
+    colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
     drawn = False
     for contender in run["contenders"]:
-        series: dict[str, list[tuple[float, float]]] = {}
-        for p in contender.get("points", []):
-            m = p["median"]
-            if p["protocol"] == protocol and p["rows"] == 1 and m.get("p99_ms"):
-                series.setdefault(p["endpoint"], []).append((m["throughput"], m["p99_ms"]))
-        for search in contender.get("open_loop", []):
-            if search["protocol"] != protocol:
-                continue
-            for t in search["tested"]:
-                s = t["summary"]
-                if s.get("p99_ms"):
-                    series.setdefault(search["endpoint"], []).append((s["throughput"], s["p99_ms"]))
-        for endpoint, xy in series.items():
-            xy.sort()
-            ax.plot(
-                [x for x, _ in xy],
-                [y for _, y in xy],
-                marker="o",
-                markersize=4,
-                label=f"{contender['name']} {endpoint}",
-            )
+        for endpoint, entry in _series(contender, protocol).items():
+            color, label = next(colors), f"{contender['name']} {endpoint}"
+            for c, x, y in entry["closed"]:
+                ax.scatter([x], [y], color=color, s=18)
+                ax.annotate(
+                    f"c{c}",
+                    (x, y),
+                    fontsize=6,
+                    color=color,
+                    xytext=(3, 3),
+                    textcoords="offset points",
+                )
+            if entry["open"]:
+                ax.plot(
+                    [x for _, x, _ in entry["open"]],
+                    [y for _, _, y in entry["open"]],
+                    color=color,
+                    marker="x",
+                    markersize=4,
+                    linewidth=1,
+                )
+            ax.plot([], [], color=color, marker="o", label=label)
             drawn = True
     if not drawn:
         plt.close(fig)
         return False
     ax.axhline(run["options"]["sla_p99_ms"], color="grey", linestyle="--", linewidth=1)
     ax.set(
-        xlabel="throughput (req/s)",
+        xlabel="throughput (req/s, log)",
         ylabel="p99 latency (ms, log)",
+        xscale="log",
         yscale="log",
-        title=f"{protocol.upper()}: throughput vs p99 (closed loop c=1/8/64 + open-loop probes)",
+        title=f"{protocol.upper()}, one row per request: p99 vs throughput "
+        "(dots: closed loop c=1/8/64; x-lines: open-loop rates)",
     )
+    ax.title.set_fontsize(9)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=7, loc="upper left")
+    ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

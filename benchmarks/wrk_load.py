@@ -53,22 +53,7 @@ def _run_wrk(
     raise RuntimeError(f"wrk printed no summary: {out.stdout[-500:]} {out.stderr[-500:]}")
 
 
-def wrk_point(
-    cmd_prefix: list[str], url: str, body: Path, connections: int, duration: float, warmup: float
-) -> Summary:
-    """Run a warm-up and one measured wrk run; return the point summary.
-
-    Args:
-        cmd_prefix: prefix for pinning, e.g. ``["taskset", "-c", "1"]``.
-        url: the endpoint to POST to.
-        body: file holding the request body.
-        connections: wrk connections (the closed-loop concurrency).
-        duration: measured seconds (wrk rounds to whole seconds).
-        warmup: warm-up seconds (skipped when 0).
-    """
-    if warmup > 0:
-        _run_wrk(cmd_prefix, url, body, connections, warmup)
-    raw = _run_wrk(cmd_prefix, url, body, connections, duration)
+def _summary(raw: dict[str, float], connections: int) -> Summary:
     window = raw["duration_us"] / 1e6
     errors = int(sum(raw[k] for k in raw if k.startswith("errors_")))
     ok = int(raw["requests"] - raw["errors_status"])
@@ -87,3 +72,31 @@ def wrk_point(
         "rate": 0.0,
         "tool": "wrk",
     }
+
+
+def wrk_point(
+    cmd_prefix: list[str],
+    url: str,
+    body: Path,
+    connections: int,
+    duration: float,
+    warmup: float,
+    repeats: int = 1,
+) -> list[Summary]:
+    """Run a warm-up, then ``repeats`` measured wrk runs; one summary per run.
+
+    Args:
+        cmd_prefix: prefix for pinning, e.g. ``["taskset", "-c", "1"]``.
+        url: the endpoint to POST to.
+        body: file holding the request body.
+        connections: wrk connections (the closed-loop concurrency).
+        duration: measured seconds per run (wrk counts whole seconds).
+        warmup: warm-up seconds (skipped when 0; at least 1 s otherwise).
+        repeats: measured runs.
+    """
+    if warmup > 0:
+        _run_wrk(cmd_prefix, url, body, connections, warmup)
+    return [
+        _summary(_run_wrk(cmd_prefix, url, body, connections, duration), connections)
+        for _ in range(repeats)
+    ]
