@@ -26,10 +26,14 @@ Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$
 
 
 class InputStruct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    """Base of shapes decoded from outside input: unknown fields are rejected."""
+    """Base of mutable shapes decoded from outside input: unknown fields are rejected."""
 
 
-class TensorSpec(InputStruct, frozen=True):
+class InputValue(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Base of value objects decoded from outside input: frozen, unknown fields rejected."""
+
+
+class TensorSpec(InputValue, kw_only=True, frozen=True):
     """One input or output tensor of a model, in Open Inference Protocol terms.
 
     Attributes:
@@ -43,7 +47,7 @@ class TensorSpec(InputStruct, frozen=True):
     shape: tuple[int, ...]
 
 
-class ModelSignature(InputStruct, frozen=True):
+class ModelSignature(InputValue, kw_only=True, frozen=True):
     """Inputs and outputs of a compiled model, plus the feature names of its columns."""
 
     inputs: tuple[TensorSpec, ...]
@@ -51,7 +55,7 @@ class ModelSignature(InputStruct, frozen=True):
     feature_names: tuple[str, ...] = ()
 
 
-class FeatureRef(InputStruct, frozen=True):
+class FeatureRef(InputValue, kw_only=True, frozen=True):
     """The stable key of one feature definition: its name and version."""
 
     name: Name
@@ -92,14 +96,14 @@ class Feature(msgspec.Struct, kw_only=True, frozen=True):
     deprecated: bool = False
 
 
-class Owner(InputStruct, frozen=True):
+class Owner(InputValue, kw_only=True, frozen=True):
     """An owner of a model: a person or team and how to reach them."""
 
     name: str
     contact: str = ""
 
 
-class ModelDetails(InputStruct, frozen=True):
+class ModelDetails(InputValue, kw_only=True, frozen=True):
     """Model Card Toolkit ``model_details``."""
 
     name: str
@@ -111,7 +115,7 @@ class ModelDetails(InputStruct, frozen=True):
     citation: str = ""
 
 
-class DatasetInfo(InputStruct, frozen=True):
+class DatasetInfo(InputValue, kw_only=True, frozen=True):
     """A dataset the model was trained or evaluated on."""
 
     name: str
@@ -121,7 +125,7 @@ class DatasetInfo(InputStruct, frozen=True):
     rows: int | None = None
 
 
-class PerformanceMetric(InputStruct, frozen=True):
+class PerformanceMetric(InputValue, kw_only=True, frozen=True):
     """One metric value, overall (``slice`` empty) or on a named data slice."""
 
     type: str
@@ -130,14 +134,14 @@ class PerformanceMetric(InputStruct, frozen=True):
     threshold: float | None = None
 
 
-class Risk(InputStruct, frozen=True):
+class Risk(InputValue, kw_only=True, frozen=True):
     """An ethical consideration and how it is mitigated."""
 
     name: str
     mitigation: str
 
 
-class ModelCard(InputStruct, frozen=True):
+class ModelCard(InputValue, kw_only=True, frozen=True):
     """The content of a model card (Model Card Toolkit schema).
 
     Status, revision and approvals are recorded by the registry beside the content; the card
@@ -155,14 +159,14 @@ class ModelCard(InputStruct, frozen=True):
     tradeoffs: tuple[str, ...] = ()
 
 
-class DatasetRef(InputStruct, frozen=True):
+class DatasetRef(InputValue, kw_only=True, frozen=True):
     """Where training data came from and the hash of its content."""
 
     uri: str
     sha256: str
 
 
-class ModelLineage(InputStruct, frozen=True):
+class ModelLineage(InputValue, kw_only=True, frozen=True):
     """What a model version was built from.
 
     Attributes:
@@ -180,8 +184,8 @@ class ModelLineage(InputStruct, frozen=True):
     features: tuple[FeatureRef, ...]
     parent_version: int | None = None
     code_version: str
-    hyperparameters: dict[str, Scalar] = {}
-    fidelity: dict[str, float] = {}
+    hyperparameters: dict[str, Scalar] = msgspec.field(default_factory=dict)
+    fidelity: dict[str, float] = msgspec.field(default_factory=dict)
 
 
 class RegisteredModel(msgspec.Struct, kw_only=True, frozen=True):
@@ -215,7 +219,7 @@ class RegisteredModel(msgspec.Struct, kw_only=True, frozen=True):
     created_at: dt.datetime
     created_by: str
     description: str = ""
-    tags: dict[str, str] = {}
+    tags: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Prediction(msgspec.Struct, kw_only=True, frozen=True):
@@ -286,6 +290,7 @@ __all__ = [
     "FeatureDrift",
     "FeatureRef",
     "InputStruct",
+    "InputValue",
     "ModelCard",
     "ModelDetails",
     "ModelLineage",

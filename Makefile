@@ -1,0 +1,46 @@
+# modelyard — two commands on a fresh machine with python3 (3.11+) and make:
+#   make demo   the main job end to end on the embedded defaults
+#   make test   lint, format check, type check and the whole test suite
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CLIENTS_VENV := .venv-clients
+STAMP := $(VENV)/.installed
+CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: demo test lint typecheck pytest install clean
+
+$(STAMP): pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev]'
+	touch $@
+
+# tritonclient needs protobuf<7 and clashes with our protos in one process: its own venv.
+$(CLIENTS_STAMP): constraints-clients.txt
+	$(PYTHON) -m venv $(CLIENTS_VENV)
+	$(CLIENTS_VENV)/bin/python -m pip install -q --upgrade pip
+	$(CLIENTS_VENV)/bin/python -m pip install -q -c constraints-clients.txt 'tritonclient[grpc,http]'
+	touch $@
+
+install: $(STAMP) $(CLIENTS_STAMP)
+
+demo: $(STAMP)
+	$(VENV)/bin/modelyard demo
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+typecheck: $(STAMP)
+	$(PY) -m mypy
+
+pytest: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+test: lint typecheck pytest
+
+clean:
+	rm -rf $(VENV) $(CLIENTS_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

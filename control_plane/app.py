@@ -1,0 +1,91 @@
+"""Composition root of the control plane: settings -> services -> Litestar application.
+
+The only module that imports every feature package. Services are built once per process from
+the settings and handed to controllers by Litestar's dependency injection under the names
+the controllers ask for (``audit_log``, ``feature_service``, ...).
+"""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING, Any
+
+from litestar import Litestar, get
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from control_plane.audit_routes import AuditController
+from control_plane.errors import EXCEPTION_HANDLERS
+from modelyard import __version__
+from modelyard.storage import Database, upgrade
+from modelyard.storage.audit import AuditLog
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from modelyard.settings import Settings
+
+
+class ControlPlaneServices:
+    """Every service of one control-plane process, built from the settings.
+
+    Args:
+        settings: the effective settings.
+        database: the platform database (migrated by :meth:`open`).
+    """
+
+    def __init__(self, settings: Settings, database: Database) -> None:
+        self.settings = settings
+        self.database = database
+        self.audit_log = AuditLog(database)
+
+    @classmethod
+    async def open(cls, settings: Settings, *, schema: str | None = None) -> ControlPlaneServices:
+        """Connect to the configured database, migrate it, and build the services."""
+        database = Database(
+            settings.database.url, schema=schema, pool_size=settings.database.pool_size
+        )
+        await upgrade(database)
+        return cls(settings, database)
+
+    def dependencies(self) -> dict[str, Provide]:
+        """The services by the parameter names controllers declare."""
+        provided: dict[str, Any] = {"audit_log": self.audit_log}
+        return {
+            name: Provide(_constant(value), sync_to_thread=False)
+            for name, value in provided.items()
+        }
+
+    async def close(self) -> None:
+        """Release connections."""
+        await self.database.dispose()
+
+
+def _constant(value: Any) -> Any:
+    def provide() -> Any:
+        return value
+
+    return provide
+
+
+@get("/health", sync_to_thread=False, tags=["health"])
+def health() -> dict[str, str]:
+    """Liveness of the control plane."""
+    return {"status": "ok", "version": __version__}
+
+
+def create_app(services: ControlPlaneServices) -> Litestar:
+    """The Litestar application over ``services`` (which the caller owns and closes)."""
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        yield
+
+    return Litestar(
+        route_handlers=[health, AuditController],
+        dependencies=services.dependencies(),
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
+        lifespan=[lifespan],
+        debug=False,
+    )

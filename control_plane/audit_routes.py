@@ -1,0 +1,33 @@
+"""REST access to the audit log (read-only)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from litestar import Controller, get
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+
+from modelyard.storage.audit import AuditEvent, AuditLog
+
+
+class AuditController(Controller):
+    """``GET /v1/audit``: who changed what, when, from which state to which."""
+
+    path = "/v1/audit"
+    tags = ["audit"]
+
+    @get("/")
+    async def list_events(
+        self,
+        audit_log: NamedDependency[AuditLog],
+        entity_kind: FromQuery[str | None] = None,
+        entity: FromQuery[str | None] = None,
+        actor: FromQuery[str | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
+        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first, filtered by entity kind, entity and actor."""
+        return await audit_log.list(
+            entity_kind=entity_kind, entity=entity, actor=actor, limit=limit, offset=offset
+        )

@@ -1,0 +1,78 @@
+"""Domain error code -> HTTP status: the one translation table of the control plane.
+
+Every error body is JSON ``{"error": "<message naming the problem>", "code": "<code>"}``.
+Framework errors (unknown route, undecodable body) get the same shape.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+
+from modelyard.errors import ErrorCode, ModelyardError
+
+logger = logging.getLogger(__name__)
+
+HTTP_STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.INVALID_ARGUMENT: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.ALREADY_EXISTS: 409,
+    ErrorCode.FAILED_PRECONDITION: 409,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.RESOURCE_EXHAUSTED: 429,
+    ErrorCode.UNAVAILABLE: 503,
+    ErrorCode.DEADLINE_EXCEEDED: 504,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+def error_response(status: int, message: str, code: str) -> Response[dict[str, str]]:
+    """The JSON error body every failure answers with."""
+    return Response({"error": message, "code": code}, status_code=status)
+
+
+def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """Translate a :class:`ModelyardError` through :data:`HTTP_STATUS_BY_CODE`."""
+    assert isinstance(exc, ModelyardError)
+    return error_response(HTTP_STATUS_BY_CODE[exc.code], exc.message, exc.code.value)
+
+
+def validation_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """A body or parameter that does not decode is an invalid argument (422)."""
+    assert isinstance(exc, ValidationException)
+    details = "; ".join(
+        f"{item.get('key', '')}: {item.get('message', '')}".strip(": ")
+        for item in (exc.extra if isinstance(exc.extra, list) else [])
+        if isinstance(item, dict)
+    )
+    message = f"{exc.detail}: {details}" if details else str(exc.detail)
+    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, message, ErrorCode.INVALID_ARGUMENT.value)
+
+
+def http_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """Framework HTTP errors (404 route, 405 method, 401/403 guards) in the same JSON shape."""
+    assert isinstance(exc, HTTPException)
+    return error_response(exc.status_code, str(exc.detail), "http_error")
+
+
+def internal_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, str]]:
+    """Anything unexpected: logged once here, answered as 500 without internals."""
+    logger.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return error_response(
+        HTTP_500_INTERNAL_SERVER_ERROR, "internal error", ErrorCode.INTERNAL.value
+    )
+
+
+EXCEPTION_HANDLERS = {
+    ModelyardError: domain_error_handler,
+    ValidationException: validation_error_handler,
+    HTTPException: http_error_handler,
+    Exception: internal_error_handler,
+}

@@ -1,0 +1,146 @@
+"""The conversion pipeline: identify, plan inputs, convert, shape, measure, stamp.
+
+``convert(model, sample)`` is the only entry point. Steps:
+
+1. :func:`~converters.kinds.identify` finds the backend and the model's facts (an unsupported
+   model is refused with the list of supported kinds);
+2. :func:`~converters.inputs.plan_inputs` checks the sample's columns and rounds it to what
+   the ONNX model will receive;
+3. the backend converts; :func:`~converters.graph.apply_convention` renames the outputs;
+   ``onnx.checker`` validates the graph;
+4. both models score the sample; :func:`~converters.fidelity.measure` compares them and
+   :func:`~converters.fidelity.enforce` refuses a conversion outside the tolerances unless
+   ``allow_mismatch`` is set (then the metadata records the override);
+5. :func:`~converters.graph.stamp` writes the metadata and serializes deterministically.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import TYPE_CHECKING
+
+import msgspec
+import numpy as np
+import onnx
+import pandas as pd
+
+from converters.fidelity import Scores, enforce, measure
+from converters.graph import apply_convention, signature_of, stamp
+from converters.inputs import MATRIX_INPUT, plan_inputs
+from converters.kinds import CLASSIFICATION, identify
+from converters.lightgbm_backend import LightGBMBackend
+from converters.report import ConversionResult, FidelityReport, Tolerances
+from converters.sklearn_backend import SklearnBackend
+from converters.xgboost_backend import XGBoostBackend
+
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+    from converters.inputs import InputPlan
+    from converters.kinds import Backend, ModelFacts
+
+METADATA_ROWS = 100
+"""Disagreeing rows listed in the metadata copy of the fidelity report."""
+
+
+def backends() -> tuple[Backend, ...]:
+    """The supported frameworks, framework wrappers before plain scikit-learn."""
+    return (LightGBMBackend(), XGBoostBackend(), SklearnBackend())
+
+
+def convert(
+    model: object,
+    sample: pd.DataFrame | NDArray[np.generic],
+    *,
+    tolerances: Tolerances | None = None,
+    allow_mismatch: bool = False,
+) -> ConversionResult:
+    """Convert a fitted model to ONNX and prove it on a sample.
+
+    Args:
+        model: a fitted scikit-learn estimator or pipeline, LightGBM estimator or Booster,
+            or XGBoost estimator.
+        sample: rows the model accepts: a table with the model's columns, or a 2-D array in
+            the model's column order. Numeric values are rounded to FP32 (what the ONNX
+            model receives) before both models score them.
+        tolerances: the limits of the fidelity check (defaults: probabilities within 1e-5,
+            every label equal, predictions within 1e-5 + 1e-5 * max |prediction|).
+        allow_mismatch: accept a conversion outside the tolerances; the metadata then says
+            ``modelyard.fidelity.override = true``.
+
+    Returns:
+        The ONNX bytes, their signature, the fidelity report and the metadata written.
+
+    Raises:
+        UnsupportedModel: the model is not a supported kind (the message lists them).
+        InvalidArgument: the sample does not fit the model (missing or extra columns named).
+        FidelityError: the ONNX model is outside the tolerances and no override was given.
+    """
+    tolerances = tolerances or Tolerances()
+    backend, facts = identify(model, backends())
+    plan = plan_inputs(
+        sample,
+        expected=facts.feature_names,
+        n_features=facts.n_features,
+        per_column=facts.per_column,
+        normalize=facts.normalize_name,
+    )
+    graph = backend.to_onnx(model, facts, plan)
+    apply_convention(graph, facts, plan.feature_names if plan.per_column else (MATRIX_INPUT,))
+    onnx.checker.check_model(graph, full_check=True)
+    report = measure(
+        facts.task, backend.predict(model, facts, plan), _score(graph, plan, facts), tolerances
+    )
+    report = msgspec.structs.replace(report, notes=facts.notes)
+    enforce(report, allow_mismatch=allow_mismatch)
+    data, metadata = stamp(graph, _metadata(facts, plan, report))
+    return ConversionResult(
+        onnx=data,
+        sha256=hashlib.sha256(data).hexdigest(),
+        signature=signature_of(graph, plan.feature_names),
+        fidelity=report,
+        metadata=metadata,
+    )
+
+
+def _score(graph: onnx.ModelProto, plan: InputPlan, facts: ModelFacts) -> Scores:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3
+    session = ort.InferenceSession(
+        graph.SerializeToString(), options, providers=["CPUExecutionProvider"]
+    )
+    outputs = session.run(None, plan.onnx_feed())
+    if facts.task == CLASSIFICATION:
+        return Scores(labels=np.asarray(outputs[0]), values=np.asarray(outputs[1]))
+    return Scores(labels=None, values=np.asarray(outputs[0]).reshape(-1))
+
+
+def _metadata(facts: ModelFacts, plan: InputPlan, report: FidelityReport) -> dict[str, str]:
+    listed = msgspec.structs.replace(
+        report, disagreeing_rows=report.disagreeing_rows[:METADATA_ROWS]
+    )
+    sample_hash = hashlib.sha256(
+        pd.util.hash_pandas_object(plan.frame, index=True).to_numpy().tobytes()
+    ).hexdigest()
+    metadata = {
+        "modelyard.task": facts.task,
+        "modelyard.feature_names": json.dumps(list(plan.feature_names)),
+        "modelyard.feature_types": json.dumps(list(plan.feature_types)),
+        "modelyard.input_layout": "per_column" if plan.per_column else "matrix",
+        "modelyard.source_framework": facts.framework,
+        "modelyard.source_framework_version": facts.framework_version,
+        "modelyard.source_kind": facts.kind,
+        "modelyard.converter": facts.converter,
+        "modelyard.fidelity": msgspec.json.encode(listed).decode(),
+        "modelyard.fidelity.within_tolerance": str(report.within_tolerance).lower(),
+        "modelyard.fidelity.override": str(not report.within_tolerance).lower(),
+        "modelyard.sample_sha256": sample_hash,
+    }
+    if facts.task == CLASSIFICATION:
+        metadata["modelyard.class_labels"] = json.dumps(list(facts.class_labels))
+    return metadata

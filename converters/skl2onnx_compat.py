@@ -1,0 +1,53 @@
+"""Work around skl2onnx 1.20's HistGradientBoosting converter under protobuf 7.
+
+The converter writes ``nodes_missing_value_tracks_true`` with Python ``False`` for leaves;
+protobuf 7 refuses a bool in an int field ("Expected an int, got a boolean"). The fix is
+scoped to one ``convert_sklearn`` call through its ``custom_conversion_functions`` argument:
+the registered converter runs unchanged against a container whose ``add_node`` turns boolean
+list entries into ints. Nothing global is patched.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+
+class _IntFlagContainer:
+    """Delegates to the skl2onnx container; ``add_node`` writes boolean lists as ints."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    def add_node(self, *args: Any, **attrs: Any) -> Any:
+        fixed = {
+            key: [int(v) if isinstance(v, bool | np.bool_) else v for v in value]
+            if isinstance(value, list)
+            else value
+            for key, value in attrs.items()
+        }
+        return self._inner.add_node(*args, **fixed)
+
+
+def conversion_overrides() -> dict[type, Any]:
+    """``custom_conversion_functions`` for ``convert_sklearn`` fixing the HGB converters.
+
+    Returns:
+        estimator type -> converter wrapping the registered one.
+    """
+    from skl2onnx.common._registration import get_converter
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    overrides: dict[type, Any] = {}
+    for estimator in (HistGradientBoostingClassifier, HistGradientBoostingRegressor):
+        registered = get_converter(f"Sklearn{estimator.__name__}")
+
+        def converter(scope: Any, operator: Any, container: Any, _conv: Any = registered) -> None:
+            _conv(scope, operator, _IntFlagContainer(container))
+
+        overrides[estimator] = converter
+    return overrides

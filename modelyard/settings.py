@@ -1,0 +1,276 @@
+"""Environment-specific settings, read once at start-up and then frozen.
+
+Sources, later wins:
+  1. the defaults declared on the structs below (the embedded ``dev`` setup);
+  2. ``<config dir>/<environment>.toml`` (``config/dev.toml``, ``staging.toml``,
+     ``production.toml``); the environment is ``MODELYARD_ENV`` (default ``dev``) and the
+     folder ``MODELYARD_CONFIG_DIR`` (default ``./config`` when it exists);
+  3. ``MODELYARD_<SECTION>_<KEY>`` environment variables, e.g. ``MODELYARD_DATABASE_URL``.
+
+Validation happens once, in :func:`load_settings`; a bad key or value raises
+:class:`~modelyard.errors.ConfigurationError` naming the key and the value. This is the only
+module that reads ``os.environ``.
+
+>>> s = load_settings(environ={"MODELYARD_SERVER_WORKERS": "3"}, config_dir=None)
+>>> s.server.workers, s.database.url
+(3, 'sqlite:///.modelyard/modelyard.db')
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from modelyard.errors import ConfigurationError
+
+ENVIRONMENTS = ("dev", "staging", "production")
+ENV_PREFIX = "MODELYARD_"
+SECRET_KEY_PARTS = ("password", "token", "secret")
+
+
+class _Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Base of a settings section: unknown keys in TOML are errors."""
+
+
+class DatabaseSettings(_Section, kw_only=True, frozen=True):
+    """Where modelyard keeps its state."""
+
+    url: str = "sqlite:///.modelyard/modelyard.db"
+    """``sqlite:///path`` (embedded default) or ``postgresql://user:pass@host:port/db``."""
+    pool_size: int = 5
+    """Connections per process (PostgreSQL)."""
+
+
+class TrackingSettings(_Section, kw_only=True, frozen=True):
+    """MLflow tracking store."""
+
+    uri: str = "sqlite:///.modelyard/mlflow.db"
+    """MLflow tracking URI: a SQLite file by default, an MLflow server in production."""
+    artifact_root: str = ".modelyard/mlartifacts"
+    """Where MLflow writes run artifacts."""
+
+
+class RegistrySettings(_Section, kw_only=True, frozen=True):
+    """Model registry storage and publication."""
+
+    artifact_store: str = ".modelyard/artifacts"
+    """Folder of content-addressed ONNX artifacts."""
+    model_repository: str = ".modelyard/model-repository"
+    """The model repository the inference servers read."""
+
+
+class ControlPlaneSettings(_Section, kw_only=True, frozen=True):
+    """The control-plane REST service."""
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    admin_token_file: str = ".modelyard/admin-token"
+    """Where the embedded default writes the first admin token."""
+    inference_servers: tuple[str, ...] = ()
+    """Admin URLs of inference servers to notify of changes."""
+
+
+class ServerSettings(_Section, kw_only=True, frozen=True):
+    """The inference server."""
+
+    host: str = "127.0.0.1"
+    grpc_port: int = 8001
+    http_port: int = 8000
+    metrics_port: int = 8002
+    workers: int = 0
+    """Worker processes sharing the ports; 0 means one per core."""
+    intra_op_threads: int = 1
+    """onnxruntime threads per session (1 per worker is fastest on small models)."""
+    model_repository: str = ".modelyard/model-repository"
+    poll_interval_s: float = 2.0
+    """Repository poll interval; 0 disables polling (explicit load/unload only)."""
+    max_request_bytes: int = 64 * 1024 * 1024
+    max_batch_size: int = 64
+    max_queue_delay_us: int = 500
+    queue_capacity: int = 4096
+    queue_timeout_ms: int = 10_000
+    drain_timeout_s: float = 30.0
+
+
+class TuningSettings(_Section, kw_only=True, frozen=True):
+    """Hyperparameter tuning."""
+
+    storage: str = ""
+    """Optuna RDB storage URL for studies shared by several processes (PostgreSQL)."""
+
+
+class LoggingSettings(_Section, kw_only=True, frozen=True):
+    """Logging."""
+
+    level: str = "INFO"
+    format: str = "json"
+    """``json`` (structured, one object per line) or ``text``."""
+
+
+class Settings(_Section, kw_only=True, frozen=True):
+    """The effective configuration of one process."""
+
+    environment: str = "dev"
+    database: DatabaseSettings = DatabaseSettings()
+    tracking: TrackingSettings = TrackingSettings()
+    registry: RegistrySettings = RegistrySettings()
+    control_plane: ControlPlaneSettings = ControlPlaneSettings()
+    server: ServerSettings = ServerSettings()
+    tuning: TuningSettings = TuningSettings()
+    logging: LoggingSettings = LoggingSettings()
+
+
+def settings_variables() -> dict[str, tuple[str, str, bool]]:
+    """Every supported environment variable, mapped to (section, key, is_list)."""
+    variables: dict[str, tuple[str, str, bool]] = {}
+    for section in msgspec.structs.fields(Settings):
+        section_type = section.type
+        if not isinstance(section_type, type) or not issubclass(section_type, _Section):
+            continue
+        for key in msgspec.structs.fields(section_type):
+            name = f"{ENV_PREFIX}{section.name}_{key.name}".upper()
+            is_list = getattr(key.type, "__origin__", None) is tuple
+            variables[name] = (section.name, key.name, is_list)
+    return variables
+
+
+def _env_overrides(environ: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    known = settings_variables()
+    overrides: dict[str, dict[str, Any]] = {}
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name in ("MODELYARD_ENV", "MODELYARD_CONFIG_DIR"):
+            continue
+        if name.startswith("MODELYARD_TEST_"):
+            continue
+        if name not in known:
+            raise ConfigurationError(f"unknown setting {name}={value!r}")
+        section, key, is_list = known[name]
+        # Lists are comma-separated; other values are converted by the struct's field type.
+        parsed: Any = [item for item in value.split(",") if item] if is_list else value
+        overrides.setdefault(section, {})[key] = parsed
+    return overrides
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigurationError(f"invalid TOML in {path}: {error}") from None
+
+
+def _merge(base: dict[str, Any], overrides: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    merged = dict(base)
+    for section, values in overrides.items():
+        current = merged.get(section, {})
+        merged[section] = {**current, **values} if isinstance(current, dict) else values
+    return merged
+
+
+def _lookup(raw: Mapping[str, Any], path: list[str]) -> Any:
+    value: Any = raw
+    for part in path:
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _validation_error(error: msgspec.ValidationError, raw: Mapping[str, Any]) -> ConfigurationError:
+    match = re.search(r"at `\$\.([\w.]+)`", str(error))
+    if match is None:
+        return ConfigurationError(f"invalid settings: {error}")
+    path = match.group(1).split(".")
+    key = ".".join(path)
+    unknown = re.search(r"unknown field `(\w+)`", str(error))
+    if unknown is not None:
+        return ConfigurationError(f"unknown setting {key}.{unknown.group(1)}")
+    reason = str(error).split(" - at ")[0]
+    return ConfigurationError(f"invalid setting {key}={_lookup(raw, path)!r}: {reason}")
+
+
+def _check_values(settings: Settings) -> None:
+    if settings.environment not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"invalid setting environment={settings.environment!r}: expected one of {ENVIRONMENTS}"
+        )
+    url = settings.database.url
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigurationError(
+            f"invalid setting database.url={mask_url(url)!r}: "
+            "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        )
+    if settings.logging.format not in ("json", "text"):
+        raise ConfigurationError(
+            f"invalid setting logging.format={settings.logging.format!r}: expected json or text"
+        )
+    for name in ("grpc_port", "http_port", "metrics_port"):
+        port = getattr(settings.server, name)
+        if not 0 <= port <= 65535:
+            raise ConfigurationError(f"invalid setting server.{name}={port!r}: not a TCP port")
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None,
+    config_dir: Path | str | None = "default",
+) -> Settings:
+    """Read, merge and validate the settings.
+
+    Args:
+        environ: the process environment (``os.environ`` when omitted).
+        config_dir: folder of ``<environment>.toml`` files; ``"default"`` means
+            ``MODELYARD_CONFIG_DIR`` or ``./config``; ``None`` reads no file.
+
+    Raises:
+        ConfigurationError: a key is unknown or a value invalid; the message names both.
+    """
+    env = os.environ if environ is None else environ
+    environment = env.get("MODELYARD_ENV", "dev")
+    if environment not in ENVIRONMENTS:
+        raise ConfigurationError(
+            f"invalid setting MODELYARD_ENV={environment!r}: expected one of {ENVIRONMENTS}"
+        )
+    if config_dir == "default":
+        config_dir = Path(env.get("MODELYARD_CONFIG_DIR", "config"))
+    raw: dict[str, Any] = {}
+    if config_dir is not None:
+        path = Path(config_dir) / f"{environment}.toml"
+        if path.is_file():
+            raw = _read_toml(path)
+    raw = _merge(raw, _env_overrides(env))
+    raw["environment"] = environment
+    try:
+        settings = msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as error:
+        raise _validation_error(error, raw) from None
+    _check_values(settings)
+    return settings
+
+
+def mask_url(url: str) -> str:
+    """Hide the password of a URL.
+
+    >>> mask_url("postgresql://app:hunter2@db:5432/modelyard")
+    'postgresql://app:***@db:5432/modelyard'
+    """
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as plain data with secrets masked, for display."""
+    data: dict[str, Any] = msgspec.to_builtins(settings)
+    for section in data.values():
+        if not isinstance(section, dict):
+            continue
+        for key, value in section.items():
+            if any(part in key for part in SECRET_KEY_PARTS) and value:
+                section[key] = "***"
+            elif isinstance(value, str):
+                section[key] = mask_url(value)
+    return data

@@ -1,0 +1,127 @@
+"""The :class:`Database` handle: an async engine plus the transaction rules of each dialect.
+
+Writers must never interleave in a way that loses a version number. PostgreSQL gives that with
+row locks (``SELECT ... FOR UPDATE``, which stores use); SQLite has one writer at a time, so a
+write transaction starts with ``BEGIN IMMEDIATE`` (take the write lock up front, wait on it for
+``busy_timeout``) instead of pysqlite's deferred BEGIN, which fails a read-then-write
+transaction when another connection commits in between. SQLite runs in WAL mode so readers
+never block the writer.
+
+A PostgreSQL database may be confined to one schema (``search_path``): the test suite gives
+every test its own schema so parallel runs never collide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from modelyard.errors import ConfigurationError
+
+_SQLITE_BEGIN = "sqlite_begin"
+
+
+def to_async_url(url: str) -> URL:
+    """Map a user-facing URL to the SQLAlchemy async driver URL.
+
+    >>> to_async_url("sqlite:///.modelyard/m.db").drivername
+    'sqlite+aiosqlite'
+    >>> to_async_url("postgresql://postgres@127.0.0.1:5432/test").drivername
+    'postgresql+asyncpg'
+
+    Raises:
+        ConfigurationError: the scheme is neither SQLite nor PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigurationError(f"invalid database URL {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        return parsed.set(drivername="sqlite+aiosqlite")
+    if backend in ("postgresql", "postgres"):
+        return parsed.set(drivername="postgresql+asyncpg")
+    raise ConfigurationError(f"invalid database URL {url!r}: expected sqlite or postgresql")
+
+
+class Database:
+    """An async database handle shared by every store of one process.
+
+    Args:
+        url: ``sqlite:///path`` or ``postgresql://...``.
+        schema: PostgreSQL schema to confine every connection to (tests); ``None`` for the
+            server default.
+        pool_size: PostgreSQL connections per process.
+    """
+
+    def __init__(self, url: str, *, schema: str | None = None, pool_size: int = 5) -> None:
+        self.url = url
+        self.schema = schema
+        async_url = to_async_url(url)
+        self.dialect = async_url.get_backend_name()
+        self.engine: AsyncEngine = self._create_engine(async_url, pool_size)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True for the embedded SQLite backend."""
+        return self.dialect == "sqlite"
+
+    def _create_engine(self, url: URL, pool_size: int) -> AsyncEngine:
+        if url.get_backend_name() == "sqlite":
+            if url.database and url.database != ":memory:":
+                Path(url.database).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_async_engine(url, connect_args={"timeout": 30})
+            _install_sqlite_transaction_rules(engine)
+            return engine
+        connect_args: dict[str, Any] = {}
+        if self.schema is not None:
+            connect_args["server_settings"] = {"search_path": self.schema}
+        return create_async_engine(
+            url, pool_size=pool_size, pool_pre_ping=True, connect_args=connect_args
+        )
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A connection in a read transaction (rolled back at the end)."""
+        async with self.engine.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A write transaction: committed on success, rolled back on error.
+
+        On SQLite it holds the database write lock from its first statement.
+        """
+        async with self.engine.connect() as conn:
+            if self.is_sqlite:
+                conn = await conn.execution_options(**{_SQLITE_BEGIN: "IMMEDIATE"})
+            async with conn.begin():
+                yield conn
+
+    async def dispose(self) -> None:
+        """Close every pooled connection."""
+        await self.engine.dispose()
+
+
+def _install_sqlite_transaction_rules(engine: AsyncEngine) -> None:
+    """Let SQLAlchemy, not pysqlite, emit BEGIN, so write transactions can be IMMEDIATE."""
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        mode = conn.get_execution_options().get(_SQLITE_BEGIN, "DEFERRED")
+        conn.exec_driver_sql(f"BEGIN {mode}")

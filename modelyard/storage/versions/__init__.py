@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``modelyard`` branch (platform-wide tables: the audit log)."""

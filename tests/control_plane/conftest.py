@@ -1,0 +1,50 @@
+"""A real control plane on a free loopback port, over each storage backend."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from control_plane.server import ControlPlaneServer
+from modelyard.settings import load_settings
+from tests.conftest import POSTGRES_URL, PostgresSchema
+
+
+@pytest.fixture
+async def control_plane(backend: str, tmp_path: Path) -> AsyncIterator[ControlPlaneServer]:
+    """A started control plane (port 0) whose state lives in ``tmp_path`` / a fresh schema."""
+    settings = load_settings(environ={}, config_dir=None)
+    schema: PostgresSchema | None = None
+    url = f"sqlite:///{tmp_path / 'modelyard.db'}"
+    if backend == "postgresql":
+        schema = PostgresSchema()
+        await schema.create()
+        url = POSTGRES_URL
+    settings = msgspec.structs.replace(
+        settings,
+        database=msgspec.structs.replace(settings.database, url=url),
+        tracking=msgspec.structs.replace(
+            settings.tracking,
+            uri=f"sqlite:///{tmp_path / 'mlflow.db'}",
+            artifact_root=str(tmp_path / "mlartifacts"),
+        ),
+        registry=msgspec.structs.replace(
+            settings.registry,
+            artifact_store=str(tmp_path / "artifacts"),
+            model_repository=str(tmp_path / "model-repository"),
+        ),
+        control_plane=msgspec.structs.replace(
+            settings.control_plane, admin_token_file=str(tmp_path / "admin-token")
+        ),
+    )
+    server = ControlPlaneServer(settings, port=0, schema=schema.name if schema else None)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+        if schema is not None:
+            await schema.drop()

@@ -1,0 +1,144 @@
+"""Bad input: clear domain errors naming the problem, never a traceback from a library."""
+
+from __future__ import annotations
+
+import joblib
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.cluster import KMeans
+from sklearn.datasets import load_wine
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import PolynomialFeatures
+
+from converters import UnsupportedModel, convert
+from converters.loading import load_model, load_sample
+from modelyard.errors import InvalidArgument, NotFound
+from tests.converters.kinds import CLASSIFIERS
+
+
+@pytest.fixture(scope="module")
+def wine() -> tuple[pd.DataFrame, pd.Series]:
+    return load_wine(return_X_y=True, as_frame=True)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [KMeans(n_clusters=2, n_init=1), {"not": "a model"}, "text"],
+    ids=["kmeans", "dict", "str"],
+)
+def test_unsupported_model_lists_the_supported_kinds(model, wine) -> None:
+    features, _ = wine
+    if isinstance(model, KMeans):
+        model.fit(features)
+
+    with pytest.raises(UnsupportedModel) as caught:
+        convert(model, features)
+
+    message = str(caught.value)
+    assert "supported kinds are" in message
+    for kind in ("LogisticRegression", "LGBMClassifier", "XGBRegressor", "Booster"):
+        assert kind in message
+
+
+def test_unsupported_pipeline_step_is_named(wine) -> None:
+    features, target = wine
+    model = make_pipeline(PolynomialFeatures(), RandomForestClassifier(n_estimators=2))
+    model.fit(features, target)
+
+    with pytest.raises(UnsupportedModel, match="PolynomialFeatures"):
+        convert(model, features)
+
+
+def test_unfitted_model_is_refused(wine) -> None:
+    with pytest.raises(InvalidArgument, match="not fitted"):
+        convert(RandomForestClassifier(), wine[0])
+
+
+def test_missing_and_extra_columns_are_named(wine) -> None:
+    features, target = wine
+    model = CLASSIFIERS["XGBClassifier"](features, target, 3)
+    sample = features.drop(columns=["alcohol", "hue"]).assign(colour="red", spare=1.0)
+
+    with pytest.raises(InvalidArgument) as caught:
+        convert(model, sample)
+
+    message = str(caught.value)
+    assert "missing columns ['alcohol', 'hue']" in message
+    assert "extra columns ['colour', 'spare']" in message
+
+
+def test_wrong_width_array_is_refused(wine) -> None:
+    features, target = wine
+    model = CLASSIFIERS["LGBMClassifier"](features.to_numpy(), target, 3)
+
+    with pytest.raises(InvalidArgument, match="3 columns, the model expects 13"):
+        convert(model, features.to_numpy()[:, :3])
+
+
+def test_empty_and_non_numeric_samples_are_refused(wine) -> None:
+    features, target = wine
+    model = CLASSIFIERS["RandomForestClassifier"](features, target, 3)
+
+    with pytest.raises(InvalidArgument, match="no rows"):
+        convert(model, features.iloc[:0])
+    with pytest.raises(InvalidArgument, match=r"columns \['hue'\] are not"):
+        convert(model, features.assign(hue="x"))
+
+
+def test_corrupt_model_files_are_reported_as_such(tmp_path) -> None:
+    cases = {
+        "model.joblib": b"\x80\x04 this is not a pickle",
+        "model.txt": b"tree\nversion=v4\nnonsense",
+        "model.json": b'{"learner": 42',
+        "model.ubj": b"{\x00\x01garbage",
+        "model.bin": b"\x00\x01\x02",
+    }
+    for name, content in cases.items():
+        path = tmp_path / name
+        path.write_bytes(content)
+        with pytest.raises(InvalidArgument, match=name) as caught:
+            load_model(path)
+        assert "Traceback" not in str(caught.value)
+
+
+def test_a_pickled_non_model_is_unsupported(tmp_path, wine) -> None:
+    path = tmp_path / "numbers.pkl"
+    joblib.dump(np.arange(3), path)
+
+    with pytest.raises(UnsupportedModel, match=r"numpy\.ndarray"):
+        convert(load_model(path), wine[0])
+
+
+def test_missing_files_are_not_found(tmp_path) -> None:
+    with pytest.raises(NotFound, match="model file"):
+        load_model(tmp_path / "absent.joblib")
+    with pytest.raises(NotFound, match="sample file"):
+        load_sample(tmp_path / "absent.csv")
+
+
+def test_bad_sample_files_are_reported(tmp_path) -> None:
+    (tmp_path / "rows.xlsx").write_bytes(b"")
+    (tmp_path / "rows.parquet").write_bytes(b"not parquet")
+    (tmp_path / "rows.csv").write_bytes(b"")
+
+    with pytest.raises(InvalidArgument, match=r"expected a \.csv or \.parquet"):
+        load_sample(tmp_path / "rows.xlsx")
+    with pytest.raises(InvalidArgument, match="not readable"):
+        load_sample(tmp_path / "rows.parquet")
+    with pytest.raises(InvalidArgument, match="not readable"):
+        load_sample(tmp_path / "rows.csv")
+
+
+def test_string_column_with_missing_values_is_refused() -> None:
+    features, target = load_wine(return_X_y=True, as_frame=True)
+    from tests.converters.kinds import with_bucket
+
+    features = with_bucket(features)
+    model = CLASSIFIERS["Pipeline(ColumnTransformer, LogisticRegression)"](features, target, 3)
+    sample = features.copy()
+    sample.loc[3, "bucket"] = None
+
+    with pytest.raises(InvalidArgument, match="'bucket' has missing values"):
+        convert(model, sample)
