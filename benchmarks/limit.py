@@ -28,8 +28,7 @@ def onnxruntime_predictor(onnx_file: Path) -> Callable[[np.ndarray], object]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    # The converted graph declares `label` as shape [1]; onnxruntime warns on every batched
-    # call about it, and printing that warning would be timed too.
+    # Warnings printed per call (e.g. a graph declaring a fixed output shape) would be timed.
     options.log_severity_level = 3
     session = ort.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
