@@ -51,6 +51,7 @@ def list_contenders() -> None:
     "--results-md", type=click.Path(path_type=Path), default=Path("benchmarks/RESULTS.md")
 )
 @click.option("--resume", "resume_id", default="", help="Finish the run with this id.")
+@click.option("--modelyard-python", default="", help="Interpreter for `-m modelyard serve`.")
 def run(
     duration: float,
     warmup: float,
@@ -66,6 +67,7 @@ def run(
     results_dir: Path,
     results_md: Path,
     resume_id: str,
+    modelyard_python: str,
 ) -> None:
     """Run every selected contender one after another and write the results."""
     options = Options(
@@ -84,6 +86,7 @@ def run(
         results_md=results_md,
         run_id=resume_id,
         resume=bool(resume_id),
+        modelyard_python=modelyard_python,
         command="python -m benchmarks " + shlex.join(sys.argv[1:]),
     )
     path = run_benchmark(options)

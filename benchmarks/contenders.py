@@ -61,6 +61,7 @@ class Context:
     work_dir: Path
     server_cpus: str = "0"
     python: str = sys.executable
+    modelyard_python: str = sys.executable
 
     @cached_property
     def files(self) -> ReferenceFiles:

@@ -51,6 +51,7 @@ class Options:
     run_id: str = ""
     resume: bool = False
     command: str = ""
+    modelyard_python: str = ""
 
 
 @dataclass
@@ -274,8 +275,10 @@ def measure_server(run: Run) -> None:
     server = run.contender.start(run.ctx)
     try:
         for endpoint in run.contender.endpoints:
-            measure_endpoint(run, _target(run, server, endpoint, bodies))
+            if endpoint.protocol in server.ports:
+                measure_endpoint(run, _target(run, server, endpoint, bodies))
         run.result["memory"] = memory_of_group(server.process.pid)
+        run.result.setdefault("notes", []).extend(server.notes)
     finally:
         server.stop()
 
@@ -329,6 +332,8 @@ def run_benchmark(options: Options) -> Path:
     run_dir.mkdir(parents=True, exist_ok=True)
     work_dir = options.work_dir.resolve()  # servers may run in another cwd (MLServer)
     ctx = Context(work_dir=work_dir)
+    if options.modelyard_python:
+        ctx.modelyard_python = options.modelyard_python
     machine_before = describe_machine()
     results = []
     chosen = select(all_contenders(), options)

@@ -52,6 +52,7 @@ class ServerProcess:
     process: subprocess.Popen[bytes]
     log: Path
     ports: dict[str, int] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def log_tail(self, chars: int = 1500) -> str:
         """The last ``chars`` characters of the server log."""
