@@ -59,7 +59,8 @@ def closed_loop_table(run: Run) -> list[str]:
         "### Single-row requests",
         "",
         "req/s (p50/p99 ms), closed loop at concurrency c; last column: the highest "
-        f"open-loop arrival rate sustained with p99 < {sla} ms and no errors.",
+        f"open-loop arrival rate sustained with p99 < {sla} ms and no errors. wrk's "
+        "percentiles include its coordinated-omission correction (see Notes).",
         "",
         "| contender | endpoint | tool | c=1 | c=8 | c=64 | errors | sustained rate |",
         "|---|---|---|---|---|---|---|---|",
