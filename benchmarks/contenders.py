@@ -42,6 +42,7 @@ class Endpoint:
         big_batch: also measure 512-row requests (gRPC only).
         perf_analyzer: the server answers Triton's ModelConfig, so perf_analyzer can drive it.
         concurrencies: closed-loop concurrencies of this endpoint (default: the contender's).
+        stream: gRPC ModelStreamInfer on one stream (concurrency = requests in flight).
     """
 
     protocol: Protocol
@@ -52,6 +53,7 @@ class Endpoint:
     big_batch: bool = False
     perf_analyzer: bool = False
     concurrencies: tuple[int, ...] | None = None
+    stream: bool = False
 
 
 @dataclass
@@ -144,7 +146,10 @@ def builtin_contenders() -> list[Contender]:
             name="echo-grpc",
             family="echo",
             description="bare grpc.aio V2 echo on uvloop, parses the request, no model",
-            endpoints=(Endpoint("grpc", "gRPC", open_loop=True, perf_analyzer=True),),
+            endpoints=(
+                Endpoint("grpc", "gRPC", open_loop=True, perf_analyzer=True),
+                Endpoint("grpc", "gRPC stream", stream=True, concurrencies=(64,)),
+            ),
             start=_start_module("benchmarks.echo_grpc", "grpc"),
         ),
         Contender(

@@ -2,7 +2,7 @@
 
 It parses every ModelInferRequest and answers a ModelInferResponse shaped like the model's
 (label and probabilities per row, raw), so it costs exactly what the protocol costs. It also
-answers Triton's ModelConfig so perf_analyzer can drive it.
+answers Triton's ModelConfig so perf_analyzer can drive it, and ModelStreamInfer.
 
 Run: ``python -m benchmarks.echo_grpc --port-file FILE [--model reference]``.
 """
@@ -10,6 +10,7 @@ Run: ``python -m benchmarks.echo_grpc --port-file FILE [--model reference]``.
 from __future__ import annotations
 
 import argparse
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import grpc
@@ -66,12 +67,21 @@ class EchoInferenceService(pb_grpc.GRPCInferenceServiceServicer):
         config.output.add(name="probabilities", data_type=pb.TYPE_FP32, dims=[-1, 2])
         return pb.ModelConfigResponse(config=config)
 
-    async def ModelInfer(self, request: pb.ModelInferRequest, context: object) -> object:
+    async def ModelInfer(
+        self, request: pb.ModelInferRequest, context: object
+    ) -> pb.ModelInferResponse:
         n_rows = int(request.inputs[0].shape[0]) if request.inputs else 1
         response = self._responses.get(n_rows)
         if response is None:
             response = self._responses[n_rows] = echo_response(n_rows, self._model)
         return response
+
+    async def ModelStreamInfer(
+        self, requests: AsyncIterator[pb.ModelInferRequest], context: object
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        async for request in requests:
+            response = await self.ModelInfer(request, context)
+            yield pb.ModelStreamInferResponse(infer_response=response)
 
 
 async def serve(port_file: Path, model: str) -> None:

@@ -20,13 +20,14 @@ import argparse
 import asyncio
 import json
 import time
+from collections import deque
 from pathlib import Path
 
 import grpc
 import numpy as np
 import uvloop
 
-from benchmarks.messages import INFER_METHOD, grpc_infer_request
+from benchmarks.messages import INFER_METHOD, STREAM_METHOD, grpc_infer_request, is_stream_error
 from benchmarks.recorder import Recorder
 from benchmarks.stats import Summary
 
@@ -95,6 +96,38 @@ async def open_loop(
         await asyncio.wait(in_flight)
 
 
+async def stream_loop(
+    channel: grpc.aio.Channel, payload: bytes, window: int, recorder: Recorder
+) -> None:
+    """One ModelStreamInfer stream with up to ``window`` requests in flight.
+
+    Responses are matched to requests in order (the server answers a stream in order), so
+    latency is measured without decoding; an ``error_message`` counts as an error.
+    """
+    # Requests are written with call.write(), not from an iterator.
+    call = channel.stream_stream(STREAM_METHOD, None, None)()  # type: ignore[call-arg]
+    slots = asyncio.Semaphore(window)
+    sent: deque[float] = deque()
+
+    async def writer() -> None:
+        while time.perf_counter() < recorder.measure_to:
+            await slots.acquire()
+            sent.append(time.perf_counter())
+            await call.write(payload)
+        await call.done_writing()
+
+    async def reader() -> None:
+        async for message in call:
+            started = sent.popleft()
+            slots.release()
+            error = "STREAM_ERROR" if is_stream_error(message) else None
+            recorder.record(started, time.perf_counter(), error)
+
+    async with asyncio.TaskGroup() as group:
+        group.create_task(writer())
+        group.create_task(reader())
+
+
 async def run(args: argparse.Namespace) -> list[Summary]:
     """Run one point (warm-up, then ``--repeats`` windows); one summary per window."""
     rows = np.load(args.rows_file)[: args.rows]
@@ -106,11 +139,18 @@ async def run(args: argparse.Namespace) -> list[Summary]:
         await channel.channel_ready()
         now = time.perf_counter()
         recorder = Recorder(now + args.warmup, args.duration, args.repeats)
-        if args.rate:
+        if args.stream:
+            await stream_loop(channel, payload, args.concurrency, recorder)
+        elif args.rate:
             await open_loop(infer, payload, args.rate, args.max_in_flight, recorder)
         else:
             await closed_loop(infer, payload, args.concurrency, recorder)
-    extra = {"concurrency": args.concurrency, "rate": args.rate, "rows": args.rows}
+    extra = {
+        "concurrency": args.concurrency,
+        "rate": args.rate,
+        "rows": args.rows,
+        "stream": args.stream,
+    }
     return [summary | extra for summary in recorder.summaries(args.rows)]
 
 
@@ -124,6 +164,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=1)
     parser.add_argument("--rate", type=float, default=0.0, help="open loop: requests/s")
     parser.add_argument("--max-in-flight", type=int, default=1024)
+    parser.add_argument(
+        "--stream",
+        action="store_true",
+        help="one ModelStreamInfer stream, --concurrency requests in flight",
+    )
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=1, help="measured windows")

@@ -16,6 +16,21 @@ from benchmarks._generated import bench_oip_pb2 as pb
 
 INPUT_NAME = "input"
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"
+STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
+
+
+def is_stream_error(message: bytes) -> bool:
+    """Whether a serialized ModelStreamInferResponse carries an ``error_message``.
+
+    Proto3 omits an empty string, so a success starts with field 2 (tag 0x12) and an error
+    with field 1 (tag 0x0a): no parsing needed on the hot path.
+
+    >>> ok = pb.ModelStreamInferResponse(infer_response=pb.ModelInferResponse(id="1"))
+    >>> bad = pb.ModelStreamInferResponse(error_message="boom")
+    >>> is_stream_error(ok.SerializeToString()), is_stream_error(bad.SerializeToString())
+    (False, True)
+    """
+    return message[:1] == b"\n"
 
 
 def grpc_infer_request(rows: np.ndarray, model: str) -> bytes:

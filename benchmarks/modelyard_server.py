@@ -132,13 +132,14 @@ def modelyard_contenders() -> list[Contender]:
     """The modelyard variants."""
     grpc = Endpoint("grpc", "gRPC", open_loop=True, big_batch=True, perf_analyzer=True)
     rest = Endpoint("http", "REST V2", path=V2_INFER_PATH, open_loop=True)
+    stream = Endpoint("grpc", "gRPC stream", stream=True, concurrencies=(64,))
     predict = Endpoint("http", "/predict", path="/predict", body="predict", concurrencies=(64,))
     return [
         Contender(
             name="modelyard",
             family="modelyard",
             description="modelyard serve, 1 worker, batching off",
-            endpoints=(grpc, rest, predict),
+            endpoints=(grpc, stream, rest, predict),
             start=_starter("modelyard", BATCHING_OFF, 1, "0"),
         ),
         Contender(

@@ -94,6 +94,8 @@ def run_point(
             str(concurrency),
             *common,
         ]
+        if target.endpoint.stream:
+            return _python_client(target, [*args, "--stream"], "grpc.aio stream", timeout)
         return _python_client(target, args, "grpc.aio client", timeout)
     assert target.body_file is not None
     if not rate and wrk_path() is not None:

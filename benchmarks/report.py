@@ -16,6 +16,7 @@ from typing import Any
 from benchmarks.report_tables import (
     big_batch_table,
     closed_loop_table,
+    derived_lines,
     limit_table,
     memory_table,
     notes,
@@ -142,7 +143,7 @@ def render(run: dict[str, Any], plots: list[str]) -> str:
     """The markdown section for ``run``."""
     lines = _header(run)
     lines += closed_loop_table(run) + ratio_table(run) + big_batch_table(run)
-    lines += limit_table(run) + memory_table(run)
+    lines += derived_lines(run) + limit_table(run) + memory_table(run)
     if plots:
         lines += ["### Throughput vs p99", ""]
         lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]

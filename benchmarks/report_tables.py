@@ -97,18 +97,47 @@ def _ratio(value: float, base: float | None) -> str:
     return f"{value / base:.2f}x" if base else "—"
 
 
-def _c64(contender: dict[str, Any] | None, protocol: str) -> float | None:
+def _c64(contender: dict[str, Any] | None, protocol: str, label: str = "") -> float | None:
+    """Single-row c=64 throughput of ``contender``: the endpoint named ``label`` if it has
+    one, else its first unary endpoint of ``protocol``."""
     if contender is None:
         return None
-    for p in contender.get("points", []):
-        if (
-            p["protocol"] == protocol
-            and p["concurrency"] == 64
-            and p["rows"] == 1
-            and p["median"].get("tool") != "perf_analyzer"
-        ):
-            return float(p["median"]["throughput"])
-    return None
+    candidates = [
+        p
+        for p in contender.get("points", [])
+        if p["protocol"] == protocol
+        and p["concurrency"] == 64
+        and p["rows"] == 1
+        and p["median"].get("tool") != "perf_analyzer"
+    ]
+    same = [p for p in candidates if p["endpoint"] == label]
+    unary = [p for p in candidates if "stream" not in p["endpoint"]]
+    chosen = same or unary
+    return float(chosen[0]["median"]["throughput"]) if chosen else None
+
+
+def derived_lines(run: Run) -> list[str]:
+    """Streaming vs unary and the two-worker scaling factor, from the c=64 points."""
+    lines = []
+    for name in ("modelyard", "echo-grpc"):
+        contender = _find(run, name)
+        stream, unary = _c64(contender, "grpc", "gRPC stream"), _c64(contender, "grpc", "gRPC")
+        if contender and stream and unary and stream != unary:
+            lines.append(
+                f"- {name}: one ModelStreamInfer stream (64 in flight) "
+                f"{stream:,.0f} msg/s vs unary c=64 {unary:,.0f} req/s "
+                f"({stream / unary:.2f}x)."
+            )
+    one, two = _find(run, "modelyard"), _find(run, "modelyard-2w")
+    for protocol, label in (("grpc", "gRPC"), ("http", "REST V2")):
+        a, b = _c64(one, protocol, label), _c64(two, protocol, label)
+        if a and b:
+            lines.append(
+                f"- modelyard {label}, 2 workers vs 1 at c=64: {b:,.0f} vs {a:,.0f} "
+                f"req/s = {b / a:.2f}x (2 workers and the load generator share both "
+                "cores; 1 worker has CPU 0, its load generator CPU 1)."
+            )
+    return ["### Streaming and scaling", "", *lines, ""] if lines else []
 
 
 def ratio_table(run: Run) -> list[str]:
@@ -136,7 +165,8 @@ def ratio_table(run: Run) -> list[str]:
             ):
                 continue
             rate, proto = float(p["median"]["throughput"]), p["protocol"]
-            echo = _c64(_find(run, "echo-grpc" if proto == "grpc" else "echo-asgi"), proto)
+            echo_name = "echo-grpc" if proto == "grpc" else "echo-asgi"
+            echo = _c64(_find(run, echo_name), proto, p["endpoint"])
             lines.append(
                 f"| {contender['name']} | {p['endpoint']} | {rate:,.0f} | "
                 f"{_ratio(rate, base['limit'])} | "

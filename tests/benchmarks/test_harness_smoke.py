@@ -51,7 +51,7 @@ def test_harness_runs_echo_grpc_and_writes_json_and_table(tmp_path: Path) -> Non
     [echo] = run["contenders"]
     assert echo["name"] == "echo-grpc"
     assert echo["status"] == "ok", echo.get("reason")
-    closed = [p for p in echo["points"] if p["mode"] == "closed"]
+    closed = [p for p in echo["points"] if p["mode"] == "closed" and p["endpoint"] == "gRPC"]
     assert [p["concurrency"] for p in closed] == [1, 8, 64]
     assert sum(p["median"]["requests"] for p in closed) > 0
     assert echo["open_loop"][0]["tested"], "the open-loop search probed no rate"
