@@ -82,8 +82,9 @@ class HttpConnection(asyncio.Protocol):
 def build_request(url: str, body: bytes) -> bytes:
     """The raw bytes of a keep-alive JSON POST to ``url``."""
     parts = urlsplit(url)
+    target = f"{parts.path}?{parts.query}" if parts.query else parts.path
     head = (
-        f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
+        f"POST {target} HTTP/1.1\r\nHost: {parts.netloc}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body

@@ -133,7 +133,9 @@ def modelyard_contenders() -> list[Contender]:
     grpc = Endpoint("grpc", "gRPC", open_loop=True, big_batch=True, perf_analyzer=True)
     rest = Endpoint("http", "REST V2", path=V2_INFER_PATH, open_loop=True)
     stream = Endpoint("grpc", "gRPC stream", stream=True, concurrencies=(64,))
-    predict = Endpoint("http", "/predict", path="/predict", body="predict", concurrencies=(64,))
+    predict = Endpoint(
+        "http", "/predict", path=f"/predict?model={MODEL_NAME}", body="predict", concurrencies=(64,)
+    )
     return [
         Contender(
             name="modelyard",

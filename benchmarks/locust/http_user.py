@@ -57,8 +57,11 @@ class InferenceUser(FastHttpUser):
 
     @task(1)
     def predict(self) -> None:
-        """POST /predict with one row as a list of feature values."""
+        """POST /predict?model=... with one row as a list of feature values."""
         if self.environment.parsed_options.no_predict:
             self.infer_v2()
             return
-        self.client.post("/predict", data=PREDICT_BODY, headers=HEADERS)
+        model = self.environment.parsed_options.model
+        self.client.post(
+            f"/predict?model={model}", data=PREDICT_BODY, headers=HEADERS, name="/predict"
+        )
