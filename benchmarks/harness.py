@@ -52,7 +52,7 @@ def estimate_seconds(contender: Contender, options: Options) -> float:
         if endpoint.open_loop and options.open_loop:
             total += options.search_steps * per_run
         if endpoint.perf_analyzer and options.perf_analyzer:
-            total += 2 * (options.duration * 2 + 3)
+            total += options.duration * 2 + 3
     return total
 
 

@@ -26,6 +26,7 @@ from benchmarks.system import memory_of_group
 
 MEASUREMENT_ERRORS = (RuntimeError, OSError, KeyError, ValueError, subprocess.SubprocessError)
 BIG_BATCH_ROWS = 512
+PERF_ANALYZER_CONCURRENCY = (64,)
 BIG_BATCH_CONCURRENCY = 4
 
 
@@ -191,7 +192,7 @@ def _open_loop(run: Run, target: Target, points: list[dict[str, Any]]) -> None:
 
 
 def _perf_analyzer_points(run: Run, target: Target, points: list[dict[str, Any]]) -> None:
-    for c in (1, 64):
+    for c in PERF_ANALYZER_CONCURRENCY:
         try:
             summary = perf_analyzer_point(
                 run.ctx.work_dir,

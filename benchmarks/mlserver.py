@@ -147,6 +147,6 @@ def mlserver_contenders() -> list[Contender]:
             description="MLServer 1.7.1, parallel_workers: 0, adaptive batching 64 rows / 1 ms",
             endpoints=(grpc, rest),
             start=_starter("mlserver-tuned-batching", {"parallel_workers": 0}, batching),
-            concurrencies=(8, 64),
+            concurrencies=(64,),
         ),
     ]

@@ -153,7 +153,7 @@ def modelyard_contenders() -> list[Contender]:
                 Endpoint("http", "REST V2", path=V2_INFER_PATH),
             ),
             start=_starter("modelyard-batching", BATCHING_ON, 1, "0"),
-            concurrencies=(8, 64),
+            concurrencies=(64,),
         ),
         Contender(
             name="modelyard-2w",
