@@ -20,6 +20,7 @@ from benchmarks.mlserver import mlserver_contenders
 from benchmarks.modelyard_server import modelyard_contenders
 from benchmarks.options import Options
 from benchmarks.processes import ContenderUnavailable
+from benchmarks.wrk_load import INSTALL_HINT, wrk_path
 
 __all__ = ["Options", "all_contenders", "run_benchmark", "select"]
 
@@ -108,6 +109,10 @@ def run_benchmark(options: Options) -> Path:
     if options.modelyard_python:
         ctx.modelyard_python = options.modelyard_python
     machine_before = describe_machine()
+    notes = []
+    if wrk_path() is None:
+        notes.append(f"{INSTALL_HINT}; HTTP closed-loop points used the Python client instead")
+        print(f"WARNING: {notes[-1]}", flush=True)
     results = []
     chosen = select(all_contenders(), options)
     plan = ", ".join(f"{c.name} ~{estimate_seconds(c, options):.0f}s" for c in chosen)
@@ -124,14 +129,19 @@ def run_benchmark(options: Options) -> Path:
         result = measure_contender(options, ctx, contender)
         path.write_text(json.dumps(result, indent=1))
         results.append(result)
+    command = options.command
+    previous_run = options.results_dir / f"{run_id}.json"
+    if options.resume and previous_run.exists():
+        command = f"{json.loads(previous_run.read_text())['command']} (resumed: {command})"
     run = {
         "run_id": run_id,
-        "command": options.command,
+        "command": command,
         "started_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(started)),
         "elapsed_s": round(time.time() - started, 1),
         "machine": {"before": machine_before, "after": describe_machine()},
         "versions": versions(options.work_dir),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
         "contenders": results,
+        "notes": notes,
     }
     return write_run(run, options.results_dir, options.results_md)

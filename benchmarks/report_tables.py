@@ -258,7 +258,7 @@ def _little_flags(run: Run) -> list[str]:
 
 def notes(run: Run) -> list[str]:
     """Skipped contenders and measurement caveats."""
-    lines = ["### Notes", ""]
+    lines = ["### Notes", "", *(f"- {note}" for note in run.get("notes", []))]
     for c in run["contenders"]:
         if c.get("status") != "ok":
             lines.append(f"- {c['name']}: {c['status']} — {c.get('reason', '')[:400]}")
