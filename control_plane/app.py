@@ -16,6 +16,9 @@ from litestar.openapi import OpenAPIConfig
 
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
+from control_plane.features.routes import FeatureController
+from control_plane.features.service import FeatureService
+from control_plane.features.store import SqlFeatureStore
 from modelyard import __version__
 from modelyard.storage import Database, upgrade
 from modelyard.storage.audit import AuditLog
@@ -38,6 +41,7 @@ class ControlPlaneServices:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
+        self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
 
     @classmethod
     async def open(cls, settings: Settings, *, schema: str | None = None) -> ControlPlaneServices:
@@ -50,7 +54,10 @@ class ControlPlaneServices:
 
     def dependencies(self) -> dict[str, Provide]:
         """The services by the parameter names controllers declare."""
-        provided: dict[str, Any] = {"audit_log": self.audit_log}
+        provided: dict[str, Any] = {
+            "audit_log": self.audit_log,
+            "feature_service": self.feature_service,
+        }
         return {
             name: Provide(_constant(value), sync_to_thread=False)
             for name, value in provided.items()
@@ -82,7 +89,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         yield
 
     return Litestar(
-        route_handlers=[health, AuditController],
+        route_handlers=[health, AuditController, FeatureController],
         dependencies=services.dependencies(),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),

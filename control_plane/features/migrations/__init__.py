@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``features`` branch (the feature store's tables)."""
