@@ -2,10 +2,10 @@
 
 wrk has no open-loop mode and wrk2 is not packaged here, so the open-loop HTTP points use this
 client: ``--connections`` keep-alive connections, requests scheduled at fixed intervals 1/r,
-latency measured from the scheduled time (queueing for a free connection included, as wrk2
-does). Its own ceiling is lower than wrk's (one Python core: roughly 10-15k req/s against the
-echo server, measured by the harness as the echo's open-loop figure); a rate it cannot issue
-shows up as shed requests, never as a fake pass.
+latency measured from the scheduled time (waiting for a free connection included, as wrk2
+does). It is callback-driven (no task or future per request) to keep its own cost low; its
+ceiling is still below wrk's (one Python core; the harness's echo-asgi open-loop figure shows
+it). A rate it cannot issue shows up as shed requests, never as a fake pass.
 
 Run: ``python -m benchmarks.http_load --url http://127.0.0.1:P/path --body-file b.json
 --rate 2000 --duration 5``.
@@ -15,9 +15,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import time
+from collections import deque
 from pathlib import Path
 from typing import cast
 from urllib.parse import urlsplit
@@ -28,24 +28,83 @@ from benchmarks.grpc_load import pause_until
 from benchmarks.recorder import Recorder
 from benchmarks.stats import Summary
 
+DRAIN_TIMEOUT_S = 10.0
+
+
+class Pool:
+    """Connections, the requests waiting for one, and where results go."""
+
+    def __init__(self, payload: bytes, recorder: Recorder, max_backlog: int, closed: bool):
+        self.payload = payload
+        self.recorder = recorder
+        self.max_backlog = max_backlog
+        self.closed = closed
+        self.connections: list[HttpConnection] = []
+        self.idle: deque[HttpConnection] = deque()
+        self.backlog: deque[float] = deque()
+        self.busy = 0
+        self.drained = asyncio.Event()
+
+    def submit(self, scheduled: float) -> None:
+        """Send a request scheduled at ``scheduled`` now, or queue it for a connection."""
+        while self.idle and not self.idle[-1].alive:
+            self.idle.pop()  # closed by the server while idle
+        if self.idle:
+            self.busy += 1
+            self.idle.pop().send(scheduled)
+        elif len(self.backlog) < self.max_backlog:
+            self.backlog.append(scheduled)
+        else:
+            self.recorder.record(scheduled, time.perf_counter(), "SHED")
+
+    def done(self, connection: HttpConnection, scheduled: float, error: str | None) -> None:
+        """Record a finished request and give the connection its next one."""
+        now = time.perf_counter()
+        self.recorder.record(scheduled, now, error)
+        if connection.alive and self.closed and now < self.recorder.measure_to:
+            connection.send(now)
+        elif connection.alive and self.backlog:
+            connection.send(self.backlog.popleft())
+        else:
+            self.busy -= 1
+            if connection.alive:
+                self.idle.append(connection)
+            if not self.busy and not self.backlog:
+                self.drained.set()
+
 
 class HttpConnection(asyncio.Protocol):
     """One keep-alive connection that carries one request at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self.alive = False
         self._buffer = bytearray()
         self._needed: int | None = None
         self._status = 0
-        self._waiter: asyncio.Future[int] | None = None
+        self._scheduled: float | None = None
         self._transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = cast("asyncio.Transport", transport)
+        self.alive = True
+
+    @property
+    def scheduled(self) -> float | None:
+        """When the request in flight on this connection was scheduled (None: idle)."""
+        return self._scheduled
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_exception(ConnectionError("connection closed"))
-        self._transport = None
+        self.alive = False
+        if self._scheduled is not None:
+            scheduled, self._scheduled = self._scheduled, None
+            self.pool.done(self, scheduled, "ConnectionError")
+
+    def send(self, scheduled: float) -> None:
+        """Write the request (its latency counts from ``scheduled``)."""
+        self._scheduled = scheduled
+        assert self._transport is not None
+        self._transport.write(self.pool.payload)
 
     def data_received(self, data: bytes) -> None:
         self._buffer += data
@@ -57,8 +116,10 @@ class HttpConnection(asyncio.Protocol):
         if self._needed is not None and len(self._buffer) >= self._needed:
             del self._buffer[: self._needed]
             self._needed = None
-            if self._waiter is not None and not self._waiter.done():
-                self._waiter.set_result(self._status)
+            scheduled, self._scheduled = self._scheduled, None
+            if scheduled is not None:
+                error = None if 200 <= self._status < 300 else f"HTTP_{self._status}"
+                self.pool.done(self, scheduled, error)
 
     def _parse_head(self, head_end: int) -> None:
         lines = bytes(self._buffer[:head_end]).split(b"\r\n")
@@ -70,17 +131,13 @@ class HttpConnection(asyncio.Protocol):
                 length = int(value)
         self._needed = head_end + 4 + length
 
-    async def request(self, payload: bytes) -> int:
-        """Send ``payload`` (a whole HTTP request) and return the response status."""
-        if self._transport is None:
-            raise ConnectionError("connection closed")
-        self._waiter = asyncio.get_running_loop().create_future()
-        self._transport.write(payload)
-        return await self._waiter
-
 
 def build_request(url: str, body: bytes) -> bytes:
-    """The raw bytes of a keep-alive JSON POST to ``url``."""
+    """The raw bytes of a keep-alive JSON POST to ``url``.
+
+    >>> build_request("http://h:1/p?model=m", b"[1]").split(b"\\r\\n")[0]
+    b'POST /p?model=m HTTP/1.1'
+    """
     parts = urlsplit(url)
     target = f"{parts.path}?{parts.query}" if parts.query else parts.path
     head = (
@@ -90,82 +147,51 @@ def build_request(url: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def connect(url: str) -> HttpConnection:
-    """Open one keep-alive connection to the host of ``url``."""
+async def open_connections(url: str, pool: Pool, count: int) -> None:
+    """Open ``count`` keep-alive connections into ``pool``."""
     parts = urlsplit(url)
-    loop = asyncio.get_running_loop()
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    _, connection = await loop.create_connection(HttpConnection, host, port)
-    return connection
+    loop = asyncio.get_running_loop()
+    for _ in range(count):
+        _, connection = await loop.create_connection(lambda: HttpConnection(pool), host, port)
+        pool.connections.append(connection)
+        pool.idle.append(connection)
 
 
-async def _send(pool: asyncio.Queue[HttpConnection], url: str, payload: bytes) -> str | None:
-    """Send one request on a free connection; None on a 2xx answer, else the error.
-
-    A connection that failed is replaced by a new one (or put back dead, if the server does
-    not accept connections any more, so later requests fail fast and are counted).
-    """
-    connection = await pool.get()
-    try:
-        status = await asyncio.wait_for(connection.request(payload), 10.0)
-    except (ConnectionError, TimeoutError) as exc:
-        with contextlib.suppress(OSError):
-            connection = await connect(url)
-        return type(exc).__name__
-    finally:
-        pool.put_nowait(connection)
-    return None if 200 <= status < 300 else f"HTTP_{status}"
-
-
-async def drive(
-    pool: asyncio.Queue[HttpConnection],
-    payload: bytes,
-    args: argparse.Namespace,
-    recorder: Recorder,
-) -> None:
-    """Issue requests at ``args.rate`` (open loop) or from one loop per connection."""
-    if not args.rate:
-
-        async def worker() -> None:
-            while (started := time.perf_counter()) < recorder.measure_to:
-                error = await _send(pool, args.url, payload)
-                recorder.record(started, time.perf_counter(), error)
-
-        async with asyncio.TaskGroup() as group:
-            for _ in range(args.connections):
-                group.create_task(worker())
-        return
-    in_flight: set[asyncio.Task[None]] = set()
-
-    async def one(scheduled: float) -> None:
-        recorder.record(scheduled, time.perf_counter(), await _send(pool, args.url, payload))
-
-    start = time.perf_counter()
-    sent = 0
-    while (now := time.perf_counter()) < recorder.measure_to:
-        due = int((now - start) * args.rate) + 1
-        for i in range(sent, due):
-            if len(in_flight) >= args.max_in_flight:
-                recorder.record(start + i / args.rate, now, "SHED")
-                continue
-            task = asyncio.create_task(one(start + i / args.rate))
-            in_flight.add(task)
-            task.add_done_callback(in_flight.discard)
-        sent = due
-        await pause_until(start + sent / args.rate)
-    if in_flight:
-        await asyncio.wait(in_flight)
+async def drive(pool: Pool, rate: float) -> None:
+    """Issue requests at ``rate`` per second (open loop) or keep every connection busy."""
+    recorder = pool.recorder
+    if not rate:
+        for _ in range(len(pool.idle)):
+            pool.submit(time.perf_counter())
+    else:
+        start, sent = time.perf_counter(), 0
+        while (now := time.perf_counter()) < recorder.measure_to:
+            due = int((now - start) * rate) + 1
+            for i in range(sent, due):
+                pool.submit(start + i / rate)
+            sent = due
+            await pause_until(start + sent / rate)
+    if pool.busy or pool.backlog:
+        pool.drained.clear()
+        try:
+            await asyncio.wait_for(
+                pool.drained.wait(), recorder.measure_to - time.perf_counter() + DRAIN_TIMEOUT_S
+            )
+        except TimeoutError:
+            stuck = [c.scheduled for c in pool.connections if c.scheduled is not None]
+            for scheduled in [*pool.backlog, *stuck]:
+                recorder.record(scheduled, time.perf_counter(), "TIMEOUT")
 
 
 async def run(args: argparse.Namespace) -> list[Summary]:
     """Open the connections, run one point (warm-up, ``--repeats`` windows), summarize it."""
     payload = build_request(args.url, args.body_file.read_bytes())
-    pool: asyncio.Queue[HttpConnection] = asyncio.Queue()
-    for _ in range(args.connections):
-        pool.put_nowait(await connect(args.url))
-    now = time.perf_counter()
-    recorder = Recorder(now + args.warmup, args.duration, args.repeats)
-    await drive(pool, payload, args, recorder)
+    recorder = Recorder(0.0, args.duration, args.repeats)
+    pool = Pool(payload, recorder, args.max_in_flight, closed=not args.rate)
+    await open_connections(args.url, pool, args.connections)
+    recorder.measure_from = time.perf_counter() + args.warmup
+    await drive(pool, args.rate)
     extra = {"rate": args.rate, "concurrency": args.connections}
     return [summary | extra for summary in recorder.summaries(1)]
 
@@ -177,7 +203,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--body-file", type=Path, required=True)
     parser.add_argument("--rate", type=float, default=0.0, help="open loop: requests/s")
     parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--max-in-flight", type=int, default=4096)
+    parser.add_argument(
+        "--max-in-flight",
+        type=int,
+        default=4096,
+        help="open loop: requests waiting for a connection before shedding",
+    )
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=1, help="measured windows")
