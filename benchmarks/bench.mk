@@ -36,6 +36,7 @@ LOADTEST_ARGS ?=
 bench-deps:
 	@command -v wrk >/dev/null 2>&1 && test -e /usr/lib/x86_64-linux-gnu/libb64.so.0d || \
 		(apt-get update && apt-get install -y wrk libb64-0d)
+	$(PY) -m benchmarks prepare
 
 bench: bench-deps
 	$(PY) -m benchmarks run --duration $(BENCH_DURATION) --warmup $(BENCH_WARMUP) \

@@ -16,6 +16,10 @@ import click
 
 from benchmarks.harness import Options, all_contenders, run_benchmark
 from benchmarks.loadtest import LoadTest, run_loadtest, start_local
+from benchmarks.mlserver import ensure_mlserver
+from benchmarks.perf_analyzer import ensure_perf_analyzer
+from benchmarks.processes import ContenderUnavailable
+from benchmarks.reference import build_reference
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -41,7 +45,7 @@ def list_contenders() -> None:
 @click.option("--only", default="", help="Comma-separated contender names or families to run.")
 @click.option("--skip", default="", help="Comma-separated contender names or families to skip.")
 @click.option("--open-loop/--no-open-loop", default=True, show_default=True)
-@click.option("--search-steps", default=4, show_default=True, help="Open-loop probes.")
+@click.option("--search-steps", default=3, show_default=True, help="Open-loop probes.")
 @click.option("--open-duration", default=3.0, show_default=True, help="Seconds per probe.")
 @click.option("--sla-p99-ms", default=10.0, show_default=True)
 @click.option("--perf-analyzer/--no-perf-analyzer", default=True, show_default=True)
@@ -91,6 +95,20 @@ def run(
     )
     path = run_benchmark(options)
     click.echo(f"results: {path} and {results_md}")
+
+
+@bench.command()
+@click.option("--work-dir", type=click.Path(path_type=Path), default=Path("benchmarks/.work"))
+def prepare(work_dir: Path) -> None:
+    """Install MLServer and perf_analyzer and build the model files (one-time set-up)."""
+    work_dir = work_dir.resolve()
+    files = build_reference(work_dir)
+    click.echo(f"reference model: {files.onnx}")
+    click.echo(f"MLServer: {ensure_mlserver(work_dir)}")
+    try:
+        click.echo(f"perf_analyzer: {ensure_perf_analyzer(work_dir)[0]}")
+    except ContenderUnavailable as exc:
+        click.echo(f"perf_analyzer not available (optional): {exc}")
 
 
 @bench.command()

@@ -16,7 +16,7 @@ class Options:
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     open_loop: bool = True
-    search_steps: int = 4
+    search_steps: int = 3
     open_duration: float = 3.0
     sla_p99_ms: float = 10.0
     perf_analyzer: bool = True
