@@ -95,6 +95,27 @@ def measure_contender(options: Options, ctx: Context, contender: Contender) -> d
     return run.result
 
 
+def _measure_all(options: Options, ctx: Context, run_dir: Path) -> list[dict[str, Any]]:
+    """Measure the selected contenders, keeping those a resumed run already has."""
+    chosen = select(all_contenders(), options)
+    plan = ", ".join(f"{c.name} ~{estimate_seconds(c, options):.0f}s" for c in chosen)
+    total = sum(estimate_seconds(c, options) for c in chosen) / 60
+    print(f"plan: {plan}; about {total:.1f} min if every contender is available", flush=True)
+    results = []
+    for contender in chosen:
+        path = run_dir / f"{contender.name}.json"
+        if options.resume and path.exists():
+            previous: dict[str, Any] = json.loads(path.read_text())
+            if previous.get("status") == "ok":
+                print(f"== {contender.name}: kept from the interrupted run", flush=True)
+                results.append(previous)
+                continue
+        result = measure_contender(options, ctx, contender)
+        path.write_text(json.dumps(result, indent=1))
+        results.append(result)
+    return results
+
+
 def run_benchmark(options: Options) -> Path:
     """Run (or resume) a benchmark; return the path of the combined run JSON."""
     from benchmarks.report import write_run
@@ -104,33 +125,16 @@ def run_benchmark(options: Options) -> Path:
     run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
     run_dir = options.results_dir / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
-    work_dir = options.work_dir.resolve()  # servers may run in another cwd (MLServer)
-    ctx = Context(work_dir=work_dir)
-    if options.modelyard_python:
-        ctx.modelyard_python = options.modelyard_python
+    # Absolute: servers may run in another working directory (MLServer).
+    ctx = Context(work_dir=options.work_dir.resolve())
+    ctx.modelyard_python = options.modelyard_python or ctx.modelyard_python
     machine_before = describe_machine()
     notes = []
     if wrk_path() is None:
         notes.append(f"{INSTALL_HINT}; HTTP closed-loop points used the Python client instead")
         print(f"WARNING: {notes[-1]}", flush=True)
-    results = []
-    chosen = select(all_contenders(), options)
-    plan = ", ".join(f"{c.name} ~{estimate_seconds(c, options):.0f}s" for c in chosen)
-    total = sum(estimate_seconds(c, options) for c in chosen)
-    print(f"plan: {plan}; about {total / 60:.1f} min if every contender is available", flush=True)
-    for contender in chosen:
-        path = run_dir / f"{contender.name}.json"
-        if options.resume and path.exists():
-            previous = json.loads(path.read_text())
-            if previous.get("status") == "ok":
-                print(f"== {contender.name}: kept from the interrupted run", flush=True)
-                results.append(previous)
-                continue
-        result = measure_contender(options, ctx, contender)
-        path.write_text(json.dumps(result, indent=1))
-        results.append(result)
-    command = options.command
-    previous_run = options.results_dir / f"{run_id}.json"
+    results = _measure_all(options, ctx, run_dir)
+    command, previous_run = options.command, options.results_dir / f"{run_id}.json"
     if options.resume and previous_run.exists():
         command = f"{json.loads(previous_run.read_text())['command']} (resumed: {command})"
     run = {

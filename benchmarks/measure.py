@@ -19,7 +19,7 @@ from benchmarks.messages import http_infer_body, predict_body
 from benchmarks.options import Options
 from benchmarks.perf_analyzer import perf_analyzer_point
 from benchmarks.points import Target, keep_median, run_json, run_point, search_rate
-from benchmarks.processes import ContenderUnavailable, ServerProcess, pin
+from benchmarks.processes import ContenderUnavailable, ServerProcess, flags, pin
 from benchmarks.reference import MODEL_NAME
 from benchmarks.stats import Summary
 from benchmarks.system import memory_of_group
@@ -52,38 +52,35 @@ def _body_files(ctx: Context) -> dict[str, Path]:
     return paths
 
 
+LIMIT_POINTS = (
+    ("onnxruntime", 1),
+    ("onnxruntime", 64),
+    ("onnxruntime", 512),
+    ("lightgbm", 1),
+    ("lightgbm", 512),
+)
+
+
 def measure_limit(run: Run) -> None:
     """The in-process limit: onnxruntime at batch 1/64/512, native LightGBM at 1/512."""
     files, opts = run.ctx.files, run.options
     points = []
-    for runtime, batch in (
-        ("onnxruntime", 1),
-        ("onnxruntime", 64),
-        ("onnxruntime", 512),
-        ("lightgbm", 1),
-        ("lightgbm", 512),
-    ):
+    for runtime, batch in LIMIT_POINTS:
         cmd = [
             *pin(run.contender.server_cpus),
             run.ctx.python,
             "-m",
             "benchmarks.limit",
-            "--runtime",
-            runtime,
-            "--batch",
-            str(batch),
-            "--onnx",
-            str(files.onnx),
-            "--lightgbm",
-            str(files.lightgbm),
-            "--rows-file",
-            str(files.rows),
-            "--duration",
-            str(min(opts.duration, 3.0)),
-            "--warmup",
-            "0.5",
-            "--repeats",
-            str(opts.repeats),
+            *flags(
+                runtime=runtime,
+                batch=batch,
+                onnx=files.onnx,
+                lightgbm=files.lightgbm,
+                rows_file=files.rows,
+                duration=min(opts.duration, 3.0),
+                warmup=0.5,
+                repeats=opts.repeats,
+            ),
         ]
         point = keep_median(run_json(cmd, 120.0))
         points.append(

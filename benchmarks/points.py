@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.contenders import Endpoint
-from benchmarks.processes import pin
+from benchmarks.processes import flags, pin
 from benchmarks.stats import Summary, median_repeat
 from benchmarks.wrk_load import wrk_path, wrk_point
 
@@ -71,28 +71,17 @@ def run_point(
 ) -> list[Summary]:
     """One load-generator run against ``target``: a warm-up, then ``repeats`` measured
     windows; one summary (with a ``tool`` key) per window."""
-    common = [
-        "--duration",
-        str(duration),
-        "--warmup",
-        str(warmup),
-        "--repeats",
-        str(repeats),
-        "--rate",
-        str(rate),
-    ]
+    timing = flags(duration=duration, warmup=warmup, repeats=repeats, rate=rate)
     timeout = warmup + duration * repeats + 120
     if target.endpoint.protocol == "grpc":
         args = [
-            "--target",
-            target.address,
-            "--rows-file",
-            str(target.rows_file),
-            "--rows",
-            str(rows),
-            "--concurrency",
-            str(concurrency),
-            *common,
+            *flags(
+                target=target.address,
+                rows_file=target.rows_file,
+                rows=rows,
+                concurrency=concurrency,
+            ),
+            *timing,
         ]
         if target.endpoint.stream:
             return _python_client(target, [*args, "--stream"], "grpc.aio stream", timeout)
@@ -109,15 +98,7 @@ def run_point(
             repeats,
         )
     connections = concurrency if not rate else 64
-    args = [
-        "--url",
-        target.url,
-        "--body-file",
-        str(target.body_file),
-        "--connections",
-        str(connections),
-        *common,
-    ]
+    args = [*flags(url=target.url, body_file=target.body_file, connections=connections), *timing]
     return _python_client(target, args, "python HTTP client", timeout)
 
 

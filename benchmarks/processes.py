@@ -39,6 +39,19 @@ def free_port() -> int:
         return port
 
 
+def flags(**options: object) -> list[str]:
+    """Command-line flags from keyword arguments (``rows_file=p`` -> ``--rows-file p``).
+
+    >>> flags(rows_file="r.npy", concurrency=8)
+    ['--rows-file', 'r.npy', '--concurrency', '8']
+    """
+    return [
+        item
+        for key, value in options.items()
+        for item in (f"--{key.replace('_', '-')}", str(value))
+    ]
+
+
 def pin(cpus: str) -> list[str]:
     """The command prefix that pins a process to ``cpus`` (e.g. "0" or "0,1")."""
     return ["taskset", "-c", cpus]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,30 @@ def _series(contender: dict[str, Any], protocol: str) -> dict[str, dict[str, lis
     return series
 
 
+def _draw(ax: Any, contender: dict[str, Any], protocol: str, colors: Iterator[str]) -> bool:
+    """Draw one contender's endpoints of ``protocol``; False when it has none."""
+    drawn = False
+    for endpoint, entry in _series(contender, protocol).items():
+        color = next(colors)
+        for c, x, y in entry["closed"]:
+            ax.scatter([x], [y], color=color, s=18)
+            ax.annotate(
+                f"c{c}", (x, y), fontsize=6, color=color, xytext=(3, 3), textcoords="offset points"
+            )
+        if entry["open"]:
+            ax.plot(
+                [x for _, x, _ in entry["open"]],
+                [y for _, _, y in entry["open"]],
+                color=color,
+                marker="x",
+                markersize=4,
+                linewidth=1,
+            )
+        ax.plot([], [], color=color, marker="o", label=f"{contender['name']} {endpoint}")
+        drawn = True
+    return drawn
+
+
 def plot(run: dict[str, Any], protocol: str, path: Path) -> bool:
     """Plot p99 against throughput per contender endpoint of ``protocol``: closed-loop points
     (dots labelled with c) and the open-loop probes (a line, by offered rate)."""
@@ -60,32 +85,8 @@ def plot(run: dict[str, Any], protocol: str, path: Path) -> bool:
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
     colors = iter(plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4)
-    drawn = False
-    for contender in run["contenders"]:
-        for endpoint, entry in _series(contender, protocol).items():
-            color, label = next(colors), f"{contender['name']} {endpoint}"
-            for c, x, y in entry["closed"]:
-                ax.scatter([x], [y], color=color, s=18)
-                ax.annotate(
-                    f"c{c}",
-                    (x, y),
-                    fontsize=6,
-                    color=color,
-                    xytext=(3, 3),
-                    textcoords="offset points",
-                )
-            if entry["open"]:
-                ax.plot(
-                    [x for _, x, _ in entry["open"]],
-                    [y for _, _, y in entry["open"]],
-                    color=color,
-                    marker="x",
-                    markersize=4,
-                    linewidth=1,
-                )
-            ax.plot([], [], color=color, marker="o", label=label)
-            drawn = True
-    if not drawn:
+    drawn = [_draw(ax, contender, protocol, colors) for contender in run["contenders"]]
+    if not any(drawn):
         plt.close(fig)
         return False
     ax.axhline(run["options"]["sla_p99_ms"], color="grey", linestyle="--", linewidth=1)
