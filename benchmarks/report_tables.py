@@ -225,18 +225,30 @@ def limit_table(run: Run) -> list[str]:
     return [*lines, ""]
 
 
+def _short(cmd: str) -> str:
+    """The program and its first words, e.g. ``python -m modelyard serve``.
+
+    >>> _short("/venv/bin/python -m modelyard serve --model-repository /x --workers 2")
+    'python -m modelyard serve'
+    """
+    words = cmd.split()
+    if not words:
+        return "?"
+    return " ".join([words[0].rsplit("/", 1)[-1], *words[1:4]]).split(" --")[0]
+
+
 def memory_table(run: Run) -> list[str]:
     """Peak RSS of each server process at the end of its contender's run."""
     lines = [
         "### Server memory (peak RSS per process, MiB)",
         "",
-        "| contender | processes (peak RSS MiB) |",
+        "| contender | peak RSS per process, MiB (process) |",
         "|---|---|",
     ]
     for contender in _ok(run):
         procs = contender.get("memory") or []
         if procs:
-            cells = ", ".join(f"{p['peak_rss_mib']}" for p in procs)
+            cells = ", ".join(f"{p['peak_rss_mib']} (`{_short(p['cmd'])}`)" for p in procs)
             lines.append(f"| {contender['name']} | {cells} |")
     return [*lines, ""]
 

@@ -89,5 +89,5 @@ def test_report_writes_ratios_against_the_same_run(tmp_path: Path) -> None:
     cells = [cell.strip() for cell in row.split("|")]
     assert cells[4:8] == ["0.10x", "7.60x", "—", "0.95x"]  # limit, MLServer, tuned, echo
     assert "- mlserver-tuned: unavailable — no venv" in text
-    assert "| modelyard | 120.0 |" in text
+    assert "| modelyard | 120.0 (`x`) |" in text
     assert (tmp_path / "results" / "RUN-grpc.png").exists()
