@@ -19,6 +19,12 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.tracking.routes import TrackingController
+from control_plane.tracking.service import TrackingService
+from control_plane.tracking.tracker import ExperimentTracker
+from control_plane.tuning.routes import TuningController
+from control_plane.tuning.service import TuningService
+from control_plane.tuning.store import TuningJobStore
 from modelyard import __version__
 from modelyard.storage import Database, upgrade
 from modelyard.storage.audit import AuditLog
@@ -42,6 +48,9 @@ class ControlPlaneServices:
         self.database = database
         self.audit_log = AuditLog(database)
         self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
+        self.tracker = ExperimentTracker.from_settings(settings.tracking)
+        self.tracking_service = TrackingService(self.tracker)
+        self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
 
     @classmethod
     async def open(cls, settings: Settings, *, schema: str | None = None) -> ControlPlaneServices:
@@ -50,13 +59,17 @@ class ControlPlaneServices:
             settings.database.url, schema=schema, pool_size=settings.database.pool_size
         )
         await upgrade(database)
-        return cls(settings, database)
+        services = cls(settings, database)
+        await services.tuning_service.recover()
+        return services
 
     def dependencies(self) -> dict[str, Provide]:
         """The services by the parameter names controllers declare."""
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
             "feature_service": self.feature_service,
+            "tracking_service": self.tracking_service,
+            "tuning_service": self.tuning_service,
         }
         return {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -64,7 +77,8 @@ class ControlPlaneServices:
         }
 
     async def close(self) -> None:
-        """Release connections."""
+        """Stop background jobs, then release connections."""
+        await self.tuning_service.stop()
         await self.database.dispose()
 
 
@@ -89,7 +103,13 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         yield
 
     return Litestar(
-        route_handlers=[health, AuditController, FeatureController],
+        route_handlers=[
+            health,
+            AuditController,
+            FeatureController,
+            TrackingController,
+            TuningController,
+        ],
         dependencies=services.dependencies(),
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),

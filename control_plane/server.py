@@ -45,18 +45,31 @@ class ControlPlaneServer:
         return f"http://{self.host}:{self.port}"
 
     async def start(self) -> None:
-        """Migrate, bind, serve; return once the server accepts connections."""
+        """Migrate, bind, serve; return once the server accepts connections.
+
+        Raises:
+            RuntimeError: uvicorn stopped before it was serving; everything acquired so far
+                (socket, database connections) is released first.
+        """
         self.services = await ControlPlaneServices.open(self.settings, schema=self._schema)
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((self.host, self._requested_port))
-        self._socket = sock
-        self.port = sock.getsockname()[1]
+        try:
+            await self._serve_in_background()
+        except BaseException:
+            await self._release()
+            raise
+
+    async def _serve_in_background(self) -> None:
+        assert self.services is not None
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._socket.bind((self.host, self._requested_port))
+        self.port = self._socket.getsockname()[1]
         config = uvicorn.Config(
             create_app(self.services), log_level="warning", access_log=False, lifespan="on"
         )
         self._server = uvicorn.Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]))
+        self._task = asyncio.create_task(self._server.serve(sockets=[self._socket]))
+        # uvicorn offers no start-up event; its ``started`` flag flips once it is serving.
         while not self._server.started:
             if self._task.done():
                 await self._task

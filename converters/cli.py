@@ -44,10 +44,34 @@ REPORT_FILE = "conversion.json"
     type=click.Path(path_type=Path, file_okay=False),
     help="Folder for model.onnx and conversion.json (created if missing).",
 )
-@click.option("--probability-atol", type=float, default=1e-5, show_default=True)
-@click.option("--prediction-atol", type=float, default=1e-5, show_default=True)
-@click.option("--prediction-rtol", type=float, default=1e-5, show_default=True)
-@click.option("--min-label-agreement", type=float, default=1.0, show_default=True)
+@click.option(
+    "--probability-atol",
+    type=click.FloatRange(min=0),
+    default=1e-5,
+    show_default=True,
+    help="Max |Δ| of any class probability.",
+)
+@click.option(
+    "--prediction-atol",
+    type=click.FloatRange(min=0),
+    default=1e-5,
+    show_default=True,
+    help="Regression: |Δ| <= atol + rtol * max|prediction|.",
+)
+@click.option(
+    "--prediction-rtol",
+    type=click.FloatRange(min=0),
+    default=1e-5,
+    show_default=True,
+    help="Regression: relative part of the tolerance.",
+)
+@click.option(
+    "--min-label-agreement",
+    type=click.FloatRange(0, 1),
+    default=1.0,
+    show_default=True,
+    help="Share of rows whose labels must agree (ties at the native model excepted).",
+)
 @click.option(
     "--allow-mismatch",
     is_flag=True,

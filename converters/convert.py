@@ -28,11 +28,12 @@ import pandas as pd
 from converters.fidelity import Scores, enforce, measure
 from converters.graph import apply_convention, signature_of, stamp
 from converters.inputs import MATRIX_INPUT, plan_inputs
-from converters.kinds import CLASSIFICATION, identify
+from converters.kinds import CLASSIFICATION, ConversionFailed, identify
 from converters.lightgbm_backend import LightGBMBackend
 from converters.report import ConversionResult, FidelityReport, Tolerances
 from converters.sklearn_backend import SklearnBackend
 from converters.xgboost_backend import XGBoostBackend
+from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
     from numpy.typing import NDArray
@@ -74,7 +75,9 @@ def convert(
 
     Raises:
         UnsupportedModel: the model is not a supported kind (the message lists them).
-        InvalidArgument: the sample does not fit the model (missing or extra columns named).
+        InvalidArgument: the sample does not fit the model (missing or extra columns named),
+            or the native model refuses it.
+        ConversionFailed: the converter or onnxruntime failed on a model of a supported kind.
         FidelityError: the ONNX model is outside the tolerances and no override was given.
     """
     tolerances = tolerances or Tolerances()
@@ -86,12 +89,11 @@ def convert(
         per_column=facts.per_column,
         normalize=facts.normalize_name,
     )
-    graph = backend.to_onnx(model, facts, plan)
-    apply_convention(graph, facts, plan.feature_names if plan.per_column else (MATRIX_INPUT,))
-    onnx.checker.check_model(graph, full_check=True)
+    graph = _onnx_graph(backend, model, facts, plan)
     report = measure(
-        facts.task, backend.predict(model, facts, plan), _score(graph, plan, facts), tolerances
-    )
+        facts.task, _native_scores(backend, model, facts, plan), _score(graph, plan, facts),
+        tolerances,
+    )  # fmt: skip
     report = msgspec.structs.replace(report, notes=facts.notes)
     enforce(report, allow_mismatch=allow_mismatch)
     data, metadata = stamp(graph, _metadata(facts, plan, report))
@@ -104,7 +106,55 @@ def convert(
     )
 
 
+# The converters and onnxruntime signal a model they cannot handle with these (skl2onnx and
+# onnxmltools raise RuntimeError/NotImplementedError/ValueError/TypeError/KeyError from deep
+# inside; onnxruntime's Fail/InvalidGraph derive from RuntimeError).
+_CONVERTER_ERRORS = (RuntimeError, ValueError, TypeError, KeyError, AttributeError, IndexError)
+
+
+def _onnx_graph(
+    backend: Backend, model: object, facts: ModelFacts, plan: InputPlan
+) -> onnx.ModelProto:
+    """Convert, apply the convention, check the graph.
+
+    Raises:
+        ConversionFailed: the converter or ``onnx.checker`` rejected the model.
+    """
+    try:
+        graph = backend.to_onnx(model, facts, plan)
+        apply_convention(graph, facts, plan.feature_names if plan.per_column else (MATRIX_INPUT,))
+        onnx.checker.check_model(graph, full_check=True)
+    except (*_CONVERTER_ERRORS, onnx.checker.ValidationError) as exc:
+        raise ConversionFailed(facts, exc) from None
+    return graph
+
+
+def _native_scores(backend: Backend, model: object, facts: ModelFacts, plan: InputPlan) -> Scores:
+    """Score the sample with the native model.
+
+    Raises:
+        InvalidArgument: the native model refuses the sample (e.g. NaN where it takes none).
+    """
+    try:
+        return backend.predict(model, facts, plan)
+    except (ValueError, TypeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InvalidArgument(f"the native {facts.kind} cannot score the sample: {first}") from None
+
+
 def _score(graph: onnx.ModelProto, plan: InputPlan, facts: ModelFacts) -> Scores:
+    """Score the sample with onnxruntime, one thread (the figures depend on the sum order).
+
+    Raises:
+        ConversionFailed: onnxruntime cannot load or run the converted graph.
+    """
+    try:
+        return _run_onnx(graph, plan, facts)
+    except _CONVERTER_ERRORS as exc:
+        raise ConversionFailed(facts, exc) from None
+
+
+def _run_onnx(graph: onnx.ModelProto, plan: InputPlan, facts: ModelFacts) -> Scores:
     import onnxruntime as ort
 
     options = ort.SessionOptions()

@@ -64,6 +64,10 @@ class Scores:
 def measure(task: str, native: Scores, onnx: Scores, tolerances: Tolerances) -> FidelityReport:
     """Compare the native and the ONNX scores of the same rows.
 
+    A row whose labels differ only because the native model ties (its two largest
+    probabilities within ``probability_atol``) is listed in ``tied_rows``, not counted
+    against the tolerance: either label is the native model's answer.
+
     Args:
         task: ``classification`` or ``regression``.
         native: scores of the native model.
@@ -77,21 +81,18 @@ def measure(task: str, native: Scores, onnx: Scores, tolerances: Tolerances) -> 
     got = np.asarray(onnx.values, dtype=np.float64).reshape(ref.shape)
     diff = np.abs(got - ref)
     rows = ref.shape[0]
-    per_row = diff.reshape(rows, -1).max(axis=1) if rows else np.zeros(0)
     if task == "classification":
-        bad_values = per_row > tolerances.probability_atol
+        bad_values = diff.reshape(rows, -1).max(axis=1, initial=0.0) > tolerances.probability_atol
         rel = 0.0
     else:
-        # FP32 rounding error scales with the magnitude of the intermediate sums, i.e. with
-        # the target's scale, not with each row's own value (which may be near zero).
-        scale = max(float(np.abs(ref).max()), 1e-12) if rows else 1.0
-        allowed = tolerances.prediction_atol + tolerances.prediction_rtol * scale
-        bad_values = (diff > allowed).reshape(rows, -1).any(axis=1)
-        rel = float(diff.max()) / scale if rows else 0.0
-    agreement, bad_labels = _label_agreement(native.labels, onnx.labels, rows)
-    bad = np.flatnonzero(bad_values | bad_labels)
+        bad_values, rel = _outside_prediction_tolerance(ref, diff, tolerances)
+    differs = _labels_differ(native.labels, onnx.labels, rows)
+    tied = differs & _ties(ref, tolerances)
+    counted = differs & ~tied
+    bad = np.flatnonzero(bad_values | counted)
+    agreement = _share_equal(differs) if native.labels is not None else None
     within = not bad_values.any() and (
-        agreement is None or agreement >= tolerances.min_label_agreement
+        agreement is None or _share_equal(counted) >= tolerances.min_label_agreement
     )
     return FidelityReport(
         task=task,
@@ -102,6 +103,7 @@ def measure(task: str, native: Scores, onnx: Scores, tolerances: Tolerances) -> 
         max_rel_diff=rel,
         label_agreement=agreement,
         disagreeing_rows=tuple(int(i) for i in bad[:MAX_LISTED_ROWS]),
+        tied_rows=tuple(int(i) for i in np.flatnonzero(tied)[:MAX_LISTED_ROWS]),
         within_tolerance=bool(within),
         tolerances=tolerances,
     )
@@ -121,17 +123,44 @@ def enforce(report: FidelityReport, *, allow_mismatch: bool) -> None:
         raise FidelityError(report)
 
 
-def _label_agreement(
+def _outside_prediction_tolerance(
+    ref: NDArray[np.float64], diff: NDArray[np.float64], tolerances: Tolerances
+) -> tuple[NDArray[np.bool_], float]:
+    """Rows outside ``atol + rtol * max|native|`` and the largest relative difference.
+
+    FP32 rounding error grows with the magnitude of the intermediate sums, i.e. with the
+    target's scale, not with each row's own value (which may be near zero).
+    """
+    rows = ref.shape[0]
+    if not rows:
+        return np.zeros(0, dtype=bool), 0.0
+    scale = max(float(np.abs(ref).max()), 1e-12)
+    allowed = tolerances.prediction_atol + tolerances.prediction_rtol * scale
+    outside = np.asarray((diff > allowed).reshape(rows, -1).any(axis=1))
+    return outside, float(diff.max()) / scale
+
+
+def _labels_differ(
     native: NDArray[np.generic] | None, onnx: NDArray[np.generic] | None, rows: int
-) -> tuple[float | None, NDArray[np.bool_]]:
+) -> NDArray[np.bool_]:
     if native is None or onnx is None:
-        return None, np.zeros(rows, dtype=bool)
+        return np.zeros(rows, dtype=bool)
     left, right = np.asarray(native).ravel(), np.asarray(onnx).ravel()
     if left.dtype.kind in "biuf" and right.dtype.kind in "biuf":
-        same = left.astype(np.float64) == right.astype(np.float64)
-    else:
-        same = left.astype(str) == right.astype(str)
-    return (float(same.mean()) if rows else 1.0), ~same
+        return np.asarray(left.astype(np.float64) != right.astype(np.float64))
+    return np.asarray(left.astype(str) != right.astype(str))
+
+
+def _share_equal(differs: NDArray[np.bool_]) -> float:
+    return float(1.0 - differs.mean()) if differs.size else 1.0
+
+
+def _ties(probabilities: NDArray[np.float64], tolerances: Tolerances) -> NDArray[np.bool_]:
+    """Rows whose two largest native probabilities are within ``probability_atol``."""
+    if probabilities.ndim != 2 or probabilities.shape[1] < 2:  # regression: no ties
+        return np.zeros(probabilities.shape[0], dtype=bool)
+    top = np.sort(probabilities, axis=1)[:, -2:]
+    return np.asarray((top[:, 1] - top[:, 0]) <= tolerances.probability_atol)
 
 
 def _tolerance_text(report: FidelityReport) -> str:

@@ -1,6 +1,7 @@
 """Shaping a converter's raw graph into the modelyard convention, and stamping it.
 
-:func:`apply_convention` renames the outputs to ``label``/``probabilities`` (classifiers) or
+:func:`apply_convention` renames the outputs to ``label``/``probabilities`` (classifiers; the
+label is recomputed as the class of the largest probability, as ``predict`` does) or
 ``prediction`` (regressors, reshaped to ``[-1, 1]``), declares a symbolic batch dimension on
 every input and output, and clears names that vary between runs. :func:`stamp` writes the
 ``metadata_props`` (sorted), adds the content hash and serializes deterministically, so the
@@ -58,10 +59,9 @@ def apply_convention(
     outputs = [o.name for o in graph.output]
     if facts.task == CLASSIFICATION:
         _expect(outputs, 2)
-        _rename(graph, outputs[0], "label")
+        _rename(graph, outputs[0], "converter_label")
         _rename(graph, outputs[1], "probabilities")
-        _set_shape(graph.output[0], [BATCH])
-        _set_shape(graph.output[1], [BATCH, len(facts.class_labels)])
+        _label_from_probabilities(graph, facts.class_labels)
     else:
         _expect(outputs, 1)
         _reshape_prediction(graph, outputs[0])
@@ -93,6 +93,10 @@ def stamp(model: onnx.ModelProto, metadata: dict[str, str]) -> tuple[bytes, dict
         The serialized model and the metadata as written (with the content hash).
     """
     model.producer_name = "modelyard.converters"
+    # onnxmltools fills opset_import from a set: its order follows the string hash seed.
+    opsets = sorted((o.domain, o.version) for o in model.opset_import)
+    del model.opset_import[:]
+    model.opset_import.extend(helper.make_opsetid(domain, version) for domain, version in opsets)
     del model.metadata_props[:]
     onnx.helper.set_model_props(model, dict(sorted(metadata.items())))
     unhashed = model.SerializeToString(deterministic=True)
@@ -139,6 +143,39 @@ def _rename(graph: onnx.GraphProto, old: str, new: str) -> None:
     for value in [*graph.input, *graph.output]:
         if value.name == old:
             value.name = new
+
+
+def _label_from_probabilities(graph: onnx.GraphProto, classes: tuple[str | int, ...]) -> None:
+    """Make ``label`` the class of the largest probability (the first one on a tie).
+
+    This is what ``predict`` does in scikit-learn, LightGBM and XGBoost; the converters'
+    own label outputs can disagree with their probabilities (skl2onnx's binary
+    HistGradientBoosting with a leaf-only tree labels every row 0 at p = 0.525).
+    """
+    strings = any(isinstance(c, str) for c in classes)
+    values = (
+        np.array([str(c) for c in classes], dtype=object)
+        if strings
+        else np.array(classes, dtype=np.int64)
+    )
+    graph.initializer.append(numpy_helper.from_array(values, "class_labels"))
+    graph.node.extend(
+        [
+            helper.make_node(
+                "ArgMax", ["probabilities"], ["label_index"], name="argmax", axis=1, keepdims=0
+            ),
+            helper.make_node(
+                "Gather", ["class_labels", "label_index"], ["label"], name="to_label", axis=0
+            ),
+        ]
+    )
+    probabilities = next(o for o in graph.output if o.name == "probabilities")
+    _set_shape(probabilities, [BATCH, len(classes)])
+    del graph.output[:]
+    label_type = TensorProto.STRING if strings else TensorProto.INT64
+    graph.output.extend(
+        [helper.make_tensor_value_info("label", label_type, [BATCH]), probabilities]
+    )
 
 
 def _reshape_prediction(graph: onnx.GraphProto, raw: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING, Protocol
 
-from modelyard.errors import InvalidArgument
+from modelyard.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -95,6 +95,21 @@ class UnsupportedModel(InvalidArgument):
         kinds = "; ".join(f"{b.framework}: {', '.join(b.supported_kinds)}" for b in backends)
         super().__init__(f"cannot convert {what}; supported kinds are {kinds}")
         self.what = what
+
+
+class ConversionFailed(FailedPrecondition):
+    """The converter or onnxruntime failed on a model of a supported kind.
+
+    Usually a setting the converter does not handle (an option, a categorical split); the
+    message names the kind, the converter and its first error line.
+    """
+
+    def __init__(self, facts: ModelFacts, exc: BaseException) -> None:
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        super().__init__(
+            f"{facts.converter} could not convert this {facts.kind}: "
+            f"{type(exc).__name__}: {detail[:300]}"
+        )
 
 
 def identify(model: object, backends: tuple[Backend, ...]) -> tuple[Backend, ModelFacts]:

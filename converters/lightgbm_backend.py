@@ -33,8 +33,10 @@ if TYPE_CHECKING:
 _CLASSIFICATION_OBJECTIVES = ("binary", "multiclass", "softmax")
 _REGRESSION_OBJECTIVES = (
     "regression", "regression_l1", "regression_l2", "l1", "l2", "mse", "mae", "rmse",
-    "huber", "fair", "quantile", "mape", "poisson", "gamma", "tweedie",
+    "huber", "quantile", "poisson", "gamma", "tweedie",
 )  # fmt: skip
+"""Objectives onnxmltools converts (``fair`` and ``mape`` it rejects; ``multiclassova`` it
+would convert with a softmax instead of one sigmoid per class)."""
 _ANONYMOUS = re.compile(r"Column_\d+")
 _NOTE = (
     "thresholds rounded down to FP32 (decisions on FP32 inputs are exact); leaves summed in FP32"
@@ -160,7 +162,7 @@ def _task(objective: str, model: object) -> str:
 
     if isinstance(model, lightgbm.LGBMRanker):
         raise UnsupportedModel("a LightGBM LGBMRanker")
-    if objective.startswith(_CLASSIFICATION_OBJECTIVES):
+    if objective in _CLASSIFICATION_OBJECTIVES:
         return CLASSIFICATION
     if objective in _REGRESSION_OBJECTIVES:
         return REGRESSION

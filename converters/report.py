@@ -44,9 +44,13 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
         max_abs_diff: max |Δ| over every probability (or prediction).
         mean_abs_diff: mean |Δ| over every probability (or prediction).
         max_rel_diff: max |Δ| / max |native| over the sample (regression; 0.0 for classifiers).
-        label_agreement: share of rows with the same label (``None`` for regressors).
+        label_agreement: share of rows with the same label, ties included (``None`` for
+            regressors).
         disagreeing_rows: sample row indices whose label differs or whose values fall outside
-            the tolerances (at most 1000 listed).
+            the tolerances (at most 1000 listed); ties excepted.
+        tied_rows: rows whose labels differ only because the native model ties: its two
+            largest probabilities are within ``probability_atol``, so either label is its
+            answer. Listed, not counted against ``min_label_agreement``.
         within_tolerance: every figure is inside the tolerances.
         tolerances: the tolerances applied.
         notes: known precision limits of this kind, and why a figure misses its tolerance.
@@ -60,6 +64,7 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
     max_rel_diff: float = 0.0
     label_agreement: float | None = None
     disagreeing_rows: tuple[int, ...] = ()
+    tied_rows: tuple[int, ...] = ()
     within_tolerance: bool
     tolerances: Tolerances
     notes: tuple[str, ...] = ()
@@ -79,6 +84,8 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
         if self.label_agreement is not None:
             parts.append(f"label agreement {self.label_agreement:.3%}")
         parts.append(f"{len(self.disagreeing_rows)} disagreeing rows of {self.rows}")
+        if self.tied_rows:
+            parts.append(f"{len(self.tied_rows)} rows differing only at a native tie")
         return ", ".join(parts)
 
 

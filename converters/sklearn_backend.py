@@ -98,6 +98,8 @@ class SklearnBackend:
             check_is_fitted(model)
         except NotFittedError:
             raise InvalidArgument(f"the {type(model).__name__} is not fitted") from None
+        if _multi_output(final, task):
+            raise UnsupportedModel(f"a multi-output {type(final).__name__}")
         per_column = bool(steps) and steps[0] == "ColumnTransformer"
         names = getattr(model, "feature_names_in_", None)
         if per_column and names is None:
@@ -136,8 +138,11 @@ class SklearnBackend:
             options=options,
             custom_conversion_functions=conversion_overrides(),
         )
-        if type(final).__name__.startswith("HistGradientBoosting"):
+        name = type(final).__name__
+        if name.startswith("HistGradientBoosting"):
             round_thresholds_down(converted, _hgb_splits(final))
+        elif name.startswith(("RandomForest", "GradientBoosting")):
+            set_missing_directions(converted, _trees(final))
         return converted
 
     def predict(self, model: object, facts: ModelFacts, plan: InputPlan) -> Scores:
@@ -179,10 +184,47 @@ def _hgb_splits(estimator: Any) -> Iterator[NativeSplit]:
                     yield int(node["feature_idx"]), float(node["num_threshold"])
 
 
+def set_missing_directions(model: onnx.ModelProto, trees: list[Any]) -> None:
+    """Send NaN where scikit-learn sends it: ``missing_go_to_left`` of each split.
+
+    skl2onnx 1.20 writes ``nodes_missing_value_tracks_true = 0`` for every node of
+    RandomForest/GradientBoosting, but scikit-learn >= 1.4 learns a side for missing values
+    (or sends them to the larger child). skl2onnx numbers trees in ``estimators_`` order
+    (row-major for GradientBoosting's ``[iteration, class]``) and nodes by their index, so
+    the flags can be copied by (tree, node).
+
+    Args:
+        model: the converted graph (changed in place).
+        trees: the fitted ``sklearn.tree._tree.Tree`` objects in skl2onnx's tree order.
+    """
+    for node in model.graph.node:
+        if node.op_type not in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
+            continue
+        attrs = {a.name: a for a in node.attribute}
+        flags = attrs["nodes_missing_value_tracks_true"]
+        modes = attrs["nodes_modes"].strings
+        values = list(flags.ints) or [0] * len(modes)
+        for i, (tree, index) in enumerate(
+            zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints, strict=True)
+        ):
+            missing_left = getattr(trees[tree], "missing_go_to_left", None)
+            if modes[i] != b"LEAF" and missing_left is not None:
+                values[i] = int(missing_left[index])
+        del flags.ints[:]
+        flags.ints.extend(values)
+
+
+def _trees(estimator: Any) -> list[Any]:
+    """The fitted trees of a forest or gradient boosting, in skl2onnx's tree-id order."""
+    return [tree.tree_ for tree in np.asarray(estimator.estimators_, dtype=object).ravel()]
+
+
 def _check_transformer(step: object) -> None:
     if isinstance(step, str) and step in ("passthrough", "drop"):
         return
     name = type(step).__name__
+    if name == "FunctionTransformer" and getattr(step, "func", None) is None:
+        return  # how a fitted ColumnTransformer stores remainder="passthrough"
     if name not in TRANSFORMERS:
         raise UnsupportedModel(f"a pipeline step {name}")
     children: list[object] = []
@@ -192,6 +234,13 @@ def _check_transformer(step: object) -> None:
         children = [t for _, t in step.steps]  # type: ignore[attr-defined]
     for child in children:
         _check_transformer(child)
+
+
+def _multi_output(final: object, task: str) -> bool:
+    if int(getattr(final, "n_outputs_", 1)) > 1:
+        return True
+    coef = getattr(final, "coef_", None)
+    return task == REGRESSION and coef is not None and np.ndim(coef) > 1
 
 
 def _labels(final: object) -> tuple[str | int, ...]:

@@ -25,11 +25,11 @@ if TYPE_CHECKING:
 _OBJECTIVES = {
     "binary:logistic": CLASSIFICATION,
     "multi:softprob": CLASSIFICATION,
-    "multi:softmax": CLASSIFICATION,
     "reg:squarederror": REGRESSION,
     "reg:absoluteerror": REGRESSION,
     "reg:pseudohubererror": REGRESSION,
 }
+# multi:softmax is left out: its predict_proba is one-hot, the converted graph's is not.
 _NOTE = "FP32 thresholds and `x < t` on both sides (decisions exact); leaves summed in FP32"
 
 
@@ -38,7 +38,7 @@ class XGBoostBackend:
 
     framework: str = "xgboost"
     supported_kinds: tuple[str, ...] = (
-        "XGBClassifier (binary:logistic, multi:softprob, multi:softmax)",
+        "XGBClassifier (binary:logistic, multi:softprob)",
         "XGBRegressor (reg:squarederror, reg:absoluteerror, reg:pseudohubererror)",
     )
 

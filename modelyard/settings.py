@@ -92,7 +92,10 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     """Repository poll interval; 0 disables polling (explicit load/unload only)."""
     max_request_bytes: int = 64 * 1024 * 1024
     max_batch_size: int = 64
-    max_queue_delay_us: int = 500
+    max_queue_delay_us: int = 10_000
+    """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""
+    batch_linger_us: int = 1000
+    """Under load, a batch also leaves once no request arrived for this long."""
     queue_capacity: int = 4096
     queue_timeout_ms: int = 10_000
     drain_timeout_s: float = 30.0

@@ -1,7 +1,8 @@
-"""Candidate models for the churn example and how each is trained and scored.
+"""How the churn example splits its data and trains and scores a candidate model.
 
-Three baselines — LogisticRegression (with scaling), LightGBM and XGBoost — share one split
-and one metric (validation ROC AUC), so the pipeline can pick the best fairly.
+Three baselines — LogisticRegression (with scaling), LightGBM and XGBoost, built by the tuner's
+``build_estimator`` so baselines and tuned models are the same estimators — share one split and
+one metric (validation ROC AUC), so the pipeline can pick the best fairly.
 
 >>> from modelyard.datasets import generate_churn
 >>> splits = split(generate_churn(600, seed=3), seed=3)
@@ -13,19 +14,14 @@ True
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
 from typing import Any
 
-import lightgbm as lgb
 import numpy as np
 import pandas as pd
-import xgboost as xgb
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import train_test_split
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import StandardScaler
 
+from control_plane.tuning.estimators import build_estimator
 from examples.churn.features import engineer
 from modelyard.datasets import ChurnDataset
 
@@ -53,46 +49,19 @@ def split(dataset: ChurnDataset, *, seed: int = 0, validation_share: float = 0.2
     return Splits(x_train, x_valid, np.asarray(y_train), np.asarray(y_valid))
 
 
-def _logistic_regression(params: dict[str, Any]) -> Any:
-    return Pipeline(
-        [("scale", StandardScaler()), ("model", LogisticRegression(max_iter=1000, **params))]
-    )
+CANDIDATES: tuple[str, ...] = ("logistic_regression", "lightgbm", "xgboost")
+"""The model families the tuner knows; their estimators come from one place."""
 
-
-def _lightgbm(params: dict[str, Any]) -> Any:
-    defaults = {
-        "n_estimators": 200,
-        "learning_rate": 0.05,
-        "num_leaves": 31,
-        "verbose": -1,
-        "n_jobs": 1,
-        "random_state": 0,
-    }
-    return lgb.LGBMClassifier(**(defaults | params))
-
-
-def _xgboost(params: dict[str, Any]) -> Any:
-    defaults = {
-        "n_estimators": 200,
-        "learning_rate": 0.05,
-        "max_depth": 5,
-        "n_jobs": 1,
-        "random_state": 0,
-        "eval_metric": "auc",
-    }
-    return xgb.XGBClassifier(**(defaults | params))
-
-
-CANDIDATES: dict[str, Callable[[dict[str, Any]], Any]] = {
-    "logistic_regression": _logistic_regression,
-    "lightgbm": _lightgbm,
-    "xgboost": _xgboost,
+BASELINE_PARAMS: dict[str, dict[str, Any]] = {
+    "logistic_regression": {},
+    "lightgbm": {"n_estimators": 200, "learning_rate": 0.05, "num_leaves": 31},
+    "xgboost": {"n_estimators": 200, "learning_rate": 0.05, "max_depth": 5},
 }
 
 
 def fit_and_score(name: str, params: dict[str, Any], splits: Splits) -> tuple[Any, float]:
     """Train candidate ``name`` with ``params``; return it and its validation ROC AUC."""
-    model = CANDIDATES[name](params)
+    model = build_estimator(name, params, seed=0)
     model.fit(splits.x_train, splits.y_train)
     scores = model.predict_proba(splits.x_valid)[:, 1]
     return model, float(roc_auc_score(splits.y_valid, scores))

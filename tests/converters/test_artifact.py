@@ -128,3 +128,23 @@ def test_tight_tolerance_refuses_with_figures_and_override_is_recorded(wine) -> 
     fidelity = msgspec.json.decode(result.metadata["modelyard.fidelity"])
     assert fidelity["within_tolerance"] is False
     assert fidelity["tolerances"]["probability_atol"] == 0.0
+
+
+def test_column_transformer_with_passthrough_remainder(wine) -> None:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    features, target = wine
+    features = with_bucket(features)
+    prep = ColumnTransformer(
+        [("cat", OneHotEncoder(handle_unknown="ignore"), ["bucket"])], remainder="passthrough"
+    )
+    forest = RandomForestClassifier(n_estimators=10, random_state=0)
+    model = Pipeline([("prep", prep), ("model", forest)]).fit(features, target)
+
+    result = convert(model, features)
+
+    assert result.fidelity.within_tolerance, result.fidelity.summary()
+    assert len(result.signature.inputs) == features.shape[1]

@@ -7,15 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.cluster import KMeans
+from sklearn.compose import ColumnTransformer
 from sklearn.datasets import load_wine
 from sklearn.ensemble import RandomForestClassifier
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import PolynomialFeatures
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, PolynomialFeatures
 
 from converters import UnsupportedModel, convert
+from converters.kinds import ConversionFailed
 from converters.loading import load_model, load_sample
 from modelyard.errors import InvalidArgument, NotFound
-from tests.converters.kinds import CLASSIFIERS
+from tests.converters.kinds import CLASSIFIERS, with_bucket
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +136,6 @@ def test_bad_sample_files_are_reported(tmp_path) -> None:
 
 def test_string_column_with_missing_values_is_refused() -> None:
     features, target = load_wine(return_X_y=True, as_frame=True)
-    from tests.converters.kinds import with_bucket
-
     features = with_bucket(features)
     model = CLASSIFIERS["Pipeline(ColumnTransformer, LogisticRegression)"](features, target, 3)
     sample = features.copy()
@@ -142,3 +143,59 @@ def test_string_column_with_missing_values_is_refused() -> None:
 
     with pytest.raises(InvalidArgument, match="'bucket' has missing values"):
         convert(model, sample)
+
+
+def test_converter_failure_is_a_domain_error_naming_the_converter(wine) -> None:
+    features, target = wine
+    features = with_bucket(features)
+    prep = ColumnTransformer(
+        [
+            (
+                "cat",
+                OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=70),
+                ["bucket"],
+            )
+        ],
+        remainder="passthrough",
+    )
+    final = LogisticRegression(solver="newton-cholesky")
+    model = Pipeline([("prep", prep), ("model", final)]).fit(features, target)
+
+    with pytest.raises(ConversionFailed, match=r"skl2onnx .* could not convert .*Infrequent"):
+        convert(model, features)
+
+
+def test_native_model_refusing_the_sample_is_invalid_argument(wine) -> None:
+    features, target = wine
+    model = CLASSIFIERS["GradientBoostingClassifier"](features, target, 3)
+
+    with pytest.raises(InvalidArgument, match="cannot score the sample: Input X contains NaN"):
+        convert(model, features.assign(alcohol=np.nan))
+
+
+def test_multi_output_regressor_is_unsupported(wine) -> None:
+    from sklearn.linear_model import LinearRegression
+
+    features, target = wine
+    model = LinearRegression().fit(features, np.column_stack([target, target]))
+
+    with pytest.raises(UnsupportedModel, match="multi-output LinearRegression"):
+        convert(model, features)
+
+
+@pytest.mark.parametrize(
+    "model",
+    [
+        lambda: __import__("lightgbm").LGBMClassifier(
+            n_estimators=3, objective="multiclassova", n_jobs=1, verbose=-1
+        ),
+        lambda: __import__("xgboost").XGBClassifier(n_estimators=3, objective="multi:softmax"),
+    ],
+    ids=["lightgbm-multiclassova", "xgboost-softmax"],
+)
+def test_objectives_the_converters_get_wrong_are_refused_up_front(model, wine) -> None:
+    features, target = wine
+    fitted = model().fit(features, target)
+
+    with pytest.raises(UnsupportedModel, match="objective"):
+        convert(fitted, features)

@@ -1,0 +1,57 @@
+"""Starting and stopping the grpc.aio listener.
+
+``start_grpc_server`` returns once the server listens, with the bound port (port 0 picks a
+free one). Message size limits are grpc's own channel options, so an oversized request is
+refused with RESOURCE_EXHAUSTED before any of our code runs. SO_REUSEPORT is off unless the
+settings ask for it (several worker processes sharing the port).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import grpc
+
+from inference_server.grpc.servicer import SERVICE_NAME, InferenceServicer
+
+if TYPE_CHECKING:
+    from inference_server.service import InferenceService
+    from inference_server.settings import ServerSettings
+
+
+class GrpcServerHandle:
+    """A running gRPC listener: its bound ``port`` and ``close``."""
+
+    def __init__(self, server: grpc.aio.Server, port: int) -> None:
+        self.server = server
+        self.port = port
+
+    async def close(self, grace: float | None = None) -> None:
+        """Stop accepting calls; in-flight calls get ``grace`` seconds to finish."""
+        await self.server.stop(grace)
+
+
+async def start_grpc_server(
+    service: InferenceService, host: str, port: int, settings: ServerSettings
+) -> GrpcServerHandle:
+    """Bind and start the gRPC listener.
+
+    Raises:
+        RuntimeError: the address cannot be bound.
+    """
+    limit = settings.max_message_bytes
+    server = grpc.aio.server(
+        options=[
+            ("grpc.max_receive_message_length", limit),
+            ("grpc.max_send_message_length", limit),
+            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+        ],
+        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
+    )
+    handlers = InferenceServicer(service).handlers()
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
+    # registered methods skip grpc's per-call string lookup (grpc-stubs predates the API)
+    server.add_registered_method_handlers(SERVICE_NAME, handlers)  # type: ignore[attr-defined]
+    bound = server.add_insecure_port(f"{host}:{port}")
+    await server.start()
+    return GrpcServerHandle(server, bound)

@@ -1,0 +1,208 @@
+"""The gRPC servicer: each method converts, delegates to the service and converts back.
+
+Handlers are registered with raw ``bytes`` requests and parse them in :func:`unary`, so a
+malformed protobuf becomes INVALID_ARGUMENT (grpc's own deserializer failure would be
+INTERNAL). Domain errors map through :data:`~inference_server.grpc.errors.GRPC_STATUS`;
+anything else is logged once here, at the edge, and answered INTERNAL. Nothing is logged per
+successful request.
+
+ModelStreamInfer (Triton's shape) runs the requests of one stream concurrently, up to
+``STREAM_WINDOW`` at a time, and writes each answer as it completes; an error answers that
+request with ``error_message`` (and its id) and the stream goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Any
+
+import grpc
+from google.protobuf.message import DecodeError
+
+from inference_server.grpc import convert
+from inference_server.grpc._generated import grpc_service_pb2 as pb
+from inference_server.grpc.errors import GRPC_STATUS
+from modelyard.errors import ModelyardError
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from inference_server.service import InferenceService
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAME = "inference.GRPCInferenceService"
+STREAM_WINDOW = 256
+
+Context = grpc.aio.ServicerContext[bytes, Any]
+
+
+def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    if isinstance(exc, ModelyardError):
+        return GRPC_STATUS[exc.code], exc.message
+    if isinstance(exc, DecodeError):
+        return grpc.StatusCode.INVALID_ARGUMENT, f"malformed protobuf request: {exc}"
+    log.exception("unexpected error in a gRPC call", exc_info=exc)
+    return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
+
+
+def unary(
+    fn: Callable[[Any], Awaitable[Any]], request_type: Any, response_type: Any
+) -> grpc.RpcMethodHandler[Any, Any]:
+    """A unary handler that parses the request, calls ``fn`` and maps errors to statuses."""
+    parse = request_type.FromString
+
+    async def handler(data: bytes, context: Context) -> Any:
+        try:
+            return await fn(parse(data))
+        except Exception as exc:  # the edge: every error becomes a status
+            code, message = _status(exc)
+        await context.abort(code, message)
+
+    return grpc.unary_unary_rpc_method_handler(
+        handler, response_serializer=response_type.SerializeToString
+    )
+
+
+class InferenceServicer:
+    """GRPCInferenceService over an :class:`InferenceService`."""
+
+    def __init__(self, service: InferenceService) -> None:
+        self._service = service
+
+    async def server_live(self, _: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
+        return pb.ServerLiveResponse(live=self._service.server_live())
+
+    async def server_ready(self, _: pb.ServerReadyRequest) -> pb.ServerReadyResponse:
+        return pb.ServerReadyResponse(ready=self._service.server_ready())
+
+    async def model_ready(self, req: pb.ModelReadyRequest) -> pb.ModelReadyResponse:
+        return pb.ModelReadyResponse(ready=self._service.model_ready(req.name, req.version or None))
+
+    async def server_metadata(self, _: pb.ServerMetadataRequest) -> pb.ServerMetadataResponse:
+        meta = self._service.server_metadata()
+        return pb.ServerMetadataResponse(
+            name=meta.name, version=meta.version, extensions=meta.extensions
+        )
+
+    async def model_metadata(self, req: pb.ModelMetadataRequest) -> pb.ModelMetadataResponse:
+        return convert.metadata_to_proto(
+            self._service.model_metadata(req.name, req.version or None)
+        )
+
+    async def model_infer(self, req: pb.ModelInferRequest) -> pb.ModelInferResponse:
+        try:
+            request = convert.request_from_proto(req)
+        except ModelyardError as exc:
+            self._service.record_failure(req.model_name, req.model_version, exc)
+            raise
+        response = await self._service.infer(request)
+        return convert.response_to_proto(response, raw=request.raw_output)
+
+    async def model_config(self, req: pb.ModelConfigRequest) -> pb.ModelConfigResponse:
+        return convert.config_to_proto(self._service.model_config(req.name, req.version or None))
+
+    async def model_statistics(self, req: pb.ModelStatisticsRequest) -> pb.ModelStatisticsResponse:
+        return convert.statistics_to_proto(self._service.model_statistics(req.name, req.version))
+
+    async def repository_index(self, req: pb.RepositoryIndexRequest) -> pb.RepositoryIndexResponse:
+        return convert.index_to_proto(await self._service.repository_index(ready_only=req.ready))
+
+    async def repository_load(
+        self, req: pb.RepositoryModelLoadRequest
+    ) -> pb.RepositoryModelLoadResponse:
+        await self._service.load_model(req.model_name)
+        return pb.RepositoryModelLoadResponse()
+
+    async def repository_unload(
+        self, req: pb.RepositoryModelUnloadRequest
+    ) -> pb.RepositoryModelUnloadResponse:
+        await self._service.unload_model(req.model_name)
+        return pb.RepositoryModelUnloadResponse()
+
+    async def _stream_answer(self, data: bytes) -> pb.ModelStreamInferResponse:
+        req = None
+        try:
+            req = pb.ModelInferRequest.FromString(data)
+            answer = await self.model_infer(req)
+            return pb.ModelStreamInferResponse(infer_response=answer)
+        except Exception as exc:  # the edge: the error answers this request only
+            _, message = _status(exc)
+        echo = pb.ModelInferResponse(
+            model_name=req.model_name if req else "", id=req.id if req else ""
+        )
+        return pb.ModelStreamInferResponse(error_message=message, infer_response=echo)
+
+    async def model_stream_infer(
+        self, requests: AsyncIterator[bytes], context: Context
+    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
+        """Answer a stream of requests concurrently, in completion order."""
+        answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
+        window = asyncio.Semaphore(STREAM_WINDOW)
+        tasks: set[asyncio.Task[None]] = set()
+
+        async def answer(data: bytes) -> None:
+            try:
+                answers.put_nowait(await self._stream_answer(data))
+            finally:
+                window.release()
+
+        async def read() -> None:
+            async for data in requests:
+                await window.acquire()
+                task = asyncio.create_task(answer(data))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            while tasks:
+                await asyncio.gather(*tasks)
+            answers.put_nowait(None)
+
+        reader = asyncio.create_task(read())
+        try:
+            while (item := await answers.get()) is not None:
+                yield item
+        finally:
+            reader.cancel()
+            for task in list(tasks):
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+
+    def handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
+        """The method table of ``inference.GRPCInferenceService``."""
+        table: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
+            "ServerLive": unary(self.server_live, pb.ServerLiveRequest, pb.ServerLiveResponse),
+            "ServerReady": unary(self.server_ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
+            "ModelReady": unary(self.model_ready, pb.ModelReadyRequest, pb.ModelReadyResponse),
+            "ServerMetadata": unary(
+                self.server_metadata, pb.ServerMetadataRequest, pb.ServerMetadataResponse
+            ),
+            "ModelMetadata": unary(
+                self.model_metadata, pb.ModelMetadataRequest, pb.ModelMetadataResponse
+            ),
+            "ModelInfer": unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
+            "ModelConfig": unary(self.model_config, pb.ModelConfigRequest, pb.ModelConfigResponse),
+            "ModelStatistics": unary(
+                self.model_statistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
+            ),
+            "RepositoryIndex": unary(
+                self.repository_index, pb.RepositoryIndexRequest, pb.RepositoryIndexResponse
+            ),
+            "RepositoryModelLoad": unary(
+                self.repository_load,
+                pb.RepositoryModelLoadRequest,
+                pb.RepositoryModelLoadResponse,
+            ),
+            "RepositoryModelUnload": unary(
+                self.repository_unload,
+                pb.RepositoryModelUnloadRequest,
+                pb.RepositoryModelUnloadResponse,
+            ),
+            "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
+                self.model_stream_infer,
+                response_serializer=pb.ModelStreamInferResponse.SerializeToString,
+            ),
+        }
+        return table

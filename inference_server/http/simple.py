@@ -1,0 +1,143 @@
+"""The simple JSON endpoints for callers without an OIP client.
+
+- ``POST /predict?model=NAME[&version=V]``: body is one row, either an object
+  (feature name -> value) or a list (values in the model's feature order). The answer names
+  the model, the version that computed it, the label and the class probabilities (or the
+  prediction of a regressor).
+- ``POST /predict/batch?model=NAME[&version=V]``: body is a list of such rows; the answer has
+  one label / probability row / prediction per input row, in order.
+- ``GET /health``: ``{"status": "ok", "live": true, "ready": true}``, 503 while not ready.
+
+Mapping rows to tensors and outputs to labels is the service's job
+(:meth:`InferenceService.predict_rows`); this module only decodes and encodes.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import TYPE_CHECKING
+from urllib.parse import parse_qs
+
+import msgspec
+
+from inference_server.http.messages import HttpResponse
+from modelyard.errors import InvalidArgument
+from modelyard.models import Scalar
+
+if TYPE_CHECKING:
+    from inference_server.core.types import PredictResult
+    from inference_server.http.messages import HttpRequest
+    from inference_server.service import InferenceService
+
+Row = dict[str, Scalar] | list[Scalar]
+
+
+class PredictOne(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Answer of ``/predict``."""
+
+    model: str
+    version: str
+    variant: str | None = None
+    label: Scalar = None
+    probabilities: list[float] | None = None
+    prediction: float | None = None
+    class_labels: list[Scalar] | None = None
+
+
+class PredictMany(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """Answer of ``/predict/batch``."""
+
+    model: str
+    version: str
+    variant: str | None = None
+    labels: list[Scalar] | None = None
+    probabilities: list[list[float]] | None = None
+    predictions: list[float] | None = None
+    class_labels: list[Scalar] | None = None
+
+
+class Health(msgspec.Struct, kw_only=True):
+    """Answer of ``GET /health``."""
+
+    status: str
+    live: bool
+    ready: bool
+
+
+_decode_row = msgspec.json.Decoder(Row).decode
+_decode_rows = msgspec.json.Decoder(list[Row]).decode
+_encode = msgspec.json.Encoder().encode
+
+
+def _target(request: HttpRequest) -> tuple[str, str | None]:
+    return _parse_target(request.query)
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_target(raw: bytes) -> tuple[str, str | None]:
+    """``?model=NAME[&version=V]`` -> (NAME, V); memoised, clients repeat the same query.
+
+    >>> _parse_target(b"model=churn&version=3")
+    ('churn', '3')
+    """
+    query = parse_qs(raw.decode(errors="replace")) if raw else {}
+    models = query.get("model")
+    if not models:
+        raise InvalidArgument("name the model in the query: POST /predict?model=NAME")
+    versions = query.get("version")
+    return models[0], versions[0] if versions else None
+
+
+async def predict(service: InferenceService, request: HttpRequest) -> HttpResponse:
+    """``POST /predict``: score one row.
+
+    Raises:
+        InvalidArgument, NotFound, Unavailable, ResourceExhausted: from the service.
+        msgspec.ValidationError: the body is not a row.
+    """
+    model, version = _target(request)
+    row = _decode_row(request.body)
+    result = await service.predict_rows(model, [row], version)
+    return HttpResponse(200, _encode(_one(result)))
+
+
+def _one(result: PredictResult) -> PredictOne:
+    return PredictOne(
+        model=result.model_name,
+        version=result.model_version,
+        variant=result.variant,
+        label=result.labels[0] if result.labels else None,
+        probabilities=result.probabilities[0] if result.probabilities else None,
+        prediction=result.predictions[0] if result.predictions else None,
+        class_labels=result.class_labels,
+    )
+
+
+async def predict_batch(service: InferenceService, request: HttpRequest) -> HttpResponse:
+    """``POST /predict/batch``: score a list of rows.
+
+    Raises:
+        InvalidArgument, NotFound, Unavailable, ResourceExhausted: from the service.
+        msgspec.ValidationError: the body is not a list of rows.
+    """
+    model, version = _target(request)
+    rows = _decode_rows(request.body)
+    result = await service.predict_rows(model, rows, version)
+    answer = PredictMany(
+        model=result.model_name,
+        version=result.model_version,
+        variant=result.variant,
+        labels=result.labels,
+        probabilities=result.probabilities,
+        predictions=result.predictions,
+        class_labels=result.class_labels,
+    )
+    return HttpResponse(200, _encode(answer))
+
+
+async def health(service: InferenceService, request: HttpRequest) -> HttpResponse:
+    """``GET /health``: liveness and readiness in one answer (503 while not ready)."""
+    live, ready = service.server_live(), service.server_ready()
+    status = "ok" if live and ready else "unavailable"
+    body = _encode(Health(status=status, live=live, ready=ready))
+    return HttpResponse(200 if ready else 503, body)

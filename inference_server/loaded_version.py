@@ -1,0 +1,170 @@
+"""One loaded model version: its session, batcher, statistics, metrics and reference count.
+
+A :class:`LoadedVersion` is what a request resolves to. ``submit`` is bound once at load time
+to either the version's :class:`~inference_server.batcher.MicroBatcher` or a direct session
+run (batching switched off in config.json, or a model without a variable batch dimension), so
+the request path makes no per-request decision about it. Metrics are reported through
+:class:`VersionHooks` (implemented by :mod:`inference_server.metrics`); each version gets its
+own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import TYPE_CHECKING, Protocol
+
+from inference_server.batcher import MicroBatcher
+from inference_server.core.types import ModelStatistics
+from inference_server.core.validation import InputLimits
+from inference_server.runtime import OnnxModel
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import numpy as np
+
+    from modelyard.model_repository import ModelConfig, VersionEntry
+
+
+class VersionRecorder(Protocol):
+    """Per-version metrics sink (pre-bound labels)."""
+
+    def request(self, seconds: float) -> None:
+        """One successful request took ``seconds``."""
+
+    def batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
+        """One session run of ``rows`` rows from ``requests`` requests."""
+
+
+class VersionHooks(Protocol):
+    """Metrics and events of the model manager."""
+
+    def event(self, model: str, version: int, what: str) -> None:
+        """A load/unload event (``load_started``, ``loaded``, ``load_failed``, ``unloaded``)."""
+
+    def recorder(self, model: str, version: str) -> VersionRecorder:
+        """The metrics sink of one version."""
+
+    def failure(self, model: str, version: str, code: str, seconds: float) -> None:
+        """One failed request with its error code."""
+
+
+class NullRecorder:
+    """A recorder that records nothing."""
+
+    def request(self, seconds: float) -> None:
+        """Record nothing."""
+
+    def batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
+        """Record nothing."""
+
+
+class NullHooks:
+    """Hooks that record nothing (a server without metrics)."""
+
+    def event(self, model: str, version: int, what: str) -> None:
+        """Record nothing."""
+
+    def recorder(self, model: str, version: str) -> VersionRecorder:
+        """A recorder that records nothing."""
+        return NullRecorder()
+
+    def failure(self, model: str, version: str, code: str, seconds: float) -> None:
+        """Record nothing."""
+
+
+class LoadedVersion:
+    """A ready model version (see the module docstring)."""
+
+    def __init__(
+        self, name: str, version: int, model: OnnxModel, config: ModelConfig, hooks: VersionHooks
+    ) -> None:
+        self.name = name
+        self.version = version
+        self.version_str = str(version)
+        self.model = model
+        self.config = config
+        self.description = model.description
+        self.signature = model.description.signature
+        self.limits = InputLimits(allow_non_finite=config.allow_non_finite)
+        self.output_datatypes = [s.datatype for s in self.signature.outputs]
+        self.output_index = {s.name: i for i, s in enumerate(self.signature.outputs)}
+        self.stats = ModelStatistics(name=name, version=self.version_str)
+        self.recorder = hooks.recorder(name, self.version_str)
+        self.inflight = 0
+        self.retired = False
+        self._drained = asyncio.Event()
+        batching = config.batching
+        batchable = all(s.shape and s.shape[0] == -1 for s in self.signature.inputs)
+        self.batcher: MicroBatcher | None = None
+        self.submit: Callable[[list[np.ndarray], int], Awaitable[list[np.ndarray]]]
+        if batching.enabled and batchable:
+            self.batcher = MicroBatcher(
+                model.run,
+                max_batch_size=batching.max_batch_size,
+                max_queue_delay_us=batching.max_queue_delay_us,
+                linger_us=batching.linger_us,
+                max_queue_size=batching.max_queue_size,
+                queue_timeout_us=batching.queue_timeout_us,
+                observer=self._on_batch,
+            )
+            self.submit = self.batcher.submit
+        else:
+            self.submit = self._run_direct
+
+    @classmethod
+    async def load(
+        cls,
+        name: str,
+        entry: VersionEntry,
+        config: ModelConfig,
+        hooks: VersionHooks,
+        *,
+        default_threads: int = 1,
+    ) -> LoadedVersion:
+        """Load and warm a version in a worker thread, then start its batcher.
+
+        Raises:
+            InvalidArgument: the file is not a loadable ONNX model.
+        """
+        threads = config.intra_op_num_threads or default_threads
+        model = await asyncio.to_thread(OnnxModel.load, entry.path, intra_op_num_threads=threads)
+        handle = cls(name, entry.version, model, config, hooks)
+        if handle.batcher is not None:
+            handle.batcher.start()
+        return handle
+
+    async def _run_direct(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
+        start = time.monotonic_ns()
+        outputs = await self.model.run(arrays)
+        self._on_batch(rows, 1, 0, time.monotonic_ns() - start)
+        return outputs
+
+    def _on_batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
+        stats = self.stats
+        stats.inference_count += rows
+        stats.execution_count += 1
+        stats.queue_ns += queue_ns
+        stats.compute_ns += compute_ns
+        stats.last_inference_ms = int(time.time() * 1000)
+        self.recorder.batch(rows, requests, queue_ns, compute_ns)
+
+    def release(self) -> None:
+        """End one request's use of this version (pairs with ``inflight += 1``)."""
+        self.inflight -= 1
+        if self.retired and self.inflight == 0:
+            self._drained.set()
+
+    def retire(self) -> asyncio.Task[None]:
+        """Take no new requests; returns the task that closes the version once drained."""
+        self.retired = True
+        if self.inflight == 0:
+            self._drained.set()
+        return asyncio.get_running_loop().create_task(self._close_when_drained())
+
+    async def _close_when_drained(self) -> None:
+        await self._drained.wait()
+        if self.batcher is not None:
+            await self.batcher.close()
+        self.model.close()

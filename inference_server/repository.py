@@ -1,0 +1,136 @@
+"""Watching the model repository: startup load, polling, explicit load/unload, the index.
+
+Modes (Triton's ``--model-control-mode``): ``poll`` loads every model at startup and then
+rescans the repository every ``poll_interval_s`` seconds, loading new or changed versions and
+retiring removed ones; ``explicit`` and ``none`` load every model at startup and change only
+on the load/unload API (``none`` refuses it). The layout and the completeness rule are
+:mod:`modelyard.model_repository`'s; scans run in a worker thread so the event loop never
+waits on the file system. A model unloaded through the API stays unloaded (polling skips it)
+until it is loaded again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import TYPE_CHECKING, Literal
+
+from inference_server.core.types import RepositoryModel
+from inference_server.model_manager import READY, UNAVAILABLE
+from modelyard.errors import FailedPrecondition, NotFound
+from modelyard.model_repository import list_models, scan_model
+
+if TYPE_CHECKING:
+    from inference_server.model_manager import ModelManager, ModelSlot
+
+log = logging.getLogger(__name__)
+
+ControlMode = Literal["poll", "explicit", "none"]
+
+
+class RepositoryWatcher:
+    """Keeps a :class:`ModelManager` in line with its repository directory."""
+
+    def __init__(
+        self, manager: ModelManager, *, mode: ControlMode = "poll", poll_interval_s: float = 2.0
+    ) -> None:
+        self._manager = manager
+        self._mode = mode
+        self._interval = poll_interval_s
+        self._unloaded: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Load every model of the repository, then start polling (poll mode)."""
+        await self.poll_once()
+        if self._mode == "poll":
+            self._task = asyncio.get_running_loop().create_task(self._poll_forever())
+
+    async def stop(self) -> None:
+        """Stop polling (loaded models stay; the manager closes them)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def poll_once(self) -> None:
+        """Sync every model on disk and every loaded model with the repository once."""
+        on_disk = await asyncio.to_thread(list_models, self._manager.repository)
+        names = (set(on_disk) | {s.name for s in self._manager.slots()}) - self._unloaded
+        for name in sorted(names):
+            await self._manager.sync(name)
+
+    async def _poll_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval)
+            try:
+                await self.poll_once()
+            except OSError as exc:  # a repository on a flaky mount: keep serving, try again
+                log.error("repository poll failed: %s", exc)
+
+    def _check_mode(self) -> None:
+        if self._mode == "none":
+            raise FailedPrecondition("model control is disabled (--model-control-mode none)")
+
+    async def load(self, name: str) -> ModelSlot:
+        """Load or reload one model now.
+
+        Raises:
+            NotFound: no such model directory.
+            FailedPrecondition: model control is disabled.
+        """
+        self._check_mode()
+        self._unloaded.discard(name)
+        slot = await self._manager.sync(name)
+        if slot is None:
+            raise NotFound("model", name)
+        return slot
+
+    async def unload(self, name: str) -> None:
+        """Unload one model; polling leaves it alone until it is loaded again.
+
+        Raises:
+            NotFound: the model is not loaded.
+            FailedPrecondition: model control is disabled.
+        """
+        self._check_mode()
+        self._manager.slot(name)
+        self._unloaded.add(name)
+        await self._manager.unload(name)
+
+    async def index(self, *, ready_only: bool = False) -> list[RepositoryModel]:
+        """Every model in the repository with each version's state (Triton RepositoryIndex)."""
+        repo = self._manager.repository
+        on_disk = await asyncio.to_thread(list_models, repo)
+        out: list[RepositoryModel] = []
+        loaded = {s.name: s for s in self._manager.slots()}
+        for name in sorted(set(on_disk) | set(loaded)):
+            slot = loaded.get(name)
+            if slot is None:
+                versions = await asyncio.to_thread(scan_model, repo / name)
+                reason = "unloaded" if name in self._unloaded else "not loaded"
+                out.extend(
+                    RepositoryModel(name=name, version=str(v), state=UNAVAILABLE, reason=reason)
+                    for v in sorted(versions)
+                )
+                continue
+            if not slot.states:
+                out.append(
+                    RepositoryModel(
+                        name=name,
+                        version="",
+                        state=UNAVAILABLE,
+                        reason=slot.error or "no complete version",
+                    )
+                )
+            for version, state in sorted(slot.states.items()):
+                out.append(
+                    RepositoryModel(
+                        name=name, version=str(version), state=state.state, reason=state.reason
+                    )
+                )
+        if ready_only:
+            out = [m for m in out if m.state == READY]
+        return out

@@ -1,0 +1,326 @@
+"""The transport-free inference service both protocol adapters call.
+
+An adapter converts its wire message to :mod:`inference_server.core.types`, calls one method
+here and converts the answer back; anything beyond conversion lives here. Errors are
+:mod:`modelyard.errors` subclasses; each adapter maps their codes in one table.
+
+Request path of :meth:`InferenceService.infer`: resolve the version (a dict lookup; the model
+manager swaps versions atomically), count it in flight, check the requested outputs, validate
+the inputs (one function for both protocols), submit to the version's batcher (or run the
+session directly), pick the requested outputs. No logging and no locks on this path; metrics
+go to pre-bound per-version recorders.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+import modelyard
+from inference_server.core.rows import result_from_outputs, rows_to_inputs
+from inference_server.core.types import (
+    InferRequest,
+    InferResponse,
+    ModelConfiguration,
+    ModelMetadata,
+    ModelStatistics,
+    PredictResult,
+    RepositoryModel,
+    ResponseOutput,
+    ServerMetadata,
+    TensorMetadata,
+)
+from inference_server.core.validation import validate_inputs
+from modelyard.errors import (
+    ErrorCode,
+    FailedPrecondition,
+    InvalidArgument,
+    ModelyardError,
+    NotFound,
+    Unavailable,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import numpy as np
+
+    from inference_server.core.rows import Row
+    from inference_server.loaded_version import LoadedVersion, VersionHooks
+    from inference_server.model_manager import ModelManager, ModelSlot
+    from inference_server.repository import RepositoryWatcher
+    from modelyard.models import TensorSpec
+
+EXTENSIONS = [
+    "binary_tensor_data",
+    "model_repository",
+    "model_configuration",
+    "statistics",
+    "parameters",
+]
+
+
+def _tensors(specs: Sequence[TensorSpec], *, drop_batch: bool = False) -> list[TensorMetadata]:
+    return [
+        TensorMetadata(
+            name=s.name, datatype=s.datatype, shape=list(s.shape[1:] if drop_batch else s.shape)
+        )
+        for s in specs
+    ]
+
+
+class InferenceService:
+    """Inference, health, metadata and repository control over a model manager."""
+
+    def __init__(
+        self,
+        manager: ModelManager,
+        watcher: RepositoryWatcher,
+        hooks: VersionHooks,
+        *,
+        server_name: str = "modelyard",
+    ) -> None:
+        self._manager = manager
+        self._watcher = watcher
+        self._hooks = hooks
+        self._metadata = ServerMetadata(
+            name=server_name, version=modelyard.__version__, extensions=EXTENSIONS
+        )
+        self.ready = False
+        self.draining = False
+
+    async def infer(self, request: InferRequest) -> InferResponse:
+        """Run one inference request on the version it resolves to.
+
+        Raises:
+            NotFound: unknown model or version.
+            InvalidArgument: the inputs or requested outputs do not fit the model.
+            Unavailable: no version ready yet, or the server is draining (retry).
+            ResourceExhausted: the version's batch queue is full (retry).
+            DeadlineExceeded: the request waited too long in the batch queue.
+        """
+        start = time.perf_counter()
+        try:
+            if self.draining:
+                raise Unavailable("server is shutting down; retry on another replica")
+            handle = self._manager.resolve(request.model_name, request.model_version)
+        except ModelyardError as exc:
+            self._hooks.failure(
+                request.model_name,
+                request.model_version or "",
+                exc.code.value,
+                time.perf_counter() - start,
+            )
+            raise
+        handle.inflight += 1
+        try:
+            picks = self._output_picks(request, handle)
+            arrays, rows = validate_inputs(request, handle.signature, handle.limits)
+            outputs = await handle.submit(arrays, rows)
+        except BaseException as exc:
+            self._fail(handle, exc, start)
+            raise
+        finally:
+            handle.release()
+        elapsed = time.perf_counter() - start
+        stats = handle.stats
+        stats.success_count += 1
+        stats.success_ns += int(elapsed * 1e9)
+        handle.recorder.request(elapsed)
+        datatypes = handle.output_datatypes
+        names = handle.signature.outputs
+        return InferResponse(
+            model_name=request.model_name,
+            model_version=handle.version_str,
+            id=request.id,
+            outputs=[
+                ResponseOutput(
+                    name=names[i].name,
+                    datatype=datatypes[i],
+                    shape=outputs[i].shape,
+                    data=outputs[i],
+                )
+                for i in picks
+            ],
+            parameters=request.parameters,
+        )
+
+    def _output_picks(self, request: InferRequest, handle: LoadedVersion) -> range | list[int]:
+        if request.outputs is None:
+            return range(len(handle.output_datatypes))
+        index = handle.output_index
+        picks = []
+        for wanted in request.outputs:
+            i = index.get(wanted.name)
+            if i is None:
+                raise InvalidArgument(
+                    f"unknown output {wanted.name!r}; the model gives {list(index)}"
+                )
+            picks.append(i)
+        return picks
+
+    def _fail(self, handle: LoadedVersion, exc: BaseException, start: float) -> None:
+        elapsed = time.perf_counter() - start
+        handle.stats.fail_count += 1
+        handle.stats.fail_ns += int(elapsed * 1e9)
+        code = exc.code if isinstance(exc, ModelyardError) else ErrorCode.INTERNAL
+        self._hooks.failure(handle.name, handle.version_str, code.value, elapsed)
+
+    def record_failure(self, model_name: str, model_version: str, error: ModelyardError) -> None:
+        """Count a request an adapter refused before :meth:`infer` (undecodable tensors)."""
+        self._hooks.failure(model_name, model_version, error.code.value, 0.0)
+
+    async def predict_rows(
+        self, model_name: str, rows: Sequence[Row], version: str | None = None
+    ) -> PredictResult:
+        """Score rows given as feature objects or value lists (``/predict``).
+
+        Raises:
+            NotFound, InvalidArgument, Unavailable, ResourceExhausted: as :meth:`infer`.
+        """
+        handle = self._manager.resolve(model_name, version)
+        inputs = rows_to_inputs(rows, handle.signature)
+        response = await self.infer(
+            InferRequest(model_name=model_name, model_version=handle.version_str, inputs=inputs)
+        )
+        outputs: list[np.ndarray] = [o.data for o in response.outputs]
+        return result_from_outputs(
+            model_name=model_name,
+            model_version=response.model_version,
+            signature=handle.signature,
+            task=handle.description.task,
+            class_labels=handle.description.class_labels,
+            outputs=outputs,
+        )
+
+    def server_live(self) -> bool:
+        """The process is up and its event loop answers."""
+        return True
+
+    def server_ready(self) -> bool:
+        """Startup loading is done and the server is not draining."""
+        return self.ready and not self.draining
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        """Whether a model (version) would answer a request now.
+
+        Raises:
+            NotFound: the model is not known to the server.
+        """
+        try:
+            self._manager.resolve(name, version)
+        except Unavailable:
+            return False
+        except NotFound:
+            self._manager.slot(name)
+            return False
+        return not self.draining
+
+    def server_metadata(self) -> ServerMetadata:
+        """Server name, version and supported protocol extensions."""
+        return self._metadata
+
+    def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:
+        """Inputs/outputs of the version a request would use, plus the last load errors.
+
+        Raises:
+            NotFound: unknown model or version.
+            Unavailable: no version ready (the message carries the load error).
+        """
+        handle = self._manager.resolve(name, version)
+        slot = self._manager.slot(name)
+        desc = handle.description
+        params = {"task": desc.task, "default_version": _default(slot)}
+        errors = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason]
+        if errors or slot.error:
+            params["error"] = "; ".join([slot.error, *errors] if slot.error else errors)
+        if desc.signature.feature_names:
+            params["feature_names"] = ",".join(desc.signature.feature_names)
+        return ModelMetadata(
+            name=name,
+            versions=[str(v) for v in sorted(slot.ready)],
+            inputs=_tensors(desc.signature.inputs),
+            outputs=_tensors(desc.signature.outputs),
+            parameters=params,
+        )
+
+    def model_config(self, name: str, version: str | None = None) -> ModelConfiguration:
+        """The auto-completed configuration of a version (Triton ModelConfig).
+
+        Raises:
+            NotFound: unknown model or version.
+            Unavailable: no version ready.
+        """
+        handle = self._manager.resolve(name, version)
+        config, sig = handle.config, handle.signature
+        batched = handle.batcher is not None or all(
+            s.shape and s.shape[0] == -1 for s in sig.inputs
+        )
+        policy = config.version_policy
+        return ModelConfiguration(
+            name=name,
+            max_batch_size=config.batching.max_batch_size if batched else 0,
+            inputs=_tensors(sig.inputs, drop_batch=batched),
+            outputs=_tensors(sig.outputs, drop_batch=batched),
+            dynamic_batching=handle.batcher is not None,
+            max_queue_delay_us=config.batching.max_queue_delay_us,
+            max_queue_size=config.batching.max_queue_size,
+            default_queue_timeout_us=config.batching.queue_timeout_us,
+            version_policy=policy.kind,
+            latest_n=policy.latest_n,
+            specific_versions=list(policy.versions),
+        )
+
+    def model_statistics(self, name: str = "", version: str = "") -> list[ModelStatistics]:
+        """Counters of the ready versions; "" selects every model / every version.
+
+        Raises:
+            NotFound: a named model or version that is not loaded.
+        """
+        slots = [self._manager.slot(name)] if name else self._manager.slots()
+        stats = [
+            h.stats
+            for s in slots
+            for v, h in sorted(s.ready.items())
+            if not version or str(v) == version
+        ]
+        if version and not stats:
+            raise NotFound("model", name, version=version)
+        return stats
+
+    async def repository_index(self, *, ready_only: bool = False) -> list[RepositoryModel]:
+        """Every model in the repository with the state of each version."""
+        return await self._watcher.index(ready_only=ready_only)
+
+    async def load_model(self, name: str) -> None:
+        """Load (or reload) a model from the repository now.
+
+        Raises:
+            NotFound: no such model directory or no complete version in it.
+            FailedPrecondition: a version could not be loaded (the message says why; versions
+                that were serving keep serving).
+        """
+        slot = await self._watcher.load(name)
+        reasons = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason]
+        if slot.error:
+            reasons.insert(0, slot.error)
+        if reasons:
+            serving = f"; still serving {sorted(slot.ready)}" if slot.ready else ""
+            raise FailedPrecondition(
+                f"model {name!r} failed to load: {'; '.join(reasons)}{serving}"
+            )
+        if not slot.ready:
+            raise NotFound("model", name)
+
+    async def unload_model(self, name: str) -> None:
+        """Stop serving a model (in-flight requests finish); it stays unloaded until loaded.
+
+        Raises:
+            NotFound: the model is not loaded.
+        """
+        await self._watcher.unload(name)
+
+
+def _default(slot: ModelSlot) -> str:
+    handle = slot.by_key.get(None)
+    return handle.version_str if handle is not None else ""

@@ -1,0 +1,51 @@
+"""Settings of one inference server process (built by the CLI or by tests; never from env).
+
+``modelyard serve`` fills :class:`ServerSettings` from its flags; tests build it directly with
+port 0. Reading the environment is ``modelyard.settings``' job alone.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from modelyard.model_repository import BatchingConfig
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+
+
+class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Everything one server process needs to start.
+
+    Attributes:
+        model_repository: the repository directory.
+        host: address to bind every listener to.
+        grpc_port: gRPC port (0: any free port; the bound one is reported).
+        http_port: HTTP port (0: any free port); None disables HTTP.
+        metrics_port: Prometheus port (0: any free port); None disables it.
+        control_mode: ``poll``, ``explicit`` or ``none`` (see ``repository.py``).
+        poll_interval_s: seconds between repository scans in poll mode.
+        intra_op_num_threads: onnxruntime threads per session unless config.json says.
+        max_message_bytes: largest request (and response) accepted on gRPC and HTTP; larger
+            ones are refused with RESOURCE_EXHAUSTED / 413.
+        reuse_port: bind with SO_REUSEPORT so several worker processes share the ports.
+        drain_timeout_s: how long ``stop()`` waits for in-flight requests.
+        grpc_max_concurrent_rpcs: None for no limit; beyond it gRPC answers RESOURCE_EXHAUSTED.
+        default_batching: batching of models whose config.json has no ``batching`` section.
+    """
+
+    model_repository: Path
+    host: str = "127.0.0.1"
+    grpc_port: Port = 8001
+    http_port: Port | None = 8000
+    metrics_port: Port | None = 8002
+    control_mode: Literal["poll", "explicit", "none"] = "poll"
+    poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
+    intra_op_num_threads: Annotated[int, msgspec.Meta(ge=1)] = 1
+    max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024 * 1024
+    reuse_port: bool = False
+    drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    grpc_max_concurrent_rpcs: int | None = None
+    default_batching: BatchingConfig = BatchingConfig()

@@ -1,0 +1,298 @@
+"""The model repository on disk: layout, completeness rule and the per-model config schema.
+
+Both planes use this module: the control plane publishes versions with
+:func:`publish_version`, the inference server scans with :func:`scan_model`. Keeping the rule in
+one place means a server never loads what a publisher has not finished writing.
+
+Layout (the Triton / MLServer convention)::
+
+    <repo>/<model>/config.json          optional, schema :class:`ModelConfig`
+    <repo>/<model>/<version>/model.onnx one folder per version, named by a positive integer
+
+Completeness convention:
+
+* A version directory is *complete* when its name is a positive decimal integer without
+  leading zeros (``1``, ``2``, ``17``) and it holds a regular, non-empty ``model.onnx``.
+  Anything whose name starts with a dot is invisible to the server (temporary directories,
+  editor files), and so is any other name.
+* Publishers (the control plane, :func:`publish_version`) write the whole version into a
+  dot-prefixed sibling (``<repo>/<model>/.3.tmp-<random>``), fsync it, then ``rename`` it to
+  ``<repo>/<model>/3``. A rename within one file system is atomic, so a scan sees either no
+  version 3 or all of it.
+* A person dropping a file by hand should do the same (copy into ``.3/`` and ``mv .3 3``), or
+  copy the file as ``3/model.onnx.partial`` and rename it to ``model.onnx``. If a file is copied
+  in place anyway, the server may see it truncated: the load then fails, the previous version
+  keeps serving, and because the scan fingerprints each version by the ``(size, mtime_ns)`` of
+  its ``model.onnx``, the server retries as soon as the copy changes the file again.
+* ``config.json`` is replaced atomically too (written aside, then ``os.replace``):
+  :func:`write_model_config`. A version leaves the same way it came: renamed to a dot-name,
+  then deleted (:func:`remove_version`).
+
+>>> parse_version_dir("12"), parse_version_dir("012"), parse_version_dir(".3.tmp-x")
+(12, None, None)
+>>> select_versions([1, 2, 5], VersionPolicy(kind="latest", latest_n=2))
+[2, 5]
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import msgspec
+
+from modelyard.enums import ModelVariant
+from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+MODEL_FILENAME = "model.onnx"
+CONFIG_FILENAME = "config.json"
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+
+class ConfigStruct(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """Base of the config.json shapes: frozen, keyword-only, unknown keys rejected."""
+
+
+class VersionPolicy(ConfigStruct, frozen=True):
+    """Which complete versions of a model are loaded.
+
+    Attributes:
+        kind: ``latest`` (the ``latest_n`` highest), ``all``, or ``specific`` (``versions``).
+        latest_n: how many of the highest versions ``latest`` keeps.
+        versions: the versions ``specific`` keeps.
+    """
+
+    kind: Literal["latest", "all", "specific"] = "latest"
+    latest_n: PositiveInt = 1
+    versions: tuple[PositiveInt, ...] = ()
+
+
+class BatchingConfig(ConfigStruct, frozen=True):
+    """Dynamic batching of one model's versions (Triton's ``dynamic_batching``).
+
+    Attributes:
+        enabled: off means every request runs the session on its own.
+        max_batch_size: most rows in one session run.
+        max_queue_delay_us: how long the *oldest* queued request may wait for more rows
+            (a cap: batches usually leave earlier, full or after ``linger_us`` of silence).
+            A batcher that is not under load (no request found the session busy in the last
+            100 ms) runs a request at once, so low load sees no added latency.
+        linger_us: under load, dispatch once no request arrived for this long (0: off).
+        max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
+        queue_timeout_us: a request still queued after this long fails with
+            DEADLINE_EXCEEDED; 0 waits without limit.
+    """
+
+    enabled: bool = True
+    max_batch_size: PositiveInt = 64
+    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    linger_us: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    max_queue_size: PositiveInt = 1024
+    queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+
+class Route(ConfigStruct, frozen=True):
+    """One arm of an A/B route: requests naming no version are split across the arms."""
+
+    version: PositiveInt
+    weight: Annotated[float, msgspec.Meta(ge=0.0)]
+    variant: ModelVariant = ModelVariant.CONTROL
+
+
+class ModelConfig(ConfigStruct, frozen=True):
+    """Schema of ``<repo>/<model>/config.json``; every field is optional.
+
+    Attributes:
+        version_policy: which complete versions are loaded.
+        default_version: the version that answers requests naming none; without it the
+            highest loaded version answers.
+        batching: dynamic batching settings.
+        routes: A/B arms for requests naming no version (empty: no routing).
+        allow_non_finite: accept NaN/inf in float inputs (trees handle NaN as missing).
+        intra_op_num_threads: onnxruntime threads per session; None takes the server default.
+    """
+
+    version_policy: VersionPolicy = VersionPolicy()
+    default_version: PositiveInt | None = None
+    batching: BatchingConfig = BatchingConfig()
+    routes: tuple[Route, ...] = ()
+    allow_non_finite: bool = False
+    intra_op_num_threads: PositiveInt | None = None
+
+
+class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):
+    """A complete version directory as a scan saw it.
+
+    Attributes:
+        version: the version number.
+        path: the ``model.onnx`` file.
+        fingerprint: ``(size, mtime_ns)`` of the file; a change means "load again".
+    """
+
+    version: int
+    path: Path
+    fingerprint: tuple[int, int]
+
+
+_CONFIG_DECODER = msgspec.json.Decoder(ModelConfig)
+_CONFIG_ENCODER = msgspec.json.Encoder()
+
+
+def parse_version_dir(name: str) -> int | None:
+    """Return the version a directory name stands for, or None if it is not a version."""
+    if not name.isdecimal() or not name.isascii() or name.startswith("0"):
+        return None
+    return int(name)
+
+
+def scan_model(model_dir: Path) -> dict[int, VersionEntry]:
+    """Return the complete versions under one model directory (empty if it is missing)."""
+    found: dict[int, VersionEntry] = {}
+    try:
+        entries = list(os.scandir(model_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        version = parse_version_dir(entry.name)
+        if version is None or not entry.is_dir():
+            continue
+        model_file = Path(entry.path) / MODEL_FILENAME
+        try:
+            stat = model_file.stat()
+        except OSError:
+            continue
+        if stat.st_size > 0 and model_file.is_file():
+            found[version] = VersionEntry(
+                version=version, path=model_file, fingerprint=(stat.st_size, stat.st_mtime_ns)
+            )
+    return found
+
+
+def list_models(repo: Path) -> list[str]:
+    """Return the model directory names in a repository (dot-prefixed names excluded)."""
+    try:
+        entries = list(os.scandir(repo))
+    except FileNotFoundError:
+        return []
+    return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+
+
+def select_versions(available: Iterable[int], policy: VersionPolicy) -> list[int]:
+    """Apply a version policy to the complete versions; ascending order."""
+    ordered = sorted(available)
+    if policy.kind == "all":
+        return ordered
+    if policy.kind == "specific":
+        wanted = set(policy.versions)
+        return [v for v in ordered if v in wanted]
+    return ordered[-policy.latest_n :]
+
+
+def read_model_config(
+    model_dir: Path, *, default_batching: BatchingConfig | None = None
+) -> ModelConfig:
+    """Read ``config.json`` of a model, or the defaults when there is none.
+
+    Args:
+        model_dir: the model's directory.
+        default_batching: the server-wide batching used when the file has no ``batching``
+            section (None: :class:`BatchingConfig` defaults).
+
+    Raises:
+        ConfigurationError: the file is not valid JSON or does not match the schema.
+    """
+    path = model_dir / CONFIG_FILENAME
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raw = b"{}"
+    try:
+        config = _CONFIG_DECODER.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    if default_batching is not None and b'"batching"' not in raw:
+        config = msgspec.structs.replace(config, batching=default_batching)
+    return config
+
+
+def write_model_config(model_dir: Path, config: ModelConfig) -> None:
+    """Write ``config.json`` atomically (aside, then ``os.replace``)."""
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
+    tmp.write_bytes(_CONFIG_ENCODER.encode(config))
+    os.replace(tmp, model_dir / CONFIG_FILENAME)
+
+
+def publish_version(
+    repo: Path, model: str, version: int, files: Mapping[str, bytes | Path]
+) -> Path:
+    """Publish one complete version: written aside in a dot-directory, then renamed in place.
+
+    Args:
+        repo: repository root.
+        model: model name (a folder name).
+        version: positive version number.
+        files: file name -> content (bytes) or a file to copy; must include ``model.onnx``.
+
+    Returns:
+        The published version directory.
+
+    Raises:
+        InvalidArgument: no ``model.onnx``, a bad name, or version < 1.
+        AlreadyExists: the version directory exists already.
+    """
+    if MODEL_FILENAME not in files or version < 1 or "/" in model or model.startswith("."):
+        raise InvalidArgument(f"cannot publish {model!r} version {version}: bad name or files")
+    model_dir = repo / model
+    final = model_dir / str(version)
+    if final.exists():
+        raise AlreadyExists(f"model {model!r} version {version} already exists in {repo}")
+    model_dir.mkdir(parents=True, exist_ok=True)
+    tmp = model_dir / f".{version}.tmp-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        for name, content in files.items():
+            target = tmp / name
+            if isinstance(content, bytes):
+                target.write_bytes(content)
+            else:
+                shutil.copyfile(content, target)
+            with target.open("rb") as fh:
+                os.fsync(fh.fileno())
+        os.rename(tmp, final)
+        _fsync_dir(model_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def remove_version(repo: Path, model: str, version: int) -> bool:
+    """Take a version out of the repository atomically (renamed to a dot-name, then deleted).
+
+    A scan sees the version either complete or gone, never half-deleted; servers retire it at
+    their next poll. Returns False when the version was not there.
+    """
+    final = repo / model / str(version)
+    if not final.is_dir():
+        return False
+    doomed = final.parent / f".{version}.removed-{secrets.token_hex(4)}"
+    os.rename(final, doomed)
+    _fsync_dir(final.parent)
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

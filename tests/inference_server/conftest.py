@@ -1,0 +1,113 @@
+"""Fixtures: tiny real ONNX models (built with ``onnx.helper``) in a temporary repository."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+from onnx import TensorProto, helper, numpy_helper
+
+from modelyard.model_repository import publish_version
+
+N_FEATURES = 4
+
+
+def classifier_bytes(seed: int = 0, n_features: int = N_FEATURES, *, meta: bool = True) -> bytes:
+    """A softmax-regression classifier: input [-1, n] FP32 -> label [-1] INT64, probabilities."""
+    rng = np.random.default_rng(seed)
+    weights = numpy_helper.from_array(rng.normal(size=(n_features, 2)).astype(np.float32), "W")
+    bias = numpy_helper.from_array(rng.normal(size=(2,)).astype(np.float32), "B")
+    nodes = [
+        helper.make_node("MatMul", ["input", "W"], ["logits0"]),
+        helper.make_node("Add", ["logits0", "B"], ["logits"]),
+        helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        helper.make_node("ArgMax", ["probabilities"], ["label"], axis=1, keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "clf",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", n_features])],
+        [
+            helper.make_tensor_value_info("label", TensorProto.INT64, ["N"]),
+            helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, ["N", 2]),
+        ],
+        initializer=[weights, bias],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if meta:
+        names = [f"f{i}" for i in range(n_features)]
+        helper.set_model_props(
+            model,
+            {
+                "modelyard.task": "classification",
+                "modelyard.feature_names": json.dumps(names),
+                "modelyard.class_labels": json.dumps([0, 1]),
+            },
+        )
+    onnx.checker.check_model(model)
+    return model.SerializeToString()
+
+
+def classifier_reference(seed: int, x: np.ndarray) -> np.ndarray:
+    """The probabilities :func:`classifier_bytes` computes, in numpy."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=(x.shape[1], 2)).astype(np.float32)
+    b = rng.normal(size=(2,)).astype(np.float32)
+    logits = x @ w + b
+    e = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    root = tmp_path / "repo"
+    root.mkdir()
+    return root
+
+
+@pytest.fixture
+def publish(repo: Path) -> Callable[..., Path]:
+    def _publish(name: str, version: int, seed: int | None = None, **kw: object) -> Path:
+        data = classifier_bytes(version if seed is None else seed, **kw)  # type: ignore[arg-type]
+        return publish_version(repo, name, version, {"model.onnx": data})
+
+    return _publish
+
+
+@pytest.fixture
+async def server(repo: Path, publish: Callable[..., Path]):
+    """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1."""
+    from inference_server.app import InferenceServer
+    from inference_server.settings import ServerSettings
+
+    publish("clf", 1)
+    settings = ServerSettings(
+        model_repository=repo,
+        grpc_port=0,
+        http_port=None,
+        metrics_port=0,
+        control_mode="poll",
+        poll_interval_s=0.05,
+        max_message_bytes=1024 * 1024,
+    )
+    srv = InferenceServer(settings)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def stub(server):
+    """A grpc.aio stub of inference.GRPCInferenceService connected to ``server``."""
+    import grpc
+
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
+
+    channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
+    yield pbg.GRPCInferenceServiceStub(channel)
+    await channel.close()

@@ -1,0 +1,49 @@
+"""Fixtures: a real InferenceService over tiny ONNX models, served by the HTTP adapter on
+127.0.0.1:0, and an HTTP client bound to it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from inference_server.http.server import HttpServer, HttpSettings, start_http_server
+from inference_server.loaded_version import NullHooks
+from inference_server.model_manager import ModelManager
+from inference_server.repository import RepositoryWatcher
+from inference_server.service import InferenceService
+from modelyard.model_repository import ModelConfig, VersionPolicy, write_model_config
+
+BODY_LIMIT = 64 * 1024
+
+
+@pytest.fixture
+async def service(repo: Path, publish) -> AsyncIterator[InferenceService]:
+    publish("clf", 1)
+    publish("clf", 2)
+    policy = VersionPolicy(kind="all")
+    write_model_config(repo / "clf", ModelConfig(version_policy=policy, default_version=1))
+    manager = ModelManager(repo, NullHooks())
+    watcher = RepositoryWatcher(manager, mode="explicit")
+    await watcher.start()
+    svc = InferenceService(manager, watcher, NullHooks())
+    svc.ready = True
+    yield svc
+    await watcher.stop()
+    await manager.close()
+
+
+@pytest.fixture
+async def server(service: InferenceService) -> AsyncIterator[HttpServer]:
+    settings = HttpSettings(max_message_bytes=BODY_LIMIT, drain_timeout_s=2.0)
+    srv = await start_http_server(service, "127.0.0.1", 0, settings)
+    yield srv
+    await srv.close()
+
+
+@pytest.fixture
+async def client(server: HttpServer) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+        yield http

@@ -1,0 +1,79 @@
+"""The simple JSON endpoints: /predict, /predict/batch, /health."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ..conftest import classifier_reference
+
+ROW = [0.5, -1.0, 2.0, 0.25]
+FEATURES = {"f0": 0.5, "f1": -1.0, "f2": 2.0, "f3": 0.25}
+
+
+def _expected(rows: list[list[float]]) -> np.ndarray:
+    return classifier_reference(1, np.array(rows, dtype=np.float32))
+
+
+@pytest.mark.parametrize("row", [ROW, FEATURES, dict(reversed(FEATURES.items()))])
+async def test_predict_one_row(client, row):
+    response = await client.post("/predict", params={"model": "clf"}, json=row)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    assert result["model"] == "clf"
+    assert result["version"] == "1"
+    np.testing.assert_allclose(result["probabilities"], _expected([ROW])[0], rtol=1e-5)
+    assert result["label"] == int(np.argmax(result["probabilities"]))
+    assert result["class_labels"] == [0, 1]
+
+
+async def test_predict_named_version(client):
+    response = await client.post("/predict", params={"model": "clf", "version": "2"}, json=ROW)
+    assert response.json()["version"] == "2"
+    np.testing.assert_allclose(
+        response.json()["probabilities"],
+        classifier_reference(2, np.array([ROW], dtype=np.float32))[0],
+        rtol=1e-5,
+    )
+
+
+async def test_predict_batch(client):
+    rows = [ROW, FEATURES, [0, 0, 0, 0]]
+    response = await client.post("/predict/batch?model=clf", json=rows)
+    assert response.status_code == 200, response.text
+    result = response.json()
+    expected = _expected([ROW, ROW, [0, 0, 0, 0]])
+    np.testing.assert_allclose(result["probabilities"], expected, rtol=1e-5)
+    assert result["labels"] == expected.argmax(axis=1).tolist()
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status", "message"),
+    [
+        ("/predict", ROW, 400, "?model="),
+        ("/predict?model=nope", ROW, 404, "'nope'"),
+        ("/predict?model=clf&version=7", ROW, 404, "version 7"),
+        ("/predict?model=clf", ROW[:3], 400, "3 values"),
+        ("/predict?model=clf", {"f0": 1}, 400, "missing feature 'f1'"),
+        ("/predict?model=clf", {**FEATURES, "zz": 1}, 400, "unknown feature 'zz'"),
+        ("/predict?model=clf", ["a", "b", "c", "d"], 400, "'input'"),
+        ("/predict?model=clf", 5, 400, "Expected"),
+        ("/predict/batch?model=clf", [], 400, "no rows"),
+        ("/predict/batch?model=clf", ROW, 400, "Expected"),
+    ],
+)
+async def test_predict_bad_input_then_good(client, path, body, status, message):
+    response = await client.post(path, json=body)
+    assert response.status_code == status, response.text
+    assert message in response.json()["error"]
+    good = await client.post("/predict?model=clf", json=ROW)
+    assert good.status_code == 200
+
+
+async def test_health(client, service):
+    response = await client.get("/health")
+    assert response.json() == {"status": "ok", "live": True, "ready": True}
+    service.ready = False
+    response = await client.get("/health")
+    assert response.status_code == 503
+    assert response.json()["status"] == "unavailable"

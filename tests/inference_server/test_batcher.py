@@ -1,0 +1,202 @@
+"""MicroBatcher: merge/split property, Triton delay rule, bounded queue, timeouts, failures."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from inference_server.batcher import MicroBatcher, merge_batch, split_batch
+from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    sizes=st.lists(st.integers(min_value=1, max_value=9), min_size=1, max_size=12),
+    width=st.integers(min_value=1, max_value=4),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_property_batch_split_returns_each_requests_own_rows_in_order(sizes, width, seed):
+    rng = np.random.default_rng(seed)
+    requests = [[rng.random((n, width)), rng.integers(0, 9, size=(n,))] for n in sizes]
+    merged = merge_batch(requests)
+    # a model that maps each row independently (row-wise) keeps the row order
+    outputs = [merged[0] * 2.0, merged[1] + 1, np.array([7.0])]
+    parts = split_batch(outputs, sizes)
+    assert len(parts) == len(requests)
+    for request, part in zip(requests, parts, strict=True):
+        np.testing.assert_array_equal(part[0], request[0] * 2.0)
+        np.testing.assert_array_equal(part[1], request[1] + 1)
+        np.testing.assert_array_equal(part[2], [7.0])  # no batch dimension: whole to everyone
+
+
+class RecordingModel:
+    """A real row-wise 'model' that records the batch sizes it ran and can be told to fail."""
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.batches: list[int] = []
+        self.delay = delay
+        self.fail: Exception | None = None
+        self.gate: asyncio.Event | None = None
+
+    async def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if self.gate is not None:
+            await self.gate.wait()
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        self.batches.append(len(arrays[0]))
+        if self.fail is not None:
+            raise self.fail
+        return [arrays[0] + 1.0]
+
+
+def _rows(n: int, start: float = 0.0) -> list[np.ndarray]:
+    return [np.arange(start, start + n, dtype=np.float32).reshape(n, 1)]
+
+
+async def test_idle_request_is_dispatched_at_once():
+    model = RecordingModel()
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000)
+    batcher.start()
+    out = await asyncio.wait_for(batcher.submit(_rows(2), 2), timeout=1.0)
+    np.testing.assert_array_equal(out[0], _rows(2)[0] + 1)
+    await batcher.close()
+
+
+async def test_concurrent_requests_batch_up_to_max_and_split_correctly():
+    model = RecordingModel(delay=0.01)
+    batcher = MicroBatcher(model.run, max_batch_size=8, max_queue_delay_us=20_000)
+    batcher.start()
+    sizes = [1, 3, 2, 4, 1, 1, 2, 5, 1, 3]
+    starts = np.cumsum([0, *sizes[:-1]]) * 100.0
+    outs = await asyncio.gather(
+        *(batcher.submit(_rows(n, s), n) for n, s in zip(sizes, starts, strict=True))
+    )
+    for n, s, out in zip(sizes, starts, outs, strict=True):
+        np.testing.assert_array_equal(out[0], _rows(n, s)[0] + 1)
+    assert max(model.batches) <= 8
+    assert len(model.batches) < len(sizes)
+    await batcher.close()
+
+
+async def test_oversized_request_runs_alone():
+    model = RecordingModel()
+    batcher = MicroBatcher(model.run, max_batch_size=4)
+    batcher.start()
+    out = await batcher.submit(_rows(10), 10)
+    assert out[0].shape == (10, 1)
+    assert model.batches == [10]
+    await batcher.close()
+
+
+async def test_under_load_waits_for_the_oldest_delay_then_dispatches():
+    model = RecordingModel(delay=0.005)
+    batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=50_000, linger_us=0)
+    batcher.start()
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))
+    # the first ran alone (idle), the other two as one batch: under load now, so it waits
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    first = asyncio.ensure_future(batcher.submit(_rows(1), 1))
+    await asyncio.sleep(0.02)
+    second = asyncio.ensure_future(batcher.submit(_rows(1), 1))
+    await asyncio.gather(first, second)
+    waited = loop.time() - t0
+    assert 0.045 <= waited < 1.0, waited  # measured from the oldest, not the newest
+    assert model.batches[-1] == 2
+    await batcher.close()
+
+
+async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay():
+    model = RecordingModel(delay=0.005)
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=20_000)
+    batcher.start()
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))  # now under load
+    loop = asyncio.get_running_loop()
+    t0 = loop.time()
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(5)))
+    waited = loop.time() - t0
+    assert 0.02 <= waited < 1.0, waited
+    assert model.batches[-1] == 5
+    await batcher.close()
+
+
+async def test_full_queue_is_refused_at_once_and_then_recovers():
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run, max_batch_size=1, max_queue_size=2)
+    batcher.start()
+    running = asyncio.ensure_future(batcher.submit(_rows(1), 1))
+    await asyncio.sleep(0.01)  # the consumer took it and waits on the gate
+    queued = [asyncio.ensure_future(batcher.submit(_rows(1), 1)) for _ in range(2)]
+    await asyncio.sleep(0)
+    with pytest.raises(ResourceExhausted, match="queue is full"):
+        await batcher.submit(_rows(1), 1)
+    model.gate.set()
+    await asyncio.gather(running, *queued)
+    assert (await batcher.submit(_rows(1), 1))[0].shape == (1, 1)
+    await batcher.close()
+
+
+async def test_queue_timeout_has_its_own_code():
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run, max_batch_size=1, queue_timeout_us=10_000)
+    batcher.start()
+    running = asyncio.ensure_future(batcher.submit(_rows(1), 1))
+    await asyncio.sleep(0.005)
+    late = asyncio.ensure_future(batcher.submit(_rows(1), 1))
+    await asyncio.sleep(0.03)
+    model.gate.set()
+    await running
+    with pytest.raises(DeadlineExceeded, match="batch queue"):
+        await late
+    await batcher.close()
+
+
+async def test_batch_failure_reaches_every_waiter_and_nobody_hangs():
+    model = RecordingModel(delay=0.01)
+    model.fail = RuntimeError("session exploded")
+    batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=20_000)
+    batcher.start()
+    results = await asyncio.wait_for(
+        asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(10)), return_exceptions=True),
+        timeout=2.0,
+    )
+    assert all(isinstance(r, RuntimeError) for r in results)
+    model.fail = None
+    assert (await batcher.submit(_rows(1), 1))[0].shape == (1, 1)
+    await batcher.close()
+
+
+async def test_close_drains_queue_then_refuses():
+    model = RecordingModel(delay=0.01)
+    batcher = MicroBatcher(model.run, max_batch_size=2)
+    batcher.start()
+    pending = [asyncio.ensure_future(batcher.submit(_rows(1), 1)) for _ in range(5)]
+    await asyncio.sleep(0)
+    await batcher.close()
+    assert all(p.done() and not p.exception() for p in pending)
+    with pytest.raises(Unavailable):
+        await batcher.submit(_rows(1), 1)
+
+
+async def test_cancelled_request_leaves_the_batcher_working():
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run)
+    batcher.start()
+    alone = asyncio.ensure_future(batcher.submit(_rows(1), 1))  # idle: runs at once
+    await asyncio.sleep(0.01)
+    queued = asyncio.ensure_future(batcher.submit(_rows(2), 2))  # a run is in progress: queued
+    await asyncio.sleep(0.01)
+    alone.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await alone
+    model.gate.set()
+    assert (await asyncio.wait_for(queued, 1.0))[0].shape == (2, 1)
+    assert (await batcher.submit(_rows(1), 1))[0].shape == (1, 1)
+    await batcher.close()

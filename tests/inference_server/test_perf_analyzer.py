@@ -1,0 +1,85 @@
+"""Triton's perf_analyzer (from the tritonclient wheel) drives ``modelyard serve``.
+
+perf_analyzer needs Triton's ModelConfig and ModelStatistics RPCs (with equal compute counts)
+and a CUDA runtime library on the loader path even without a GPU; the benchmark harness
+installs both into ``benchmarks/.work/triton-venv``. Without that venv the test is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+VENV = ROOT / "benchmarks" / ".work" / "triton-venv"
+PERF_ANALYZER = VENV / "bin" / "perf_analyzer"
+
+
+def _cuda_lib_dir() -> Path | None:
+    found = sorted(VENV.glob("lib/python3*/site-packages/nvidia/cuda_runtime/lib"))
+    return found[0] if found else None
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer venv not built")
+def test_perf_analyzer_measures_the_server(repo, publish):
+    publish("clf", 1)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelyard",
+            "serve",
+            "--model-repository",
+            str(repo),
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            "0",
+            "--http-port",
+            "-1",
+            "--metrics-port",
+            "-1",
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+        ],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    assert server.stdout is not None
+    with server.stdout:
+        port = json.loads(server.stdout.readline())["grpc_port"]
+        done = subprocess.run(
+            [
+                str(PERF_ANALYZER),
+                "-m",
+                "clf",
+                "-u",
+                f"127.0.0.1:{port}",
+                "-i",
+                "grpc",
+                "--concurrency-range",
+                "4",
+                "-p",
+                "500",
+                "-s",
+                "100",
+                "--shape",
+                "input:1,4",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"LD_LIBRARY_PATH": str(_cuda_lib_dir()), "PATH": "/usr/bin:/bin"},
+        )
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Concurrency: 4, throughput:" in done.stdout, done.stdout

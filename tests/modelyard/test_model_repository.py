@@ -1,0 +1,74 @@
+"""The repository layout, completeness rule, version policies and config schema."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
+from modelyard.model_repository import (
+    ModelConfig,
+    VersionPolicy,
+    list_models,
+    publish_version,
+    read_model_config,
+    remove_version,
+    scan_model,
+    select_versions,
+    write_model_config,
+)
+
+
+def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path):
+    publish_version(tmp_path, "m", 1, {"model.onnx": b"onnx-bytes", "card.json": b"{}"})
+    (tmp_path / "m" / ".2.tmp-x").mkdir()
+    (tmp_path / "m" / ".2.tmp-x" / "model.onnx").write_bytes(b"half")
+    (tmp_path / "m" / "3").mkdir()
+    (tmp_path / "m" / "4").mkdir()
+    (tmp_path / "m" / "4" / "model.onnx").write_bytes(b"")
+    (tmp_path / "m" / "05").mkdir()
+    (tmp_path / "m" / "05" / "model.onnx").write_bytes(b"x")
+    found = scan_model(tmp_path / "m")
+    assert list(found) == [1]
+    assert found[1].fingerprint[0] == len(b"onnx-bytes")
+    assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".1")]
+    assert list_models(tmp_path) == ["m"]
+    assert scan_model(tmp_path / "missing") == {}
+
+
+def test_publish_refuses_existing_and_bad_input(tmp_path):
+    publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
+    with pytest.raises(AlreadyExists):
+        publish_version(tmp_path, "m", 1, {"model.onnx": b"y"})
+    with pytest.raises(InvalidArgument):
+        publish_version(tmp_path, "m", 2, {"other": b"y"})
+    with pytest.raises(InvalidArgument):
+        publish_version(tmp_path, "../evil", 2, {"model.onnx": b"y"})
+
+
+def test_version_policies():
+    assert select_versions([3, 1, 2], VersionPolicy()) == [3]
+    assert select_versions([3, 1, 2], VersionPolicy(kind="all")) == [1, 2, 3]
+    assert select_versions([3, 1, 2], VersionPolicy(kind="specific", versions=(1, 9))) == [1]
+    assert select_versions([], VersionPolicy(latest_n=2)) == []
+
+
+def test_config_round_trip_defaults_and_errors(tmp_path):
+    assert read_model_config(tmp_path) == ModelConfig()
+    config = ModelConfig(default_version=2, allow_non_finite=True)
+    write_model_config(tmp_path, config)
+    assert read_model_config(tmp_path) == config
+    (tmp_path / "config.json").write_text('{"batching": {"max_batch_size": 0}}')
+    with pytest.raises(ConfigurationError, match="max_batch_size"):
+        read_model_config(tmp_path)
+    (tmp_path / "config.json").write_text('{"unknown_key": 1}')
+    with pytest.raises(ConfigurationError, match="unknown_key"):
+        read_model_config(tmp_path)
+
+
+def test_remove_version_is_atomic(tmp_path):
+    publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
+    publish_version(tmp_path, "m", 2, {"model.onnx": b"y"})
+    assert remove_version(tmp_path, "m", 1)
+    assert not remove_version(tmp_path, "m", 1)
+    assert list(scan_model(tmp_path / "m")) == [2]
+    assert [p.name for p in (tmp_path / "m").iterdir()] == ["2"]
