@@ -16,10 +16,11 @@ from pathlib import Path
 import grpc
 import uvloop
 
-from benchmarks._generated import bench_oip_pb2 as pb
-from benchmarks._generated import bench_oip_pb2_grpc as pb_grpc
 from benchmarks.messages import echo_response
 from benchmarks.portfile import write_ports
+from inference_server.grpc._generated import grpc_service_pb2 as pb
+from inference_server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
+from inference_server.grpc._generated import model_config_pb2 as mc
 
 N_FEATURES = 32
 
@@ -59,12 +60,12 @@ class EchoInferenceService(pb_grpc.GRPCInferenceServiceServicer):
         )
 
     async def ModelConfig(self, request: pb.ModelConfigRequest, context: object) -> object:
-        config = pb.ModelConfig(
+        config = mc.ModelConfig(
             name=self._model, platform="onnxruntime_onnx", backend="onnxruntime", max_batch_size=0
         )
-        config.input.add(name="input", data_type=pb.TYPE_FP32, dims=[-1, N_FEATURES])
-        config.output.add(name="label", data_type=pb.TYPE_INT64, dims=[-1])
-        config.output.add(name="probabilities", data_type=pb.TYPE_FP32, dims=[-1, 2])
+        config.input.add(name="input", data_type=mc.TYPE_FP32, dims=[-1, N_FEATURES])
+        config.output.add(name="label", data_type=mc.TYPE_INT64, dims=[-1])
+        config.output.add(name="probabilities", data_type=mc.TYPE_FP32, dims=[-1, 2])
         return pb.ModelConfigResponse(config=config)
 
     async def ModelInfer(

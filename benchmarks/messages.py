@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from benchmarks._generated import bench_oip_pb2 as pb
+from inference_server.grpc._generated import grpc_service_pb2 as pb
 
 INPUT_NAME = "input"
 INFER_METHOD = "/inference.GRPCInferenceService/ModelInfer"

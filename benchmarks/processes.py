@@ -20,9 +20,9 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks._generated import bench_oip_pb2 as pb
-from benchmarks._generated import bench_oip_pb2_grpc as pb_grpc
 from benchmarks.portfile import read_ports
+from inference_server.grpc._generated import grpc_service_pb2 as pb
+from inference_server.grpc._generated import grpc_service_pb2_grpc as pb_grpc
 
 POLL_S = 0.05
 
