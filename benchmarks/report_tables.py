@@ -43,12 +43,24 @@ def _endpoints(contender: dict[str, Any]) -> list[str]:
     return seen
 
 
-def _sustained(contender: dict[str, Any], endpoint: str) -> str:
+def _http_client_ceiling(run: Run) -> float | None:
+    """The echo-asgi sustained open-loop rate: what our Python HTTP client can issue."""
+    echo = _find(run, "echo-asgi")
+    rates = [s["sustained_rate"] for s in (echo or {}).get("open_loop", []) if s["sustained_rate"]]
+    return float(max(rates)) if rates else None
+
+
+def _sustained(run: Run, contender: dict[str, Any], endpoint: str) -> str:
     for s in contender.get("open_loop", []):
-        if s["endpoint"] == endpoint:
-            if s["sustained_rate"] is None:
-                return f"< {s['tested'][-1]['rate']:,} (none passed)"
-            return f"{s['sustained_rate']:,} (p99 {s['sustained_p99_ms']} ms)"
+        if s["endpoint"] != endpoint:
+            continue
+        if s["sustained_rate"] is None:
+            return f"< {s['lowest_failed_rate']:,} (none passed)"
+        cell = f"{s['sustained_rate']:,} (p99 {s['sustained_p99_ms']} ms)"
+        ceiling = _http_client_ceiling(run)
+        if s["protocol"] == "http" and ceiling and s["sustained_rate"] >= 0.9 * ceiling:
+            cell += " ≥, client-bound"
+        return cell
     return "—"
 
 
@@ -73,7 +85,7 @@ def closed_loop_table(run: Run) -> list[str]:
             lines.append(
                 f"| {contender['name']} | {endpoint} | {', '.join(sorted(tools))} | "
                 f"{' | '.join(_cell(m) for m in cells)} | {errors} | "
-                f"{_sustained(contender, endpoint)} |"
+                f"{_sustained(run, contender, endpoint)} |"
             )
             pa = [
                 p
