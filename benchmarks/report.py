@@ -131,7 +131,8 @@ def _header(run: dict[str, Any]) -> list[str]:
         "Load generators: gRPC — our asyncio grpc.aio client on uvloop (closed loop: c "
         "coroutines; open loop: fixed arrival rate, latency from the scheduled send time); "
         "HTTP closed loop — wrk (1 thread, Lua script); HTTP open loop — our Python uvloop "
-        "client (wrk2 is not packaged here; its ceiling is the echo-asgi open-loop figure, and HTTP rates within 10% of it are marked client-bound); "
+        "client (wrk2 is not packaged here; its ceiling is the echo-asgi open-loop figure, "
+        "and HTTP rates within 10% of it are marked client-bound); "
         "perf_analyzer (tritonclient 2.41.0 wheel) as a cross-check where the server answers "
         "ModelConfig.",
         "",
