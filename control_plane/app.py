@@ -8,6 +8,7 @@ the controllers ask for (``audit_log``, ``feature_service``, ...).
 from __future__ import annotations
 
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, get
@@ -19,6 +20,10 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.registry.build import build_registry
+from control_plane.registry.routes import LineageController, ModelController
+from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
+from control_plane.security.routes import TokenController
 from control_plane.tracking.routes import TrackingController
 from control_plane.tracking.service import TrackingService
 from control_plane.tracking.tracker import ExperimentTracker
@@ -51,6 +56,12 @@ class ControlPlaneServices:
         self.tracker = ExperimentTracker.from_settings(settings.tracking)
         self.tracking_service = TrackingService(self.tracker)
         self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
+        self.token_service = TokenService(database, self.audit_log)
+        self.registry = build_registry(
+            settings, database, self.audit_log, features=self.feature_service
+        )
+        self.admin_token_path: Path | None = None
+        """Set by :meth:`open` when this start issued the first admin token."""
 
     @classmethod
     async def open(cls, settings: Settings, *, schema: str | None = None) -> ControlPlaneServices:
@@ -61,6 +72,9 @@ class ControlPlaneServices:
         await upgrade(database)
         services = cls(settings, database)
         await services.tuning_service.recover()
+        services.admin_token_path = await services.token_service.ensure_admin_token(
+            Path(settings.control_plane.admin_token_file)
+        )
         return services
 
     def dependencies(self) -> dict[str, Provide]:
@@ -70,11 +84,15 @@ class ControlPlaneServices:
             "feature_service": self.feature_service,
             "tracking_service": self.tracking_service,
             "tuning_service": self.tuning_service,
+            "token_service": self.token_service,
+            "registry": self.registry,
         }
-        return {
+        dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
             for name, value in provided.items()
         }
+        dependencies["principal"] = Provide(current_principal, sync_to_thread=False)
+        return dependencies
 
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
@@ -109,8 +127,13 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             FeatureController,
             TrackingController,
             TuningController,
+            TokenController,
+            ModelController,
+            LineageController,
         ],
         dependencies=services.dependencies(),
+        middleware=[PrincipalMiddleware(services.token_service)],
+        guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
         lifespan=[lifespan],

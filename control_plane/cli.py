@@ -25,6 +25,9 @@ def control_plane(host: str | None, port: int | None) -> None:
 
     async def run() -> None:
         await server.start()
+        token_path = server.services.admin_token_path if server.services else None
+        if token_path is not None:
+            click.echo(f"first start: admin API token written to {token_path}")
         click.echo(f"control plane listening on {server.url} (OpenAPI: {server.url}/schema)")
         await server.serve_forever_started()
 

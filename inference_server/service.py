@@ -170,14 +170,32 @@ class InferenceService:
         """Count a request an adapter refused before :meth:`infer` (undecodable tensors)."""
         self._hooks.failure(model_name, model_version, error.code.value, 0.0)
 
+    def sole_model(self) -> str:
+        """The model a request that names none goes to: the only one the server knows.
+
+        Raises:
+            InvalidArgument: the server knows no model, or several (the message lists them).
+        """
+        names = [slot.name for slot in self._manager.slots()]
+        if len(names) == 1:
+            return names[0]
+        known = ", ".join(names) if names else "none"
+        raise InvalidArgument(f"name the model (?model=NAME); models served: {known}")
+
     async def predict_rows(
-        self, model_name: str, rows: Sequence[Row], version: str | None = None
+        self, model_name: str | None, rows: Sequence[Row], version: str | None = None
     ) -> PredictResult:
         """Score rows given as feature objects or value lists (``/predict``).
+
+        Args:
+            model_name: the model; ``None`` means the only model served (:meth:`sole_model`).
+            rows: feature-name objects or value lists in the model's feature order.
+            version: a version; ``None`` means the model's default version.
 
         Raises:
             NotFound, InvalidArgument, Unavailable, ResourceExhausted: as :meth:`infer`.
         """
+        model_name = model_name or self.sole_model()
         handle = self._manager.resolve(model_name, version)
         inputs = rows_to_inputs(rows, handle.signature)
         response = await self.infer(

@@ -63,6 +63,8 @@ class RegistrySettings(_Section, kw_only=True, frozen=True):
     """Folder of content-addressed ONNX artifacts."""
     model_repository: str = ".modelyard/model-repository"
     """The model repository the inference servers read."""
+    mirror_to_mlflow: bool = True
+    """Mirror every version, stage and card status into the MLflow Model Registry."""
 
 
 class ControlPlaneSettings(_Section, kw_only=True, frozen=True):
@@ -72,6 +74,8 @@ class ControlPlaneSettings(_Section, kw_only=True, frozen=True):
     port: int = 8080
     admin_token_file: str = ".modelyard/admin-token"
     """Where the embedded default writes the first admin token."""
+    token: str = ""
+    """API token the CLI presents to the control plane (``MODELYARD_CONTROL_PLANE_TOKEN``)."""
     inference_servers: tuple[str, ...] = ()
     """Admin URLs of inference servers to notify of changes."""
 

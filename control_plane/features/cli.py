@@ -44,17 +44,15 @@ url_option = click.option(
 
 def run_with_api(url: str | None, action: Callable[[FeatureApi], Awaitable[T]]) -> T:
     """Run ``action`` against the control plane at ``url``, or the local store."""
-    settings = None if url else settings_from_context()
-    return asyncio.run(_with_api(url, settings, action))
+    return asyncio.run(_with_api(url, settings_from_context(), action))
 
 
 async def _with_api(
-    url: str | None, settings: Settings | None, action: Callable[[FeatureApi], Awaitable[T]]
+    url: str | None, settings: Settings, action: Callable[[FeatureApi], Awaitable[T]]
 ) -> T:
     if url:
-        async with FeatureClient(url) as client:
+        async with FeatureClient(url, token=settings.control_plane.token) as client:
             return await action(client)
-    assert settings is not None
     database = Database(settings.database.url, pool_size=settings.database.pool_size)
     try:
         await upgrade(database)

@@ -71,11 +71,13 @@ class FeatureClient:
     Args:
         base_url: the control plane's base URL (``http://127.0.0.1:8000``).
         timeout: seconds per request.
+        token: API token sent as ``Authorization: Bearer`` (changes need one).
     """
 
-    def __init__(self, base_url: str, *, timeout: float = 30.0) -> None:
+    def __init__(self, base_url: str, *, timeout: float = 30.0, token: str = "") -> None:
         self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, headers=headers)
 
     async def __aenter__(self) -> Self:
         return self

@@ -1,7 +1,9 @@
 """The simple JSON endpoints for callers without an OIP client.
 
 - ``POST /predict?model=NAME[&version=V]``: body is one row, either an object
-  (feature name -> value) or a list (values in the model's feature order). The answer names
+  (feature name -> value) or a list (values in the model's feature order). Without ``model``
+  the row goes to the only model served (an error lists the models when there are several).
+  The answer names
   the model, the version that computed it, the label and the class probabilities (or the
   prediction of a regressor).
 - ``POST /predict/batch?model=NAME[&version=V]``: body is a list of such rows; the answer has
@@ -21,7 +23,6 @@ from urllib.parse import parse_qs
 import msgspec
 
 from inference_server.http.messages import HttpResponse
-from modelyard.errors import InvalidArgument
 from modelyard.models import Scalar
 
 if TYPE_CHECKING:
@@ -69,23 +70,25 @@ _decode_rows = msgspec.json.Decoder(list[Row]).decode
 _encode = msgspec.json.Encoder().encode
 
 
-def _target(request: HttpRequest) -> tuple[str, str | None]:
+def _target(request: HttpRequest) -> tuple[str | None, str | None]:
     return _parse_target(request.query)
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_target(raw: bytes) -> tuple[str, str | None]:
+def _parse_target(raw: bytes) -> tuple[str | None, str | None]:
     """``?model=NAME[&version=V]`` -> (NAME, V); memoised, clients repeat the same query.
+
+    Without ``model`` the service answers with the only model it serves.
 
     >>> _parse_target(b"model=churn&version=3")
     ('churn', '3')
+    >>> _parse_target(b"")
+    (None, None)
     """
     query = parse_qs(raw.decode(errors="replace")) if raw else {}
     models = query.get("model")
-    if not models:
-        raise InvalidArgument("name the model in the query: POST /predict?model=NAME")
     versions = query.get("version")
-    return models[0], versions[0] if versions else None
+    return models[0] if models else None, versions[0] if versions else None
 
 
 async def predict(service: InferenceService, request: HttpRequest) -> HttpResponse:

@@ -48,3 +48,8 @@ async def control_plane(backend: str, tmp_path: Path) -> AsyncIterator[ControlPl
         await server.stop()
         if schema is not None:
             await schema.drop()
+
+
+def admin_token(server: ControlPlaneServer) -> str:
+    """The admin API token a control plane wrote on its first start (changes need a token)."""
+    return Path(server.settings.control_plane.admin_token_file).read_text().strip()

@@ -14,6 +14,7 @@ import pytest
 
 from control_plane.server import ControlPlaneServer
 from modelyard.storage import Database
+from tests.control_plane.conftest import admin_token
 from tests.control_plane.features.strategies import build_service, sample_update
 
 pytestmark = pytest.mark.slow
@@ -116,8 +117,11 @@ def test_local_store_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     )
 
 
-async def run_remote(tmp_path: Path, *args: str) -> tuple[int, str, str]:
+async def run_remote(tmp_path: Path, *args: str, token: str = "") -> tuple[int, str, str]:
     """The CLI in a subprocess that must not block the loop serving the control plane."""
+    env = environment(f"sqlite:///{tmp_path / 'never-used' / 'local.db'}")
+    if token:
+        env["MODELYARD_CONTROL_PLANE_TOKEN"] = token
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -125,7 +129,7 @@ async def run_remote(tmp_path: Path, *args: str) -> tuple[int, str, str]:
         "features",
         *args,
         cwd=tmp_path,
-        env=environment(f"sqlite:///{tmp_path / 'never-used' / 'local.db'}"),
+        env=env,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )
@@ -141,9 +145,12 @@ async def test_against_a_running_control_plane(
 ) -> None:
     url = f"--url={control_plane.url}"
     code, out, err = await run_remote(tmp_path, "create", url, *CREATE_AGE)
+    assert (code, err.strip().split(":")[0]) == (2, "error"), "changes need an API token"
+    admin = admin_token(control_plane)
+    code, out, err = await run_remote(tmp_path, "create", url, *CREATE_AGE, token=admin)
     assert code == 0, err
     created = json.loads(out)
-    assert created["created_by"] == "anonymous", "the server records the principal"
+    assert created["created_by"] == "admin", "the server records the principal"
     services = control_plane.services
     assert services is not None
     await services.feature_service.update_feature("age", sample_update(), actor="bob")
@@ -156,7 +163,7 @@ async def test_against_a_running_control_plane(
     assert out.splitlines()[1].split()[:2] == ["age", "2"]
     code, out, err = await run_remote(tmp_path, "get", "ghost", url)
     assert (code, err.strip()) == (2, "error: feature 'ghost' not found")
-    code, out, err = await run_remote(tmp_path, "create", url, "--name=y")
+    code, out, err = await run_remote(tmp_path, "create", url, "--name=y", token=admin)
     assert code == 2
     assert "missing required fields: description, dtype" in err
     assert not (tmp_path / "never-used").exists(), "--url never touches the local store"

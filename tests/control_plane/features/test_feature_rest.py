@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from control_plane.server import ControlPlaneServer
+from tests.control_plane.conftest import admin_token
 from tests.control_plane.features.strategies import sample_definition, sample_update
 
 _encoder = msgspec.json.Encoder()
@@ -36,7 +37,9 @@ def update(**overrides: object) -> dict[str, Any]:
 
 @pytest.fixture
 async def client(control_plane: ControlPlaneServer) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=control_plane.url) as http:
+    # Changes need an API token (the app-wide guard); the admin token acts as "admin".
+    headers = {"Authorization": f"Bearer {admin_token(control_plane)}"}
+    async with httpx.AsyncClient(base_url=control_plane.url, headers=headers) as http:
         yield http
 
 
@@ -60,7 +63,7 @@ async def test_every_endpoint_round_trip(client: httpx.AsyncClient) -> None:
     first = created.json()
     assert first["version"] == 1
     assert len(first["id"]) == 32
-    assert first["created_by"] == "anonymous"
+    assert first["created_by"] == "admin"
     assert {k: first[k] for k in definition("age")} == definition("age")
 
     updated = await client.put("/v1/features/age", json=update(owner="ml-platform"))

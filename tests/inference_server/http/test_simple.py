@@ -47,10 +47,26 @@ async def test_predict_batch(client):
     assert result["labels"] == expected.argmax(axis=1).tolist()
 
 
+async def test_predict_without_a_model_uses_the_only_model(client):
+    response = await client.post("/predict", json=ROW)
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "clf"
+    np.testing.assert_allclose(response.json()["probabilities"], _expected([ROW])[0], rtol=1e-5)
+
+
+async def test_predict_without_a_model_among_several_names_them(client, service, publish):
+    publish("other", 1)
+    await service.load_model("other")
+    response = await client.post("/predict", json=ROW)
+    assert response.status_code == 400
+    assert "models served: clf, other" in response.json()["error"]
+    good = await client.post("/predict?model=other", json=ROW)
+    assert good.status_code == 200
+
+
 @pytest.mark.parametrize(
     ("path", "body", "status", "message"),
     [
-        ("/predict", ROW, 400, "?model="),
         ("/predict?model=nope", ROW, 404, "'nope'"),
         ("/predict?model=clf&version=7", ROW, 404, "version 7"),
         ("/predict?model=clf", ROW[:3], 400, "3 values"),

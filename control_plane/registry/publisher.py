@@ -1,0 +1,113 @@
+"""Publication into the model repository the inference servers read.
+
+The layout and the completeness rule are :mod:`modelyard.model_repository`'s: a version is
+written into a dot-prefixed sibling and renamed into place, ``config.json`` is replaced
+atomically. :meth:`RepositoryPublisher.sync` makes one model's folder match the registry:
+
+1. every Staging and Production version is published (if not there yet);
+2. ``config.json`` is rewritten with ``version_policy = specific(served versions)`` and
+   ``default_version = the Production version`` (other fields, e.g. A/B routes, are kept) —
+   so a Staging version is served only when asked for by version, and archived versions are
+   unloaded by the servers' version policy;
+3. version folders no longer served are removed: renamed to a dot-name first (so they vanish
+   atomically from a scan), then deleted.
+
+The order makes every intermediate state valid for a server: a version is complete before
+the config names it, and the config stops naming a version before its folder goes.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from control_plane.registry.naming import check_name
+from modelyard import model_repository as layout
+from modelyard.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from control_plane.registry.artifacts import ArtifactStore
+
+
+class RepositoryPublisher:
+    """Writes registry state into a model repository folder.
+
+    Args:
+        root: the model repository (``settings.registry.model_repository``).
+        artifacts: where the ONNX bytes come from.
+    """
+
+    def __init__(self, root: Path, artifacts: ArtifactStore) -> None:
+        self.root = root
+        self._artifacts = artifacts
+
+    def model_dir(self, name: str) -> Path:
+        """The folder of one model, guaranteed to be a direct child of the repository.
+
+        Raises:
+            InvalidArgument: the name would leave the repository or hide the folder.
+        """
+        check_name(name)
+        root = self.root.resolve()
+        target = (root / name).resolve()
+        if target.parent != root:
+            raise InvalidArgument(f"model name {name!r} cannot be a repository folder")
+        return target
+
+    def sync(self, name: str, served: dict[int, str], production: int | None) -> None:
+        """Make the repository's folder of ``name`` serve exactly ``served``.
+
+        Args:
+            name: model name.
+            served: version -> artifact SHA-256 of every Staging and Production version.
+            production: the Production version (the default), if any.
+        """
+        model_dir = self.model_dir(name)
+        present = set(layout.scan_model(model_dir))
+        for version, sha256 in sorted(served.items()):
+            if version not in present:
+                self._publish(model_dir, version, sha256)
+        if served or model_dir.exists():
+            self._write_config(model_dir, sorted(served), production)
+        for version in sorted(present - set(served)):
+            _remove_version(model_dir, version)
+
+    def _publish(self, model_dir: Path, version: int, sha256: str) -> None:
+        stale = model_dir / str(version)
+        if stale.exists():  # an incomplete leftover (no model.onnx): not a served version
+            _remove_version(model_dir, version)
+        layout.publish_version(
+            self.root,
+            model_dir.name,
+            version,
+            {layout.MODEL_FILENAME: self._artifacts.path(sha256)},
+        )
+
+    @staticmethod
+    def _write_config(model_dir: Path, versions: list[int], production: int | None) -> None:
+        current = layout.read_model_config(model_dir)
+        policy = layout.VersionPolicy(kind="specific", versions=tuple(versions))
+        routes = tuple(r for r in current.routes if r.version in versions)
+        layout.write_model_config(
+            model_dir,
+            msgspec.structs.replace(
+                current, version_policy=policy, default_version=production, routes=routes
+            ),
+        )
+
+
+def _remove_version(model_dir: Path, version: int) -> None:
+    """Remove a version folder atomically from a scanner's point of view."""
+    final = model_dir / str(version)
+    doomed = model_dir / f".{version}.removed-{secrets.token_hex(4)}"
+    try:
+        os.rename(final, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)

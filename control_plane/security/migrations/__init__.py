@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``security`` branch (API tokens)."""
