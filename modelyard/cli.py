@@ -39,7 +39,10 @@ class PluginGroup(click.Group):
         entry_point = _plugin_entry_points().get(cmd_name)
         if entry_point is None:
             return None
-        loaded = entry_point.load()
+        try:
+            loaded = entry_point.load()
+        except ModuleNotFoundError as missing:
+            return _unavailable(cmd_name, missing)
         if not isinstance(loaded, click.Command):
             raise click.ClickException(f"entry point {entry_point.value} is not a click command")
         return loaded
@@ -50,6 +53,23 @@ class PluginGroup(click.Group):
         except ModelyardError as error:
             click.echo(f"error: {error}", err=True)
             sys.exit(2)
+        except ModuleNotFoundError as missing:
+            # A command whose heavy imports are deferred, run on a lean (serving) install.
+            click.echo(
+                f"error: needs {missing.name!r}: pip install 'modelyard[control-plane]'", err=True
+            )
+            sys.exit(2)
+
+
+def _unavailable(name: str, missing: ModuleNotFoundError) -> click.Command:
+    """A stand-in for a command whose dependencies are not installed (a lean serving
+    install has no control-plane extras): listed, and explaining itself when run."""
+    hint = f"needs {missing.name!r}: pip install 'modelyard[control-plane]'"
+
+    def explain() -> None:
+        raise click.ClickException(f"'modelyard {name}' {hint}")
+
+    return click.Command(name, callback=explain, help=f"(unavailable: {hint})")
 
 
 @click.group(cls=PluginGroup, context_settings={"help_option_names": ["-h", "--help"]})

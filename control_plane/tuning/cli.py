@@ -95,6 +95,11 @@ def create(**options: Any) -> None:
 @click.option("--trials", type=click.IntRange(min=1), default=20, show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--url", default=None, help="Run as a job on this control plane.")
+@click.option(
+    "--token",
+    default=None,
+    help="API token for --url (default: control_plane.token / MODELYARD_CONTROL_PLANE_TOKEN).",
+)
 def run(**options: Any) -> None:
     """Run trials (in this process, or as a control-plane job) with a progress bar."""
     if options["url"] is not None:
@@ -149,7 +154,9 @@ def _run_remote(options: dict[str, Any]) -> None:
         "replace_space": options["replace_space"],
         "space": json.loads(options["space"]) if options["space"] else {},
     }
-    with httpx.Client(base_url=options["url"], timeout=30) as client:
+    token = options["token"] or settings_from_context().control_plane.token
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with httpx.Client(base_url=options["url"], timeout=30, headers=headers) as client:
         job = decoded(client.post("/v1/tuning/jobs", json=body), TuningJob)
         with click.progressbar(length=job.n_trials, label=f"job {job.id}") as bar:
             while job.status.value not in TERMINAL:

@@ -71,7 +71,12 @@ def endpoints(version: int, token_id: str) -> list[tuple[str, str, Any, str]]:
         ("POST", "/v1/features", body(sample_definition("tenure")), "write"),
         ("PUT", "/v1/features/age", body(sample_update(owner="risk-2")), "write"),
         ("DELETE", "/v1/features/age", None, "write"),
+        ("POST", "/v1/tuning/jobs", TUNING_JOB, "write"),
+        ("POST", "/v1/tuning/jobs/no-such-job/cancel", None, "write"),
     ]
+
+
+TUNING_JOB = {"model": "logistic_regression", "dataset": "sklearn:iris", "n_trials": 1}
 
 
 ALLOWED = {

@@ -10,6 +10,7 @@ from click.testing import CliRunner, Result
 
 from control_plane.server import ControlPlaneServer
 from modelyard.cli import main
+from tests.control_plane.conftest import admin_token
 
 
 def invoke(uri: str, *args: str) -> Result:
@@ -41,8 +42,9 @@ def test_tune_bad_input_is_one_line_and_exit_2(seeded_mlflow: str) -> None:
 
 
 async def test_tune_run_as_a_control_plane_job(control_plane: ControlPlaneServer) -> None:
-    url = control_plane.url
-    args = ["run", "--url", url, "--model", "logistic_regression", "--dataset", "sklearn:iris"]
+    url, token = control_plane.url, admin_token(control_plane)
+    args = ["run", "--url", url, "--token", token, "--model", "logistic_regression"]
+    args += ["--dataset", "sklearn:iris"]
     result = await asyncio.to_thread(invoke, "sqlite:///unused.db", *args, "--trials", "2")
     assert result.exit_code == 0, result.output
     assert ": succeeded" in result.output

@@ -5,6 +5,16 @@ from __future__ import annotations
 import httpx
 
 from control_plane.server import ControlPlaneServer
+from tests.control_plane.conftest import admin_token
+
+
+def _client(control_plane: ControlPlaneServer) -> httpx.AsyncClient:
+    """A client holding the admin token: starting and cancelling jobs are changes."""
+    token = admin_token(control_plane)
+    return httpx.AsyncClient(
+        base_url=control_plane.url, timeout=60, headers={"Authorization": f"Bearer {token}"}
+    )
+
 
 JOB = {"model": "logistic_regression", "dataset": "sklearn:iris", "n_trials": 3, "seed": 1}
 
@@ -14,7 +24,7 @@ async def test_a_job_runs_in_the_background_and_reports_its_best(
 ) -> None:
     services = control_plane.services
     assert services is not None
-    async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
+    async with _client(control_plane) as client:
         started = await client.post("/v1/tuning/jobs", json=JOB)
         assert started.status_code == 201, started.text
         job_id = started.json()["id"]
@@ -42,7 +52,7 @@ async def test_a_job_runs_in_the_background_and_reports_its_best(
 
 
 async def test_bad_tuning_requests_are_4xx_json(control_plane: ControlPlaneServer) -> None:
-    async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
+    async with _client(control_plane) as client:
         empty = await client.post(
             "/v1/tuning/jobs", json=JOB | {"space": {}, "replace_space": True}
         )
@@ -73,7 +83,7 @@ async def test_bad_tuning_requests_are_4xx_json(control_plane: ControlPlaneServe
 async def test_a_running_job_can_be_cancelled(control_plane: ControlPlaneServer) -> None:
     services = control_plane.services
     assert services is not None
-    async with httpx.AsyncClient(base_url=control_plane.url, timeout=60) as client:
+    async with _client(control_plane) as client:
         started = await client.post("/v1/tuning/jobs", json=JOB | {"n_trials": 1000})
         job_id = started.json()["id"]
         cancelled = await client.post(f"/v1/tuning/jobs/{job_id}/cancel")
