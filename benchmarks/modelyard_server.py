@@ -1,0 +1,169 @@
+"""modelyard's own server as a contender: gRPC and HTTP, batching on/off, 1 and 2 workers.
+
+Started exactly as a user would: ``python -m modelyard serve --model-repository DIR
+--grpc-port P --http-port Q --metrics-port R --workers N``. The repository holds the reference
+model as ``reference/1/model.onnx`` and a ``config.json`` that switches batching on or off.
+Until the server has landed on this branch, ``python -m modelyard serve --help`` fails and the
+contender is skipped with a "not available" line.
+
+The two-worker variant runs on both cores (``taskset -c 0,1``) and its load generator too:
+it measures what two workers give on this machine with the load generator sharing the cores.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.contenders import (
+    READY_TIMEOUT_S,
+    V2_INFER_PATH,
+    Contender,
+    Context,
+    Endpoint,
+    Starter,
+)
+from benchmarks.processes import (
+    ContenderUnavailable,
+    ServerProcess,
+    await_ready,
+    free_port,
+    pin,
+    start_server,
+)
+from benchmarks.reference import MODEL_NAME
+
+HTTP_GRACE_S = 10.0
+# Batching on with the server's own defaults (max batch, queue delay): what a user gets.
+BATCHING_ON: dict[str, object] = {"enabled": True}
+BATCHING_OFF: dict[str, object] = {"enabled": False}
+
+
+def server_cwd(ctx: Context) -> Path | None:
+    """Where ``-m modelyard`` runs: here, unless another interpreter was named (then a folder
+    without a ``modelyard`` package, so that interpreter's own installation is used)."""
+    return ctx.work_dir if ctx.modelyard_python != sys.executable else None
+
+
+def check_available(ctx: Context) -> None:
+    """Raise ContenderUnavailable unless ``python -m modelyard serve`` exists."""
+    try:
+        done = subprocess.run(
+            [ctx.modelyard_python, "-m", "modelyard", "serve", "--help"],
+            cwd=server_cwd(ctx),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise ContenderUnavailable(f"modelyard: not available ({exc})") from exc
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise ContenderUnavailable(
+            f"modelyard: not available (`python -m modelyard serve` failed: {last}); "
+            "the server has not landed on this branch yet"
+        )
+
+
+def write_repository(ctx: Context, name: str, batching: dict[str, object]) -> Path:
+    """A model repository with the reference model and a batching config."""
+    root = ctx.work_dir / "modelyard" / name
+    shutil.rmtree(root, ignore_errors=True)
+    version_dir = root / MODEL_NAME / "1"
+    version_dir.mkdir(parents=True)
+    shutil.copyfile(ctx.files.onnx, version_dir / "model.onnx")
+    config = {"batching": batching}
+    (root / MODEL_NAME / "config.json").write_text(json.dumps(config, indent=2))
+    return root
+
+
+def _starter(name: str, batching: dict[str, object], workers: int, cpus: str) -> Starter:
+    def start(ctx: Context) -> ServerProcess:
+        check_available(ctx)
+        root = write_repository(ctx, name, batching)
+        http, grpc_port, metrics = free_port(), free_port(), free_port()
+        cmd = [
+            *pin(cpus),
+            ctx.modelyard_python,
+            "-m",
+            "modelyard",
+            "serve",
+            "--model-repository",
+            str(root),
+            "--host",
+            "127.0.0.1",
+            "--grpc-port",
+            str(grpc_port),
+            "--http-port",
+            str(http),
+            "--metrics-port",
+            str(metrics),
+            "--workers",
+            str(workers),
+        ]
+        server = start_server(name, cmd, ctx.log(name), cwd=server_cwd(ctx))
+        server.ports.update(http=http, grpc=grpc_port, metrics=metrics)
+        try:
+            await_ready(server, READY_TIMEOUT_S, grpc_targets=(f"127.0.0.1:{grpc_port}",))
+            _await_http(server, http)
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    return start
+
+
+def _await_http(server: ServerProcess, port: int) -> None:
+    """Await the HTTP side; a server without it yet keeps its gRPC endpoints measured."""
+    url = f"http://127.0.0.1:{port}/v2/models/{MODEL_NAME}/ready"
+    try:
+        await_ready(server, HTTP_GRACE_S, http_urls=(url,))
+    except ContenderUnavailable:
+        server.check_alive()
+        del server.ports["http"]
+        server.notes.append(f"HTTP not answering on {url} after gRPC was ready: HTTP skipped")
+
+
+def modelyard_contenders() -> list[Contender]:
+    """The modelyard variants."""
+    grpc = Endpoint("grpc", "gRPC", open_loop=True, big_batch=True, perf_analyzer=True)
+    rest = Endpoint("http", "REST V2", path=V2_INFER_PATH, open_loop=True)
+    stream = Endpoint("grpc", "gRPC stream", stream=True, concurrencies=(64,))
+    predict = Endpoint(
+        "http", "/predict", path=f"/predict?model={MODEL_NAME}", body="predict", concurrencies=(64,)
+    )
+    return [
+        Contender(
+            name="modelyard",
+            family="modelyard",
+            description="modelyard serve, 1 worker, batching off",
+            endpoints=(grpc, stream, rest, predict),
+            start=_starter("modelyard", BATCHING_OFF, 1, "0"),
+        ),
+        Contender(
+            name="modelyard-batching",
+            family="modelyard",
+            description="modelyard serve, 1 worker, batching on (server defaults)",
+            endpoints=(
+                Endpoint("grpc", "gRPC", open_loop=True),
+                Endpoint("http", "REST V2", path=V2_INFER_PATH),
+            ),
+            start=_starter("modelyard-batching", BATCHING_ON, 1, "0"),
+            concurrencies=(64,),
+        ),
+        Contender(
+            name="modelyard-2w",
+            family="modelyard",
+            description="modelyard serve, 2 workers, batching off; server AND load generator "
+            "on CPUs 0,1 (shared)",
+            endpoints=(Endpoint("grpc", "gRPC"), Endpoint("http", "REST V2", path=V2_INFER_PATH)),
+            start=_starter("modelyard-2w", BATCHING_OFF, 2, "0,1"),
+            concurrencies=(64,),
+            server_cpus="0,1",
+            client_cpus="0,1",
+        ),
+    ]

@@ -1,0 +1,93 @@
+"""The report turns a run into tables with ratios measured in the same run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from benchmarks.report import write_run
+
+
+def _point(endpoint: str, protocol: str, c: int, rate: float, rows: int = 1) -> dict[str, Any]:
+    median = {
+        "throughput": rate,
+        "rows_per_s": rate * rows,
+        "p50_ms": 1.0,
+        "p99_ms": 2.0,
+        "errors": 0,
+        "requests": int(rate),
+        "tool": "grpc.aio client",
+        "mean_ms": 1.0,
+    }
+    return {
+        "endpoint": endpoint,
+        "protocol": protocol,
+        "mode": "closed",
+        "concurrency": c,
+        "rows": rows,
+        "median": median,
+        "repeat_throughputs": [rate],
+    }
+
+
+def _contender(name: str, points: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "family": name.split("-")[0],
+        "status": "ok",
+        "points": points,
+        "open_loop": [],
+        **extra,
+    }
+
+
+def _run() -> dict[str, Any]:
+    machine = {
+        "cpu": "cpu",
+        "cpus": 2,
+        "memory_gib": 1.0,
+        "kernel": "k",
+        "python": "3.11",
+        "load_average": [0.1, 0.1, 0.1],
+    }
+    return {
+        "run_id": "RUN",
+        "command": "python -m benchmarks run",
+        "started_utc": "now",
+        "elapsed_s": 1.0,
+        "machine": {"before": machine, "after": machine},
+        "versions": {"grpcio": "1"},
+        "options": {"sla_p99_ms": 10.0, "warmup": 1, "duration": 5, "repeats": 3},
+        "notes": [],
+        "contenders": [
+            _contender("limit", [_point("onnxruntime", "in-process", 1, 40_000.0)]),
+            _contender("echo-grpc", [_point("gRPC", "grpc", 64, 4_000.0)]),
+            _contender("mlserver-default", [_point("gRPC", "grpc", 64, 500.0)]),
+            _contender(
+                "modelyard",
+                [_point("gRPC", "grpc", 64, 3_800.0)],
+                memory=[{"pid": 1, "cmd": "x", "peak_rss_mib": 120.0, "rss_mib": 100.0}],
+            ),
+            {
+                "name": "mlserver-tuned",
+                "status": "unavailable",
+                "reason": "no venv",
+                "points": [],
+                "open_loop": [],
+            },
+        ],
+    }
+
+
+def test_report_writes_ratios_against_the_same_run(tmp_path: Path) -> None:
+    results_md = tmp_path / "RESULTS.md"
+    path = write_run(_run(), tmp_path / "results", results_md)
+
+    assert path.exists()
+    text = results_md.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| modelyard | gRPC | 3,800"))
+    cells = [cell.strip() for cell in row.split("|")]
+    assert cells[4:8] == ["0.10x", "7.60x", "—", "0.95x"]  # limit, MLServer, tuned, echo
+    assert "- mlserver-tuned: unavailable — no venv" in text
+    assert "| modelyard | 120.0 (`x`) |" in text
+    assert (tmp_path / "results" / "RUN-grpc.png").exists()
