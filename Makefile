@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck pytest install clean
+.PHONY: demo test lint typecheck pytest install clean protos bench-converters
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -44,3 +44,15 @@ test: lint typecheck pytest
 
 clean:
 	rm -rf $(VENV) $(CLIENTS_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+# Regenerate the gRPC code from protos/ (CI checks it is up to date in tests/protos).
+protos: $(STAMP)
+	$(PY) protos/generate.py
+
+# Native predict vs onnxruntime for every converter kind (issue 3's benchmark).
+bench-converters: $(STAMP)
+	$(PY) -m benchmarks.converters_bench --budget 1.0 --results benchmarks/RESULTS.md
+
+# make bench, make bench-deps, make loadtest (issue 4).
+include benchmarks/bench.mk
+bench bench-deps loadtest: $(STAMP)
