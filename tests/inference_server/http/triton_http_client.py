@@ -1,4 +1,4 @@
-"""Drive a running server with tritonclient.http; run by ``/work/clients-venv/bin/python``.
+"""Drive a running server with tritonclient.http, in the clients venv (``.venv-clients``).
 
 Usage: ``triton_http_client.py PORT``. Prints one JSON object with what the client saw; the
 test in ``test_tritonclient.py`` checks it. tritonclient is imported inside ``main`` so pytest's
