@@ -21,7 +21,8 @@ from modelyard.enums import CardStatus, FeatureDType, ModelStage, ModelVariant
 Scalar = str | int | float | bool | None
 """A JSON scalar: the value type of parameters, tags and feature values."""
 
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}$")]
+# ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("churn\n").
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")]
 """An entity name: letters, digits, ``_ . -``; no path separators, so it is safe as a folder."""
 
 

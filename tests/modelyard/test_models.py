@@ -94,7 +94,9 @@ def test_input_shapes_reject_unknown_fields() -> None:
         msgspec.json.decode(b'{"name": "age", "verison": 1}', type=FeatureRef)
 
 
-@pytest.mark.parametrize("bad_name", ["../x", "a/b", "", "x" * 200, "a b", ".hidden"])
+@pytest.mark.parametrize(
+    "bad_name", ["../x", "a/b", "", "x" * 200, "a b", ".hidden", "churn\n", "a\x00"]
+)
 def test_names_cannot_escape_a_folder(bad_name: str) -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"name": bad_name, "version": 1}, FeatureRef)
