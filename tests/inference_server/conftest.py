@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +16,17 @@ from onnx import TensorProto, helper, numpy_helper
 from modelyard.model_repository import publish_version
 
 N_FEATURES = 4
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def serve_subprocess(repo: Path, *args: str) -> subprocess.Popen[str]:
+    """``python -m modelyard serve`` on ``repo`` (loopback, quiet logs) plus ``args``.
+
+    Each worker prints one JSON ``listening`` line on stdout with its bound ports.
+    """
+    command = [sys.executable, "-m", "modelyard", "serve", "--model-repository", str(repo)]
+    command += ["--host", "127.0.0.1", "--log-level", "warning", *args]
+    return subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT, text=True)
 
 
 def classifier_bytes(seed: int = 0, n_features: int = N_FEATURES, *, meta: bool = True) -> bytes:

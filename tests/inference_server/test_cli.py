@@ -7,7 +7,6 @@ import json
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
 import grpc
@@ -17,30 +16,11 @@ import pytest
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import serve_subprocess
 
 
 def _serve(repo: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelyard",
-            "serve",
-            "--model-repository",
-            str(repo),
-            "--host",
-            "127.0.0.1",
-            "--http-port",
-            "-1",
-            "--log-level",
-            "warning",
-            *args,
-        ],
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-        text=True,
-    )
+    return serve_subprocess(repo, "--http-port", "-1", *args)
 
 
 def _request() -> pb.ModelInferRequest:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from .conftest import ROOT, serve_subprocess
+
 VENV = ROOT / "benchmarks" / ".work" / "triton-venv"
 PERF_ANALYZER = VENV / "bin" / "perf_analyzer"
 
@@ -28,30 +28,8 @@ def _cuda_lib_dir() -> Path | None:
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer venv not built")
 def test_perf_analyzer_measures_the_server(repo, publish):
     publish("clf", 1)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelyard",
-            "serve",
-            "--model-repository",
-            str(repo),
-            "--host",
-            "127.0.0.1",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "-1",
-            "--metrics-port",
-            "-1",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-        text=True,
+    server = serve_subprocess(
+        repo, "--grpc-port", "0", "--http-port", "-1", "--metrics-port", "-1", "--workers", "1"
     )
     assert server.stdout is not None
     with server.stdout:

@@ -9,46 +9,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from .conftest import classifier_reference
+from .conftest import classifier_reference, serve_subprocess
 
-ROOT = Path(__file__).resolve().parents[2]
-CLIENT_PYTHON = ROOT / ".venv-clients" / "bin" / "python"
 SCRIPT = Path(__file__).parent / "clients" / "tritonclient_check.py"
 
 
 @pytest.fixture
 def served(repo, publish):
     publish("clf", 1)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "modelyard",
-            "serve",
-            "--model-repository",
-            str(repo),
-            "--host",
-            "127.0.0.1",
-            "--grpc-port",
-            "0",
-            "--http-port",
-            "0",
-            "--metrics-port",
-            "0",
-            "--workers",
-            "1",
-            "--log-level",
-            "warning",
-        ],
-        stdout=subprocess.PIPE,
-        cwd=ROOT,
-        text=True,
+    proc = serve_subprocess(
+        repo, "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0", "--workers", "1"
     )
     assert proc.stdout is not None
     with proc.stdout:
@@ -59,8 +34,7 @@ def served(repo, publish):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not CLIENT_PYTHON.exists(), reason="no tritonclient virtualenv")
-def test_tritonclient_grpc_and_http(served, tmp_path):
+def test_tritonclient_grpc_and_http(served, tmp_path, clients_python):
     x = np.random.default_rng(3).normal(size=(8, 4)).astype(np.float32)
     case = {
         "grpc_url": f"127.0.0.1:{served['grpc_port']}",
@@ -71,7 +45,7 @@ def test_tritonclient_grpc_and_http(served, tmp_path):
     case_file = tmp_path / "case.json"
     case_file.write_text(json.dumps(case))
     done = subprocess.run(
-        [str(CLIENT_PYTHON), str(SCRIPT), str(case_file)],
+        [str(clients_python), str(SCRIPT), str(case_file)],
         capture_output=True,
         text=True,
         timeout=120,
