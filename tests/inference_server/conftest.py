@@ -5,18 +5,77 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 
+from inference_server.loaded_version import NullHooks
+from inference_server.model_manager import ModelManager
+from inference_server.repository import RepositoryWatcher
+from inference_server.service import InferenceService
 from modelyard.model_repository import publish_version
 
 N_FEATURES = 4
 ROOT = Path(__file__).resolve().parents[2]
+
+
+@asynccontextmanager
+async def running_service(repo: Path, mode: str = "explicit") -> AsyncIterator[InferenceService]:
+    """A ready :class:`InferenceService` over ``repo``; watcher and models closed afterwards."""
+    manager = ModelManager(repo, NullHooks())
+    watcher = RepositoryWatcher(manager, mode=mode)
+    await watcher.start()
+    service = InferenceService(manager, watcher, NullHooks())
+    service.ready = True
+    try:
+        yield service
+    finally:
+        await watcher.stop()
+        await manager.close()
+
+
+def fit_mixed_type_pipeline(
+    label_names: tuple[str, str] | None = None,
+) -> tuple[Any, Any, bytes]:
+    """A scikit-learn pipeline over a numeric and a string column, and its ONNX bytes.
+
+    Returns (pipeline, frame, onnx bytes). Classes are booleans, or ``label_names`` (strings,
+    served as BYTES labels).
+    """
+    import pandas as pd
+    from skl2onnx import convert_sklearn
+    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(
+        {"age": rng.normal(40, 10, 300), "city": rng.choice(["oslo", "lima", "pune"], 300)}
+    )
+    mask = (frame["age"] > 40) ^ (frame["city"] == "lima")
+    target = mask if label_names is None else np.where(mask, label_names[1], label_names[0])
+    prep = ColumnTransformer(
+        [
+            ("num", StandardScaler(), ["age"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
+        ]
+    )
+    pipeline = Pipeline([("prep", prep), ("clf", LogisticRegression())]).fit(frame, target)
+    onnx_model = convert_sklearn(
+        pipeline,
+        initial_types=[("age", FloatTensorType([None, 1])), ("city", StringTensorType([None, 1]))],
+        options={id(pipeline): {"zipmap": False}},
+        target_opset=17,
+    )
+    return pipeline, frame, onnx_model.SerializeToString()
 
 
 def serve_subprocess(repo: Path, *args: str) -> subprocess.Popen[str]:

@@ -3,63 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from inference_server.core.tensors import encode_raw
 from inference_server.core.types import InferRequest, RequestInput
-from inference_server.loaded_version import NullHooks
-from inference_server.model_manager import ModelManager
-from inference_server.repository import RepositoryWatcher
-from inference_server.service import InferenceService
 from modelyard.errors import InvalidArgument
 from modelyard.model_repository import publish_version
+
+from .conftest import fit_mixed_type_pipeline, running_service
 
 
 @pytest.fixture
 def fitted():
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {"age": rng.normal(40, 10, 300), "city": rng.choice(["oslo", "lima", "pune"], 300)}
-    )
-    target = (frame["age"] > 40) ^ (frame["city"] == "lima")
-    pipeline = Pipeline(
-        [
-            (
-                "prep",
-                ColumnTransformer(
-                    [
-                        ("num", StandardScaler(), ["age"]),
-                        ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
-                    ]
-                ),
-            ),
-            ("clf", LogisticRegression()),
-        ]
-    ).fit(frame, target)
-    onnx_model = convert_sklearn(
-        pipeline,
-        initial_types=[("age", FloatTensorType([None, 1])), ("city", StringTensorType([None, 1]))],
-        options={id(pipeline): {"zipmap": False}},
-        target_opset=17,
-    )
-    return pipeline, frame, onnx_model.SerializeToString()
+    return fit_mixed_type_pipeline()
 
 
 @pytest.fixture
 async def service(repo, fitted):
     publish_version(repo, "churn", 1, {"model.onnx": fitted[2]})
-    manager = ModelManager(repo, NullHooks())
-    watcher = RepositoryWatcher(manager, mode="none")
-    await watcher.start()
-    yield InferenceService(manager, watcher, NullHooks())
-    await manager.close()
+    async with running_service(repo, mode="none") as svc:
+        yield svc
 
 
 async def test_bytes_input_and_rows_match_scikit_learn(service, fitted):

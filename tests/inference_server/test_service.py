@@ -6,26 +6,16 @@ import numpy as np
 import pytest
 
 from inference_server.core.types import InferRequest, RequestedOutput, RequestInput
-from inference_server.loaded_version import NullHooks
-from inference_server.model_manager import ModelManager
-from inference_server.repository import RepositoryWatcher
-from inference_server.service import InferenceService
 from modelyard.errors import InvalidArgument, NotFound
 
-from .conftest import classifier_reference
+from .conftest import classifier_reference, running_service
 
 
 @pytest.fixture
 async def service(repo, publish):
     publish("clf", 1)
-    manager = ModelManager(repo, NullHooks())
-    watcher = RepositoryWatcher(manager, mode="explicit")
-    await watcher.start()
-    svc = InferenceService(manager, watcher, NullHooks())
-    svc.ready = True
-    yield svc
-    await watcher.stop()
-    await manager.close()
+    async with running_service(repo) as svc:
+        yield svc
 
 
 def _request(x: np.ndarray, **kw) -> InferRequest:

@@ -10,11 +10,10 @@ import httpx
 import pytest
 
 from inference_server.http.server import HttpServer, HttpSettings, start_http_server
-from inference_server.loaded_version import NullHooks
-from inference_server.model_manager import ModelManager
-from inference_server.repository import RepositoryWatcher
 from inference_server.service import InferenceService
 from modelyard.model_repository import ModelConfig, VersionPolicy, write_model_config
+
+from ..conftest import running_service
 
 BODY_LIMIT = 64 * 1024
 
@@ -25,14 +24,8 @@ async def service(repo: Path, publish) -> AsyncIterator[InferenceService]:
     publish("clf", 2)
     policy = VersionPolicy(kind="all")
     write_model_config(repo / "clf", ModelConfig(version_policy=policy, default_version=1))
-    manager = ModelManager(repo, NullHooks())
-    watcher = RepositoryWatcher(manager, mode="explicit")
-    await watcher.start()
-    svc = InferenceService(manager, watcher, NullHooks())
-    svc.ready = True
-    yield svc
-    await watcher.stop()
-    await manager.close()
+    async with running_service(repo) as svc:
+        yield svc
 
 
 @pytest.fixture

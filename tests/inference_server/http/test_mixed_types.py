@@ -9,59 +9,27 @@ from collections.abc import AsyncIterator
 
 import httpx
 import numpy as np
-import pandas as pd
 import pytest
-from skl2onnx import convert_sklearn
-from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-from sklearn.compose import ColumnTransformer
-from sklearn.linear_model import LogisticRegression
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from inference_server.http import HttpSettings, start_http_server
-from inference_server.loaded_version import NullHooks
-from inference_server.model_manager import ModelManager
-from inference_server.repository import RepositoryWatcher
-from inference_server.service import InferenceService
 from modelyard.model_repository import publish_version
+
+from ..conftest import fit_mixed_type_pipeline, running_service
 
 
 @pytest.fixture(scope="module")
 def fitted():
-    rng = np.random.default_rng(0)
-    frame = pd.DataFrame(
-        {"age": rng.normal(40, 10, 300), "city": rng.choice(["oslo", "lima", "pune"], 300)}
-    )
-    target = np.where((frame["age"] > 40) ^ (frame["city"] == "lima"), "stay", "churn")
-    prep = ColumnTransformer(
-        [
-            ("num", StandardScaler(), ["age"]),
-            ("cat", OneHotEncoder(handle_unknown="ignore"), ["city"]),
-        ]
-    )
-    pipeline = Pipeline([("prep", prep), ("clf", LogisticRegression())]).fit(frame, target)
-    onnx_model = convert_sklearn(
-        pipeline,
-        initial_types=[("age", FloatTensorType([None, 1])), ("city", StringTensorType([None, 1]))],
-        options={id(pipeline): {"zipmap": False}},
-        target_opset=17,
-    )
-    return pipeline, frame, onnx_model.SerializeToString()
+    return fit_mixed_type_pipeline(label_names=("churn", "stay"))
 
 
 @pytest.fixture
 async def client(repo, fitted) -> AsyncIterator[httpx.AsyncClient]:
     publish_version(repo, "churn", 1, {"model.onnx": fitted[2]})
-    manager = ModelManager(repo, NullHooks())
-    watcher = RepositoryWatcher(manager, mode="none")
-    await watcher.start()
-    service = InferenceService(manager, watcher, NullHooks())
-    service.ready = True
-    server = await start_http_server(service, "127.0.0.1", 0, HttpSettings())
-    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
-        yield http
-    await server.close()
-    await manager.close()
+    async with running_service(repo, mode="none") as service:
+        server = await start_http_server(service, "127.0.0.1", 0, HttpSettings())
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
+            yield http
+        await server.close()
 
 
 def _bytes_tensor(values: list[str]) -> bytes:
