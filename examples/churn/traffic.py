@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import json
 import time
+from collections.abc import Awaitable, Callable
 
 import grpc
 import httpx
@@ -65,8 +67,7 @@ def _grpc_probabilities(response: pb.ModelInferResponse) -> np.ndarray:
     raise ValueError(f"response has no {PROBABILITIES!r} output")
 
 
-def _http_body(model: str, rows: np.ndarray) -> dict[str, object]:
-    del model
+def _http_body(rows: np.ndarray) -> dict[str, object]:
     return {
         "inputs": [
             {
@@ -99,7 +100,7 @@ async def grpc_probabilities(address: str, model: str, rows: np.ndarray) -> np.n
 async def http_probabilities(base_url: str, model: str, rows: np.ndarray) -> np.ndarray:
     """The served probabilities of ``rows`` (one request) over HTTP/JSON."""
     async with httpx.AsyncClient(base_url=base_url, timeout=30) as client:
-        answer = await client.post(f"/v2/models/{model}/infer", json=_http_body(model, rows))
+        answer = await client.post(f"/v2/models/{model}/infer", json=_http_body(rows))
         answer.raise_for_status()
         return _http_probabilities(answer.json())
 
@@ -111,8 +112,9 @@ def _stats(protocol: str, latencies: list[float], errors: int, seconds: float) -
 
 
 async def _closed_loop(
-    send: object, rows: np.ndarray, seconds: float, concurrency: int
+    send: Callable[[int], Awaitable[None]], requests: int, seconds: float, concurrency: int
 ) -> tuple[list[float], int]:
+    """``concurrency`` users call ``send(i)`` back to back (i cycles over ``requests``)."""
     latencies: list[float] = []
     errors = 0
     deadline = time.monotonic() + seconds
@@ -121,14 +123,14 @@ async def _closed_loop(
         nonlocal errors
         index = offset
         while time.monotonic() < deadline:
-            row = rows[index % len(rows)][None, :]
-            index += concurrency
             started = time.perf_counter()
             try:
-                await send(row)  # type: ignore[operator]
+                await send(index % requests)
             except (grpc.RpcError, httpx.HTTPError):
                 errors += 1
                 continue
+            finally:
+                index += concurrency
             latencies.append(time.perf_counter() - started)
 
     await asyncio.gather(*(user(i) for i in range(concurrency)))
@@ -138,29 +140,32 @@ async def _closed_loop(
 async def grpc_load(
     address: str, model: str, rows: np.ndarray, seconds: float, concurrency: int
 ) -> LoadStats:
-    """Closed-loop single-row load over gRPC."""
+    """Closed-loop single-row load over gRPC (requests built once, before the clock starts)."""
+    requests = [_grpc_request(model, row[None, :]) for row in rows[:256]]
     async with grpc.aio.insecure_channel(address) as channel:
         stub = pb_grpc.GRPCInferenceServiceStub(channel)  # type: ignore[no-untyped-call]
-        requests = [_grpc_request(model, row[None, :]) for row in rows[:256]]
-        lookup = {row.tobytes(): request for row, request in zip(rows[:256], requests, strict=True)}
 
-        async def send(row: np.ndarray) -> None:
-            await stub.ModelInfer(lookup[row[0].tobytes()])
+        async def send(index: int) -> None:
+            await stub.ModelInfer(requests[index])
 
-        latencies, errors = await _closed_loop(send, rows[:256], seconds, concurrency)
+        latencies, errors = await _closed_loop(send, len(requests), seconds, concurrency)
     return _stats("gRPC", latencies, errors, seconds)
 
 
 async def http_load(
     base_url: str, model: str, rows: np.ndarray, seconds: float, concurrency: int
 ) -> LoadStats:
-    """Closed-loop single-row load over HTTP with OIP JSON."""
+    """Closed-loop single-row load over HTTP with OIP JSON (bodies encoded once)."""
+    bodies = [json.dumps(_http_body(row[None, :])).encode() for row in rows[:256]]
+    headers = {"Content-Type": "application/json"}
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
 
-        async def send(row: np.ndarray) -> None:
-            answer = await client.post(f"/v2/models/{model}/infer", json=_http_body(model, row))
+        async def send(index: int) -> None:
+            answer = await client.post(
+                f"/v2/models/{model}/infer", content=bodies[index], headers=headers
+            )
             answer.raise_for_status()
 
-        latencies, errors = await _closed_loop(send, rows[:256], seconds, concurrency)
+        latencies, errors = await _closed_loop(send, len(bodies), seconds, concurrency)
     return _stats("HTTP", latencies, errors, seconds)
