@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.contenders import Contender, Context, builtin_contenders
-from benchmarks.measure import MEASUREMENT_ERRORS, Run, measure_limit, measure_server
+from benchmarks.measure import (
+    MEASUREMENT_ERRORS,
+    PERF_ANALYZER_CONCURRENCY,
+    Run,
+    measure_limit,
+    measure_server,
+)
 from benchmarks.mlserver import mlserver_contenders
 from benchmarks.modelyard_server import modelyard_contenders
 from benchmarks.options import Options
@@ -53,7 +59,7 @@ def estimate_seconds(contender: Contender, options: Options) -> float:
         if endpoint.open_loop and options.open_loop:
             total += options.search_steps * per_run
         if endpoint.perf_analyzer and options.perf_analyzer:
-            total += options.duration * 2 + 3
+            total += (options.duration * 2 + 3) * len(PERF_ANALYZER_CONCURRENCY)
     return total
 
 

@@ -26,7 +26,7 @@ from benchmarks.system import memory_of_group
 
 MEASUREMENT_ERRORS = (RuntimeError, OSError, KeyError, ValueError, subprocess.SubprocessError)
 BIG_BATCH_ROWS = 512
-PERF_ANALYZER_CONCURRENCY = (64,)
+PERF_ANALYZER_CONCURRENCY = (1, 64)
 BIG_BATCH_CONCURRENCY = 4
 
 

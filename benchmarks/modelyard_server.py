@@ -40,6 +40,9 @@ HTTP_GRACE_S = 10.0
 # Batching on with the server's own defaults (max batch, queue delay): what a user gets.
 BATCHING_ON: dict[str, object] = {"enabled": True}
 BATCHING_OFF: dict[str, object] = {"enabled": False}
+# Batching on, latency first (Triton's default rule, max_queue_delay 0): a batch is whatever
+# queued while the previous one ran.
+BATCHING_NO_DELAY: dict[str, object] = {"enabled": True, "max_queue_delay_us": 0, "linger_us": 0}
 
 
 def server_cwd(ctx: Context) -> Path | None:
@@ -149,11 +152,25 @@ def modelyard_contenders() -> list[Contender]:
             family="modelyard",
             description="modelyard serve, 1 worker, batching on (server defaults)",
             endpoints=(
-                Endpoint("grpc", "gRPC", open_loop=True),
+                Endpoint(
+                    "grpc", "gRPC", open_loop=True, perf_analyzer=True, concurrencies=(1, 8, 64)
+                ),
                 Endpoint("http", "REST V2", path=V2_INFER_PATH),
             ),
             start=_starter("modelyard-batching", BATCHING_ON, 1, "0"),
             concurrencies=(64,),
+        ),
+        Contender(
+            name="modelyard-batching-nodelay",
+            family="modelyard",
+            description="modelyard serve, 1 worker, batching on with max_queue_delay_us=0, "
+            "linger_us=0 (latency first)",
+            endpoints=(
+                Endpoint(
+                    "grpc", "gRPC", open_loop=True, perf_analyzer=True, concurrencies=(1, 8, 64)
+                ),
+            ),
+            start=_starter("modelyard-batching-nodelay", BATCHING_NO_DELAY, 1, "0"),
         ),
         Contender(
             name="modelyard-2w",
