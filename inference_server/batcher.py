@@ -47,9 +47,12 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
 
     RunFn = Callable[[list[np.ndarray]], Awaitable[list[np.ndarray]]]
-    BatchObserver = Callable[[int, int, int, int], None]
-    """Called per batch with (rows, requests, summed queue ns, compute ns)."""
+    BatchObserver = Callable[[int, Sequence[int], int], None]
+    """Called per batch with (rows, each request's queue wait in ns, compute ns)."""
 
+
+NO_WAIT = (0,)
+"""The queue waits of a request that ran at once."""
 
 LOAD_HOLD_NS = 100_000_000
 """How long the batcher counts as under load after a request last had to queue (100 ms)."""
@@ -177,7 +180,7 @@ class MicroBatcher:
             self._dispatching = False
             self._wake()
         if self._observer is not None:
-            self._observer(rows, 1, 0, time.monotonic_ns() - start)
+            self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
 
     def _wake(self) -> None:
@@ -280,5 +283,5 @@ class MicroBatcher:
                 item.future.set_result(part)
         if self._observer is not None:
             end = time.monotonic_ns()
-            queued = sum(start - item.enqueued for item in batch)
-            self._observer(sum(item.rows for item in batch), len(batch), queued, end - start)
+            waits = [start - item.enqueued for item in batch]
+            self._observer(sum(item.rows for item in batch), waits, end - start)

@@ -14,13 +14,13 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from inference_server.batcher import MicroBatcher
+from inference_server.batcher import NO_WAIT, MicroBatcher
 from inference_server.core.types import ModelStatistics
 from inference_server.core.validation import InputLimits
 from inference_server.runtime import OnnxModel
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Awaitable, Callable, Sequence
 
     import numpy as np
 
@@ -33,8 +33,8 @@ class VersionRecorder(Protocol):
     def request(self, seconds: float) -> None:
         """One successful request took ``seconds``."""
 
-    def batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
-        """One session run of ``rows`` rows from ``requests`` requests."""
+    def batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
+        """One session run of ``rows`` rows; one queue wait per request in it."""
 
 
 class VersionHooks(Protocol):
@@ -56,7 +56,7 @@ class NullRecorder:
     def request(self, seconds: float) -> None:
         """Record nothing."""
 
-    def batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
+    def batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         """Record nothing."""
 
 
@@ -138,17 +138,17 @@ class LoadedVersion:
     async def _run_direct(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
         start = time.monotonic_ns()
         outputs = await self.model.run(arrays)
-        self._on_batch(rows, 1, 0, time.monotonic_ns() - start)
+        self._on_batch(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
 
-    def _on_batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
+    def _on_batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         stats = self.stats
         stats.inference_count += rows
         stats.execution_count += 1
-        stats.queue_ns += queue_ns
+        stats.queue_ns += sum(queue_waits_ns)
         stats.compute_ns += compute_ns
         stats.last_inference_ms = int(time.time() * 1000)
-        self.recorder.batch(rows, requests, queue_ns, compute_ns)
+        self.recorder.batch(rows, queue_waits_ns, compute_ns)
 
     def release(self) -> None:
         """End one request's use of this version (pairs with ``inflight += 1``)."""

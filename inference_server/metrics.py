@@ -28,7 +28,7 @@ from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from prometheus_client.metrics_core import Metric
 
@@ -78,10 +78,12 @@ class _Recorder:
         self.requests += 1
         self.latency.observe(seconds)
 
-    def batch(self, rows: int, requests: int, queue_ns: int, compute_ns: int) -> None:
+    def batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         self.rows.observe(rows)
         self.compute.observe(compute_ns / 1e9)
-        self.queue.observe(queue_ns / 1e9 / requests)
+        observe = self.queue.observe
+        for wait in queue_waits_ns:
+            observe(wait / 1e9)
 
 
 _HISTOGRAMS = (
@@ -89,7 +91,7 @@ _HISTOGRAMS = (
     (
         "queue",
         "modelyard_inference_queue_seconds",
-        "Mean batch-queue wait of the requests of each session run.",
+        "Time each request waited in the batch queue.",
     ),
     ("compute", "modelyard_inference_compute_seconds", "onnxruntime time per session run."),
     ("rows", "modelyard_inference_batch_rows", "Rows per session run (batch size)."),

@@ -45,3 +45,15 @@ async def test_requests_failures_latency_batches_and_events(server, stub):
     assert _value(text, f"modelyard_inference_batch_rows_sum{{{labels}}}") == 15
     assert _value(text, f'modelyard_model_events_total{{event="loaded",{labels}}}') == 1
     assert "modelyard_inference_queue_seconds_bucket" in text
+
+
+async def test_queue_wait_is_observed_once_per_request_even_when_batched(server, stub):
+    x = np.zeros((1, 4), np.float32)
+    tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
+    good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
+    await asyncio.gather(*(stub.ModelInfer(good) for _ in range(40)))
+    text = await _scrape(server.metrics_port)
+    labels = 'model="clf",version="1"'
+    assert _value(text, f"modelyard_inference_queue_seconds_count{{{labels}}}") == 40
+    runs = _value(text, f"modelyard_inference_batch_rows_count{{{labels}}}")
+    assert runs < 40  # concurrent requests shared session runs, each wait still counted
