@@ -16,7 +16,9 @@ Design:
   version's state reason (metadata, readiness, repository index) and logged. A failure is not
   retried until the file's fingerprint changes (a hand copy that finishes, a new publish).
 * The default version (requests naming none) is ``config.default_version`` when it is ready,
-  else the previous default while it still serves, else the highest ready version.
+  else the previous default while it still serves, else the highest ready version. With
+  ``routes`` in config.json, requests naming no version are split across the routed versions
+  instead (:mod:`inference_server.routing`); the router is rebuilt with the version map.
 * Self-clearing states answer with retryable codes: no version ready yet -> UNAVAILABLE.
 * Syncing one model with the disk is serialised per model by an ``asyncio.Lock`` (control
   path only).
@@ -26,11 +28,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
 from inference_server.loaded_version import LoadedVersion, VersionHooks
+from inference_server.routing import Router
 from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.model_repository import (
     ModelConfig,
@@ -43,7 +46,9 @@ from modelyard.model_repository import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from modelyard.enums import ModelVariant
     from modelyard.model_repository import BatchingConfig
+    from modelyard.models import Scalar
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +63,14 @@ class VersionState(msgspec.Struct, kw_only=True):
     fingerprint: tuple[int, int] = (0, 0)
 
 
+class Routed(NamedTuple):
+    """The version that answers a request naming none, its A/B role, its shadow versions."""
+
+    handle: LoadedVersion
+    variant: ModelVariant | None = None
+    shadows: list[LoadedVersion] = []
+
+
 class ModelSlot:
     """Everything the server holds for one model name."""
 
@@ -65,6 +78,7 @@ class ModelSlot:
         self.name = name
         self.config = ModelConfig()
         self.by_key: dict[str | None, LoadedVersion] = {}
+        self.router: Router | None = None
         self.ready: dict[int, LoadedVersion] = {}
         self.states: dict[int, VersionState] = {}
         self.error = ""
@@ -112,6 +126,25 @@ class ModelManager:
         if handle is not None:
             return handle
         return self._missing(slot, version or None)
+
+    def route(self, name: str, routing_key: Scalar | None) -> Routed:
+        """Where a request naming no version goes: the answering version and its shadows.
+
+        Raises:
+            NotFound: unknown model.
+            Unavailable: no version is ready yet.
+        """
+        slot = self._slots.get(name)
+        if slot is None:
+            raise NotFound("model", name)
+        router = slot.router
+        if router is None:
+            return Routed(slot.by_key.get(None) or self._missing(slot, None))
+        arm = router.pick(routing_key)
+        shadows = router.shadows(routing_key)
+        if arm is None:
+            return Routed(slot.by_key.get(None) or self._missing(slot, None), None, shadows)
+        return Routed(arm.handle, arm.variant, shadows)
 
     def _missing(self, slot: ModelSlot, version: str | None) -> LoadedVersion:
         if version is None:
@@ -231,6 +264,7 @@ class ModelManager:
             by_key[None] = default
         slot.config = config
         slot.by_key = by_key
+        slot.router = Router.build(config.routes, slot.ready)
 
     def _retire(self, handle: LoadedVersion) -> None:
         self._hooks.event(handle.name, handle.version, "unloaded")
@@ -245,6 +279,7 @@ class ModelManager:
         if slot is None:
             return
         slot.by_key = {}
+        slot.router = None
         for handle in slot.ready.values():
             self._retire(handle)
         slot.ready.clear()

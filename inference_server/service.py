@@ -13,8 +13,12 @@ go to pre-bound per-version recorders.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
 from typing import TYPE_CHECKING
+
+import msgspec
 
 import modelyard
 from inference_server.core.rows import result_from_outputs, rows_to_inputs
@@ -31,6 +35,8 @@ from inference_server.core.types import (
     TensorMetadata,
 )
 from inference_server.core.validation import validate_inputs
+from inference_server.model_manager import Routed
+from inference_server.routing import ROUTING_KEY
 from modelyard.errors import (
     ErrorCode,
     FailedPrecondition,
@@ -88,9 +94,10 @@ class InferenceService:
         )
         self.ready = False
         self.draining = False
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
 
     async def infer(self, request: InferRequest) -> InferResponse:
-        """Run one inference request on the version it resolves to.
+        """Run one inference request on the version it resolves (or is routed) to.
 
         Raises:
             NotFound: unknown model or version.
@@ -103,7 +110,15 @@ class InferenceService:
         try:
             if self.draining:
                 raise Unavailable("server is shutting down; retry on another replica")
-            handle = self._manager.resolve(request.model_name, request.model_version)
+            if request.model_version:
+                handle = self._manager.resolve(request.model_name, request.model_version)
+            else:
+                routed = self._manager.route(
+                    request.model_name, request.parameters.get(ROUTING_KEY)
+                )
+                handle = routed.handle
+                if routed.shadows:
+                    self._score_in_shadow(routed.shadows, request)
         except ModelyardError as exc:
             self._hooks.failure(
                 request.model_name,
@@ -112,6 +127,11 @@ class InferenceService:
                 time.perf_counter() - start,
             )
             raise
+        return await self._infer_on(handle, request, start)
+
+    async def _infer_on(
+        self, handle: LoadedVersion, request: InferRequest, start: float
+    ) -> InferResponse:
         handle.inflight += 1
         try:
             picks = self._output_picks(request, handle)
@@ -144,6 +164,20 @@ class InferenceService:
             ],
             parameters=request.parameters,
         )
+
+    def _score_in_shadow(self, shadows: list[LoadedVersion], request: InferRequest) -> None:
+        """Score a copy of the request on each shadow version; nobody awaits the answer."""
+        start = time.perf_counter()
+        for handle in shadows:
+            task = asyncio.get_running_loop().create_task(self._shadow(handle, request, start))
+            self._shadow_tasks.add(task)
+            task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _shadow(self, handle: LoadedVersion, request: InferRequest, start: float) -> None:
+        # NOTE: its failures are counted on the shadow version (statistics, failure metrics)
+        # by _infer_on and go no further: a shadow never affects the caller.
+        with contextlib.suppress(Exception):
+            await self._infer_on(handle, request, start)
 
     def _output_picks(self, request: InferRequest, handle: LoadedVersion) -> range | list[int]:
         if request.outputs is None:
@@ -183,26 +217,39 @@ class InferenceService:
         raise InvalidArgument(f"name the model (?model=NAME); models served: {known}")
 
     async def predict_rows(
-        self, model_name: str | None, rows: Sequence[Row], version: str | None = None
+        self,
+        model_name: str | None,
+        rows: Sequence[Row],
+        version: str | None = None,
+        routing_key: str | None = None,
     ) -> PredictResult:
         """Score rows given as feature objects or value lists (``/predict``).
 
         Args:
             model_name: the model; ``None`` means the only model served (:meth:`sole_model`).
             rows: feature-name objects or value lists in the model's feature order.
-            version: a version; ``None`` means the model's default version.
+            version: a version; ``None`` means the model's default version, or its A/B route.
+            routing_key: keeps a caller on one A/B arm (:mod:`inference_server.routing`).
 
         Raises:
             NotFound, InvalidArgument, Unavailable, ResourceExhausted: as :meth:`infer`.
         """
         model_name = model_name or self.sole_model()
-        handle = self._manager.resolve(model_name, version)
-        inputs = rows_to_inputs(rows, handle.signature)
-        response = await self.infer(
-            InferRequest(model_name=model_name, model_version=handle.version_str, inputs=inputs)
+        if version:
+            routed = Routed(self._manager.resolve(model_name, version))
+        else:
+            routed = self._manager.route(model_name, routing_key)
+        handle = routed.handle
+        request = InferRequest(
+            model_name=model_name,
+            model_version=handle.version_str,
+            inputs=rows_to_inputs(rows, handle.signature),
         )
+        if routed.shadows:
+            self._score_in_shadow(routed.shadows, request)
+        response = await self.infer(request)
         outputs: list[np.ndarray] = [o.data for o in response.outputs]
-        return result_from_outputs(
+        result = result_from_outputs(
             model_name=model_name,
             model_version=response.model_version,
             signature=handle.signature,
@@ -210,6 +257,9 @@ class InferenceService:
             class_labels=handle.description.class_labels,
             outputs=outputs,
         )
+        if routed.variant is not None:
+            result = msgspec.structs.replace(result, variant=routed.variant.value)
+        return result
 
     def server_live(self) -> bool:
         """The process is up and its event loop answers."""

@@ -85,6 +85,8 @@ class BatchingConfig(ConfigStruct, frozen=True):
             A batcher that is not under load (no request found the session busy in the last
             100 ms) runs a request at once, so low load sees no added latency.
         linger_us: under load, dispatch once no request arrived for this long (0: off).
+            The defaults favour throughput under saturation; ``max_queue_delay_us=0`` with
+            ``linger_us=0`` favours latency at moderate load (docs/architecture.md).
         max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
         queue_timeout_us: a request still queued after this long fails with
             DEADLINE_EXCEEDED; 0 waits without limit.
@@ -99,7 +101,14 @@ class BatchingConfig(ConfigStruct, frozen=True):
 
 
 class Route(ConfigStruct, frozen=True):
-    """One arm of an A/B route: requests naming no version are split across the arms."""
+    """One arm of an A/B route: requests naming no version are split across the arms.
+
+    Attributes:
+        version: the version this arm sends requests to.
+        weight: control/treatment: relative share of the requests; shadow: the fraction
+            (0..1) of requests also scored on this version, whose answers are never returned.
+        variant: the arm's role in the test.
+    """
 
     version: PositiveInt
     weight: Annotated[float, msgspec.Meta(ge=0.0)]

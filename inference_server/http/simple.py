@@ -1,13 +1,14 @@
 """The simple JSON endpoints for callers without an OIP client.
 
-- ``POST /predict?model=NAME[&version=V]``: body is one row, either an object
+- ``POST /predict?model=NAME[&version=V][&routing_key=K]``: body is one row, either an object
   (feature name -> value) or a list (values in the model's feature order). Without ``model``
   the row goes to the only model served (an error lists the models when there are several).
   The answer names
   the model, the version that computed it, the label and the class probabilities (or the
-  prediction of a regressor).
-- ``POST /predict/batch?model=NAME[&version=V]``: body is a list of such rows; the answer has
-  one label / probability row / prediction per input row, in order.
+  prediction of a regressor). A model with A/B routes picks the arm by ``routing_key`` (a user
+  id keeps that user on one arm) or at random, and the answer names the ``variant``.
+- ``POST /predict/batch?model=NAME[&version=V][&routing_key=K]``: body is a list of such
+  rows; the answer has one label / probability row / prediction per input row, in order.
 - ``GET /health``: ``{"status": "ok", "live": true, "ready": true}``, 503 while not ready.
 
 Mapping rows to tensors and outputs to labels is the service's job
@@ -70,25 +71,34 @@ _decode_rows = msgspec.json.Decoder(list[Row]).decode
 _encode = msgspec.json.Encoder().encode
 
 
-def _target(request: HttpRequest) -> tuple[str | None, str | None]:
+Target = tuple[str | None, str | None, str | None]
+
+
+def _target(request: HttpRequest) -> Target:
     return _parse_target(request.query)
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_target(raw: bytes) -> tuple[str | None, str | None]:
-    """``?model=NAME[&version=V]`` -> (NAME, V); memoised, clients repeat the same query.
+def _parse_target(raw: bytes) -> Target:
+    """``?model=NAME[&version=V][&routing_key=K]`` -> (NAME, V, K); memoised, clients repeat
+    the same query.
 
     Without ``model`` the service answers with the only model it serves.
 
     >>> _parse_target(b"model=churn&version=3")
-    ('churn', '3')
+    ('churn', '3', None)
+    >>> _parse_target(b"model=churn&routing_key=user-7")
+    ('churn', None, 'user-7')
     >>> _parse_target(b"")
-    (None, None)
+    (None, None, None)
     """
     query = parse_qs(raw.decode(errors="replace")) if raw else {}
-    models = query.get("model")
-    versions = query.get("version")
-    return models[0] if models else None, versions[0] if versions else None
+
+    def first(name: str) -> str | None:
+        values = query.get(name)
+        return values[0] if values else None
+
+    return first("model"), first("version"), first("routing_key")
 
 
 async def predict(service: InferenceService, request: HttpRequest) -> HttpResponse:
@@ -98,9 +108,9 @@ async def predict(service: InferenceService, request: HttpRequest) -> HttpRespon
         InvalidArgument, NotFound, Unavailable, ResourceExhausted: from the service.
         msgspec.ValidationError: the body is not a row.
     """
-    model, version = _target(request)
+    model, version, key = _target(request)
     row = _decode_row(request.body)
-    result = await service.predict_rows(model, [row], version)
+    result = await service.predict_rows(model, [row], version, key)
     return HttpResponse(200, _encode(_one(result)))
 
 
@@ -123,9 +133,9 @@ async def predict_batch(service: InferenceService, request: HttpRequest) -> Http
         InvalidArgument, NotFound, Unavailable, ResourceExhausted: from the service.
         msgspec.ValidationError: the body is not a list of rows.
     """
-    model, version = _target(request)
+    model, version, key = _target(request)
     rows = _decode_rows(request.body)
-    result = await service.predict_rows(model, rows, version)
+    result = await service.predict_rows(model, rows, version, key)
     answer = PredictMany(
         model=result.model_name,
         version=result.model_version,

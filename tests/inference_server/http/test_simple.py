@@ -93,3 +93,33 @@ async def test_health(client, service):
     response = await client.get("/health")
     assert response.status_code == 503
     assert response.json()["status"] == "unavailable"
+
+
+async def test_ab_routes_over_http_keep_a_routing_key_on_its_arm(client, service, repo):
+    from inference_server.routing import key_fraction
+    from modelyard.enums import ModelVariant
+    from modelyard.model_repository import ModelConfig, Route, VersionPolicy, write_model_config
+
+    routes = (
+        Route(version=1, weight=1.0),
+        Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
+    )
+    policy = VersionPolicy(kind="all")
+    write_model_config(repo / "clf", ModelConfig(version_policy=policy, routes=routes))
+    await service.load_model("clf")
+    for key in ("user-1", "user-2", "user-3", "user-4"):
+        expected = ("1", "control") if key_fraction(key) < 0.5 else ("2", "treatment")
+        for _ in range(3):
+            response = await client.post(
+                "/predict", params={"model": "clf", "routing_key": key}, json=ROW
+            )
+            assert response.status_code == 200, response.text
+            assert (response.json()["version"], response.json()["variant"]) == expected
+        body = {
+            "inputs": [{"name": "input", "datatype": "FP32", "shape": [1, 4], "data": ROW}],
+            "parameters": {"routing_key": key},
+        }
+        oip = await client.post("/v2/models/clf/infer", json=body)
+        assert oip.status_code == 200, oip.text
+        assert oip.json()["model_version"] == expected[0]
+        assert oip.json()["parameters"] == {"routing_key": key}
