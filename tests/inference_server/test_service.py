@@ -68,10 +68,12 @@ async def test_errors(service):
         await service.infer(_request(x, model_version="7"))
     with pytest.raises(InvalidArgument, match="4 features"):
         await service.infer(_request(np.zeros((1, 3), dtype=np.float32)))
-    bad = np.array([[np.nan, 0, 0, 0]], dtype=np.float32)
-    with pytest.raises(InvalidArgument, match="NaN"):
-        await service.infer(_request(bad))
+    for value in (np.nan, np.inf, -np.inf):
+        bad = np.array([[value, 0, 0, 0], [0, 0, 0, 0]], dtype=np.float32)
+        with pytest.raises(InvalidArgument, match="NaN"):
+            await service.infer(_request(bad))
     assert (await service.infer(_request(x))).model_version == "1"
+
 
 
 async def test_predict_rows(service):
