@@ -87,7 +87,9 @@ class LoadedVersion:
         self.config = config
         self.description = model.description
         self.signature = model.description.signature
-        self.limits = InputLimits(allow_non_finite=config.allow_non_finite)
+        self.limits = InputLimits(
+            allow_non_finite=config.allow_non_finite, max_rows=config.max_rows_per_request
+        )
         self.output_datatypes = [s.datatype for s in self.signature.outputs]
         self.output_index = {s.name: i for i, s in enumerate(self.signature.outputs)}
         self.stats = ModelStatistics(name=name, version=self.version_str)

@@ -125,6 +125,8 @@ class ModelConfig(ConfigStruct, frozen=True):
         batching: dynamic batching settings.
         routes: A/B arms for requests naming no version (empty: no routing).
         allow_non_finite: accept NaN/inf in float inputs (trees handle NaN as missing).
+        max_rows_per_request: a request with more rows is refused with INVALID_ARGUMENT / 400
+            (0: no limit beyond the server's message size limit).
         intra_op_num_threads: onnxruntime threads per session; None takes the server default.
     """
 
@@ -133,6 +135,7 @@ class ModelConfig(ConfigStruct, frozen=True):
     batching: BatchingConfig = BatchingConfig()
     routes: tuple[Route, ...] = ()
     allow_non_finite: bool = False
+    max_rows_per_request: Annotated[int, msgspec.Meta(ge=0)] = 0
     intra_op_num_threads: PositiveInt | None = None
 
 

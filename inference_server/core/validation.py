@@ -88,7 +88,10 @@ def validate_inputs(
         rows = n
         arrays.append(array)
     if limits.max_rows and rows > limits.max_rows:
-        raise InvalidArgument(f"request has {rows} rows, the limit is {limits.max_rows}")
+        raise InvalidArgument(
+            f"request has {rows} rows; this model takes at most {limits.max_rows} per request "
+            "(config.json max_rows_per_request)"
+        )
     return arrays, rows
 
 

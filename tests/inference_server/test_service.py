@@ -75,7 +75,6 @@ async def test_errors(service):
     assert (await service.infer(_request(x))).model_version == "1"
 
 
-
 async def test_predict_rows(service):
     result = await service.predict_rows("clf", [{"f0": 1, "f1": 2, "f2": 3, "f3": 4}, [0, 0, 0, 0]])
     assert result.model_version == "1"
@@ -111,3 +110,16 @@ def test_raw_decoding_refuses_impossible_shapes_without_allocating():
         decode_raw("x", "FP32", (10**12, 4), b"\0" * 16)
     with pytest.raises(InvalidArgument, match="negative"):
         decode_raw("x", "FP32", (-1, 4), b"\0" * 16)
+
+
+async def test_max_rows_per_request_from_config_json(service, repo):
+    from modelyard.model_repository import ModelConfig, write_model_config
+
+    write_model_config(repo / "clf", ModelConfig(max_rows_per_request=3))
+    await service.load_model("clf")
+    with pytest.raises(InvalidArgument, match="at most 3 per request"):
+        await service.infer(_request(np.zeros((4, 4), dtype=np.float32)))
+    assert (await service.infer(_request(np.zeros((3, 4), dtype=np.float32)))).outputs
+    write_model_config(repo / "clf", ModelConfig())  # the limit lifted: the version reloads
+    await service.load_model("clf")
+    assert (await service.infer(_request(np.zeros((4, 4), dtype=np.float32)))).outputs
