@@ -25,6 +25,14 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   short cap keeps the batcher in the small-batch equilibrium); delay 8 ms 5,629 (62 rows per
   run); delay 10 ms + linger 1 ms 5,772 at c=64, 3,494 at c=16, 1,645 at c=4; linger 0.5 ms
   4,773 / 3,998 / 2,391. The defaults favour c=64; config.json tunes them per model.
+* Closed loops below the batch size: the batcher keeps the peak number of requests it held
+  at once over the last ``POPULATION_WINDOW_NS`` (250 ms), an estimate of how many requests
+  the clients keep in flight. Once that many are queued nobody else is coming until some
+  are answered, so the batch leaves without waiting for the linger. Measured (server CPU 0,
+  our gRPC client CPU 1, EPYC VM, two interleaved rounds): c=8 1,965-2,327 req/s against
+  1,675-1,684 before, c=16 2,324-2,945 against 2,036-2,225, c=64 2,848-3,241 against
+  2,783-2,913; open loop 1,000 req/s p99 8.0-9.9 ms against 11.6-13.8 ms. The estimate lags
+  when clients leave; then a batch waits for the linger, as it did before.
 * One consumer task per batcher runs one batch at a time (the version's session thread);
   ``session.run`` happens off the event-loop thread. If a batch fails, every request in it
   gets the error; a cancelled waiter is skipped. No request ever hangs: ``close()`` drains.
@@ -53,6 +61,9 @@ if TYPE_CHECKING:
 
 NO_WAIT = (0,)
 """The queue waits of a request that ran at once."""
+
+POPULATION_WINDOW_NS = 250_000_000
+"""The window over which the batcher counts its peak number of requests (250 ms)."""
 
 LOAD_HOLD_NS = 100_000_000
 """How long the batcher counts as under load after a request last had to queue (100 ms)."""
@@ -134,6 +145,10 @@ class MicroBatcher:
         self._delay_ns = max_queue_delay_us * 1000
         self._linger_ns_setting = linger_us * 1000
         self._last_arrival = 0
+        self._active = 0
+        self._peak = 0
+        self._population = 0
+        self._window_end = 0
         self._load_until = 0
         self._dispatching = False
         self._max_queue = max_queue_size
@@ -161,19 +176,38 @@ class MicroBatcher:
         if self._closing:
             raise Unavailable("model version is being unloaded; retry")
         now = time.monotonic_ns()
-        if self._dispatching or self._queue:
-            self._load_until = now + LOAD_HOLD_NS  # this request has to queue: under load
-        elif now >= self._load_until:
-            return await self._run_alone(arrays, rows)
-        if len(self._queue) >= self._max_queue:
-            raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
-        future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
-        item = _Pending(arrays, rows, future)
-        self._queue.append(item)
-        self._queued_rows += rows
-        self._last_arrival = item.enqueued
-        self._wake()
-        return await future
+        self._count_in(now)
+        try:
+            if self._dispatching or self._queue:
+                self._load_until = now + LOAD_HOLD_NS  # this request has to queue: under load
+            elif now >= self._load_until:
+                return await self._run_alone(arrays, rows)
+            if len(self._queue) >= self._max_queue:
+                raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
+            future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
+            item = _Pending(arrays, rows, future)
+            self._queue.append(item)
+            self._queued_rows += rows
+            self._last_arrival = item.enqueued
+            self._wake()
+            return await future
+        finally:
+            self._active -= 1
+
+    def _count_in(self, now: int) -> None:
+        """Count one more request in the batcher and keep the peak of the last window.
+
+        The peak estimates how many requests the clients keep in flight: once that many are
+        queued, nobody else is coming until some are answered, so waiting cannot fill the
+        batch further (closed-loop clients below ``max_batch_size``).
+        """
+        self._active += 1
+        if now >= self._window_end:
+            self._population = self._peak
+            self._peak = 0
+            self._window_end = now + POPULATION_WINDOW_NS
+        if self._active > self._peak:
+            self._peak = self._active
 
     async def _run_alone(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
         """Idle fast path: run at once, without a trip through the queue and the consumer."""
@@ -235,12 +269,15 @@ class MicroBatcher:
     def _linger_ns(self) -> int:
         """How much longer to wait for more rows before dispatching (<= 0: dispatch now).
 
-        Not under load, full or closing: now. Under load: until the oldest request has waited
+        Not under load, full, closing, or holding as many requests as the clients keep in flight
+        (the recent peak): now. Under load: until the oldest request has waited
         ``max_queue_delay`` (or, with ``linger``, arrivals pause that long).
         """
         now = time.monotonic_ns()
         if now >= self._load_until or self._queued_rows >= self._max_rows or self._closing:
             return 0
+        if len(self._queue) >= max(self._population, self._peak):
+            return 0  # every request the clients keep in flight is here: none left to wait for
         oldest_deadline = self._queue[0].enqueued + self._delay_ns
         if self._linger_ns_setting:
             oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)

@@ -114,13 +114,35 @@ async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay():
     model = RecordingModel(delay=0.005)
     batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=20_000)
     batcher.start()
-    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))  # now under load
+    # now under load, and 8 requests were in flight at once: 5 queued are not all there are
+    await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(8)))
     loop = asyncio.get_running_loop()
     t0 = loop.time()
     await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(5)))
     waited = loop.time() - t0
     assert 0.02 <= waited < 1.0, waited
     assert model.batches[-1] == 5
+    await batcher.close()
+
+
+async def test_once_every_request_in_flight_is_queued_the_batch_leaves_without_lingering():
+    model = RecordingModel(delay=0.002)
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=300_000)
+    batcher.start()
+    loop = asyncio.get_running_loop()
+
+    async def client(rounds: int) -> None:  # a closed-loop client: one request at a time
+        for _ in range(rounds):
+            await batcher.submit(_rows(1), 1)
+
+    t0 = loop.time()
+    await asyncio.wait_for(asyncio.gather(*(client(10) for _ in range(4))), timeout=30)
+    waited = loop.time() - t0
+    # four clients, ten rounds: waves of four, each sent as soon as the fourth is queued.
+    # Lingering 0.3 s per wave would take 3 s; only the last, short wave (a client that ran
+    # alone first finishes early) waits for the linger.
+    assert waited < 1.0, waited
+    assert model.batches.count(4) >= 8, model.batches
     await batcher.close()
 
 
