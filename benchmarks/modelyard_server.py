@@ -156,6 +156,7 @@ def modelyard_contenders() -> list[Contender]:
                     "grpc", "gRPC", open_loop=True, perf_analyzer=True, concurrencies=(1, 8, 64)
                 ),
                 Endpoint("http", "REST V2", path=V2_INFER_PATH),
+                predict,
             ),
             start=_starter("modelyard-batching", BATCHING_ON, 1, "0"),
             concurrencies=(64,),
