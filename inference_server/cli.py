@@ -55,7 +55,11 @@ async def _serve(settings: ServerSettings, worker: int) -> None:
         "http_port": server.http_port,
         "metrics_port": server.metrics_port,
     }
-    print(json.dumps(ready), flush=True)
+    # NOTE: one write() of the whole line: workers share stdout, and print() writes the text
+    # and its newline separately when stdout is unbuffered (PYTHONUNBUFFERED), so two
+    # workers' lines could interleave. A write below PIPE_BUF to a pipe is atomic.
+    sys.stdout.flush()
+    os.write(sys.stdout.fileno(), (json.dumps(ready) + "\n").encode())
     await stop.wait()
     await server.stop()
 
