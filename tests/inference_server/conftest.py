@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +78,25 @@ def fit_mixed_type_pipeline(
     return pipeline, frame, onnx_model.SerializeToString()
 
 
-def serve_subprocess(repo: Path, *args: str) -> subprocess.Popen[str]:
+@contextmanager
+def serve_subprocess(repo: Path, *args: str) -> Iterator[subprocess.Popen[str]]:
     """``python -m modelyard serve`` on ``repo`` (loopback, quiet logs) plus ``args``.
 
-    Each worker prints one JSON ``listening`` line on stdout with its bound ports.
+    Each worker prints one JSON ``listening`` line on stdout with its bound ports. A server
+    the test did not stop itself (a failed assertion) is killed on the way out, so no test
+    leaves a server behind.
     """
     command = [sys.executable, "-m", "modelyard", "serve", "--model-repository", str(repo)]
     command += ["--host", "127.0.0.1", "--log-level", "warning", *args]
-    return subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=ROOT, text=True)
+    try:
+        assert proc.stdout is not None
+        with proc.stdout:
+            yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
 
 
 def classifier_bytes(seed: int = 0, n_features: int = N_FEATURES, *, meta: bool = True) -> bytes:

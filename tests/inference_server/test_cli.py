@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import grpc
@@ -19,7 +20,7 @@ from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 from .conftest import serve_subprocess
 
 
-def _serve(repo: Path, *args: str) -> subprocess.Popen[str]:
+def _serve(repo: Path, *args: str) -> AbstractContextManager[subprocess.Popen[str]]:
     return serve_subprocess(repo, "--http-port", "-1", *args)
 
 
@@ -29,7 +30,11 @@ def _request() -> pb.ModelInferRequest:
     return pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
 
 
-async def _hammer(port: int, stop: asyncio.Event, codes: list[str]) -> None:
+WARM_CALLS = 60
+"""Answered calls before SIGTERM: the drain happens under real load."""
+
+
+async def _hammer(port: int, stop: asyncio.Event, codes: list[str], warm: asyncio.Event) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
         stub = pbg.GRPCInferenceServiceStub(channel)
         while not stop.is_set():
@@ -39,24 +44,26 @@ async def _hammer(port: int, stop: asyncio.Event, codes: list[str]) -> None:
             except grpc.aio.AioRpcError as exc:
                 codes.append(exc.code().name)
                 return
+            if len(codes) >= WARM_CALLS:
+                warm.set()
 
 
 @pytest.mark.slow
 async def test_sigterm_drains_and_exits_zero(repo, publish):
     publish("clf", 1)
-    proc = _serve(repo, "--grpc-port", "0", "--metrics-port", "-1", "--workers", "1")
-    assert proc.stdout is not None
-    with proc.stdout:
+    with _serve(repo, "--grpc-port", "0", "--metrics-port", "-1", "--workers", "1") as proc:
+        assert proc.stdout is not None
         ready = json.loads(await asyncio.to_thread(proc.stdout.readline))
-        stop, codes = asyncio.Event(), []
-        clients = [asyncio.create_task(_hammer(ready["grpc_port"], stop, codes)) for _ in range(16)]
-        await asyncio.sleep(0.5)
+        stop, warm, codes = asyncio.Event(), asyncio.Event(), []
+        port = ready["grpc_port"]
+        clients = [asyncio.create_task(_hammer(port, stop, codes, warm)) for _ in range(16)]
+        await asyncio.wait_for(warm.wait(), timeout=30)
         proc.send_signal(signal.SIGTERM)
         code = await asyncio.to_thread(proc.wait, 30)
         stop.set()
         await asyncio.gather(*clients)
     assert code == 0
-    assert codes.count("OK") > 50
+    assert codes.count("OK") >= WARM_CALLS
     # each client stops at its first failure: only calls racing the shutdown fail (the C core
     # cancels streams no handler has picked up yet), with retryable codes, never a hang
     failures = [c for c in codes if c != "OK"]
@@ -74,9 +81,9 @@ def _free_port() -> int:
 async def test_two_workers_share_the_port(repo, publish):
     publish("clf", 1)
     port, metrics = _free_port(), _free_port()
-    proc = _serve(repo, "--grpc-port", str(port), "--metrics-port", str(metrics), "--workers", "2")
-    assert proc.stdout is not None
-    with proc.stdout:
+    workers = ("--grpc-port", str(port), "--metrics-port", str(metrics), "--workers", "2")
+    with _serve(repo, *workers) as proc:
+        assert proc.stdout is not None
         lines = [json.loads(await asyncio.to_thread(proc.stdout.readline)) for _ in range(2)]
         assert {line["grpc_port"] for line in lines} == {port}
         assert len({line["pid"] for line in lines}) == 2

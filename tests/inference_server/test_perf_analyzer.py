@@ -28,11 +28,9 @@ def _cuda_lib_dir() -> Path | None:
 @pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer venv not built")
 def test_perf_analyzer_measures_the_server(repo, publish):
     publish("clf", 1)
-    server = serve_subprocess(
-        repo, "--grpc-port", "0", "--http-port", "-1", "--metrics-port", "-1", "--workers", "1"
-    )
-    assert server.stdout is not None
-    with server.stdout:
+    ports = ("--grpc-port", "0", "--http-port", "-1", "--metrics-port", "-1", "--workers", "1")
+    with serve_subprocess(repo, *ports) as server:
+        assert server.stdout is not None
         port = json.loads(server.stdout.readline())["grpc_port"]
         done = subprocess.run(
             [

@@ -22,11 +22,9 @@ SCRIPT = Path(__file__).parent / "clients" / "tritonclient_check.py"
 @pytest.fixture
 def served(repo, publish):
     publish("clf", 1)
-    proc = serve_subprocess(
-        repo, "--grpc-port", "0", "--http-port", "0", "--metrics-port", "0", "--workers", "1"
-    )
-    assert proc.stdout is not None
-    with proc.stdout:
+    ports = ("--grpc-port", "0", "--http-port", "0", "--metrics-port", "0", "--workers", "1")
+    with serve_subprocess(repo, *ports) as proc:
+        assert proc.stdout is not None
         ready = json.loads(proc.stdout.readline())  # printed once the listeners are up
         yield ready
         proc.terminate()  # SIGTERM: drain and exit 0
