@@ -8,6 +8,8 @@ PY := $(VENV)/bin/python
 CLIENTS_VENV := .venv-clients
 STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
+PERF_ANALYZER_VENV := benchmarks/.work/triton-venv
+PERF_ANALYZER_STAMP := $(PERF_ANALYZER_VENV)/.installed
 PYTEST_ARGS ?=
 
 .PHONY: demo test lint typecheck pytest install clean protos bench-converters
@@ -25,7 +27,17 @@ $(CLIENTS_STAMP): constraints-clients.txt
 	$(CLIENTS_VENV)/bin/python -m pip install -q -c constraints-clients.txt 'tritonclient[grpc,http]'
 	touch $@
 
-install: $(STAMP) $(CLIENTS_STAMP)
+# Triton's perf_analyzer (inside the tritonclient 2.41.0 wheel) and the CUDA runtime library it
+# loads even without a GPU, for the test that lets Triton's own load tool drive our server. The
+# binary also needs Debian's libb64-0d; without it that test is skipped and says so.
+$(PERF_ANALYZER_STAMP): benchmarks/perf_analyzer.py
+	rm -rf $(PERF_ANALYZER_VENV)
+	$(PYTHON) -m venv $(PERF_ANALYZER_VENV)
+	$(PERF_ANALYZER_VENV)/bin/python -m pip install -q --no-deps tritonclient==2.41.0 \
+		nvidia-cuda-runtime-cu12==12.9.79
+	touch $@
+
+install: $(STAMP) $(CLIENTS_STAMP) $(PERF_ANALYZER_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/modelyard demo

@@ -19,7 +19,7 @@ from pathlib import Path
 from benchmarks.processes import ContenderUnavailable, flags, pin
 from benchmarks.stats import Summary
 
-PACKAGES = ("tritonclient==2.41.0", "nvidia-cuda-runtime-cu12")
+PACKAGES = ("tritonclient==2.41.0", "nvidia-cuda-runtime-cu12==12.9.79")  # as the Makefile
 
 
 def ensure_perf_analyzer(work_dir: Path) -> tuple[Path, Path]:

@@ -2,7 +2,9 @@
 
 perf_analyzer needs Triton's ModelConfig and ModelStatistics RPCs (with equal compute counts)
 and a CUDA runtime library on the loader path even without a GPU; the benchmark harness
-installs both into ``benchmarks/.work/triton-venv``. Without that venv the test is skipped.
+installs both into ``benchmarks/.work/triton-venv``, and so does ``make install``. The binary
+also needs Debian's ``libb64-0d``; without the venv or the library the test is skipped with
+the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from .conftest import ROOT, serve_subprocess
 
 VENV = ROOT / "benchmarks" / ".work" / "triton-venv"
 PERF_ANALYZER = VENV / "bin" / "perf_analyzer"
+LIBB64 = Path("/usr/lib/x86_64-linux-gnu/libb64.so.0d")
 
 
 def _cuda_lib_dir() -> Path | None:
@@ -25,7 +28,10 @@ def _cuda_lib_dir() -> Path | None:
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="perf_analyzer venv not built")
+@pytest.mark.skipif(not PERF_ANALYZER.exists(), reason="no perf_analyzer venv (make install)")
+@pytest.mark.skipif(
+    not LIBB64.exists(), reason="perf_analyzer needs Debian's libb64-0d (apt-get install libb64-0d)"
+)
 def test_perf_analyzer_measures_the_server(repo, publish):
     publish("clf", 1)
     ports = ("--grpc-port", "0", "--http-port", "-1", "--metrics-port", "-1", "--workers", "1")
