@@ -23,6 +23,13 @@ def _configure(repo, **fields) -> None:
     write_model_config(repo / "clf", ModelConfig(version_policy=ALL_VERSIONS, **fields))
 
 
+def _two_versions(repo, publish, *routes: Route) -> None:
+    """Versions 1 and 2 of ``clf``, both loaded, with ``routes``."""
+    publish("clf", 1)
+    publish("clf", 2)
+    _configure(repo, routes=routes)
+
+
 def _request(x: np.ndarray, **kw) -> InferRequest:
     return InferRequest(
         model_name="clf",
@@ -41,14 +48,11 @@ async def _drain_shadows(service) -> None:
 
 
 async def test_weighted_arms_split_requests_and_each_answer_names_its_version(repo, publish):
-    publish("clf", 1)
-    publish("clf", 2)
-    _configure(
+    _two_versions(
         repo,
-        routes=(
-            Route(version=1, weight=3.0),
-            Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
-        ),
+        publish,
+        Route(version=1, weight=3.0),
+        Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
     )
     rng = np.random.default_rng(0)
     n = 800
@@ -67,9 +71,7 @@ async def test_weighted_arms_split_requests_and_each_answer_names_its_version(re
 
 
 async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(repo, publish):
-    publish("clf", 1)
-    publish("clf", 2)
-    _configure(repo, routes=(Route(version=1, weight=1.0), Route(version=2, weight=1.0)))
+    _two_versions(repo, publish, Route(version=1, weight=1.0), Route(version=2, weight=1.0))
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
     async with running_service(repo) as service:
         for key in ("user-1", "user-2", 42):
@@ -126,14 +128,11 @@ async def test_changed_routes_apply_without_a_reload(repo, publish):
 
 
 async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish):
-    publish("clf", 1)
-    publish("clf", 2)
-    _configure(
+    _two_versions(
         repo,
-        routes=(
-            Route(version=1, weight=1.0),
-            Route(version=2, weight=1.0, variant=ModelVariant.SHADOW),
-        ),
+        publish,
+        Route(version=1, weight=1.0),
+        Route(version=2, weight=1.0, variant=ModelVariant.SHADOW),
     )
     rng = np.random.default_rng(3)
     async with running_service(repo) as service:
@@ -171,14 +170,11 @@ async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_i
 
 
 async def test_predict_rows_names_the_variant_of_the_arm(repo, publish):
-    publish("clf", 1)
-    publish("clf", 2)
-    _configure(
+    _two_versions(
         repo,
-        routes=(
-            Route(version=1, weight=1.0),
-            Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
-        ),
+        publish,
+        Route(version=1, weight=1.0),
+        Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
     )
     row = [0.1] * N_FEATURES
     async with running_service(repo) as service:
