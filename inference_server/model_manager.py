@@ -45,6 +45,7 @@ from modelyard.model_repository import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
 
     from modelyard.enums import ModelVariant
@@ -69,7 +70,7 @@ class Routed(NamedTuple):
 
     handle: LoadedVersion
     variant: ModelVariant | None = None
-    shadows: list[LoadedVersion] = []
+    shadows: Sequence[LoadedVersion] = ()
 
 
 class ModelSlot:
@@ -115,38 +116,41 @@ class ModelManager:
         self._closing: set[asyncio.Task[None]] = set()
 
     def resolve(self, name: str, version: str | None) -> LoadedVersion:
-        """Return the version that answers a request (hot path).
+        """Return the version that answers a request, ignoring A/B routes (control path).
 
         Raises:
             NotFound: unknown model, or a version that is not loaded and not loading.
             Unavailable: the version (or any version) is still loading or failed to load.
         """
-        slot = self._slots.get(name)
-        if slot is None:
-            raise NotFound("model", name)
-        handle = slot.by_key.get(version or None)
-        if handle is not None:
-            return handle
-        return self._missing(slot, version or None)
+        return self._lookup(self._slot_of(name), version or None)
 
-    def route(self, name: str, routing_key: Scalar | None) -> Routed:
-        """Where a request naming no version goes: the answering version and its shadows.
+    def route(self, name: str, version: str | None, routing_key: Scalar | None) -> Routed:
+        """Where a request goes (hot path): the version it names, else its A/B arm, else the
+        default version; plus the shadow versions that also score it.
 
         Raises:
-            NotFound: unknown model.
-            Unavailable: no version is ready yet.
+            NotFound: unknown model, or a version that is not loaded and not loading.
+            Unavailable: the version (or any version) is still loading or failed to load.
         """
-        slot = self._slots.get(name)
-        if slot is None:
-            raise NotFound("model", name)
+        slot = self._slot_of(name)
         router = slot.router
-        if router is None:
-            return Routed(slot.by_key.get(None) or self._missing(slot, None))
+        if version or router is None:
+            return Routed(self._lookup(slot, version or None))
         arm = router.pick(routing_key)
         shadows = router.shadows(routing_key)
         if arm is None:
-            return Routed(slot.by_key.get(None) or self._missing(slot, None), None, shadows)
+            return Routed(self._lookup(slot, None), None, shadows)
         return Routed(arm.handle, arm.variant, shadows)
+
+    def _slot_of(self, name: str) -> ModelSlot:
+        slot = self._slots.get(name)
+        if slot is None:
+            raise NotFound("model", name)
+        return slot
+
+    def _lookup(self, slot: ModelSlot, version: str | None) -> LoadedVersion:
+        handle = slot.by_key.get(version)
+        return handle if handle is not None else self._missing(slot, version)
 
     def _missing(self, slot: ModelSlot, version: str | None) -> LoadedVersion:
         if version is None:

@@ -35,7 +35,6 @@ from inference_server.core.types import (
     TensorMetadata,
 )
 from inference_server.core.validation import validate_inputs
-from inference_server.model_manager import Routed
 from inference_server.routing import ROUTING_KEY
 from modelyard.errors import (
     ErrorCode,
@@ -110,15 +109,9 @@ class InferenceService:
         try:
             if self.draining:
                 raise Unavailable("server is shutting down; retry on another replica")
-            if request.model_version:
-                handle = self._manager.resolve(request.model_name, request.model_version)
-            else:
-                routed = self._manager.route(
-                    request.model_name, request.parameters.get(ROUTING_KEY)
-                )
-                handle = routed.handle
-                if routed.shadows:
-                    self._score_in_shadow(routed.shadows, request)
+            routed = self._manager.route(
+                request.model_name, request.model_version, request.parameters.get(ROUTING_KEY)
+            )
         except ModelyardError as exc:
             self._hooks.failure(
                 request.model_name,
@@ -127,7 +120,9 @@ class InferenceService:
                 time.perf_counter() - start,
             )
             raise
-        return await self._infer_on(handle, request, start)
+        if routed.shadows:
+            self._score_in_shadow(routed.shadows, request)
+        return await self._infer_on(routed.handle, request, start)
 
     async def _infer_on(
         self, handle: LoadedVersion, request: InferRequest, start: float
@@ -165,7 +160,7 @@ class InferenceService:
             parameters=request.parameters,
         )
 
-    def _score_in_shadow(self, shadows: list[LoadedVersion], request: InferRequest) -> None:
+    def _score_in_shadow(self, shadows: Sequence[LoadedVersion], request: InferRequest) -> None:
         """Score a copy of the request on each shadow version; nobody awaits the answer."""
         start = time.perf_counter()
         for handle in shadows:
@@ -235,10 +230,7 @@ class InferenceService:
             NotFound, InvalidArgument, Unavailable, ResourceExhausted: as :meth:`infer`.
         """
         model_name = model_name or self.sole_model()
-        if version:
-            routed = Routed(self._manager.resolve(model_name, version))
-        else:
-            routed = self._manager.route(model_name, routing_key)
+        routed = self._manager.route(model_name, version, routing_key)
         handle = routed.handle
         request = InferRequest(
             model_name=model_name,
