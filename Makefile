@@ -30,11 +30,9 @@ $(CLIENTS_STAMP): constraints-clients.txt
 # Triton's perf_analyzer (inside the tritonclient 2.41.0 wheel) and the CUDA runtime library it
 # loads even without a GPU, for the test that lets Triton's own load tool drive our server. The
 # binary also needs Debian's libb64-0d; without it that test is skipped and says so.
-$(PERF_ANALYZER_STAMP): benchmarks/perf_analyzer.py
+$(PERF_ANALYZER_STAMP): $(STAMP) benchmarks/perf_analyzer.py
 	rm -rf $(PERF_ANALYZER_VENV)
-	$(PYTHON) -m venv $(PERF_ANALYZER_VENV)
-	$(PERF_ANALYZER_VENV)/bin/python -m pip install -q --no-deps tritonclient==2.41.0 \
-		nvidia-cuda-runtime-cu12==12.9.79
+	$(PY) -m benchmarks.perf_analyzer $(dir $(PERF_ANALYZER_VENV))
 	touch $@
 
 install: $(STAMP) $(CLIENTS_STAMP) $(PERF_ANALYZER_STAMP)

@@ -134,6 +134,9 @@ def _await_http(server: ServerProcess, port: int) -> None:
 def modelyard_contenders() -> list[Contender]:
     """The modelyard variants."""
     grpc = Endpoint("grpc", "gRPC", open_loop=True, big_batch=True, perf_analyzer=True)
+    grpc_batching = Endpoint(
+        "grpc", "gRPC", open_loop=True, perf_analyzer=True, concurrencies=(1, 8, 64)
+    )
     rest = Endpoint("http", "REST V2", path=V2_INFER_PATH, open_loop=True)
     stream = Endpoint("grpc", "gRPC stream", stream=True, concurrencies=(64,))
     predict = Endpoint(
@@ -152,9 +155,7 @@ def modelyard_contenders() -> list[Contender]:
             family="modelyard",
             description="modelyard serve, 1 worker, batching on (server defaults)",
             endpoints=(
-                Endpoint(
-                    "grpc", "gRPC", open_loop=True, perf_analyzer=True, concurrencies=(1, 8, 64)
-                ),
+                grpc_batching,
                 Endpoint("http", "REST V2", path=V2_INFER_PATH),
                 predict,
             ),
@@ -166,11 +167,7 @@ def modelyard_contenders() -> list[Contender]:
             family="modelyard",
             description="modelyard serve, 1 worker, batching on with max_queue_delay_us=0, "
             "linger_us=0 (latency first)",
-            endpoints=(
-                Endpoint(
-                    "grpc", "gRPC", open_loop=True, perf_analyzer=True, concurrencies=(1, 8, 64)
-                ),
-            ),
+            endpoints=(grpc_batching,),
             start=_starter("modelyard-batching-nodelay", BATCHING_NO_DELAY, 1, "0"),
         ),
         Contender(

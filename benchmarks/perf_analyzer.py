@@ -19,16 +19,29 @@ from pathlib import Path
 from benchmarks.processes import ContenderUnavailable, flags, pin
 from benchmarks.stats import Summary
 
-PACKAGES = ("tritonclient==2.41.0", "nvidia-cuda-runtime-cu12==12.9.79")  # as the Makefile
+PACKAGES = ("tritonclient==2.41.0", "nvidia-cuda-runtime-cu12==12.9.79")
+LIBB64 = Path("/usr/lib/x86_64-linux-gnu/libb64.so.0d")
+"""Debian's libb64-0d, which the perf_analyzer binary links against."""
 
 
-def ensure_perf_analyzer(work_dir: Path) -> tuple[Path, Path]:
-    """Install perf_analyzer once; return (binary, folder of libcudart.so.12).
+def perf_analyzer_venv(work_dir: Path) -> Path:
+    """Where perf_analyzer is installed below a work folder."""
+    return work_dir / "triton-venv"
+
+
+def cuda_lib_dir(venv: Path) -> Path | None:
+    """The folder of libcudart.so.12 in the venv, if installed."""
+    found = sorted(venv.glob("lib/python*/site-packages/nvidia/cuda_runtime/lib"))
+    return found[0] if found else None
+
+
+def install_perf_analyzer(work_dir: Path) -> Path:
+    """Install perf_analyzer (and the CUDA runtime it loads) once; return the binary.
 
     Raises:
-        ContenderUnavailable: the installation failed or libb64 is missing.
+        ContenderUnavailable: the installation failed.
     """
-    venv = work_dir / "triton-venv"
+    venv = perf_analyzer_venv(work_dir)
     binary = venv / "bin" / "perf_analyzer"
     if not binary.exists():
         shutil.rmtree(venv, ignore_errors=True)
@@ -40,14 +53,24 @@ def ensure_perf_analyzer(work_dir: Path) -> tuple[Path, Path]:
             done = subprocess.run(step, capture_output=True, text=True, timeout=900)
             if done.returncode != 0:
                 raise ContenderUnavailable(f"perf_analyzer install failed: {done.stderr[-800:]}")
-    libs = sorted(venv.glob("lib/python*/site-packages/nvidia/cuda_runtime/lib"))
-    if not binary.exists() or not libs:
+    return binary
+
+
+def ensure_perf_analyzer(work_dir: Path) -> tuple[Path, Path]:
+    """Install perf_analyzer once; return (binary, folder of libcudart.so.12).
+
+    Raises:
+        ContenderUnavailable: the installation failed or libb64 is missing.
+    """
+    binary = install_perf_analyzer(work_dir)
+    libs = cuda_lib_dir(perf_analyzer_venv(work_dir))
+    if not binary.exists() or libs is None:
         raise ContenderUnavailable("perf_analyzer or libcudart.so.12 not found after install")
-    if not Path("/usr/lib/x86_64-linux-gnu/libb64.so.0d").exists():
+    if not LIBB64.exists():
         raise ContenderUnavailable(
             "perf_analyzer needs libb64: `apt-get update && apt-get install -y libb64-0d`"
         )
-    return binary, libs[0]
+    return binary, libs
 
 
 def _summary(row: dict[str, str], concurrency: int) -> Summary:
@@ -105,3 +128,7 @@ def perf_analyzer_point(
     if done.returncode != 0:
         raise ContenderUnavailable(f"perf_analyzer failed: {(done.stdout + done.stderr)[-400:]}")
     return _summary(next(csv.DictReader(io.StringIO(report.read_text()))), concurrency)
+
+
+if __name__ == "__main__":  # `python -m benchmarks.perf_analyzer WORK_DIR`: install only (make)
+    install_perf_analyzer(Path(sys.argv[1]))

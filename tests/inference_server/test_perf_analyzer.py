@@ -11,20 +11,15 @@ from __future__ import annotations
 
 import json
 import subprocess
-from pathlib import Path
 
 import pytest
 
+from benchmarks.perf_analyzer import LIBB64, cuda_lib_dir, perf_analyzer_venv
+
 from .conftest import ROOT, serve_subprocess
 
-VENV = ROOT / "benchmarks" / ".work" / "triton-venv"
+VENV = perf_analyzer_venv(ROOT / "benchmarks" / ".work")
 PERF_ANALYZER = VENV / "bin" / "perf_analyzer"
-LIBB64 = Path("/usr/lib/x86_64-linux-gnu/libb64.so.0d")
-
-
-def _cuda_lib_dir() -> Path | None:
-    found = sorted(VENV.glob("lib/python3*/site-packages/nvidia/cuda_runtime/lib"))
-    return found[0] if found else None
 
 
 @pytest.mark.slow
@@ -59,7 +54,7 @@ def test_perf_analyzer_measures_the_server(repo, publish):
             capture_output=True,
             text=True,
             timeout=120,
-            env={"LD_LIBRARY_PATH": str(_cuda_lib_dir()), "PATH": "/usr/bin:/bin"},
+            env={"LD_LIBRARY_PATH": str(cuda_lib_dir(VENV)), "PATH": "/usr/bin:/bin"},
         )
         server.terminate()
         assert server.wait(timeout=30) == 0
