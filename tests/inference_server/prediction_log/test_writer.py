@@ -113,10 +113,11 @@ async def test_reject_policy_answers_resource_exhausted(database: Database, tmp_
 
 async def test_an_overlong_client_id_is_refused(database: Database, tmp_path: Path) -> None:
     async with logging_server(_repo(tmp_path), log_settings(database, tmp_path / "spool")) as srv:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+        url = f"http://127.0.0.1:{srv.http_port}"
+        async with httpx.AsyncClient(base_url=url) as http:
             answer = await http.post("/v2/models/clf/infer", json=oip_body(_x(), "x" * 129))
-            assert answer.status_code == 400
-            assert "request id" in answer.json()["error"]
+        assert answer.status_code == 400
+        assert "request id" in answer.json()["error"]
 
 
 def test_a_torn_line_is_skipped_and_the_folder_is_exclusive(tmp_path: Path) -> None:
