@@ -22,6 +22,8 @@ from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
+from control_plane.scheduler import Scheduler
+from control_plane.scheduler.routes import SchedulerController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
 from control_plane.security.routes import TokenController
 from control_plane.tracking.routes import TrackingController
@@ -60,6 +62,10 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.scheduler = Scheduler(
+            database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
+        )
+        """Shared by every feature with periodic work; started and stopped with the app."""
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -86,6 +92,7 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "scheduler": self.scheduler,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -96,6 +103,7 @@ class ControlPlaneServices:
 
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
+        await self.scheduler.stop()
         await self.tuning_service.stop()
         await self.database.dispose()
 
@@ -118,7 +126,12 @@ def create_app(services: ControlPlaneServices) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        yield
+        if services.settings.scheduler.enabled:
+            await services.scheduler.start()
+        try:
+            yield
+        finally:
+            await services.scheduler.stop()
 
     return Litestar(
         route_handlers=[
@@ -130,6 +143,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            SchedulerController,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],

@@ -112,6 +112,17 @@ class TuningSettings(_Section, kw_only=True, frozen=True):
     """Optuna RDB storage URL for studies shared by several processes (PostgreSQL)."""
 
 
+class SchedulerSettings(_Section, kw_only=True, frozen=True):
+    """The control plane's background scheduler (periodic checks, retraining schedules)."""
+
+    enabled: bool = True
+    """Run periodic jobs in this control-plane process."""
+    tick_s: float = 1.0
+    """How often due jobs are looked for and running leases renewed."""
+    lease_s: float = 60.0
+    """How long a replica's claim on a running job lasts without renewal (> 2 * tick_s)."""
+
+
 class LoggingSettings(_Section, kw_only=True, frozen=True):
     """Logging."""
 
@@ -130,6 +141,7 @@ class Settings(_Section, kw_only=True, frozen=True):
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -216,6 +228,12 @@ def _check_values(settings: Settings) -> None:
     if settings.logging.format not in ("json", "text"):
         raise ConfigurationError(
             f"invalid setting logging.format={settings.logging.format!r}: expected json or text"
+        )
+    scheduler = settings.scheduler
+    if scheduler.tick_s <= 0 or scheduler.lease_s <= 2 * scheduler.tick_s:
+        raise ConfigurationError(
+            f"invalid setting scheduler.lease_s={scheduler.lease_s!r}: "
+            f"must exceed twice scheduler.tick_s={scheduler.tick_s!r} (> 0)"
         )
     for name in ("grpc_port", "http_port", "metrics_port"):
         port = getattr(settings.server, name)
