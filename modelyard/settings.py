@@ -123,6 +123,17 @@ class SchedulerSettings(_Section, kw_only=True, frozen=True):
     """How long a replica's claim on a running job lasts without renewal (> 2 * tick_s)."""
 
 
+class RetrainingSettings(_Section, kw_only=True, frozen=True):
+    """Retraining runs (worker processes started by the control plane)."""
+
+    heartbeat_s: float = 5.0
+    """How often a running retraining worker records that it is alive."""
+    stale_after_s: float = 60.0
+    """A run whose worker has not beaten for this long is failed (and resumable)."""
+    on_alerts: bool = True
+    """Drift and performance-degradation alerts trigger a retraining of their model."""
+
+
 class LoggingSettings(_Section, kw_only=True, frozen=True):
     """Logging."""
 
@@ -142,6 +153,7 @@ class Settings(_Section, kw_only=True, frozen=True):
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
