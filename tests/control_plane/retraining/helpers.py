@@ -8,6 +8,7 @@ principal), points a retraining spec at the data, and lets a real worker process
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -73,10 +74,9 @@ async def production_version(
 ) -> int:
     """Register ``model`` as ``name``, approve its card (second principal), promote it."""
     for feature in FEATURES:
-        try:
+        # An earlier example of the same test may have created it.
+        with contextlib.suppress(AlreadyExists):
             await services.feature_service.create_feature(sample_definition(feature), actor="admin")
-        except AlreadyExists:  # created by an earlier example of the same test
-            pass
     conversion = convert(model, frame[list(FEATURES)].head(300))
     lineage = ModelLineage(
         mlflow_run_id="initial",
