@@ -78,7 +78,7 @@ def test_a_killed_worker_leaves_a_resumable_run_that_resumes(services: Services)
     retraining = cp.retraining_service
     run = services.run(retraining.trigger("killed", TriggerType.MANUAL, "to be killed"))
     services.run(_running(retraining, run.id))
-    process = retraining._processes[run.id]  # noqa: SLF001 - the test plays the OOM killer
+    process = retraining._processes[run.id]  # the test plays the OOM killer
     os.kill(process.pid, signal.SIGKILL)
     failed = services.run(retraining.wait(run.id))
     assert failed.status is RunStatus.FAILED
@@ -97,7 +97,7 @@ def test_a_run_whose_worker_stopped_beating_is_reaped(services: Services) -> Non
     _model(services, "orphan")
     cp = services.services
     retraining = cp.retraining_service
-    store = retraining._store  # noqa: SLF001 - plant a run no worker executes
+    store = retraining._store  # to plant a run no worker executes
     run = services.run(retraining.trigger("orphan", TriggerType.MANUAL, "first"))
     services.run(retraining.wait(run.id))
     import datetime as dt

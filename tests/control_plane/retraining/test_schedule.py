@@ -86,5 +86,5 @@ def test_schedules_fire_once_across_restarts(services: Services) -> None:
     rerun = JobRun(
         name=schedule_job("weekly"), due_at=due, started_at=clock.now, owner="x", rerun=True
     )
-    services.run(service._scheduled("weekly", rerun))  # noqa: SLF001 - the job function itself
+    services.run(service._scheduled("weekly", rerun))  # the job function itself
     assert len(services.run(service.list("weekly"))) == 2
