@@ -1,10 +1,12 @@
 """``modelyard serve``: run the inference server, optionally as N worker processes.
 
-With ``--workers N`` (default: one per available core) the parent starts N worker processes
-(``spawn``, so no gRPC state crosses a fork) that bind the same gRPC/HTTP ports with
+With ``--workers N`` (default: one per available core) the parent supervises N worker
+processes (``spawn``, so no gRPC state crosses a fork) that bind the same gRPC/HTTP ports with
 SO_REUSEPORT; the kernel spreads connections across them. Worker k serves its metrics on
-``--metrics-port + k``. SIGTERM (or SIGINT) makes every worker drain (stop accepting, finish
-in-flight requests) and the command exits 0.
+``--metrics-port + k``. Admin calls reaching any worker are applied on every worker through
+the parent, and a worker that dies is restarted in the server's current state
+(:mod:`inference_server.admin.supervisor`). SIGTERM (or SIGINT) makes every worker drain (stop
+accepting, finish in-flight requests) and the command exits 0.
 
 Each worker prints one machine-readable line on stdout once it listens, e.g.
 ``{"event": "listening", "worker": 0, "pid": 123, "grpc_port": 8001, "http_port": 8000,
