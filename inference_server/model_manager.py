@@ -39,6 +39,7 @@ from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.model_repository import (
     ModelConfig,
     VersionEntry,
+    model_directory,
     read_model_config,
     scan_model,
     select_versions,
@@ -182,8 +183,13 @@ class ModelManager:
         return [self._slots[n] for n in sorted(self._slots)]
 
     async def sync(self, name: str) -> ModelSlot | None:
-        """Bring one model in line with the repository on disk; None if it has no directory."""
-        model_dir = self.repository / name
+        """Bring one model in line with the repository on disk; None if it has no directory.
+
+        Raises:
+            InvalidArgument: ``name`` breaks the repository's naming rule or resolves outside
+                the repository (checked before any file is touched).
+        """
+        model_dir = await asyncio.to_thread(model_directory, self.repository, name)
         if not await asyncio.to_thread(model_dir.is_dir):
             await self.unload(name)
             return None

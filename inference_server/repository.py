@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from inference_server.core.types import RepositoryModel
 from inference_server.model_manager import READY, UNAVAILABLE
 from modelyard.errors import FailedPrecondition, NotFound
-from modelyard.model_repository import list_models, scan_model
+from modelyard.model_repository import check_model_name, list_models, scan_model
 
 if TYPE_CHECKING:
     from inference_server.model_manager import ModelManager, ModelSlot
@@ -78,23 +78,32 @@ class RepositoryWatcher:
         """Load or reload one model now.
 
         Raises:
-            NotFound: no such model directory.
+            InvalidArgument: the name breaks the repository's naming rule.
+            NotFound: no such model directory, or no complete version in it.
             FailedPrecondition: model control is disabled.
         """
+        check_model_name(name)
         self._check_mode()
-        self._unloaded.discard(name)
+        known = name in {s.name for s in self._manager.slots()}
         slot = await self._manager.sync(name)
         if slot is None:
             raise NotFound("model", name)
+        if not known and not slot.states and not slot.ready and not slot.error:
+            # NOTE: a folder with no complete version is not a model: leave no index entry.
+            await self._manager.unload(name)
+            raise NotFound("model", name)
+        self._unloaded.discard(name)
         return slot
 
     async def unload(self, name: str) -> None:
         """Unload one model; polling leaves it alone until it is loaded again.
 
         Raises:
+            InvalidArgument: the name breaks the repository's naming rule.
             NotFound: the model is not loaded.
             FailedPrecondition: model control is disabled.
         """
+        check_model_name(name)
         self._check_mode()
         self._manager.slot(name)
         self._unloaded.add(name)
@@ -109,7 +118,7 @@ class RepositoryWatcher:
         for name in sorted(set(on_disk) | set(loaded)):
             slot = loaded.get(name)
             if slot is None:
-                versions = await asyncio.to_thread(scan_model, repo / name)
+                versions = await asyncio.to_thread(scan_model, repo / name)  # listed: valid
                 reason = "unloaded" if name in self._unloaded else "not loaded"
                 out.extend(
                     RepositoryModel(name=name, version=str(v), state=UNAVAILABLE, reason=reason)

@@ -228,5 +228,7 @@ def _allow(request: HttpRequest, method: bytes) -> None:
 
 
 def _segments(rest: bytes) -> list[str]:
-    text = rest.decode(errors="replace")
-    return (unquote(text) if "%" in text else text).split("/")
+    # Split before unquoting: ``%2F`` stays inside its segment (and a model name holding it
+    # is then refused by the naming rule) instead of moving the route.
+    parts = rest.decode(errors="replace").split("/")
+    return [unquote(p) if "%" in p else p for p in parts]
