@@ -46,6 +46,11 @@ from inference_server.http.messages import DateHeader, Handler, HttpRequest, Htt
 
 logger = logging.getLogger(__name__)
 
+# After a refusal the server stops writing but reads (and drops) what the client still sends
+# for this long: closing with unread input makes the kernel send a reset, and the client would
+# lose the error answer (nginx's "lingering close").
+_LINGER_S = 2.0
+
 
 class ConnectionLimits:
     """Per-connection limits shared by every connection of one server."""
@@ -198,7 +203,7 @@ class HttpConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         # The client will send no more; answer what is in flight, then close.
         self._closing = True
-        return self._task is not None
+        return self._task is not None and not self._refused
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -273,7 +278,7 @@ class HttpConnection(asyncio.Protocol):
                     response, close = self._refusal, True
                 self._write(render(response, self._date.line(), close))
                 if close:
-                    self._close()
+                    self._linger_close() if self._refused else self._close()
                     return
                 if (
                     self._reading_paused
@@ -309,7 +314,19 @@ class HttpConnection(asyncio.Protocol):
             self._refusal = response  # _serve_pending writes it after the last answer
             return
         self._write(render(response, self._date.line(), close=True))
-        self._close()
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Half-close, drop what the client still sends, close after :data:`_LINGER_S`."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            self._close()
+            return
+        transport.write_eof()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._loop.call_later(_LINGER_S, self._close)
 
     def _refuse_too_large(self) -> None:
         limit = self._limits.max_body_bytes
