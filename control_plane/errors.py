@@ -5,7 +5,9 @@ Framework errors (unknown route, undecodable body) get the same shape. Three fai
 outside input that surface as Python errors inside the framework or the database driver are
 the client's, not ours, and answer 4xx naming the problem: a body that is not valid UTF-8
 (400), JSON nested deeper than the decoder's recursion limit (400), a number beyond 64 bits
-(422; path and query numbers are bounded in :mod:`control_plane.params` first).
+(422; path and query numbers are bounded in :mod:`control_plane.params` first), and a value
+the database refuses as data (PostgreSQL SQLSTATE class 22: a NUL character in a string, a
+number beyond its column's range; 422).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from litestar.status_codes import (
     HTTP_422_UNPROCESSABLE_ENTITY,
     HTTP_500_INTERNAL_SERVER_ERROR,
 )
+from sqlalchemy.exc import DBAPIError
 
 from modelyard.errors import ErrorCode, ModelyardError
 
@@ -90,6 +93,23 @@ def out_of_range_handler(
     return error_response(HTTP_422_UNPROCESSABLE_ENTITY, message, ErrorCode.INVALID_ARGUMENT.value)
 
 
+def database_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, str]]:
+    """A value the database refuses as data (SQLSTATE class 22) is the client's; else 500."""
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if not sqlstate.startswith("22"):
+        return internal_error_handler(request, exc)
+    reason = str(exc.orig).splitlines()[0] if exc.orig is not None else sqlstate
+    logger.warning("data refused on %s %s: %s", request.method, request.url.path, reason)
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        f"a value in the request cannot be stored: {reason}",
+        ErrorCode.INVALID_ARGUMENT.value,
+    )
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, str]]:
@@ -107,5 +127,6 @@ EXCEPTION_HANDLERS = {
     UnicodeDecodeError: bad_encoding_handler,
     RecursionError: too_deep_handler,
     OverflowError: out_of_range_handler,
+    DBAPIError: database_error_handler,
     Exception: internal_error_handler,
 }
