@@ -95,6 +95,10 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     poll_interval_s: float = 2.0
     """Repository poll interval; 0 disables polling (explicit load/unload only)."""
     max_request_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    """Largest HTTP request head (request line + headers); beyond it: 431, connection closed."""
+    request_timeout_s: float = 30.0
+    """An HTTP request must arrive whole (head and body) this long after its first byte."""
     max_batch_size: int = 64
     max_queue_delay_us: int = 10_000
     """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""
@@ -103,6 +107,13 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     queue_capacity: int = 4096
     queue_timeout_ms: int = 10_000
     drain_timeout_s: float = 30.0
+    admin_token: str = ""
+    """Bearer token every admin call needs (load, unload, routes, log flush, sketch reads);
+    empty: admin calls are open. ``MODELYARD_SERVER_ADMIN_TOKEN``."""
+    inference_token: str = ""
+    """Bearer token inference calls need; empty (default): inference is open."""
+    admin_timeout_s: float = 120.0
+    """How long an admin call waits for every worker to apply it before it fails."""
 
 
 class TuningSettings(_Section, kw_only=True, frozen=True):
