@@ -171,17 +171,7 @@ class InferenceService:
         stats.success_ns += int(elapsed * 1e9)
         handle.recorder.request(elapsed)
         if logged and self._log is not None:
-            key = request.parameters.get(ROUTING_KEY)
-            self._log.record(
-                request.id,
-                handle,
-                variant,
-                None if key is None else str(key),
-                variant == SHADOW,
-                request.protocol,
-                elapsed,
-                (arrays, rows, outputs),
-            )
+            self._log.record(request, handle, variant, elapsed, (arrays, rows, outputs))
         datatypes = handle.output_datatypes
         names = handle.signature.outputs
         return InferResponse(

@@ -20,13 +20,18 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
+from inference_server.routing import ROUTING_KEY
+from modelyard.enums import ModelVariant
 from modelyard.errors import InvalidArgument, ResourceExhausted
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from inference_server.core.types import InferRequest
     from inference_server.loaded_version import LoadedVersion
     from inference_server.prediction_log.settings import LogWriterSettings
+
+SHADOW = ModelVariant.SHADOW.value
 
 MAX_ID_LENGTH = 128
 """Longest request id the log stores (the ``request_id`` column)."""
@@ -111,12 +116,9 @@ class Capture:
 
     def record(
         self,
-        request_id: str,
+        request: InferRequest,
         handle: LoadedVersion,
         variant: str,
-        routing_key: str | None,
-        shadow: bool,
-        protocol: str,
         seconds: float,
         arrays: tuple[list[np.ndarray], int, list[np.ndarray]],
     ) -> None:
@@ -125,15 +127,16 @@ class Capture:
             self.dropped += 1
             return
         inputs, rows, outputs = arrays
+        key = request.parameters.get(ROUTING_KEY)
         self.buffer.append(
             Captured(
-                request_id,
+                request.id,
                 time.time(),
                 handle,
                 variant,
-                routing_key,
-                shadow,
-                protocol,
+                None if key is None else str(key),
+                variant == SHADOW,
+                request.protocol,
                 seconds * 1000.0,
                 inputs,
                 rows,
