@@ -49,9 +49,9 @@ def measure(requests: int) -> tuple[float, float]:
     start = time.perf_counter()
     for _ in range(requests):
         capture.check_room()
-        request_id = capture.request_id("")
+        request.id = ""
+        request.id = capture.admit(request)
         if capture.sampled(handle):
-            request.id = request_id
             capture.record(request, handle, "none", 0.001, arrays)
     hook = (time.perf_counter() - start) / requests * 1e6
     start = time.perf_counter()

@@ -137,7 +137,7 @@ class InferenceService:
         if self._log is not None:
             try:
                 self._log.check_room()
-                request.id = self._log.request_id(request.id)
+                request.id = self._log.admit(request)
             except ModelyardError as exc:
                 self._fail(routed.handle, exc, start)
                 raise

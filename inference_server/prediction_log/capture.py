@@ -36,6 +36,9 @@ SHADOW = ModelVariant.SHADOW.value
 MAX_ID_LENGTH = 128
 """Longest request id the log stores (the ``request_id`` column)."""
 
+MAX_KEY_LENGTH = 256
+"""Longest routing key the log stores (the ``routing_key`` column)."""
+
 
 class Captured(NamedTuple):
     """One answered request on one version, as the hot path hands it over."""
@@ -74,12 +77,20 @@ class Capture:
         self.dropped = 0
         """Requests whose records were dropped because the buffer was full."""
 
-    def request_id(self, given: str) -> str:
+    def admit(self, request: InferRequest) -> str:
         """The id to log and return: the client's, else a fresh one.
 
         Raises:
-            InvalidArgument: the client's id is longer than 128 characters or holds NUL.
+            InvalidArgument: the client's id is longer than 128 characters, or its routing key
+                longer than 256, or either holds NUL (the log's columns could not store it).
         """
+        key = request.parameters.get(ROUTING_KEY)
+        if isinstance(key, str) and (len(key) > MAX_KEY_LENGTH or "\x00" in key):
+            raise InvalidArgument(
+                f"routing_key must be at most {MAX_KEY_LENGTH} characters without NUL "
+                f"(got {len(key)} characters)"
+            )
+        given = request.id
         if not given:
             return f"{self._id_prefix}{next(self._ids):016x}"
         if len(given) > MAX_ID_LENGTH or "\x00" in given:
@@ -146,4 +157,4 @@ class Capture:
         self.buffered += 1
 
 
-__all__ = ["MAX_ID_LENGTH", "Capture", "Captured"]
+__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Capture", "Captured"]
