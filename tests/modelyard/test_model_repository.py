@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
@@ -18,7 +20,7 @@ from modelyard.model_repository import (
 )
 
 
-def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path):
+def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path: Path) -> None:
     publish_version(tmp_path, "m", 1, {"model.onnx": b"onnx-bytes", "card.json": b"{}"})
     (tmp_path / "m" / ".2.tmp-x").mkdir()
     (tmp_path / "m" / ".2.tmp-x" / "model.onnx").write_bytes(b"half")
@@ -35,7 +37,7 @@ def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path):
     assert scan_model(tmp_path / "missing") == {}
 
 
-def test_publish_refuses_existing_and_bad_input(tmp_path):
+def test_publish_refuses_existing_and_bad_input(tmp_path: Path) -> None:
     publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
     with pytest.raises(AlreadyExists):
         publish_version(tmp_path, "m", 1, {"model.onnx": b"y"})
@@ -45,14 +47,14 @@ def test_publish_refuses_existing_and_bad_input(tmp_path):
         publish_version(tmp_path, "../evil", 2, {"model.onnx": b"y"})
 
 
-def test_version_policies():
+def test_version_policies() -> None:
     assert select_versions([3, 1, 2], VersionPolicy()) == [3]
     assert select_versions([3, 1, 2], VersionPolicy(kind="all")) == [1, 2, 3]
     assert select_versions([3, 1, 2], VersionPolicy(kind="specific", versions=(1, 9))) == [1]
     assert select_versions([], VersionPolicy(latest_n=2)) == []
 
 
-def test_config_round_trip_defaults_and_errors(tmp_path):
+def test_config_round_trip_defaults_and_errors(tmp_path: Path) -> None:
     assert read_model_config(tmp_path) == ModelConfig()
     config = ModelConfig(default_version=2, allow_non_finite=True)
     write_model_config(tmp_path, config)
@@ -65,7 +67,7 @@ def test_config_round_trip_defaults_and_errors(tmp_path):
         read_model_config(tmp_path)
 
 
-def test_remove_version_is_atomic(tmp_path):
+def test_remove_version_is_atomic(tmp_path: Path) -> None:
     publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
     publish_version(tmp_path, "m", 2, {"model.onnx": b"y"})
     assert remove_version(tmp_path, "m", 1)
