@@ -71,15 +71,6 @@ class WorkerState(msgspec.Struct, kw_only=True, frozen=True):
     models: dict[str, list[int]]
 
 
-def check_name(name: str) -> str:
-    """A model name from outside that follows the repository's naming rule.
-
-    Raises:
-        InvalidArgument: see :func:`modelyard.model_repository.check_model_name`.
-    """
-    return check_model_name(name)
-
-
 def pinned_versions(
     repo: Path, name: str, default_batching: BatchingConfig | None
 ) -> tuple[int, ...] | None:
@@ -88,7 +79,7 @@ def pinned_versions(
     None when its config.json is invalid: then each worker reports that error itself.
 
     Raises:
-        InvalidArgument: a bad name, or a folder resolving outside the repository.
+        InvalidArgument: the name breaks the naming rule or leaves the repository.
         NotFound: no such model folder.
     """
     model_dir = model_directory(repo, name)
@@ -131,8 +122,8 @@ def register_repository_ops(
     watcher, manager = service.watcher, service.manager
 
     async def prepare_load(request: LoadRequest) -> Prepared[LoadRequest]:
+        name = check_model_name(request.name)
         watcher.check_control()
-        name = check_name(request.name)
         versions = None
         if pin:
             versions = await asyncio.to_thread(
@@ -145,8 +136,9 @@ def register_repository_ops(
         return Loaded(versions=sorted(manager.slot(request.name).ready))
 
     async def prepare_unload(request: UnloadRequest) -> Prepared[UnloadRequest]:
+        check_model_name(request.name)
         watcher.check_control()
-        manager.slot(check_name(request.name))
+        manager.slot(request.name)
         return Prepared(request, f"model/{request.name}")
 
     async def unload(request: UnloadRequest) -> bool:
