@@ -10,7 +10,9 @@ from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
 from modelyard.model_repository import (
     ModelConfig,
     VersionPolicy,
+    check_model_name,
     list_models,
+    model_directory,
     publish_version,
     read_model_config,
     remove_version,
@@ -74,3 +76,34 @@ def test_remove_version_is_atomic(tmp_path: Path) -> None:
     assert not remove_version(tmp_path, "m", 1)
     assert list(scan_model(tmp_path / "m")) == [2]
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["2"]
+
+
+@pytest.mark.parametrize(
+    "name", ["..", "../x", "/etc", "a/b", "a\\b", ".hidden", "x\x00", "café", "m\n", "a" * 129, ""]
+)
+def test_names_outside_the_rule_are_refused_everywhere(tmp_path, name):
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with pytest.raises(InvalidArgument, match="invalid model name"):
+        check_model_name(name)
+    with pytest.raises(InvalidArgument, match="invalid model name"):
+        model_directory(repo, name)
+    with pytest.raises(InvalidArgument):
+        publish_version(repo, name, 1, {"model.onnx": b"x"})
+    with pytest.raises(InvalidArgument):
+        remove_version(repo, name, 1)
+    assert not (tmp_path / "x").exists()
+
+
+def test_symlinks_leaving_the_repository_are_invisible_and_refused(tmp_path):
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    publish_version(outside, "secret", 1, {"model.onnx": b"x"})
+    publish_version(repo, "m", 1, {"model.onnx": b"x"})
+    (repo / "evil").symlink_to(outside / "secret", target_is_directory=True)
+    (repo / "alias").symlink_to(repo / "m", target_is_directory=True)  # stays inside: fine
+    (repo / "bad name").mkdir()
+    assert list_models(repo) == ["alias", "m"]
+    with pytest.raises(InvalidArgument, match="outside the model repository"):
+        model_directory(repo, "evil")
+    assert model_directory(repo, "alias") == repo / "alias"
+    assert model_directory(repo, "new-model") == repo / "new-model"
