@@ -48,6 +48,7 @@ class Binned(NamedTuple):
         total: sum of the finite values.
         off_grid: finite values not equal to an edge (meaningful when the edges are the
             reference's distinct values: a value the reference never had).
+        on_edges: per bin, the values equal to its left edge (the rest lie inside the bin).
     """
 
     counts: np.ndarray
@@ -58,6 +59,7 @@ class Binned(NamedTuple):
     maximum: float
     total: float
     off_grid: int
+    on_edges: np.ndarray
 
 
 def finite_values(values: Any) -> tuple[np.ndarray, int]:
@@ -90,7 +92,7 @@ def bin_numeric(values: Any, edges: np.ndarray) -> Binned:
     width = len(edges) + 1
     if x.size == 0:
         zeros = np.zeros(width, dtype=np.int64)
-        return Binned(zeros, np.zeros(width), 0, missing, math.nan, math.nan, 0.0, 0)
+        return Binned(zeros, np.zeros(width), 0, missing, math.nan, math.nan, 0.0, 0, zeros)
     idx = np.searchsorted(edges, x, side="right")
     counts = np.bincount(idx, minlength=width)
     sums = np.bincount(idx, weights=x, minlength=width)
@@ -104,6 +106,7 @@ def bin_numeric(values: Any, edges: np.ndarray) -> Binned:
         maximum=float(x.max()),
         total=float(x.sum()),
         off_grid=int(x.size - on_edge.sum()),
+        on_edges=np.bincount(idx[on_edge], minlength=width),
     )
 
 

@@ -128,6 +128,8 @@ class NumericSketch(msgspec.Struct, kw_only=True, frozen=True, tag="numeric"):
         edges, exact: the reference bins the counts are on (empty: no reference).
         counts, sums: values and value sums per reference bin.
         off_grid: values that are no reference value (exact edges only).
+        on_edges: per bin, values equal to the bin's left edge, i.e. to a reference value
+            (exact edges only; the rest of the bin's values lie inside it).
         histogram: the log-bucket histogram when there is no reference.
     """
 
@@ -141,6 +143,7 @@ class NumericSketch(msgspec.Struct, kw_only=True, frozen=True, tag="numeric"):
     counts: tuple[int, ...] = ()
     sums: tuple[float, ...] = ()
     off_grid: int = 0
+    on_edges: tuple[int, ...] = ()
     histogram: LogHistogram | None = None
 
 
@@ -296,6 +299,7 @@ def sketch_column(values: Any, profile: FeatureProfile | None = None) -> Feature
         counts=tuple(b.counts.tolist()),
         sums=tuple(b.sums.tolist()),
         off_grid=b.off_grid,
+        on_edges=tuple(b.on_edges.tolist()) if profile.exact else (),
     )
 
 
@@ -337,6 +341,7 @@ def _merge_numeric(a: NumericSketch, b: NumericSketch) -> NumericSketch:
         counts=tuple(x + y for x, y in zip(a.counts, b.counts, strict=True)),
         sums=tuple(x + y for x, y in zip(a.sums, b.sums, strict=True)),
         off_grid=a.off_grid + b.off_grid,
+        on_edges=tuple(x + y for x, y in zip(a.on_edges, b.on_edges, strict=True)),
         histogram=histogram,
     )
 

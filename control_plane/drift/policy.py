@@ -179,13 +179,19 @@ def _categorical(sketch: FeatureSketch) -> CategoricalSketch:
 
 def _ks(p: NumericProfile, s: NumericSketch) -> TestResult:
     counts, _ = on_profile_bins(p, s)
-    on_edges = p.exact and s.histogram is None and s.edges == p.edges and s.off_grid == 0
     return ks_test(
         np.asarray(p.counts, dtype=np.float64),
         counts,
         reference_on_edges=p.exact,
-        current_on_edges=on_edges,
+        current_on_edges=_on_edges(p, s),
     )
+
+
+def _on_edges(p: NumericProfile, s: NumericSketch) -> np.ndarray | None:
+    """Current values on the reference's points, per bin (when counted on its exact edges)."""
+    if p.exact and s.histogram is None and s.edges == p.edges and s.on_edges:
+        return np.asarray(s.on_edges, dtype=np.float64)
+    return None
 
 
 def _wasserstein_norm(p: NumericProfile, s: NumericSketch) -> float:
@@ -195,10 +201,9 @@ def _wasserstein_norm(p: NumericProfile, s: NumericSketch) -> float:
     high = max(s.max if s.max is not None else p.max, p.max)
     lo = np.concatenate([[low], edges])
     hi = np.concatenate([edges, [high]])
-    on_edges = p.exact and s.histogram is None and s.edges == p.edges and s.off_grid == 0
     ref = (np.asarray(p.counts, dtype=np.float64), np.asarray(p.sums))
     distance = wasserstein(
-        lo, hi, ref, (counts, sums), reference_on_edges=p.exact, current_on_edges=on_edges
+        lo, hi, ref, (counts, sums), reference_on_edges=p.exact, current_on_edges=_on_edges(p, s)
     )
     return distance / max(p.std, 0.001)
 

@@ -86,11 +86,18 @@ def sketch_intervals(s: NumericSketch) -> Intervals:
         return _histogram_intervals(s)
     edges = np.asarray(s.edges)
     counts = np.asarray(s.counts, dtype=np.float64)
-    if s.exact and s.off_grid == 0:
-        return Intervals(np.concatenate([[s.min], edges]), np.concatenate([[s.min], edges]), counts)
     lo = np.concatenate([[min(s.min, edges[0])], edges])
-    hi = np.concatenate([edges, [max(s.max, edges[-1])]])
-    return _centred(lo, np.maximum(hi, lo), counts, np.asarray(s.sums))
+    hi = np.maximum(np.concatenate([edges, [max(s.max, edges[-1])]]), lo)
+    if not (s.exact and s.on_edges):
+        return _centred(lo, hi, counts, np.asarray(s.sums))
+    # Values on a reference point are point masses there; the rest spread inside the bin.
+    on = np.asarray(s.on_edges, dtype=np.float64)
+    inside = _centred(lo, hi, counts - on, np.asarray(s.sums) - on * lo)
+    return Intervals(
+        np.concatenate([lo, inside.lo]),
+        np.concatenate([lo, inside.hi]),
+        np.concatenate([on, inside.counts]),
+    )
 
 
 def _histogram_intervals(s: NumericSketch) -> Intervals:

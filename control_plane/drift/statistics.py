@@ -17,7 +17,7 @@ approximation.
 
 >>> import numpy as np
 >>> r, c = np.array([0, 30, 30, 40, 0]), np.array([10, 30, 30, 20, 10])
->>> round(ks_test(r, c, reference_on_edges=False, current_on_edges=False).statistic, 2)
+>>> round(ks_test(r, c, reference_on_edges=False).statistic, 2)
 0.1
 >>> round(chi_square_test(np.array([50, 50]), np.array([70, 30])).p_value, 5)
 6e-05
@@ -51,27 +51,37 @@ def _cdf(counts: np.ndarray) -> np.ndarray:
 
 
 def ks_test(
-    ref: np.ndarray, cur: np.ndarray, *, reference_on_edges: bool, current_on_edges: bool
+    ref: np.ndarray,
+    cur: np.ndarray,
+    *,
+    reference_on_edges: bool,
+    current_on_edges: np.ndarray | None = None,
 ) -> TestResult:
     """Two-sample KS test on counts per bin (two-sided), as ``scipy.stats.ks_2samp``.
 
     Args:
         ref: reference counts per bin; cur: current counts on the same bins.
         reference_on_edges: every reference value is its bin's left edge (exact profile).
-        current_on_edges: every current value is its bin's left edge (no off-grid value).
+        current_on_edges: per bin, the current values on its left edge (the others lie
+            inside the bin); ``None``: all inside.
     """
+    on = np.zeros(len(cur)) if current_on_edges is None else current_on_edges.astype(np.float64)
     n, m = round(float(ref.sum())), round(float(cur.sum()))
     if max(n, m) <= KS_EXACT_MAX:
-        # Same gap as the bins: the reference at 2i (its left edge) or 2i + 1 (inside bin i).
+        # Same gap as the bins: a value at 2i (bin i's left edge) or 2i + 1 (inside bin i).
         at = np.arange(len(ref)) * 2.0
         r_pos = np.repeat(at if reference_on_edges else at + 1, np.rint(ref).astype(np.int64))
-        c_pos = np.repeat(at if current_on_edges else at + 1, np.rint(cur).astype(np.int64))
+        inside = np.rint(cur - on).astype(np.int64)
+        c_pos = np.concatenate(
+            [np.repeat(at, np.rint(on).astype(np.int64)), np.repeat(at + 1, inside)]
+        )
         result = stats.ks_2samp(r_pos, c_pos)
         return TestResult(float(result.statistic), float(result.pvalue))
     big_r, big_c = _cdf(ref), _cdf(cur)
     gap = np.abs(big_r - big_c)
-    if reference_on_edges and not current_on_edges:
-        gap = np.maximum(gap, np.abs(big_r - np.concatenate([[0.0], big_c[:-1]])))
+    if reference_on_edges:
+        after_edge = np.concatenate([[0.0], big_c[:-1]]) + on / m
+        gap = np.maximum(gap, np.abs(big_r - after_edge))
     d = float(gap.max())
     en = m * n / (m + n)
     return TestResult(d, float(np.clip(stats.kstwo.sf(d, np.round(en)), 0.0, 1.0)))
@@ -114,7 +124,7 @@ def wasserstein(
     cur: tuple[np.ndarray, np.ndarray],
     *,
     reference_on_edges: bool,
-    current_on_edges: bool = False,
+    current_on_edges: np.ndarray | None = None,
 ) -> float:
     """First Wasserstein distance between two binned samples (bin ``i`` spans ``[lo, hi]``).
 
@@ -134,9 +144,8 @@ def wasserstein(
     width = hi - lo
     # integral of F over a bin = F_before * width + (count * hi - sum) / N
     signed = (r_before - c_before) * width + (rc * hi - rs) / n - (cc * hi - cs) / m
-    g_lo = (r_after if reference_on_edges else r_before) - (
-        c_after if current_on_edges else c_before
-    )
+    on = 0.0 if current_on_edges is None else current_on_edges / m
+    g_lo = (r_after if reference_on_edges else r_before) - (c_before + on)
     g_hi = r_after - c_after
     crossing = (g_lo * g_hi) < 0
     spans = np.abs(g_lo) + np.abs(g_hi)
