@@ -19,6 +19,7 @@ import logging
 from typing import TYPE_CHECKING, Protocol
 
 from inference_server.auth import BearerAuth
+from inference_server.drift.book import SketchBook
 from inference_server.grpc.server import start_grpc_server
 from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
@@ -70,7 +71,10 @@ class InferenceServer:
         self.watcher = RepositoryWatcher(
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
         )
-        self.service = InferenceService(self.manager, self.watcher, self.hooks)
+        self.sketches = SketchBook(settings.sketches)
+        self.service = InferenceService(
+            self.manager, self.watcher, self.hooks, sketches=self.sketches
+        )
         self.auth = BearerAuth(settings.admin_token, settings.inference_token)
         self._worker_index = worker_index
         self._grpc: GrpcServerHandle | None = None
@@ -104,6 +108,8 @@ class InferenceServer:
                 f"model repository {str(settings.model_repository)!r} is not a directory"
             )
         await self.watcher.start()
+        if settings.sketches.enabled:
+            self.sketches.start()
         self._grpc = await start_grpc_server(
             self.service, settings.host, settings.grpc_port, settings, auth=self.auth
         )
@@ -138,6 +144,7 @@ class InferenceServer:
             await self._http.close()
         if self._grpc is not None:
             await self._grpc.close(grace)
+        await self.sketches.stop()
         await self.manager.close()
         if self._metrics is not None:
             await self._metrics.close()

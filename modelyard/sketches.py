@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
@@ -46,6 +47,9 @@ from modelyard.errors import InvalidArgument
 
 FORMAT = 1
 """Version of the reference.json / sketch format."""
+
+REFERENCE_FILENAME = "reference.json"
+"""The reference profile's file in a version directory (next to ``model.onnx``)."""
 
 
 class NumericProfile(msgspec.Struct, kw_only=True, frozen=True, tag="numeric"):
@@ -188,6 +192,19 @@ class WindowSketches(msgspec.Struct, kw_only=True, frozen=True):
     served: int = 0
     features: dict[str, FeatureSketch] = {}
     score: FeatureSketch | None = None
+
+
+class SketchesAnswer(msgspec.Struct, kw_only=True, frozen=True):
+    """The answer of ``GET /v2/models/{m}/versions/{v}/sketches`` (docs/http-api.md).
+
+    Attributes:
+        sketches: every worker's windows overlapping the range, merged (``rows == 0`` when
+            the version answered nothing sketched in it).
+        workers_applied: the worker processes whose sketches are merged in.
+    """
+
+    sketches: WindowSketches
+    workers_applied: int
 
 
 class SketchMismatch(InvalidArgument):
@@ -411,12 +428,25 @@ def merge_all(windows: list[WindowSketches]) -> WindowSketches | None:
 
 _PROFILE_DECODER = msgspec.json.Decoder(ReferenceProfile)
 _WINDOW_DECODER = msgspec.json.Decoder(WindowSketches)
+_ANSWER_DECODER = msgspec.json.Decoder(SketchesAnswer)
 _ENCODER = msgspec.json.Encoder()
 
 
-def encode(value: ReferenceProfile | WindowSketches) -> bytes:
-    """JSON of a profile or window sketches."""
+def encode(value: ReferenceProfile | WindowSketches | SketchesAnswer) -> bytes:
+    """JSON of a profile, window sketches or a sketch-endpoint answer."""
     return _ENCODER.encode(value)
+
+
+def decode_answer(data: bytes) -> SketchesAnswer:
+    """The sketch endpoint's answer from JSON (what the control plane reads).
+
+    Raises:
+        InvalidArgument: malformed JSON or not such an answer.
+    """
+    try:
+        return _ANSWER_DECODER.decode(data)
+    except msgspec.DecodeError as exc:
+        raise InvalidArgument(f"malformed sketches answer: {exc}") from None
 
 
 def decode_windows(data: bytes) -> WindowSketches:
@@ -447,6 +477,27 @@ def decode_profile(data: bytes) -> ReferenceProfile:
         if isinstance(feature, NumericProfile):
             _check_numeric(name, feature)
     return profile
+
+
+def read_reference(version_dir: Path) -> ReferenceProfile | None:
+    """The ``reference.json`` of a version directory, or ``None`` when it has none.
+
+    Raises:
+        InvalidArgument: the file exists but is unreadable or malformed (the reason named).
+    """
+    path = version_dir / REFERENCE_FILENAME
+    # NOTE: the message names the file within the repository, never the server's own path.
+    where = f"{version_dir.parent.name}/{version_dir.name}/{REFERENCE_FILENAME}"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise InvalidArgument(f"{where}: cannot be read: {exc.strerror}") from None
+    try:
+        return decode_profile(data)
+    except InvalidArgument as exc:
+        raise InvalidArgument(f"{where}: {exc}") from None
 
 
 def _check_numeric(name: str, p: NumericProfile) -> None:

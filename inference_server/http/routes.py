@@ -8,7 +8,9 @@ through :mod:`inference_server.http.errors`.
 
 Routes: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
 ``/v2/models/{m}[/versions/{v}]`` (metadata), ``.../ready``, ``.../config``, ``.../stats``,
-``POST .../infer``, ``POST /v2/repository/index``, ``/v2/repository/models/{m}/load``,
+``POST .../infer``, ``GET /v2/models/{m}/versions/{v}/sketches`` (admin; drift sketches,
+:mod:`inference_server.drift.reads`), ``POST /v2/repository/index``,
+``/v2/repository/models/{m}/load``,
 ``/unload``, plus the simple endpoints of :mod:`inference_server.http.simple`.
 Health answers are 200 (true) or 503 (false: a state that clears by itself).
 """
@@ -22,6 +24,7 @@ from urllib.parse import unquote
 import msgspec
 
 from inference_server.auth import AUTHORIZATION, BearerAuth
+from inference_server.drift.reads import read_sketches
 from inference_server.http import simple
 from inference_server.http.errors import (
     domain_error_response,
@@ -113,6 +116,7 @@ class HttpApi:
             "infer": (b"POST", self._infer),
             "config": (b"GET", self._model_config),
             "stats": (b"GET", self._model_stats),
+            "sketches": (b"GET", self._sketches),
         }
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -203,6 +207,13 @@ class HttpApi:
     ) -> HttpResponse:
         stats = self._service.model_statistics(model, version or "")
         return HttpResponse(200, _encode({"model_stats": stats}))
+
+    async def _sketches(
+        self, request: HttpRequest, model: str, version: str | None
+    ) -> HttpResponse:
+        self._auth.check_admin(request.headers.get(_AUTHORIZATION))
+        answer = await read_sketches(self._service, model, version, request.query)
+        return HttpResponse(200, _encode(answer))
 
     async def _control(self, request: HttpRequest, model: str, action: str) -> HttpResponse:
         self._auth.check_admin(request.headers.get(_AUTHORIZATION))
