@@ -72,6 +72,7 @@ class InferenceServer:
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
         )
         self.sketches = SketchBook(settings.sketches)
+        self.hooks.registry.register(self.sketches)
         self.service = InferenceService(
             self.manager, self.watcher, self.hooks, sketches=self.sketches
         )

@@ -7,12 +7,14 @@ queue (no numpy work, no lock). A background task owned by the book drains the q
 arrays and sketches each feature and the score once per group (vectorised), in a worker
 thread, then merges the result into the window's :class:`~modelyard.sketches.WindowSketches`.
 A full queue drops the request's sketch and counts it (``dropped``): explicit overflow,
-never a slower answer. Windows older than ``retention_s`` are forgotten.
+never a slower answer (``modelyard_sketch_queued`` / ``modelyard_sketch_dropped`` counters
+on the metrics endpoint). Windows older than ``retention_s`` are forgotten.
 
 Numeric features are counted on the bins of the version's ``reference.json`` when it has one
 (read at load, :attr:`LoadedVersion.reference`), else in log buckets; categorical inputs
 (and features the reference marks categorical) count categories, with at most
-``max_categories`` distinct new ones per feature and window (the rest in ``other``).
+``max_categories`` distinct categories the reference does not have per feature and window
+(the rest in ``other``; the reference's own categories are always counted).
 """
 
 from __future__ import annotations
@@ -28,12 +30,16 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
+from prometheus_client.core import CounterMetricFamily
 
 from inference_server.drift.columns import feature_columns, score_column
 from inference_server.settings import SketchSettings
 from modelyard.sketches import (
+    CategoricalProfile,
     CategoricalSketch,
+    FeatureProfile,
     FeatureSketch,
+    ReferenceProfile,
     WindowSketches,
     merge_all,
     merge_windows,
@@ -41,7 +47,9 @@ from modelyard.sketches import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterator, Sequence
+
+    from prometheus_client.metrics_core import Metric
 
     from inference_server.loaded_version import LoadedVersion
 
@@ -67,6 +75,7 @@ class SketchBook:
         self._windows: dict[tuple[str, str, int], WindowSketches] = {}
         self._task: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+        self.queued = 0
         self.dropped = 0
 
     def observe(
@@ -82,7 +91,21 @@ class SketchBook:
         if len(self._queue) >= self.settings.queue_size:
             self.dropped += 1
             return
+        self.queued += 1
         self._queue.append(_Pending(handle, window, arrays, outputs))
+
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus counters (the server registers the book with its registry)."""
+        yield CounterMetricFamily(
+            "modelyard_sketch_queued",
+            "Answered requests queued for drift sketching.",
+            value=self.queued,
+        )
+        yield CounterMetricFamily(
+            "modelyard_sketch_dropped",
+            "Answered requests not sketched because the sketch queue was full.",
+            value=self.dropped,
+        )
 
     def start(self) -> None:
         """Start the background task (in the running loop)."""
@@ -126,8 +149,10 @@ class SketchBook:
         keys = set(groups) | set(served)
         updates = {}
         for key in keys:
-            fresh = self._group(key, groups.get(key, []), served[key])
-            updates[key] = self._merge(self._windows.get(key), fresh)
+            items = groups.get(key, [])
+            fresh = self._group(key, items, served[key])
+            profile = items[0].handle.reference if items else None
+            updates[key] = self._merge(self._windows.get(key), fresh, profile)
         return updates
 
     def _group(
@@ -165,13 +190,18 @@ class SketchBook:
             score=score_sketch,
         )
 
-    def _merge(self, old: WindowSketches | None, fresh: WindowSketches) -> WindowSketches:
+    def _merge(
+        self, old: WindowSketches | None, fresh: WindowSketches, profile: ReferenceProfile | None
+    ) -> WindowSketches:
         cap = self.settings.max_categories
         before = old.features if old is not None else {}
+        known = profile.features if profile is not None else {}
         capped = {
-            name: _capped(before.get(name), sketch, cap) for name, sketch in fresh.features.items()
+            name: _capped(before.get(name), sketch, known.get(name), cap)
+            for name, sketch in fresh.features.items()
         }
-        score = _capped(old.score if old else None, fresh.score, cap)
+        score_profile = profile.score if profile is not None else None
+        score = _capped(old.score if old else None, fresh.score, score_profile, cap)
         fresh = msgspec.structs.replace(fresh, features=capped, score=score)
         return fresh if old is None else merge_windows(old, fresh)
 
@@ -202,18 +232,24 @@ class SketchBook:
 
 
 def _capped(
-    old: FeatureSketch | None, fresh: FeatureSketch | None, cap: int
+    old: FeatureSketch | None,
+    fresh: FeatureSketch | None,
+    profile: FeatureProfile | None,
+    cap: int,
 ) -> FeatureSketch | None:
-    """``fresh`` with new categories beyond ``cap`` distinct ones moved to ``other``."""
+    """``fresh`` with categories beyond ``cap`` new ones (not in the reference) in ``other``."""
     if not isinstance(fresh, CategoricalSketch) or not isinstance(old, CategoricalSketch | None):
         return fresh
-    known = set(old.counts) if old is not None else set()
-    room = max(cap - len(known), 0)
+    reference = set(profile.counts) if isinstance(profile, CategoricalProfile) else set()
+    seen = set(old.counts) if old is not None else set()
+    room = max(cap - len(seen - reference), 0)
     kept: dict[str, int] = {}
     other = fresh.other
     for key, count in fresh.counts.items():
-        if key in known or room > 0:
-            room -= key not in known
+        if key in reference or key in seen:
+            kept[key] = count
+        elif room > 0:
+            room -= 1
             kept[key] = count
         else:
             other += count

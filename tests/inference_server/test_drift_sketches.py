@@ -11,6 +11,7 @@ import grpc
 import httpx
 import numpy as np
 import pytest
+from prometheus_client import generate_latest
 from scipy import stats
 
 from control_plane.drift import dataset_drift
@@ -20,13 +21,18 @@ from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 from inference_server.settings import ServerSettings, SketchSettings
 from modelyard.model_repository import publish_version
 from modelyard.sketches import (
+    CategoricalSketch,
     NumericSketch,
     build_reference_profile,
     decode_answer,
     encode,
     sketch_column,
 )
-from tests.inference_server.conftest import classifier_bytes, classifier_reference
+from tests.inference_server.conftest import (
+    classifier_bytes,
+    classifier_reference,
+    fit_mixed_type_pipeline,
+)
 
 ADMIN = "adm-" + "z" * 28
 AUTH = {"authorization": f"Bearer {ADMIN}"}
@@ -198,3 +204,55 @@ async def test_a_malformed_reference_fails_the_load_with_the_reason(repo: Path) 
         await server.stop()
     assert answer.status_code == 409, answer.text
     assert "clf/1/reference.json: malformed reference profile" in answer.json()["error"]
+
+
+async def test_string_inputs_are_counted_as_categories_with_new_ones_capped(repo: Path) -> None:
+    pipeline, frame, model = fit_mixed_type_pipeline()
+    score = pipeline.predict_proba(frame)[:, 1]
+    profile = build_reference_profile(
+        {"age": frame["age"].to_numpy(), "city": frame["city"].to_numpy()}, score=score
+    )
+    publish_version(repo, "churn", 1, {"model.onnx": model, "reference.json": encode(profile)})
+    server = await _start(repo, max_categories=1)
+    cities = ["oslo", "lima", "pune", "rome", "paris", "rome"] * 20
+    rows = [{"age": 40.0 + i % 7, "city": c} for i, c in enumerate(cities)]
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            for start in range(0, len(rows), 12):
+                answer = await http.post(
+                    "/predict/batch?model=churn", json=rows[start : start + 12]
+                )
+                assert answer.status_code == 200, answer.text
+            answer = await http.get("/v2/models/churn/versions/1/sketches", headers=AUTH)
+    finally:
+        await server.stop()
+    sketches = decode_answer(answer.content).sketches
+    city = sketches.features["city"]
+    assert isinstance(city, CategoricalSketch)
+    # the reference's cities always, one new city (the cap), the rest pooled
+    assert city.counts == {"lima": 20, "oslo": 20, "paris": 20, "pune": 20}
+    assert city.other == 40
+    verdict = dataset_drift(profile, sketches)
+    by_name = {f.feature: f for f in verdict.features}
+    assert by_name["city"].method.value == "chisquare"
+    assert by_name["city"].drifted  # cities the reference never had
+    assert by_name["age"].method.value == "ks"
+
+
+async def test_a_full_sketch_queue_drops_and_counts_instead_of_waiting(repo: Path) -> None:
+    publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(1)})
+    server = await _start(repo, queue_size=1, flush_interval_s=3600.0)
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            for _ in range(5):
+                answer = await http.post("/v2/models/clf/infer", json=_http_body(np.ones((1, 4))))
+                assert answer.status_code == 200
+            answer = await http.get("/v2/models/clf/versions/1/sketches", headers=AUTH)
+        dropped = server.sketches.dropped
+        exposition = generate_latest(server.hooks.registry).decode()
+    finally:
+        await server.stop()
+    sketches = decode_answer(answer.content).sketches
+    assert (sketches.served, sketches.requests, dropped) == (5, 1, 4)
+    assert "modelyard_sketch_dropped_total 4.0" in exposition
+    assert "modelyard_sketch_queued_total 1.0" in exposition
