@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs
 
 import msgspec
 
+from inference_server.admin.fanout import Operation
 from modelyard.errors import FailedPrecondition, InvalidArgument
 from modelyard.sketches import SketchesAnswer, WindowSketches, merge_all
 
 if TYPE_CHECKING:
+    from inference_server.admin.fanout import Fanout
     from inference_server.drift.book import SketchBook
 
 
@@ -66,21 +68,30 @@ def parse_range(query: bytes) -> tuple[dt.datetime | None, dt.datetime | None]:
     return since, until
 
 
-async def read_worker(book: SketchBook, request: SketchRequest) -> WindowSketches | None:
-    """One worker's merged windows (the fan-out handler)."""
-    return await book.read(request.model, request.version, request.since, request.until)
+SKETCHES_READ = "sketches.read"
+"""The fan-out operation: every worker answers its windows, the receiver merges them."""
 
 
-def aggregate(request: SketchRequest, results: Sequence[WindowSketches | None]) -> SketchesAnswer:
-    """Merge the workers' results; an empty window when none had any."""
-    merged = merge_all([r for r in results if r is not None])
-    if merged is None:
-        now = dt.datetime.now(dt.UTC)
-        start = request.since or now
-        merged = WindowSketches(
-            model=request.model, version=request.version, start=start, end=request.until or now
+def register_sketch_ops(fanout: Fanout, book: SketchBook) -> None:
+    """Register :data:`SKETCHES_READ` on the admin fan-out (every worker's handler)."""
+
+    async def read_worker(request: SketchRequest) -> WindowSketches | None:
+        return await book.read(request.model, request.version, request.since, request.until)
+
+    fanout.register(
+        Operation(
+            name=SKETCHES_READ,
+            payload_type=SketchRequest,
+            result_type=WindowSketches | None,
+            handler=read_worker,
+            aggregate=merge_present,
         )
-    return SketchesAnswer(sketches=merged, workers_applied=len(results))
+    )
+
+
+def merge_present(results: Sequence[WindowSketches | None]) -> WindowSketches | None:
+    """Merge the workers' windows (``None`` when no worker had any)."""
+    return merge_all([r for r in results if r is not None])
 
 
 class _Service(Protocol):
@@ -90,23 +101,37 @@ class _Service(Protocol):
         """Raises NotFound for a model the server does not know."""
 
 
+class _Admin(Protocol):
+    async def call(self, op: str, payload: object, authorization: str | bytes | None) -> Any:
+        """Check the admin token, then apply ``op`` on every worker."""
+
+
 async def read_sketches(
-    service: _Service, model: str, version: str | None, query: bytes
+    service: _Service,
+    admin: _Admin,
+    target: tuple[str, str | None],
+    query: bytes,
+    authorization: str | bytes | None,
 ) -> SketchesAnswer:
-    """Answer the sketch read of one version (the HTTP handler's whole work after auth).
+    """Answer the sketch read of ``target`` = (model, version) across every worker.
 
     Raises:
+        Unauthenticated: the admin token is configured and not presented.
         InvalidArgument: no or a malformed version, or a bad range.
         NotFound: nothing sketched for the version and the model is unknown.
         FailedPrecondition: the server runs with sketches off.
     """
+    model, version = target
     if version is None or not version.isdigit():
         raise InvalidArgument("name a version: GET /v2/models/{model}/versions/{version}/sketches")
     since, until = parse_range(query)
     if service.sketches is None or not service.sketches.settings.enabled:
         raise FailedPrecondition("this server keeps no drift sketches (server.sketches is off)")
     request = SketchRequest(model=model, version=version, since=since, until=until)
-    answer = aggregate(request, [await read_worker(service.sketches, request)])
-    if answer.sketches.served == 0:
+    done = await admin.call(SKETCHES_READ, request, authorization)
+    merged: WindowSketches | None = done.value
+    if merged is None:
         service.model_ready(model)  # an unknown model is a 404, not an empty answer
-    return answer
+        now = dt.datetime.now(dt.UTC)
+        merged = WindowSketches(model=model, version=version, start=since or now, end=until or now)
+    return SketchesAnswer(sketches=merged, workers_applied=done.workers_applied)
