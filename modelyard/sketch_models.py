@@ -170,17 +170,18 @@ class WindowSketches(msgspec.Struct, kw_only=True, frozen=True):
     score: FeatureSketch | None = None
 
 
-class SketchesAnswer(msgspec.Struct, kw_only=True, frozen=True):
+class SketchesAnswer(WindowSketches, kw_only=True, frozen=True):
     """The answer of ``GET /v2/models/{m}/versions/{v}/sketches`` (docs/http-api.md).
 
+    Every worker's windows overlapping the range, merged (``rows == 0`` when the version
+    answered nothing in it), plus how many worker processes took part. It *is* a
+    :class:`WindowSketches` (one more field), so :func:`decode_windows` reads it too.
+
     Attributes:
-        sketches: every worker's windows overlapping the range, merged (``rows == 0`` when
-            the version answered nothing sketched in it).
         workers_applied: the worker processes whose sketches are merged in.
     """
 
-    sketches: WindowSketches
-    workers_applied: int
+    workers_applied: int = 0
 
 
 class SketchMismatch(InvalidArgument):

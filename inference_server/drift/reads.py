@@ -134,4 +134,5 @@ async def read_sketches(
         service.model_ready(model)  # an unknown model is a 404, not an empty answer
         now = dt.datetime.now(dt.UTC)
         merged = WindowSketches(model=model, version=version, start=since or now, end=until or now)
-    return SketchesAnswer(sketches=merged, workers_applied=done.workers_applied)
+    fields = msgspec.structs.asdict(merged)
+    return SketchesAnswer(**fields, workers_applied=done.workers_applied)

@@ -25,6 +25,7 @@ from modelyard.sketches import (
     NumericSketch,
     build_reference_profile,
     decode_answer,
+    decode_windows,
     encode,
     sketch_column,
 )
@@ -104,7 +105,7 @@ async def test_served_inputs_and_scores_are_sketched_on_the_reference_bins_and_j
         answer = await http.get("/v2/models/clf/versions/1/sketches", headers=AUTH)
     assert answer.status_code == 200, answer.text
     result = decode_answer(answer.content)
-    sketches = result.sketches
+    sketches = decode_windows(answer.content)  # what the control plane's client reads
     sent = np.concatenate(batches)
     reference, _ = _reference(np.random.default_rng(0))
     assert result.workers_applied == 1
@@ -130,7 +131,7 @@ async def test_a_version_without_reference_gets_log_histograms(served: Inference
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.http_port}") as http:
         assert (await http.post("/v2/models/plain/infer", json=_http_body(x))).status_code == 200
         answer = await http.get("/v2/models/plain/versions/1/sketches", headers=AUTH)
-    sketches = decode_answer(answer.content).sketches
+    sketches = decode_answer(answer.content)
     f0 = sketches.features["f0"]
     assert isinstance(f0, NumericSketch)
     assert f0.histogram is not None
@@ -150,7 +151,7 @@ async def test_the_range_selects_windows(served: InferenceServer) -> None:
         now = decode_answer(
             (await http.get(f"{path}?since=1000&until={later}", headers=AUTH)).content
         )
-    assert (old.sketches.rows, new.sketches.rows, now.sketches.rows) == (0, 0, 2)
+    assert (old.rows, new.rows, now.rows) == (0, 0, 2)
 
 
 @pytest.mark.parametrize(
@@ -190,7 +191,7 @@ async def test_sampling_sketches_the_configured_share(repo: Path) -> None:
             answer = await http.get("/v2/models/clf/versions/1/sketches", headers=AUTH)
     finally:
         await server.stop()
-    sketches = decode_answer(answer.content).sketches
+    sketches = decode_answer(answer.content)
     assert (sketches.served, sketches.requests, sketches.rows) == (40, 10, 30)
 
 
@@ -226,7 +227,7 @@ async def test_string_inputs_are_counted_as_categories_with_new_ones_capped(repo
             answer = await http.get("/v2/models/churn/versions/1/sketches", headers=AUTH)
     finally:
         await server.stop()
-    sketches = decode_answer(answer.content).sketches
+    sketches = decode_answer(answer.content)
     city = sketches.features["city"]
     assert isinstance(city, CategoricalSketch)
     # the reference's cities always, one new city (the cap), the rest pooled
@@ -252,7 +253,7 @@ async def test_a_full_sketch_queue_drops_and_counts_instead_of_waiting(repo: Pat
         exposition = generate_latest(server.hooks.registry).decode()
     finally:
         await server.stop()
-    sketches = decode_answer(answer.content).sketches
+    sketches = decode_answer(answer.content)
     assert (sketches.served, sketches.requests, dropped) == (5, 1, 4)
     assert "modelyard_sketch_dropped_total 4.0" in exposition
     assert "modelyard_sketch_queued_total 1.0" in exposition

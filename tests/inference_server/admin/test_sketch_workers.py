@@ -12,6 +12,7 @@ from modelyard.sketches import (
     NumericSketch,
     build_reference_profile,
     decode_answer,
+    decode_windows,
     encode,
     sketch_column,
 )
@@ -37,7 +38,7 @@ def test_a_sketch_read_merges_the_windows_of_every_worker(repo: Path) -> None:
     assert answer.status_code == 200, answer.text
     result = decode_answer(answer.content)
     assert result.workers_applied == WORKERS
-    sketches = result.sketches
+    sketches = decode_windows(answer.content)  # what the control plane reads
     assert (sketches.served, sketches.requests, sketches.rows) == (200, 200, 200)
     for i in range(4):
         merged = sketches.features[f"f{i}"]
