@@ -119,6 +119,8 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
         poll_interval_s=poll if poll > 0 else 2.0,
         intra_op_num_threads=pick("intra_op_threads", server.intra_op_threads),
         max_message_bytes=pick("max_message_bytes", server.max_request_bytes),
+        max_header_bytes=server.max_header_bytes,
+        request_timeout_s=server.request_timeout_s,
         reuse_port=workers > 1,
         drain_timeout_s=server.drain_timeout_s,
         default_batching=batching,

@@ -208,6 +208,30 @@ async def test_grpc_get_and_set_routes(server):
             assert caught.value.code() is code, caught.value.details()
 
 
+async def test_grpc_load_and_unload_carry_the_workers_count(server):
+    from inference_server.grpc._generated import grpc_service_pb2 as pb
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
+
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        call = stub.RepositoryModelLoad(
+            pb.RepositoryModelLoadRequest(model_name="clf"), metadata=metadata
+        )
+        await call
+        assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RepositoryModelLoad(
+                pb.RepositoryModelLoadRequest(model_name="../etc"), metadata=metadata
+            )
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        call = stub.RepositoryModelUnload(
+            pb.RepositoryModelUnloadRequest(model_name="clf"), metadata=metadata
+        )
+        await call
+        assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
+
+
 async def test_load_and_unload_answer_with_the_workers_count(http, repo, publish):
     write_model_config(
         repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))

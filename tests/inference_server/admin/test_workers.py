@@ -14,7 +14,8 @@ import pytest
 from modelyard.model_repository import ModelConfig, VersionPolicy, write_model_config
 from modelyard.routing import assign_arm
 
-from .cluster import WORKERS, Load, fresh_client, two_workers
+from ..conftest import serve_subprocess
+from .cluster import WORKERS, Load, free_ports, fresh_client, two_workers
 
 pytestmark = pytest.mark.slow
 
@@ -158,3 +159,37 @@ async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(repo
             os.kill(stopped["pid"], signal.SIGCONT)
     finally:
         cluster_cm.__exit__(None, None, None)
+
+
+async def test_a_worker_failing_before_it_listens_stops_the_server_with_exit_1(tmp_path):
+    missing = tmp_path / "no-such-repository"
+    ports = ["--grpc-port", str(free_ports(1)), "--http-port", str(free_ports(1))]
+    with serve_subprocess(missing, *ports, "--metrics-port", "-1", "--workers", "2") as proc:
+        assert await asyncio.to_thread(proc.wait, 60) == 1
+
+
+async def test_poll_mode_routes_and_unloads_hold_on_every_worker_and_after_a_restart(repo, publish):
+    publish("clf", 1)
+    publish("clf", 2)
+    publish("other", 1)
+    write_model_config(repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="all")))
+    args = ("--model-control-mode", "poll", "--poll-interval", "0.2")
+    with two_workers(repo, *args) as cluster, fresh_client(cluster.url) as admin:
+        routes = [{"version": 1, "weight": 1.0, "variant": "control"}]
+        answer = admin.put("/v2/models/clf/routes", json={"routes": routes})
+        assert answer.json()["workers_applied"] == 2
+        assert admin.post("/v2/repository/models/other/unload").json()["workers_applied"] == 2
+        victim = next(line for line in cluster.lines if line["worker"] == 1)
+        os.kill(victim["pid"], signal.SIGKILL)
+        assert (await asyncio.to_thread(cluster.read_line))["worker"] == 1
+        state = admin.get("/v2/repository/workers").json()
+        assert [w["models"] for w in state["workers"]] == [{"clf": [1, 2]}] * 2
+        assert admin.get("/v2/models/clf/routes").json()["routes"] == routes
+        for _ in range(20):  # polls keep reading config.json's routes; "other" stays unloaded
+            assert (
+                admin.post("/predict", params={"model": "clf"}, json=[0] * 4).json()["version"]
+                == "1"
+            )
+            assert (
+                admin.post("/predict", params={"model": "other"}, json=[0] * 4).status_code == 404
+            )
