@@ -33,6 +33,27 @@ def test_drift_shifts_the_population() -> None:
     assert drifted.labels.mean() > reference.labels.mean()
 
 
+def test_concept_drift_keeps_the_population_and_changes_the_labels() -> None:
+    reference = generate_churn(20_000, seed=0)
+    changed = generate_churn(20_000, seed=0, concept_drift=1.0)
+    assert changed.frame.equals(reference.frame), "same customers"
+    disagree = (changed.labels != reference.labels).mean()
+    assert disagree > 0.1
+    calls = reference.frame["support_calls"].to_numpy() >= 4
+    assert changed.labels[calls].mean() < reference.labels[calls].mean(), "calls matter less"
+
+
+def test_float64_columns_that_float32_cannot_hold() -> None:
+    frame = generate_churn(5_000, seed=3).frame
+    signup = frame["signup_at"].to_numpy()
+    assert signup.dtype.kind == "i"
+    assert (signup > 2**24).all()
+    assert (signup.astype("float32").astype("int64") != signup).mean() > 0.9
+    assert frame["annual_spend"].max() > 10_000
+    cents = frame["annual_spend"].to_numpy() * 100
+    assert abs(cents - cents.round()).max() < 1e-6, "whole cents"
+
+
 @pytest.mark.parametrize(("rows", "drift"), [(0, 0.0), (10, -0.1), (10, 1.5)])
 def test_bad_arguments_are_refused(rows: int, drift: float) -> None:
     with pytest.raises(ValueError, match="must be"):
