@@ -185,7 +185,8 @@ def category_keys(values: Any) -> tuple[list[str], int]:
         integral = np.floor(present) == present
         if integral.all() and (np.abs(present) < 2**53).all():
             return present.astype(np.int64).astype(str).tolist(), int(flat.size - present.size)
-        return [_float_key(float(v)) for v in present.tolist()], int(flat.size - present.size)
+        # numpy's shortest repr at the array's own precision: FP32 0.7 is "0.7", as in float64
+        return present.astype(str).tolist(), int(flat.size - present.size)
     if kind in "iu":
         return flat.astype(str).tolist(), 0
     if kind == "b":
