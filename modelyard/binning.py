@@ -186,7 +186,10 @@ def category_keys(values: Any) -> tuple[list[str], int]:
         if integral.all() and (np.abs(present) < 2**53).all():
             return present.astype(np.int64).astype(str).tolist(), int(flat.size - present.size)
         # numpy's shortest repr at the array's own precision: FP32 0.7 is "0.7", as in float64
-        return present.astype(str).tolist(), int(flat.size - present.size)
+        keys = present.astype(str).astype(object)
+        whole = integral & (np.abs(present) < 2**53)
+        keys[whole] = present[whole].astype(np.int64).astype(str)
+        return keys.tolist(), int(flat.size - present.size)
     if kind in "iu":
         return flat.astype(str).tolist(), 0
     if kind == "b":
