@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.datasets import generate_churn
+from modelyard.datasets.churn import ChurnDataset
 
 
 def test_same_seed_same_data_and_hash() -> None:
@@ -28,7 +29,10 @@ def test_mixed_columns_missing_values_and_imbalance() -> None:
 
 def test_drift_shifts_the_population() -> None:
     reference, drifted = generate_churn(20_000, seed=0), generate_churn(20_000, seed=0, drift=1.0)
-    share = lambda d: (d.frame["contract"] == "month-to-month").mean()  # noqa: E731
+
+    def share(data: ChurnDataset) -> float:
+        return float((data.frame["contract"] == "month-to-month").mean())
+
     assert share(drifted) > share(reference) + 0.2
     assert drifted.labels.mean() > reference.labels.mean()
 
