@@ -18,6 +18,7 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from inference_server.auth import BearerAuth
 from inference_server.grpc.server import start_grpc_server
 from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
@@ -70,6 +71,7 @@ class InferenceServer:
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
         )
         self.service = InferenceService(self.manager, self.watcher, self.hooks)
+        self.auth = BearerAuth(settings.admin_token, settings.inference_token)
         self._worker_index = worker_index
         self._grpc: GrpcServerHandle | None = None
         self._http: ListenerHandle | None = None
@@ -103,7 +105,7 @@ class InferenceServer:
             )
         await self.watcher.start()
         self._grpc = await start_grpc_server(
-            self.service, settings.host, settings.grpc_port, settings
+            self.service, settings.host, settings.grpc_port, settings, auth=self.auth
         )
         if settings.http_port is not None:
             starter = _find_http_starter()
@@ -111,7 +113,7 @@ class InferenceServer:
                 log.warning("inference_server.http is not installed: no HTTP listener")
             else:
                 self._http = await starter(
-                    self.service, settings.host, settings.http_port, settings
+                    self.service, settings.host, settings.http_port, settings, auth=self.auth
                 )
         if settings.metrics_port is not None:
             self._metrics = MetricsServer(self.hooks.registry)

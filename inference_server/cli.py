@@ -133,6 +133,9 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
         reuse_port=workers > 1,
         drain_timeout_s=server.drain_timeout_s,
         default_batching=batching,
+        admin_token=server.admin_token,
+        inference_token=server.inference_token,
+        admin_timeout_s=server.admin_timeout_s,
     )
     return (
         settings,

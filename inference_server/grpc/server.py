@@ -15,6 +15,7 @@ import grpc
 from inference_server.grpc.servicer import SERVICE_NAME, InferenceServicer
 
 if TYPE_CHECKING:
+    from inference_server.auth import BearerAuth
     from inference_server.service import InferenceService
     from inference_server.settings import ServerSettings
 
@@ -32,9 +33,14 @@ class GrpcServerHandle:
 
 
 async def start_grpc_server(
-    service: InferenceService, host: str, port: int, settings: ServerSettings
+    service: InferenceService,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    *,
+    auth: BearerAuth | None = None,
 ) -> GrpcServerHandle:
-    """Bind and start the gRPC listener.
+    """Bind and start the gRPC listener (``auth``: the bearer tokens; None: every call open).
 
     Raises:
         RuntimeError: the address cannot be bound.
@@ -48,7 +54,7 @@ async def start_grpc_server(
         ],
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
-    handlers = InferenceServicer(service).handlers()
+    handlers = InferenceServicer(service, auth).handlers()
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
     # registered methods skip grpc's per-call string lookup (grpc-stubs predates the API)
     server.add_registered_method_handlers(SERVICE_NAME, handlers)  # type: ignore[attr-defined]

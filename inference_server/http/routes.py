@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from inference_server.auth import AUTHORIZATION, BearerAuth
 from inference_server.http import simple
 from inference_server.http.errors import (
     domain_error_response,
@@ -42,6 +43,8 @@ _EMPTY_OK: Final = HttpResponse(200, b"")
 _NOT_READY: Final = HttpResponse(503, b"")
 _MODELS: Final = b"/v2/models/"
 _REPOSITORY_MODELS: Final = b"/v2/repository/models/"
+_AUTHORIZATION: Final = AUTHORIZATION.encode()
+_INFERENCE_PATHS: Final = frozenset({b"/predict", b"/predict/batch"})
 
 
 class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -96,9 +99,14 @@ _FIXED: Final[dict[bytes, tuple[bytes, Fixed]]] = {
 class HttpApi:
     """The request handler of the HTTP adapter (see the module docstring for the routes)."""
 
-    def __init__(self, service: InferenceService, max_body_bytes: int) -> None:
+    def __init__(
+        self, service: InferenceService, max_body_bytes: int, auth: BearerAuth | None = None
+    ) -> None:
         self._service = service
         self._max_body_bytes = max_body_bytes
+        self._auth = auth or BearerAuth()
+        # NOTE: decided once: without an inference token the hot path checks nothing.
+        self._guard_inference = self._auth.inference_protected
         self._model_actions: dict[str, tuple[bytes, ModelAction]] = {
             "": (b"GET", self._model_metadata),
             "ready": (b"GET", self._model_ready),
@@ -127,6 +135,8 @@ class HttpApi:
         fixed = _FIXED.get(path)
         if fixed is not None:
             _allow(request, fixed[0])
+            if self._guard_inference and path in _INFERENCE_PATHS:
+                self._auth.check_inference(request.headers.get(_AUTHORIZATION))
             return fixed[1](self._service, request)
         if path.startswith(_MODELS):
             return self._model_route(request, _segments(path[len(_MODELS) :]))
@@ -154,6 +164,8 @@ class HttpApi:
         return self._control(request, parts[0], parts[1])
 
     async def _infer(self, request: HttpRequest, model: str, version: str | None) -> HttpResponse:
+        if self._guard_inference:
+            self._auth.check_inference(request.headers.get(_AUTHORIZATION))
         header_length = request.headers.get(HEADER_LENGTH)
         try:
             body = decoded_body(request, self._max_body_bytes)
@@ -193,6 +205,7 @@ class HttpApi:
         return HttpResponse(200, _encode({"model_stats": stats}))
 
     async def _control(self, request: HttpRequest, model: str, action: str) -> HttpResponse:
+        self._auth.check_admin(request.headers.get(_AUTHORIZATION))
         body = _decode_control(request.body) if request.body.strip() else ControlBody()
         if action == "load":
             unsupported = sorted(body.parameters)
