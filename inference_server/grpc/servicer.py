@@ -41,7 +41,8 @@ STREAM_WINDOW = 256
 Context = grpc.aio.ServicerContext[bytes, Any]
 
 
-def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status of an exception reaching the edge (unexpected ones logged, INTERNAL)."""
     if isinstance(exc, ModelyardError):
         return GRPC_STATUS[exc.code], exc.message
     if isinstance(exc, DecodeError):
@@ -78,7 +79,7 @@ def unary(
                 guard(authorization(context))
             return await fn(parse(data))
         except Exception as exc:  # the edge: every error becomes a status
-            code, message = _status(exc)
+            code, message = status_of(exc)
         await context.abort(code, message)
 
     return grpc.unary_unary_rpc_method_handler(
@@ -131,18 +132,6 @@ class InferenceServicer:
     async def repository_index(self, req: pb.RepositoryIndexRequest) -> pb.RepositoryIndexResponse:
         return convert.index_to_proto(await self._service.repository_index(ready_only=req.ready))
 
-    async def repository_load(
-        self, req: pb.RepositoryModelLoadRequest
-    ) -> pb.RepositoryModelLoadResponse:
-        await self._service.load_model(req.model_name)
-        return pb.RepositoryModelLoadResponse()
-
-    async def repository_unload(
-        self, req: pb.RepositoryModelUnloadRequest
-    ) -> pb.RepositoryModelUnloadResponse:
-        await self._service.unload_model(req.model_name)
-        return pb.RepositoryModelUnloadResponse()
-
     async def _stream_answer(self, data: bytes) -> pb.ModelStreamInferResponse:
         req = None
         try:
@@ -150,7 +139,7 @@ class InferenceServicer:
             answer = await self.model_infer(req)
             return pb.ModelStreamInferResponse(infer_response=answer)
         except Exception as exc:  # the edge: the error answers this request only
-            _, message = _status(exc)
+            _, message = status_of(exc)
         echo = pb.ModelInferResponse(
             model_name=req.model_name if req else "", id=req.id if req else ""
         )
@@ -197,8 +186,8 @@ class InferenceServicer:
                 await reader
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
-        """The method table of ``inference.GRPCInferenceService``."""
-        admin = self._auth.check_admin
+        """The method table of ``inference.GRPCInferenceService`` without the admin calls
+        (RepositoryModelLoad/Unload: :mod:`inference_server.grpc.admin`)."""
         # NOTE: no guard at all (not an open one) on inference unless a token is configured.
         inference = self._auth.check_inference if self._auth.inference_protected else None
         table: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
@@ -220,18 +209,6 @@ class InferenceServicer:
             ),
             "RepositoryIndex": unary(
                 self.repository_index, pb.RepositoryIndexRequest, pb.RepositoryIndexResponse
-            ),
-            "RepositoryModelLoad": unary(
-                self.repository_load,
-                pb.RepositoryModelLoadRequest,
-                pb.RepositoryModelLoadResponse,
-                admin,
-            ),
-            "RepositoryModelUnload": unary(
-                self.repository_unload,
-                pb.RepositoryModelUnloadRequest,
-                pb.RepositoryModelUnloadResponse,
-                admin,
             ),
             "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
                 self.model_stream_infer,

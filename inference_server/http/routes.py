@@ -21,6 +21,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from inference_server.admin.service import AdminService
 from inference_server.auth import AUTHORIZATION, BearerAuth
 from inference_server.http import simple
 from inference_server.http.errors import (
@@ -31,6 +32,7 @@ from inference_server.http.errors import (
 from inference_server.http.messages import BodyError, HttpRequest, HttpResponse, decoded_body
 from inference_server.http.oip import HEADER_LENGTH, OCTET_STREAM, decode_infer, encode_infer
 from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.model_repository import Route
 from modelyard.models import Scalar
 
 if TYPE_CHECKING:
@@ -44,6 +46,7 @@ _NOT_READY: Final = HttpResponse(503, b"")
 _MODELS: Final = b"/v2/models/"
 _REPOSITORY_MODELS: Final = b"/v2/repository/models/"
 _AUTHORIZATION: Final = AUTHORIZATION.encode()
+_REPOSITORY_WORKERS: Final = b"/v2/repository/workers"
 _INFERENCE_PATHS: Final = frozenset({b"/predict", b"/predict/batch"})
 
 
@@ -63,9 +66,16 @@ class ControlBody(_Body, kw_only=True, forbid_unknown_fields=True):
     parameters: dict[str, Scalar] = {}
 
 
+class RoutesBody(_Body, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``PUT /v2/models/{m}/routes``: the ``routes`` shape of config.json."""
+
+    routes: tuple[Route, ...]
+
+
 _encode = msgspec.json.Encoder().encode
 _decode_index = msgspec.json.Decoder(IndexBody).decode
 _decode_control = msgspec.json.Decoder(ControlBody).decode
+_decode_routes = msgspec.json.Decoder(RoutesBody).decode
 
 
 async def _live(service: InferenceService, request: HttpRequest) -> HttpResponse:
@@ -100,11 +110,16 @@ class HttpApi:
     """The request handler of the HTTP adapter (see the module docstring for the routes)."""
 
     def __init__(
-        self, service: InferenceService, max_body_bytes: int, auth: BearerAuth | None = None
+        self,
+        service: InferenceService,
+        max_body_bytes: int,
+        auth: BearerAuth | None = None,
+        admin: AdminService | None = None,
     ) -> None:
         self._service = service
         self._max_body_bytes = max_body_bytes
-        self._auth = auth or BearerAuth()
+        self._admin = admin or AdminService.local(service, auth)
+        self._auth = self._admin.auth
         # NOTE: decided once: without an inference token the hot path checks nothing.
         self._guard_inference = self._auth.inference_protected
         self._model_actions: dict[str, tuple[bytes, ModelAction]] = {
@@ -113,6 +128,7 @@ class HttpApi:
             "infer": (b"POST", self._infer),
             "config": (b"GET", self._model_config),
             "stats": (b"GET", self._model_stats),
+            "routes": (b"", self._routes),
         }
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -140,6 +156,9 @@ class HttpApi:
             return fixed[1](self._service, request)
         if path.startswith(_MODELS):
             return self._model_route(request, _segments(path[len(_MODELS) :]))
+        if path == _REPOSITORY_WORKERS:
+            _allow(request, b"GET")
+            return self._workers(request)
         if path.startswith(_REPOSITORY_MODELS):
             return self._repository_route(request, _segments(path[len(_REPOSITORY_MODELS) :]))
         raise _no_route(request)
@@ -154,7 +173,8 @@ class HttpApi:
         action = self._model_actions.get(parts[1] if len(parts) == 2 else "")
         if action is None:
             raise _no_route(request)
-        _allow(request, action[0])
+        if action[0]:  # else the handler takes several methods and checks them itself
+            _allow(request, action[0])
         return action[1](request, parts[0], version)
 
     def _repository_route(self, request: HttpRequest, parts: list[str]) -> Awaitable[HttpResponse]:
@@ -205,16 +225,48 @@ class HttpApi:
         return HttpResponse(200, _encode({"model_stats": stats}))
 
     async def _control(self, request: HttpRequest, model: str, action: str) -> HttpResponse:
-        self._auth.check_admin(request.headers.get(_AUTHORIZATION))
+        token = request.headers.get(_AUTHORIZATION)
+        self._auth.check_admin(token)
         body = _decode_control(request.body) if request.body.strip() else ControlBody()
         if action == "load":
             unsupported = sorted(body.parameters)
             if unsupported:
                 raise InvalidArgument(f"load parameters are not supported: {unsupported}")
-            await self._service.load_model(model)
+            loaded = await self._admin.load(model, token)
+            answer = {
+                "model": model,
+                "versions": loaded.value.versions,
+                "workers_applied": loaded.workers_applied,
+            }
         else:
-            await self._service.unload_model(model)
-        return _EMPTY_OK
+            answer = {"model": model, "workers_applied": await self._admin.unload(model, token)}
+        return HttpResponse(200, _encode(answer))
+
+    async def _routes(self, request: HttpRequest, model: str, version: str | None) -> HttpResponse:
+        if version is not None:
+            raise _no_route(request)
+        token = request.headers.get(_AUTHORIZATION)
+        if request.method == b"GET":
+            done = await self._admin.routes(model, token)
+        elif request.method == b"PUT":
+            self._auth.check_admin(token)
+            body = _decode_routes(request.body)
+            done = await self._admin.set_routes(model, body.routes, token)
+        else:
+            raise _RouteError(405, f"{request.path.decode(errors='replace')} allows GET and PUT")
+        answer = {
+            "model": model,
+            "routes": done.value.routes,
+            "workers_applied": done.workers_applied,
+        }
+        return HttpResponse(200, _encode(answer))
+
+    async def _workers(self, request: HttpRequest) -> HttpResponse:
+        token = request.headers.get(_AUTHORIZATION)
+        done = await self._admin.call("repository.workers", None, token)
+        return HttpResponse(
+            200, _encode({"workers": done.value, "workers_applied": done.workers_applied})
+        )
 
 
 class _RouteError(Exception):
