@@ -15,6 +15,10 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from control_plane.abtesting.routes import ABTestController
+from control_plane.abtesting.servers import RoutePusher
+from control_plane.abtesting.service import ABTestService
+from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
@@ -60,6 +64,16 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.ab_test_service = ABTestService(
+            database=database,
+            store=SqlABTestStore(),
+            audit_log=self.audit_log,
+            registry=self.registry,
+            pusher=RoutePusher(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            source=None,
+        )
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -86,6 +100,7 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "ab_test_service": self.ab_test_service,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -130,6 +145,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            ABTestController,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],

@@ -1,23 +1,17 @@
-"""Which variant a routing key gets: the data plane's own sticky hash, reused.
+"""Which variant a routing key gets: :func:`modelyard.routing.assign_arm`, the very function
+the inference server routes with (one implementation, shared through ``modelyard``).
 
-The hash (CRC-32 of the key as a fraction of 2**32) is the inference server's
-``key_fraction``; the arm is the first whose cumulative weight bound exceeds the fraction,
-arms in route order, zero-weight arms left out (``inference_server.routing.Router.pick``).
-
-NOTE: the control plane must not import ``inference_server``; ``key_fraction`` moves to
-``modelyard/`` with the runtime routes API (contract 3, owner ``workers``). Until then it is
-imported from where it lives, so that there is still one implementation of the hash.
+The server's router leaves zero-weight arms out before it lays out the buckets; so does
+:func:`assign`, so both give every key the same variant.
 """
 
 from __future__ import annotations
 
-import bisect
-import itertools
 from typing import TYPE_CHECKING
 
-from inference_server.routing import key_fraction
 from modelyard.enums import ModelVariant
 from modelyard.model_repository import Route
+from modelyard.routing import assign_arm
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -43,12 +37,7 @@ def assign(variants: Sequence[Variant], key: Scalar) -> Variant:
     arms = [v for v in variants if v.role is not ModelVariant.SHADOW and v.weight > 0]
     if not arms:
         raise ValueError("no variant has a positive weight")
-    if len(arms) == 1:
-        return arms[0]
-    total = sum(v.weight for v in arms)
-    bounds = [b / total for b in itertools.accumulate(v.weight for v in arms)]
-    index = min(bisect.bisect_right(bounds, key_fraction(key)), len(arms) - 1)
-    return arms[index]
+    return arms[assign_arm(key, [v.weight for v in arms])]
 
 
 def routes_of(variants: Sequence[Variant]) -> tuple[Route, ...]:

@@ -79,7 +79,8 @@ class ABTestService:
         audit_log: the platform audit log.
         registry: the model registry (versions, stages, routes, promotion).
         pusher: applies routes on the inference servers.
-        source: the prediction log and outcomes.
+        source: the prediction log and outcomes; None where this build has no prediction
+            log (metrics, reports and promotion then fail with FailedPrecondition).
     """
 
     def __init__(
@@ -90,7 +91,7 @@ class ABTestService:
         audit_log: AuditLog,
         registry: RegistryService,
         pusher: RoutePusher,
-        source: ObservationSource,
+        source: ObservationSource | None,
     ) -> None:
         self._db = database
         self._store = store
@@ -287,6 +288,8 @@ class ABTestService:
         )
 
     async def _observations(self, test: ABTest) -> dict[int, Sequence[Observation]]:
+        if self._source is None:
+            raise FailedPrecondition("no prediction log is configured: metrics are unavailable")
         return {
             v.version: await self._source.observations(
                 test.model, v.version, v.role, test.phase_started_at, test.ended_at
