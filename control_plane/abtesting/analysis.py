@@ -45,9 +45,10 @@ if TYPE_CHECKING:
 
 
 class Observation(msgspec.Struct, kw_only=True, frozen=True):
-    """One answered request (its first row) and its outcome."""
+    """One logged row of an answered request and the row's outcome (if any)."""
 
     request_id: str
+    row_index: int = 0
     version: int
     variant: ModelVariant
     created_at: dt.datetime
@@ -117,7 +118,7 @@ def variant_metrics(
         version=variant.version,
         role=variant.role,
         weight=variant.weight,
-        requests=len(observations),
+        requests=len({o.request_id for o in observations}),
         outcomes=sum(
             1 for o in observations if o.converted is not None or o.value is not None or o.label
         ),
@@ -189,7 +190,8 @@ def recommendation_for(
         [r.comparison.p_value if r.comparison else 1.0 for r in secondary]
     )
     arms = [v for v in d.variants if v.role is not ModelVariant.SHADOW]
-    units = tuple(len(observations[v.version]) for v in arms)
+    # Requests are what the router assigns: the SRM check and the minimum count them.
+    units = tuple(len({o.request_id for o in observations[v.version]}) for v in arms)
     return recommend(
         primary=result(d.primary_metric),
         guardrails=tuple(result(m) for m in d.guardrail_metrics),

@@ -36,7 +36,8 @@ class TestStatus(enum.StrEnum):
 
 
 class MetricKind(enum.StrEnum):
-    """Where a metric's unit values come from (one unit = one prediction request).
+    """Where a metric's unit values come from (one unit = one logged row: a request of one row
+    is one unit; the rows of a multi-row request share an arm and are counted as units too).
 
     * ``conversion`` — rate: requests whose outcome says converted, over all requests;
     * ``value`` — mean of the numeric outcome over requests that have one;
