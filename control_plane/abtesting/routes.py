@@ -16,7 +16,7 @@
 
 Errors are the platform's JSON ``{"error", "code"}``: 404 unknown test or version, 409 a
 second running test of a model, 412 a version not in Staging/Production, a test that is not
-running or a recommendation that is not "promote", 400/422 an invalid definition or split.
+running or a recommendation that is not "promote", 422 an invalid definition or split.
 """
 
 from __future__ import annotations
