@@ -24,6 +24,9 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.predictions.routes import PredictionController
+from control_plane.predictions.service import PredictionService
+from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
@@ -57,6 +60,7 @@ class ControlPlaneServices:
         self.database = database
         self.audit_log = AuditLog(database)
         self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
+        self.prediction_service = PredictionService(database, SqlPredictionStore())
         self.tracker = ExperimentTracker.from_settings(settings.tracking)
         self.tracking_service = TrackingService(self.tracker)
         self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
@@ -96,6 +100,7 @@ class ControlPlaneServices:
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
             "feature_service": self.feature_service,
+            "prediction_service": self.prediction_service,
             "tracking_service": self.tracking_service,
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
@@ -140,6 +145,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             health,
             AuditController,
             FeatureController,
+            PredictionController,
             TrackingController,
             TuningController,
             TokenController,
