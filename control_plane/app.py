@@ -18,6 +18,7 @@ from litestar.openapi import OpenAPIConfig
 from control_plane.abtesting.routes import ABTestController
 from control_plane.abtesting.servers import RoutePusher
 from control_plane.abtesting.service import ABTestService
+from control_plane.abtesting.source import PredictionLogSource
 from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
@@ -76,7 +77,7 @@ class ControlPlaneServices:
             pusher=RoutePusher(
                 settings.control_plane.inference_servers, settings.server.admin_token
             ),
-            source=None,
+            source=PredictionLogSource(self.prediction_service),
         )
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
