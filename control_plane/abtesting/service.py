@@ -10,9 +10,8 @@ Metrics are read per variant from the prediction log and outcomes (:class:`Obser
 from __future__ import annotations
 
 import datetime as dt
-import math
 import secrets
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import msgspec
 
@@ -29,7 +28,7 @@ from control_plane.abtesting.models import (
     Variant,
 )
 from control_plane.abtesting.recommendation import Action
-from control_plane.abtesting.validation import check_definition
+from control_plane.abtesting.validation import check_definition, check_split
 from control_plane.registry.context import SERVED_STAGES
 from control_plane.security.guards import check
 from control_plane.security.models import Permission
@@ -46,28 +45,13 @@ if TYPE_CHECKING:
     from control_plane.abtesting.analysis import Observation
     from control_plane.abtesting.models import RouteApplied
     from control_plane.abtesting.servers import RoutePusher
+    from control_plane.abtesting.source import ObservationSource
     from control_plane.abtesting.store import ABTestStore
     from control_plane.registry.service import RegistryService
     from control_plane.security.models import Principal
     from modelyard.models import Scalar
     from modelyard.storage.audit import AuditLog
     from modelyard.storage.database import Database
-
-
-class ObservationSource(Protocol):
-    """The prediction log joined with outcomes, as A/B testing reads it."""
-
-    async def observations(
-        self,
-        model: str,
-        version: int,
-        variant: ModelVariant,
-        since: dt.datetime,
-        until: dt.datetime | None,
-    ) -> Sequence[Observation]:
-        """One observation per answered request of exactly this model, version and variant
-        (shadow answers excluded), created in ``[since, until)``, oldest first."""
-        ...
 
 
 class ABTestService:
@@ -199,20 +183,7 @@ class ABTestService:
         """
         check(principal, Permission.WRITE)
         test = await self._running(test_id)
-        versions = {str(v.version) for v in test.variants}
-        if set(split.weights) != versions:
-            raise InvalidArgument(
-                f"weights must name exactly the test's versions {sorted(versions)}, "
-                f"got {sorted(split.weights)}"
-            )
-        weights = split.weights
-        if any(not math.isfinite(w) or w < 0 for w in weights.values()):
-            raise InvalidArgument("weights must be finite and non-negative")
-        if abs(sum(weights.values()) - 1.0) > 1e-6:
-            raise InvalidArgument(f"weights must sum to 1, got {sum(weights.values()):g}")
-        variants = tuple(
-            msgspec.structs.replace(v, weight=weights[str(v.version)]) for v in test.variants
-        )
+        variants = check_split(test.variants, split.weights)
         updated = msgspec.structs.replace(
             test,
             definition=msgspec.structs.replace(test.definition, variants=variants),

@@ -1,4 +1,5 @@
-"""The prediction log and its outcomes as A/B testing reads them (:class:`ObservationSource`).
+"""The prediction log and its outcomes as A/B testing reads them: the :class:`ObservationSource`
+port and its adapter over the prediction log's service.
 
 Reads through :meth:`PredictionService.iter_labelled` — the prediction log's documented read
 API, never its store — with the model, version **and** variant as filters, so a variant's
@@ -8,20 +9,37 @@ metrics are computed only from its own records (property 20); shadow copies are 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from control_plane.abtesting.analysis import Observation
 from modelyard.enums import ModelVariant
 
 if TYPE_CHECKING:
     import datetime as dt
+    from collections.abc import Sequence
 
     from control_plane.predictions.models import LabelledPrediction
     from control_plane.predictions.service import PredictionService
 
 
+class ObservationSource(Protocol):
+    """The prediction log joined with outcomes, as A/B testing reads it."""
+
+    async def observations(
+        self,
+        model: str,
+        version: int,
+        variant: ModelVariant,
+        since: dt.datetime,
+        until: dt.datetime | None,
+    ) -> Sequence[Observation]:
+        """One observation per answered request of exactly this model, version and variant
+        (shadow answers excluded), created in ``[since, until)``, oldest first."""
+        ...
+
+
 class PredictionLogSource:
-    """:class:`~control_plane.abtesting.service.ObservationSource` over the prediction log.
+    """:class:`ObservationSource` over the prediction log.
 
     Args:
         predictions: the prediction log's service.

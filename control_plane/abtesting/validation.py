@@ -1,10 +1,13 @@
-"""Validation of a test definition (everything that needs no database)."""
+"""Validation of test definitions and traffic splits (everything that needs no database)."""
 
 from __future__ import annotations
 
 import math
 from typing import TYPE_CHECKING
 
+import msgspec
+
+from control_plane.abtesting.models import Variant
 from control_plane.registry.naming import check_name
 from modelyard.enums import ModelVariant
 from modelyard.errors import InvalidArgument
@@ -73,3 +76,28 @@ def _metric_problems(d: TestDefinition) -> list[str]:
         if m.kind.value == "label_match" and not m.output
     ]
     return problems
+
+
+def check_split(variants: tuple[Variant, ...], weights: dict[str, float]) -> tuple[Variant, ...]:
+    """The variants with new ``weights`` (version as text → weight), validated.
+
+    Raises:
+        InvalidArgument: weights not naming exactly the variants' versions, not finite,
+            negative, or not summing to 1.
+
+    >>> arms = (Variant(version=1, weight=0.5, role=ModelVariant.CONTROL),
+    ...         Variant(version=2, weight=0.5, role=ModelVariant.TREATMENT))
+    >>> [v.weight for v in check_split(arms, {"1": 0.9, "2": 0.1})]
+    [0.9, 0.1]
+    """
+    versions = {str(v.version) for v in variants}
+    if set(weights) != versions:
+        raise InvalidArgument(
+            f"weights must name exactly the test's versions {sorted(versions)}, "
+            f"got {sorted(weights)}"
+        )
+    if any(not math.isfinite(w) or w < 0 for w in weights.values()):
+        raise InvalidArgument("weights must be finite and non-negative")
+    if abs(sum(weights.values()) - 1.0) > 1e-6:
+        raise InvalidArgument(f"weights must sum to 1, got {sum(weights.values()):g}")
+    return tuple(msgspec.structs.replace(v, weight=weights[str(v.version)]) for v in variants)
