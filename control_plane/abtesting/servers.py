@@ -35,10 +35,10 @@ class RoutePusher:
     Args:
         servers: base URLs (``http://host:8000``), ``control_plane.inference_servers``.
         admin_token: the servers' admin token (``server.admin_token``); empty sends none.
-        timeout: seconds per server.
+        timeout: seconds per server (a server answers once every worker applied the routes).
     """
 
-    def __init__(self, servers: Sequence[str], admin_token: str = "", timeout: float = 5.0):
+    def __init__(self, servers: Sequence[str], admin_token: str = "", timeout: float = 30.0):
         self.servers = tuple(s.rstrip("/") for s in servers)
         self._headers = {"authorization": f"Bearer {admin_token}"} if admin_token else {}
         self._timeout = timeout

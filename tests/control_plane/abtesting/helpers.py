@@ -128,7 +128,7 @@ def build_service(
         store=SqlABTestStore(),
         audit_log=AuditLog(database),
         registry=registry,
-        pusher=RoutePusher(servers, admin_token="s3cret", timeout=2.0),
+        pusher=RoutePusher(servers, admin_token="s3cret"),
         source=source,
     )
     return service, registry
