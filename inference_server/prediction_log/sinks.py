@@ -111,6 +111,8 @@ class PostgresSink:
         if self._conn is None or self._conn.is_closed():
             settings = {"search_path": self._schema} if self._schema else {}
             conn = await asyncpg.connect(self._url, timeout=5, server_settings=settings)
+            # NOTE: owned from here, so close() releases it if the staging setup fails.
+            self._conn = conn
             await conn.execute(
                 f"CREATE TEMP TABLE IF NOT EXISTS prediction_log_stage AS "
                 f"SELECT {_COLUMN_LIST} FROM prediction_log WITH NO DATA"
@@ -118,7 +120,6 @@ class PostgresSink:
             await conn.execute(
                 "ALTER TABLE prediction_log_stage ADD COLUMN IF NOT EXISTS ord integer"
             )
-            self._conn = conn
         return self._conn
 
     async def write(self, records: Sequence[SpooledRecord]) -> None:

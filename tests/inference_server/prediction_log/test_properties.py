@@ -244,7 +244,7 @@ def test_property_19_the_variant_is_on_every_record(
     sent, records = sync_database.run(scenario())
     assert all(r.variant in ("control", "treatment", "shadow", "none") for r in records)
     grouped = _by_key(records)
-    for (_protocol, rid, version, key, x), (*_, named) in zip(sent, mix, strict=True):
+    for (_, rid, version, key, x), (*_, named) in zip(sent, mix, strict=True):
         served = grouped.pop((rid, False))
         assert len(served) == len(x)
         expected = "none" if named else arm_of[version]
