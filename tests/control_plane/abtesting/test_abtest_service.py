@@ -9,7 +9,14 @@ import msgspec
 import pytest
 import sqlalchemy as sa
 
-from control_plane.abtesting.models import Conclusion, TestStatus, TrafficSplit
+from control_plane.abtesting.models import (
+    Conclusion,
+    Metric,
+    MetricKind,
+    TestMode,
+    TestStatus,
+    TrafficSplit,
+)
 from control_plane.abtesting.recommendation import Action
 from modelyard import model_repository as layout
 from modelyard.enums import ModelStage, ModelVariant
@@ -19,6 +26,7 @@ from modelyard.errors import (
     InvalidArgument,
     PermissionDenied,
 )
+from modelyard.model_repository import Route
 from modelyard.routing import assign_arm
 from modelyard.storage.audit import audit_events
 from modelyard.storage.database import Database
@@ -175,3 +183,50 @@ async def test_without_a_prediction_log_metrics_fail_clearly(
     test = (await service.create_test(definition("churn", v1, v2), DEVELOPER)).test
     with pytest.raises(FailedPrecondition, match="no prediction log"):
         await service.get_metrics(test.id)
+
+
+async def test_sequential_mode_and_secondary_metrics_in_the_report(
+    database: Database, tmp_path: Path
+) -> None:
+    source = MemorySource()
+    service, registry = build_service(database, tmp_path, [], source)
+    v1, v2 = await control_and_treatment(registry, "churn")
+    d = definition(
+        "churn",
+        v1,
+        v2,
+        mode=TestMode.SEQUENTIAL,
+        secondary_metrics=(
+            Metric(name="revenue", kind=MetricKind.VALUE),
+            Metric(name="latency2", kind=MetricKind.LATENCY_MS, higher_is_better=False),
+        ),
+    )
+    test = (await service.create_test(d, DEVELOPER)).test
+    # Equal rates: sequential mode keeps collecting (a fixed test would keep the control).
+    source.add("churn", observations(v1, ModelVariant.CONTROL, 2000, 0.10, seed=5))
+    source.add("churn", observations(v2, ModelVariant.TREATMENT, 2000, 0.10, seed=6))
+    report = await service.get_metrics(test.id)
+    verdict = report.recommendation
+    assert (verdict.action, verdict.reason.value) == (Action.KEEP_COLLECTING, "not_significant")
+    assert [s.name for s in verdict.secondary] == ["revenue", "latency2"]
+    latency = verdict.secondary[1]
+    assert latency.comparison is not None
+    assert latency.adjusted_p_value is not None
+    assert latency.adjusted_p_value >= latency.comparison.p_value
+    assert verdict.secondary[0].comparison is None  # no numeric outcomes given
+    assert [v.requests for v in report.variants] == [2000, 2000]
+
+
+async def test_the_registry_refuses_routes_to_versions_not_served(
+    database: Database, tmp_path: Path
+) -> None:
+    _, registry = build_service(database, tmp_path, [], MemorySource())
+    v1, _ = await control_and_treatment(registry, "churn")
+    unstaged = await approved_version(registry, "churn")
+    routes = (
+        Route(version=v1, weight=0.5),
+        Route(version=unstaged, weight=0.5, variant=ModelVariant.TREATMENT),
+    )
+    with pytest.raises(FailedPrecondition, match=f"\\[{unstaged}\\] are not in Staging"):
+        await registry.stages.set_routes("churn", routes, DEVELOPER)
+    assert _routes(tmp_path, "churn") == []
