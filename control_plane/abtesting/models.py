@@ -180,6 +180,8 @@ class TestReport(msgspec.Struct, kw_only=True, frozen=True):
     test: ABTest
     variants: tuple[VariantMetrics, ...]
     recommendation: Recommendation
+    days_to_minimum_sample: float | None = None
+    """At the traffic seen since the phase began (0: reached; None: no traffic yet)."""
     series: tuple[TimePoint, ...] = ()
 
 

@@ -67,7 +67,7 @@ def render_page(report: TestReport) -> str:
         "td,th{border:1px solid #ccc;padding:4px 8px}</style></head><body>"
         f"<h1>A/B test {escape(test.id)}: model {escape(test.model)}</h1>"
         f"<p>status <b>{test.status.value}</b>, mode {d.mode.value}, alpha {d.alpha}, "
-        f"minimum sample {d.minimum_sample_size}</p>"
+        f"minimum sample {d.minimum_sample_size}{_remaining(report.days_to_minimum_sample)}</p>"
         f"<p id='recommendation' data-action='{rec.action.value}'>"
         f"Recommendation: <b>{rec.action.value}</b> ({rec.reason.value}) — "
         f"{escape(rec.detail)}</p>"
@@ -79,6 +79,12 @@ def render_page(report: TestReport) -> str:
         + _lift_chart(report.series)
         + "</body></html>"
     )
+
+
+def _remaining(days: float | None) -> str:
+    if days is None:
+        return " (no traffic yet)"
+    return " (reached)" if days == 0 else f" (about {days:.3g} more days at the current traffic)"
 
 
 def _fmt(value: float) -> str:

@@ -115,3 +115,21 @@ def _check(alpha: float, power: float, effect: float, weights: Sequence[float]) 
         raise ValueError("minimum_detectable_effect must be > 0")
     if len(weights) < 2 or min(weights) < 0 or sum(1 for w in weights if w > 0) < 2:
         raise ValueError("weights need at least two positive arms and no negative weight")
+
+
+def days_to_sample(units: Sequence[int], minimum: int, elapsed_days: float) -> float | None:
+    """Days until every arm reaches ``minimum`` units at the traffic seen so far.
+
+    Each arm keeps its own observed rate (``units / elapsed_days``), so the slowest arm
+    decides. 0 when every arm is there; None before any arm has a unit or time has passed.
+
+    >>> days_to_sample([500, 250], 1000, elapsed_days=1.0)
+    3.0
+    >>> days_to_sample([1200, 1000], 1000, elapsed_days=2.0)
+    0.0
+    """
+    if all(u >= minimum for u in units) and units:
+        return 0.0
+    if elapsed_days <= 0 or not units or min(units) <= 0:
+        return None
+    return max((minimum - u) / (u / elapsed_days) for u in units if u < minimum)

@@ -27,6 +27,7 @@ from control_plane.abtesting.models import (
     TrafficSplit,
     Variant,
 )
+from control_plane.abtesting.power import days_to_sample
 from control_plane.abtesting.recommendation import Action
 from control_plane.abtesting.validation import check_definition, check_split
 from control_plane.registry.context import SERVED_STAGES
@@ -159,13 +160,18 @@ class ABTestService:
         observations = await self._observations(test)
         d = test.definition
         metrics = (d.primary_metric, *d.guardrail_metrics, *d.secondary_metrics)
+        recommendation = analysis.recommendation_for(test, observations)
+        elapsed = (test.ended_at or dt.datetime.now(dt.UTC)) - test.phase_started_at
         return TestReport(
             test=test,
             variants=tuple(
                 analysis.variant_metrics(v, observations[v.version], metrics, d.alpha)
                 for v in d.variants
             ),
-            recommendation=analysis.recommendation_for(test, observations),
+            recommendation=recommendation,
+            days_to_minimum_sample=days_to_sample(
+                recommendation.units, d.minimum_sample_size, elapsed / dt.timedelta(days=1)
+            ),
             series=analysis.time_series(test, observations, series_points) if series_points else (),
         )
 

@@ -161,6 +161,9 @@ async def test_promotion_needs_a_promote_recommendation_then_goes_through_the_re
     test = (await service.create_test(definition("churn", v1, v2), DEVELOPER)).test
     source.add("churn", observations(v1, ModelVariant.CONTROL, 3000, 0.10, seed=1))
     source.add("churn", observations(v2, ModelVariant.TREATMENT, 300, 0.20, seed=2))
+    early = await service.get_metrics(test.id)
+    assert early.days_to_minimum_sample is not None
+    assert early.days_to_minimum_sample > 0  # the treatment has 300 of 500 units
     with pytest.raises(FailedPrecondition, match="keep_collecting"):
         await service.promote(test.id, APPROVER)
     source.add("churn", observations(v2, ModelVariant.TREATMENT, 2700, 0.20, seed=3))
@@ -215,6 +218,7 @@ async def test_sequential_mode_and_secondary_metrics_in_the_report(
     assert latency.adjusted_p_value >= latency.comparison.p_value
     assert verdict.secondary[0].comparison is None  # no numeric outcomes given
     assert [v.requests for v in report.variants] == [2000, 2000]
+    assert report.days_to_minimum_sample == 0.0
 
 
 async def test_the_registry_refuses_routes_to_versions_not_served(
