@@ -81,9 +81,7 @@ async def test_rest_errors_name_the_problem(
         unknown_field = await client.post("/v1/ab-tests", json=good | {"colour": "red"})
         assert unknown_field.status_code == 422
         assert "colour" in unknown_field.text
-        bad_weights = good | {
-            "variants": [v | {"weight": 0.9} for v in good["variants"]]  # type: ignore[index]
-        }
+        bad_weights = good | {"variants": [v | {"weight": 0.9} for v in good["variants"]]}
         answer = await client.post("/v1/ab-tests", json=bad_weights)
         assert (answer.status_code, answer.json()["code"]) == (422, "invalid_argument")
         assert "sum to 1" in answer.json()["error"]

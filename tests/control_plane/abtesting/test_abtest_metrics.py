@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from control_plane.abtesting.analysis import variant_metrics
-from control_plane.abtesting.models import Metric, MetricKind, Variant
+from control_plane.abtesting.models import Metric, MetricKind, MetricSummary, Variant
 from control_plane.abtesting.source import PredictionLogSource
 from control_plane.predictions.models import Outcome
 from control_plane.predictions.service import PredictionService
@@ -128,7 +128,9 @@ def test_property_20_ab_metrics_come_only_from_the_variants_own_records(
     db.run(scenario())
 
 
-def _check_against_own_rows(summaries: tuple, rows: list[tuple[bool, float, int, float]]) -> None:
+def _check_against_own_rows(
+    summaries: tuple[MetricSummary, ...], rows: list[tuple[bool, float, int, float]]
+) -> None:
     by_name = {s.name: s for s in summaries}
     expected = {
         "conversion": [1.0 if c else 0.0 for c, _, _, _ in rows],
