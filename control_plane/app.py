@@ -15,6 +15,11 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from control_plane.abtesting.routes import ABTestController
+from control_plane.abtesting.servers import RoutePusher
+from control_plane.abtesting.service import ABTestService
+from control_plane.abtesting.source import PredictionLogSource
+from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
@@ -71,6 +76,16 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.ab_test_service = ABTestService(
+            database=database,
+            store=SqlABTestStore(),
+            audit_log=self.audit_log,
+            registry=self.registry,
+            pusher=RoutePusher(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            source=PredictionLogSource(self.prediction_service),
+        )
         self.scheduler = Scheduler(
             database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
         )
@@ -106,6 +121,7 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "ab_test_service": self.ab_test_service,
             "scheduler": self.scheduler,
             "retraining_service": self.retraining_service,
         }
@@ -160,6 +176,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            ABTestController,
             SchedulerController,
             RetrainingController,
         ],

@@ -28,6 +28,7 @@ from inference_server.admin.channel import ChannelFanout
 from inference_server.admin.fanout import LocalFanout
 from inference_server.admin.service import AdminService, register_builtin_ops
 from inference_server.auth import BearerAuth
+from inference_server.drift.book import SketchBook
 from inference_server.grpc.server import start_grpc_server
 from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
@@ -88,6 +89,8 @@ class InferenceServer:
         self.watcher = RepositoryWatcher(
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
         )
+        self.sketches = SketchBook(settings.sketches)
+        self.hooks.registry.register(self.sketches)
         self.log_writer: PredictionLogWriter | None = None
         if settings.prediction_log.enabled:
             self.log_writer = PredictionLogWriter(settings.prediction_log, worker_index)
@@ -96,6 +99,7 @@ class InferenceServer:
             self.manager,
             self.watcher,
             self.hooks,
+            sketches=self.sketches,
             log=None if self.log_writer is None else self.log_writer.capture,
         )
         self.auth = BearerAuth(settings.admin_token, settings.inference_token)
@@ -159,6 +163,8 @@ class InferenceServer:
         await self.watcher.start(
             scan=not settings.control_socket or settings.control_mode == "poll"
         )
+        if settings.sketches.enabled:
+            self.sketches.start()
         self._grpc = await start_grpc_server(
             self.service, settings.host, settings.grpc_port, settings, admin=self.admin
         )
@@ -195,6 +201,7 @@ class InferenceServer:
             await self._http.close()
         if self._grpc is not None:
             await self._grpc.close(grace)
+        await self.sketches.stop()
         await self.manager.close()
         if self.log_writer is not None:
             # NOTE: after the listeners drained, so every answer given is in the buffer.
