@@ -10,6 +10,11 @@ Precision: skl2onnx rounds RandomForest/GradientBoosting thresholds *down* to FP
 inputs are exact; for HistGradientBoosting (nearest rounding in skl2onnx) the thresholds are
 rewritten the same way (:mod:`converters.thresholds`). Leaf values are summed in FP32.
 Transformers (scaling, imputation) compute in FP32 in onnxruntime and in float64 natively.
+
+A float64 plan converts with DOUBLE initial types: transformers and linear models compute in
+double; HistGradientBoosting trees get the native float64 thresholds; RandomForest and
+GradientBoosting trees take their input cast to FP32, as scikit-learn's own trees do
+(:mod:`converters.widen`).
 """
 
 from __future__ import annotations
@@ -30,6 +35,12 @@ from converters.kinds import (
 )
 from converters.skl2onnx_compat import conversion_overrides
 from converters.thresholds import round_thresholds_down
+from converters.widen import (
+    NativeSplit,
+    WidenError,
+    float_trees_in_double_graph,
+    set_double_thresholds,
+)
 from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -38,7 +49,7 @@ if TYPE_CHECKING:
     import onnx
 
     from converters.inputs import InputPlan
-    from converters.thresholds import NativeSplit
+    from converters.thresholds import NativeSplit as FloatSplit
 
 ESTIMATORS = {
     "LogisticRegression": CLASSIFICATION,
@@ -130,6 +141,8 @@ class SklearnBackend:
 
         final, _ = _split_pipeline(model)
         options = {id(final): {"zipmap": False}} if facts.task == CLASSIFICATION else None
+        if plan.precision == "float64":
+            return _double_graph(model, final, plan, options)
         converted: onnx.ModelProto = convert_sklearn(
             model,
             name="modelyard",
@@ -158,6 +171,52 @@ class SklearnBackend:
         return Scores(labels=None, values=predictions.reshape(len(plan.frame)))
 
 
+def _double_graph(
+    model: object, final: Any, plan: InputPlan, options: dict[int, Any] | None
+) -> onnx.ModelProto:
+    """Convert with DOUBLE float inputs and make the trees run as the native ones."""
+    from skl2onnx import convert_sklearn
+
+    converted: onnx.ModelProto = convert_sklearn(
+        model,
+        name="modelyard",
+        initial_types=_initial_types(plan),
+        target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET},
+        options=options,
+        custom_conversion_functions=conversion_overrides(),
+    )
+    name = type(final).__name__
+    if name.startswith("HistGradientBoosting"):
+        set_double_thresholds(converted, list(_hgb_trees(final)))
+        float_trees_in_double_graph(converted, float_input=False)
+    elif name.startswith(("RandomForest", "GradientBoosting")):
+        float_trees_in_double_graph(converted, float_input=True)
+        set_missing_directions(converted, _trees(final))
+    return converted
+
+
+def _hgb_trees(estimator: Any) -> Iterator[NativeSplit | None]:
+    """The trees of a fitted HistGradientBoosting model in skl2onnx's order (private API)."""
+    for iteration in estimator._predictors:
+        for predictor in iteration:
+            nodes = predictor.nodes
+
+            def build(i: int, nodes: Any = nodes) -> NativeSplit | None:
+                node = nodes[i]
+                if node["is_leaf"]:
+                    return None
+                if node["is_categorical"]:
+                    raise WidenError("a categorical split has no float64 threshold")
+                return NativeSplit(
+                    feature=int(node["feature_idx"]),
+                    threshold=float(node["num_threshold"]),
+                    left=build(int(node["left"])),
+                    right=build(int(node["right"])),
+                )
+
+            yield build(0)
+
+
 def _split_pipeline(model: object) -> tuple[object, list[str]]:
     """The final estimator and the names of the steps before it, checked."""
     from sklearn.pipeline import Pipeline
@@ -175,7 +234,7 @@ def _split_pipeline(model: object) -> tuple[object, list[str]]:
     return final, [type(step).__name__ for step in steps]
 
 
-def _hgb_splits(estimator: Any) -> Iterator[NativeSplit]:
+def _hgb_splits(estimator: Any) -> Iterator[FloatSplit]:
     """Every numerical split of a fitted HistGradientBoosting model (private predictors)."""
     for iteration in estimator._predictors:
         for predictor in iteration:
@@ -251,11 +310,22 @@ def _labels(final: object) -> tuple[str | int, ...]:
 
 
 def _initial_types(plan: InputPlan) -> list[tuple[str, Any]]:
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
 
+    types = {
+        "FP32": FloatTensorType,
+        "FP64": DoubleTensorType,
+        "INT64": Int64TensorType,
+        "BYTES": StringTensorType,
+    }
     if not plan.per_column:
-        return [(MATRIX_INPUT, FloatTensorType([None, len(plan.feature_names)]))]
-    types = {"FP32": FloatTensorType, "INT64": Int64TensorType, "BYTES": StringTensorType}
+        matrix = DoubleTensorType if plan.precision == "float64" else FloatTensorType
+        return [(MATRIX_INPUT, matrix([None, len(plan.feature_names)]))]
     return [
         (name, types[datatype]([None, 1]))
         for name, datatype in zip(plan.feature_names, plan.feature_types, strict=True)
