@@ -65,6 +65,55 @@ def _double_imputer(registered: Any) -> Any:
     return converter
 
 
+def _float_tree(registered: Any) -> Any:
+    """RandomForest/GradientBoosting on a DOUBLE input: Cast to FP32, convert, Cast back.
+
+    scikit-learn's trees cast X to FP32 themselves, so the FP32 tree on the cast input is the
+    native computation. skl2onnx's own double tree path loops forever on infinite thresholds
+    (scikit-learn's NaN splits) and declares double scores onnxruntime does not produce.
+    The operator's input and outputs are swapped for FP32 variables during the registered
+    converter's run and restored after (skl2onnx's lists refuse item assignment, hence
+    ``list.__setitem__``).
+    """
+    from onnx import TensorProto
+    from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
+
+    def converter(scope: Any, operator: Any, container: Any) -> None:
+        source = operator.inputs[0]
+        if not isinstance(source.type, DoubleTensorType):
+            registered(scope, operator, container)
+            return
+        outputs = list(operator.outputs)
+        narrow = scope.declare_local_variable("tree_input_fp32", FloatTensorType(source.type.shape))
+        container.add_node(
+            "Cast", [source.full_name], [narrow.full_name], to=TensorProto.FLOAT,
+            name=scope.get_unique_operator_name("Cast"),
+        )  # fmt: skip
+        scores = [
+            scope.declare_local_variable(f"{o.raw_name}_fp32", FloatTensorType(o.type.shape))
+            if isinstance(o.type, DoubleTensorType)
+            else o
+            for o in outputs
+        ]
+        list.__setitem__(operator.inputs, 0, narrow)
+        for i, score in enumerate(scores):
+            list.__setitem__(operator.outputs, i, score)
+        try:
+            registered(scope, operator, container)
+        finally:
+            list.__setitem__(operator.inputs, 0, source)
+            for i, output in enumerate(outputs):
+                list.__setitem__(operator.outputs, i, output)
+        for score, output in zip(scores, outputs, strict=True):
+            if score is not output:
+                container.add_node(
+                    "Cast", [score.full_name], [output.full_name], to=TensorProto.DOUBLE,
+                    name=scope.get_unique_operator_name("Cast"),
+                )  # fmt: skip
+
+    return converter
+
+
 def conversion_overrides() -> dict[type, Any]:
     """``custom_conversion_functions`` for ``convert_sklearn`` fixing the HGB converters.
 
@@ -82,7 +131,20 @@ def conversion_overrides() -> dict[type, Any]:
             _conv(scope, operator, _IntFlagContainer(container))
 
         overrides[estimator] = converter
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+        RandomForestClassifier,
+        RandomForestRegressor,
+    )
     from sklearn.impute import SimpleImputer
 
     overrides[SimpleImputer] = _double_imputer(get_converter("SklearnSimpleImputer"))
+    for tree in (
+        RandomForestClassifier,
+        RandomForestRegressor,
+        GradientBoostingClassifier,
+        GradientBoostingRegressor,
+    ):
+        overrides[tree] = _float_tree(get_converter(f"Sklearn{tree.__name__}"))
     return overrides

@@ -14,7 +14,7 @@ Transformers (scaling, imputation) compute in FP32 in onnxruntime and in float64
 A float64 plan converts with DOUBLE initial types: transformers and linear models compute in
 double; HistGradientBoosting trees get the native float64 thresholds; RandomForest and
 GradientBoosting trees take their input cast to FP32, as scikit-learn's own trees do
-(:mod:`converters.widen`).
+(:mod:`converters.skl2onnx_compat`).
 """
 
 from __future__ import annotations
@@ -188,9 +188,10 @@ def _double_graph(
     name = type(final).__name__
     if name.startswith("HistGradientBoosting"):
         set_double_thresholds(converted, list(_hgb_trees(final)))
-        float_trees_in_double_graph(converted, float_input=False)
+        float_trees_in_double_graph(converted)
     elif name.startswith(("RandomForest", "GradientBoosting")):
-        float_trees_in_double_graph(converted, float_input=True)
+        # conversion_overrides() ran the FP32 converter on a Cast input: thresholds are
+        # rounded down already; NaN directions still need copying.
         set_missing_directions(converted, _trees(final))
     return converted
 

@@ -13,9 +13,8 @@ converters write FP32 thresholds only, so this module rewrites their graphs:
 - :func:`cast_inputs_to_float` gives the graph DOUBLE inputs cast to FP32 at the start, for
   native models that round their inputs to FP32 themselves (XGBoost, scikit-learn's
   RandomForest/GradientBoosting), where the cast provably changes nothing;
-- :func:`float_trees_in_double_graph` makes scikit-learn trees in a skl2onnx double graph run
-  as the native ones do (FP32 input for RandomForest/GradientBoosting) and casts their FP32
-  scores back to double for the rest of the graph.
+- :func:`float_trees_in_double_graph` casts the FP32 scores of the TreeEnsemble nodes in a
+  skl2onnx double graph back to double for the rest of the graph.
 
 >>> t = NativeSplit(feature=0, threshold=16777217.0, left=None, right=None)
 >>> t.threshold - float(np.float32(t.threshold))
@@ -175,7 +174,7 @@ def cast_inputs_to_float(model: onnx.ModelProto) -> None:
         graph.node.insert(position, cast)
 
 
-def float_trees_in_double_graph(model: onnx.ModelProto, *, float_input: bool) -> None:
+def float_trees_in_double_graph(model: onnx.ModelProto) -> None:
     """Make the TreeEnsemble nodes of a skl2onnx double graph runnable, in place.
 
     skl2onnx declares double scores for trees on double inputs; onnxruntime's kernels return
@@ -183,8 +182,6 @@ def float_trees_in_double_graph(model: onnx.ModelProto, *, float_input: bool) ->
 
     Args:
         model: a graph converted with DOUBLE initial types.
-        float_input: cast each tree's input to FP32 first (the native trees compare FP32
-            inputs: scikit-learn's RandomForest/GradientBoosting).
     """
     graph = model.graph
     outputs = {o.name: o for o in graph.output}
@@ -194,14 +191,6 @@ def float_trees_in_double_graph(model: onnx.ModelProto, *, float_input: bool) ->
         if node.op_type not in TREE_OPS:
             position += 1
             continue
-        if float_input:
-            inner = f"{node.input[0]}__tree_fp32"
-            graph.node.insert(
-                position,
-                helper.make_node("Cast", [node.input[0]], [inner], to=TensorProto.FLOAT),
-            )
-            node.input[0] = inner
-            position += 1
         first_score = 1 if node.op_type == "TreeEnsembleClassifier" else 0
         for k in range(first_score, len(node.output)):
             name = node.output[k]
