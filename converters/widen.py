@@ -132,16 +132,18 @@ class _Tree:
             stack.append((self.false_ids[i], split.right))
 
     def _check(self, tree: int, node_id: int, i: int, split: NativeSplit) -> None:
-        near = np.float32(split.threshold)
-        step = abs(float(np.spacing(near))) * 2
-        if (
-            self.modes[i] != b"BRANCH_LEQ"
-            or self.features[i] != split.feature
-            or abs(self.floats[i] - float(near)) > step
-        ):
+        # LightGBM writes thresholds like 1e300 (beyond FP32: the converter writes inf/max).
+        with np.errstate(over="ignore"):
+            near = np.float32(split.threshold)
+        written = self.floats[i]
+        if np.isfinite(near):
+            close = abs(written - float(near)) <= abs(float(np.spacing(near))) * 2
+        else:
+            close = abs(written) >= float(np.finfo(np.float32).max)
+        if self.modes[i] != b"BRANCH_LEQ" or self.features[i] != split.feature or not close:
             raise WidenError(
                 f"tree {tree} node {node_id} ({self.modes[i].decode()} on feature "
-                f"{self.features[i]} at {self.floats[i]!r}) does not match the native split "
+                f"{self.features[i]} at {written!r}) does not match the native split "
                 f"x[{split.feature}] <= {split.threshold!r}"
             )
 
