@@ -22,6 +22,11 @@ from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
+from control_plane.retraining.routes import RetrainingController
+from control_plane.retraining.service import RetrainingService
+from control_plane.retraining.store import SqlRetrainingStore
+from control_plane.scheduler import Scheduler
+from control_plane.scheduler.routes import SchedulerController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
 from control_plane.security.routes import TokenController
 from control_plane.tracking.routes import TrackingController
@@ -48,7 +53,9 @@ class ControlPlaneServices:
         database: the platform database (migrated by :meth:`open`).
     """
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, *, schema: str | None = None
+    ) -> None:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
@@ -60,6 +67,13 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.scheduler = Scheduler(
+            database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
+        )
+        """Shared by every feature with periodic work; started and stopped with the app."""
+        self.retraining_service = RetrainingService(
+            SqlRetrainingStore(database), self.registry, self.scheduler, settings, schema=schema
+        )
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -70,8 +84,9 @@ class ControlPlaneServices:
             settings.database.url, schema=schema, pool_size=settings.database.pool_size
         )
         await upgrade(database)
-        services = cls(settings, database)
+        services = cls(settings, database, schema=schema)
         await services.tuning_service.recover()
+        await services.retraining_service.start()
         services.admin_token_path = await services.token_service.ensure_admin_token(
             Path(settings.control_plane.admin_token_file)
         )
@@ -86,6 +101,8 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "scheduler": self.scheduler,
+            "retraining_service": self.retraining_service,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -96,6 +113,8 @@ class ControlPlaneServices:
 
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
+        await self.scheduler.stop()
+        await self.retraining_service.stop()
         await self.tuning_service.stop()
         await self.database.dispose()
 
@@ -118,7 +137,12 @@ def create_app(services: ControlPlaneServices) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        yield
+        if services.settings.scheduler.enabled:
+            await services.scheduler.start()
+        try:
+            yield
+        finally:
+            await services.scheduler.stop()
 
     return Litestar(
         route_handlers=[
@@ -130,12 +154,16 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            SchedulerController,
+            RetrainingController,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
+        openapi_config=OpenAPIConfig(
+            title="modelyard control plane", version=__version__, use_handler_docstrings=True
+        ),
         lifespan=[lifespan],
         debug=False,
     )

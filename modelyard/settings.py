@@ -95,6 +95,10 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     poll_interval_s: float = 2.0
     """Repository poll interval; 0 disables polling (explicit load/unload only)."""
     max_request_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    """Largest HTTP request head (request line + headers); beyond it: 431, connection closed."""
+    request_timeout_s: float = 30.0
+    """An HTTP request must arrive whole (head and body) this long after its first byte."""
     max_batch_size: int = 64
     max_queue_delay_us: int = 10_000
     """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""
@@ -103,6 +107,13 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     queue_capacity: int = 4096
     queue_timeout_ms: int = 10_000
     drain_timeout_s: float = 30.0
+    admin_token: str = ""
+    """Bearer token every admin call needs (load, unload, routes, log flush, sketch reads);
+    empty: admin calls are open. ``MODELYARD_SERVER_ADMIN_TOKEN``."""
+    inference_token: str = ""
+    """Bearer token inference calls need; empty (default): inference is open."""
+    admin_timeout_s: float = 120.0
+    """How long an admin call waits for every worker to apply it before it fails."""
 
 
 class TuningSettings(_Section, kw_only=True, frozen=True):
@@ -110,6 +121,28 @@ class TuningSettings(_Section, kw_only=True, frozen=True):
 
     storage: str = ""
     """Optuna RDB storage URL for studies shared by several processes (PostgreSQL)."""
+
+
+class SchedulerSettings(_Section, kw_only=True, frozen=True):
+    """The control plane's background scheduler (periodic checks, retraining schedules)."""
+
+    enabled: bool = True
+    """Run periodic jobs in this control-plane process."""
+    tick_s: float = 1.0
+    """How often due jobs are looked for and running leases renewed."""
+    lease_s: float = 60.0
+    """How long a replica's claim on a running job lasts without renewal (> 2 * tick_s)."""
+
+
+class RetrainingSettings(_Section, kw_only=True, frozen=True):
+    """Retraining runs (worker processes started by the control plane)."""
+
+    heartbeat_s: float = 5.0
+    """How often a running retraining worker records that it is alive."""
+    stale_after_s: float = 60.0
+    """A run whose worker has not beaten for this long is failed (and resumable)."""
+    on_alerts: bool = True
+    """Drift and performance-degradation alerts trigger a retraining of their model."""
 
 
 class LoggingSettings(_Section, kw_only=True, frozen=True):
@@ -130,6 +163,8 @@ class Settings(_Section, kw_only=True, frozen=True):
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -216,6 +251,12 @@ def _check_values(settings: Settings) -> None:
     if settings.logging.format not in ("json", "text"):
         raise ConfigurationError(
             f"invalid setting logging.format={settings.logging.format!r}: expected json or text"
+        )
+    scheduler = settings.scheduler
+    if scheduler.tick_s <= 0 or scheduler.lease_s <= 2 * scheduler.tick_s:
+        raise ConfigurationError(
+            f"invalid setting scheduler.lease_s={scheduler.lease_s!r}: "
+            f"must exceed twice scheduler.tick_s={scheduler.tick_s!r} (> 0)"
         )
     for name in ("grpc_port", "http_port", "metrics_port"):
         port = getattr(settings.server, name)
