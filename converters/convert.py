@@ -48,6 +48,11 @@ if TYPE_CHECKING:
     from converters.kinds import Backend, ModelFacts
     from converters.precision import InputCheck
 
+FLOAT64_NOTE = (
+    "float64 graph: FP64 inputs; float64 tree thresholds (LightGBM, HistGradientBoosting) or the "
+    "input cast to FP32 where the native model casts it (XGBoost, RandomForest, "
+    "GradientBoosting); transformers and linear steps in double; scores output as FP32"
+)
 METADATA_ROWS = 100
 """Disagreeing rows listed in the metadata copy of the fidelity report."""
 
@@ -190,7 +195,7 @@ def _measure(
 def _with_precision_facts(
     report: FidelityReport, facts: ModelFacts, check: InputCheck | None
 ) -> FidelityReport:
-    notes = facts.notes
+    notes = facts.notes if report.precision == "float32" else (FLOAT64_NOTE,)
     if not report.within_tolerance and report.precision_reason:
         notes = (*notes, f"precision: {report.precision_reason}")
     if check is None:
