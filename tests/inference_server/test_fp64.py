@@ -9,6 +9,8 @@ values; FP32 requests are accepted, widened, and answer for the FP32-rounded val
 from __future__ import annotations
 
 import json
+import subprocess
+from pathlib import Path
 
 import grpc
 import httpx
@@ -20,6 +22,8 @@ import pytest
 from converters import convert
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from modelyard.model_repository import publish_version
+
+from .conftest import serve_subprocess
 
 FEATURES = ["ts", "amount_cents", "score"]
 
@@ -183,3 +187,32 @@ async def test_other_datatypes_are_still_refused(stub):
         await stub.ModelInfer(
             pb.ModelInferRequest(model_name="ts", inputs=[tensor], raw_input_contents=[x.tobytes()])
         )
+
+
+@pytest.mark.slow
+def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path, clients_python):
+    model, frame, onnx = fitted
+    publish_version(repo, "ts", 1, {"model.onnx": onnx})
+    ports = ("--grpc-port", "0", "--http-port", "0", "--metrics-port", "-1", "--workers", "1")
+    with serve_subprocess(repo, *ports) as proc:
+        assert proc.stdout is not None
+        ready = json.loads(proc.stdout.readline())
+        case = {
+            "grpc_url": f"127.0.0.1:{ready['grpc_port']}",
+            "http_url": f"127.0.0.1:{ready['http_port']}",
+            "model": "ts",
+            "x": frame.to_numpy(np.float64).tolist(),
+            "probabilities": _native(model, frame).tolist(),
+        }
+        case_file = tmp_path / "case.json"
+        case_file.write_text(json.dumps(case))
+        script = Path(__file__).parent / "clients" / "tritonclient_fp64_check.py"
+        done = subprocess.run(
+            [str(clients_python), str(script), str(case_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        proc.terminate()
+        proc.wait(timeout=30)
+    assert done.returncode == 0, done.stdout + done.stderr
