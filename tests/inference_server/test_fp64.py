@@ -216,3 +216,32 @@ def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path, clients_py
         proc.terminate()
         proc.wait(timeout=30)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_perf_analyzer_drives_an_fp64_model(repo, fitted):
+    from benchmarks.perf_analyzer import LIBB64, cuda_lib_dir, perf_analyzer_venv
+
+    from .conftest import ROOT
+
+    venv = perf_analyzer_venv(ROOT / "benchmarks" / ".work")
+    if not (venv / "bin" / "perf_analyzer").exists() or not LIBB64.exists():
+        pytest.skip("no perf_analyzer venv or libb64-0d (make install)")
+    publish_version(repo, "ts", 1, {"model.onnx": fitted[2]})
+    ports = ("--grpc-port", "0", "--http-port", "-1", "--metrics-port", "-1", "--workers", "1")
+    with serve_subprocess(repo, *ports) as server:
+        assert server.stdout is not None
+        port = json.loads(server.stdout.readline())["grpc_port"]
+        done = subprocess.run(
+            [str(venv / "bin" / "perf_analyzer"), "-m", "ts", "-u", f"127.0.0.1:{port}",
+             "-i", "grpc", "--concurrency-range", "2", "-p", "500", "-s", "100",
+             "--shape", "input:1,3"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={"LD_LIBRARY_PATH": str(cuda_lib_dir(venv)), "PATH": "/usr/bin:/bin"},
+        )  # fmt: skip
+        server.terminate()
+        assert server.wait(timeout=30) == 0
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Concurrency: 2, throughput:" in done.stdout, done.stdout
