@@ -34,22 +34,15 @@ from converters.kinds import (
     UnsupportedModel,
 )
 from converters.skl2onnx_compat import conversion_overrides
+from converters.sklearn_trees import fitted_trees, hgb_splits, hgb_trees, set_missing_directions
 from converters.thresholds import round_thresholds_down
-from converters.widen import (
-    NativeSplit,
-    WidenError,
-    float_trees_in_double_graph,
-    set_double_thresholds,
-)
+from converters.widen import float_trees_in_double_graph, set_double_thresholds
 from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import onnx
 
     from converters.inputs import InputPlan
-    from converters.thresholds import NativeSplit as FloatSplit
 
 ESTIMATORS = {
     "LogisticRegression": CLASSIFICATION,
@@ -153,9 +146,9 @@ class SklearnBackend:
         )
         name = type(final).__name__
         if name.startswith("HistGradientBoosting"):
-            round_thresholds_down(converted, _hgb_splits(final))
+            round_thresholds_down(converted, hgb_splits(final))
         elif name.startswith(("RandomForest", "GradientBoosting")):
-            set_missing_directions(converted, _trees(final))
+            set_missing_directions(converted, fitted_trees(final))
         return converted
 
     def predict(self, model: object, facts: ModelFacts, plan: InputPlan) -> Scores:
@@ -187,35 +180,13 @@ def _double_graph(
     )
     name = type(final).__name__
     if name.startswith("HistGradientBoosting"):
-        set_double_thresholds(converted, list(_hgb_trees(final)))
+        set_double_thresholds(converted, list(hgb_trees(final)))
         float_trees_in_double_graph(converted)
     elif name.startswith(("RandomForest", "GradientBoosting")):
         # conversion_overrides() ran the FP32 converter on a Cast input: thresholds are
         # rounded down already; NaN directions still need copying.
-        set_missing_directions(converted, _trees(final))
+        set_missing_directions(converted, fitted_trees(final))
     return converted
-
-
-def _hgb_trees(estimator: Any) -> Iterator[NativeSplit | None]:
-    """The trees of a fitted HistGradientBoosting model in skl2onnx's order (private API)."""
-    for iteration in estimator._predictors:
-        for predictor in iteration:
-            nodes = predictor.nodes
-
-            def build(i: int, nodes: Any = nodes) -> NativeSplit | None:
-                node = nodes[i]
-                if node["is_leaf"]:
-                    return None
-                if node["is_categorical"]:
-                    raise WidenError("a categorical split has no float64 threshold")
-                return NativeSplit(
-                    feature=int(node["feature_idx"]),
-                    threshold=float(node["num_threshold"]),
-                    left=build(int(node["left"])),
-                    right=build(int(node["right"])),
-                )
-
-            yield build(0)
 
 
 def _split_pipeline(model: object) -> tuple[object, list[str]]:
@@ -233,50 +204,6 @@ def _split_pipeline(model: object) -> tuple[object, list[str]]:
     for step in steps:
         _check_transformer(step)
     return final, [type(step).__name__ for step in steps]
-
-
-def _hgb_splits(estimator: Any) -> Iterator[FloatSplit]:
-    """Every numerical split of a fitted HistGradientBoosting model (private predictors)."""
-    for iteration in estimator._predictors:
-        for predictor in iteration:
-            for node in predictor.nodes:
-                if not node["is_leaf"] and not node["is_categorical"]:
-                    yield int(node["feature_idx"]), float(node["num_threshold"])
-
-
-def set_missing_directions(model: onnx.ModelProto, trees: list[Any]) -> None:
-    """Send NaN where scikit-learn sends it: ``missing_go_to_left`` of each split.
-
-    skl2onnx 1.20 writes ``nodes_missing_value_tracks_true = 0`` for every node of
-    RandomForest/GradientBoosting, but scikit-learn >= 1.4 learns a side for missing values
-    (or sends them to the larger child). skl2onnx numbers trees in ``estimators_`` order
-    (row-major for GradientBoosting's ``[iteration, class]``) and nodes by their index, so
-    the flags can be copied by (tree, node).
-
-    Args:
-        model: the converted graph (changed in place).
-        trees: the fitted ``sklearn.tree._tree.Tree`` objects in skl2onnx's tree order.
-    """
-    for node in model.graph.node:
-        if node.op_type not in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
-            continue
-        attrs = {a.name: a for a in node.attribute}
-        flags = attrs["nodes_missing_value_tracks_true"]
-        modes = attrs["nodes_modes"].strings
-        values = list(flags.ints) or [0] * len(modes)
-        for i, (tree, index) in enumerate(
-            zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints, strict=True)
-        ):
-            missing_left = getattr(trees[tree], "missing_go_to_left", None)
-            if modes[i] != b"LEAF" and missing_left is not None:
-                values[i] = int(missing_left[index])
-        del flags.ints[:]
-        flags.ints.extend(values)
-
-
-def _trees(estimator: Any) -> list[Any]:
-    """The fitted trees of a forest or gradient boosting, in skl2onnx's tree-id order."""
-    return [tree.tree_ for tree in np.asarray(estimator.estimators_, dtype=object).ravel()]
 
 
 def _check_transformer(step: object) -> None:
