@@ -52,7 +52,8 @@ def test_harness_runs_the_echo_servers_and_writes_json_and_table(tmp_path: Path)
     run = json.loads(run_file.read_text())
     assert [r["round"] for r in run["rounds"]] == [1, 2]
     assert all(len(r["load_before"]) == len(r["load_after"]) == 3 for r in run["rounds"])
-    assert run["machine"]["before"]["cpus"] and run["machine"]["before"]["cpu"]
+    assert run["machine"]["before"]["cpus"]
+    assert run["machine"]["before"]["cpu"]
     assert "interleaved rounds" in results_md.read_text()
     echo, echo_http = run["contenders"]
     assert (echo["name"], echo_http["name"]) == ("echo-grpc", "echo-asgi")
