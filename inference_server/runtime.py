@@ -26,6 +26,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -139,6 +140,21 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
         raise InvalidArgument(f"{path}: not a loadable ONNX model: {exc}") from exc
 
 
+COST_RUNS = 15
+"""Single-row runs timed at load to estimate a version's cost (inline decision)."""
+
+
+def _row_cost(run: RunSync, feeds: list[np.ndarray]) -> tuple[int, int]:
+    """Median and maximum time of ``COST_RUNS`` runs on the one-row warm-up feeds."""
+    times = []
+    for _ in range(COST_RUNS):
+        start = time.perf_counter_ns()
+        run(feeds)
+        times.append(time.perf_counter_ns() - start)
+    times.sort()
+    return times[len(times) // 2], times[-1]
+
+
 class OnnxModel:
     """A loaded and warmed onnxruntime session of one model version."""
 
@@ -152,6 +168,10 @@ class OnnxModel:
         self.description = description
         self.plan = plan or BatchPlan()
         self._pad_single = self.plan.pad_single
+        self.row_cost_ns = 0
+        """Median single-row run time measured at load (0: not measured)."""
+        self.row_cost_max_ns = 0
+        """Slowest of the single-row runs timed at load."""
         self._input_names = [s.name for s in description.signature.inputs]
         self._output_names = [s.name for s in description.signature.outputs]
         self._run = session.run
@@ -194,6 +214,7 @@ class OnnxModel:
         feeds = warmup_inputs(model.description.signature)
         for _ in range(warmup_runs):
             model.run_sync(feeds)
+        model.row_cost_ns, model.row_cost_max_ns = _row_cost(model.run_sync, feeds)
         return model
 
     def run_sync(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
