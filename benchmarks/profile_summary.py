@@ -38,16 +38,16 @@ def summarize(text: str, top: int = 25) -> str:
     samples: 4
     <BLANKLINE>
     threads:
-      75.0%  MainThread
-      25.0%  ort
+       75.0%  MainThread
+       25.0%  ort
     <BLANKLINE>
     self (leaf frame):
-      75.0%  b (y.py)
-      25.0%  c (z.py)
+       75.0%  b (y.py)
+       25.0%  c (z.py)
     <BLANKLINE>
     inclusive (on the stack):
-      75.0%  a (x.py)
-      75.0%  b (y.py)
+       75.0%  a (x.py)
+       75.0%  b (y.py)
     """
     threads: collections.Counter[str] = collections.Counter()
     leaf: collections.Counter[str] = collections.Counter()
@@ -69,7 +69,8 @@ def summarize(text: str, top: int = 25) -> str:
     out += ["", "self (leaf frame):"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in leaf.most_common(top)]
     out += ["", "inclusive (on the stack):"]
-    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
+    ranked = sorted(inclusive.items(), key=lambda item: (-item[1], item[0]))[:top]
+    out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in ranked]
     return "\n".join(out)
 
 
