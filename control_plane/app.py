@@ -15,11 +15,19 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from control_plane.abtesting.routes import ABTestController
+from control_plane.abtesting.servers import RoutePusher
+from control_plane.abtesting.service import ABTestService
+from control_plane.abtesting.source import PredictionLogSource
+from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.predictions.routes import PredictionController
+from control_plane.predictions.service import PredictionService
+from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.retraining.routes import RetrainingController
@@ -60,12 +68,23 @@ class ControlPlaneServices:
         self.database = database
         self.audit_log = AuditLog(database)
         self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
+        self.prediction_service = PredictionService(database, SqlPredictionStore())
         self.tracker = ExperimentTracker.from_settings(settings.tracking)
         self.tracking_service = TrackingService(self.tracker)
         self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
         self.token_service = TokenService(database, self.audit_log)
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
+        )
+        self.ab_test_service = ABTestService(
+            database=database,
+            store=SqlABTestStore(),
+            audit_log=self.audit_log,
+            registry=self.registry,
+            pusher=RoutePusher(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            source=PredictionLogSource(self.prediction_service),
         )
         self.scheduler = Scheduler(
             database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
@@ -97,10 +116,12 @@ class ControlPlaneServices:
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
             "feature_service": self.feature_service,
+            "prediction_service": self.prediction_service,
             "tracking_service": self.tracking_service,
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "ab_test_service": self.ab_test_service,
             "scheduler": self.scheduler,
             "retraining_service": self.retraining_service,
         }
@@ -149,11 +170,13 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             health,
             AuditController,
             FeatureController,
+            PredictionController,
             TrackingController,
             TuningController,
             TokenController,
             ModelController,
             LineageController,
+            ABTestController,
             SchedulerController,
             RetrainingController,
         ],
@@ -161,7 +184,9 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         middleware=[PrincipalMiddleware(services.token_service)],
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
+        openapi_config=OpenAPIConfig(
+            title="modelyard control plane", version=__version__, use_handler_docstrings=True
+        ),
         lifespan=[lifespan],
         debug=False,
     )
