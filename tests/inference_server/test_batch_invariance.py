@@ -31,6 +31,8 @@ from modelyard.model_repository import publish_version
 from tests.converters.kinds import CLASSIFIERS, REGRESSORS, needs_bucket, with_bucket
 
 KINDS = [(k, True) for k in sorted(CLASSIFIERS)] + [(k, False) for k in sorted(REGRESSORS)]
+pytestmark = pytest.mark.slow  # trains and converts models
+
 POOL = 48
 """Sample rows per kind that requests draw from."""
 

@@ -7,12 +7,15 @@ from pathlib import Path
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.datasets import make_classification
 from sklearn.linear_model import LogisticRegression
 
 from converters import convert
 from inference_server.determinism import is_invariant, sample_inputs
 from inference_server.runtime import OnnxModel, _session
+
+pytestmark = pytest.mark.slow  # trains and converts models
 
 
 def _data() -> pd.DataFrame:
