@@ -1,10 +1,11 @@
 """Batch invariance through the real server: a row's answer never depends on its batch.
 
-Every kind the converters produce (``tests/converters/kinds.py``) is converted and served by
-one real server (gRPC on port 0, default batching). A hypothesis property sends random batch
+Every kind the converters produce (``tests/converters/kinds.py``), at the default precision
+(FP32 inputs here) and as a double-precision graph, is converted and served by one real
+server (gRPC on port 0, default batching). A hypothesis property sends random batch
 compositions concurrently -- requests of 1-4 rows drawn from a sample, so the micro-batcher
-merges them into runs of many sizes -- and compares each row's output bytes with the bytes of
-the same row sent alone. No platform property number is assigned to it.
+merges them into runs of many sizes -- and compares each row's output bytes with the bytes
+of the same row sent alone. No platform property number is assigned to it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ from modelyard.model_repository import publish_version
 from tests.converters.kinds import CLASSIFIERS, REGRESSORS, needs_bucket, with_bucket
 
 KINDS = [(k, True) for k in sorted(CLASSIFIERS)] + [(k, False) for k in sorted(REGRESSORS)]
+PRECISIONS = ("auto", "float64")
+"""``auto`` serves FP32 inputs for these data; ``float64`` builds double-precision graphs."""
+SERVED = [(kind, classification, p) for p in PRECISIONS for kind, classification in KINDS]
 pytestmark = pytest.mark.slow  # trains and converts models
 
 POOL = 48
@@ -46,13 +50,16 @@ class Served:
         self.channel = runner.run(_channel(server.grpc_port))
         self.stub = pbg.GRPCInferenceServiceStub(self.channel)
         self.rows: dict[str, pd.DataFrame] = {}
+        self.types: dict[str, dict[str, str]] = {}
         self.alone: dict[tuple[str, int], list[bytes]] = {}
 
     def infer(self, model: str, frames: list[pd.DataFrame]) -> list[list[bytes]]:
         """Send every frame as one request, all at once; each request's per-row output bytes."""
 
+        types = self.types[model]
+
         async def send() -> list[pb.ModelInferResponse]:
-            calls = [self.stub.ModelInfer(_request(model, f), timeout=30) for f in frames]
+            calls = [self.stub.ModelInfer(_request(model, f, types), timeout=30) for f in frames]
             return list(await asyncio.gather(*calls))
 
         answers = self.runner.run(send())
@@ -70,30 +77,32 @@ async def _channel(port: int) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(f"127.0.0.1:{port}")
 
 
-def _tensor(name: str, column: pd.Series) -> pb.ModelInferRequest.InferInputTensor:
+def _floats(name: str, values: np.ndarray, datatype: str, shape: list[int]) -> Any:
+    if datatype == "FP64":
+        contents = pb.InferTensorContents(fp64_contents=values.astype(np.float64).ravel().tolist())
+    else:
+        contents = pb.InferTensorContents(fp32_contents=values.astype(np.float32).ravel().tolist())
+    return pb.ModelInferRequest.InferInputTensor(
+        name=name, datatype=datatype, shape=shape, contents=contents
+    )
+
+
+def _tensor(name: str, column: pd.Series, datatype: str) -> Any:
     if not pd.api.types.is_numeric_dtype(column):
         values = [str(v).encode() for v in column]
         contents = pb.InferTensorContents(bytes_contents=values)
         return pb.ModelInferRequest.InferInputTensor(
             name=name, datatype="BYTES", shape=[len(column), 1], contents=contents
         )
-    contents = pb.InferTensorContents(fp32_contents=column.to_numpy(np.float32).tolist())
-    return pb.ModelInferRequest.InferInputTensor(
-        name=name, datatype="FP32", shape=[len(column), 1], contents=contents
-    )
+    return _floats(name, column.to_numpy(np.float64), datatype, [len(column), 1])
 
 
-def _request(model: str, frame: pd.DataFrame) -> pb.ModelInferRequest:
+def _request(model: str, frame: pd.DataFrame, types: dict[str, str]) -> pb.ModelInferRequest:
     if "bucket" in frame.columns:  # mixed types: one input per column
-        inputs = [_tensor(str(c), frame[c]) for c in frame.columns]
+        inputs = [_tensor(str(c), frame[c], types[str(c)]) for c in frame.columns]
     else:
-        matrix = frame.to_numpy(np.float32)
-        contents = pb.InferTensorContents(fp32_contents=matrix.ravel().tolist())
-        inputs = [
-            pb.ModelInferRequest.InferInputTensor(
-                name="input", datatype="FP32", shape=list(matrix.shape), contents=contents
-            )
-        ]
+        matrix = frame.to_numpy(np.float64)
+        inputs = [_floats("input", matrix, types["input"], list(matrix.shape))]
     return pb.ModelInferRequest(model_name=model, inputs=inputs)
 
 
@@ -121,7 +130,9 @@ def _row_bytes(answer: pb.ModelInferResponse, rows: int) -> list[bytes]:
     return [b"|".join(parts) for parts in per_row]
 
 
-def _fit(kind: str, classification: bool) -> tuple[bytes, pd.DataFrame]:
+def _fit(
+    kind: str, classification: bool, precision: str
+) -> tuple[bytes, dict[str, str], pd.DataFrame]:
     if classification:
         x, y = make_classification(
             n_samples=200, n_features=6, n_informative=4, n_classes=3,
@@ -132,7 +143,9 @@ def _fit(kind: str, classification: bool) -> tuple[bytes, pd.DataFrame]:
     frame = pd.DataFrame(x, columns=[f"x{i}" for i in range(x.shape[1])])
     frame = with_bucket(frame) if needs_bucket(kind) else frame
     model = (CLASSIFIERS if classification else REGRESSORS)[kind](frame, y, 12)
-    return convert(model, frame).onnx, frame.iloc[:POOL].reset_index(drop=True)
+    result = convert(model, frame, precision=precision)
+    types = {spec.name: spec.datatype for spec in result.signature.inputs}
+    return result.onnx, types, frame.iloc[:POOL].reset_index(drop=True)
 
 
 def _name(index: int) -> str:
@@ -142,9 +155,9 @@ def _name(index: int) -> str:
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     repo: Path = tmp_path_factory.mktemp("kinds")
-    frames = {}
-    for index, (kind, classification) in enumerate(KINDS):
-        data, frames[_name(index)] = _fit(kind, classification)
+    frames, types = {}, {}
+    for index, (kind, classification, precision) in enumerate(SERVED):
+        data, types[_name(index)], frames[_name(index)] = _fit(kind, classification, precision)
         publish_version(repo, _name(index), 1, {"model.onnx": data})
     options = ServerSettings(
         model_repository=repo,
@@ -160,6 +173,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         runner.run(server.start())
         live = Served(runner, server)
         live.rows = frames
+        live.types = types
         try:
             yield live
         finally:
@@ -170,7 +184,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
 @st.composite
 def compositions(draw: st.DrawFn) -> tuple[int, list[list[int]]]:
     """A kind and a list of requests, each a list of 1-4 sample row indices."""
-    kind = draw(st.integers(0, len(KINDS) - 1))
+    kind = draw(st.integers(0, len(SERVED) - 1))
     requests = draw(
         st.lists(st.lists(st.integers(0, POOL - 1), min_size=1, max_size=4), min_size=1,
                  max_size=24)
@@ -179,7 +193,7 @@ def compositions(draw: st.DrawFn) -> tuple[int, list[list[int]]]:
 
 
 @settings(
-    max_examples=60,
+    max_examples=80,
     deadline=None,
     derandomize=True,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -194,11 +208,13 @@ def test_row_answers_are_bit_identical_in_any_batch_composition(
     answers = served.infer(model, [frame.iloc[rows] for rows in requests])
     for rows, answer in zip(requests, answers, strict=True):
         for index, got in zip(rows, answer, strict=True):
-            assert got == served.alone_bytes(model, index), (KINDS[kind][0], index, rows)
+            assert got == served.alone_bytes(model, index), (SERVED[kind], index, rows)
 
 
-@pytest.mark.parametrize("index", range(len(KINDS)), ids=[k for k, _ in KINDS])
-def test_every_kind_is_batched_and_answers_each_row_as_alone(served: Served, index: int) -> None:
+@pytest.mark.parametrize("index", range(len(SERVED)), ids=[f"{k}-{p}" for k, _, p in SERVED])
+def test_every_kind_and_precision_is_batched_and_answers_each_row_as_alone(
+    served: Served, index: int
+) -> None:
     """A burst of single-row and multi-row requests is merged into batches (statistics show
     fewer session runs than rows) and every row still matches its lone answer."""
     model = _name(index)
@@ -207,7 +223,7 @@ def test_every_kind_is_batched_and_answers_each_row_as_alone(served: Served, ind
     answers = served.infer(model, [frame.iloc[rows] for rows in requests])
     for rows, answer in zip(requests, answers, strict=True):
         for row, got in zip(rows, answer, strict=True):
-            assert got == served.alone_bytes(model, row), (KINDS[index][0], row)
+            assert got == served.alone_bytes(model, row), (SERVED[index], row)
     stats = served.runner.run(_statistics(served, model))
     assert stats.execution_count < stats.inference_count, stats
 
