@@ -11,6 +11,7 @@ kind the converters produce, see ``docs/architecture.md`` "Batch invariance"):
   small batches (below ORT's ``parallel_N`` of 50 rows) and the *rows* for large ones: the
   per-row sums are added in a different order, so a row in a batch of 2..49 differs from the
   same row alone or in a batch of 64. With one thread every batch size agrees.
+* Double-precision graphs (the converters' ``float64`` precision) were invariant as is.
 
 The rule, applied once per version at load time (:func:`choose_plan`): score a seeded sample
 alone, in a full batch and in random sub-batches, and take the first plan under which every
