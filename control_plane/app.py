@@ -12,14 +12,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.monitoring.build import build_monitoring
+from control_plane.monitoring.metrics import MonitoringMetrics
+from control_plane.monitoring.routes import MonitoringController
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.scheduler import Scheduler
@@ -66,6 +70,7 @@ class ControlPlaneServices:
             database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
         )
         """Shared by every feature with periodic work; started and stopped with the app."""
+        self.monitoring = build_monitoring(settings.monitoring, database)
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -93,6 +98,8 @@ class ControlPlaneServices:
             "token_service": self.token_service,
             "registry": self.registry,
             "scheduler": self.scheduler,
+            "alert_service": self.monitoring.alerts,
+            "monitoring_metrics": self.monitoring.metrics,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -104,6 +111,7 @@ class ControlPlaneServices:
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
         await self.scheduler.stop()
+        await self.monitoring.notifier.stop()
         await self.tuning_service.stop()
         await self.database.dispose()
 
@@ -121,17 +129,25 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
+@get("/metrics", sync_to_thread=False, tags=["health"], media_type=CONTENT_TYPE_LATEST)
+def metrics(monitoring_metrics: NamedDependency[MonitoringMetrics]) -> bytes:
+    """Prometheus metrics of the control plane (alerts, notifications)."""
+    return generate_latest(monitoring_metrics.registry)
+
+
 def create_app(services: ControlPlaneServices) -> Litestar:
     """The Litestar application over ``services`` (which the caller owns and closes)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await services.monitoring.notifier.start()
         if services.settings.scheduler.enabled:
             await services.scheduler.start()
         try:
             yield
         finally:
             await services.scheduler.stop()
+            await services.monitoring.notifier.stop()
 
     return Litestar(
         route_handlers=[
@@ -144,6 +160,8 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             ModelController,
             LineageController,
             SchedulerController,
+            MonitoringController,
+            metrics,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],
