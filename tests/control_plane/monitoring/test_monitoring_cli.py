@@ -1,0 +1,55 @@
+"""``modelyard monitoring ...`` against a running control plane (``--url``), both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from control_plane.server import ControlPlaneServer
+from modelyard.cli import main
+from tests.control_plane.conftest import admin_token
+from tests.control_plane.monitoring.helpers import drift_candidate
+
+
+async def test_monitoring_commands_against_a_running_control_plane(
+    monitored_plane: ControlPlaneServer, tmp_path: Path
+) -> None:
+    assert monitored_plane.services is not None
+    runner = CliRunner(env={"MODELYARD_CONFIG_DIR": str(tmp_path / "no-config")})
+    url = ["--url", monitored_plane.url]
+    admin = ["--token", admin_token(monitored_plane)]
+
+    async def invoke(*args: str) -> Any:
+        # The server runs on this event loop: the (blocking) command runs in a thread.
+        result = await asyncio.to_thread(runner.invoke, main, ["monitoring", *args])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout) if result.stdout.startswith(("[", "{")) else None
+
+    add = ["add-channel", "ops", "--kind", "email", "--target", "ops@example.com"]
+    refused = await asyncio.to_thread(runner.invoke, main, ["monitoring", *add, *url])
+    assert refused.exit_code == 2
+    assert "API token" in refused.stderr
+    channel = await invoke(*add, "--type", "drift", "--min-severity", "warning", *url, *admin)
+    assert (channel["name"], channel["types"], channel["min_severity"]) == (
+        "ops",
+        ["drift"],
+        "warning",
+    )
+    alert, _ = await monitored_plane.services.monitoring.alerts.raise_alert(drift_candidate())
+    listed = await invoke("alerts", "--model", "churn", "--state", "open", *url)
+    assert [a["id"] for a in listed] == [alert.id]
+    shown = await invoke("alert", str(alert.id), *url)
+    assert shown["alert"]["details"][1]["feature"] == "plan"
+    assert [d["channel"] for d in shown["deliveries"]] == ["ops"]
+    acked = await invoke("ack", str(alert.id), *url, *admin)
+    assert acked["state"] == "acknowledged"
+    resolved = await invoke("resolve", str(alert.id), *url, *admin)
+    assert resolved["state"] == "resolved"
+    assert await invoke("dead-letters", *url) is not None
+    assert await invoke("jobs", *url) == []
+    await invoke("delete-channel", "ops", *url, *admin)
+    assert await invoke("channels", *url) == []
