@@ -22,9 +22,13 @@ from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
 from control_plane.monitoring.build import build_monitoring
+from control_plane.monitoring.drift_routes import DriftController
 from control_plane.monitoring.metrics import MonitoringMetrics
 from control_plane.monitoring.routes import MonitoringController
+from control_plane.monitoring.sketch_client import SketchClient
+from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
+from control_plane.registry.publisher import RepositoryPublisher
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.scheduler import Scheduler
 from control_plane.scheduler.routes import SchedulerController
@@ -70,7 +74,19 @@ class ControlPlaneServices:
             database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
         )
         """Shared by every feature with periodic work; started and stopped with the app."""
-        self.monitoring = build_monitoring(settings.monitoring, database)
+        self.monitoring = build_monitoring(
+            settings.monitoring,
+            database,
+            sketches=SketchClient(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            publisher=RepositoryPublisher(
+                Path(settings.registry.model_repository),
+                ArtifactStore(Path(settings.registry.artifact_store)),
+            ),
+            registry=self.registry,
+        )
+        self.monitoring.register_jobs(self.scheduler, settings.monitoring)
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -99,6 +115,7 @@ class ControlPlaneServices:
             "registry": self.registry,
             "scheduler": self.scheduler,
             "alert_service": self.monitoring.alerts,
+            "drift_service": self.monitoring.drift,
             "monitoring_metrics": self.monitoring.metrics,
         }
         dependencies = {
@@ -161,6 +178,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             LineageController,
             SchedulerController,
             MonitoringController,
+            DriftController,
             metrics,
         ],
         dependencies=services.dependencies(),

@@ -144,6 +144,10 @@ class MonitoringSettings(_Section, kw_only=True, frozen=True):
     notify_backoff_max_s: float = 300.0
     notify_poll_s: float = 1.0
     """How often due deliveries (retries) are looked for; new alerts are sent at once."""
+    drift_check_interval: str = "every 1h"
+    """Schedule of the periodic drift checks (``every <n>s|m|h|d`` or a cron expression)."""
+    drift_window_s: float = 3600.0
+    """Window of a drift check (periodic, and manual ones that name none), in seconds."""
 
 
 class LoggingSettings(_Section, kw_only=True, frozen=True):

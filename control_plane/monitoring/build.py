@@ -8,15 +8,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from control_plane.monitoring.drift_service import DriftService
+from control_plane.monitoring.drift_store import SqlDriftStore
 from control_plane.monitoring.metrics import MonitoringMetrics
 from control_plane.monitoring.notifier import Notifier
 from control_plane.monitoring.service import AlertService
+from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.monitoring.store import SqlMonitoringStore
+from control_plane.scheduler import JobRun, Schedule, Scheduler
 from control_plane.scheduler.scheduler import utc_now
 
 if TYPE_CHECKING:
+    from control_plane.registry.publisher import RepositoryPublisher
+    from control_plane.registry.service import RegistryService
     from modelyard.settings import MonitoringSettings
     from modelyard.storage import Database
+
+DRIFT_JOB = "monitoring.drift-checks"
+REFERENCES_JOB = "monitoring.publish-references"
 
 
 @dataclass
@@ -27,6 +36,19 @@ class Monitoring:
     store: SqlMonitoringStore
     notifier: Notifier
     alerts: AlertService
+    drift: DriftService
+
+    def register_jobs(self, scheduler: Scheduler, settings: MonitoringSettings) -> None:
+        """Periodic drift checks, and the ``reference.json`` sweep every minute."""
+
+        async def check(_: JobRun) -> None:
+            await self.drift.check_all()
+
+        async def publish(_: JobRun) -> None:
+            await self.drift.publish_references()
+
+        scheduler.register(DRIFT_JOB, Schedule.parse(settings.drift_check_interval), check)
+        scheduler.register(REFERENCES_JOB, Schedule.parse("every 1m"), publish)
 
 
 def build_monitoring(
@@ -35,15 +57,29 @@ def build_monitoring(
     *,
     clock: Callable[[], dt.datetime] = utc_now,
     rng: random.Random | None = None,
+    sketches: SketchClient | None = None,
+    publisher: RepositoryPublisher | None = None,
+    registry: RegistryService | None = None,
 ) -> Monitoring:
-    """Build the monitoring feature over ``database``."""
+    """Build the monitoring feature over ``database`` (no inference servers unless
+    ``sketches`` names them)."""
     metrics = MonitoringMetrics()
     store = SqlMonitoringStore()
     notifier = Notifier(database, store, settings, metrics, clock=clock, rng=rng)
     alerts = AlertService(
         database, store, notifier, metrics, cooldown_s=settings.alert_cooldown_s, clock=clock
     )
-    return Monitoring(metrics=metrics, store=store, notifier=notifier, alerts=alerts)
+    drift = DriftService(
+        database,
+        SqlDriftStore(),
+        alerts,
+        sketches or SketchClient(()),
+        publisher=publisher,
+        registry=registry,
+        default_window_s=settings.drift_window_s,
+        clock=clock,
+    )
+    return Monitoring(metrics=metrics, store=store, notifier=notifier, alerts=alerts, drift=drift)
 
 
 __all__ = ["Monitoring", "build_monitoring"]

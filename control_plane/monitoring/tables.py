@@ -78,6 +78,40 @@ monitoring_delivery_attempts = sa.Table(
     sa.Column("duration_ms", sa.Float, nullable=False),
 )
 
+monitoring_references = sa.Table(
+    "monitoring_references",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("profile", sa.Text, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+monitoring_drift_policies = sa.Table(
+    "monitoring_drift_policies",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("policy", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+monitoring_drift_reports = sa.Table(
+    "monitoring_drift_reports",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("drifted", sa.Boolean, nullable=False),
+    sa.Column("share", sa.Float, nullable=False),
+    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("alert_id", sa.Integer, nullable=True),
+    sa.Column("result", sa.Text, nullable=False),
+    sa.Column("window", sa.Text, nullable=False),
+)
+
 
 __all__ = [
     "metadata",
@@ -85,4 +119,7 @@ __all__ = [
     "monitoring_channels",
     "monitoring_deliveries",
     "monitoring_delivery_attempts",
+    "monitoring_drift_policies",
+    "monitoring_drift_reports",
+    "monitoring_references",
 ]

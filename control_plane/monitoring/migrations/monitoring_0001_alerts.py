@@ -1,4 +1,5 @@
-"""Monitoring: alerts, notification channels, deliveries and their attempts.
+"""Monitoring: alerts, notification channels, deliveries and their attempts; reference
+profiles, drift policies and drift reports.
 
 Revision ID: monitoring_0001
 Revises:
@@ -84,9 +85,45 @@ def upgrade() -> None:
             ["delivery_id"], ["monitoring_deliveries.id"], name="fk_monitoring_attempts_delivery"
         ),
     )
+    op.create_table(
+        "monitoring_references",
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("profile", sa.Text, nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("model", "version", name="pk_monitoring_references"),
+    )
+    op.create_table(
+        "monitoring_drift_policies",
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("policy", sa.Text, nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.PrimaryKeyConstraint("model", name="pk_monitoring_drift_policies"),
+    )
+    op.create_table(
+        "monitoring_drift_reports",
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("version", sa.Integer, nullable=False),
+        sa.Column("window_start", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("window_end", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("drifted", sa.Boolean, nullable=False),
+        sa.Column("share", sa.Float, nullable=False),
+        sa.Column("rows", sa.Integer, nullable=False),
+        sa.Column("alert_id", sa.Integer, nullable=True),
+        sa.Column("result", sa.Text, nullable=False),
+        sa.Column("window", sa.Text, nullable=False),
+    )
+    op.create_index(
+        "ix_monitoring_drift_reports_model", "monitoring_drift_reports", ["model", "version", "id"]
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("monitoring_drift_reports")
+    op.drop_table("monitoring_drift_policies")
+    op.drop_table("monitoring_references")
     op.drop_table("monitoring_delivery_attempts")
     op.drop_table("monitoring_deliveries")
     op.drop_table("monitoring_channels")
