@@ -18,6 +18,10 @@ import importlib
 import logging
 from typing import TYPE_CHECKING, Protocol
 
+from inference_server.admin.channel import ChannelFanout
+from inference_server.admin.fanout import LocalFanout
+from inference_server.admin.service import AdminService, register_builtin_ops
+from inference_server.auth import BearerAuth
 from inference_server.grpc.server import start_grpc_server
 from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
@@ -28,6 +32,7 @@ from modelyard.errors import ConfigurationError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from inference_server.admin.fanout import Fanout
     from inference_server.grpc.server import GrpcServerHandle
     from inference_server.settings import ServerSettings
 
@@ -57,7 +62,13 @@ def _find_http_starter() -> Callable[..., Awaitable[ListenerHandle]] | None:
 class InferenceServer:
     """One server process: repository, service and listeners."""
 
-    def __init__(self, settings: ServerSettings, *, worker_index: int = 0) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        worker_index: int = 0,
+        on_admin_lost: Callable[[], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.hooks = PrometheusHooks()
         self.manager = ModelManager(
@@ -70,6 +81,25 @@ class InferenceServer:
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
         )
         self.service = InferenceService(self.manager, self.watcher, self.hooks)
+        self.auth = BearerAuth(settings.admin_token, settings.inference_token)
+        # One of N workers talks to its supervisor; a lone process is the whole server.
+        self.fanout: Fanout = (
+            ChannelFanout(
+                settings.control_socket,
+                worker_index,
+                timeout_s=settings.admin_timeout_s,
+                on_lost=on_admin_lost,
+            )
+            if settings.control_socket
+            else LocalFanout()
+        )
+        register_builtin_ops(
+            self.fanout,
+            self.service,
+            pin=bool(settings.control_socket) and settings.control_mode != "poll",
+            default_batching=settings.default_batching,
+        )
+        self.admin = AdminService(self.fanout, self.auth)
         self._worker_index = worker_index
         self._grpc: GrpcServerHandle | None = None
         self._http: ListenerHandle | None = None
@@ -101,9 +131,14 @@ class InferenceServer:
             raise ConfigurationError(
                 f"model repository {str(settings.model_repository)!r} is not a directory"
             )
-        await self.watcher.start()
+        # A worker of N first replays the server's desired state; in explicit mode that *is*
+        # its startup load (the versions the server serves, not what the disk holds now).
+        await self.fanout.start()
+        await self.watcher.start(
+            scan=not settings.control_socket or settings.control_mode == "poll"
+        )
         self._grpc = await start_grpc_server(
-            self.service, settings.host, settings.grpc_port, settings
+            self.service, settings.host, settings.grpc_port, settings, admin=self.admin
         )
         if settings.http_port is not None:
             starter = _find_http_starter()
@@ -111,13 +146,14 @@ class InferenceServer:
                 log.warning("inference_server.http is not installed: no HTTP listener")
             else:
                 self._http = await starter(
-                    self.service, settings.host, settings.http_port, settings
+                    self.service, settings.host, settings.http_port, settings, admin=self.admin
                 )
         if settings.metrics_port is not None:
             self._metrics = MetricsServer(self.hooks.registry)
             port = settings.metrics_port + self._worker_index if settings.metrics_port else 0
             await self._metrics.start(settings.host, port, reuse_port=False)
         self.service.ready = True
+        await self.fanout.ready()
         log.info(
             "listening",
             extra={
@@ -130,6 +166,7 @@ class InferenceServer:
     async def stop(self) -> None:
         """Drain and stop: refuse new work, finish in-flight requests, close every model."""
         self.service.draining = True
+        await self.fanout.close()
         await self.watcher.stop()
         grace = self.settings.drain_timeout_s
         if self._http is not None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import multiprocessing
 import os
 import signal
 import sys
@@ -38,8 +37,8 @@ def _default_workers() -> int:
 async def _serve(settings: ServerSettings, worker: int) -> None:
     from inference_server.app import InferenceServer
 
-    server = InferenceServer(settings, worker_index=worker)
     stop = asyncio.Event()
+    server = InferenceServer(settings, worker_index=worker, on_admin_lost=stop.set)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -74,28 +73,16 @@ def run_worker(settings: ServerSettings, worker: int, log_level: str, log_format
 
 
 def _run_workers(settings: ServerSettings, workers: int, log_level: str, log_format: str) -> int:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(
-            target=run_worker,
-            args=(settings, i, log_level, log_format),
-            name=f"modelyard-worker-{i}",
-        )
-        for i in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
+    """Supervise N workers as one server (``inference_server.admin.supervisor``)."""
+    from inference_server.admin.repository_ops import initial_state
+    from inference_server.admin.supervisor import Supervisor
 
-    def forward(signum: int, _frame: object) -> None:
-        for proc in procs:
-            if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for proc in procs:
-        proc.join()
-    return 0 if all(p.exitcode == 0 for p in procs) else 1
+    configure_logging(log_level, log_format)
+    initial = {}
+    if settings.control_mode != "poll":
+        initial = initial_state(settings.model_repository, settings.default_batching)
+    supervisor = Supervisor(settings, workers, run_worker, (log_level, log_format), initial)
+    return asyncio.run(supervisor.run())
 
 
 def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
@@ -133,6 +120,9 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
         reuse_port=workers > 1,
         drain_timeout_s=server.drain_timeout_s,
         default_batching=batching,
+        admin_token=server.admin_token,
+        inference_token=server.inference_token,
+        admin_timeout_s=server.admin_timeout_s,
     )
     return (
         settings,

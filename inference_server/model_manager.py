@@ -45,11 +45,11 @@ from modelyard.model_repository import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from pathlib import Path
 
     from modelyard.enums import ModelVariant
-    from modelyard.model_repository import BatchingConfig
+    from modelyard.model_repository import BatchingConfig, Route
     from modelyard.models import Scalar
 
 log = logging.getLogger(__name__)
@@ -181,8 +181,12 @@ class ModelManager:
         """All known models, by name."""
         return [self._slots[n] for n in sorted(self._slots)]
 
-    async def sync(self, name: str) -> ModelSlot | None:
-        """Bring one model in line with the repository on disk; None if it has no directory."""
+    async def sync(self, name: str, only: Collection[int] | None = None) -> ModelSlot | None:
+        """Bring one model in line with the repository on disk; None if it has no directory.
+
+        ``only`` pins the versions to load (those of them still on disk) instead of the
+        config's version policy: every worker of a server loads the same versions.
+        """
         model_dir = self.repository / name
         if not await asyncio.to_thread(model_dir.is_dir):
             await self.unload(name)
@@ -199,7 +203,10 @@ class ModelManager:
                 return slot
             slot.error = ""
             available = await asyncio.to_thread(scan_model, model_dir)
-            wanted = select_versions(available, config.version_policy)
+            if only is None:
+                wanted = select_versions(available, config.version_policy)
+            else:
+                wanted = sorted(v for v in available if v in only)
             for version in wanted:
                 await self._ensure_loaded(slot, config, available[version])
             self._publish(slot, config, wanted, set(available))
@@ -271,6 +278,16 @@ class ModelManager:
         slot.config = config
         slot.by_key = by_key
         slot.router = Router.build(config.routes, slot.ready)
+
+    def set_routes(self, name: str, routes: Sequence[Route]) -> None:
+        """Route a model's requests by ``routes`` from the next request on (no reload).
+
+        Raises:
+            NotFound: the model is not loaded.
+        """
+        slot = self.slot(name)
+        slot.config = msgspec.structs.replace(slot.config, routes=tuple(routes))
+        slot.router = Router.build(slot.config.routes, slot.ready)
 
     def _retire(self, handle: LoadedVersion) -> None:
         self._hooks.event(handle.name, handle.version, "unloaded")

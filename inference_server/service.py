@@ -352,15 +352,27 @@ class InferenceService:
         """Every model in the repository with the state of each version."""
         return await self._watcher.index(ready_only=ready_only)
 
-    async def load_model(self, name: str) -> None:
-        """Load (or reload) a model from the repository now.
+    @property
+    def manager(self) -> ModelManager:
+        """The model manager (the admin operations of ``inference_server.admin`` use it)."""
+        return self._manager
+
+    @property
+    def watcher(self) -> RepositoryWatcher:
+        """The repository watcher (the admin operations use it)."""
+        return self._watcher
+
+    async def load_model(
+        self, name: str, versions: Sequence[int] | None = None, *, checked: bool = True
+    ) -> None:
+        """Load (or reload) a model from the repository now (``versions``: exactly these).
 
         Raises:
             NotFound: no such model directory or no complete version in it.
             FailedPrecondition: a version could not be loaded (the message says why; versions
                 that were serving keep serving).
         """
-        slot = await self._watcher.load(name)
+        slot = await self._watcher.load(name, versions, checked=checked)
         reasons = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason]
         if slot.error:
             reasons.insert(0, slot.error)

@@ -34,6 +34,12 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         drain_timeout_s: how long ``stop()`` waits for in-flight requests.
         grpc_max_concurrent_rpcs: None for no limit; beyond it gRPC answers RESOURCE_EXHAUSTED.
         default_batching: batching of models whose config.json has no ``batching`` section.
+        admin_token: bearer token of admin calls ("": open); see ``inference_server.auth``.
+        inference_token: bearer token of inference calls ("": open).
+        admin_timeout_s: how long an admin call waits for every worker to apply it.
+        control_socket: the supervisor's Unix socket when this process is one of N workers
+            (``modelyard serve --workers N`` sets it); None: a single process, admin calls
+            apply here only (``inference_server.admin``).
     """
 
     model_repository: Path
@@ -49,3 +55,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     grpc_max_concurrent_rpcs: int | None = None
     default_batching: BatchingConfig = BatchingConfig()
+    admin_token: str = ""
+    inference_token: str = ""
+    admin_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
+    control_socket: str | None = None

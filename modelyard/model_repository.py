@@ -48,7 +48,7 @@ from modelyard.enums import ModelVariant
 from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 MODEL_FILENAME = "model.onnx"
 CONFIG_FILENAME = "config.json"
@@ -240,6 +240,44 @@ def write_model_config(model_dir: Path, config: ModelConfig) -> None:
     tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
     tmp.write_bytes(_CONFIG_ENCODER.encode(config))
     os.replace(tmp, model_dir / CONFIG_FILENAME)
+
+
+def write_model_routes(model_dir: Path, routes: Sequence[Route]) -> ModelConfig:
+    """Replace the ``routes`` of a model's config.json atomically, keeping every other key.
+
+    The other keys are kept as written (a file without ``batching`` keeps taking the
+    server's default); the result is checked against :class:`ModelConfig` before it replaces
+    the file (aside, fsync, ``os.replace``), so a poll never sees a half-written file.
+
+    Returns:
+        The new configuration (as the file now reads, without server defaults).
+
+    Raises:
+        ConfigurationError: the present file is not a JSON object matching the schema.
+    """
+    path = model_dir / CONFIG_FILENAME
+    try:
+        raw: object = msgspec.json.decode(path.read_bytes())
+    except FileNotFoundError:
+        raw = {}
+    except msgspec.DecodeError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{path}: expected a JSON object")
+    raw["routes"] = msgspec.to_builtins(list(routes))
+    data = _CONFIG_ENCODER.encode(raw)
+    try:
+        config = _CONFIG_DECODER.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(model_dir)
+    return config
 
 
 def publish_version(

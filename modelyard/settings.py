@@ -103,6 +103,13 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     queue_capacity: int = 4096
     queue_timeout_ms: int = 10_000
     drain_timeout_s: float = 30.0
+    admin_token: str = ""
+    """Bearer token every admin call needs (load, unload, routes, log flush, sketch reads);
+    empty: admin calls are open. ``MODELYARD_SERVER_ADMIN_TOKEN``."""
+    inference_token: str = ""
+    """Bearer token inference calls need; empty (default): inference is open."""
+    admin_timeout_s: float = 120.0
+    """How long an admin call waits for every worker to apply it before it fails."""
 
 
 class TuningSettings(_Section, kw_only=True, frozen=True):

@@ -20,6 +20,8 @@ from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry,
 from inference_server.http.routes import HttpApi
 
 if TYPE_CHECKING:
+    from inference_server.admin.service import AdminService
+    from inference_server.auth import BearerAuth
     from inference_server.service import InferenceService
 
 
@@ -87,13 +89,22 @@ class HttpServer:
 
 
 async def start_http_server(
-    service: InferenceService, host: str, port: int, settings: HttpOptions
+    service: InferenceService,
+    host: str,
+    port: int,
+    settings: HttpOptions,
+    *,
+    auth: BearerAuth | None = None,
+    admin: AdminService | None = None,
 ) -> HttpServer:
-    """Serve the OIP REST API and the simple JSON endpoints of ``service``.
+    """Serve the OIP REST API, the admin API and the simple JSON endpoints of ``service``.
 
+    ``admin`` applies admin calls on every worker and holds the tokens; without it a
+    single-process admin is built over ``service`` with ``auth`` (None: every call open).
     Returns once listening; ``HttpServer.port`` is the bound port (``port=0`` picks one).
     """
-    return await serve(HttpApi(service, settings.max_message_bytes), host, port, settings)
+    api = HttpApi(service, settings.max_message_bytes, auth, admin)
+    return await serve(api, host, port, settings)
 
 
 async def serve(
