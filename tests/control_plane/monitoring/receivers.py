@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from typing import Any
@@ -55,6 +56,8 @@ class HttpReceiver:
     """Answers 500 to the first ``fail_first`` requests, then 200; records every request."""
 
     fail_first: int = 0
+    answer: Callable[[Request], tuple[int, bytes]] | None = None
+    """When set, answers every request that is not failed on purpose."""
     requests: list[Request] = field(default_factory=list)
     port: int = 0
     _server: Any = None
@@ -81,10 +84,14 @@ class HttpReceiver:
                 name, _, value = line.partition(":")
                 headers[name.strip().lower()] = value.strip()
         body = await reader.readexactly(int(headers.get("content-length", "0")))
-        self.requests.append(Request(path, headers, body))
+        request = Request(path, headers, body)
+        self.requests.append(request)
         failing = len(self.requests) <= self.fail_first
         status = b"500 Internal Server Error" if failing else b"200 OK"
         answer = b"busy" if failing else b"ok"
+        if not failing and self.answer is not None:
+            code, answer = self.answer(request)
+            status = f"{code} X".encode()
         writer.write(
             b"HTTP/1.1 "
             + status
