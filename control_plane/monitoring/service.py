@@ -6,14 +6,18 @@
   after that alert was resolved folds in too while the cool-down (``alert_cooldown_s`` since it
   was last seen) lasts; after it, a new alert opens and is notified.
 - Lifecycle: open -> acknowledged -> resolved, or open -> resolved; a resolved alert is final.
-- A new alert and its deliveries commit in one transaction; then the dispatcher is woken.
+- A new alert and its deliveries commit in one transaction; then the dispatcher is woken and
+  every subscriber (:meth:`AlertService.subscribe`; retraining listens for drift and
+  performance alerts) is called with it. A failing subscriber is logged, never fails the
+  alert.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import re
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
@@ -37,7 +41,9 @@ if TYPE_CHECKING:
     from control_plane.monitoring.store import MonitoringStore
     from modelyard.storage import Database
 
+log = logging.getLogger(__name__)
 MAX_PAGE = 1000
+AlertListener = Callable[[Alert], Awaitable[None]]
 _CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
 
@@ -70,6 +76,18 @@ class AlertService:
         self._metrics = metrics
         self._cooldown = dt.timedelta(seconds=cooldown_s)
         self._clock = clock
+        self._listeners: list[AlertListener] = []
+
+    def subscribe(self, listener: AlertListener) -> None:
+        """Call ``listener`` with every new alert (not with repeats folded into one)."""
+        self._listeners.append(listener)
+
+    async def _announce(self, alert: Alert) -> None:
+        for listener in self._listeners:
+            try:
+                await listener(alert)
+            except Exception:  # NOTE: a subscriber's failure must not undo the alert.
+                log.exception("alert listener %r failed on alert %s", listener, alert.id)
 
     async def raise_alert(self, candidate: AlertCandidate) -> tuple[Alert, bool]:
         """Open an alert for ``candidate``, or fold it into the alert it repeats.
@@ -94,6 +112,7 @@ class AlertService:
         if new:
             self._metrics.alerts.labels(alert.type.value, alert.severity.value).inc()
             self._notifier.wake()
+            await self._announce(alert)
         else:
             self._metrics.suppressed.labels(alert.type.value).inc()
         return alert, new
@@ -225,4 +244,4 @@ def _check_channel(spec: ChannelSpec) -> None:
         )
 
 
-__all__ = ["MAX_PAGE", "AlertService"]
+__all__ = ["MAX_PAGE", "AlertListener", "AlertService"]

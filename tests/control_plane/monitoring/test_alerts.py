@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from control_plane.monitoring.models import (
+    Alert,
     AlertState,
     AlertType,
     ChannelKind,
@@ -140,3 +141,21 @@ async def test_invalid_channels_are_refused(
     monitoring, _ = build(database, settings())
     with pytest.raises(InvalidArgument):
         await monitoring.alerts.add_channel(ChannelSpec(name=name, kind=kind, target=target))
+
+
+async def test_subscribers_hear_of_new_alerts_only(database: Database) -> None:
+    monitoring, _ = build(database, settings())
+    heard: list[int] = []
+
+    async def listener(alert: Alert) -> None:
+        heard.append(alert.id)
+
+    async def broken(alert: Alert) -> None:
+        raise RuntimeError("subscriber bug")
+
+    monitoring.alerts.subscribe(broken)
+    monitoring.alerts.subscribe(listener)
+    first, _ = await monitoring.alerts.raise_alert(drift_candidate())
+    await monitoring.alerts.raise_alert(drift_candidate())  # a repeat: folded, not announced
+    second, _ = await monitoring.alerts.raise_alert(drift_candidate(version=2))
+    assert heard == [first.id, second.id]
