@@ -1,5 +1,5 @@
 """``modelyard monitoring alerts|alert|ack|resolve|channels|add-channel|delete-channel|
-dead-letters|jobs|run-job``.
+dead-letters|reference|check|reports|report|jobs|run-job``.
 
 Every command speaks the control plane's REST API: to ``--url``, or in-process over the local
 store (:mod:`control_plane.cli_client`). Changes need an API token (``--token`` or
@@ -9,6 +9,7 @@ store (:mod:`control_plane.cli_client`). Changes need an API token (``--token`` 
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
 import click
@@ -163,3 +164,69 @@ def jobs(url: str | None) -> None:
 def run_job(name: str, url: str | None, token: str | None) -> None:
     """Make a periodic job due now (admin)."""
     echo_json(_request(url, token, "POST", f"/v1/scheduler/jobs/{name}/run"))
+
+
+@monitoring.command("reference")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option(
+    "--sample",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="The training sample (CSV or Parquet), one column per feature.",
+)
+@click.option("--score-column", default=None, help="Column holding the model's score.")
+@URL
+@TOKEN
+def set_reference(
+    model: str,
+    version: int,
+    sample: Path,
+    score_column: str | None,
+    url: str | None,
+    token: str | None,
+) -> None:
+    """Store a version's reference profile, built from its training sample."""
+    import pandas as pd  # NOTE: imported here: pandas is slow to import for other commands
+
+    frame = pd.read_parquet(sample) if sample.suffix == ".parquet" else pd.read_csv(sample)
+    score = None
+    if score_column is not None:
+        if score_column not in frame.columns:
+            raise click.BadParameter(f"{sample} has no column {score_column!r}")
+        score = frame.pop(score_column).astype(float).tolist()
+    columns = {str(name): frame[name].tolist() for name in frame.columns}
+    body = {"columns": columns, "score": score}
+    profile = _request(
+        url, token, "PUT", f"/v1/monitoring/models/{model}/versions/{version}/reference", body=body
+    )
+    click.echo(
+        f"reference of {model} v{version}: {profile['rows']} rows, "
+        f"{len(profile['features'])} features"
+    )
+
+
+@monitoring.command("check")
+@click.argument("model")
+@click.argument("version", type=int)
+@click.option("--window-s", type=float, default=None, help="Window length (default: settings).")
+@URL
+@TOKEN
+def check(
+    model: str, version: int, window_s: float | None, url: str | None, token: str | None
+) -> None:
+    """Check drift now over the last window; prints the stored report."""
+    body = {"window_s": window_s} if window_s else {}
+    path = f"/v1/monitoring/models/{model}/versions/{version}/drift-checks"
+    echo_json(_request(url, token, "POST", path, body=body))
+
+
+@monitoring.command("reports")
+@click.option("--model", default=None)
+@click.option("--version", type=int, default=None)
+@click.option("--limit", type=int, default=20, show_default=True)
+@URL
+def reports(model: str | None, version: int | None, limit: int, url: str | None) -> None:
+    """Drift reports, newest first."""
+    params = {"model": model, "version": version, "limit": limit}
+    echo_json(_request(url, None, "GET", "/v1/monitoring/drift-reports", params=params))

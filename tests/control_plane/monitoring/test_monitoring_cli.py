@@ -13,6 +13,7 @@ from control_plane.server import ControlPlaneServer
 from modelyard.cli import main
 from tests.control_plane.conftest import admin_token
 from tests.control_plane.monitoring.helpers import drift_candidate
+from tests.control_plane.registry.helpers import DEVELOPER, registration, with_lineage_features
 
 
 async def test_monitoring_commands_against_a_running_control_plane(
@@ -52,5 +53,45 @@ async def test_monitoring_commands_against_a_running_control_plane(
     assert await invoke("dead-letters", *url) is not None
     jobs = {job["name"] for job in await invoke("jobs", *url)}
     assert "monitoring.drift-checks" in jobs
+    sample_csv = tmp_path / "sample.csv"
+    sample_csv.write_text(
+        "tenure,plan,p\n" + "".join(f"{i},{'ab'[i % 2]},0.{i % 10}\n" for i in range(60))
+    )
+    unknown = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        ["monitoring", "reference", "churn", "7", "--sample", str(sample_csv), *url, *admin],
+    )
+    assert unknown.exit_code == 2
+    assert "not found" in unknown.stderr
+    no_servers = await asyncio.to_thread(
+        runner.invoke, main, ["monitoring", "check", "churn", "1", *url, *admin]
+    )
+    assert no_servers.exit_code == 2
+    assert "reference profile" in no_servers.stderr
+    assert await invoke("reports", "--model", "churn", *url) == []
+    await with_lineage_features(monitored_plane)
+    model = await monitored_plane.services.registry.register("churn", registration(), DEVELOPER)
+    stored = await asyncio.to_thread(
+        runner.invoke,
+        main,
+        [
+            "monitoring",
+            "reference",
+            "churn",
+            str(model.version),
+            "--sample",
+            str(sample_csv),
+            "--score-column",
+            "p",
+            *url,
+            *admin,
+        ],
+    )
+    assert stored.exit_code == 0, stored.output
+    assert "60 rows, 2 features" in stored.stdout
+    profile = await monitored_plane.services.monitoring.drift.reference("churn", model.version)
+    assert set(profile.features) == {"tenure", "plan"}
+    assert profile.score is not None
     await invoke("delete-channel", "ops", *url, *admin)
     assert await invoke("channels", *url) == []
