@@ -26,6 +26,9 @@ from control_plane.monitoring.drift_routes import DriftController
 from control_plane.monitoring.metrics import MonitoringMetrics
 from control_plane.monitoring.routes import MonitoringController
 from control_plane.monitoring.sketch_client import SketchClient
+from control_plane.predictions.routes import PredictionController
+from control_plane.predictions.service import PredictionService
+from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.publisher import RepositoryPublisher
@@ -63,6 +66,7 @@ class ControlPlaneServices:
         self.database = database
         self.audit_log = AuditLog(database)
         self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
+        self.prediction_service = PredictionService(database, SqlPredictionStore())
         self.tracker = ExperimentTracker.from_settings(settings.tracking)
         self.tracking_service = TrackingService(self.tracker)
         self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
@@ -109,6 +113,7 @@ class ControlPlaneServices:
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
             "feature_service": self.feature_service,
+            "prediction_service": self.prediction_service,
             "tracking_service": self.tracking_service,
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
@@ -171,6 +176,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             health,
             AuditController,
             FeatureController,
+            PredictionController,
             TrackingController,
             TuningController,
             TokenController,
