@@ -24,6 +24,7 @@ from control_plane.features.store import SqlFeatureStore
 from control_plane.monitoring.build import build_monitoring
 from control_plane.monitoring.drift_routes import DriftController
 from control_plane.monitoring.metrics import MonitoringMetrics
+from control_plane.monitoring.performance_routes import PerformanceController
 from control_plane.monitoring.routes import MonitoringController
 from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.predictions.routes import PredictionController
@@ -89,6 +90,7 @@ class ControlPlaneServices:
                 ArtifactStore(Path(settings.registry.artifact_store)),
             ),
             registry=self.registry,
+            predictions=self.prediction_service,
         )
         self.monitoring.register_jobs(self.scheduler, settings.monitoring)
         self.admin_token_path: Path | None = None
@@ -121,6 +123,7 @@ class ControlPlaneServices:
             "scheduler": self.scheduler,
             "alert_service": self.monitoring.alerts,
             "drift_service": self.monitoring.drift,
+            "performance_service": self.monitoring.performance,
             "monitoring_metrics": self.monitoring.metrics,
         }
         dependencies = {
@@ -185,6 +188,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             SchedulerController,
             MonitoringController,
             DriftController,
+            PerformanceController,
             metrics,
         ],
         dependencies=services.dependencies(),

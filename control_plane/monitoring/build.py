@@ -12,6 +12,8 @@ from control_plane.monitoring.drift_service import DriftService
 from control_plane.monitoring.drift_store import SqlDriftStore
 from control_plane.monitoring.metrics import MonitoringMetrics
 from control_plane.monitoring.notifier import Notifier
+from control_plane.monitoring.performance_service import PerformanceService
+from control_plane.monitoring.performance_store import SqlPerformanceStore
 from control_plane.monitoring.service import AlertService
 from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.monitoring.store import SqlMonitoringStore
@@ -19,6 +21,7 @@ from control_plane.scheduler import JobRun, Schedule, Scheduler
 from control_plane.scheduler.scheduler import utc_now
 
 if TYPE_CHECKING:
+    from control_plane.predictions.service import PredictionService
     from control_plane.registry.publisher import RepositoryPublisher
     from control_plane.registry.service import RegistryService
     from modelyard.settings import MonitoringSettings
@@ -26,6 +29,7 @@ if TYPE_CHECKING:
 
 DRIFT_JOB = "monitoring.drift-checks"
 REFERENCES_JOB = "monitoring.publish-references"
+PERFORMANCE_JOB = "monitoring.performance"
 
 
 @dataclass
@@ -37,6 +41,8 @@ class Monitoring:
     notifier: Notifier
     alerts: AlertService
     drift: DriftService
+    performance: PerformanceService | None
+    """Present when the prediction log is (the control plane always has it)."""
 
     def register_jobs(self, scheduler: Scheduler, settings: MonitoringSettings) -> None:
         """Periodic drift checks, and the ``reference.json`` sweep every minute."""
@@ -49,6 +55,14 @@ class Monitoring:
 
         scheduler.register(DRIFT_JOB, Schedule.parse(settings.drift_check_interval), check)
         scheduler.register(REFERENCES_JOB, Schedule.parse("every 1m"), publish)
+        performance = self.performance
+        if performance is not None:
+
+            async def track(_: JobRun) -> None:
+                await performance.track_all(await self.drift.monitored_versions())
+
+            interval = Schedule.parse(settings.drift_check_interval)
+            scheduler.register(PERFORMANCE_JOB, interval, track)
 
 
 def build_monitoring(
@@ -60,6 +74,7 @@ def build_monitoring(
     sketches: SketchClient | None = None,
     publisher: RepositoryPublisher | None = None,
     registry: RegistryService | None = None,
+    predictions: PredictionService | None = None,
 ) -> Monitoring:
     """Build the monitoring feature over ``database`` (no inference servers unless
     ``sketches`` names them)."""
@@ -79,7 +94,25 @@ def build_monitoring(
         default_window_s=settings.drift_window_s,
         clock=clock,
     )
-    return Monitoring(metrics=metrics, store=store, notifier=notifier, alerts=alerts, drift=drift)
+    performance = None
+    if predictions is not None:
+        performance = PerformanceService(
+            database,
+            SqlPerformanceStore(),
+            predictions,
+            alerts,
+            registry=registry,
+            default_window_s=settings.drift_window_s,
+            clock=clock,
+        )
+    return Monitoring(
+        metrics=metrics,
+        store=store,
+        notifier=notifier,
+        alerts=alerts,
+        drift=drift,
+        performance=performance,
+    )
 
 
 __all__ = ["Monitoring", "build_monitoring"]

@@ -268,6 +268,11 @@ class DriftService:
         async with self._database.read() as conn:
             return await self._store.reports(conn, model, version, min(limit, 1000))
 
+    async def monitored_versions(self) -> list[tuple[str, int]]:
+        """Every (model, version) with a reference profile: the versions under monitoring."""
+        async with self._database.read() as conn:
+            return await self._store.referenced_versions(conn)
+
     async def check_all(self) -> list[DriftReport]:
         """Check the default window of every version with a reference; versions that fail
         (no traffic, a server down) are logged and skipped."""

@@ -112,6 +112,27 @@ monitoring_drift_reports = sa.Table(
     sa.Column("window", sa.Text, nullable=False),
 )
 
+monitoring_performance_specs = sa.Table(
+    "monitoring_performance_specs",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+monitoring_performance = sa.Table(
+    "monitoring_performance",
+    metadata,
+    sa.Column("model", sa.String(128), primary_key=True),
+    sa.Column("version", sa.Integer, primary_key=True),
+    sa.Column("window_start", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("window_end", sa.DateTime(timezone=True), primary_key=True),
+    sa.Column("metric", sa.String(32), primary_key=True),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
 
 __all__ = [
     "metadata",
@@ -121,5 +142,7 @@ __all__ = [
     "monitoring_delivery_attempts",
     "monitoring_drift_policies",
     "monitoring_drift_reports",
+    "monitoring_performance",
+    "monitoring_performance_specs",
     "monitoring_references",
 ]
