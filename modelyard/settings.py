@@ -155,6 +155,8 @@ class MonitoringSettings(_Section, kw_only=True, frozen=True):
     """Schedule of the periodic drift checks (``every <n>s|m|h|d`` or a cron expression)."""
     drift_window_s: float = 3600.0
     """Window of a drift check (periodic, and manual ones that name none), in seconds."""
+    streaming_interval: str = "every 1m"
+    """How often the streaming detectors read new predictions and outcomes."""
 
 
 class LoggingSettings(_Section, kw_only=True, frozen=True):

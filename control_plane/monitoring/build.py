@@ -17,6 +17,7 @@ from control_plane.monitoring.performance_store import SqlPerformanceStore
 from control_plane.monitoring.service import AlertService
 from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.monitoring.store import SqlMonitoringStore
+from control_plane.monitoring.streaming import StreamingDetection
 from control_plane.scheduler import JobRun, Schedule, Scheduler
 from control_plane.scheduler.scheduler import utc_now
 
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 DRIFT_JOB = "monitoring.drift-checks"
 REFERENCES_JOB = "monitoring.publish-references"
 PERFORMANCE_JOB = "monitoring.performance"
+STREAMING_JOB = "monitoring.streaming"
 
 
 @dataclass
@@ -43,6 +45,7 @@ class Monitoring:
     drift: DriftService
     performance: PerformanceService | None
     """Present when the prediction log is (the control plane always has it)."""
+    streaming: StreamingDetection | None
 
     def register_jobs(self, scheduler: Scheduler, settings: MonitoringSettings) -> None:
         """Periodic drift checks, and the ``reference.json`` sweep every minute."""
@@ -63,6 +66,13 @@ class Monitoring:
 
             interval = Schedule.parse(settings.drift_check_interval)
             scheduler.register(PERFORMANCE_JOB, interval, track)
+        streaming = self.streaming
+        if streaming is not None:
+
+            async def detect(_: JobRun) -> None:
+                await streaming.poll(await self.drift.monitored_versions())
+
+            scheduler.register(STREAMING_JOB, Schedule.parse(settings.streaming_interval), detect)
 
 
 def build_monitoring(
@@ -94,7 +104,7 @@ def build_monitoring(
         default_window_s=settings.drift_window_s,
         clock=clock,
     )
-    performance = None
+    performance = streaming = None
     if predictions is not None:
         performance = PerformanceService(
             database,
@@ -105,6 +115,9 @@ def build_monitoring(
             default_window_s=settings.drift_window_s,
             clock=clock,
         )
+        streaming = StreamingDetection(
+            predictions, performance, alerts, lookback_s=settings.drift_window_s, clock=clock
+        )
     return Monitoring(
         metrics=metrics,
         store=store,
@@ -112,6 +125,7 @@ def build_monitoring(
         alerts=alerts,
         drift=drift,
         performance=performance,
+        streaming=streaming,
     )
 
 

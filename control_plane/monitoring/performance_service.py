@@ -164,7 +164,7 @@ class PerformanceService:
         predicted: list[float] = []
         unlabelled = 0
         async for item in self._predictions.iter_labelled(model, version, since=since, until=until):
-            pair = _pair(item, spec)
+            pair = pair_of(item, spec)
             if pair is None:
                 unlabelled += 1
                 continue
@@ -248,7 +248,8 @@ def _metrics(
     return classification_metrics([int(y) for y in labels], predicted)
 
 
-def _first(value: Any, index: int) -> float | None:
+def first_value(value: Any, index: int) -> float | None:
+    """The number at ``index`` of an output value (a scalar, a row, or a ``[1, n]`` row)."""
     if isinstance(value, list):
         while value and isinstance(value[0], list):  # a [1, n] row tensor
             value = value[0]
@@ -256,7 +257,7 @@ def _first(value: Any, index: int) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def _pair(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, float] | None:
+def pair_of(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, float] | None:
     """(label, prediction) of one labelled record; ``None`` without outcome or output."""
     outcome = item.outcome
     if outcome is None:
@@ -264,12 +265,12 @@ def _pair(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, float
     outputs = item.record.outputs
     if spec.task == "regression":
         target = outcome.value if outcome.value is not None else outcome.label
-        guess = _first(outputs.get(spec.prediction_output), 0)
+        guess = first_value(outputs.get(spec.prediction_output), 0)
         if guess is None or isinstance(target, str | None | bool):
             return None
         return float(target), guess
     label: Any = outcome.label if outcome.label is not None else outcome.conversion
-    score = _first(outputs.get(spec.score_output), spec.score_index)
+    score = first_value(outputs.get(spec.score_output), spec.score_index)
     if score is None or label is None:
         return None
     text = str(int(label)) if isinstance(label, bool) else str(label)
@@ -280,4 +281,4 @@ def _aware(moment: dt.datetime) -> dt.datetime:
     return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
-__all__ = ["PerformanceService"]
+__all__ = ["PerformanceService", "first_value", "pair_of"]
