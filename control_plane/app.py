@@ -24,6 +24,7 @@ from control_plane.features.store import SqlFeatureStore
 from control_plane.monitoring.build import build_monitoring
 from control_plane.monitoring.drift_routes import DriftController
 from control_plane.monitoring.metrics import MonitoringMetrics
+from control_plane.monitoring.models import Alert
 from control_plane.monitoring.performance_routes import PerformanceController
 from control_plane.monitoring.routes import MonitoringController
 from control_plane.monitoring.sketch_client import SketchClient
@@ -34,6 +35,9 @@ from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.publisher import RepositoryPublisher
 from control_plane.registry.routes import LineageController, ModelController
+from control_plane.retraining.routes import RetrainingController
+from control_plane.retraining.service import RetrainingService
+from control_plane.retraining.store import SqlRetrainingStore
 from control_plane.scheduler import Scheduler
 from control_plane.scheduler.routes import SchedulerController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
@@ -62,7 +66,9 @@ class ControlPlaneServices:
         database: the platform database (migrated by :meth:`open`).
     """
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, *, schema: str | None = None
+    ) -> None:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
@@ -93,6 +99,10 @@ class ControlPlaneServices:
             predictions=self.prediction_service,
         )
         self.monitoring.register_jobs(self.scheduler, settings.monitoring)
+        self.retraining_service = RetrainingService(
+            SqlRetrainingStore(database), self.registry, self.scheduler, settings, schema=schema
+        )
+        self.monitoring.alerts.subscribe(self._retrain_on_alert)
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -103,12 +113,18 @@ class ControlPlaneServices:
             settings.database.url, schema=schema, pool_size=settings.database.pool_size
         )
         await upgrade(database)
-        services = cls(settings, database)
+        services = cls(settings, database, schema=schema)
         await services.tuning_service.recover()
+        await services.retraining_service.start()
         services.admin_token_path = await services.token_service.ensure_admin_token(
             Path(settings.control_plane.admin_token_file)
         )
         return services
+
+    async def _retrain_on_alert(self, alert: Alert) -> None:
+        """Drift and performance alerts trigger retraining (property 27; the retraining
+        service decides whether the model has a spec and ``retraining.on_alerts`` is on)."""
+        await self.retraining_service.on_alert(alert.type.value, alert.model, alert.summary)
 
     def dependencies(self) -> dict[str, Provide]:
         """The services by the parameter names controllers declare."""
@@ -125,6 +141,7 @@ class ControlPlaneServices:
             "drift_service": self.monitoring.drift,
             "performance_service": self.monitoring.performance,
             "monitoring_metrics": self.monitoring.metrics,
+            "retraining_service": self.retraining_service,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -137,6 +154,7 @@ class ControlPlaneServices:
         """Stop background jobs, then release connections."""
         await self.scheduler.stop()
         await self.monitoring.notifier.stop()
+        await self.retraining_service.stop()
         await self.tuning_service.stop()
         await self.database.dispose()
 
@@ -190,6 +208,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             DriftController,
             PerformanceController,
             metrics,
+            RetrainingController,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],

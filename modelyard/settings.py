@@ -159,6 +159,17 @@ class MonitoringSettings(_Section, kw_only=True, frozen=True):
     """How often the streaming detectors read new predictions and outcomes."""
 
 
+class RetrainingSettings(_Section, kw_only=True, frozen=True):
+    """Retraining runs (worker processes started by the control plane)."""
+
+    heartbeat_s: float = 5.0
+    """How often a running retraining worker records that it is alive."""
+    stale_after_s: float = 60.0
+    """A run whose worker has not beaten for this long is failed (and resumable)."""
+    on_alerts: bool = True
+    """Drift and performance-degradation alerts trigger a retraining of their model."""
+
+
 class LoggingSettings(_Section, kw_only=True, frozen=True):
     """Logging."""
 
@@ -179,6 +190,7 @@ class Settings(_Section, kw_only=True, frozen=True):
     tuning: TuningSettings = TuningSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     logging: LoggingSettings = LoggingSettings()
 
 

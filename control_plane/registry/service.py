@@ -232,6 +232,10 @@ class RegistryService:
             raise NotFound("version of", what)
         return versions[-1]
 
+    async def onnx(self, model: RegisteredModel) -> bytes:
+        """The ONNX bytes of a registered version, from the artifact store."""
+        return await asyncio.to_thread(self._ctx.artifacts.path(model.onnx_sha256).read_bytes)
+
     async def production(self, name: str) -> RegisteredModel:
         """The Production version of ``name``.
 
