@@ -94,6 +94,7 @@ class ControlPlaneServices:
             publisher=RepositoryPublisher(
                 Path(settings.registry.model_repository),
                 ArtifactStore(Path(settings.registry.artifact_store)),
+                references=Path(settings.registry.artifact_store) / "references",
             ),
             registry=self.registry,
             predictions=self.prediction_service,

@@ -1,9 +1,11 @@
 """Drift checks of served model versions against their reference profiles.
 
 - A version's reference profile is built from its training sample with
-  :func:`modelyard.sketches.build_reference_profile` and stored with the version; when the
-  version is in the model repository, ``<repo>/<model>/<version>/reference.json`` is written
-  too (atomically), so inference servers bin served values on the reference's edges.
+  :func:`modelyard.sketches.build_reference_profile` and stored with the version, and as a
+  file in the publisher's references folder, which the registry's publisher copies into
+  ``<repo>/<model>/<version>/reference.json`` when it publishes the version (same atomic
+  rename as ``model.onnx``), so inference servers bin served values on the reference's edges.
+  A version already published gets the file at once (atomic replace).
 - :meth:`DriftService.check_drift` pulls the window's sketches from every configured server,
   merges them, judges every feature and the score with the model's
   :class:`~control_plane.drift.DriftPolicy` (Evidently 0.7's defaults unless configured),
@@ -103,13 +105,20 @@ class DriftService:
         return profile
 
     def publish_reference(self, model: str, version: int, profile: ReferenceProfile) -> bool:
-        """Write ``reference.json`` into the version's repository folder if it is published."""
+        """Write the profile where publication picks it up, and into the version's repository
+        folder if it is published already; whether the latter happened."""
         if self._publisher is None:
             return False
+        data = encode(profile)
+        if self._publisher.references is not None:
+            staged = self._publisher.references / self._publisher.model_dir(model).name
+            staged = staged / str(version)
+            staged.mkdir(parents=True, exist_ok=True)
+            _atomic_write(staged / REFERENCE_FILE, data)
         folder = self._publisher.model_dir(model) / str(version)
         if not folder.is_dir():
             return False
-        _atomic_write(folder / REFERENCE_FILE, encode(profile))
+        _atomic_write(folder / REFERENCE_FILE, data)
         return True
 
     async def publish_references(self) -> int:
