@@ -6,10 +6,16 @@ bound ports (port 0 picks free ports). :meth:`InferenceServer.stop` drains: read
 false, the listeners stop accepting and give in-flight calls ``drain_timeout_s`` to finish,
 then every model version is closed once its last request is done.
 
-The HTTP adapter lives in ``inference_server.http`` (built by the server-http engineer) and is
-reached through one seam, ``start_http_server(service, host, port, settings)`` returning a
-handle with ``.port`` and ``async close()``. Until that package exists the server runs without
-HTTP and logs so.
+Admin calls go through :attr:`InferenceServer.admin` (token check + fan-out); a feature with
+its own admin operation registers it on :attr:`InferenceServer.fanout` in ``__init__``
+(:mod:`inference_server.admin.fanout`). A worker of ``--workers N`` (``control_socket`` set)
+first joins its supervisor and replays the server's desired state, which in explicit mode
+replaces the startup scan.
+
+The HTTP adapter lives in ``inference_server.http`` and is reached through one seam,
+``start_http_server(service, host, port, settings, admin=...)`` returning a handle with
+``.port`` and ``async close()``. Until that package exists the server runs without HTTP and
+logs so.
 """
 
 from __future__ import annotations

@@ -1,10 +1,12 @@
 """``modelyard serve``: run the inference server, optionally as N worker processes.
 
-With ``--workers N`` (default: one per available core) the parent starts N worker processes
-(``spawn``, so no gRPC state crosses a fork) that bind the same gRPC/HTTP ports with
+With ``--workers N`` (default: one per available core) the parent supervises N worker
+processes (``spawn``, so no gRPC state crosses a fork) that bind the same gRPC/HTTP ports with
 SO_REUSEPORT; the kernel spreads connections across them. Worker k serves its metrics on
-``--metrics-port + k``. SIGTERM (or SIGINT) makes every worker drain (stop accepting, finish
-in-flight requests) and the command exits 0.
+``--metrics-port + k``. Admin calls reaching any worker are applied on every worker through
+the parent, and a worker that dies is restarted in the server's current state
+(:mod:`inference_server.admin.supervisor`). SIGTERM (or SIGINT) makes every worker drain (stop
+accepting, finish in-flight requests) and the command exits 0.
 
 Each worker prints one machine-readable line on stdout once it listens, e.g.
 ``{"event": "listening", "worker": 0, "pid": 123, "grpc_port": 8001, "http_port": 8000,
@@ -117,6 +119,8 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
         poll_interval_s=poll if poll > 0 else 2.0,
         intra_op_num_threads=pick("intra_op_threads", server.intra_op_threads),
         max_message_bytes=pick("max_message_bytes", server.max_request_bytes),
+        max_header_bytes=server.max_header_bytes,
+        request_timeout_s=server.request_timeout_s,
         reuse_port=workers > 1,
         drain_timeout_s=server.drain_timeout_s,
         default_batching=batching,

@@ -39,6 +39,7 @@ from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.model_repository import (
     ModelConfig,
     VersionEntry,
+    model_directory,
     read_model_config,
     scan_model,
     select_versions,
@@ -186,8 +187,12 @@ class ModelManager:
 
         ``only`` pins the versions to load (those of them still on disk) instead of the
         config's version policy: every worker of a server loads the same versions.
+
+        Raises:
+            InvalidArgument: ``name`` breaks the repository's naming rule or resolves outside
+                the repository (checked before any file is touched).
         """
-        model_dir = self.repository / name
+        model_dir = await asyncio.to_thread(model_directory, self.repository, name)
         if not await asyncio.to_thread(model_dir.is_dir):
             await self.unload(name)
             return None

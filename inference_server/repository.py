@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Literal
 from inference_server.core.types import RepositoryModel
 from inference_server.model_manager import READY, UNAVAILABLE
 from modelyard.errors import FailedPrecondition, NotFound
-from modelyard.model_repository import list_models, scan_model
+from modelyard.model_repository import check_model_name, list_models, scan_model
 
 if TYPE_CHECKING:
     from collections.abc import Collection
@@ -96,15 +96,22 @@ class RepositoryWatcher:
         control mode once, before every worker applies it).
 
         Raises:
-            NotFound: no such model directory.
+            InvalidArgument: the name breaks the repository's naming rule.
+            NotFound: no such model directory, or no complete version in it.
             FailedPrecondition: model control is disabled.
         """
+        check_model_name(name)
         if checked:
             self.check_control()
-        self._unloaded.discard(name)
+        known = name in {s.name for s in self._manager.slots()}
         slot = await self._manager.sync(name, versions)
         if slot is None:
             raise NotFound("model", name)
+        if not known and not slot.states and not slot.ready and not slot.error:
+            # NOTE: a folder with no complete version is not a model: leave no index entry.
+            await self._manager.unload(name)
+            raise NotFound("model", name)
+        self._unloaded.discard(name)
         return slot
 
     async def unload(self, name: str, *, checked: bool = True) -> None:
@@ -114,9 +121,11 @@ class RepositoryWatcher:
         simply kept unloaded (a worker replaying the server's state).
 
         Raises:
+            InvalidArgument: the name breaks the repository's naming rule.
             NotFound: the model is not loaded.
             FailedPrecondition: model control is disabled.
         """
+        check_model_name(name)
         if checked:
             self.check_control()
             self._manager.slot(name)
@@ -132,7 +141,7 @@ class RepositoryWatcher:
         for name in sorted(set(on_disk) | set(loaded)):
             slot = loaded.get(name)
             if slot is None:
-                versions = await asyncio.to_thread(scan_model, repo / name)
+                versions = await asyncio.to_thread(scan_model, repo / name)  # listed: valid
                 reason = "unloaded" if name in self._unloaded else "not loaded"
                 out.extend(
                     RepositoryModel(name=name, version=str(v), state=UNAVAILABLE, reason=reason)

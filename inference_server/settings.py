@@ -30,6 +30,11 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         intra_op_num_threads: onnxruntime threads per session unless config.json says.
         max_message_bytes: largest request (and response) accepted on gRPC and HTTP; larger
             ones are refused with RESOURCE_EXHAUSTED / 413.
+        max_header_bytes: largest HTTP request head (request line + headers); a larger one is
+            refused with 431 and the connection closed.
+        request_timeout_s: an HTTP request whose head and body have not fully arrived this
+            long after its first byte is refused with 408 and the connection closed
+            (slowloris); idle keep-alive connections close on their own timeout.
         reuse_port: bind with SO_REUSEPORT so several worker processes share the ports.
         drain_timeout_s: how long ``stop()`` waits for in-flight requests.
         grpc_max_concurrent_rpcs: None for no limit; beyond it gRPC answers RESOURCE_EXHAUSTED.
@@ -51,6 +56,8 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     poll_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 2.0
     intra_op_num_threads: Annotated[int, msgspec.Meta(ge=1)] = 1
     max_message_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024 * 1024
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     reuse_port: bool = False
     drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     grpc_max_concurrent_rpcs: int | None = None

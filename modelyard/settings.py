@@ -95,6 +95,10 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     poll_interval_s: float = 2.0
     """Repository poll interval; 0 disables polling (explicit load/unload only)."""
     max_request_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    """Largest HTTP request head (request line + headers); beyond it: 431, connection closed."""
+    request_timeout_s: float = 30.0
+    """An HTTP request must arrive whole (head and body) this long after its first byte."""
     max_batch_size: int = 64
     max_queue_delay_us: int = 10_000
     """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""

@@ -54,6 +54,8 @@ class ChannelFanout:
         self._on_lost = on_lost
         self._ids = itertools.count(1)
         self._calls: dict[int, asyncio.Future[wire.Answer]] = {}
+        # NOTE: unbounded on purpose yet bounded in fact: the supervisor sends the next
+        # operation only once every worker answered the previous one (at most one waits).
         self._work: asyncio.Queue[wire.Prepare | wire.Apply] = asyncio.Queue()
         self._writer: asyncio.StreamWriter | None = None
         self._tasks: list[asyncio.Task[None]] = []

@@ -44,9 +44,13 @@ Registering an operation (e.g. in the composition root, once the component exist
             aggregate=lambda results: Flushed(records=sum(r.records for r in results)),
         )
     )
-    # an HTTP/gRPC handler (after auth.check_admin):
-    done = await server.fanout.call("predlog.flush", FlushRequest())
-    done.value.records, done.workers_applied
+    # an HTTP/gRPC handler goes through the admin service (token check, then fan-out):
+    done = await admin.call("predlog.flush", FlushRequest(), authorization_header)
+    done.value.records, done.workers_applied  # -> {"records": ..., "workers_applied": 2}
+
+Handlers must not call the fan-out themselves (calls are serialised: it would wait for
+itself); they run on the worker's event loop between requests, so long work goes to a
+thread (``asyncio.to_thread``).
 
 >>> import asyncio
 >>> fanout = LocalFanout()

@@ -24,9 +24,11 @@ import msgspec
 
 from inference_server.admin.fanout import Operation, Prepared, encode
 from inference_server.admin.wire import Entry
-from modelyard.errors import ConfigurationError, FailedPrecondition, InvalidArgument, NotFound
+from modelyard.errors import ConfigurationError, FailedPrecondition, NotFound
 from modelyard.model_repository import (
+    check_model_name,
     list_models,
+    model_directory,
     read_model_config,
     scan_model,
     select_versions,
@@ -69,17 +71,6 @@ class WorkerState(msgspec.Struct, kw_only=True, frozen=True):
     models: dict[str, list[int]]
 
 
-def check_name(name: str) -> str:
-    """A model name from outside that is one plain folder name.
-
-    Raises:
-        InvalidArgument: empty, a path separator or NUL, or a leading dot.
-    """
-    if not name or "/" in name or "\\" in name or "\0" in name or name.startswith("."):
-        raise InvalidArgument(f"invalid model name {name!r}")
-    return name
-
-
 def pinned_versions(
     repo: Path, name: str, default_batching: BatchingConfig | None
 ) -> tuple[int, ...] | None:
@@ -88,9 +79,10 @@ def pinned_versions(
     None when its config.json is invalid: then each worker reports that error itself.
 
     Raises:
+        InvalidArgument: the name breaks the naming rule or leaves the repository.
         NotFound: no such model folder.
     """
-    model_dir = repo / name
+    model_dir = model_directory(repo, name)
     if not model_dir.is_dir():
         raise NotFound("model", name)
     try:
@@ -130,8 +122,8 @@ def register_repository_ops(
     watcher, manager = service.watcher, service.manager
 
     async def prepare_load(request: LoadRequest) -> Prepared[LoadRequest]:
+        name = check_model_name(request.name)
         watcher.check_control()
-        name = check_name(request.name)
         versions = None
         if pin:
             versions = await asyncio.to_thread(
@@ -144,8 +136,9 @@ def register_repository_ops(
         return Loaded(versions=sorted(manager.slot(request.name).ready))
 
     async def prepare_unload(request: UnloadRequest) -> Prepared[UnloadRequest]:
+        check_model_name(request.name)
         watcher.check_control()
-        manager.slot(check_name(request.name))
+        manager.slot(request.name)
         return Prepared(request, f"model/{request.name}")
 
     async def unload(request: UnloadRequest) -> bool:

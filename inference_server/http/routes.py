@@ -43,6 +43,7 @@ ModelAction: TypeAlias = Callable[[HttpRequest, str, str | None], Awaitable[Http
 
 _EMPTY_OK: Final = HttpResponse(200, b"")
 _NOT_READY: Final = HttpResponse(503, b"")
+_TOO_DEEP: Final = "request JSON nests too deeply (limit: the decoder's recursion depth)"
 _MODELS: Final = b"/v2/models/"
 _REPOSITORY_MODELS: Final = b"/v2/repository/models/"
 _AUTHORIZATION: Final = AUTHORIZATION.encode()
@@ -143,6 +144,8 @@ class HttpApi:
             return error_response(400, f"invalid request body: {exc}")
         except msgspec.DecodeError as exc:
             return error_response(400, f"malformed JSON: {exc}")
+        except RecursionError:  # msgspec's nesting cap (pathological bodies): not our bug
+            return error_response(400, _TOO_DEEP)
         except Exception as exc:
             return internal_error_response(exc)
 
@@ -190,8 +193,9 @@ class HttpApi:
         try:
             body = decoded_body(request, self._max_body_bytes)
             infer_request, binary = decode_infer(body, header_length, model, version)
-        except msgspec.DecodeError as exc:
-            error = InvalidArgument(f"invalid infer request body: {exc}")
+        except (msgspec.DecodeError, RecursionError) as exc:
+            reason = _TOO_DEEP if isinstance(exc, RecursionError) else str(exc)
+            error = InvalidArgument(f"invalid infer request body: {reason}")
             self._service.record_failure(model, version or "", error)
             raise error from None
         except ModelyardError as exc:
@@ -293,5 +297,7 @@ def _allow(request: HttpRequest, method: bytes) -> None:
 
 
 def _segments(rest: bytes) -> list[str]:
-    text = rest.decode(errors="replace")
-    return (unquote(text) if "%" in text else text).split("/")
+    # Split before unquoting: ``%2F`` stays inside its segment (and a model name holding it
+    # is then refused by the naming rule) instead of moving the route.
+    parts = rest.decode(errors="replace").split("/")
+    return [unquote(p) if "%" in p else p for p in parts]

@@ -33,6 +33,14 @@ class HttpOptions(Protocol):
         """Larger request bodies are refused with 413 before being read."""
 
     @property
+    def max_header_bytes(self) -> int:
+        """A request head (request line + headers) beyond this is refused with 431."""
+
+    @property
+    def request_timeout_s(self) -> float:
+        """A request not fully received this long after its first byte gets 408."""
+
+    @property
     def reuse_port(self) -> bool:
         """Bind with SO_REUSEPORT so several worker processes share the port."""
 
@@ -45,6 +53,8 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Settings of the HTTP adapter alone (tests, benchmarks); see :class:`HttpOptions`."""
 
     max_message_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    request_timeout_s: float = 30.0
     reuse_port: bool = False
     drain_timeout_s: float = 10.0
 
@@ -128,7 +138,12 @@ async def serve(
         The listening server.
     """
     loop = asyncio.get_running_loop()
-    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED)
+    limits = ConnectionLimits(
+        settings.max_message_bytes,
+        _MAX_PIPELINED,
+        max_header_bytes=settings.max_header_bytes,
+        request_timeout_s=settings.request_timeout_s,
+    )
     connections = ConnectionRegistry()
     date = DateHeader()
 
@@ -143,5 +158,5 @@ async def serve(
         reuse_port=settings.reuse_port or None,
         backlog=_BACKLOG,
     )
-    sweeper = loop.create_task(connections.sweep_idle(idle_timeout_s))
+    sweeper = loop.create_task(connections.sweep_idle(idle_timeout_s, settings.request_timeout_s))
     return HttpServer(server, connections, sweeper, settings.drain_timeout_s)

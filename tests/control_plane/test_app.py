@@ -8,6 +8,7 @@ from control_plane.errors import HTTP_STATUS_BY_CODE
 from control_plane.server import ControlPlaneServer
 from modelyard.errors import ErrorCode
 from modelyard.storage.audit import AuditEvent
+from tests.control_plane.conftest import admin_token
 
 
 def test_every_error_code_has_an_http_status() -> None:
@@ -26,7 +27,7 @@ async def test_errors_are_json_naming_the_problem(control_plane: ControlPlaneSer
         missing = await client.get("/v1/nothing-here")
         assert missing.status_code == 404
         assert "error" in missing.json()
-        bad = await client.get("/v1/audit", params={"limit": "zero"})
+        bad = await client.get("/v1/audit", params={"limit": "zero"}, headers=_admin(control_plane))
         assert bad.status_code == 422
         assert "limit" in bad.json()["error"]
         assert (await client.get("/health")).status_code == 200
@@ -47,5 +48,15 @@ async def test_audit_log_is_readable_over_rest(control_plane: ControlPlaneServer
             ),
         )
     async with httpx.AsyncClient(base_url=control_plane.url) as client:
-        events = (await client.get("/v1/audit", params={"actor": "alice"})).json()
+        anonymous = await client.get("/v1/audit", params={"actor": "alice"})
+        assert anonymous.status_code == 401
+        assert "token" in anonymous.json()["error"]
+        answer = await client.get(
+            "/v1/audit", params={"actor": "alice"}, headers=_admin(control_plane)
+        )
+    events = answer.json()
     assert [(e["actor"], e["entity"]) for e in events] == [("alice", "churn/1")]
+
+
+def _admin(server: ControlPlaneServer) -> dict[str, str]:
+    return {"Authorization": f"Bearer {admin_token(server)}"}

@@ -32,7 +32,7 @@ def test_the_retraining_dag_loads_with_airflow(tmp_path: Path) -> None:
     result = subprocess.run(
         [
             str(AIRFLOW_PYTHON),
-            str(ROOT / "tests/docker/airflow_dag_check.py"),
+            str(ROOT / "docker/airflow/check_dag.py"),
             str(ROOT / "docker/airflow/dags"),
         ],
         capture_output=True,
