@@ -100,6 +100,7 @@ class ControlPlaneServices:
             predictions=self.prediction_service,
         )
         self.monitoring.register_jobs(self.scheduler, settings.monitoring)
+        self.registry.use_references(self.monitoring.drift)
         self.retraining_service = RetrainingService(
             SqlRetrainingStore(database), self.registry, self.scheduler, settings, schema=schema
         )

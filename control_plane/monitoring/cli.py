@@ -16,6 +16,7 @@ import click
 
 from control_plane.cli_client import call, control_plane_client, echo_json
 from control_plane.monitoring.models import AlertState, AlertType, ChannelKind, Severity
+from control_plane.monitoring.samples import read_sample
 from modelyard.commands import settings_from_context
 
 URL = click.option("--url", default=None, help="Control plane base URL (default: local store).")
@@ -187,16 +188,7 @@ def set_reference(
     token: str | None,
 ) -> None:
     """Store a version's reference profile, built from its training sample."""
-    import pandas as pd  # NOTE: imported here: pandas is slow to import for other commands
-
-    frame = pd.read_parquet(sample) if sample.suffix == ".parquet" else pd.read_csv(sample)
-    score = None
-    if score_column is not None:
-        if score_column not in frame.columns:
-            raise click.BadParameter(f"{sample} has no column {score_column!r}")
-        score = frame.pop(score_column).astype(float).tolist()
-    columns = {str(name): frame[name].tolist() for name in frame.columns}
-    body = {"columns": columns, "score": score}
+    body = read_sample(sample, score_column)
     profile = _request(
         url, token, "PUT", f"/v1/monitoring/models/{model}/versions/{version}/reference", body=body
     )

@@ -99,10 +99,14 @@ class DriftService:
         if not sample.columns:
             raise InvalidArgument("a reference sample needs at least one column")
         profile = build_reference_profile(sample.columns, score=sample.score)
+        await self.store_reference(model, version, profile)
+        return profile
+
+    async def store_reference(self, model: str, version: int, profile: ReferenceProfile) -> None:
+        """Store a built profile (the registry calls this for registration samples)."""
         async with self._database.write() as conn:
             await self._store.put_reference(conn, model, version, profile, self._clock())
         self.publish_reference(model, version, profile)
-        return profile
 
     def publish_reference(self, model: str, version: int, profile: ReferenceProfile) -> bool:
         """Write the profile where publication picks it up, and into the version's repository

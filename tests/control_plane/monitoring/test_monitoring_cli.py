@@ -13,7 +13,8 @@ from control_plane.server import ControlPlaneServer
 from modelyard.cli import main
 from tests.control_plane.conftest import admin_token
 from tests.control_plane.monitoring.helpers import drift_candidate
-from tests.control_plane.registry.helpers import DEVELOPER, registration, with_lineage_features
+from tests.control_plane.registry.helpers import with_lineage_features
+from tests.control_plane.registry.test_cli import _files
 
 
 async def test_monitoring_commands_against_a_running_control_plane(
@@ -23,6 +24,11 @@ async def test_monitoring_commands_against_a_running_control_plane(
     runner = CliRunner(env={"MODELYARD_CONFIG_DIR": str(tmp_path / "no-config")})
     url = ["--url", monitored_plane.url]
     admin = ["--token", admin_token(monitored_plane)]
+
+    async def invoke_root(*args: str) -> Any:
+        result = await asyncio.to_thread(runner.invoke, main, list(args))
+        assert result.exit_code == 0, result.output
+        return json.loads(result.stdout)
 
     async def invoke(*args: str) -> Any:
         # The server runs on this event loop: the (blocking) command runs in a thread.
@@ -71,7 +77,30 @@ async def test_monitoring_commands_against_a_running_control_plane(
     assert "reference profile" in no_servers.stderr
     assert await invoke("reports", "--model", "churn", *url) == []
     await with_lineage_features(monitored_plane)
-    model = await monitored_plane.services.registry.register("churn", registration(), DEVELOPER)
+    files = _files(tmp_path)
+    registered = await invoke_root(
+        "models",
+        "register",
+        "churn",
+        "--onnx",
+        files["onnx"],
+        "--card",
+        files["card"],
+        "--lineage",
+        files["lineage"],
+        "--reference-sample",
+        str(sample_csv),
+        "--score-column",
+        "p",
+        *url,
+        *admin,
+    )
+    at_registration = await monitored_plane.services.monitoring.drift.reference(
+        "churn", registered["version"]
+    )
+    assert at_registration.rows == 60
+    assert set(at_registration.features) == {"tenure", "plan"}
+    model = await monitored_plane.services.registry.get("churn", registered["version"])
     stored = await asyncio.to_thread(
         runner.invoke,
         main,
