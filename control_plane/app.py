@@ -216,7 +216,9 @@ def create_app(services: ControlPlaneServices) -> Litestar:
         middleware=[PrincipalMiddleware(services.token_service)],
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
+        openapi_config=OpenAPIConfig(
+            title="modelyard control plane", version=__version__, use_handler_docstrings=True
+        ),
         lifespan=[lifespan],
         debug=False,
     )

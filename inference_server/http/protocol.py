@@ -149,6 +149,7 @@ class HttpConnection(asyncio.Protocol):
         # whole reads (a line the parser still buffers); each is a lower bound, -1 when done.
         self._head_bytes = -1
         self._head_raw = 0
+        self._max_head = limits.max_header_bytes
         # Loop time the request now arriving began (None: between requests).
         self._started: float | None = None
         self._pending: collections.deque[tuple[HttpRequest, bool]] = collections.deque()
@@ -213,20 +214,22 @@ class HttpConnection(asyncio.Protocol):
         self._body_size = 0
         self._head_bytes = 0
         self._head_raw = 0
-        self._started = self._loop.time()
+        self._started = self.last_active  # the arrival of the read holding the first byte
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_bytes += len(url)
-        self._check_head(self._head_bytes)
+        if self._head_bytes > self._max_head:
+            self._check_head(self._head_bytes)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
         self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
-        self._check_head(self._head_bytes)
+        if self._head_bytes > self._max_head:  # inline: this runs for every header
+            self._check_head(self._head_bytes)
 
     def _check_head(self, size: int) -> None:
-        if size > self._limits.max_header_bytes and not self._refused:
+        if size > self._max_head and not self._refused:
             limit = self._limits.max_header_bytes
             self._refuse(error_response(431, f"request head exceeds the limit of {limit} bytes"))
 

@@ -114,6 +114,11 @@ def _hostile(draw: st.DrawFn) -> tuple[str, str, bytes | None, dict[str, str]]:
                 ("POST", "/v1/tokens"),
                 ("DELETE", f"/v1/tokens/{name}"),
                 ("POST", "/v1/tuning/jobs"),
+                ("PUT", f"/v1/retraining/specs/{name}"),
+                ("GET", f"/v1/retraining/specs/{name}"),
+                ("GET", f"/v1/retraining/runs?model={name}&offset={number}"),
+                ("GET", f"/v1/retraining/runs/{name}"),
+                ("POST", "/v1/retraining/runs"),
             ]
         )
     )

@@ -63,9 +63,11 @@ class Live:
         """Send raw bytes on a fresh connection, half-close, return all the server answered."""
         return self.run(_raw(self.http_port, data, limit_s=timeout))
 
-    def grpc(self, method: str, request: Any) -> tuple[grpc.StatusCode, str, Any]:
+    def grpc(
+        self, method: str, request: Any, metadata: tuple[tuple[str, str], ...] = ()
+    ) -> tuple[grpc.StatusCode, str, Any]:
         """Call one unary gRPC method: (code, details, response or None)."""
-        return self.run(_call(getattr(self.stub, method), request))
+        return self.run(_call(getattr(self.stub, method), request, metadata))
 
     def assert_serves(self) -> None:
         """A valid request on each protocol is answered correctly."""
@@ -116,9 +118,11 @@ async def _channel(port: int) -> grpc.aio.Channel:
     return grpc.aio.insecure_channel(f"127.0.0.1:{port}")
 
 
-async def _call(method: Any, request: Any) -> tuple[grpc.StatusCode, str, Any]:
+async def _call(
+    method: Any, request: Any, metadata: tuple[tuple[str, str], ...]
+) -> tuple[grpc.StatusCode, str, Any]:
     try:
-        response = await method(request, timeout=20)
+        response = await method(request, timeout=20, metadata=metadata or None)
     except grpc.aio.AioRpcError as exc:
         return exc.code(), exc.details() or "", None
     return grpc.StatusCode.OK, "", response

@@ -268,3 +268,64 @@ def test_hostile_grpc_is_invalid_argument_class_and_the_server_keeps_serving(
 
     attempt()
     live.assert_serves()
+
+
+ADMIN_TOKEN = "my-admin-secret-0123456789"
+WRONG_TOKENS = st.one_of(
+    st.sampled_from(
+        [
+            "",
+            "Bearer",
+            "Bearer ",
+            f"Basic {ADMIN_TOKEN}",
+            f"Bearer {ADMIN_TOKEN}x",
+            f"Bearer {ADMIN_TOKEN[:-1]}",
+            f"Bearer {ADMIN_TOKEN.upper()}",
+            ADMIN_TOKEN,
+        ]
+    ),
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), max_size=60).map(
+        lambda t: "Bearer " + t
+    ),
+).map(str.strip)  # header values carry no surrounding blanks (clients refuse them)
+
+
+@pytest.fixture
+def guarded(tmp_path: Path, outside: Path) -> Iterator[Live]:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    (repo / "evil").symlink_to(outside / "secret", target_is_directory=True)
+    with live_server(repo, admin_token=ADMIN_TOKEN) as server:
+        yield server
+
+
+@pytest.mark.slow
+def test_hostile_admin_calls_need_the_admin_token(guarded: Live, outside: Path) -> None:
+    """With ``server.admin_token`` set, a load/unload without the exact token is 401 /
+    UNAUTHENTICATED whatever the name; with it, hostile names are refused as before."""
+    good = (("authorization", f"Bearer {ADMIN_TOKEN}"),)
+
+    @HOSTILE
+    @given(name=_names(outside) | st.just("clf"), token=WRONG_TOKENS)
+    def attempt(name: str, token: str) -> None:
+        headers = {"authorization": token} if token else {}
+        path = f"/v2/repository/models/{quote(name, safe='')}/unload"
+        answer = guarded.request("POST", path, headers=headers)
+        if answer.status_code != 404 or "no route" not in answer.text:  # '..' normalised
+            assert answer.status_code == 401, (name, token, answer.text)
+            assert "token" in answer.json()["error"]
+        metadata = (("authorization", token),) if token else ()
+        request = pb.RepositoryModelUnloadRequest(model_name=name)
+        code, details, _ = guarded.grpc("RepositoryModelUnload", request, metadata)
+        assert code == grpc.StatusCode.UNAUTHENTICATED, (name, token, code, details)
+        code, details, _ = guarded.grpc("RepositoryModelLoad", request_load(name), good)
+        if name != "clf":
+            assert code in (grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND), details
+        assert {slot.name for slot in guarded.server.manager.slots()} == {"clf"}
+
+    attempt()
+    guarded.assert_serves()  # inference stays open without a token
+
+
+def request_load(name: str) -> pb.RepositoryModelLoadRequest:
+    return pb.RepositoryModelLoadRequest(model_name=name)

@@ -264,7 +264,13 @@ def _grpc_protobuf(draw: st.DrawFn) -> GrpcCase:
     return "protobuf", garbage, ("protobuf",)
 
 
+def _grpc_size(draw: st.DrawFn) -> GrpcCase:
+    size = draw(st.integers(LIMIT + 1, 2 * LIMIT))
+    return "size", _raw_request(raw=[b"\0" * size]), ("larger than", "max")
+
+
 GRPC_CASES = {
+    "size": _grpc_size,
     "datatype": _grpc_datatype,
     "shape": _grpc_shape,
     "byte_length": _grpc_byte_length,
@@ -297,7 +303,11 @@ async def _call_bytes(live: Live, data: bytes) -> tuple[grpc.StatusCode, str]:
 
 @pytest.mark.slow
 def test_property_16_invalid_requests_rejected_grpc(live: Live) -> None:
-    client_class = {grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND}
+    client_class = {
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.NOT_FOUND,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,  # over max_message_bytes
+    }
 
     @PROPERTY
     @given(case=invalid_grpc())

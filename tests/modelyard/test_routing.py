@@ -14,7 +14,9 @@ weight_vectors = st.integers(2, 5).flatmap(
 
 
 @given(old=weight_vectors, data=st.data())
-def test_a_weight_change_moves_only_the_keys_a_boundary_crossed(old, data):
+def test_a_weight_change_moves_only_the_keys_a_boundary_crossed(
+    old: list[float], data: st.DataObject
+) -> None:
     new = data.draw(
         st.lists(weight, min_size=len(old), max_size=len(old)).filter(lambda w: sum(w) > 0)
     )
@@ -29,14 +31,14 @@ def test_a_weight_change_moves_only_the_keys_a_boundary_crossed(old, data):
         assert moved == crossed, (fraction, old_bounds, new_bounds)
 
 
-def test_moving_share_of_two_arms_is_the_weight_change():
+def test_moving_share_of_two_arms_is_the_weight_change() -> None:
     keys = [f"user-{i}" for i in range(20_000)]
     moved = sum(assign_arm(k, [0.9, 0.1]) != assign_arm(k, [0.8, 0.2]) for k in keys)
     assert abs(moved / len(keys) - 0.1) < 0.01  # only the keys in [0.8, 0.9) moved
     assert all(assign_arm(k, [0.8, 0.2]) == 1 for k in keys if assign_arm(k, [0.9, 0.1]) == 1)
 
 
-def test_the_server_router_uses_the_shared_function():
+def test_the_server_router_uses_the_shared_function() -> None:
     from inference_server import routing
 
     assert routing.key_fraction is key_fraction

@@ -45,7 +45,7 @@ def _setup(services: Services, seed: int, *, production_is_strong: bool, **spec:
     model = strong_model(frame) if production_is_strong else weak_model(frame, seed)
     cp = services.services
     services.run(production_version(cp, name, model, frame))
-    services.run(cp.retraining_service.put_spec(name, spec_for(data, **spec), DEVELOPER))  # type: ignore[arg-type]
+    services.run(cp.retraining_service.put_spec(name, spec_for(data, **spec), DEVELOPER))
     return name
 
 

@@ -32,7 +32,7 @@ def _model(services: Services, name: str, **spec: object) -> Path:
     data = services.root / f"{name}.parquet"
     frame.to_parquet(data)
     services.run(production_version(services.services, name, strong_model(frame), frame))
-    spec_ = spec_for(data, **spec)  # type: ignore[arg-type]
+    spec_ = spec_for(data, **spec)
     services.run(services.services.retraining_service.put_spec(name, spec_, DEVELOPER))
     return data
 

@@ -6,7 +6,6 @@ import asyncio
 import json
 import re
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,6 +14,8 @@ from pathlib import Path
 
 import httpx
 
+from examples.churn.processes import free_ports
+
 from ..conftest import serve_subprocess
 
 ROW = [0.5, -1.0, 2.0, 0.25]
@@ -22,29 +23,6 @@ WORKERS = 2
 _REQUESTS = re.compile(
     r'^modelyard_inference_requests_total\{[^}]*version="(\d+)"[^}]*\} (\S+)$', re.M
 )
-
-
-def free_ports(count: int) -> int:
-    """A port p such that p .. p+count-1 are free now (metrics: one port per worker)."""
-    for _ in range(100):
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            base = int(probe.getsockname()[1])
-        if base + count > 65535:
-            continue
-        held = []
-        try:
-            for port in range(base, base + count):
-                sock = socket.socket()
-                held.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-        finally:
-            for sock in held:
-                sock.close()
-    raise RuntimeError("no free port range")
 
 
 class Cluster:
