@@ -33,7 +33,8 @@ def sample(rng: np.random.Generator, n: int, shift: float = 0.0) -> dict[str, An
 
 def scores(rng: np.random.Generator, n: int, shift: float = 0.0) -> list[float]:
     """Positive-class scores."""
-    return np.clip(rng.beta(2, 5, n) + 0.3 * shift, 0, 1).tolist()
+    values: list[float] = np.clip(rng.beta(2, 5, n) + 0.3 * shift, 0, 1).tolist()
+    return values
 
 
 def window_of(

@@ -5,6 +5,7 @@ the reference.json published into the model repository, and the errors."""
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +22,7 @@ from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.publisher import RepositoryPublisher
 from control_plane.scheduler import ManualClock
 from modelyard.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
-from modelyard.sketches import merge_windows
+from modelyard.sketches import ReferenceProfile, merge_windows
 from modelyard.storage import Database
 from tests.conftest import SyncDatabase
 from tests.control_plane.monitoring import helpers
@@ -55,7 +56,7 @@ def _serve(
     servers: list[SketchServer],
     monitoring_model: str,
     version: int,
-    profile: object,
+    profile: ReferenceProfile,
     rng: np.random.Generator,
     n: int,
     shift: float,
@@ -68,16 +69,16 @@ def _serve(
             version,
             profile,
             columns,
-            scores(rng, n // len(servers), shift),  # type: ignore[arg-type]
+            scores(rng, n // len(servers), shift),
         )
 
 
 @pytest.fixture
-async def servers() -> list[SketchServer]:
+async def servers() -> AsyncIterator[list[SketchServer]]:
     started = [SketchServer(), SketchServer()]
     for server in started:
         await server.start()
-    yield started  # type: ignore[misc]
+    yield started
     for server in started:
         await server.stop()
 
