@@ -28,6 +28,7 @@ from inference_server.admin.channel import ChannelFanout
 from inference_server.admin.fanout import LocalFanout
 from inference_server.admin.service import AdminService, register_builtin_ops
 from inference_server.auth import BearerAuth
+from inference_server.drift.book import SketchBook
 from inference_server.grpc.server import start_grpc_server
 from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
@@ -86,7 +87,11 @@ class InferenceServer:
         self.watcher = RepositoryWatcher(
             self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
         )
-        self.service = InferenceService(self.manager, self.watcher, self.hooks)
+        self.sketches = SketchBook(settings.sketches)
+        self.hooks.registry.register(self.sketches)
+        self.service = InferenceService(
+            self.manager, self.watcher, self.hooks, sketches=self.sketches
+        )
         self.auth = BearerAuth(settings.admin_token, settings.inference_token)
         # One of N workers talks to its supervisor; a lone process is the whole server.
         self.fanout: Fanout = (
@@ -143,6 +148,8 @@ class InferenceServer:
         await self.watcher.start(
             scan=not settings.control_socket or settings.control_mode == "poll"
         )
+        if settings.sketches.enabled:
+            self.sketches.start()
         self._grpc = await start_grpc_server(
             self.service, settings.host, settings.grpc_port, settings, admin=self.admin
         )
@@ -179,6 +186,7 @@ class InferenceServer:
             await self._http.close()
         if self._grpc is not None:
             await self._grpc.close(grace)
+        await self.sketches.stop()
         await self.manager.close()
         if self._metrics is not None:
             await self._metrics.close()

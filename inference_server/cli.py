@@ -27,7 +27,7 @@ from typing import Any
 import click
 
 from inference_server.logs import configure_logging
-from inference_server.settings import ServerSettings
+from inference_server.settings import ServerSettings, SketchSettings
 from modelyard.model_repository import BatchingConfig
 from modelyard.settings import load_settings
 
@@ -127,6 +127,12 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
         admin_token=server.admin_token,
         inference_token=server.inference_token,
         admin_timeout_s=server.admin_timeout_s,
+        sketches=SketchSettings(
+            enabled=server.sketches,
+            window_s=server.sketch_window_s,
+            retention_s=server.sketch_retention_s,
+            sample_rate=server.sketch_sample_rate,
+        ),
     )
     return (
         settings,

@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     import numpy as np
 
     from inference_server.core.rows import Row
+    from inference_server.drift.book import SketchBook
     from inference_server.loaded_version import LoadedVersion, VersionHooks
     from inference_server.model_manager import ModelManager, ModelSlot
     from inference_server.repository import RepositoryWatcher
@@ -84,6 +85,7 @@ class InferenceService:
         hooks: VersionHooks,
         *,
         server_name: str = "modelyard",
+        sketches: SketchBook | None = None,
     ) -> None:
         self._manager = manager
         self._watcher = watcher
@@ -94,6 +96,9 @@ class InferenceService:
         self.ready = False
         self.draining = False
         self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self.sketches = sketches
+        # NOTE: decided once; the drift hook only queues the arrays (inference_server.drift).
+        self._observe = sketches.observe if sketches and sketches.settings.enabled else None
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one inference request on the version it resolves (or is routed) to.
@@ -142,6 +147,8 @@ class InferenceService:
         stats.success_count += 1
         stats.success_ns += int(elapsed * 1e9)
         handle.recorder.request(elapsed)
+        if self._observe is not None:
+            self._observe(handle, arrays, outputs)
         datatypes = handle.output_datatypes
         names = handle.signature.outputs
         return InferResponse(

@@ -16,6 +16,28 @@ from modelyard.model_repository import BatchingConfig
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 
 
+class SketchSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
+    """How a server sketches (``server.sketch_*`` settings).
+
+    Attributes:
+        enabled: sketch at all.
+        window_s: window length in seconds (windows start at multiples of it, UTC).
+        retention_s: how long a window is kept.
+        sample_rate: share of answered requests sketched (every 1/rate-th, deterministic).
+        queue_size: requests waiting for the background task; beyond it sketches are dropped.
+        flush_interval_s: how often the background task drains the queue.
+        max_categories: distinct new categories per feature and window before ``other``.
+    """
+
+    enabled: bool = True
+    window_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    retention_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
+    sample_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    queue_size: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.1
+    max_categories: Annotated[int, msgspec.Meta(ge=1)] = 1000
+
+
 class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
     """Everything one server process needs to start.
 
@@ -42,6 +64,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         admin_token: bearer token of admin calls ("": open); see ``inference_server.auth``.
         inference_token: bearer token of inference calls ("": open).
         admin_timeout_s: how long an admin call waits for every worker to apply it.
+        sketches: drift sketching (:mod:`inference_server.drift`).
         control_socket: the supervisor's Unix socket when this process is one of N workers
             (``modelyard serve --workers N`` sets it); None: a single process, admin calls
             apply here only (``inference_server.admin``).
@@ -66,3 +89,4 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     inference_token: str = ""
     admin_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     control_socket: str | None = None
+    sketches: SketchSettings = SketchSettings()

@@ -87,12 +87,24 @@ def _to_float(value: Any) -> float:
 
 
 def bin_numeric(values: Any, edges: np.ndarray) -> Binned:
-    """Count ``values`` on ``edges`` (see the module docstring for the bin layout)."""
-    x, missing = finite_values(values)
+    """Count ``values`` on ``edges`` (see the module docstring for the bin layout).
+
+    Values of a lower precision than the edges (FP32/FP16 tensors against a float64
+    reference) are compared with the edges rounded to that precision, so a served 0.7f lands
+    on the reference's 0.7 and not just below it.
+
+    >>> edges = np.array([0.6, 0.7])
+    >>> bin_numeric(np.array([0.7], dtype=np.float32), edges).counts.tolist()
+    [0, 0, 1]
+    """
+    array = np.asarray(values)
+    x, missing = finite_values(array)
     width = len(edges) + 1
     if x.size == 0:
         zeros = np.zeros(width, dtype=np.int64)
         return Binned(zeros, np.zeros(width), 0, missing, math.nan, math.nan, 0.0, 0, zeros)
+    if array.dtype in (np.float32, np.float16):
+        edges = edges.astype(array.dtype).astype(np.float64)
     idx = np.searchsorted(edges, x, side="right")
     counts = np.bincount(idx, minlength=width)
     sums = np.bincount(idx, weights=x, minlength=width)
@@ -173,7 +185,11 @@ def category_keys(values: Any) -> tuple[list[str], int]:
         integral = np.floor(present) == present
         if integral.all() and (np.abs(present) < 2**53).all():
             return present.astype(np.int64).astype(str).tolist(), int(flat.size - present.size)
-        return [_float_key(float(v)) for v in present.tolist()], int(flat.size - present.size)
+        # numpy's shortest repr at the array's own precision: FP32 0.7 is "0.7", as in float64
+        keys = present.astype(str).astype(object)
+        whole = integral & (np.abs(present) < 2**53)
+        keys[whole] = present[whole].astype(np.int64).astype(str)
+        return keys.tolist(), int(flat.size - present.size)
     if kind in "iu":
         return flat.astype(str).tolist(), 0
     if kind == "b":

@@ -114,6 +114,14 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     """Bearer token inference calls need; empty (default): inference is open."""
     admin_timeout_s: float = 120.0
     """How long an admin call waits for every worker to apply it before it fails."""
+    sketches: bool = True
+    """Keep drift sketches of every served version (docs/drift.md)."""
+    sketch_window_s: float = 60.0
+    """Length of a sketch window in seconds."""
+    sketch_retention_s: float = 3600.0
+    """How long sketch windows are kept in memory."""
+    sketch_sample_rate: float = 1.0
+    """Share of answered requests that are sketched (1.0: all)."""
 
 
 class TuningSettings(_Section, kw_only=True, frozen=True):

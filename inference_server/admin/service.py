@@ -14,6 +14,7 @@ from inference_server.admin import repository_ops
 from inference_server.admin import routes as route_ops
 from inference_server.admin.fanout import FanoutResult, LocalFanout
 from inference_server.auth import BearerAuth
+from inference_server.drift.reads import register_sketch_ops
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -30,11 +31,13 @@ def register_builtin_ops(
     pin: bool,
     default_batching: BatchingConfig | None = None,
 ) -> None:
-    """Register the repository and route operations of this package on ``fanout``."""
+    """Register the repository, route and sketch-read operations on ``fanout``."""
     repository_ops.register_repository_ops(
         fanout, service, pin=pin, default_batching=default_batching
     )
     route_ops.register_route_ops(fanout, service.manager)
+    if service.sketches is not None:
+        register_sketch_ops(fanout, service.sketches)
 
 
 class AdminService:

@@ -8,7 +8,9 @@ through :mod:`inference_server.http.errors`.
 
 Routes: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
 ``/v2/models/{m}[/versions/{v}]`` (metadata), ``.../ready``, ``.../config``, ``.../stats``,
-``POST .../infer``, ``POST /v2/repository/index``, ``/v2/repository/models/{m}/load``,
+``POST .../infer``, ``GET /v2/models/{m}/versions/{v}/sketches`` (admin; drift sketches,
+:mod:`inference_server.drift.reads`), ``POST /v2/repository/index``,
+``/v2/repository/models/{m}/load``,
 ``/unload``, plus the simple endpoints of :mod:`inference_server.http.simple`.
 Health answers are 200 (true) or 503 (false: a state that clears by itself).
 """
@@ -23,6 +25,7 @@ import msgspec
 
 from inference_server.admin.service import AdminService
 from inference_server.auth import AUTHORIZATION, BearerAuth
+from inference_server.drift.reads import read_sketches
 from inference_server.http import simple
 from inference_server.http.errors import (
     domain_error_response,
@@ -130,6 +133,7 @@ class HttpApi:
             "config": (b"GET", self._model_config),
             "stats": (b"GET", self._model_stats),
             "routes": (b"", self._routes),
+            "sketches": (b"GET", self._sketches),
         }
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -227,6 +231,16 @@ class HttpApi:
     ) -> HttpResponse:
         stats = self._service.model_statistics(model, version or "")
         return HttpResponse(200, _encode({"model_stats": stats}))
+
+    async def _sketches(
+        self, request: HttpRequest, model: str, version: str | None
+    ) -> HttpResponse:
+        authorization = request.headers.get(_AUTHORIZATION)
+        self._auth.check_admin(authorization)  # 401 before any other complaint
+        answer = await read_sketches(
+            self._service, self._admin, (model, version), request.query, authorization
+        )
+        return HttpResponse(200, _encode(answer))
 
     async def _control(self, request: HttpRequest, model: str, action: str) -> HttpResponse:
         token = request.headers.get(_AUTHORIZATION)

@@ -189,3 +189,12 @@ def test_malformed_reference_profiles_are_refused_with_the_reason(
 ) -> None:
     with pytest.raises(InvalidArgument, match=problem):
         decode_profile(body)
+
+
+def test_fp32_values_land_on_the_float64_reference_values_they_came_from() -> None:
+    values = np.round(np.arange(1, 10) / 10, 1)  # 0.1 .. 0.9: most are not exact in float32
+    profile = build_reference_profile({"x": np.repeat(values, 3)})
+    s = sketch_column(values.astype(np.float32), profile.features["x"])
+    assert isinstance(s, NumericSketch)
+    assert s.off_grid == 0
+    assert s.counts == (0, *([1] * 9))
