@@ -184,7 +184,7 @@ async def test_errors_name_the_problem(database: Database, servers: list[SketchS
     rows=st.integers(300, 1500),
     seed=st.integers(0, 2**16),
 )
-def test_property_23_drift_detection_generates_alerts_with_details(
+def test_alert_details_mirror_the_report_on_generated_windows(
     sync_database: SyncDatabase, shift: float, rows: int, seed: int
 ) -> None:
     run = sync_database.run
