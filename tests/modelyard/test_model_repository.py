@@ -81,7 +81,7 @@ def test_remove_version_is_atomic(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     "name", ["..", "../x", "/etc", "a/b", "a\\b", ".hidden", "x\x00", "café", "m\n", "a" * 129, ""]
 )
-def test_names_outside_the_rule_are_refused_everywhere(tmp_path, name):
+def test_names_outside_the_rule_are_refused_everywhere(tmp_path: Path, name: str) -> None:
     repo = tmp_path / "repo"
     repo.mkdir()
     with pytest.raises(InvalidArgument, match="invalid model name"):
@@ -95,7 +95,7 @@ def test_names_outside_the_rule_are_refused_everywhere(tmp_path, name):
     assert not (tmp_path / "x").exists()
 
 
-def test_symlinks_leaving_the_repository_are_invisible_and_refused(tmp_path):
+def test_symlinks_leaving_the_repository_are_invisible_and_refused(tmp_path: Path) -> None:
     repo, outside = tmp_path / "repo", tmp_path / "outside"
     publish_version(outside, "secret", 1, {"model.onnx": b"x"})
     publish_version(repo, "m", 1, {"model.onnx": b"x"})
