@@ -56,9 +56,11 @@ def _parameters(operation: dict[str, Any]) -> str:
 def _body(operation: dict[str, Any]) -> str:
     content = operation.get("requestBody", {}).get("content", {})
     for media in content.values():
-        reference = media.get("schema", {}).get("$ref", "")
-        if reference:
-            return f"`{reference.rsplit('/', 1)[-1]}`"
+        name = media.get("schema", {}).get("$ref", "").rsplit("/", 1)[-1]
+        # NOTE: Litestar names DTO bodies after the handler, with a counter that depends on
+        # how many apps the process built; such a name is no contract, so it is not shown.
+        if name and not re.search(r"RequestBody(_\d+)?$", name):
+            return f"`{name}`"
         return "JSON"
     return "—"
 

@@ -16,6 +16,11 @@ from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from control_plane.abtesting.routes import ABTestController
+from control_plane.abtesting.servers import RoutePusher
+from control_plane.abtesting.service import ABTestService
+from control_plane.abtesting.source import PredictionLogSource
+from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
@@ -81,6 +86,16 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.ab_test_service = ABTestService(
+            database=database,
+            store=SqlABTestStore(),
+            audit_log=self.audit_log,
+            registry=self.registry,
+            pusher=RoutePusher(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            source=PredictionLogSource(self.prediction_service),
+        )
         self.scheduler = Scheduler(
             database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
         )
@@ -138,6 +153,7 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "ab_test_service": self.ab_test_service,
             "scheduler": self.scheduler,
             "alert_service": self.monitoring.alerts,
             "drift_service": self.monitoring.drift,
@@ -205,6 +221,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            ABTestController,
             SchedulerController,
             MonitoringController,
             DriftController,

@@ -32,6 +32,8 @@ from inference_server.drift.book import SketchBook
 from inference_server.grpc.server import start_grpc_server
 from inference_server.metrics import MetricsServer, PrometheusHooks
 from inference_server.model_manager import ModelManager
+from inference_server.prediction_log import PredictionLogWriter
+from inference_server.prediction_log.admin import register_flush
 from inference_server.repository import RepositoryWatcher
 from inference_server.service import InferenceService
 from modelyard.errors import ConfigurationError
@@ -89,8 +91,16 @@ class InferenceServer:
         )
         self.sketches = SketchBook(settings.sketches)
         self.hooks.registry.register(self.sketches)
+        self.log_writer: PredictionLogWriter | None = None
+        if settings.prediction_log.enabled:
+            self.log_writer = PredictionLogWriter(settings.prediction_log, worker_index)
+            self.hooks.registry.register(self.log_writer)
         self.service = InferenceService(
-            self.manager, self.watcher, self.hooks, sketches=self.sketches
+            self.manager,
+            self.watcher,
+            self.hooks,
+            sketches=self.sketches,
+            log=None if self.log_writer is None else self.log_writer.capture,
         )
         self.auth = BearerAuth(settings.admin_token, settings.inference_token)
         # One of N workers talks to its supervisor; a lone process is the whole server.
@@ -110,6 +120,8 @@ class InferenceServer:
             pin=bool(settings.control_socket) and settings.control_mode != "poll",
             default_batching=settings.default_batching,
         )
+        if self.log_writer is not None:
+            register_flush(self.fanout, self.log_writer)
         self.admin = AdminService(self.fanout, self.auth)
         self._worker_index = worker_index
         self._grpc: GrpcServerHandle | None = None
@@ -144,6 +156,9 @@ class InferenceServer:
             )
         # A worker of N first replays the server's desired state; in explicit mode that *is*
         # its startup load (the versions the server serves, not what the disk holds now).
+        if self.log_writer is not None:
+            # NOTE: before any answer: it also resumes shipping what a previous run spooled.
+            self.log_writer.start()
         await self.fanout.start()
         await self.watcher.start(
             scan=not settings.control_socket or settings.control_mode == "poll"
@@ -188,6 +203,9 @@ class InferenceServer:
             await self._grpc.close(grace)
         await self.sketches.stop()
         await self.manager.close()
+        if self.log_writer is not None:
+            # NOTE: after the listeners drained, so every answer given is in the buffer.
+            await self.log_writer.close()
         if self._metrics is not None:
             await self._metrics.close()
         log.info("stopped")

@@ -25,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from inference_server.logs import configure_logging
+from inference_server.prediction_log.settings import LogWriterSettings
 from inference_server.settings import ServerSettings, SketchSettings
+from modelyard.errors import ConfigurationError
 from modelyard.model_repository import BatchingConfig
-from modelyard.settings import load_settings
+from modelyard.settings import Settings, load_settings
 
 
 def _default_workers() -> int:
@@ -87,6 +90,22 @@ def _run_workers(settings: ServerSettings, workers: int, log_level: str, log_for
     return asyncio.run(supervisor.run())
 
 
+def _log_settings(base: Settings) -> LogWriterSettings:
+    """The prediction log's settings: ``prediction_log.*``, its database ``database.url``."""
+    section = base.prediction_log
+    if not section.enabled:
+        return LogWriterSettings()
+    values = msgspec.structs.asdict(section)
+    del values["enabled"]
+    values["database_url"] = section.database_url or base.database.url
+    try:
+        # NOTE: convert, not the constructor: it checks the ranges (flush interval, sizes).
+        values["spool_dir"] = Path(section.spool_dir)
+        return msgspec.convert(values, LogWriterSettings, strict=False)
+    except msgspec.ValidationError as error:
+        raise ConfigurationError(f"invalid prediction_log settings: {error}") from None
+
+
 def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
     """Merge the flags over ``modelyard.settings`` (config file and MODELYARD_SERVER_*)."""
     base = load_settings()
@@ -133,6 +152,7 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
             retention_s=server.sketch_retention_s,
             sample_rate=server.sketch_sample_rate,
         ),
+        prediction_log=_log_settings(base),
     )
     return (
         settings,

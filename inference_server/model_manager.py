@@ -10,8 +10,8 @@ Design:
   requests, its in-flight requests finish on it (reference count), and it is closed when the
   count reaches zero.
 * A changed ``config.json`` reloads a version only if its serving settings changed (batching,
-  ``allow_non_finite``, ``max_rows_per_request``, threads); a new default version, policy or
-  routes just republish the set.
+  ``allow_non_finite``, ``max_rows_per_request``, threads, log sampling); a new default version,
+  policy or routes just republish the set.
 * A failed load never removes what serves: retired versions are only those outside the
   policy's wanted set *and* only once a wanted version is ready; the error is kept as the
   version's state reason (metadata, readiness, repository index) and logged. A failure is not
@@ -95,6 +95,8 @@ def _same_serving(old: ModelConfig, new: ModelConfig) -> bool:
         and old.allow_non_finite == new.allow_non_finite
         and old.max_rows_per_request == new.max_rows_per_request
         and old.intra_op_num_threads == new.intra_op_num_threads
+        # NOTE: the log's sampling is read from the version's config on the request path.
+        and old.prediction_log == new.prediction_log
     )
 
 

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from inference_server.prediction_log.settings import LogWriterSettings
 from modelyard.model_repository import BatchingConfig
 
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
@@ -61,6 +62,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
         drain_timeout_s: how long ``stop()`` waits for in-flight requests.
         grpc_max_concurrent_rpcs: None for no limit; beyond it gRPC answers RESOURCE_EXHAUSTED.
         default_batching: batching of models whose config.json has no ``batching`` section.
+        prediction_log: the prediction log (off unless it names a database).
         admin_token: bearer token of admin calls ("": open); see ``inference_server.auth``.
         inference_token: bearer token of inference calls ("": open).
         admin_timeout_s: how long an admin call waits for every worker to apply it.
@@ -85,6 +87,7 @@ class ServerSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_f
     drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     grpc_max_concurrent_rpcs: int | None = None
     default_batching: BatchingConfig = BatchingConfig()
+    prediction_log: LogWriterSettings = LogWriterSettings()
     admin_token: str = ""
     inference_token: str = ""
     admin_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0

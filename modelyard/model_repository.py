@@ -126,6 +126,24 @@ class Route(ConfigStruct, frozen=True):
     variant: ModelVariant = ModelVariant.CONTROL
 
 
+class LogSampling(ConfigStruct, frozen=True):
+    """Which answered requests of a model the prediction log records (all rows of each).
+
+    The default records every request. ``every`` records one request in N (per worker, in
+    arrival order); ``share`` records that fraction at random; both together apply ``share``
+    to every Nth request. ``enabled: false`` records nothing for this model.
+
+    Attributes:
+        enabled: record this model's answers at all.
+        every: record every Nth request.
+        share: record this fraction of requests (0..1).
+    """
+
+    enabled: bool = True
+    every: PositiveInt = 1
+    share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
+
+
 class ModelConfig(ConfigStruct, frozen=True):
     """Schema of ``<repo>/<model>/config.json``; every field is optional.
 
@@ -139,6 +157,7 @@ class ModelConfig(ConfigStruct, frozen=True):
         max_rows_per_request: a request with more rows is refused with INVALID_ARGUMENT / 400
             (0: no limit beyond the server's message size limit).
         intra_op_num_threads: onnxruntime threads per session; None takes the server default.
+        prediction_log: sampling of the prediction log (default: every request).
     """
 
     version_policy: VersionPolicy = VersionPolicy()
@@ -148,6 +167,7 @@ class ModelConfig(ConfigStruct, frozen=True):
     allow_non_finite: bool = False
     max_rows_per_request: Annotated[int, msgspec.Meta(ge=0)] = 0
     intra_op_num_threads: PositiveInt | None = None
+    prediction_log: LogSampling = LogSampling()
 
 
 class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):

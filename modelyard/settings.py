@@ -124,6 +124,29 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     """Share of answered requests that are sketched (1.0: all)."""
 
 
+class PredictionLogSettings(_Section, kw_only=True, frozen=True):
+    """The inference server's prediction log (docs/prediction-log.md)."""
+
+    enabled: bool = False
+    """Record every answered prediction (``modelyard serve``); on in staging and production."""
+    database_url: str = ""
+    """Database holding the ``prediction_log`` table; empty means ``database.url``."""
+    spool_dir: str = ".modelyard/prediction-spool"
+    """Local folder of the append-only spool (one sub-folder per worker)."""
+    flush_interval_ms: int = 50
+    """Buffer -> spool at least this often; ``kill -9`` loses at most this much."""
+    buffer_capacity: int = 100_000
+    """Answered requests a worker may buffer before the overflow policy applies."""
+    overflow: str = "drop"
+    """Full buffer: ``drop`` (count the dropped records) or ``reject`` (answer 503/429)."""
+    max_spool_bytes: int = 1024**3
+    """The spool stops growing here while the database is down."""
+    fsync: bool = True
+    """fsync every spool write (survives a machine crash, not only a process kill)."""
+    shutdown_timeout_s: float = 30.0
+    """SIGTERM waits this long for the spool to reach the database."""
+
+
 class TuningSettings(_Section, kw_only=True, frozen=True):
     """Hyperparameter tuning."""
 
@@ -200,6 +223,7 @@ class Settings(_Section, kw_only=True, frozen=True):
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     monitoring: MonitoringSettings = MonitoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
@@ -285,6 +309,11 @@ def _check_values(settings: Settings) -> None:
         raise ConfigurationError(
             f"invalid setting database.url={mask_url(url)!r}: "
             "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+        )
+    if settings.prediction_log.overflow not in ("drop", "reject"):
+        raise ConfigurationError(
+            f"invalid setting prediction_log.overflow={settings.prediction_log.overflow!r}: "
+            "expected drop or reject"
         )
     if settings.logging.format not in ("json", "text"):
         raise ConfigurationError(

@@ -37,12 +37,12 @@ class PredictionController(Controller):
         self,
         prediction_service: NamedDependency[PredictionService],
         model: FromQuery[str | None] = None,
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)] = None,
         variant: FromQuery[str | None] = None,
         since: FromQuery[dt.datetime | None] = None,
         until: FromQuery[dt.datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
-        cursor: Annotated[int | None, QueryParameter(ge=0)] = None,
+        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
     ) -> PredictionPage:
         """Logged prediction rows, oldest first; follow ``next_cursor`` for more."""
         return await prediction_service.list_predictions(

@@ -10,8 +10,9 @@ Routes: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
 ``/v2/models/{m}[/versions/{v}]`` (metadata), ``.../ready``, ``.../config``, ``.../stats``,
 ``POST .../infer``, ``GET /v2/models/{m}/versions/{v}/sketches`` (admin; drift sketches,
 :mod:`inference_server.drift.reads`), ``POST /v2/repository/index``,
-``/v2/repository/models/{m}/load``,
-``/unload``, plus the simple endpoints of :mod:`inference_server.http.simple`.
+``/v2/repository/models/{m}/load``, ``/unload``, ``POST /v2/prediction_log/flush`` (admin;
+every worker spools and ships its prediction log), plus the simple endpoints of
+:mod:`inference_server.http.simple`.
 Health answers are 200 (true) or 503 (false: a state that clears by itself).
 """
 
@@ -34,6 +35,7 @@ from inference_server.http.errors import (
 )
 from inference_server.http.messages import BodyError, HttpRequest, HttpResponse, decoded_body
 from inference_server.http.oip import HEADER_LENGTH, OCTET_STREAM, decode_infer, encode_infer
+from inference_server.prediction_log.admin import FLUSH, FlushRequest
 from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.model_repository import Route
 from modelyard.models import Scalar
@@ -51,6 +53,7 @@ _MODELS: Final = b"/v2/models/"
 _REPOSITORY_MODELS: Final = b"/v2/repository/models/"
 _AUTHORIZATION: Final = AUTHORIZATION.encode()
 _REPOSITORY_WORKERS: Final = b"/v2/repository/workers"
+_LOG_FLUSH: Final = b"/v2/prediction_log/flush"
 _INFERENCE_PATHS: Final = frozenset({b"/predict", b"/predict/batch"})
 
 
@@ -163,6 +166,9 @@ class HttpApi:
             return fixed[1](self._service, request)
         if path.startswith(_MODELS):
             return self._model_route(request, _segments(path[len(_MODELS) :]))
+        if path == _LOG_FLUSH:
+            _allow(request, b"POST")
+            return self._flush_log(request)
         if path == _REPOSITORY_WORKERS:
             _allow(request, b"GET")
             return self._workers(request)
@@ -277,6 +283,11 @@ class HttpApi:
             "routes": done.value.routes,
             "workers_applied": done.workers_applied,
         }
+        return HttpResponse(200, _encode(answer))
+
+    async def _flush_log(self, request: HttpRequest) -> HttpResponse:
+        done = await self._admin.call(FLUSH, FlushRequest(), request.headers.get(_AUTHORIZATION))
+        answer = msgspec.structs.asdict(done.value) | {"workers_applied": done.workers_applied}
         return HttpResponse(200, _encode(answer))
 
     async def _workers(self, request: HttpRequest) -> HttpResponse:

@@ -11,20 +11,21 @@ from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.presets import DataDriftPreset
 
 
-def run_case(case: dict) -> dict:
+def run_case(case: dict[str, Any]) -> dict[str, Any]:
     definition = DataDefinition(
         numerical_columns=case["numerical"], categorical_columns=case["categorical"]
     )
     reference = Dataset.from_pandas(pd.DataFrame(case["reference"]), data_definition=definition)
     current = Dataset.from_pandas(pd.DataFrame(case["current"]), data_definition=definition)
     snapshot = Report([DataDriftPreset()], include_tests=True).run(current, reference).dict()
-    columns = {}
+    columns: dict[str, dict[str, Any]] = {}
     for metric in snapshot["metrics"]:
         config = metric["config"]
         if config["type"].endswith("ValueDrift"):

@@ -38,16 +38,19 @@ T0 = dt.datetime(2026, 12, 4, tzinfo=dt.UTC)
 
 
 def _column(name: str, size: int, shift: float, rng: np.random.Generator) -> list[Any]:
+    values: np.ndarray
     if name == "normal":
-        return rng.normal(shift, 1.0 + shift / 2, size).tolist()
-    if name == "lognormal":
-        return rng.lognormal(shift / 2, 1.0, size).tolist()
-    if name == "counts":
-        return rng.poisson(4.0 * (1 + shift / 2), size).astype(float).tolist()
-    if name == "colour":
+        values = rng.normal(shift, 1.0 + shift / 2, size)
+    elif name == "lognormal":
+        values = rng.lognormal(shift / 2, 1.0, size)
+    elif name == "counts":
+        values = rng.poisson(4.0 * (1 + shift / 2), size).astype(float)
+    elif name == "colour":
         p = np.array([0.4, 0.3, 0.2, 0.1]) + np.array([-1.0, 0.0, 0.0, 1.0]) * shift / 4
-        return rng.choice(["red", "green", "blue", "black"], size, p=p / p.sum()).tolist()
-    return rng.binomial(1, 0.3 + shift / 4, size).tolist()
+        values = rng.choice(["red", "green", "blue", "black"], size, p=p / p.sum())
+    else:
+        values = rng.binomial(1, 0.3 + shift / 4, size)
+    return list(values.tolist())
 
 
 def _cases(seed: int, count: int, small: bool) -> list[dict[str, Any]]:

@@ -53,7 +53,7 @@ async def test_records_round_trip_with_every_field(
     assert len(page.items) == 1
     got = page.items[0]
     assert got.id is not None
-    assert got == PredictionRecord(**{**record_values(written), "id": got.id})  # type: ignore[arg-type]
+    assert got == PredictionRecord(**{**record_values(written), "id": got.id})
     assert page.next_cursor is None
 
 
