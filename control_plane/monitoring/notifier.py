@@ -123,11 +123,12 @@ class Notifier:
 
     async def _loop(self) -> None:
         while True:
+            # NOTE: cleared before the pass, so a wake-up during it is not lost.
+            self._wake.clear()
             try:
                 await self.dispatch_due()
             except Exception:  # NOTE: the edge of a background task: log and keep going.
                 log.exception("notification dispatch failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._settings.notify_poll_s)
 
