@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import onnx
@@ -185,8 +185,11 @@ class RegistryService:
         principal: Principal,
         *,
         description: str = "",
+        reference_sample: dict[str, list[Any]] | None = None,
+        reference_score: list[float] | None = None,
     ) -> RegisteredModel:
-        """Register a :class:`converters.ConversionResult` (ONNX, signature, fidelity)."""
+        """Register a :class:`converters.ConversionResult` (ONNX, signature, fidelity), with
+        the training sample whose profile drift checks compare against, when given."""
         registration = ModelRegistration(
             onnx=conversion.onnx,
             signature=conversion.signature,
@@ -194,6 +197,8 @@ class RegistryService:
             lineage=lineage,
             fidelity=fidelity_figures(conversion.fidelity),
             description=description,
+            reference_sample=reference_sample,
+            reference_score=reference_score,
         )
         return await self.register(name, registration, principal)
 
