@@ -16,10 +16,14 @@ from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
 from control_plane.audit_routes import AuditController
+from control_plane.batch.routes import BatchController
+from control_plane.batch.service import BatchService
+from control_plane.batch.store import SqlBatchJobStore
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
@@ -60,6 +64,13 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.batch_service = BatchService(
+            database,
+            SqlBatchJobStore(),
+            self.registry,
+            ArtifactStore(Path(settings.registry.artifact_store)),
+            Path(settings.batch.data_root),
+        )
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -72,6 +83,7 @@ class ControlPlaneServices:
         await upgrade(database)
         services = cls(settings, database)
         await services.tuning_service.recover()
+        await services.batch_service.recover()
         services.admin_token_path = await services.token_service.ensure_admin_token(
             Path(settings.control_plane.admin_token_file)
         )
@@ -86,6 +98,7 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "batch_service": self.batch_service,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -97,6 +110,7 @@ class ControlPlaneServices:
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
         await self.tuning_service.stop()
+        await self.batch_service.stop()
         await self.database.dispose()
 
 
@@ -130,6 +144,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            BatchController,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],

@@ -112,6 +112,13 @@ class TuningSettings(_Section, kw_only=True, frozen=True):
     """Optuna RDB storage URL for studies shared by several processes (PostgreSQL)."""
 
 
+class BatchSettings(_Section, kw_only=True, frozen=True):
+    """Batch prediction jobs."""
+
+    data_root: str = ".modelyard/batch"
+    """Folder under which job inputs and outputs live; request paths never leave it."""
+
+
 class LoggingSettings(_Section, kw_only=True, frozen=True):
     """Logging."""
 
@@ -130,6 +137,7 @@ class Settings(_Section, kw_only=True, frozen=True):
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
+    batch: BatchSettings = BatchSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
