@@ -18,6 +18,7 @@ import os
 import queue
 import signal
 import sys
+import threading
 import time
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -71,8 +72,9 @@ def _worker(
     cancel: Event,
 ) -> None:
     """Score this worker's pending chunks; report each shard, then ``("done", index)``."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the job process decides when to stop
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the job process decides when to stop
     parent = os.getppid()
     options = description.options
     try:
