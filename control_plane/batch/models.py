@@ -57,6 +57,8 @@ class BatchOptions(InputValue, kw_only=True, frozen=True):
         carry_columns: further input columns copied through unchanged.
         output_format: ``parquet`` (default) or ``csv``.
         bad_rows: ``fail`` the job, or write such rows to ``errors-*`` files with the reason.
+        dask_scheduler: a Dask scheduler address: score partitions on that cluster instead
+            of local worker processes (the output folder must be shared storage).
     """
 
     chunk_size: Annotated[int, msgspec.Meta(ge=1, le=MAX_CHUNK)] = 65_536
@@ -65,6 +67,7 @@ class BatchOptions(InputValue, kw_only=True, frozen=True):
     carry_columns: tuple[str, ...] = ()
     output_format: OutputFormat = OutputFormat.PARQUET
     bad_rows: BadRowPolicy = BadRowPolicy.FAIL
+    dask_scheduler: str | None = None
 
 
 class BatchRequest(InputValue, kw_only=True, frozen=True):

@@ -194,7 +194,29 @@ class JobRun:
         except ModelyardError as error:
             self.write_progress(None, JobState.FAILED, str(error))
             return JobState.FAILED
+        if self.description.options.dask_scheduler:
+            return self._score_on_dask(ledger)
         return self._score(files, ledger)
+
+    def _score_on_dask(self, ledger: ShardLedger) -> JobState:
+        from control_plane.batch.cluster import run_on_dask
+
+        options = self.description.options
+        info = ChunkScorer(Path(self.description.onnx_path).read_bytes(), model="", version=0).info
+        columns = list(
+            dict.fromkeys(info.feature_names + options.id_columns + options.carry_columns)
+        )
+        try:
+            partitions = run_on_dask(self.description, ledger, columns)
+        except ModelyardError as error:
+            self.write_progress(ledger, JobState.FAILED, str(error))
+            return JobState.FAILED
+        complete = len(ledger.done) >= partitions
+        ledger.manifest.complete = complete
+        ledger.save()
+        state = JobState.SUCCEEDED if complete else JobState.FAILED
+        self.write_progress(ledger, state)
+        return state
 
     def _score(self, files: list[InputFile], ledger: ShardLedger) -> JobState:
         context = mp.get_context("spawn")
