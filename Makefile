@@ -8,11 +8,15 @@ PY := $(VENV)/bin/python
 CLIENTS_VENV := .venv-clients
 STAMP := $(VENV)/.installed
 CLIENTS_STAMP := $(CLIENTS_VENV)/.installed
+EVIDENTLY_VENV := .venv-evidently
+EVIDENTLY_STAMP := $(EVIDENTLY_VENV)/.installed
 PERF_ANALYZER_VENV := benchmarks/.work/triton-venv
 PERF_ANALYZER_STAMP := $(PERF_ANALYZER_VENV)/.installed
+AIRFLOW_VENV := .venv-airflow
+AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: demo test lint typecheck pytest install clean protos bench-converters
+.PHONY: demo test lint typecheck pytest install clean protos bench-converters airflow-venv
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +31,13 @@ $(CLIENTS_STAMP): constraints-clients.txt
 	$(CLIENTS_VENV)/bin/python -m pip install -q -c constraints-clients.txt 'tritonclient[grpc,http]'
 	touch $@
 
+# Evidently 0.7 (the drift validation's reference implementation) needs pandas<3: its own venv.
+$(EVIDENTLY_STAMP): constraints-evidently.txt
+	$(PYTHON) -m venv $(EVIDENTLY_VENV)
+	$(EVIDENTLY_VENV)/bin/python -m pip install -q --upgrade pip
+	$(EVIDENTLY_VENV)/bin/python -m pip install -q -c constraints-evidently.txt evidently
+	touch $@
+
 # Triton's perf_analyzer (inside the tritonclient 2.41.0 wheel) and the CUDA runtime library it
 # loads even without a GPU, for the test that lets Triton's own load tool drive our server. The
 # binary also needs Debian's libb64-0d; without it that test is skipped and says so.
@@ -35,7 +46,18 @@ $(PERF_ANALYZER_STAMP): $(STAMP) benchmarks/perf_analyzer.py
 	$(PY) -m benchmarks.perf_analyzer $(dir $(PERF_ANALYZER_VENV))
 	touch $@
 
-install: $(STAMP) $(CLIENTS_STAMP) $(PERF_ANALYZER_STAMP)
+# Airflow 3, only to import the retraining DAG in a test (docker/airflow/dags): its pins clash
+# with ours, so it gets a virtualenv of its own (about a minute from a warm pip cache).
+$(AIRFLOW_STAMP): constraints-airflow.txt
+	rm -rf $(AIRFLOW_VENV)
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/python -m pip install -q --upgrade pip
+	$(AIRFLOW_VENV)/bin/python -m pip install -q -c constraints-airflow.txt apache-airflow
+	touch $@
+
+airflow-venv: $(AIRFLOW_STAMP)
+
+install: $(STAMP) $(CLIENTS_STAMP) $(PERF_ANALYZER_STAMP) $(AIRFLOW_STAMP) $(EVIDENTLY_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/modelyard demo
@@ -53,7 +75,7 @@ pytest: install
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) $(CLIENTS_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CLIENTS_VENV) $(AIRFLOW_VENV) $(EVIDENTLY_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
 
 # Regenerate the gRPC code from protos/ (CI checks it is up to date in tests/protos).
 protos: $(STAMP)

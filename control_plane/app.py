@@ -15,6 +15,11 @@ from litestar import Litestar, get
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 
+from control_plane.abtesting.routes import ABTestController
+from control_plane.abtesting.servers import RoutePusher
+from control_plane.abtesting.service import ABTestService
+from control_plane.abtesting.source import PredictionLogSource
+from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
 from control_plane.batch.routes import BatchController
 from control_plane.batch.service import BatchService
@@ -23,9 +28,17 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.predictions.routes import PredictionController
+from control_plane.predictions.service import PredictionService
+from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.routes import LineageController, ModelController
+from control_plane.retraining.routes import RetrainingController
+from control_plane.retraining.service import RetrainingService
+from control_plane.retraining.store import SqlRetrainingStore
+from control_plane.scheduler import Scheduler
+from control_plane.scheduler.routes import SchedulerController
 from control_plane.security import PrincipalMiddleware, TokenService, authorize, current_principal
 from control_plane.security.routes import TokenController
 from control_plane.tracking.routes import TrackingController
@@ -52,11 +65,14 @@ class ControlPlaneServices:
         database: the platform database (migrated by :meth:`open`).
     """
 
-    def __init__(self, settings: Settings, database: Database) -> None:
+    def __init__(
+        self, settings: Settings, database: Database, *, schema: str | None = None
+    ) -> None:
         self.settings = settings
         self.database = database
         self.audit_log = AuditLog(database)
         self.feature_service = FeatureService(database, SqlFeatureStore(), self.audit_log)
+        self.prediction_service = PredictionService(database, SqlPredictionStore())
         self.tracker = ExperimentTracker.from_settings(settings.tracking)
         self.tracking_service = TrackingService(self.tracker)
         self.tuning_service = TuningService(TuningJobStore(database), self.tracker, settings.tuning)
@@ -71,6 +87,23 @@ class ControlPlaneServices:
             ArtifactStore(Path(settings.registry.artifact_store)),
             Path(settings.batch.data_root),
         )
+        self.ab_test_service = ABTestService(
+            database=database,
+            store=SqlABTestStore(),
+            audit_log=self.audit_log,
+            registry=self.registry,
+            pusher=RoutePusher(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            source=PredictionLogSource(self.prediction_service),
+        )
+        self.scheduler = Scheduler(
+            database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
+        )
+        """Shared by every feature with periodic work; started and stopped with the app."""
+        self.retraining_service = RetrainingService(
+            SqlRetrainingStore(database), self.registry, self.scheduler, settings, schema=schema
+        )
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -81,9 +114,10 @@ class ControlPlaneServices:
             settings.database.url, schema=schema, pool_size=settings.database.pool_size
         )
         await upgrade(database)
-        services = cls(settings, database)
+        services = cls(settings, database, schema=schema)
         await services.tuning_service.recover()
         await services.batch_service.recover()
+        await services.retraining_service.start()
         services.admin_token_path = await services.token_service.ensure_admin_token(
             Path(settings.control_plane.admin_token_file)
         )
@@ -94,11 +128,15 @@ class ControlPlaneServices:
         provided: dict[str, Any] = {
             "audit_log": self.audit_log,
             "feature_service": self.feature_service,
+            "prediction_service": self.prediction_service,
             "tracking_service": self.tracking_service,
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
             "batch_service": self.batch_service,
+            "ab_test_service": self.ab_test_service,
+            "scheduler": self.scheduler,
+            "retraining_service": self.retraining_service,
         }
         dependencies = {
             name: Provide(_constant(value), sync_to_thread=False)
@@ -109,6 +147,8 @@ class ControlPlaneServices:
 
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
+        await self.scheduler.stop()
+        await self.retraining_service.stop()
         await self.tuning_service.stop()
         await self.batch_service.stop()
         await self.database.dispose()
@@ -132,25 +172,36 @@ def create_app(services: ControlPlaneServices) -> Litestar:
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        yield
+        if services.settings.scheduler.enabled:
+            await services.scheduler.start()
+        try:
+            yield
+        finally:
+            await services.scheduler.stop()
 
     return Litestar(
         route_handlers=[
             health,
             AuditController,
             FeatureController,
+            PredictionController,
             TrackingController,
             TuningController,
             TokenController,
             ModelController,
             LineageController,
             BatchController,
+            ABTestController,
+            SchedulerController,
+            RetrainingController,
         ],
         dependencies=services.dependencies(),
         middleware=[PrincipalMiddleware(services.token_service)],
         guards=[authorize],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
-        openapi_config=OpenAPIConfig(title="modelyard control plane", version=__version__),
+        openapi_config=OpenAPIConfig(
+            title="modelyard control plane", version=__version__, use_handler_docstrings=True
+        ),
         lifespan=[lifespan],
         debug=False,
     )

@@ -1,4 +1,8 @@
-"""REST access to the audit log (read-only)."""
+"""REST access to the audit log (read-only; admins and auditors, ``Permission.AUDIT``).
+
+The log names who did what to which entity; like the token metadata it is governance
+material, so a plain ``read`` token does not open it (docs/operations.md).
+"""
 
 from __future__ import annotations
 
@@ -8,6 +12,8 @@ from litestar import Controller, get
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
+from control_plane.params import Offset
+from control_plane.security.models import Permission
 from modelyard.storage.audit import AuditEvent, AuditLog
 
 
@@ -17,7 +23,7 @@ class AuditController(Controller):
     path = "/v1/audit"
     tags = ["audit"]
 
-    @get("/")
+    @get("/", opt={"permission": Permission.AUDIT})
     async def list_events(
         self,
         audit_log: NamedDependency[AuditLog],
@@ -25,7 +31,7 @@ class AuditController(Controller):
         entity: FromQuery[str | None] = None,
         actor: FromQuery[str | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[AuditEvent]:
         """Audit events, oldest first, filtered by entity kind, entity and actor."""
         return await audit_log.list(

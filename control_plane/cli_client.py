@@ -1,24 +1,43 @@
-"""How control-plane commands reach the control plane: over HTTP, or in-process on the local store.
+"""The one way every ``modelyard`` command reaches the control plane: its REST API.
 
 With ``--url`` a command talks to a running control plane. Without it, the same REST request
 goes to the control-plane application built in this process over the configured (local) store,
 through an in-memory ASGI transport — so both ways run the same guards, rules and audit log.
 A token (``--token`` or ``control_plane.token`` / ``MODELYARD_CONTROL_PLANE_TOKEN``) is needed
-for every change, locally too.
+for every change, locally too; the first local start writes an admin token to
+``control_plane.admin_token_file``.
+
+Error answers are decoded in one place (:func:`call`): the body ``{"error", "code"}`` becomes a
+:class:`RemoteError` carrying the server's message and code, so the root group prints one line
+and exits 2 exactly as for a local domain error.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 import click
 import httpx
+import msgspec
 
+from modelyard.commands import settings_from_context
 from modelyard.errors import ErrorCode, ModelyardError
 from modelyard.settings import Settings
+
+URL_OPTION = click.option(
+    "--url", default=None, metavar="URL", help="Control plane base URL (default: local store)."
+)
+# NOTE: httpx logs every request at INFO; a command prints its answer, not its transport.
+logging.getLogger("httpx").setLevel(logging.WARNING)
+
+TOKEN_OPTION = click.option(
+    "--token", default=None, help="API token (default: control_plane.token)."
+)
 
 
 class RemoteError(ModelyardError):
@@ -65,23 +84,46 @@ async def call(
     """Send one request and return the decoded JSON answer.
 
     Raises:
-        RemoteError: the control plane answered with an error (its message and code).
+        RemoteError: the control plane answered with an error (its message and code), or
+            could not be reached (UNAVAILABLE).
     """
     query = {k: v for k, v in (params or {}).items() if v is not None}
-    answer = await client.request(method, path, json=body, params=query)
+    try:
+        answer = await client.request(method, path, json=body, params=query)
+    except httpx.TransportError as error:
+        raise RemoteError(
+            f"control plane at {client.base_url} is unreachable: {error}", ErrorCode.UNAVAILABLE
+        ) from None
     if answer.is_success:
         return answer.json() if answer.content else None
     try:
-        error = answer.json()
-        message, code = str(error["error"]), str(error.get("code", "internal"))
+        decoded = answer.json()
+        message, code = str(decoded["error"]), str(decoded.get("code", "internal"))
     except (ValueError, KeyError, TypeError):
         message, code = answer.text or answer.reason_phrase, "internal"
     known = {c.value: c for c in ErrorCode}
-    return _raise(message, known.get(code, _code_of_status(answer.status_code)))
+    raise RemoteError(message, known.get(code, _code_of_status(answer.status_code)))
 
 
-def _raise(message: str, code: ErrorCode) -> Any:
-    raise RemoteError(message, code)
+def request(
+    url: str | None,
+    token: str | None,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    params: dict[str, Any] | None = None,
+) -> Any:
+    """:func:`call` from a synchronous command, with the token of the settings by default."""
+    settings = settings_from_context()
+
+    async def run() -> Any:
+        async with control_plane_client(
+            settings, url, token or settings.control_plane.token
+        ) as client:
+            return await call(client, method, path, body=body, params=params)
+
+    return asyncio.run(run())
 
 
 def _code_of_status(status: int) -> ErrorCode:
@@ -91,5 +133,5 @@ def _code_of_status(status: int) -> ErrorCode:
 
 
 def echo_json(value: Any) -> None:
-    """Print an answer as indented JSON."""
-    click.echo(json.dumps(value, indent=2, sort_keys=False))
+    """Print an answer (decoded JSON or msgspec Structs) as indented JSON."""
+    click.echo(json.dumps(msgspec.to_builtins(value), indent=2, sort_keys=False))

@@ -1,7 +1,13 @@
 """Domain error code -> HTTP status: the one translation table of the control plane.
 
 Every error body is JSON ``{"error": "<message naming the problem>", "code": "<code>"}``.
-Framework errors (unknown route, undecodable body) get the same shape.
+Framework errors (unknown route, undecodable body) get the same shape. Three failures of
+outside input that surface as Python errors inside the framework or the database driver are
+the client's, not ours, and answer 4xx naming the problem: a body that is not valid UTF-8
+(400), JSON nested deeper than the decoder's recursion limit (400), a number beyond 64 bits
+(422; path and query numbers are bounded in :mod:`control_plane.params` first), and a value
+the database refuses as data (PostgreSQL SQLSTATE class 22: a NUL character in a string, a
+number beyond its column's range; 422).
 """
 
 from __future__ import annotations
@@ -11,7 +17,12 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
-from litestar.status_codes import HTTP_422_UNPROCESSABLE_ENTITY, HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import (
+    HTTP_400_BAD_REQUEST,
+    HTTP_422_UNPROCESSABLE_ENTITY,
+    HTTP_500_INTERNAL_SERVER_ERROR,
+)
+from sqlalchemy.exc import DBAPIError
 
 from modelyard.errors import ErrorCode, ModelyardError
 
@@ -60,6 +71,45 @@ def http_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[di
     return error_response(exc.status_code, str(exc.detail), "http_error")
 
 
+def bad_encoding_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """A request body that is not valid UTF-8 (the JSON decoder raises UnicodeDecodeError)."""
+    assert isinstance(exc, UnicodeDecodeError)
+    message = f"request body is not valid UTF-8 (byte {exc.start}: {exc.reason})"
+    return error_response(HTTP_400_BAD_REQUEST, message, ErrorCode.INVALID_ARGUMENT.value)
+
+
+def too_deep_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
+    """JSON nested beyond the decoder's recursion limit (msgspec raises RecursionError)."""
+    message = "request JSON nests too deeply (limit: the decoder's recursion depth)"
+    return error_response(HTTP_400_BAD_REQUEST, message, ErrorCode.INVALID_ARGUMENT.value)
+
+
+def out_of_range_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, str]]:
+    """A number the database cannot store (the driver raises OverflowError beyond 64 bits)."""
+    logger.warning("number out of range on %s %s: %s", request.method, request.url.path, exc)
+    message = "a number in the request is out of range (integers are at most 2**63-1)"
+    return error_response(HTTP_422_UNPROCESSABLE_ENTITY, message, ErrorCode.INVALID_ARGUMENT.value)
+
+
+def database_error_handler(
+    request: Request[Any, Any, Any], exc: Exception
+) -> Response[dict[str, str]]:
+    """A value the database refuses as data (SQLSTATE class 22) is the client's; else 500."""
+    assert isinstance(exc, DBAPIError)
+    sqlstate = str(getattr(exc.orig, "sqlstate", "") or "")
+    if not sqlstate.startswith("22"):
+        return internal_error_handler(request, exc)
+    reason = str(exc.orig).splitlines()[0] if exc.orig is not None else sqlstate
+    logger.warning("data refused on %s %s: %s", request.method, request.url.path, reason)
+    return error_response(
+        HTTP_422_UNPROCESSABLE_ENTITY,
+        f"a value in the request cannot be stored: {reason}",
+        ErrorCode.INVALID_ARGUMENT.value,
+    )
+
+
 def internal_error_handler(
     request: Request[Any, Any, Any], exc: Exception
 ) -> Response[dict[str, str]]:
@@ -74,5 +124,9 @@ EXCEPTION_HANDLERS = {
     ModelyardError: domain_error_handler,
     ValidationException: validation_error_handler,
     HTTPException: http_error_handler,
+    UnicodeDecodeError: bad_encoding_handler,
+    RecursionError: too_deep_handler,
+    OverflowError: out_of_range_handler,
+    DBAPIError: database_error_handler,
     Exception: internal_error_handler,
 }

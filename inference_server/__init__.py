@@ -4,7 +4,8 @@ Adapters (``grpc/``, ``http/``) convert wire messages to :mod:`inference_server.
 and call one transport-free :class:`inference_server.service.InferenceService`, which uses the
 model manager (loaded versions, atomic swaps), the micro-batcher and the onnxruntime runtime.
 Nothing below the service calls back up. ``app.py`` is the composition root, ``cli.py`` the
-``modelyard serve`` command.
+``modelyard serve`` command, ``admin/`` the admin calls applied on every worker process
+(and the supervisor of ``--workers N``), ``auth.py`` the bearer-token check.
 
 Where the time goes (gRPC, reference LightGBM model, one core; the machine was shared by
 other engineers' jobs while measuring, so compare only within one line):

@@ -1,10 +1,12 @@
 """``modelyard serve``: run the inference server, optionally as N worker processes.
 
-With ``--workers N`` (default: one per available core) the parent starts N worker processes
-(``spawn``, so no gRPC state crosses a fork) that bind the same gRPC/HTTP ports with
+With ``--workers N`` (default: one per available core) the parent supervises N worker
+processes (``spawn``, so no gRPC state crosses a fork) that bind the same gRPC/HTTP ports with
 SO_REUSEPORT; the kernel spreads connections across them. Worker k serves its metrics on
-``--metrics-port + k``. SIGTERM (or SIGINT) makes every worker drain (stop accepting, finish
-in-flight requests) and the command exits 0.
+``--metrics-port + k``. Admin calls reaching any worker are applied on every worker through
+the parent, and a worker that dies is restarted in the server's current state
+(:mod:`inference_server.admin.supervisor`). SIGTERM (or SIGINT) makes every worker drain (stop
+accepting, finish in-flight requests) and the command exits 0.
 
 Each worker prints one machine-readable line on stdout once it listens, e.g.
 ``{"event": "listening", "worker": 0, "pid": 123, "grpc_port": 8001, "http_port": 8000,
@@ -16,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import json
-import multiprocessing
 import os
 import signal
 import sys
@@ -24,11 +25,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
 from inference_server.logs import configure_logging
-from inference_server.settings import ServerSettings
+from inference_server.prediction_log.settings import LogWriterSettings
+from inference_server.settings import ServerSettings, SketchSettings
+from modelyard.errors import ConfigurationError
 from modelyard.model_repository import BatchingConfig
-from modelyard.settings import load_settings
+from modelyard.settings import Settings, load_settings
 
 
 def _default_workers() -> int:
@@ -38,8 +42,8 @@ def _default_workers() -> int:
 async def _serve(settings: ServerSettings, worker: int) -> None:
     from inference_server.app import InferenceServer
 
-    server = InferenceServer(settings, worker_index=worker)
     stop = asyncio.Event()
+    server = InferenceServer(settings, worker_index=worker, on_admin_lost=stop.set)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -74,28 +78,32 @@ def run_worker(settings: ServerSettings, worker: int, log_level: str, log_format
 
 
 def _run_workers(settings: ServerSettings, workers: int, log_level: str, log_format: str) -> int:
-    ctx = multiprocessing.get_context("spawn")
-    procs = [
-        ctx.Process(
-            target=run_worker,
-            args=(settings, i, log_level, log_format),
-            name=f"modelyard-worker-{i}",
-        )
-        for i in range(workers)
-    ]
-    for proc in procs:
-        proc.start()
+    """Supervise N workers as one server (``inference_server.admin.supervisor``)."""
+    from inference_server.admin.repository_ops import initial_state
+    from inference_server.admin.supervisor import Supervisor
 
-    def forward(signum: int, _frame: object) -> None:
-        for proc in procs:
-            if proc.pid is not None and proc.is_alive():
-                os.kill(proc.pid, signal.SIGTERM)
+    configure_logging(log_level, log_format)
+    initial = {}
+    if settings.control_mode != "poll":
+        initial = initial_state(settings.model_repository, settings.default_batching)
+    supervisor = Supervisor(settings, workers, run_worker, (log_level, log_format), initial)
+    return asyncio.run(supervisor.run())
 
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
-    for proc in procs:
-        proc.join()
-    return 0 if all(p.exitcode == 0 for p in procs) else 1
+
+def _log_settings(base: Settings) -> LogWriterSettings:
+    """The prediction log's settings: ``prediction_log.*``, its database ``database.url``."""
+    section = base.prediction_log
+    if not section.enabled:
+        return LogWriterSettings()
+    values = msgspec.structs.asdict(section)
+    del values["enabled"]
+    values["database_url"] = section.database_url or base.database.url
+    try:
+        # NOTE: convert, not the constructor: it checks the ranges (flush interval, sizes).
+        values["spool_dir"] = Path(section.spool_dir)
+        return msgspec.convert(values, LogWriterSettings, strict=False)
+    except msgspec.ValidationError as error:
+        raise ConfigurationError(f"invalid prediction_log settings: {error}") from None
 
 
 def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
@@ -130,9 +138,21 @@ def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
         poll_interval_s=poll if poll > 0 else 2.0,
         intra_op_num_threads=pick("intra_op_threads", server.intra_op_threads),
         max_message_bytes=pick("max_message_bytes", server.max_request_bytes),
+        max_header_bytes=server.max_header_bytes,
+        request_timeout_s=server.request_timeout_s,
         reuse_port=workers > 1,
         drain_timeout_s=server.drain_timeout_s,
         default_batching=batching,
+        admin_token=server.admin_token,
+        inference_token=server.inference_token,
+        admin_timeout_s=server.admin_timeout_s,
+        sketches=SketchSettings(
+            enabled=server.sketches,
+            window_s=server.sketch_window_s,
+            retention_s=server.sketch_retention_s,
+            sample_rate=server.sketch_sample_rate,
+        ),
+        prediction_log=_log_settings(base),
     )
     return (
         settings,

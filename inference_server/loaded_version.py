@@ -18,6 +18,7 @@ from inference_server.batcher import NO_WAIT, MicroBatcher
 from inference_server.core.types import ModelStatistics
 from inference_server.core.validation import InputLimits
 from inference_server.runtime import OnnxModel
+from modelyard.sketches import ReferenceProfile, read_reference
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Sequence
@@ -94,6 +95,7 @@ class LoadedVersion:
         self.output_index = {s.name: i for i, s in enumerate(self.signature.outputs)}
         self.stats = ModelStatistics(name=name, version=self.version_str)
         self.recorder = hooks.recorder(name, self.version_str)
+        self.reference: ReferenceProfile | None = None
         self.inflight = 0
         self.retired = False
         self._drained = asyncio.Event()
@@ -127,12 +129,18 @@ class LoadedVersion:
     ) -> LoadedVersion:
         """Load and warm a version in a worker thread, then start its batcher.
 
+        The version's ``reference.json`` (drift reference profile), when present, is read
+        here too: the drift sketches bin on its edges (:mod:`inference_server.drift`).
+
         Raises:
-            InvalidArgument: the file is not a loadable ONNX model.
+            InvalidArgument: the file is not a loadable ONNX model, or its reference.json is
+                malformed (the reason names the file).
         """
         threads = config.intra_op_num_threads or default_threads
+        reference = await asyncio.to_thread(read_reference, entry.path.parent)
         model = await asyncio.to_thread(OnnxModel.load, entry.path, intra_op_num_threads=threads)
         handle = cls(name, entry.version, model, config, hooks)
+        handle.reference = reference
         if handle.batcher is not None:
             handle.batcher.start()
         return handle

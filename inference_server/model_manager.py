@@ -10,8 +10,8 @@ Design:
   requests, its in-flight requests finish on it (reference count), and it is closed when the
   count reaches zero.
 * A changed ``config.json`` reloads a version only if its serving settings changed (batching,
-  ``allow_non_finite``, ``max_rows_per_request``, threads); a new default version, policy or
-  routes just republish the set.
+  ``allow_non_finite``, ``max_rows_per_request``, threads, log sampling); a new default version,
+  policy or routes just republish the set.
 * A failed load never removes what serves: retired versions are only those outside the
   policy's wanted set *and* only once a wanted version is ready; the error is kept as the
   version's state reason (metadata, readiness, repository index) and logged. A failure is not
@@ -39,17 +39,18 @@ from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.model_repository import (
     ModelConfig,
     VersionEntry,
+    model_directory,
     read_model_config,
     scan_model,
     select_versions,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
     from pathlib import Path
 
     from modelyard.enums import ModelVariant
-    from modelyard.model_repository import BatchingConfig
+    from modelyard.model_repository import BatchingConfig, Route
     from modelyard.models import Scalar
 
 log = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ def _same_serving(old: ModelConfig, new: ModelConfig) -> bool:
         and old.allow_non_finite == new.allow_non_finite
         and old.max_rows_per_request == new.max_rows_per_request
         and old.intra_op_num_threads == new.intra_op_num_threads
+        # NOTE: the log's sampling is read from the version's config on the request path.
+        and old.prediction_log == new.prediction_log
     )
 
 
@@ -181,9 +184,17 @@ class ModelManager:
         """All known models, by name."""
         return [self._slots[n] for n in sorted(self._slots)]
 
-    async def sync(self, name: str) -> ModelSlot | None:
-        """Bring one model in line with the repository on disk; None if it has no directory."""
-        model_dir = self.repository / name
+    async def sync(self, name: str, only: Collection[int] | None = None) -> ModelSlot | None:
+        """Bring one model in line with the repository on disk; None if it has no directory.
+
+        ``only`` pins the versions to load (those of them still on disk) instead of the
+        config's version policy: every worker of a server loads the same versions.
+
+        Raises:
+            InvalidArgument: ``name`` breaks the repository's naming rule or resolves outside
+                the repository (checked before any file is touched).
+        """
+        model_dir = await asyncio.to_thread(model_directory, self.repository, name)
         if not await asyncio.to_thread(model_dir.is_dir):
             await self.unload(name)
             return None
@@ -199,7 +210,10 @@ class ModelManager:
                 return slot
             slot.error = ""
             available = await asyncio.to_thread(scan_model, model_dir)
-            wanted = select_versions(available, config.version_policy)
+            if only is None:
+                wanted = select_versions(available, config.version_policy)
+            else:
+                wanted = sorted(v for v in available if v in only)
             for version in wanted:
                 await self._ensure_loaded(slot, config, available[version])
             self._publish(slot, config, wanted, set(available))
@@ -271,6 +285,16 @@ class ModelManager:
         slot.config = config
         slot.by_key = by_key
         slot.router = Router.build(config.routes, slot.ready)
+
+    def set_routes(self, name: str, routes: Sequence[Route]) -> None:
+        """Route a model's requests by ``routes`` from the next request on (no reload).
+
+        Raises:
+            NotFound: the model is not loaded.
+        """
+        slot = self.slot(name)
+        slot.config = msgspec.structs.replace(slot.config, routes=tuple(routes))
+        slot.router = Router.build(slot.config.routes, slot.ready)
 
     def _retire(self, handle: LoadedVersion) -> None:
         self._hooks.event(handle.name, handle.version, "unloaded")

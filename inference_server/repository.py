@@ -19,9 +19,11 @@ from typing import TYPE_CHECKING, Literal
 from inference_server.core.types import RepositoryModel
 from inference_server.model_manager import READY, UNAVAILABLE
 from modelyard.errors import FailedPrecondition, NotFound
-from modelyard.model_repository import list_models, scan_model
+from modelyard.model_repository import check_model_name, list_models, scan_model
 
 if TYPE_CHECKING:
+    from collections.abc import Collection
+
     from inference_server.model_manager import ModelManager, ModelSlot
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,15 @@ class RepositoryWatcher:
         self._unloaded: set[str] = set()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self) -> None:
-        """Load every model of the repository, then start polling (poll mode)."""
-        await self.poll_once()
+    async def start(self, *, scan: bool = True) -> None:
+        """Load every model of the repository, then start polling (poll mode).
+
+        ``scan=False`` skips the startup load: a worker of a multi-process server in
+        explicit mode loads exactly the server's desired state instead
+        (:mod:`inference_server.admin`).
+        """
+        if scan:
+            await self.poll_once()
         if self._mode == "poll":
             self._task = asyncio.get_running_loop().create_task(self._poll_forever())
 
@@ -70,33 +78,57 @@ class RepositoryWatcher:
             except OSError as exc:  # a repository on a flaky mount: keep serving, try again
                 log.error("repository poll failed: %s", exc)
 
-    def _check_mode(self) -> None:
+    def check_control(self) -> None:
+        """Refuse load/unload when model control is off.
+
+        Raises:
+            FailedPrecondition: ``--model-control-mode none``.
+        """
         if self._mode == "none":
             raise FailedPrecondition("model control is disabled (--model-control-mode none)")
 
-    async def load(self, name: str) -> ModelSlot:
-        """Load or reload one model now.
+    async def load(
+        self, name: str, versions: Collection[int] | None = None, *, checked: bool = True
+    ) -> ModelSlot:
+        """Load or reload one model now (``versions``: exactly these, else by its policy).
+
+        ``checked=False`` applies a decision taken already (the admin fan-out checked the
+        control mode once, before every worker applies it).
 
         Raises:
-            NotFound: no such model directory.
+            InvalidArgument: the name breaks the repository's naming rule.
+            NotFound: no such model directory, or no complete version in it.
             FailedPrecondition: model control is disabled.
         """
-        self._check_mode()
-        self._unloaded.discard(name)
-        slot = await self._manager.sync(name)
+        check_model_name(name)
+        if checked:
+            self.check_control()
+        known = name in {s.name for s in self._manager.slots()}
+        slot = await self._manager.sync(name, versions)
         if slot is None:
             raise NotFound("model", name)
+        if not known and not slot.states and not slot.ready and not slot.error:
+            # NOTE: a folder with no complete version is not a model: leave no index entry.
+            await self._manager.unload(name)
+            raise NotFound("model", name)
+        self._unloaded.discard(name)
         return slot
 
-    async def unload(self, name: str) -> None:
+    async def unload(self, name: str, *, checked: bool = True) -> None:
         """Unload one model; polling leaves it alone until it is loaded again.
 
+        ``checked=False``: no control-mode check, and a model that is not loaded here is
+        simply kept unloaded (a worker replaying the server's state).
+
         Raises:
+            InvalidArgument: the name breaks the repository's naming rule.
             NotFound: the model is not loaded.
             FailedPrecondition: model control is disabled.
         """
-        self._check_mode()
-        self._manager.slot(name)
+        check_model_name(name)
+        if checked:
+            self.check_control()
+            self._manager.slot(name)
         self._unloaded.add(name)
         await self._manager.unload(name)
 
@@ -109,7 +141,7 @@ class RepositoryWatcher:
         for name in sorted(set(on_disk) | set(loaded)):
             slot = loaded.get(name)
             if slot is None:
-                versions = await asyncio.to_thread(scan_model, repo / name)
+                versions = await asyncio.to_thread(scan_model, repo / name)  # listed: valid
                 reason = "unloaded" if name in self._unloaded else "not loaded"
                 out.extend(
                     RepositoryModel(name=name, version=str(v), state=UNAVAILABLE, reason=reason)

@@ -10,9 +10,11 @@ A model's ``config.json`` may list ``routes`` (:class:`modelyard.model_repositor
   path; their answer is never returned and their failures never reach the caller (they show
   in the shadow version's statistics and failure metrics).
 * **Sticky assignment**: a request parameter ``routing_key`` (a user or entity id) picks the
-  arm through a stable hash (CRC-32 of the key, as a fraction of 2**32), so one key always lands
-  on the same arm while the weights stay the same, in every worker process and after restarts.
-  Without a key the arm is drawn at random. Shadow copies use a second, independent hash.
+  arm through :mod:`modelyard.routing` (CRC-32 of the key as a fraction of 2**32, buckets in
+  the arms' order), so one key always lands on the same arm while the weights stay the same,
+  in every worker process, after restarts, and as the control plane computes it; a weight
+  change moves only the keys a bucket boundary crossed. Without a key the arm is drawn at
+  random. Shadow copies use a second, independent hash.
 * Only ready versions take part: an arm whose version is not loaded (yet, or any more) is
   left out and its share goes to the other arms; with no ready arm the default version
   answers. A request that names a version is never routed.
@@ -24,13 +26,11 @@ routing table. Picking an arm is one draw (or one CRC-32) and a bisect over cumu
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import random
-import zlib
 from typing import TYPE_CHECKING, NamedTuple
 
 from modelyard.enums import ModelVariant
+from modelyard.routing import ROUTING_KEY, SHADOW_SALT, arm_index, cumulative_bounds, key_fraction
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -39,21 +39,7 @@ if TYPE_CHECKING:
     from modelyard.model_repository import Route
     from modelyard.models import Scalar
 
-ROUTING_KEY = "routing_key"
-"""The request parameter that makes arm assignment sticky."""
-
-_SCALE = float(2**32)
-
-
-def key_fraction(key: Scalar, salt: bytes = b"") -> float:
-    """A stable fraction in [0, 1) for a routing key (the same in every process).
-
-    >>> key_fraction("user-42") == key_fraction("user-42")
-    True
-    >>> 0.0 <= key_fraction(7) < 1.0
-    True
-    """
-    return zlib.crc32(salt + str(key).encode()) / _SCALE
+__all__ = ["ROUTING_KEY", "Arm", "Router", "key_fraction"]
 
 
 class Arm(NamedTuple):
@@ -71,9 +57,8 @@ class Router:
         arms: Sequence[tuple[LoadedVersion, ModelVariant, float]],
         shadows: Sequence[tuple[LoadedVersion, float]],
     ) -> None:
-        total = sum(weight for _, _, weight in arms)
         self._arms = [Arm(handle, variant) for handle, variant, _ in arms]
-        self._bounds = [bound / total for bound in itertools.accumulate(w for _, _, w in arms)]
+        self._bounds = cumulative_bounds([w for _, _, w in arms]) if arms else []
         self._shadows = list(shadows)
 
     @classmethod
@@ -101,11 +86,11 @@ class Router:
         if len(arms) == 1:
             return arms[0]
         fraction = random.random() if key is None else key_fraction(key)
-        return arms[min(bisect.bisect_right(self._bounds, fraction), len(arms) - 1)]
+        return arms[arm_index(self._bounds, fraction)]
 
     def shadows(self, key: Scalar | None) -> list[LoadedVersion]:
         """The shadow versions that also score this request (usually none)."""
         if not self._shadows:
             return []
-        fraction = random.random() if key is None else key_fraction(key, b"shadow:")
+        fraction = random.random() if key is None else key_fraction(key, SHADOW_SALT)
         return [handle for handle, share in self._shadows if fraction < share]

@@ -8,7 +8,10 @@ Request path of :meth:`InferenceService.infer`: resolve the version (a dict look
 manager swaps versions atomically), count it in flight, check the requested outputs, validate
 the inputs (one function for both protocols), submit to the version's batcher (or run the
 session directly), pick the requested outputs. No logging and no locks on this path; metrics
-go to pre-bound per-version recorders.
+go to pre-bound per-version recorders. With the prediction log on, the request id is settled
+(the client's, else a fresh one returned in the answer) before shadows are scheduled, and each
+answer is handed to :class:`~inference_server.prediction_log.Capture` (one deque append; the
+rows are encoded on the log's own thread).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from inference_server.core.types import (
 )
 from inference_server.core.validation import validate_inputs
 from inference_server.routing import ROUTING_KEY
+from modelyard.enums import ModelVariant
 from modelyard.errors import (
     ErrorCode,
     FailedPrecondition,
@@ -44,17 +48,22 @@ from modelyard.errors import (
     NotFound,
     Unavailable,
 )
+from modelyard.prediction_log import VARIANT_NONE
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Awaitable, Sequence
 
     import numpy as np
 
     from inference_server.core.rows import Row
+    from inference_server.drift.book import SketchBook
     from inference_server.loaded_version import LoadedVersion, VersionHooks
-    from inference_server.model_manager import ModelManager, ModelSlot
+    from inference_server.model_manager import ModelManager, ModelSlot, Routed
+    from inference_server.prediction_log import Capture
     from inference_server.repository import RepositoryWatcher
     from modelyard.models import TensorSpec
+
+SHADOW = ModelVariant.SHADOW.value
 
 EXTENSIONS = [
     "binary_tensor_data",
@@ -84,8 +93,11 @@ class InferenceService:
         hooks: VersionHooks,
         *,
         server_name: str = "modelyard",
+        sketches: SketchBook | None = None,
+        log: Capture | None = None,
     ) -> None:
         self._manager = manager
+        self._log = log
         self._watcher = watcher
         self._hooks = hooks
         self._metadata = ServerMetadata(
@@ -94,6 +106,9 @@ class InferenceService:
         self.ready = False
         self.draining = False
         self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self.sketches = sketches
+        # NOTE: decided once; the drift hook only queues the arrays (inference_server.drift).
+        self._observe = sketches.observe if sketches and sketches.settings.enabled else None
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one inference request on the version it resolves (or is routed) to.
@@ -120,12 +135,30 @@ class InferenceService:
                 time.perf_counter() - start,
             )
             raise
+        return await self._answer(routed, request, start)
+
+    async def _answer(self, routed: Routed, request: InferRequest, start: float) -> InferResponse:
+        logged = False
+        if self._log is not None:
+            try:
+                self._log.check_room()
+                request.id = self._log.request_id(request.id)
+            except ModelyardError as exc:
+                self._fail(routed.handle, exc, start)
+                raise
+            logged = self._log.sampled(routed.handle)
         if routed.shadows:
-            self._score_in_shadow(routed.shadows, request)
-        return await self._infer_on(routed.handle, request, start)
+            self._score_in_shadow(routed.shadows, request, logged)
+        variant = VARIANT_NONE if routed.variant is None else routed.variant.value
+        return await self._infer_on(routed.handle, request, start, variant, logged)
 
     async def _infer_on(
-        self, handle: LoadedVersion, request: InferRequest, start: float
+        self,
+        handle: LoadedVersion,
+        request: InferRequest,
+        start: float,
+        variant: str = VARIANT_NONE,
+        logged: bool = False,
     ) -> InferResponse:
         handle.inflight += 1
         try:
@@ -142,6 +175,20 @@ class InferenceService:
         stats.success_count += 1
         stats.success_ns += int(elapsed * 1e9)
         handle.recorder.request(elapsed)
+        if self._observe is not None:
+            self._observe(handle, arrays, outputs)
+        if logged and self._log is not None:
+            key = request.parameters.get(ROUTING_KEY)
+            self._log.record(
+                request.id,
+                handle,
+                variant,
+                None if key is None else str(key),
+                variant == SHADOW,
+                request.protocol,
+                elapsed,
+                (arrays, rows, outputs),
+            )
         datatypes = handle.output_datatypes
         names = handle.signature.outputs
         return InferResponse(
@@ -160,19 +207,22 @@ class InferenceService:
             parameters=request.parameters,
         )
 
-    def _score_in_shadow(self, shadows: Sequence[LoadedVersion], request: InferRequest) -> None:
+    def _score_in_shadow(
+        self, shadows: Sequence[LoadedVersion], request: InferRequest, logged: bool
+    ) -> None:
         """Score a copy of the request on each shadow version; nobody awaits the answer."""
         start = time.perf_counter()
         for handle in shadows:
-            task = asyncio.get_running_loop().create_task(self._shadow(handle, request, start))
+            shadow = self._infer_on(handle, request, start, SHADOW, logged)
+            task = asyncio.get_running_loop().create_task(self._shadow(shadow))
             self._shadow_tasks.add(task)
             task.add_done_callback(self._shadow_tasks.discard)
 
-    async def _shadow(self, handle: LoadedVersion, request: InferRequest, start: float) -> None:
+    async def _shadow(self, scoring: Awaitable[InferResponse]) -> None:
         # NOTE: its failures are counted on the shadow version (statistics, failure metrics)
         # by _infer_on and go no further: a shadow never affects the caller.
         with contextlib.suppress(Exception):
-            await self._infer_on(handle, request, start)
+            await scoring
 
     def _output_picks(self, request: InferRequest, handle: LoadedVersion) -> range | list[int]:
         if request.outputs is None:
@@ -230,16 +280,18 @@ class InferenceService:
             NotFound, InvalidArgument, Unavailable, ResourceExhausted: as :meth:`infer`.
         """
         model_name = model_name or self.sole_model()
+        if self.draining:
+            raise Unavailable("server is shutting down; retry on another replica")
         routed = self._manager.route(model_name, version, routing_key)
         handle = routed.handle
         request = InferRequest(
             model_name=model_name,
             model_version=handle.version_str,
             inputs=rows_to_inputs(rows, handle.signature),
+            parameters={} if routing_key is None else {ROUTING_KEY: routing_key},
+            protocol="http",
         )
-        if routed.shadows:
-            self._score_in_shadow(routed.shadows, request)
-        response = await self.infer(request)
+        response = await self._answer(routed, request, time.perf_counter())
         outputs: list[np.ndarray] = [o.data for o in response.outputs]
         result = result_from_outputs(
             model_name=model_name,
@@ -249,9 +301,8 @@ class InferenceService:
             class_labels=handle.description.class_labels,
             outputs=outputs,
         )
-        if routed.variant is not None:
-            result = msgspec.structs.replace(result, variant=routed.variant.value)
-        return result
+        variant = None if routed.variant is None else routed.variant.value
+        return msgspec.structs.replace(result, variant=variant, id=response.id)
 
     def server_live(self) -> bool:
         """The process is up and its event loop answers."""
@@ -352,15 +403,27 @@ class InferenceService:
         """Every model in the repository with the state of each version."""
         return await self._watcher.index(ready_only=ready_only)
 
-    async def load_model(self, name: str) -> None:
-        """Load (or reload) a model from the repository now.
+    @property
+    def manager(self) -> ModelManager:
+        """The model manager (the admin operations of ``inference_server.admin`` use it)."""
+        return self._manager
+
+    @property
+    def watcher(self) -> RepositoryWatcher:
+        """The repository watcher (the admin operations use it)."""
+        return self._watcher
+
+    async def load_model(
+        self, name: str, versions: Sequence[int] | None = None, *, checked: bool = True
+    ) -> None:
+        """Load (or reload) a model from the repository now (``versions``: exactly these).
 
         Raises:
             NotFound: no such model directory or no complete version in it.
             FailedPrecondition: a version could not be loaded (the message says why; versions
                 that were serving keep serving).
         """
-        slot = await self._watcher.load(name)
+        slot = await self._watcher.load(name, versions, checked=checked)
         reasons = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason]
         if slot.error:
             reasons.insert(0, slot.error)

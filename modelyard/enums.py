@@ -74,10 +74,12 @@ class Role(enum.Enum):
     """Roles of control-plane API tokens, each including the ones before it except approver.
 
     viewer reads; developer registers, transitions (not to Production) and edits; approver
-    reviews model cards; admin does everything, including managing tokens.
+    reviews model cards; auditor reads, plus the audit log and token metadata; admin does
+    everything, including managing tokens.
     """
 
     VIEWER = "viewer"
     DEVELOPER = "developer"
     APPROVER = "approver"
+    AUDITOR = "auditor"
     ADMIN = "admin"

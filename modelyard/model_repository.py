@@ -28,6 +28,13 @@ Completeness convention:
   :func:`write_model_config`. A version leaves the same way it came: renamed to a dot-name,
   then deleted (:func:`remove_version`).
 
+Model names (:func:`check_model_name`) are 1-128 letters, digits and ``_ . -`` starting with a
+letter or digit: safe as one folder name (no separator, no ``..``, no leading dot, no NUL).
+Every entry point that takes a model name from outside (the registry, the server's load and
+unload on both protocols, the repository scan) applies this one rule, and
+:func:`model_directory` also refuses a path that resolves outside the repository (a symlink
+pointing elsewhere).
+
 >>> parse_version_dir("12"), parse_version_dir("012"), parse_version_dir(".3.tmp-x")
 (12, None, None)
 >>> select_versions([1, 2, 5], VersionPolicy(kind="latest", latest_n=2))
@@ -37,6 +44,7 @@ Completeness convention:
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 from pathlib import Path
@@ -48,12 +56,15 @@ from modelyard.enums import ModelVariant
 from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 MODEL_FILENAME = "model.onnx"
 CONFIG_FILENAME = "config.json"
 
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+
+MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+"""The repository's naming rule for model folders (use with ``fullmatch``)."""
 
 
 class ConfigStruct(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -115,6 +126,24 @@ class Route(ConfigStruct, frozen=True):
     variant: ModelVariant = ModelVariant.CONTROL
 
 
+class LogSampling(ConfigStruct, frozen=True):
+    """Which answered requests of a model the prediction log records (all rows of each).
+
+    The default records every request. ``every`` records one request in N (per worker, in
+    arrival order); ``share`` records that fraction at random; both together apply ``share``
+    to every Nth request. ``enabled: false`` records nothing for this model.
+
+    Attributes:
+        enabled: record this model's answers at all.
+        every: record every Nth request.
+        share: record this fraction of requests (0..1).
+    """
+
+    enabled: bool = True
+    every: PositiveInt = 1
+    share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
+
+
 class ModelConfig(ConfigStruct, frozen=True):
     """Schema of ``<repo>/<model>/config.json``; every field is optional.
 
@@ -128,6 +157,7 @@ class ModelConfig(ConfigStruct, frozen=True):
         max_rows_per_request: a request with more rows is refused with INVALID_ARGUMENT / 400
             (0: no limit beyond the server's message size limit).
         intra_op_num_threads: onnxruntime threads per session; None takes the server default.
+        prediction_log: sampling of the prediction log (default: every request).
     """
 
     version_policy: VersionPolicy = VersionPolicy()
@@ -137,6 +167,7 @@ class ModelConfig(ConfigStruct, frozen=True):
     allow_non_finite: bool = False
     max_rows_per_request: Annotated[int, msgspec.Meta(ge=0)] = 0
     intra_op_num_threads: PositiveInt | None = None
+    prediction_log: LogSampling = LogSampling()
 
 
 class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):
@@ -164,6 +195,43 @@ def parse_version_dir(name: str) -> int | None:
     return int(name)
 
 
+def check_model_name(name: str) -> str:
+    """``name`` if it is a valid model name (safe as one folder: no separators, no leading dot).
+
+    >>> check_model_name("churn-v2.1")
+    'churn-v2.1'
+    >>> [MODEL_NAME_PATTERN.fullmatch(n) is None for n in ("churn\\n", "../x", "/etc", ".h")]
+    [True, True, True, True]
+
+    Raises:
+        InvalidArgument: the name has other characters, starts with ``.``/``_``/``-``, or is
+            longer than 128.
+    """
+    if MODEL_NAME_PATTERN.fullmatch(name) is None:
+        shown = name if len(name) <= 140 else f"{name[:140]}..."
+        raise InvalidArgument(
+            f"invalid model name {shown!r}: 1-128 letters, digits and _ . -, "
+            "starting with a letter or digit"
+        )
+    return name
+
+
+def model_directory(repo: Path, name: str) -> Path:
+    """The folder of model ``name`` in ``repo``, checked to stay inside the repository.
+
+    Raises:
+        InvalidArgument: ``name`` breaks the naming rule, or the folder resolves outside the
+            repository (a symlink to elsewhere).
+    """
+    check_model_name(name)
+    path = repo / name
+    root = repo.resolve()
+    resolved = path.resolve()
+    if resolved.parent != root:
+        raise InvalidArgument(f"model {name!r} resolves outside the model repository")
+    return path
+
+
 def scan_model(model_dir: Path) -> dict[int, VersionEntry]:
     """Return the complete versions under one model directory (empty if it is missing)."""
     found: dict[int, VersionEntry] = {}
@@ -188,12 +256,23 @@ def scan_model(model_dir: Path) -> dict[int, VersionEntry]:
 
 
 def list_models(repo: Path) -> list[str]:
-    """Return the model directory names in a repository (dot-prefixed names excluded)."""
+    """Return the model directory names in a repository.
+
+    Only names that follow the naming rule count (dot-prefixed temporary folders and anything
+    else are invisible); a symlink is followed only when it stays inside the repository.
+    """
     try:
         entries = list(os.scandir(repo))
     except FileNotFoundError:
         return []
-    return sorted(e.name for e in entries if e.is_dir() and not e.name.startswith("."))
+    root = repo.resolve()
+    return sorted(
+        e.name
+        for e in entries
+        if MODEL_NAME_PATTERN.fullmatch(e.name) is not None
+        and e.is_dir()
+        and (not e.is_symlink() or Path(e.path).resolve().parent == root)
+    )
 
 
 def select_versions(available: Iterable[int], policy: VersionPolicy) -> list[int]:
@@ -242,6 +321,44 @@ def write_model_config(model_dir: Path, config: ModelConfig) -> None:
     os.replace(tmp, model_dir / CONFIG_FILENAME)
 
 
+def write_model_routes(model_dir: Path, routes: Sequence[Route]) -> ModelConfig:
+    """Replace the ``routes`` of a model's config.json atomically, keeping every other key.
+
+    The other keys are kept as written (a file without ``batching`` keeps taking the
+    server's default); the result is checked against :class:`ModelConfig` before it replaces
+    the file (aside, fsync, ``os.replace``), so a poll never sees a half-written file.
+
+    Returns:
+        The new configuration (as the file now reads, without server defaults).
+
+    Raises:
+        ConfigurationError: the present file is not a JSON object matching the schema.
+    """
+    path = model_dir / CONFIG_FILENAME
+    try:
+        raw: object = msgspec.json.decode(path.read_bytes())
+    except FileNotFoundError:
+        raw = {}
+    except msgspec.DecodeError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{path}: expected a JSON object")
+    raw["routes"] = msgspec.to_builtins(list(routes))
+    data = _CONFIG_ENCODER.encode(raw)
+    try:
+        config = _CONFIG_DECODER.decode(data)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
+    tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
+    with tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(model_dir)
+    return config
+
+
 def publish_version(
     repo: Path, model: str, version: int, files: Mapping[str, bytes | Path]
 ) -> Path:
@@ -257,12 +374,13 @@ def publish_version(
         The published version directory.
 
     Raises:
-        InvalidArgument: no ``model.onnx``, a bad name, or version < 1.
+        InvalidArgument: no ``model.onnx``, a bad name (:func:`model_directory`), or
+            version < 1.
         AlreadyExists: the version directory exists already.
     """
-    if MODEL_FILENAME not in files or version < 1 or "/" in model or model.startswith("."):
-        raise InvalidArgument(f"cannot publish {model!r} version {version}: bad name or files")
-    model_dir = repo / model
+    if MODEL_FILENAME not in files or version < 1:
+        raise InvalidArgument(f"cannot publish {model!r} version {version}: bad version or files")
+    model_dir = model_directory(repo, model)
     final = model_dir / str(version)
     if final.exists():
         raise AlreadyExists(f"model {model!r} version {version} already exists in {repo}")
@@ -291,8 +409,11 @@ def remove_version(repo: Path, model: str, version: int) -> bool:
 
     A scan sees the version either complete or gone, never half-deleted; servers retire it at
     their next poll. Returns False when the version was not there.
+
+    Raises:
+        InvalidArgument: a bad model name (:func:`model_directory`).
     """
-    final = repo / model / str(version)
+    final = model_directory(repo, model) / str(version)
     if not final.is_dir():
         return False
     doomed = final.parent / f".{version}.removed-{secrets.token_hex(4)}"

@@ -95,6 +95,10 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     poll_interval_s: float = 2.0
     """Repository poll interval; 0 disables polling (explicit load/unload only)."""
     max_request_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    """Largest HTTP request head (request line + headers); beyond it: 431, connection closed."""
+    request_timeout_s: float = 30.0
+    """An HTTP request must arrive whole (head and body) this long after its first byte."""
     max_batch_size: int = 64
     max_queue_delay_us: int = 10_000
     """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""
@@ -103,6 +107,44 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     queue_capacity: int = 4096
     queue_timeout_ms: int = 10_000
     drain_timeout_s: float = 30.0
+    admin_token: str = ""
+    """Bearer token every admin call needs (load, unload, routes, log flush, sketch reads);
+    empty: admin calls are open. ``MODELYARD_SERVER_ADMIN_TOKEN``."""
+    inference_token: str = ""
+    """Bearer token inference calls need; empty (default): inference is open."""
+    admin_timeout_s: float = 120.0
+    """How long an admin call waits for every worker to apply it before it fails."""
+    sketches: bool = True
+    """Keep drift sketches of every served version (docs/drift.md)."""
+    sketch_window_s: float = 60.0
+    """Length of a sketch window in seconds."""
+    sketch_retention_s: float = 3600.0
+    """How long sketch windows are kept in memory."""
+    sketch_sample_rate: float = 1.0
+    """Share of answered requests that are sketched (1.0: all)."""
+
+
+class PredictionLogSettings(_Section, kw_only=True, frozen=True):
+    """The inference server's prediction log (docs/prediction-log.md)."""
+
+    enabled: bool = False
+    """Record every answered prediction (``modelyard serve``); on in staging and production."""
+    database_url: str = ""
+    """Database holding the ``prediction_log`` table; empty means ``database.url``."""
+    spool_dir: str = ".modelyard/prediction-spool"
+    """Local folder of the append-only spool (one sub-folder per worker)."""
+    flush_interval_ms: int = 50
+    """Buffer -> spool at least this often; ``kill -9`` loses at most this much."""
+    buffer_capacity: int = 100_000
+    """Answered requests a worker may buffer before the overflow policy applies."""
+    overflow: str = "drop"
+    """Full buffer: ``drop`` (count the dropped records) or ``reject`` (answer 503/429)."""
+    max_spool_bytes: int = 1024**3
+    """The spool stops growing here while the database is down."""
+    fsync: bool = True
+    """fsync every spool write (survives a machine crash, not only a process kill)."""
+    shutdown_timeout_s: float = 30.0
+    """SIGTERM waits this long for the spool to reach the database."""
 
 
 class TuningSettings(_Section, kw_only=True, frozen=True):
@@ -117,6 +159,28 @@ class BatchSettings(_Section, kw_only=True, frozen=True):
 
     data_root: str = ".modelyard/batch"
     """Folder under which job inputs and outputs live; request paths never leave it."""
+
+
+class SchedulerSettings(_Section, kw_only=True, frozen=True):
+    """The control plane's background scheduler (periodic checks, retraining schedules)."""
+
+    enabled: bool = True
+    """Run periodic jobs in this control-plane process."""
+    tick_s: float = 1.0
+    """How often due jobs are looked for and running leases renewed."""
+    lease_s: float = 60.0
+    """How long a replica's claim on a running job lasts without renewal (> 2 * tick_s)."""
+
+
+class RetrainingSettings(_Section, kw_only=True, frozen=True):
+    """Retraining runs (worker processes started by the control plane)."""
+
+    heartbeat_s: float = 5.0
+    """How often a running retraining worker records that it is alive."""
+    stale_after_s: float = 60.0
+    """A run whose worker has not beaten for this long is failed (and resumable)."""
+    on_alerts: bool = True
+    """Drift and performance-degradation alerts trigger a retraining of their model."""
 
 
 class LoggingSettings(_Section, kw_only=True, frozen=True):
@@ -138,6 +202,10 @@ class Settings(_Section, kw_only=True, frozen=True):
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
     batch: BatchSettings = BatchSettings()
+
+    prediction_log: PredictionLogSettings = PredictionLogSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
+    retraining: RetrainingSettings = RetrainingSettings()
     logging: LoggingSettings = LoggingSettings()
 
 
@@ -221,9 +289,20 @@ def _check_values(settings: Settings) -> None:
             f"invalid setting database.url={mask_url(url)!r}: "
             "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
         )
+    if settings.prediction_log.overflow not in ("drop", "reject"):
+        raise ConfigurationError(
+            f"invalid setting prediction_log.overflow={settings.prediction_log.overflow!r}: "
+            "expected drop or reject"
+        )
     if settings.logging.format not in ("json", "text"):
         raise ConfigurationError(
             f"invalid setting logging.format={settings.logging.format!r}: expected json or text"
+        )
+    scheduler = settings.scheduler
+    if scheduler.tick_s <= 0 or scheduler.lease_s <= 2 * scheduler.tick_s:
+        raise ConfigurationError(
+            f"invalid setting scheduler.lease_s={scheduler.lease_s!r}: "
+            f"must exceed twice scheduler.tick_s={scheduler.tick_s!r} (> 0)"
         )
     for name in ("grpc_port", "http_port", "metrics_port"):
         port = getattr(settings.server, name)

@@ -22,7 +22,7 @@ from grpc_tools import protoc
 
 PROTOS = Path(__file__).resolve().parent
 TARGET = PROTOS.parent / "inference_server" / "grpc" / "_generated"
-FILES = ["model_config.proto", "grpc_service.proto"]
+FILES = ["model_config.proto", "grpc_service.proto", "modelyard_admin.proto"]
 HEADER = '"""Generated from protos/*.proto by protos/generate.py; do not edit."""\n'
 _IMPORT = re.compile(r"^import (\w+_pb2) as ", re.MULTILINE)
 

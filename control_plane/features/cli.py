@@ -1,75 +1,27 @@
 """``modelyard features create|get|list|history``: the feature store from the command line.
 
-Each command works against a running control plane (``--url http://host:port``) or, without
-``--url``, directly against the local store named by the settings (``database.url``, e.g.
-``MODELYARD_DATABASE_URL``), migrating it first. Both paths go through the same
-:class:`~control_plane.features.client.FeatureApi`, so they accept and print the same things.
-``create``, ``get`` and ``history`` print JSON; ``list`` prints a table (``--json`` for JSON).
-Domain errors (unknown feature, incomplete definition, ...) end with one line on stderr and
-exit status 2 (the root group does this).
+Every command speaks the feature store's REST API (:mod:`control_plane.cli_client`): to a
+running control plane (``--url http://host:port``) or, without ``--url``, in-process over the
+local store named by the settings (``database.url``), through the same guards and audit log.
+``create`` needs an API token (``--token`` or ``control_plane.token``); the server records its
+principal as the author. ``create``, ``get`` and ``history`` print JSON; ``list`` prints a table
+(``--json`` for JSON). Errors (unknown feature, incomplete definition, ...) end with one line on
+stderr and exit status 2 (the root group does this).
 """
 
 from __future__ import annotations
 
-import asyncio
-import getpass
-from collections.abc import Awaitable, Callable
-from typing import IO, Any, TypeVar
+from typing import IO, Any
+from urllib.parse import quote
 
 import click
 import msgspec
 
-from control_plane.features.client import FeatureApi, FeatureClient
+from control_plane.cli_client import TOKEN_OPTION, URL_OPTION, echo_json, request
 from control_plane.features.models import FeatureDefinition, FeaturePage, definition_from_mapping
-from control_plane.features.service import MAX_PAGE, FeatureService
-from control_plane.features.store import SqlFeatureStore
-from modelyard.commands import settings_from_context
+from control_plane.features.service import MAX_PAGE
 from modelyard.enums import FeatureDType
 from modelyard.errors import InvalidArgument
-from modelyard.settings import Settings
-from modelyard.storage import Database, upgrade
-from modelyard.storage.audit import AuditLog
-
-T = TypeVar("T")
-
-_ENCODER = msgspec.json.Encoder()
-
-url_option = click.option(
-    "--url",
-    default=None,
-    metavar="URL",
-    help="Control-plane base URL; without it, the local store from the settings.",
-)
-
-
-def run_with_api(url: str | None, action: Callable[[FeatureApi], Awaitable[T]]) -> T:
-    """Run ``action`` against the control plane at ``url``, or the local store."""
-    return asyncio.run(_with_api(url, settings_from_context(), action))
-
-
-async def _with_api(
-    url: str | None, settings: Settings, action: Callable[[FeatureApi], Awaitable[T]]
-) -> T:
-    if url:
-        async with FeatureClient(url, token=settings.control_plane.token) as client:
-            return await action(client)
-    database = Database(settings.database.url, pool_size=settings.database.pool_size)
-    try:
-        await upgrade(database)
-        return await action(FeatureService(database, SqlFeatureStore(), AuditLog(database)))
-    finally:
-        await database.dispose()
-
-
-def _echo_json(value: object) -> None:
-    click.echo(msgspec.json.format(_ENCODER.encode(value), indent=2).decode())
-
-
-def _local_user() -> str:
-    try:
-        return getpass.getuser()
-    except (OSError, KeyError):
-        return "cli"
 
 
 @click.group("features")
@@ -78,7 +30,7 @@ def features() -> None:
 
 
 @features.command("create")
-@url_option
+@URL_OPTION
 @click.option(
     "--file", "definition_file", type=click.File("rb"), help="JSON definition ('-' = stdin)."
 )
@@ -90,12 +42,12 @@ def features() -> None:
 @click.option("--transformation", help="Expression or code reference that computes it.")
 @click.option("--source", help="Dataset or table it is computed from.")
 @click.option("--tag", "tags", multiple=True, help="A tag (repeatable).")
-@click.option("--created-by", default=None, help="Local store: the author (default: you).")
+@TOKEN_OPTION
 def create(
     url: str | None,
+    token: str | None,
     definition_file: IO[bytes] | None,
     tags: tuple[str, ...],
-    created_by: str | None,
     **fields: str | None,
 ) -> None:
     """Create a feature (version 1) from options and/or a JSON file; options win."""
@@ -111,29 +63,29 @@ def create(
     if tags:
         raw["tags"] = list(tags)
     definition = definition_from_mapping(raw, FeatureDefinition)
-    actor = created_by or _local_user()
-    _echo_json(run_with_api(url, lambda api: api.create_feature(definition, actor=actor)))
+    echo_json(request(url, token, "POST", "/v1/features", body=msgspec.to_builtins(definition)))
 
 
 @features.command("get")
-@url_option
+@URL_OPTION
 @click.argument("name")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="Exact version.")
 def get(url: str | None, name: str, version: int | None) -> None:
     """Print the latest version of NAME (or exactly --version) as JSON."""
-    _echo_json(run_with_api(url, lambda api: api.get_feature(name, version)))
+    path = f"/v1/features/{quote(name, safe='')}"
+    echo_json(request(url, None, "GET", path, params={"version": version}))
 
 
 @features.command("history")
-@url_option
+@URL_OPTION
 @click.argument("name")
 def history(url: str | None, name: str) -> None:
     """Print every version of NAME, oldest first, as JSON."""
-    _echo_json(run_with_api(url, lambda api: api.get_history(name)))
+    echo_json(request(url, None, "GET", f"/v1/features/{quote(name, safe='')}/versions"))
 
 
 @features.command("list")
-@url_option
+@URL_OPTION
 @click.option("--entity", default=None, help="Only features of this entity.")
 @click.option("--tag", default=None, help="Only features with this tag.")
 @click.option("--owner", default=None, help="Only features of this owner.")
@@ -144,11 +96,11 @@ def history(url: str | None, name: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
 def list_command(url: str | None, as_json: bool, **filters: Any) -> None:
     """List the latest version of each feature, by name (deprecated hidden by default)."""
-    page = run_with_api(url, lambda api: api.list_features(**filters))
+    answer = request(url, None, "GET", "/v1/features", params=filters)
     if as_json:
-        _echo_json(page)
+        echo_json(answer)
         return
-    _echo_table(page)
+    _echo_table(msgspec.convert(answer, FeaturePage))
 
 
 def _echo_table(page: FeaturePage) -> None:

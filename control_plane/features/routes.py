@@ -35,6 +35,7 @@ from control_plane.features.models import (
     decode_definition,
 )
 from control_plane.features.service import MAX_PAGE, FeatureService
+from control_plane.params import Offset, VersionQuery
 from modelyard.models import Feature
 
 ANONYMOUS = "anonymous"
@@ -87,7 +88,7 @@ class FeatureController(Controller):
         prefix: FromQuery[str | None] = None,
         include_deprecated: FromQuery[bool] = False,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> FeaturePage:
         """The latest version of each matching feature, by name; deprecated ones hidden."""
         return await feature_service.list_features(
@@ -105,7 +106,7 @@ class FeatureController(Controller):
         self,
         name: FromPath[str],
         feature_service: NamedDependency[FeatureService],
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: VersionQuery = None,
     ) -> Feature:
         """The latest version of a feature, or exactly ``?version=n``."""
         return await feature_service.get_feature(name, version)

@@ -7,7 +7,6 @@ Every command speaks the registry's REST API: to ``--url``, or in-process over t
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import json
 from pathlib import Path
@@ -16,35 +15,14 @@ from typing import Any
 import click
 import msgspec
 
-from control_plane.cli_client import call, control_plane_client, echo_json
+from control_plane.cli_client import TOKEN_OPTION, URL_OPTION, echo_json, request
 from control_plane.registry.card_rules import minimal_card_data
 from control_plane.registry.service import fidelity_figures
-from modelyard.commands import settings_from_context
 from modelyard.enums import ModelStage
 
-URL = click.option("--url", default=None, help="Control plane base URL (default: local store).")
-TOKEN = click.option("--token", default=None, help="API token (default: control_plane.token).")
+URL = URL_OPTION
+TOKEN = TOKEN_OPTION
 STAGES = click.Choice([s.value for s in ModelStage])
-
-
-def _request(
-    ctx_url: str | None,
-    token: str | None,
-    method: str,
-    path: str,
-    *,
-    body: Any = None,
-    params: dict[str, Any] | None = None,
-) -> Any:
-    settings = settings_from_context()
-
-    async def run() -> Any:
-        async with control_plane_client(
-            settings, ctx_url, token or settings.control_plane.token
-        ) as client:
-            return await call(client, method, path, body=body, params=params)
-
-    return asyncio.run(run())
 
 
 def _json_file(path: Path) -> Any:
@@ -122,7 +100,7 @@ def register(
         raise click.UsageError("give --onnx FILE or --conversion DIR")
     if signature_path is not None:
         body["signature"] = _json_file(signature_path)
-    echo_json(_request(url, token, "POST", f"/v1/models/{name}/versions", body=body))
+    echo_json(request(url, token, "POST", f"/v1/models/{name}/versions", body=body))
 
 
 @models.command("list")
@@ -133,10 +111,10 @@ def register(
 def list_models(name: str | None, stage: str | None, url: str | None, token: str | None) -> None:
     """List models (latest and Production versions), or versions filtered by name/stage."""
     if name is None and stage is None:
-        echo_json(_request(url, token, "GET", "/v1/models"))
+        echo_json(request(url, token, "GET", "/v1/models"))
         return
     params = {"name": name, "stage": stage}
-    echo_json(_request(url, token, "GET", "/v1/models/versions", params=params))
+    echo_json(request(url, token, "GET", "/v1/models/versions", params=params))
 
 
 @models.command("get")
@@ -151,10 +129,10 @@ def get(
     """Show a version with its card (default: the latest; --stage Production: the champion)."""
     if version is not None:
         path = f"/v1/models/{name}/versions/{version}"
-        echo_json(_request(url, token, "GET", path))
+        echo_json(request(url, token, "GET", path))
         return
     params = {"stage": stage}
-    echo_json(_request(url, token, "GET", f"/v1/models/{name}/latest", params=params))
+    echo_json(request(url, token, "GET", f"/v1/models/{name}/latest", params=params))
 
 
 @models.command("transition")
@@ -169,7 +147,7 @@ def transition(
 ) -> None:
     """Move NAME VERSION to STAGE (Production needs an approved card and approver/admin)."""
     path = f"/v1/models/{name}/versions/{version}/transitions"
-    echo_json(_request(url, token, "POST", path, body={"stage": stage, "reason": reason}))
+    echo_json(request(url, token, "POST", path, body={"stage": stage, "reason": reason}))
 
 
 @models.command("card")
@@ -202,12 +180,12 @@ def card(
     base = f"/v1/models/{name}/versions/{version}/card"
     if edit_path is not None:
         body = {"card": _json_file(edit_path), "reason": reason}
-        echo_json(_request(url, token, "PUT", base, body=body))
+        echo_json(request(url, token, "PUT", base, body=body))
     if submit:
-        echo_json(_request(url, token, "POST", f"{base}/submit", body={"reason": reason}))
+        echo_json(request(url, token, "POST", f"{base}/submit", body={"reason": reason}))
     if edit_path is None and not submit:
         path = f"{base}/revisions" if history else base
-        echo_json(_request(url, token, "GET", path))
+        echo_json(request(url, token, "GET", path))
 
 
 @models.command("approve")
@@ -232,7 +210,7 @@ def approve(
     if revision is not None:
         body["revision"] = revision
     path = f"/v1/models/{name}/versions/{version}/card/reviews"
-    echo_json(_request(url, token, "POST", path, body=body))
+    echo_json(request(url, token, "POST", path, body=body))
 
 
 @models.command("lineage")
@@ -253,8 +231,8 @@ def lineage(
     """What NAME VERSION was built from, or which versions used --feature at --feature-version."""
     if feature is not None and feature_version is not None:
         path = f"/v1/lineage/features/{feature}/{feature_version}"
-        echo_json(_request(url, token, "GET", path))
+        echo_json(request(url, token, "GET", path))
         return
     if name is None or version is None:
         raise click.UsageError("give NAME VERSION, or --feature and --feature-version")
-    echo_json(_request(url, token, "GET", f"/v1/models/{name}/versions/{version}/lineage"))
+    echo_json(request(url, token, "GET", f"/v1/models/{name}/versions/{version}/lineage"))

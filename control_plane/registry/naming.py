@@ -1,17 +1,15 @@
 """Model names: what the registry accepts, so a name is always safe as a folder name.
 
+The rule is the model repository's own (:func:`modelyard.model_repository.check_model_name`):
 1-128 letters, digits and ``_ . -``, starting with a letter or digit: no path separators, no
 ``..``, no leading dot (dot-names are the repository's temporary folders), nothing SQL or a
-shell would treat specially.
+shell would treat specially. The registry and the inference server apply the same function.
 """
 
 from __future__ import annotations
 
-import re
-
-from modelyard.errors import InvalidArgument
-
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+from modelyard.model_repository import MODEL_NAME_PATTERN as NAME_PATTERN
+from modelyard.model_repository import check_model_name
 
 
 def check_name(name: str) -> str:
@@ -26,9 +24,7 @@ def check_name(name: str) -> str:
         InvalidArgument: the name has other characters, starts with ``.``/``_``/``-``, or is
             longer than 128.
     """
-    if NAME_PATTERN.fullmatch(name) is None:
-        raise InvalidArgument(
-            f"invalid model name {name!r}: 1-128 letters, digits and _ . -, "
-            "starting with a letter or digit"
-        )
-    return name
+    return check_model_name(name)
+
+
+__all__ = ["NAME_PATTERN", "check_name"]

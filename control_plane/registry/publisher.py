@@ -27,7 +27,7 @@ import msgspec
 
 from control_plane.registry.naming import check_name
 from modelyard import model_repository as layout
-from modelyard.errors import InvalidArgument
+from modelyard.errors import FailedPrecondition, InvalidArgument
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -77,6 +77,19 @@ class RepositoryPublisher:
             self._write_config(model_dir, sorted(served), production)
         for version in sorted(present - set(served)):
             _remove_version(model_dir, version)
+
+    def write_routes(self, name: str, routes: tuple[layout.Route, ...]) -> None:
+        """Replace the A/B routes of ``name``'s ``config.json`` (atomically; other fields kept).
+
+        Raises:
+            InvalidArgument: the name would leave the repository.
+            FailedPrecondition: the model has no folder in the repository (nothing served).
+        """
+        model_dir = self.model_dir(name)
+        if not model_dir.is_dir():
+            raise FailedPrecondition(f"model {name!r} has no served version in the repository")
+        current = layout.read_model_config(model_dir)
+        layout.write_model_config(model_dir, msgspec.structs.replace(current, routes=routes))
 
     def _publish(self, model_dir: Path, version: int, sha256: str) -> None:
         stale = model_dir / str(version)

@@ -13,6 +13,7 @@ from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
+from control_plane.params import Offset, VersionPath
 from control_plane.registry.models import (
     CardEdit,
     CardReviewRequest,
@@ -49,7 +50,7 @@ class ModelController(Controller):
         name: FromQuery[str | None] = None,
         stage: FromQuery[ModelStage | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
-        offset: Annotated[int, QueryParameter(ge=0)] = 0,
+        offset: Offset = 0,
     ) -> list[RegisteredModel]:
         """Versions of every model, filtered by name and stage."""
         return await registry.list_versions(name=name, stage=stage, limit=limit, offset=offset)
@@ -96,7 +97,7 @@ class ModelController(Controller):
     async def get_version(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> RegisteredModel:
         """One version with its current card."""
@@ -107,7 +108,7 @@ class ModelController(Controller):
     async def transition(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         data: JSONBody[StageTransition],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
@@ -127,7 +128,7 @@ class ModelController(Controller):
     async def card(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> CardRevision:
         """The current card revision with its reviews."""
@@ -137,7 +138,7 @@ class ModelController(Controller):
     async def card_revisions(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> list[CardRevision]:
         """Every card revision, oldest first."""
@@ -147,7 +148,7 @@ class ModelController(Controller):
     async def edit_card(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         data: JSONBody[CardEdit],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
@@ -159,7 +160,7 @@ class ModelController(Controller):
     async def submit_card(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         data: JSONBody[CardSubmission],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
@@ -171,7 +172,7 @@ class ModelController(Controller):
     async def review_card(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         data: JSONBody[CardReviewRequest],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
@@ -185,7 +186,7 @@ class ModelController(Controller):
     async def lineage(
         self,
         name: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> ModelLineage:
         """What the version was built from."""
@@ -202,7 +203,7 @@ class LineageController(Controller):
     async def versions_using_feature(
         self,
         feature: FromPath[str],
-        feature_version: FromPath[int],
+        feature_version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> FeatureUsage:
         """Which model versions were built from this feature version."""

@@ -20,9 +20,10 @@ from control_plane.registry.cards import CardService
 from control_plane.registry.models import CardRevision, FeatureUsage, ModelRegistration
 from control_plane.registry.naming import check_name
 from control_plane.registry.stages import StageService
+from converters.graph import signature_of as graph_signature
 from modelyard.enums import CardStatus, ModelStage
 from modelyard.errors import InvalidArgument, NotFound
-from modelyard.models import ModelLineage, ModelSignature, RegisteredModel, TensorSpec
+from modelyard.models import ModelLineage, ModelSignature, RegisteredModel
 from modelyard.storage.audit import AuditEvent
 
 if TYPE_CHECKING:
@@ -33,8 +34,6 @@ if TYPE_CHECKING:
     from control_plane.security.models import Principal
     from converters import ConversionResult, FidelityReport
     from modelyard.models import ModelCard
-
-_OIP_TYPES = {1: "FP32", 11: "FP64", 7: "INT64", 6: "INT32", 8: "BYTES", 9: "BOOL"}
 
 
 def check_lineage(lineage: ModelLineage) -> ModelLineage:
@@ -74,19 +73,7 @@ def signature_of(onnx_bytes: bytes) -> ModelSignature:
         names = tuple(msgspec.json.decode(props.get("modelyard.feature_names", "[]")))
     except msgspec.DecodeError:
         names = ()
-
-    def spec(value: onnx.ValueInfoProto) -> TensorSpec:
-        tensor = value.type.tensor_type
-        dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tensor.shape.dim)
-        return TensorSpec(
-            name=value.name, datatype=_OIP_TYPES.get(tensor.elem_type, "FP32"), shape=dims
-        )
-
-    return ModelSignature(
-        inputs=tuple(spec(v) for v in model.graph.input),
-        outputs=tuple(spec(v) for v in model.graph.output),
-        feature_names=tuple(str(n) for n in names),
-    )
+    return graph_signature(model, tuple(str(n) for n in names))
 
 
 def fidelity_figures(report: FidelityReport) -> dict[str, float]:
@@ -244,6 +231,10 @@ class RegistryService:
             what = f"model {name!r}" + (f" in stage {stage.value}" if stage else "")
             raise NotFound("version of", what)
         return versions[-1]
+
+    async def onnx(self, model: RegisteredModel) -> bytes:
+        """The ONNX bytes of a registered version, from the artifact store."""
+        return await asyncio.to_thread(self._ctx.artifacts.path(model.onnx_sha256).read_bytes)
 
     async def production(self, name: str) -> RegisteredModel:
         """The Production version of ``name``.

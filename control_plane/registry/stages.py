@@ -20,8 +20,10 @@ True
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
+from control_plane.registry.context import SERVED_STAGES
 from control_plane.security.guards import check
 from control_plane.security.models import Permission
 from modelyard.enums import CardStatus, ModelStage
@@ -33,6 +35,7 @@ if TYPE_CHECKING:
 
     from control_plane.registry.context import RegistryContext
     from control_plane.security.models import Principal
+    from modelyard.model_repository import Route
     from modelyard.models import RegisteredModel
 
 ALLOWED: dict[ModelStage, frozenset[ModelStage]] = {
@@ -92,6 +95,42 @@ class StageService:
         async with self._ctx.database.write() as conn:
             await self._ctx.store.lock_model(conn, name)
             await self._ctx.publish(conn, name)
+
+    async def set_routes(
+        self, name: str, routes: tuple[Route, ...], principal: Principal, reason: str = ""
+    ) -> None:
+        """Write the A/B ``routes`` of ``name`` into its ``config.json`` (audited).
+
+        Runs under the model's lock, so a route never interleaves with a stage change, and
+        every routed version must be Staging or Production at that moment.
+
+        Raises:
+            PermissionDenied: without the ``write`` permission.
+            FailedPrecondition: a routed version is not Staging or Production.
+        """
+        check(principal, Permission.WRITE)
+        async with self._ctx.database.write() as conn:
+            await self._ctx.store.lock_model(conn, name)
+            served = await self._ctx.store.versions_in(conn, name, SERVED_STAGES)
+            unserved = sorted({r.version for r in routes} - set(served))
+            if unserved:
+                raise FailedPrecondition(
+                    f"model {name!r} version(s) {unserved} are not in Staging or Production"
+                )
+            await asyncio.to_thread(self._ctx.publisher.write_routes, name, routes)
+            await self._ctx.audit_log.record(
+                conn,
+                AuditEvent(
+                    actor=principal.name,
+                    action="set_routes",
+                    entity_kind="model",
+                    entity=name,
+                    to_state=", ".join(
+                        f"{r.version}:{r.variant.value}:{r.weight:g}" for r in routes
+                    ),
+                    reason=reason,
+                ),
+            )
 
     async def _archive_production(
         self, conn: AsyncConnection, name: str, principal: Principal, promoted: int

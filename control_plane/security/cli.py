@@ -2,28 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 import click
 
-from control_plane.cli_client import call, control_plane_client, echo_json
-from modelyard.commands import settings_from_context
+from control_plane.cli_client import TOKEN_OPTION, URL_OPTION, echo_json, request
 from modelyard.enums import Role
 
-URL = click.option("--url", default=None, help="Control plane base URL (default: local store).")
-TOKEN = click.option("--token", default=None, help="API token (default: control_plane.token).")
+URL = URL_OPTION
+TOKEN = TOKEN_OPTION
 
 
 def _run(url: str | None, token: str | None, method: str, path: str, body: object = None) -> None:
-    settings = settings_from_context()
-
-    async def run() -> object:
-        async with control_plane_client(
-            settings, url, token or settings.control_plane.token
-        ) as client:
-            return await call(client, method, path, body=body)
-
-    echo_json(asyncio.run(run()))
+    echo_json(request(url, token, method, path, body=body))
 
 
 @click.group("tokens")

@@ -1,9 +1,11 @@
 """Principals, roles and the permissions each role grants.
 
-Roles form two chains: viewer < developer < admin and viewer < approver < admin. A developer
-registers, edits cards and moves versions between None, Staging and Archived; an approver
-reviews model cards and may promote to Production; an admin may do everything, including
-managing tokens.
+Roles form three chains: viewer < developer < admin, viewer < approver < admin and
+viewer < auditor < admin. A developer registers, edits cards and moves versions between None,
+Staging and Archived; an approver reviews model cards and may promote to Production; an
+auditor may read the audit log and the token metadata (who holds which role, issued by whom;
+never a secret), which other roles may not; an admin may do everything, including managing
+tokens.
 
 >>> grants(Role.DEVELOPER, Permission.WRITE), grants(Role.DEVELOPER, Permission.REVIEW)
 (True, False)
@@ -29,6 +31,7 @@ class Permission(enum.Enum):
     WRITE = "write"
     PROMOTE = "promote"
     REVIEW = "review"
+    AUDIT = "audit"
     ADMIN = "admin"
 
 
@@ -36,6 +39,7 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.VIEWER: frozenset({Permission.READ}),
     Role.DEVELOPER: frozenset({Permission.READ, Permission.WRITE}),
     Role.APPROVER: frozenset({Permission.READ, Permission.REVIEW, Permission.PROMOTE}),
+    Role.AUDITOR: frozenset({Permission.READ, Permission.AUDIT}),
     Role.ADMIN: frozenset(Permission),
 }
 

@@ -1,48 +1,24 @@
 """``modelyard experiments``: list experiments, search, show and compare runs.
 
-Every command reads the local MLflow store of the settings, or a control plane with
-``--url``. Errors (a bad filter, an unknown run) end the command with one line, exit 2.
+Every command speaks the tracking REST API (:mod:`control_plane.cli_client`): of a running
+control plane with ``--url``, or in-process over the MLflow store of the settings. Errors (a bad
+filter, an unknown run) end the command with one line, exit 2.
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import quote
 
 import click
 import msgspec
 
-from modelyard.commands import settings_from_context
-
-if TYPE_CHECKING:
-    from control_plane.tracking.remote import RemoteTracking
-    from control_plane.tracking.tracker import ExperimentTracker
-
-URL_OPTION = click.option(
-    "--url", default=None, help="Control-plane base URL (default: the local MLflow store)."
-)
+from control_plane.cli_client import URL_OPTION, echo_json, request
+from control_plane.tracking.models import Experiment, Run, RunComparison
 
 
-@contextmanager
-def _backend(url: str | None) -> Iterator[ExperimentTracker | RemoteTracking]:
-    if url is None:
-        from control_plane.tracking.tracker import ExperimentTracker
-
-        yield ExperimentTracker.from_settings(settings_from_context().tracking)
-        return
-    from control_plane.tracking.remote import RemoteTracking
-
-    remote = RemoteTracking(url)
-    try:
-        yield remote
-    finally:
-        remote.close()
-
-
-def _echo_json(value: Any) -> None:
-    click.echo(json.dumps(msgspec.to_builtins(value), indent=2))
+def _get(url: str | None, path: str, params: dict[str, Any] | None = None) -> Any:
+    return request(url, None, "GET", path, params=params)
 
 
 @click.group("experiments")
@@ -54,8 +30,7 @@ def experiments() -> None:
 @URL_OPTION
 def list_experiments(url: str | None) -> None:
     """List the active experiments."""
-    with _backend(url) as backend:
-        found = backend.list_experiments()
+    found = msgspec.convert(_get(url, "/v1/experiments"), list[Experiment])
     for experiment in found:
         click.echo(f"{experiment.experiment_id}\t{experiment.name}")
 
@@ -76,12 +51,15 @@ def search_runs(
     as_json: bool,
 ) -> None:
     """Search runs with MLflow's filter grammar, ordered by metrics, params or attributes."""
-    with _backend(url) as backend:
-        runs = backend.search_runs(
-            list(names), filter=filter_string, order_by=list(order_by), max_results=max_results
-        )
+    params = {
+        "experiment": list(names),
+        "filter": filter_string,
+        "order_by": list(order_by),
+        "max_results": max_results,
+    }
+    runs = msgspec.convert(_get(url, "/v1/runs", params), list[Run])
     if as_json:
-        _echo_json(runs)
+        echo_json(runs)
         return
     for run in runs:
         metrics = " ".join(f"{key}={value:.6g}" for key, value in sorted(run.metrics.items()))
@@ -93,8 +71,7 @@ def search_runs(
 @click.argument("run_id")
 def get_run(url: str | None, run_id: str) -> None:
     """Show one run (params, latest metrics, tags) as JSON."""
-    with _backend(url) as backend:
-        _echo_json(backend.get_run(run_id))
+    echo_json(_get(url, f"/v1/runs/{quote(run_id, safe='')}"))
 
 
 @experiments.command("compare")
@@ -103,10 +80,10 @@ def get_run(url: str | None, run_id: str) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
 def compare_runs(url: str | None, run_ids: tuple[str, ...], as_json: bool) -> None:
     """Show every param and metric of the runs side by side ('-' where missing)."""
-    with _backend(url) as backend:
-        comparison = backend.compare_runs(list(run_ids))
+    answer = _get(url, "/v1/runs/compare", {"run_id": list(run_ids)})
+    comparison = msgspec.convert(answer, RunComparison)
     if as_json:
-        _echo_json(comparison)
+        echo_json(comparison)
         return
     click.echo("\t".join(["name", *comparison.run_names]))
     rows: list[tuple[str, list[Any]]] = [

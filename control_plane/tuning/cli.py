@@ -9,13 +9,14 @@ configuration of a stored study.
 
 from __future__ import annotations
 
+import asyncio
 import json
-import time
 from typing import TYPE_CHECKING, Any
 
 import click
 import msgspec
 
+from control_plane.cli_client import call, control_plane_client
 from control_plane.tuning.spaces import MODEL_KINDS, ParamSpec
 from modelyard.commands import settings_from_context
 from modelyard.errors import InvalidArgument
@@ -137,9 +138,10 @@ def best(**options: Any) -> None:
 
 
 def _run_remote(options: dict[str, Any]) -> None:
-    import httpx
+    asyncio.run(_follow_remote_job(options))
 
-    from control_plane.tracking.remote import decoded
+
+async def _follow_remote_job(options: dict[str, Any]) -> None:
     from control_plane.tuning.models import BestConfiguration, TuningJob
 
     body: dict[str, Any] = {
@@ -154,16 +156,17 @@ def _run_remote(options: dict[str, Any]) -> None:
         "replace_space": options["replace_space"],
         "space": json.loads(options["space"]) if options["space"] else {},
     }
-    token = options["token"] or settings_from_context().control_plane.token
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
-    with httpx.Client(base_url=options["url"], timeout=30, headers=headers) as client:
-        job = decoded(client.post("/v1/tuning/jobs", json=body), TuningJob)
+    settings = settings_from_context()
+    token = options["token"] or settings.control_plane.token
+    async with control_plane_client(settings, options["url"], token) as client:
+        job = msgspec.convert(await call(client, "POST", "/v1/tuning/jobs", body=body), TuningJob)
         with click.progressbar(length=job.n_trials, label=f"job {job.id}") as bar:
             while job.status.value not in TERMINAL:
-                time.sleep(0.5)  # polling a remote job; nothing local to wait on
-                job = decoded(client.get(f"/v1/tuning/jobs/{job.id}"), TuningJob)
+                await asyncio.sleep(0.5)  # polling a remote job; nothing local to wait on
+                answer = await call(client, "GET", f"/v1/tuning/jobs/{job.id}")
+                job = msgspec.convert(answer, TuningJob)
                 bar.update(job.trials_done - bar.pos)
         click.echo(f"job {job.id}: {job.status.value}" + (f" ({job.error})" if job.error else ""))
         if job.best_value is not None:
-            found = decoded(client.get(f"/v1/tuning/jobs/{job.id}/best"), BestConfiguration)
-            click.echo(json.dumps(msgspec.to_builtins(found)))
+            answer = await call(client, "GET", f"/v1/tuning/jobs/{job.id}/best")
+            click.echo(json.dumps(msgspec.to_builtins(msgspec.convert(answer, BestConfiguration))))

@@ -36,6 +36,7 @@ from examples.churn.processes import (
     ProcessGroup,
     control_plane_url,
     free_port,
+    free_ports,
     listening_worker,
     owned_processes,
 )
@@ -135,7 +136,11 @@ def _approve_and_promote(
 
 
 def _start_server(group: ProcessGroup, repository: Path, workers: int) -> dict[str, int]:
-    ports = {"grpc_port": free_port(), "http_port": free_port(), "metrics_port": free_port()}
+    ports = {
+        "grpc_port": free_port(),
+        "http_port": free_port(),
+        "metrics_port": free_ports(workers),
+    }
     server = group.start(
         "inference-server",
         "serve",

@@ -7,7 +7,7 @@ numbers and the definition alone says how a value was computed.
 
 >>> from modelyard.datasets import generate_churn
 >>> engineer(generate_churn(3, seed=1).frame).shape
-(3, 16)
+(3, 18)
 """
 
 from __future__ import annotations
@@ -134,6 +134,18 @@ FEATURES: tuple[FeatureSpec, ...] = (
     ),
     FeatureSpec(
         "region_south", "Lives in the south region.", "region == 'south'", _is("region", "south")
+    ),
+    FeatureSpec(
+        "signup_at",
+        "Sign-up time, epoch seconds (UTC); float32 cannot hold it to the second.",
+        "signup_at",
+        lambda f: f["signup_at"].astype(np.float64),
+    ),
+    FeatureSpec(
+        "annual_spend",
+        "Spend over the last twelve months, with cents.",
+        "annual_spend",
+        lambda f: f["annual_spend"].astype(np.float64),
     ),
 )
 

@@ -31,6 +31,31 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int) -> int:
+    """A port p such that p .. p+count-1 are free now (metrics: worker k serves on p + k).
+
+    Raises:
+        RuntimeError: no such range was found in 100 tries.
+    """
+    for _ in range(100):
+        base = free_port()
+        if base + count > 65535:
+            continue
+        held = []
+        try:
+            for port in range(base, base + count):
+                sock = socket.socket()
+                held.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+        finally:
+            for sock in held:
+                sock.close()
+    raise RuntimeError(f"no range of {count} free ports found")
+
+
 class ManagedProcess:
     """One child process whose stdout is read line by line on a thread."""
 

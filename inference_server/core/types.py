@@ -56,6 +56,7 @@ class InferRequest(msgspec.Struct, kw_only=True, gc=False):
         outputs: the outputs asked for; None means all.
         parameters: request parameters, echoed in the response.
         raw_output: answer with raw bytes (gRPC ``raw_output_contents`` / HTTP binary output).
+        protocol: the transport that carried it (``grpc`` or ``http``; the prediction log).
     """
 
     model_name: str
@@ -65,6 +66,7 @@ class InferRequest(msgspec.Struct, kw_only=True, gc=False):
     outputs: list[RequestedOutput] | None = None
     parameters: dict[str, Scalar] = {}
     raw_output: bool = False
+    protocol: str = "grpc"
 
 
 class ResponseOutput(msgspec.Struct, kw_only=True, gc=False):
@@ -145,6 +147,7 @@ class PredictResult(msgspec.Struct, kw_only=True, frozen=True):
         model_name: the model that answered.
         model_version: the version that computed the answer.
         variant: the A/B role of that version, if the request was routed.
+        id: the request id the prediction log recorded the rows under ("" when it is off).
         labels: the predicted class per row (classifiers).
         probabilities: class probabilities per row, in ``class_labels`` order (classifiers).
         predictions: the predicted value per row (regressors).
@@ -154,6 +157,7 @@ class PredictResult(msgspec.Struct, kw_only=True, frozen=True):
     model_name: str
     model_version: str
     variant: str | None = None
+    id: str = ""
     labels: list[Scalar] | None = None
     probabilities: list[list[float]] | None = None
     predictions: list[float] | None = None

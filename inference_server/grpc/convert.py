@@ -80,6 +80,11 @@ def _typed_input(tensor: Any) -> RequestInput:
         raise InvalidArgument(
             f"input {tensor.name!r}: datatype {datatype!r} needs raw_input_contents"
         )
+    given = [f.name for f, _ in tensor.contents.ListFields()]
+    if given and given != [field]:
+        raise InvalidArgument(
+            f"input {tensor.name!r}: datatype {datatype} takes {field}, got {', '.join(given)}"
+        )
     shape = tuple(tensor.shape)
     data = decode_values(tensor.name, datatype, shape, getattr(tensor.contents, field))
     return RequestInput(name=tensor.name, datatype=datatype, shape=shape, data=data)
@@ -89,8 +94,9 @@ def request_from_proto(msg: pb.ModelInferRequest) -> InferRequest:
     """Decode a ModelInferRequest (raw or typed contents).
 
     Raises:
-        InvalidArgument: raw contents that do not pair with the inputs, or tensor data that
-            does not match its shape and datatype.
+        InvalidArgument: raw contents that do not pair with the inputs or are mixed with
+            typed contents, typed contents in the field of another datatype, or tensor data
+            that does not match its shape and datatype.
     """
     raw = msg.raw_input_contents
     tensors = msg.inputs
@@ -98,6 +104,11 @@ def request_from_proto(msg: pb.ModelInferRequest) -> InferRequest:
         if len(raw) != len(tensors):
             raise InvalidArgument(
                 f"{len(raw)} raw_input_contents for {len(tensors)} inputs; give one per input"
+            )
+        mixed = [t.name for t in tensors if t.HasField("contents")]
+        if mixed:
+            raise InvalidArgument(
+                f"inputs {mixed} have typed contents next to raw_input_contents; use one form"
             )
         inputs = []
         for tensor, buffer in zip(tensors, raw, strict=True):

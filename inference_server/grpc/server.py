@@ -12,9 +12,12 @@ from typing import TYPE_CHECKING
 
 import grpc
 
+from inference_server.admin.service import AdminService
+from inference_server.grpc.admin import ADMIN_SERVICE_NAME, AdminServicer
 from inference_server.grpc.servicer import SERVICE_NAME, InferenceServicer
 
 if TYPE_CHECKING:
+    from inference_server.auth import BearerAuth
     from inference_server.service import InferenceService
     from inference_server.settings import ServerSettings
 
@@ -32,9 +35,18 @@ class GrpcServerHandle:
 
 
 async def start_grpc_server(
-    service: InferenceService, host: str, port: int, settings: ServerSettings
+    service: InferenceService,
+    host: str,
+    port: int,
+    settings: ServerSettings,
+    *,
+    auth: BearerAuth | None = None,
+    admin: AdminService | None = None,
 ) -> GrpcServerHandle:
-    """Bind and start the gRPC listener.
+    """Bind and start the gRPC listener: the OIP service and ``modelyard.admin``.
+
+    ``admin`` applies admin calls on every worker and holds the tokens; without it a
+    single-process admin is built over ``service`` with ``auth`` (None: every call open).
 
     Raises:
         RuntimeError: the address cannot be bound.
@@ -48,10 +60,14 @@ async def start_grpc_server(
         ],
         maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
-    handlers = InferenceServicer(service).handlers()
-    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE_NAME, handlers),))
-    # registered methods skip grpc's per-call string lookup (grpc-stubs predates the API)
-    server.add_registered_method_handlers(SERVICE_NAME, handlers)  # type: ignore[attr-defined]
+    admin = admin or AdminService.local(service, auth)
+    admin_servicer = AdminServicer(admin)
+    handlers = InferenceServicer(service, admin.auth).handlers()
+    handlers.update(admin_servicer.repository_handlers())
+    for name, table in ((SERVICE_NAME, handlers), (ADMIN_SERVICE_NAME, admin_servicer.handlers())):
+        server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, table),))
+        # registered methods skip grpc's per-call string lookup (grpc-stubs predates the API)
+        server.add_registered_method_handlers(name, table)  # type: ignore[attr-defined]
     bound = server.add_insecure_port(f"{host}:{port}")
     await server.start()
     return GrpcServerHandle(server, bound)

@@ -16,18 +16,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import grpc
 from google.protobuf.message import DecodeError
 
+from inference_server.auth import AUTHORIZATION, BearerAuth
 from inference_server.grpc import convert
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc.errors import GRPC_STATUS
 from modelyard.errors import ModelyardError
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable
 
     from inference_server.service import InferenceService
 
@@ -39,7 +41,8 @@ STREAM_WINDOW = 256
 Context = grpc.aio.ServicerContext[bytes, Any]
 
 
-def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
+def status_of(exc: Exception) -> tuple[grpc.StatusCode, str]:
+    """The status of an exception reaching the edge (unexpected ones logged, INTERNAL)."""
     if isinstance(exc, ModelyardError):
         return GRPC_STATUS[exc.code], exc.message
     if isinstance(exc, DecodeError):
@@ -48,17 +51,35 @@ def _status(exc: Exception) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.INTERNAL, f"internal error: {type(exc).__name__}"
 
 
+Guard: TypeAlias = Callable[[str | None], None]
+"""A token check (:class:`~inference_server.auth.BearerAuth` methods) over ``authorization``."""
+
+
+def authorization(context: Context) -> str | None:
+    """The ``authorization`` metadata value of a call, if any."""
+    for key, value in context.invocation_metadata() or ():
+        if key == AUTHORIZATION:
+            return value if isinstance(value, str) else value.decode(errors="replace")
+    return None
+
+
 def unary(
-    fn: Callable[[Any], Awaitable[Any]], request_type: Any, response_type: Any
+    fn: Callable[[Any], Awaitable[Any]],
+    request_type: Any,
+    response_type: Any,
+    guard: Guard | None = None,
 ) -> grpc.RpcMethodHandler[Any, Any]:
-    """A unary handler that parses the request, calls ``fn`` and maps errors to statuses."""
+    """A unary handler that checks ``guard``, parses the request, calls ``fn`` and maps errors
+    to statuses."""
     parse = request_type.FromString
 
     async def handler(data: bytes, context: Context) -> Any:
         try:
+            if guard is not None:
+                guard(authorization(context))
             return await fn(parse(data))
         except Exception as exc:  # the edge: every error becomes a status
-            code, message = _status(exc)
+            code, message = status_of(exc)
         await context.abort(code, message)
 
     return grpc.unary_unary_rpc_method_handler(
@@ -69,8 +90,9 @@ def unary(
 class InferenceServicer:
     """GRPCInferenceService over an :class:`InferenceService`."""
 
-    def __init__(self, service: InferenceService) -> None:
+    def __init__(self, service: InferenceService, auth: BearerAuth | None = None) -> None:
         self._service = service
+        self._auth = auth or BearerAuth()
 
     async def server_live(self, _: pb.ServerLiveRequest) -> pb.ServerLiveResponse:
         return pb.ServerLiveResponse(live=self._service.server_live())
@@ -110,18 +132,6 @@ class InferenceServicer:
     async def repository_index(self, req: pb.RepositoryIndexRequest) -> pb.RepositoryIndexResponse:
         return convert.index_to_proto(await self._service.repository_index(ready_only=req.ready))
 
-    async def repository_load(
-        self, req: pb.RepositoryModelLoadRequest
-    ) -> pb.RepositoryModelLoadResponse:
-        await self._service.load_model(req.model_name)
-        return pb.RepositoryModelLoadResponse()
-
-    async def repository_unload(
-        self, req: pb.RepositoryModelUnloadRequest
-    ) -> pb.RepositoryModelUnloadResponse:
-        await self._service.unload_model(req.model_name)
-        return pb.RepositoryModelUnloadResponse()
-
     async def _stream_answer(self, data: bytes) -> pb.ModelStreamInferResponse:
         req = None
         try:
@@ -129,7 +139,7 @@ class InferenceServicer:
             answer = await self.model_infer(req)
             return pb.ModelStreamInferResponse(infer_response=answer)
         except Exception as exc:  # the edge: the error answers this request only
-            _, message = _status(exc)
+            _, message = status_of(exc)
         echo = pb.ModelInferResponse(
             model_name=req.model_name if req else "", id=req.id if req else ""
         )
@@ -139,6 +149,11 @@ class InferenceServicer:
         self, requests: AsyncIterator[bytes], context: Context
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
         """Answer a stream of requests concurrently, in completion order."""
+        if self._auth.inference_protected:
+            try:
+                self._auth.check_inference(authorization(context))
+            except ModelyardError as exc:
+                await context.abort(GRPC_STATUS[exc.code], exc.message)
         answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
         window = asyncio.Semaphore(STREAM_WINDOW)
         tasks: set[asyncio.Task[None]] = set()
@@ -171,7 +186,10 @@ class InferenceServicer:
                 await reader
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
-        """The method table of ``inference.GRPCInferenceService``."""
+        """The method table of ``inference.GRPCInferenceService`` without the admin calls
+        (RepositoryModelLoad/Unload: :mod:`inference_server.grpc.admin`)."""
+        # NOTE: no guard at all (not an open one) on inference unless a token is configured.
+        inference = self._auth.check_inference if self._auth.inference_protected else None
         table: dict[str, grpc.RpcMethodHandler[Any, Any]] = {
             "ServerLive": unary(self.server_live, pb.ServerLiveRequest, pb.ServerLiveResponse),
             "ServerReady": unary(self.server_ready, pb.ServerReadyRequest, pb.ServerReadyResponse),
@@ -182,23 +200,15 @@ class InferenceServicer:
             "ModelMetadata": unary(
                 self.model_metadata, pb.ModelMetadataRequest, pb.ModelMetadataResponse
             ),
-            "ModelInfer": unary(self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse),
+            "ModelInfer": unary(
+                self.model_infer, pb.ModelInferRequest, pb.ModelInferResponse, inference
+            ),
             "ModelConfig": unary(self.model_config, pb.ModelConfigRequest, pb.ModelConfigResponse),
             "ModelStatistics": unary(
                 self.model_statistics, pb.ModelStatisticsRequest, pb.ModelStatisticsResponse
             ),
             "RepositoryIndex": unary(
                 self.repository_index, pb.RepositoryIndexRequest, pb.RepositoryIndexResponse
-            ),
-            "RepositoryModelLoad": unary(
-                self.repository_load,
-                pb.RepositoryModelLoadRequest,
-                pb.RepositoryModelLoadResponse,
-            ),
-            "RepositoryModelUnload": unary(
-                self.repository_unload,
-                pb.RepositoryModelUnloadRequest,
-                pb.RepositoryModelUnloadResponse,
             ),
             "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
                 self.model_stream_infer,

@@ -34,6 +34,7 @@ STATUS: Final[dict[ErrorCode, int]] = {
 
 RETRYABLE: Final = frozenset({ErrorCode.RESOURCE_EXHAUSTED, ErrorCode.UNAVAILABLE})
 _RETRY_AFTER: Final = ((b"retry-after", b"1"),)
+_CHALLENGE: Final = ((b"www-authenticate", b'Bearer realm="modelyard"'),)
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):
@@ -55,10 +56,15 @@ def error_response(status: int, message: str) -> HttpResponse:
 
 
 def domain_error_response(exc: ModelyardError) -> HttpResponse:
-    """Translate a domain error through :data:`STATUS` (retryable codes add ``retry-after``)."""
+    """Translate a domain error through :data:`STATUS`.
+
+    Retryable codes add ``retry-after``; 401 adds the ``www-authenticate: Bearer`` challenge.
+    """
     response = error_response(STATUS[exc.code], exc.message)
     if exc.code in RETRYABLE:
         response.headers = _RETRY_AFTER
+    elif exc.code is ErrorCode.UNAUTHENTICATED:
+        response.headers = _CHALLENGE
     return response
 
 

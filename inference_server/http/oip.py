@@ -132,6 +132,7 @@ def decode_infer(
         outputs=outputs,
         parameters=parameters,
         raw_output=raw_output,
+        protocol="http",
     )
     return request, binary
 

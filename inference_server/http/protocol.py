@@ -18,6 +18,16 @@ Design:
   answering pauses while the transport's write buffer is over its high-water mark, so a
   client that sends without reading holds a bounded amount of memory.
 - Malformed HTTP gets a 400 and the connection closes; other connections are unaffected.
+  Every complete request that came before the bad bytes is answered first, in order, and the
+  error is the last answer on the connection (a pipelining client must not read the 400 as
+  the answer to its valid request).
+- A request head (request line + headers) over ``max_header_bytes`` is refused with 431 and
+  the connection closes; the count runs while the head arrives, so a client cannot make the
+  parser buffer an endless header line.
+- Slow clients (slowloris): a request whose head and body have not fully arrived within
+  ``request_timeout_s`` of its first byte gets 408 and the connection closes, however often
+  it trickles a byte; idle keep-alive connections close after the idle timeout. Both are
+  checked by one periodic sweep, not a timer per request.
 - :meth:`HttpConnection.shutdown` lets the server drain: idle connections close at once, a
   busy one closes after the response in flight.
 """
@@ -36,15 +46,29 @@ from inference_server.http.messages import DateHeader, Handler, HttpRequest, Htt
 
 logger = logging.getLogger(__name__)
 
+# After a refusal the server stops writing but reads (and drops) what the client still sends
+# for this long: closing with unread input makes the kernel send a reset, and the client would
+# lose the error answer (nginx's "lingering close").
+_LINGER_S = 2.0
+
 
 class ConnectionLimits:
     """Per-connection limits shared by every connection of one server."""
 
-    __slots__ = ("max_body_bytes", "max_pipelined")
+    __slots__ = ("max_body_bytes", "max_header_bytes", "max_pipelined", "request_timeout_s")
 
-    def __init__(self, max_body_bytes: int, max_pipelined: int = 32) -> None:
+    def __init__(
+        self,
+        max_body_bytes: int,
+        max_pipelined: int = 32,
+        *,
+        max_header_bytes: int = 64 * 1024,
+        request_timeout_s: float = 30.0,
+    ) -> None:
         self.max_body_bytes = max_body_bytes
         self.max_pipelined = max_pipelined
+        self.max_header_bytes = max_header_bytes
+        self.request_timeout_s = request_timeout_s
 
 
 class ConnectionRegistry:
@@ -81,18 +105,22 @@ class ConnectionRegistry:
         """Return once every connection has closed."""
         await self._empty.wait()
 
-    async def sweep_idle(self, timeout_s: float) -> None:
-        """Forever: close connections idle (or stalled mid-request) for ``timeout_s``.
+    async def sweep_idle(self, timeout_s: float, request_timeout_s: float | None = None) -> None:
+        """Forever: close connections idle for ``timeout_s``, and refuse (408) requests still
+        arriving ``request_timeout_s`` after their first byte.
 
         One sweep for all connections instead of a timer per request keeps the hot path free
-        of timer churn; a connection lives at most 1.5x ``timeout_s`` idle.
+        of timer churn; a connection lives at most 1.5x ``timeout_s`` idle, a request at most
+        1.5x ``request_timeout_s`` in arrival.
         """
         loop = asyncio.get_running_loop()
+        request_timeout = timeout_s if request_timeout_s is None else request_timeout_s
         while True:
-            await asyncio.sleep(timeout_s / 2)
-            before = loop.time() - timeout_s
+            await asyncio.sleep(min(timeout_s, request_timeout) / 2)
+            now = loop.time()
             for connection in list(self._connections):
-                connection.close_if_idle(before)
+                connection.close_if_idle(now - timeout_s)
+                connection.refuse_if_slow(now - request_timeout)
 
 
 class HttpConnection(asyncio.Protocol):
@@ -116,6 +144,14 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._body_size = 0
         self._refused = False
+        self._refusal: HttpResponse | None = None
+        # Bytes of the head in progress: named by the parser's callbacks, and swallowed in
+        # whole reads (a line the parser still buffers); each is a lower bound, -1 when done.
+        self._head_bytes = -1
+        self._head_raw = 0
+        self._max_head = limits.max_header_bytes
+        # Loop time the request now arriving began (None: between requests).
+        self._started: float | None = None
         self._pending: collections.deque[tuple[HttpRequest, bool]] = collections.deque()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -149,6 +185,8 @@ class HttpConnection(asyncio.Protocol):
         if self._refused:
             return
         self.last_active = self._loop.time()
+        started = self._started
+        in_head = started is not None and self._head_bytes >= 0
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
@@ -156,11 +194,17 @@ class HttpConnection(asyncio.Protocol):
         except httptools.HttpParserError as exc:
             if not self._refused:
                 self._refuse(error_response(400, f"malformed HTTP request: {exc}"))
+        else:
+            # The parser buffers a header line until it ends: count what a head in progress
+            # swallowed whole, so an endless line is refused before it fills the memory.
+            if in_head and self._started == started and self._head_bytes >= 0:
+                self._head_raw += len(data)
+                self._check_head(self._head_raw)
 
     def eof_received(self) -> bool:
         # The client will send no more; answer what is in flight, then close.
         self._closing = True
-        return self._task is not None
+        return self._task is not None and not self._refused
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -168,14 +212,29 @@ class HttpConnection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._body_size = 0
+        self._head_bytes = 0
+        self._head_raw = 0
+        self._started = self.last_active  # the arrival of the read holding the first byte
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        self._head_bytes += len(url)
+        if self._head_bytes > self._max_head:
+            self._check_head(self._head_bytes)
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers[name.lower()] = value
+        self._head_bytes += len(name) + len(value) + 4  # ": " and CRLF
+        if self._head_bytes > self._max_head:  # inline: this runs for every header
+            self._check_head(self._head_bytes)
+
+    def _check_head(self, size: int) -> None:
+        if size > self._max_head and not self._refused:
+            limit = self._limits.max_header_bytes
+            self._refuse(error_response(431, f"request head exceeds the limit of {limit} bytes"))
 
     def on_headers_complete(self) -> None:
+        self._head_bytes = -1  # the head is complete: stop counting
         length = self._headers.get(b"content-length")
         if length is not None and length.isdigit() and int(length) > self._limits.max_body_bytes:
             self._refuse_too_large()
@@ -193,6 +252,7 @@ class HttpConnection(asyncio.Protocol):
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._started = None
         if self._refused:
             return
         body = self._body[0] if len(self._body) == 1 else b"".join(self._body)
@@ -215,11 +275,19 @@ class HttpConnection(asyncio.Protocol):
                 request, keep_alive = self._pending.popleft()
                 response = await self._handle(request)
                 close = not keep_alive or (self._closing and not self._pending)
+                if self._refusal is not None and not self._pending and not close:
+                    # The bad request that followed is answered after the last good one.
+                    self._write(render(response, self._date.line(), False))
+                    response, close = self._refusal, True
                 self._write(render(response, self._date.line(), close))
                 if close:
-                    self._close()
+                    self._linger_close() if self._refused else self._close()
                     return
-                if self._reading_paused and len(self._pending) < self._limits.max_pipelined:
+                if (
+                    self._reading_paused
+                    and not self._refused
+                    and len(self._pending) < self._limits.max_pipelined
+                ):
                     self._reading_paused = False
                     self._transport.resume_reading()
         finally:
@@ -240,10 +308,28 @@ class HttpConnection(asyncio.Protocol):
             self._transport.write(data)
 
     def _refuse(self, response: HttpResponse) -> None:
+        """Answer ``response`` and close, after the complete requests already received."""
         self._refused = True
-        self._pending.clear()
+        if self._transport is not None and not self._reading_paused:
+            self._transport.pause_reading()
+            self._reading_paused = True
+        if self._task is not None:
+            self._refusal = response  # _serve_pending writes it after the last answer
+            return
         self._write(render(response, self._date.line(), close=True))
-        self._close()
+        self._linger_close()
+
+    def _linger_close(self) -> None:
+        """Half-close, drop what the client still sends, close after :data:`_LINGER_S`."""
+        transport = self._transport
+        if transport is None or transport.is_closing() or not transport.can_write_eof():
+            self._close()
+            return
+        transport.write_eof()
+        if self._reading_paused:
+            self._reading_paused = False
+            transport.resume_reading()
+        self._loop.call_later(_LINGER_S, self._close)
 
     def _refuse_too_large(self) -> None:
         limit = self._limits.max_body_bytes
@@ -257,6 +343,17 @@ class HttpConnection(asyncio.Protocol):
         """Close if nothing is in flight and nothing arrived since ``before`` (loop time)."""
         if self._task is None and self.last_active < before:
             self._close()
+
+    def refuse_if_slow(self, before: float) -> None:
+        """Answer 408 and close if the request now arriving began before ``before``.
+
+        A connection whose reading is paused by back-pressure is not the client's fault and
+        is left alone.
+        """
+        started = self._started
+        late = started is not None and started < before
+        if late and not self._refused and not self._reading_paused:
+            self._refuse(error_response(408, "request not received in time"))
 
     def abort(self) -> None:
         """Drop the connection now, in-flight request or not."""

@@ -8,8 +8,11 @@ through :mod:`inference_server.http.errors`.
 
 Routes: ``GET /v2``, ``/v2/health/live``, ``/v2/health/ready``,
 ``/v2/models/{m}[/versions/{v}]`` (metadata), ``.../ready``, ``.../config``, ``.../stats``,
-``POST .../infer``, ``POST /v2/repository/index``, ``/v2/repository/models/{m}/load``,
-``/unload``, plus the simple endpoints of :mod:`inference_server.http.simple`.
+``POST .../infer``, ``GET /v2/models/{m}/versions/{v}/sketches`` (admin; drift sketches,
+:mod:`inference_server.drift.reads`), ``POST /v2/repository/index``,
+``/v2/repository/models/{m}/load``, ``/unload``, ``POST /v2/prediction_log/flush`` (admin;
+every worker spools and ships its prediction log), plus the simple endpoints of
+:mod:`inference_server.http.simple`.
 Health answers are 200 (true) or 503 (false: a state that clears by itself).
 """
 
@@ -21,6 +24,9 @@ from urllib.parse import unquote
 
 import msgspec
 
+from inference_server.admin.service import AdminService
+from inference_server.auth import AUTHORIZATION, BearerAuth
+from inference_server.drift.reads import read_sketches
 from inference_server.http import simple
 from inference_server.http.errors import (
     domain_error_response,
@@ -29,7 +35,9 @@ from inference_server.http.errors import (
 )
 from inference_server.http.messages import BodyError, HttpRequest, HttpResponse, decoded_body
 from inference_server.http.oip import HEADER_LENGTH, OCTET_STREAM, decode_infer, encode_infer
+from inference_server.prediction_log.admin import FLUSH, FlushRequest
 from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.model_repository import Route
 from modelyard.models import Scalar
 
 if TYPE_CHECKING:
@@ -40,8 +48,13 @@ ModelAction: TypeAlias = Callable[[HttpRequest, str, str | None], Awaitable[Http
 
 _EMPTY_OK: Final = HttpResponse(200, b"")
 _NOT_READY: Final = HttpResponse(503, b"")
+_TOO_DEEP: Final = "request JSON nests too deeply (limit: the decoder's recursion depth)"
 _MODELS: Final = b"/v2/models/"
 _REPOSITORY_MODELS: Final = b"/v2/repository/models/"
+_AUTHORIZATION: Final = AUTHORIZATION.encode()
+_REPOSITORY_WORKERS: Final = b"/v2/repository/workers"
+_LOG_FLUSH: Final = b"/v2/prediction_log/flush"
+_INFERENCE_PATHS: Final = frozenset({b"/predict", b"/predict/batch"})
 
 
 class _Body(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -60,9 +73,16 @@ class ControlBody(_Body, kw_only=True, forbid_unknown_fields=True):
     parameters: dict[str, Scalar] = {}
 
 
+class RoutesBody(_Body, kw_only=True, forbid_unknown_fields=True):
+    """Body of ``PUT /v2/models/{m}/routes``: the ``routes`` shape of config.json."""
+
+    routes: tuple[Route, ...]
+
+
 _encode = msgspec.json.Encoder().encode
 _decode_index = msgspec.json.Decoder(IndexBody).decode
 _decode_control = msgspec.json.Decoder(ControlBody).decode
+_decode_routes = msgspec.json.Decoder(RoutesBody).decode
 
 
 async def _live(service: InferenceService, request: HttpRequest) -> HttpResponse:
@@ -96,15 +116,27 @@ _FIXED: Final[dict[bytes, tuple[bytes, Fixed]]] = {
 class HttpApi:
     """The request handler of the HTTP adapter (see the module docstring for the routes)."""
 
-    def __init__(self, service: InferenceService, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        service: InferenceService,
+        max_body_bytes: int,
+        auth: BearerAuth | None = None,
+        admin: AdminService | None = None,
+    ) -> None:
         self._service = service
         self._max_body_bytes = max_body_bytes
+        self._admin = admin or AdminService.local(service, auth)
+        self._auth = self._admin.auth
+        # NOTE: decided once: without an inference token the hot path checks nothing.
+        self._guard_inference = self._auth.inference_protected
         self._model_actions: dict[str, tuple[bytes, ModelAction]] = {
             "": (b"GET", self._model_metadata),
             "ready": (b"GET", self._model_ready),
             "infer": (b"POST", self._infer),
             "config": (b"GET", self._model_config),
             "stats": (b"GET", self._model_stats),
+            "routes": (b"", self._routes),
+            "sketches": (b"GET", self._sketches),
         }
 
     async def __call__(self, request: HttpRequest) -> HttpResponse:
@@ -119,6 +151,8 @@ class HttpApi:
             return error_response(400, f"invalid request body: {exc}")
         except msgspec.DecodeError as exc:
             return error_response(400, f"malformed JSON: {exc}")
+        except RecursionError:  # msgspec's nesting cap (pathological bodies): not our bug
+            return error_response(400, _TOO_DEEP)
         except Exception as exc:
             return internal_error_response(exc)
 
@@ -127,9 +161,17 @@ class HttpApi:
         fixed = _FIXED.get(path)
         if fixed is not None:
             _allow(request, fixed[0])
+            if self._guard_inference and path in _INFERENCE_PATHS:
+                self._auth.check_inference(request.headers.get(_AUTHORIZATION))
             return fixed[1](self._service, request)
         if path.startswith(_MODELS):
             return self._model_route(request, _segments(path[len(_MODELS) :]))
+        if path == _LOG_FLUSH:
+            _allow(request, b"POST")
+            return self._flush_log(request)
+        if path == _REPOSITORY_WORKERS:
+            _allow(request, b"GET")
+            return self._workers(request)
         if path.startswith(_REPOSITORY_MODELS):
             return self._repository_route(request, _segments(path[len(_REPOSITORY_MODELS) :]))
         raise _no_route(request)
@@ -144,7 +186,8 @@ class HttpApi:
         action = self._model_actions.get(parts[1] if len(parts) == 2 else "")
         if action is None:
             raise _no_route(request)
-        _allow(request, action[0])
+        if action[0]:  # else the handler takes several methods and checks them itself
+            _allow(request, action[0])
         return action[1](request, parts[0], version)
 
     def _repository_route(self, request: HttpRequest, parts: list[str]) -> Awaitable[HttpResponse]:
@@ -154,12 +197,15 @@ class HttpApi:
         return self._control(request, parts[0], parts[1])
 
     async def _infer(self, request: HttpRequest, model: str, version: str | None) -> HttpResponse:
+        if self._guard_inference:
+            self._auth.check_inference(request.headers.get(_AUTHORIZATION))
         header_length = request.headers.get(HEADER_LENGTH)
         try:
             body = decoded_body(request, self._max_body_bytes)
             infer_request, binary = decode_infer(body, header_length, model, version)
-        except msgspec.DecodeError as exc:
-            error = InvalidArgument(f"invalid infer request body: {exc}")
+        except (msgspec.DecodeError, RecursionError) as exc:
+            reason = _TOO_DEEP if isinstance(exc, RecursionError) else str(exc)
+            error = InvalidArgument(f"invalid infer request body: {reason}")
             self._service.record_failure(model, version or "", error)
             raise error from None
         except ModelyardError as exc:
@@ -192,16 +238,64 @@ class HttpApi:
         stats = self._service.model_statistics(model, version or "")
         return HttpResponse(200, _encode({"model_stats": stats}))
 
+    async def _sketches(
+        self, request: HttpRequest, model: str, version: str | None
+    ) -> HttpResponse:
+        authorization = request.headers.get(_AUTHORIZATION)
+        self._auth.check_admin(authorization)  # 401 before any other complaint
+        answer = await read_sketches(
+            self._service, self._admin, (model, version), request.query, authorization
+        )
+        return HttpResponse(200, _encode(answer))
+
     async def _control(self, request: HttpRequest, model: str, action: str) -> HttpResponse:
+        token = request.headers.get(_AUTHORIZATION)
+        self._auth.check_admin(token)
         body = _decode_control(request.body) if request.body.strip() else ControlBody()
         if action == "load":
             unsupported = sorted(body.parameters)
             if unsupported:
                 raise InvalidArgument(f"load parameters are not supported: {unsupported}")
-            await self._service.load_model(model)
+            loaded = await self._admin.load(model, token)
+            answer = {
+                "model": model,
+                "versions": loaded.value.versions,
+                "workers_applied": loaded.workers_applied,
+            }
         else:
-            await self._service.unload_model(model)
-        return _EMPTY_OK
+            answer = {"model": model, "workers_applied": await self._admin.unload(model, token)}
+        return HttpResponse(200, _encode(answer))
+
+    async def _routes(self, request: HttpRequest, model: str, version: str | None) -> HttpResponse:
+        if version is not None:
+            raise _no_route(request)
+        token = request.headers.get(_AUTHORIZATION)
+        if request.method == b"GET":
+            done = await self._admin.routes(model, token)
+        elif request.method == b"PUT":
+            self._auth.check_admin(token)
+            body = _decode_routes(request.body)
+            done = await self._admin.set_routes(model, body.routes, token)
+        else:
+            raise _RouteError(405, f"{request.path.decode(errors='replace')} allows GET and PUT")
+        answer = {
+            "model": model,
+            "routes": done.value.routes,
+            "workers_applied": done.workers_applied,
+        }
+        return HttpResponse(200, _encode(answer))
+
+    async def _flush_log(self, request: HttpRequest) -> HttpResponse:
+        done = await self._admin.call(FLUSH, FlushRequest(), request.headers.get(_AUTHORIZATION))
+        answer = msgspec.structs.asdict(done.value) | {"workers_applied": done.workers_applied}
+        return HttpResponse(200, _encode(answer))
+
+    async def _workers(self, request: HttpRequest) -> HttpResponse:
+        token = request.headers.get(_AUTHORIZATION)
+        done = await self._admin.call("repository.workers", None, token)
+        return HttpResponse(
+            200, _encode({"workers": done.value, "workers_applied": done.workers_applied})
+        )
 
 
 class _RouteError(Exception):
@@ -228,5 +322,7 @@ def _allow(request: HttpRequest, method: bytes) -> None:
 
 
 def _segments(rest: bytes) -> list[str]:
-    text = rest.decode(errors="replace")
-    return (unquote(text) if "%" in text else text).split("/")
+    # Split before unquoting: ``%2F`` stays inside its segment (and a model name holding it
+    # is then refused by the naming rule) instead of moving the route.
+    parts = rest.decode(errors="replace").split("/")
+    return [unquote(p) if "%" in p else p for p in parts]

@@ -20,6 +20,8 @@ from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry,
 from inference_server.http.routes import HttpApi
 
 if TYPE_CHECKING:
+    from inference_server.admin.service import AdminService
+    from inference_server.auth import BearerAuth
     from inference_server.service import InferenceService
 
 
@@ -29,6 +31,14 @@ class HttpOptions(Protocol):
     @property
     def max_message_bytes(self) -> int:
         """Larger request bodies are refused with 413 before being read."""
+
+    @property
+    def max_header_bytes(self) -> int:
+        """A request head (request line + headers) beyond this is refused with 431."""
+
+    @property
+    def request_timeout_s(self) -> float:
+        """A request not fully received this long after its first byte gets 408."""
 
     @property
     def reuse_port(self) -> bool:
@@ -43,6 +53,8 @@ class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
     """Settings of the HTTP adapter alone (tests, benchmarks); see :class:`HttpOptions`."""
 
     max_message_bytes: int = 64 * 1024 * 1024
+    max_header_bytes: int = 64 * 1024
+    request_timeout_s: float = 30.0
     reuse_port: bool = False
     drain_timeout_s: float = 10.0
 
@@ -87,13 +99,22 @@ class HttpServer:
 
 
 async def start_http_server(
-    service: InferenceService, host: str, port: int, settings: HttpOptions
+    service: InferenceService,
+    host: str,
+    port: int,
+    settings: HttpOptions,
+    *,
+    auth: BearerAuth | None = None,
+    admin: AdminService | None = None,
 ) -> HttpServer:
-    """Serve the OIP REST API and the simple JSON endpoints of ``service``.
+    """Serve the OIP REST API, the admin API and the simple JSON endpoints of ``service``.
 
+    ``admin`` applies admin calls on every worker and holds the tokens; without it a
+    single-process admin is built over ``service`` with ``auth`` (None: every call open).
     Returns once listening; ``HttpServer.port`` is the bound port (``port=0`` picks one).
     """
-    return await serve(HttpApi(service, settings.max_message_bytes), host, port, settings)
+    api = HttpApi(service, settings.max_message_bytes, auth, admin)
+    return await serve(api, host, port, settings)
 
 
 async def serve(
@@ -117,7 +138,12 @@ async def serve(
         The listening server.
     """
     loop = asyncio.get_running_loop()
-    limits = ConnectionLimits(settings.max_message_bytes, _MAX_PIPELINED)
+    limits = ConnectionLimits(
+        settings.max_message_bytes,
+        _MAX_PIPELINED,
+        max_header_bytes=settings.max_header_bytes,
+        request_timeout_s=settings.request_timeout_s,
+    )
     connections = ConnectionRegistry()
     date = DateHeader()
 
@@ -132,5 +158,5 @@ async def serve(
         reuse_port=settings.reuse_port or None,
         backlog=_BACKLOG,
     )
-    sweeper = loop.create_task(connections.sweep_idle(idle_timeout_s))
+    sweeper = loop.create_task(connections.sweep_idle(idle_timeout_s, settings.request_timeout_s))
     return HttpServer(server, connections, sweeper, settings.drain_timeout_s)

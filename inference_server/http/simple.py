@@ -3,10 +3,11 @@
 - ``POST /predict?model=NAME[&version=V][&routing_key=K]``: body is one row, either an object
   (feature name -> value) or a list (values in the model's feature order). Without ``model``
   the row goes to the only model served (an error lists the models when there are several).
-  The answer names
-  the model, the version that computed it, the label and the class probabilities (or the
-  prediction of a regressor). A model with A/B routes picks the arm by ``routing_key`` (a user
-  id keeps that user on one arm) or at random, and the answer names the ``variant``.
+  The answer names the model, the version that computed it, the label and the class
+  probabilities (or the prediction of a regressor), and the request ``id`` the prediction log
+  recorded it under (when the log is on; ``POST /v1/feedback`` joins outcomes on it). A
+  model with A/B routes picks the arm by ``routing_key`` (a user id keeps that user on one
+  arm) or at random, and the answer names the ``variant``.
 - ``POST /predict/batch?model=NAME[&version=V][&routing_key=K]``: body is a list of such
   rows; the answer has one label / probability row / prediction per input row, in order.
 - ``GET /health``: ``{"status": "ok", "live": true, "ready": true}``, 503 while not ready.
@@ -40,6 +41,7 @@ class PredictOne(msgspec.Struct, kw_only=True, omit_defaults=True):
     model: str
     version: str
     variant: str | None = None
+    id: str = ""
     label: Scalar = None
     probabilities: list[float] | None = None
     prediction: float | None = None
@@ -52,6 +54,7 @@ class PredictMany(msgspec.Struct, kw_only=True, omit_defaults=True):
     model: str
     version: str
     variant: str | None = None
+    id: str = ""
     labels: list[Scalar] | None = None
     probabilities: list[list[float]] | None = None
     predictions: list[float] | None = None
@@ -119,6 +122,7 @@ def _one(result: PredictResult) -> PredictOne:
         model=result.model_name,
         version=result.model_version,
         variant=result.variant,
+        id=result.id,
         label=result.labels[0] if result.labels else None,
         probabilities=result.probabilities[0] if result.probabilities else None,
         prediction=result.predictions[0] if result.predictions else None,
@@ -140,6 +144,7 @@ async def predict_batch(service: InferenceService, request: HttpRequest) -> Http
         model=result.model_name,
         version=result.model_version,
         variant=result.variant,
+        id=result.id,
         labels=result.labels,
         probabilities=result.probabilities,
         predictions=result.predictions,

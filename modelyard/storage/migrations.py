@@ -5,6 +5,12 @@ scripts with a ``branch_labels`` base) and names that folder's package in the
 ``modelyard.migrations`` entry-point group. Upgrading goes to ``heads``: every branch to its
 newest revision. Packages therefore add tables without touching each other's history, and the
 vocabulary package never imports a plane.
+
+Our revisions are recorded in a version table of our own, ``modelyard_alembic_version``, not
+Alembic's default ``alembic_version``: MLflow also migrates with Alembic and its default table,
+so a database shared by both would otherwise see the other's revisions and refuse to upgrade.
+A database written before this rule has our revisions in ``alembic_version``; the first
+upgrade moves them over (:func:`_adopt_legacy_versions`).
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 from typing import Any
 
+import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -22,6 +29,8 @@ from modelyard.errors import ConfigurationError
 from modelyard.storage.database import Database
 
 MIGRATIONS_GROUP = "modelyard.migrations"
+VERSION_TABLE = "modelyard_alembic_version"
+_LEGACY_VERSION_TABLE = "alembic_version"
 _SCRIPT_LOCATION = Path(__file__).parent / "alembic"
 
 
@@ -48,17 +57,48 @@ def _alembic_config(locations: list[Path]) -> Config:
     config.set_main_option("script_location", str(_SCRIPT_LOCATION))
     config.set_main_option("path_separator", "os")
     config.set_main_option("version_locations", ":".join(str(path) for path in locations))
+    config.attributes["version_table"] = VERSION_TABLE
     return config
 
 
 def _upgrade(sync_connection: Any, locations: list[Path], target: str) -> None:
     config = _alembic_config(locations)
     config.attributes["connection"] = sync_connection
+    _adopt_legacy_versions(sync_connection, ScriptDirectory.from_config(config))
     command.upgrade(config, target)
 
 
+def _adopt_legacy_versions(sync_connection: Any, scripts: ScriptDirectory) -> None:
+    """Move our revisions out of Alembic's default table (databases from before the rule).
+
+    Only rows naming one of our revisions move; another tool's rows (MLflow's) stay.
+    """
+    tables = set(sa.inspect(sync_connection).get_table_names())
+    if VERSION_TABLE in tables or _LEGACY_VERSION_TABLE not in tables:
+        return
+    legacy = sa.table(_LEGACY_VERSION_TABLE, sa.column("version_num", sa.String))
+    ours = {revision.revision for revision in scripts.walk_revisions()}
+    found = [row[0] for row in sync_connection.execute(sa.select(legacy.c.version_num))]
+    adopted = [revision for revision in found if revision in ours]
+    if not adopted:
+        return
+    # The shape Alembic gives its version table.
+    target = sa.Table(
+        VERSION_TABLE,
+        sa.MetaData(),
+        sa.Column("version_num", sa.String(32), nullable=False),
+        sa.PrimaryKeyConstraint("version_num", name=f"{VERSION_TABLE}_pkc"),
+    )
+    target.create(sync_connection)
+    sync_connection.execute(sa.insert(target), [{"version_num": r} for r in adopted])
+    sync_connection.execute(sa.delete(legacy).where(legacy.c.version_num.in_(adopted)))
+    if len(adopted) == len(found):
+        sync_connection.execute(sa.text(f"DROP TABLE {_LEGACY_VERSION_TABLE}"))
+
+
 def _current_heads(sync_connection: Any) -> set[str]:
-    return set(MigrationContext.configure(sync_connection).get_current_heads())
+    context = MigrationContext.configure(sync_connection, opts={"version_table": VERSION_TABLE})
+    return set(context.get_current_heads())
 
 
 async def upgrade(

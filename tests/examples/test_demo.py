@@ -87,7 +87,13 @@ def test_the_card_was_approved_by_a_different_principal(demo_run: dict[str, Any]
     path = f"/v1/models/{model['name']}/versions/{model['version']}/card"
     with httpx.Client(base_url=demo_run["control_plane_url"]) as client:
         card = client.get(path).json()
-        audit = client.get("/v1/audit", params={"entity_kind": "model_card"}).json()
+        # The audit log is for admins and auditors (docs/operations.md).
+        token = (demo_run["workdir"] / ".modelyard" / "admin-token").read_text().strip()
+        audit = client.get(
+            "/v1/audit",
+            params={"entity_kind": "model_card"},
+            headers={"Authorization": f"Bearer {token}"},
+        ).json()
     assert card["status"] == "approved"
     approvals = [r for r in card["reviews"] if r["to_status"] == "approved"]
     assert [r["actor"] for r in approvals] == ["demo-approver"]

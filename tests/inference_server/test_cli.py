@@ -17,6 +17,7 @@ import pytest
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
+from .admin.cluster import free_ports
 from .conftest import serve_subprocess
 
 
@@ -80,7 +81,7 @@ def _free_port() -> int:
 @pytest.mark.slow
 async def test_two_workers_share_the_port(repo, publish):
     publish("clf", 1)
-    port, metrics = _free_port(), _free_port()
+    port, metrics = _free_port(), free_ports(2)  # worker k: metrics + k, both free
     workers = ("--grpc-port", str(port), "--metrics-port", str(metrics), "--workers", "2")
     with _serve(repo, *workers) as proc:
         assert proc.stdout is not None

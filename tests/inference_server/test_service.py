@@ -123,3 +123,19 @@ async def test_max_rows_per_request_from_config_json(service, repo):
     write_model_config(repo / "clf", ModelConfig())  # the limit lifted: the version reloads
     await service.load_model("clf")
     assert (await service.infer(_request(np.zeros((4, 4), dtype=np.float32)))).outputs
+
+
+async def test_a_failed_load_leaves_no_phantom_entry(service, repo, tmp_path):
+    (repo / "empty").mkdir()  # a folder without any complete version
+    (repo / "half" / "1").mkdir(parents=True)  # a version folder without model.onnx
+    (tmp_path / "elsewhere" / "1").mkdir(parents=True)
+    (repo / "link").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    for name in ("empty", "half", "nope"):
+        with pytest.raises(NotFound):
+            await service.load_model(name)
+    for name in ("link", "../elsewhere", str(tmp_path / "elsewhere"), "a/b", ".x"):
+        with pytest.raises(InvalidArgument):
+            await service.load_model(name)
+    index = await service.repository_index()
+    assert [(m.name, m.version) for m in index] == [("clf", "1")]
+    assert [slot.name for slot in service.manager.slots()] == ["clf"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from modelyard.datasets import generate_churn
+from modelyard.datasets.churn import ChurnDataset
 
 
 def test_same_seed_same_data_and_hash() -> None:
@@ -28,9 +29,33 @@ def test_mixed_columns_missing_values_and_imbalance() -> None:
 
 def test_drift_shifts_the_population() -> None:
     reference, drifted = generate_churn(20_000, seed=0), generate_churn(20_000, seed=0, drift=1.0)
-    share = lambda d: (d.frame["contract"] == "month-to-month").mean()  # noqa: E731
+
+    def share(data: ChurnDataset) -> float:
+        return float((data.frame["contract"] == "month-to-month").mean())
+
     assert share(drifted) > share(reference) + 0.2
     assert drifted.labels.mean() > reference.labels.mean()
+
+
+def test_concept_drift_keeps_the_population_and_changes_the_labels() -> None:
+    reference = generate_churn(20_000, seed=0)
+    changed = generate_churn(20_000, seed=0, concept_drift=1.0)
+    assert changed.frame.equals(reference.frame), "same customers"
+    disagree = (changed.labels != reference.labels).mean()
+    assert disagree > 0.1
+    calls = reference.frame["support_calls"].to_numpy() >= 4
+    assert changed.labels[calls].mean() < reference.labels[calls].mean(), "calls matter less"
+
+
+def test_float64_columns_that_float32_cannot_hold() -> None:
+    frame = generate_churn(5_000, seed=3).frame
+    signup = frame["signup_at"].to_numpy()
+    assert signup.dtype.kind == "i"
+    assert (signup > 2**24).all()
+    assert (signup.astype("float32").astype("int64") != signup).mean() > 0.9
+    assert frame["annual_spend"].max() > 10_000
+    cents = frame["annual_spend"].to_numpy() * 100
+    assert abs(cents - cents.round()).max() < 1e-6, "whole cents"
 
 
 @pytest.mark.parametrize(("rows", "drift"), [(0, 0.0), (10, -0.1), (10, 1.5)])

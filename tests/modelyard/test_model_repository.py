@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
 from modelyard.model_repository import (
     ModelConfig,
     VersionPolicy,
+    check_model_name,
     list_models,
+    model_directory,
     publish_version,
     read_model_config,
     remove_version,
@@ -18,7 +22,7 @@ from modelyard.model_repository import (
 )
 
 
-def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path):
+def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path: Path) -> None:
     publish_version(tmp_path, "m", 1, {"model.onnx": b"onnx-bytes", "card.json": b"{}"})
     (tmp_path / "m" / ".2.tmp-x").mkdir()
     (tmp_path / "m" / ".2.tmp-x" / "model.onnx").write_bytes(b"half")
@@ -35,7 +39,7 @@ def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path):
     assert scan_model(tmp_path / "missing") == {}
 
 
-def test_publish_refuses_existing_and_bad_input(tmp_path):
+def test_publish_refuses_existing_and_bad_input(tmp_path: Path) -> None:
     publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
     with pytest.raises(AlreadyExists):
         publish_version(tmp_path, "m", 1, {"model.onnx": b"y"})
@@ -45,14 +49,14 @@ def test_publish_refuses_existing_and_bad_input(tmp_path):
         publish_version(tmp_path, "../evil", 2, {"model.onnx": b"y"})
 
 
-def test_version_policies():
+def test_version_policies() -> None:
     assert select_versions([3, 1, 2], VersionPolicy()) == [3]
     assert select_versions([3, 1, 2], VersionPolicy(kind="all")) == [1, 2, 3]
     assert select_versions([3, 1, 2], VersionPolicy(kind="specific", versions=(1, 9))) == [1]
     assert select_versions([], VersionPolicy(latest_n=2)) == []
 
 
-def test_config_round_trip_defaults_and_errors(tmp_path):
+def test_config_round_trip_defaults_and_errors(tmp_path: Path) -> None:
     assert read_model_config(tmp_path) == ModelConfig()
     config = ModelConfig(default_version=2, allow_non_finite=True)
     write_model_config(tmp_path, config)
@@ -65,10 +69,41 @@ def test_config_round_trip_defaults_and_errors(tmp_path):
         read_model_config(tmp_path)
 
 
-def test_remove_version_is_atomic(tmp_path):
+def test_remove_version_is_atomic(tmp_path: Path) -> None:
     publish_version(tmp_path, "m", 1, {"model.onnx": b"x"})
     publish_version(tmp_path, "m", 2, {"model.onnx": b"y"})
     assert remove_version(tmp_path, "m", 1)
     assert not remove_version(tmp_path, "m", 1)
     assert list(scan_model(tmp_path / "m")) == [2]
     assert [p.name for p in (tmp_path / "m").iterdir()] == ["2"]
+
+
+@pytest.mark.parametrize(
+    "name", ["..", "../x", "/etc", "a/b", "a\\b", ".hidden", "x\x00", "café", "m\n", "a" * 129, ""]
+)
+def test_names_outside_the_rule_are_refused_everywhere(tmp_path: Path, name: str) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    with pytest.raises(InvalidArgument, match="invalid model name"):
+        check_model_name(name)
+    with pytest.raises(InvalidArgument, match="invalid model name"):
+        model_directory(repo, name)
+    with pytest.raises(InvalidArgument):
+        publish_version(repo, name, 1, {"model.onnx": b"x"})
+    with pytest.raises(InvalidArgument):
+        remove_version(repo, name, 1)
+    assert not (tmp_path / "x").exists()
+
+
+def test_symlinks_leaving_the_repository_are_invisible_and_refused(tmp_path: Path) -> None:
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    publish_version(outside, "secret", 1, {"model.onnx": b"x"})
+    publish_version(repo, "m", 1, {"model.onnx": b"x"})
+    (repo / "evil").symlink_to(outside / "secret", target_is_directory=True)
+    (repo / "alias").symlink_to(repo / "m", target_is_directory=True)  # stays inside: fine
+    (repo / "bad name").mkdir()
+    assert list_models(repo) == ["alias", "m"]
+    with pytest.raises(InvalidArgument, match="outside the model repository"):
+        model_directory(repo, "evil")
+    assert model_directory(repo, "alias") == repo / "alias"
+    assert model_directory(repo, "new-model") == repo / "new-model"

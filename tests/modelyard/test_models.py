@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
+from collections.abc import Callable
 from typing import Annotated, Any, get_args, get_origin
 
 import msgspec
@@ -51,13 +53,24 @@ def structs(struct_type: type[msgspec.Struct]) -> st.SearchStrategy[Any]:
 
 st.register_type_strategy(dt.datetime, aware_datetimes)
 st.register_type_strategy(float, finite_floats)
+
+
+def _deferred(struct: type[msgspec.Struct]) -> Callable[[], st.SearchStrategy[Any]]:
+    """A zero-argument strategy factory for ``struct`` (bound now, built when first drawn)."""
+
+    def build() -> st.SearchStrategy[Any]:
+        return structs(struct)
+
+    return build
+
+
 for _struct in vars(models).values():
     if (
         isinstance(_struct, type)
         and issubclass(_struct, msgspec.Struct)
         and _struct.__module__ == models.__name__
     ):
-        st.register_type_strategy(_struct, st.deferred(lambda s=_struct: structs(s)))
+        st.register_type_strategy(_struct, st.deferred(_deferred(_struct)))
 
 ROUND_TRIP_TYPES = [
     Feature,
@@ -80,8 +93,8 @@ def test_json_round_trip(struct_type: type, data: st.DataObject) -> None:
 
 
 @pytest.mark.parametrize("enum_type", [ModelStage, AlertType, TriggerType, ModelVariant])
-def test_enums_encode_as_their_values(enum_type: type) -> None:
-    for member in enum_type:  # type: ignore[var-annotated]
+def test_enums_encode_as_their_values(enum_type: type[enum.Enum]) -> None:
+    for member in enum_type:
         assert msgspec.json.decode(msgspec.json.encode(member), type=enum_type) is member
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_regeneration_gives_no_diff():
+def test_regeneration_gives_no_diff() -> None:
     done = subprocess.run(
         [sys.executable, str(ROOT / "protos" / "generate.py"), "--check"],
         capture_output=True,
@@ -19,7 +19,7 @@ def test_regeneration_gives_no_diff():
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_service_name_and_field_numbers_follow_the_open_inference_protocol():
+def test_service_name_and_field_numbers_follow_the_open_inference_protocol() -> None:
     from inference_server.grpc._generated import grpc_service_pb2 as pb
 
     service = pb.DESCRIPTOR.services_by_name["GRPCInferenceService"]

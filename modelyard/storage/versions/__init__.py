@@ -1,1 +1,1 @@
-"""Alembic revisions of the ``modelyard`` branch (platform-wide tables: the audit log)."""
+"""Alembic revisions of the ``modelyard`` branch (platform tables: audit and prediction logs)."""

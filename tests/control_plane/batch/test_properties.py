@@ -10,6 +10,7 @@ import os
 import signal
 import time
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -59,7 +60,7 @@ def test_property_33_batch_processes_all_records(
     assert set(_column(results, "model_version")) <= {1}
 
 
-def _column(table: pa.Table, name: str) -> list[object]:
+def _column(table: pa.Table, name: str) -> list[Any]:
     """A column's values; an input of empty files has no shard, so no columns."""
     return table.column(name).to_pylist() if table.num_columns else []
 

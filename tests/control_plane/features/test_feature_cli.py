@@ -54,9 +54,20 @@ def ok(result: subprocess.CompletedProcess[str]) -> Any:
     return json.loads(result.stdout)
 
 
+def local_admin_token(tmp_path: Path) -> str:
+    """The admin token the first local start writes (the CLI goes through the app's guards)."""
+    first = run_cli(tmp_path, "list")
+    assert first.returncode == 0, first.stderr
+    assert "first start: admin token written to" in first.stderr
+    return (tmp_path / ".modelyard" / "admin-token").read_text().strip()
+
+
 def test_local_store_create_get_list_history(tmp_path: Path) -> None:
-    created = ok(run_cli(tmp_path, "create", *CREATE_AGE, "--created-by=alice"))
-    assert (created["name"], created["version"], created["created_by"]) == ("age", 1, "alice")
+    token = f"--token={local_admin_token(tmp_path)}"
+    unauthenticated = run_cli(tmp_path, "create", *CREATE_AGE)
+    assert unauthenticated.returncode == 2, "changes need a token, locally too"
+    created = ok(run_cli(tmp_path, "create", *CREATE_AGE, token))
+    assert (created["name"], created["version"], created["created_by"]) == ("age", 1, "admin")
     assert created["tags"] == ["pii", "demographics"]
     (tmp_path / "income.json").write_text(
         json.dumps(
@@ -71,7 +82,7 @@ def test_local_store_create_get_list_history(tmp_path: Path) -> None:
             }
         )
     )
-    from_file = ok(run_cli(tmp_path, "create", "--file=income.json", "--owner=treasury"))
+    from_file = ok(run_cli(tmp_path, "create", "--file=income.json", "--owner=treasury", token))
     assert (from_file["owner"], from_file["dtype"]) == ("treasury", "float64")
 
     async def add_version() -> None:
@@ -85,7 +96,7 @@ def test_local_store_create_get_list_history(tmp_path: Path) -> None:
     assert ok(run_cli(tmp_path, "get", "age"))["version"] == 2
     assert ok(run_cli(tmp_path, "get", "age", "--version=1")) == created
     history = ok(run_cli(tmp_path, "history", "age"))
-    assert [(v["version"], v["created_by"]) for v in history] == [(1, "alice"), (2, "bob")]
+    assert [(v["version"], v["created_by"]) for v in history] == [(1, "admin"), (2, "bob")]
     table = run_cli(tmp_path, "list", "--entity=customer")
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
@@ -97,6 +108,7 @@ def test_local_store_create_get_list_history(tmp_path: Path) -> None:
 
 
 def test_local_store_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    token = f"--token={local_admin_token(tmp_path)}"
     incomplete = run_cli(tmp_path, "create", "--name=x", "--dtype=int64", "--owner=o")
     assert incomplete.returncode == 2
     assert incomplete.stderr.strip().splitlines() == [
@@ -106,8 +118,8 @@ def test_local_store_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     ]
     missing = run_cli(tmp_path, "get", "ghost")
     assert (missing.returncode, missing.stderr.strip()) == (2, "error: feature 'ghost' not found")
-    ok(run_cli(tmp_path, "create", *CREATE_AGE))
-    duplicate = run_cli(tmp_path, "create", *CREATE_AGE)
+    ok(run_cli(tmp_path, "create", *CREATE_AGE, token))
+    duplicate = run_cli(tmp_path, "create", *CREATE_AGE, token)
     assert duplicate.returncode == 2
     assert "'age' already exists" in duplicate.stderr
     version = run_cli(tmp_path, "get", "age", "--version=9")

@@ -84,7 +84,7 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
     assert "admin token written to" in first.stderr
     assert "needs an API token" in first.stderr
     admin = (tmp_path / "admin-token").read_text().strip()
-    run("features", "create", *CREATE_AGE)  # the lineage names feature age version 1
+    run("features", "create", *CREATE_AGE, "--token", admin)  # the lineage names age v1
     dev = run("tokens", "create", "dev", "--role", "developer", "--token", admin)["token"]  # type: ignore[index]
     ann = run("tokens", "create", "ann", "--role", "approver", "--token", admin)["token"]  # type: ignore[index]
 

@@ -238,7 +238,7 @@ def test_property_37_registration_requires_a_model_card(
     sync_database.run(scenario())
 
 
-BREAKAGES: dict[str, tuple[str, ...] | dict[str, Any]] = {
+BREAKAGES: dict[str, tuple[Any, ...] | dict[str, Any]] = {
     "model_details.license": ("model_details", "license", ""),
     "model_details.owners": ("model_details", "owners", []),
     "intended_uses": {"intended_uses": []},

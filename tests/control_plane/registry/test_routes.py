@@ -85,7 +85,13 @@ async def test_register_review_promote_and_query_over_rest(
         assert usage["models"] == [{"name": "churn", "version": 1, "stage": "Production"}]
         staged = (await client.get("/v1/models/versions", params={"stage": "Production"})).json()
         assert [(m["name"], m["version"]) for m in staged] == [("churn", 1)]
-        events = (await client.get("/v1/audit", params={"entity": "churn/1"})).json()
+        events = (
+            await client.get(
+                "/v1/audit",
+                params={"entity": "churn/1"},
+                headers=auth(admin_token_of(control_plane)),
+            )
+        ).json()
     assert [(e["actor"], e["action"], e["from_state"], e["to_state"]) for e in events] == [
         ("dev", "register", None, "None"),
         ("dev", "transition", "None", "Staging"),

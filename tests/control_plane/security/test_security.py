@@ -17,7 +17,7 @@ from modelyard.enums import Role
 from tests.control_plane.features.strategies import sample_definition, sample_update
 from tests.control_plane.registry.helpers import card, registration, with_lineage_features
 
-ROLES = ["viewer", "developer", "approver", "admin"]
+ROLES = ["viewer", "developer", "approver", "auditor", "admin"]
 
 
 def body(value: Any) -> Any:
@@ -66,7 +66,8 @@ def endpoints(version: int, token_id: str) -> list[tuple[str, str, Any, str]]:
         ("POST", f"{base}/transitions", {"stage": "Production"}, "promote"),
         ("POST", "/v1/tokens", {"principal": "x", "role": "viewer"}, "admin"),
         ("DELETE", f"/v1/tokens/{token_id}", None, "admin"),
-        ("GET", "/v1/tokens", None, "admin"),
+        ("GET", "/v1/tokens", None, "audit"),
+        ("GET", "/v1/audit", None, "audit"),
         ("POST", "/v1/models/churn/publish", None, "admin"),
         ("POST", "/v1/features", body(sample_definition("tenure")), "write"),
         ("PUT", "/v1/features/age", body(sample_update(owner="risk-2")), "write"),
@@ -83,7 +84,8 @@ ALLOWED = {
     "viewer": set(),
     "developer": {"write"},
     "approver": {"review", "promote"},
-    "admin": {"write", "review", "promote", "admin"},
+    "auditor": {"audit"},
+    "admin": {"write", "review", "promote", "audit", "admin"},
 }
 
 
@@ -112,7 +114,7 @@ async def test_each_role_against_each_mutating_endpoint(control_plane: ControlPl
                 else:
                     assert answer.status_code == 403, (role, method, path, answer.text)
                     assert answer.json()["code"] == "permission_denied"
-        reads = ["/v1/models", f"/v1/models/churn/versions/{version}", "/v1/audit"]
+        reads = ["/v1/models", f"/v1/models/churn/versions/{version}"]  # audit: see above
         for path in reads:
             assert (await client.get(path)).status_code == 200, path
 
@@ -137,7 +139,9 @@ async def test_self_approval_is_refused(control_plane: ControlPlaneServer) -> No
         review = other.json()["reviews"][-1]
         assert (review["actor"], review["to_status"]) == ("ann", "approved")
         assert review["card_sha256"] == other.json()["card_sha256"]
-        events = (await client.get("/v1/audit", params={"entity_kind": "model_card"})).json()
+        events = (
+            await client.get("/v1/audit", params={"entity_kind": "model_card"}, headers=auth(admin))
+        ).json()
         assert [(e["actor"], e["action"], e["from_state"], e["to_state"]) for e in events] == [
             ("admin", "submit_card", "draft", "pending_review"),
             ("ann", "approved", "pending_review", "approved"),
@@ -175,5 +179,7 @@ async def test_revoked_tokens_authenticate_nobody(control_plane: ControlPlaneSer
         assert revoked.json()["revoked"] is True
         after = await client.get("/v1/tokens/me", headers=auth(issued.token))
         assert after.status_code == 401
-        events = (await client.get("/v1/audit", params={"entity_kind": "api_token"})).json()
+        events = (
+            await client.get("/v1/audit", params={"entity_kind": "api_token"}, headers=auth(admin))
+        ).json()
     assert [e["action"] for e in events][-2:] == ["issue_token", "revoke_token"]

@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from control_plane.tracking.tracker import ExperimentTracker
-from control_plane.tuning.spaces import Choice, FloatRange, IntRange
+from control_plane.tuning.spaces import Choice, FloatRange, IntRange, ParamSpec
 from control_plane.tuning.tuner import HyperparameterTuner
 
 PROPERTY_SETTINGS = settings(
@@ -19,7 +19,7 @@ PROPERTY_SETTINGS = settings(
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
 )
-SPACE = {
+SPACE: dict[str, ParamSpec | None] = {
     "x": FloatRange(low=-5.0, high=5.0),
     "k": IntRange(low=1, high=4),
     "kind": Choice(choices=["a", "b"]),
@@ -38,7 +38,7 @@ def reporting_objective(trial: optuna.Trial, params: dict[str, Any]) -> float:
         trial.report(value + 2 - step, step)
         if trial.should_prune():
             raise optuna.TrialPruned()
-    return value
+    return float(value)
 
 
 @PROPERTY_SETTINGS
@@ -96,7 +96,7 @@ def test_property_32_best_configuration_is_the_best_completed_trial(
     def objective(trial: optuna.Trial, params: dict[str, Any]) -> float:
         if params["kind"] == "b" and params["k"] == 4:
             raise optuna.TrialPruned()  # some trials never complete
-        return weights[0] * params["x"] + weights[1] * params["k"]
+        return float(weights[0] * params["x"] + weights[1] * params["k"])
 
     tuner.optimize(objective, n_trials=n_trials)
     completed = [

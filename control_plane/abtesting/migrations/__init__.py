@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``abtesting`` branch (the A/B tests table)."""

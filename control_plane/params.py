@@ -1,0 +1,26 @@
+"""Bounded request parameters: numbers the database can store.
+
+A path or query number beyond the column's range used to reach the database driver and fail
+there (an ``OverflowError`` or, on PostgreSQL, a data exception answered 500). Declaring the
+bound on the parameter makes Litestar refuse it with 422 naming the parameter;
+:mod:`control_plane.errors` keeps a fallback for numbers in bodies. Version columns are
+``INTEGER`` (32 bits on PostgreSQL); offsets go to ``OFFSET`` (64 bits).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from litestar.params import PathParameter, QueryParameter
+
+MAX_INT64: Final = 2**63 - 1
+MAX_VERSION: Final = 2**31 - 1
+
+VersionPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
+"""A version number in a path: 1 .. 2**31-1."""
+
+VersionQuery = Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)]
+"""An optional version number in a query: 1 .. 2**31-1."""
+
+Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT64)]
+"""A page offset: 0 .. 2**63-1."""

@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``predictions`` branch (the ``outcomes`` table)."""

@@ -1,0 +1,69 @@
+"""REST access to the prediction log: a thin controller over :class:`PredictionService`.
+
+==========================  ======  ==========================================================
+``GET /v1/predictions``     200     records: ``model``, ``version``, ``variant``, ``since``,
+                                    ``until`` (ISO 8601, UTC if no offset), ``limit`` (1..1000),
+                                    ``cursor`` (the previous page's ``next_cursor``)
+``POST /v1/feedback``       200     outcomes: one object or ``{"outcomes": [...]}``
+==========================  ======  ==========================================================
+
+Records carry the callers' inputs, so reading them needs a token with the ``read`` permission
+(any role); feedback needs ``write`` (developer or admin). Errors are JSON ``{"error", "code"}``
+(422 for an invalid filter or outcome, naming it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
+from litestar.params import FromQuery, QueryParameter
+
+from control_plane.predictions.models import FeedbackResult, PredictionPage, decode_feedback
+from control_plane.predictions.service import MAX_PAGE, PredictionService
+from control_plane.security.models import Permission
+
+
+class PredictionController(Controller):
+    """``/v1/predictions`` and ``/v1/feedback``."""
+
+    path = "/v1"
+    tags = ["predictions"]
+
+    @get("/predictions", opt={"permission": Permission.READ})
+    async def list_predictions(
+        self,
+        prediction_service: NamedDependency[PredictionService],
+        model: FromQuery[str | None] = None,
+        version: Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)] = None,
+        variant: FromQuery[str | None] = None,
+        since: FromQuery[dt.datetime | None] = None,
+        until: FromQuery[dt.datetime | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
+        cursor: Annotated[int | None, QueryParameter(ge=0, le=2**63 - 1)] = None,
+    ) -> PredictionPage:
+        """Logged prediction rows, oldest first; follow ``next_cursor`` for more."""
+        return await prediction_service.list_predictions(
+            model=model,
+            version=version,
+            variant=variant,
+            since=since,
+            until=until,
+            limit=limit,
+            cursor=cursor,
+        )
+
+    @post("/feedback", status_code=200, opt={"permission": Permission.WRITE})
+    async def record_feedback(
+        self,
+        request: Request[Any, Any, Any],
+        prediction_service: NamedDependency[PredictionService],
+    ) -> FeedbackResult:
+        """Record outcomes of logged predictions (last write wins, duplicates counted)."""
+        outcomes = decode_feedback(await request.body())
+        return await prediction_service.record_feedback(outcomes)
+
+
+__all__ = ["PredictionController"]

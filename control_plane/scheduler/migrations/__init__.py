@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``scheduler`` branch (the scheduler's lease table)."""

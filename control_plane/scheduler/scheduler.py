@@ -1,0 +1,267 @@
+"""The control plane's one background scheduler: named periodic jobs, fired once across replicas.
+
+Features register async functions by name with a :class:`~control_plane.scheduler.models.
+Schedule` (``every 5m`` or a cron expression, UTC); the composition root starts the scheduler
+with the app and stops it on shutdown. Every ``tick_s`` each replica reads the job rows and
+tries to claim the due ones (:mod:`control_plane.scheduler.store`): the claim is a lease row,
+so with several replicas on one PostgreSQL database a due run fires on exactly one of them.
+While a run is in progress its replica renews the lease every tick; a replica that dies stops
+renewing and, once ``lease_s`` has passed, another replica runs the interrupted due run again.
+
+Only jobs registered in *this* replica are claimed here, so replicas of different versions
+never run a job they do not know. Job functions must be idempotent per ``JobRun.due_at``: an
+interrupted run is run again (``JobRun.rerun``).
+
+>>> import asyncio, tempfile
+>>> async def demo() -> list[str]:
+...     from modelyard.storage import Database, upgrade
+...     folder = tempfile.mkdtemp()
+...     database = Database(f"sqlite:///{folder}/demo.db")
+...     await upgrade(database)
+...     clock = ManualClock(dt.datetime(2026, 12, 4, tzinfo=dt.UTC))
+...     scheduler = Scheduler(database, owner="a", clock=clock)
+...     seen: list[str] = []
+...     async def job(run: JobRun) -> None:
+...         seen.append(run.due_at.isoformat())
+...     scheduler.register("demo", Schedule.parse("every 1h"), job)
+...     await scheduler.tick()          # registers the job; first due in one hour
+...     clock.advance(hours=3)          # three hours pass: one coalesced run
+...     await scheduler.tick()
+...     await scheduler.drain()
+...     await database.dispose()
+...     return seen
+>>> asyncio.run(demo())
+['2026-12-04T01:00:00+00:00']
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import msgspec
+
+from control_plane.scheduler.models import JobRun, JobState, Schedule
+from control_plane.scheduler.store import SchedulerStore, SqlSchedulerStore
+from modelyard.errors import InvalidArgument, NotFound
+
+if TYPE_CHECKING:
+    from modelyard.storage import Database
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[[JobRun], Awaitable[None]]
+Clock = Callable[[], dt.datetime]
+
+
+def utc_now() -> dt.datetime:
+    """The wall clock in UTC (shared by replicas, unlike ``time.monotonic``)."""
+    return dt.datetime.now(dt.UTC)
+
+
+class ManualClock:
+    """A clock that moves only when told to (for reproducible schedules in tests and docs)."""
+
+    def __init__(self, start: dt.datetime) -> None:
+        self.now = start
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, **delta: float) -> None:
+        """Move forward by ``datetime.timedelta(**delta)``."""
+        self.now += dt.timedelta(**delta)
+
+
+@dataclass
+class _Job:
+    schedule: Schedule
+    function: JobFunction
+    stored: bool = False
+
+
+class Scheduler:
+    """Periodic jobs with a database lease.
+
+    Args:
+        database: the platform database (table ``scheduler_jobs``).
+        store: the lease store (SQL by default).
+        owner: this replica's id (host, pid and a random part by default).
+        tick_s: how often due jobs are looked for and running leases renewed.
+        lease_s: how long a lease lasts without renewal; must exceed ``2 * tick_s``.
+        clock: the wall clock (UTC).
+
+    Raises:
+        InvalidArgument: ``lease_s`` is not more than twice ``tick_s``.
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        store: SchedulerStore | None = None,
+        *,
+        owner: str | None = None,
+        tick_s: float = 1.0,
+        lease_s: float = 60.0,
+        clock: Clock = utc_now,
+    ) -> None:
+        if tick_s <= 0 or lease_s <= 2 * tick_s:
+            raise InvalidArgument(
+                f"scheduler lease_s={lease_s} must exceed twice tick_s={tick_s} (> 0)"
+            )
+        self._database = database
+        self._store = store or SqlSchedulerStore()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._tick_s = tick_s
+        self._lease_s = lease_s
+        self._clock = clock
+        self._jobs: dict[str, _Job] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+
+    def register(self, name: str, schedule: Schedule, function: JobFunction) -> None:
+        """Run ``function`` on ``schedule`` under ``name`` (replacing an earlier registration).
+
+        Raises:
+            InvalidArgument: the name is empty or longer than 200 characters.
+        """
+        if not name.strip() or len(name) > 200:
+            raise InvalidArgument(f"job name {name!r} must have 1-200 characters")
+        self._jobs[name] = _Job(schedule, function)
+        self._wake.set()
+
+    def unregister(self, name: str) -> None:
+        """Stop claiming ``name`` here (its row and a run in progress stay)."""
+        self._jobs.pop(name, None)
+
+    @property
+    def names(self) -> list[str]:
+        """The jobs registered in this replica."""
+        return sorted(self._jobs)
+
+    async def start(self) -> None:
+        """Start the background loop (idempotent)."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._loop(), name="scheduler")
+
+    async def stop(self) -> None:
+        """Stop the loop and cancel runs in progress; their due runs stay pending for a rerun."""
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for run in list(self._running.values()):
+            run.cancel()
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Wait until every run this replica started has finished."""
+        while self._running:
+            await asyncio.gather(*self._running.values(), return_exceptions=True)
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await self.tick()
+            except Exception:  # NOTE: the edge of a background task: log and keep ticking.
+                log.exception("scheduler tick failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=self._tick_s)
+
+    async def tick(self) -> list[str]:
+        """One pass: store new registrations, renew running leases, start due runs.
+
+        Returns:
+            The names of the jobs started by this pass.
+        """
+        now = self._clock()
+        async with self._database.write() as conn:
+            for name, job in list(self._jobs.items()):
+                if not job.stored:
+                    await self._store.ensure(conn, name, job.schedule, now)
+                    job.stored = True
+            until = now + dt.timedelta(seconds=self._lease_s)
+            for name in list(self._running):
+                if not await self._store.renew(conn, name, owner=self.owner, until=until):
+                    log.warning("scheduler lost the lease of running job %s", name)
+        started = []
+        for state in await self.jobs():
+            if state.name in self._running or state.name not in self._jobs:
+                continue
+            if await self._claim(state, now):
+                started.append(state.name)
+        return started
+
+    async def _claim(self, state: JobState, now: dt.datetime) -> bool:
+        async with self._database.write() as conn:
+            claimed = await self._store.claim(
+                conn, state, owner=self.owner, now=now, lease_s=self._lease_s
+            )
+        if not claimed:
+            return False
+        due = state.running_due_at or state.next_run_at
+        run = JobRun(
+            name=state.name,
+            due_at=due,
+            started_at=now,
+            owner=self.owner,
+            rerun=state.running_due_at is not None,
+        )
+        function = self._jobs[state.name].function
+        task = asyncio.create_task(self._run(run, function), name=f"job:{state.name}")
+        self._running[state.name] = task
+        task.add_done_callback(lambda _: self._running.pop(state.name, None))
+        return True
+
+    async def _run(self, run: JobRun, function: JobFunction) -> None:
+        status, error = "succeeded", None
+        try:
+            await function(run)
+        except asyncio.CancelledError:
+            status = "interrupted"
+        except Exception as exc:  # NOTE: a job's failure is recorded, never kills the loop.
+            log.exception("scheduled job %s failed", run.name)
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        # NOTE: shielded so a cancelled run still records how it ended.
+        await asyncio.shield(self._finish(run.name, status, error))
+
+    async def _finish(self, name: str, status: str, error: str | None) -> None:
+        async with self._database.write() as conn:
+            await self._store.finish(
+                conn, name, owner=self.owner, now=self._clock(), status=status, error=error
+            )
+
+    async def jobs(self) -> list[JobState]:
+        """Every stored job (``registered`` marks the ones known to this replica)."""
+        async with self._database.read() as conn:
+            states = await self._store.list(conn)
+        return [msgspec.structs.replace(s, registered=s.name in self._jobs) for s in states]
+
+    async def run_now(self, name: str) -> JobState:
+        """Make ``name`` due now (it runs at the next tick of whichever replica claims it).
+
+        Raises:
+            NotFound: no job of that name is stored.
+        """
+        async with self._database.write() as conn:
+            if not await self._store.trigger(conn, name, self._clock()):
+                raise NotFound("scheduled job", name)
+            state = await self._store.get(conn, name)
+        self._wake.set()
+        if state is None:
+            raise NotFound("scheduled job", name)
+        return state
+
+
+__all__ = ["Clock", "JobFunction", "ManualClock", "Scheduler", "utc_now"]

@@ -1,0 +1,136 @@
+"""Captured requests -> one spool line per row, and spool lines -> database rows.
+
+Runs on the spooler / shipper threads, never on the event loop. A spool line is the JSON
+array of one record's columns in :data:`modelyard.prediction_log.COLUMNS` order, ending in a
+newline; inputs and outputs stay raw JSON text until they reach the database (json columns).
+
+Input values are keyed by feature name when the model takes one ``[-1, n_features]`` tensor
+with feature names, else by input name; output values by output name. A row's value is a
+scalar for a one-element row, else a list; BYTES become text (UTF-8, replacement characters
+for invalid bytes); NaN and infinities become ``null``.
+
+>>> import numpy as np
+>>> row_values(["a", "b"], [np.array([[1.5, 2.0], [3.0, 4.0]], dtype=np.float32)], 2, ("x", "y"))
+[{'x': 1.5, 'y': 2.0}, {'x': 3.0, 'y': 4.0}]
+>>> row_values(["label", "p"], [np.array([1, 0]), np.array([[0.1, 0.9], [0.8, 0.2]])], 2)
+[{'label': 1, 'p': [0.1, 0.9]}, {'label': 0, 'p': [0.8, 0.2]}]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import msgspec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from inference_server.prediction_log.capture import Captured
+
+_encoder = msgspec.json.Encoder()
+
+
+class SpooledRecord(msgspec.Struct, array_like=True, frozen=True):
+    """A spool line decoded for shipping (inputs/outputs kept as raw JSON)."""
+
+    request_id: str
+    row_index: int
+    created_at: dt.datetime
+    model: str
+    version: int
+    variant: str
+    routing_key: str | None
+    shadow: bool
+    protocol: str
+    latency_ms: float
+    inputs: msgspec.Raw
+    outputs: msgspec.Raw
+    worker: int
+
+
+spool_decoder = msgspec.json.Decoder(SpooledRecord)
+
+
+def _plain(array: np.ndarray) -> list[Any]:
+    values: list[Any] = array.tolist()
+    if array.dtype.kind not in "OSU":
+        return values
+    return [_text(v) for v in values]
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return value
+
+
+def _cell(values: list[Any], row: int, rows: int) -> Any:
+    """Row ``row``'s value of a tensor converted with ``tolist()``."""
+    if len(values) != rows:  # no batch dimension: the whole tensor belongs to every row
+        return values
+    value = values[row]
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value
+
+
+def row_values(
+    names: Sequence[str],
+    arrays: Sequence[np.ndarray],
+    rows: int,
+    feature_names: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The per-row ``{name: value}`` objects of some tensors (see the module docstring)."""
+    if (
+        feature_names
+        and len(arrays) == 1
+        and arrays[0].ndim == 2
+        and arrays[0].shape == (rows, len(feature_names))
+    ):
+        table = _plain(arrays[0])
+        return [dict(zip(feature_names, table[r], strict=True)) for r in range(rows)]
+    columns = [_plain(a) if a.ndim else [a.item()] for a in arrays]
+    return [
+        {name: _cell(values, r, rows) for name, values in zip(names, columns, strict=True)}
+        for r in range(rows)
+    ]
+
+
+def spool_lines(entry: Captured, worker: int) -> list[bytes]:
+    """One JSON line per row of an answered request."""
+    handle = entry.handle
+    signature = handle.signature
+    rows = max(entry.rows, 1)
+    inputs = row_values(
+        [s.name for s in signature.inputs], entry.inputs, rows, signature.feature_names
+    )
+    outputs = row_values([s.name for s in signature.outputs], entry.outputs, rows)
+    created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
+    return [
+        _encoder.encode(
+            (
+                entry.request_id,
+                row,
+                created_at,
+                handle.name,
+                handle.version,
+                entry.variant,
+                entry.routing_key,
+                entry.shadow,
+                entry.protocol,
+                entry.latency_ms,
+                inputs[row],
+                outputs[row],
+                worker,
+            )
+        )
+        + b"\n"
+        for row in range(rows)
+    ]
+
+
+__all__ = ["SpooledRecord", "row_values", "spool_decoder", "spool_lines"]

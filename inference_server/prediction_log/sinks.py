@@ -1,0 +1,194 @@
+"""Where shipped records go: the ``prediction_log`` table on SQLite or PostgreSQL.
+
+Both sinks insert a batch in one transaction and ignore rows whose unique key
+(:data:`modelyard.prediction_log.UNIQUE_KEY`) is already there, so replaying spool lines is
+harmless. PostgreSQL: ``COPY`` (asyncpg, binary) into a session-private staging table, then
+``INSERT ... SELECT ... ORDER BY ord ON CONFLICT DO NOTHING`` (COPY itself cannot skip
+conflicts). SQLite: ``INSERT OR IGNORE`` with ``executemany``. Both keep spool order, so ids
+grow in the order answers were recorded (per worker).
+
+A sink raises on any failure (database down, table missing); the shipper keeps the records
+in the spool and retries.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import sqlite3
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+import asyncpg
+from sqlalchemy.engine import make_url
+
+from inference_server.prediction_log.records import SpooledRecord
+from modelyard.errors import ConfigurationError
+from modelyard.prediction_log import COLUMNS
+
+_COLUMN_LIST = ", ".join(COLUMNS)
+_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
+"""SQLAlchemy's storage format of DateTime on SQLite (naive UTC), so the control plane reads
+what the server wrote."""
+
+
+class Sink(Protocol):
+    """A database the shipper writes batches into."""
+
+    async def write(self, records: Sequence[SpooledRecord]) -> None:
+        """Insert ``records`` (duplicates of stored keys ignored) in one transaction."""
+        ...
+
+    async def close(self) -> None:
+        """Release the connection."""
+        ...
+
+
+class SqliteSink:
+    """``INSERT OR IGNORE`` into a SQLite file (the embedded default)."""
+
+    def __init__(self, path: str) -> None:
+        self._path = path
+        self._conn: sqlite3.Connection | None = None
+        placeholders = ", ".join("?" for _ in COLUMNS)
+        self._sql = f"INSERT OR IGNORE INTO prediction_log ({_COLUMN_LIST}) VALUES ({placeholders})"
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            # NOTE: this thread is the connection's only user; the shipper thread owns it.
+            conn = sqlite3.connect(self._path, timeout=30, isolation_level=None)
+            conn.execute("PRAGMA busy_timeout=30000")
+            conn.execute("PRAGMA journal_mode=WAL")
+            self._conn = conn
+        return self._conn
+
+    async def write(self, records: Sequence[SpooledRecord]) -> None:
+        rows = [_sqlite_row(r) for r in records]
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(self._sql, rows)
+            conn.execute("COMMIT")
+        except sqlite3.Error:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+
+def _sqlite_row(r: SpooledRecord) -> tuple[Any, ...]:
+    created = r.created_at.astimezone(dt.UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
+    return (
+        r.request_id,
+        r.row_index,
+        created,
+        r.model,
+        r.version,
+        r.variant,
+        r.routing_key,
+        int(r.shadow),
+        r.protocol,
+        r.latency_ms,
+        bytes(r.inputs).decode(),
+        bytes(r.outputs).decode(),
+        r.worker,
+    )
+
+
+class PostgresSink:
+    """``COPY`` into a staging table, then an idempotent insert (production)."""
+
+    def __init__(self, url: str, schema: str | None) -> None:
+        self._url = url
+        self._schema = schema
+        self._conn: asyncpg.Connection | None = None
+
+    async def _connect(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            settings = {"search_path": self._schema} if self._schema else {}
+            conn = await asyncpg.connect(self._url, timeout=5, server_settings=settings)
+            # NOTE: owned from here, so close() releases it if the staging setup fails.
+            self._conn = conn
+            await conn.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS prediction_log_stage AS "
+                f"SELECT {_COLUMN_LIST} FROM prediction_log WITH NO DATA"
+            )
+            await conn.execute(
+                "ALTER TABLE prediction_log_stage ADD COLUMN IF NOT EXISTS ord integer"
+            )
+        return self._conn
+
+    async def write(self, records: Sequence[SpooledRecord]) -> None:
+        try:
+            conn = await self._connect()
+            async with conn.transaction():
+                await conn.execute("TRUNCATE prediction_log_stage")
+                await conn.copy_records_to_table(
+                    "prediction_log_stage",
+                    records=[(*_postgres_row(r), i) for i, r in enumerate(records)],
+                    columns=[*COLUMNS, "ord"],
+                )
+                await conn.execute(
+                    f"INSERT INTO prediction_log ({_COLUMN_LIST}) "
+                    f"SELECT {_COLUMN_LIST} FROM prediction_log_stage ORDER BY ord "
+                    "ON CONFLICT DO NOTHING"
+                )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await asyncio.wait_for(conn.close(), timeout=2)
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
+                conn.terminate()
+
+
+def _postgres_row(r: SpooledRecord) -> tuple[Any, ...]:
+    return (
+        r.request_id,
+        r.row_index,
+        r.created_at,
+        r.model,
+        r.version,
+        r.variant,
+        r.routing_key,
+        r.shadow,
+        r.protocol,
+        r.latency_ms,
+        bytes(r.inputs).decode(),
+        bytes(r.outputs).decode(),
+        r.worker,
+    )
+
+
+def open_sink(url: str, schema: str | None) -> Sink:
+    """The sink for a database URL.
+
+    Raises:
+        ConfigurationError: the URL is neither SQLite nor PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:
+        raise ConfigurationError(f"invalid prediction-log database URL {url!r}") from None
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        if not parsed.database or parsed.database == ":memory:":
+            raise ConfigurationError("the prediction log needs a SQLite file, not :memory:")
+        return SqliteSink(parsed.database)
+    if backend in ("postgresql", "postgres"):
+        dsn = parsed.set(drivername="postgresql").render_as_string(hide_password=False)
+        return PostgresSink(dsn, schema)
+    raise ConfigurationError(
+        f"invalid prediction-log database URL {url!r}: expected sqlite or postgresql"
+    )
+
+
+__all__ = ["PostgresSink", "Sink", "SqliteSink", "open_sink"]

@@ -1,0 +1,254 @@
+"""The prediction-log writer of one worker: buffer -> spool (thread) -> database (thread).
+
+* The **spooler thread** wakes every ``flush_interval_ms`` (or when asked to flush), drains
+  the buffer the request path fills (:mod:`~inference_server.prediction_log.capture`), turns
+  each answered request into one JSON line per row and appends them to the spool in one write
+  (fsynced when configured). A ``kill -9`` therefore loses at most what was buffered since
+  the last write: one flush interval of answers (plus the time that write takes).
+* The **shipper thread** runs its own event loop: it reads complete lines from the spool
+  checkpoint, writes them to the database in batches (COPY on PostgreSQL, executemany on
+  SQLite; :mod:`~inference_server.prediction_log.sinks`), then moves the checkpoint. A
+  failure (database down, table missing) keeps the lines in the spool and retries with
+  backoff (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to
+  ``max_spool_bytes``; beyond it the buffer fills and the overflow policy applies).
+* :meth:`PredictionLogWriter.close` (SIGTERM) spools everything, then ships until the spool
+  is empty or ``shutdown_timeout_s`` passed; what remains is shipped by the next start.
+
+Neither thread touches the event loop; the request path only appends to a deque.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import msgspec
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from inference_server.prediction_log.capture import Capture
+from inference_server.prediction_log.records import spool_decoder, spool_lines
+from inference_server.prediction_log.sinks import open_sink
+from inference_server.prediction_log.spool import Spool
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from prometheus_client.metrics_core import Metric
+
+    from inference_server.prediction_log.records import SpooledRecord
+    from inference_server.prediction_log.settings import LogWriterSettings
+    from inference_server.prediction_log.sinks import Sink
+
+log = logging.getLogger(__name__)
+
+_BACKOFF_START_S = 0.1
+_BACKOFF_MAX_S = 5.0
+
+Position = tuple[int, int]
+
+
+class PredictionLogWriter:
+    """Owns one worker's buffer, spool and the two threads.
+
+    Args:
+        settings: the log settings (enabled ones).
+        worker: this worker's index (its spool folder, the ``worker`` column).
+    """
+
+    def __init__(self, settings: LogWriterSettings, worker: int) -> None:
+        self.settings = settings
+        self.worker = worker
+        self.capture = Capture(settings)
+        self.spooled = 0
+        self.shipped = 0
+        self.ship_failures = 0
+        self.corrupt = 0
+        self._spool: Spool | None = None
+        self._stopping = threading.Event()
+        self._wake_spooler = threading.Event()
+        self._wake_shipper = threading.Event()
+        self._spool_passes = 0
+        self._shipped_to: Position = (0, 0)
+        self._threads: list[threading.Thread] = []
+        self._ship_deadline = float("inf")
+
+    def start(self) -> None:
+        """Open the spool (shipping resumes from its checkpoint) and start both threads.
+
+        Raises:
+            ConfigurationError: the spool folder is owned by another live process, or the
+                database URL is invalid.
+        """
+        folder = self.settings.spool_dir / f"worker-{self.worker}"
+        sink = open_sink(self.settings.database_url, self.settings.schema)
+        self._spool = Spool(
+            folder, segment_bytes=self.settings.segment_bytes, fsync=self.settings.fsync
+        )
+        self._threads = [
+            threading.Thread(target=self._spool_loop, name="prediction-log-spooler", daemon=True),
+            threading.Thread(
+                target=asyncio.run,
+                args=(self._ship_loop(self._spool, sink),),
+                name="prediction-log-shipper",
+                daemon=True,
+            ),
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    # -- spooler thread -------------------------------------------------------------------
+
+    def _spool_loop(self) -> None:
+        interval = self.settings.flush_interval_ms / 1000.0
+        while not self._stopping.is_set():
+            self._wake_spooler.wait(interval)
+            self._wake_spooler.clear()
+            self._spool_buffer()
+        self._spool_buffer(final=True)
+
+    def _spool_buffer(self, *, final: bool = False) -> None:
+        spool = self._spool
+        assert spool is not None
+        buffer = self.capture.buffer
+        if buffer and not final and spool.disk_bytes() >= self.settings.max_spool_bytes:
+            self._spool_passes += 1
+            return  # NOTE: the buffer fills instead, and the overflow policy decides.
+        lines: list[bytes] = []
+        while buffer:
+            lines += spool_lines(buffer.popleft(), self.worker)
+        if lines:
+            spool.append(lines)
+            self.spooled += len(lines)
+            self._wake_shipper.set()
+        self._spool_passes += 1
+
+    # -- shipper thread -------------------------------------------------------------------
+
+    async def _ship_loop(self, spool: Spool, sink: Sink) -> None:
+        position = spool.checkpoint()
+        backoff = 0.0
+        try:
+            while True:
+                end = spool.durable_end()
+                lines, after = spool.read(position, self.settings.ship_batch)
+                if not lines:
+                    if after != position:
+                        spool.commit(after)
+                    position = self._shipped_to = max(after, end)
+                    if self._stopping.is_set() and not self._spooler_alive():
+                        return
+                    self._wake_shipper.wait(self.settings.flush_interval_ms / 1000.0)
+                    self._wake_shipper.clear()
+                    continue
+                if await self._ship(sink, lines):
+                    spool.commit(after)
+                    position = self._shipped_to = after
+                    backoff = 0.0
+                    continue
+                backoff = min(max(backoff * 2, _BACKOFF_START_S), _BACKOFF_MAX_S)
+                if time.monotonic() + backoff > self._ship_deadline:
+                    log.error("prediction log: shutdown with records left in %s", spool.folder)
+                    return
+                self._wake_shipper.wait(backoff)
+                self._wake_shipper.clear()
+        finally:
+            await sink.close()
+
+    async def _ship(self, sink: Sink, lines: list[bytes]) -> bool:
+        records: list[SpooledRecord] = []
+        for line in lines:
+            try:
+                records.append(spool_decoder.decode(line))
+            except msgspec.DecodeError:
+                self.corrupt += 1
+        try:
+            if records:
+                await sink.write(records)
+        except Exception as exc:  # any database failure: keep the lines and retry
+            self.ship_failures += 1
+            if self.ship_failures == 1 or self.ship_failures % 100 == 0:
+                log.warning(
+                    "prediction log: database write failed (%s: %s); records stay in the "
+                    "spool and are retried (%d failures so far)",
+                    type(exc).__name__,
+                    exc,
+                    self.ship_failures,
+                )
+            return False
+        self.shipped += len(records)
+        return True
+
+    def _spooler_alive(self) -> bool:
+        return bool(self._threads) and self._threads[0].is_alive()
+
+    # -- control --------------------------------------------------------------------------
+
+    async def flush(self, timeout_s: float = 30.0) -> bool:
+        """Spool everything buffered now and wait until it reached the database.
+
+        Returns:
+            True when it did within ``timeout_s`` (False: the database is down; the records
+            are safe in the spool).
+        """
+        deadline = time.monotonic() + timeout_s
+        passes = self._spool_passes
+        self._wake_spooler.set()
+        while self._spool_passes <= passes + 1 and self._spooler_alive():
+            if time.monotonic() > deadline:
+                return False
+            self._wake_spooler.set()
+            await asyncio.sleep(0.002)
+        assert self._spool is not None
+        target = self._spool.durable_end()
+        self._wake_shipper.set()
+        while self._shipped_to < target:
+            if time.monotonic() > deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
+
+    async def close(self) -> None:
+        """Spool everything, ship until done or ``shutdown_timeout_s``, stop both threads."""
+        self._ship_deadline = time.monotonic() + self.settings.shutdown_timeout_s
+        self._stopping.set()
+        self._wake_spooler.set()
+        self._wake_shipper.set()
+        for thread in self._threads:
+            await asyncio.to_thread(thread.join, self.settings.shutdown_timeout_s + 5)
+        if self._spool is not None:
+            self._spool.close()
+
+    def pending_bytes(self) -> int:
+        """Bytes of spool segments on disk (including shipped lines of the current one)."""
+        return self._spool.disk_bytes() if self._spool is not None else 0
+
+    def collect(self) -> Iterator[Metric]:
+        """Prometheus collector: the log's counters and gauges (read at scrape time)."""
+        counters = {
+            "buffered": ("Answered requests buffered for the log", self.capture.buffered),
+            "spooled": ("Records written to the local spool", self.spooled),
+            "shipped": ("Records written to the database", self.shipped),
+            "dropped": ("Requests whose records the overflow policy dropped", self.capture.dropped),
+            "ship_failures": ("Failed database writes (retried)", self.ship_failures),
+            "corrupt": ("Spool lines that could not be decoded (skipped)", self.corrupt),
+        }
+        for name, (text, value) in counters.items():
+            yield CounterMetricFamily(f"modelyard_prediction_log_{name}", text, value=value)
+        yield GaugeMetricFamily(
+            "modelyard_prediction_log_buffer_requests",
+            "Requests waiting in the buffer",
+            value=len(self.capture.buffer),
+        )
+        with contextlib.suppress(OSError):
+            yield GaugeMetricFamily(
+                "modelyard_prediction_log_spool_bytes",
+                "Bytes of spool segments on disk",
+                value=self.pending_bytes(),
+            )
+
+
+__all__ = ["PredictionLogWriter"]

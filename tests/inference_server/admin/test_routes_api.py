@@ -1,0 +1,245 @@
+"""Runtime A/B routes on a single-process server (a fan-out of one) over HTTP and gRPC:
+validation, atomic persistence to config.json, the next request routed by the new weights."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import grpc
+import httpx
+import pytest
+
+from inference_server.app import InferenceServer
+from inference_server.grpc._generated import modelyard_admin_pb2 as apb
+from inference_server.grpc._generated import modelyard_admin_pb2_grpc as apbg
+from inference_server.settings import ServerSettings
+from modelyard.model_repository import (
+    BatchingConfig,
+    ModelConfig,
+    VersionPolicy,
+    read_model_config,
+    write_model_config,
+)
+from modelyard.routing import assign_arm
+
+ROW = [0.5, -1.0, 2.0, 0.25]
+TOKEN = "t" * 32
+
+
+@pytest.fixture
+async def server(repo: Path, publish) -> AsyncIterator[InferenceServer]:
+    for version in (1, 2, 3):
+        publish("clf", version)
+    (repo / "clf" / "config.json").write_text(
+        json.dumps(
+            {"version_policy": {"kind": "specific", "versions": [1, 2]}, "default_version": 1}
+        )
+    )
+    settings = ServerSettings(
+        model_repository=repo,
+        grpc_port=0,
+        http_port=0,
+        metrics_port=None,
+        control_mode="explicit",
+        admin_token=TOKEN,
+        default_batching=BatchingConfig(max_batch_size=8),
+    )
+    srv = InferenceServer(settings)
+    await srv.start()
+    yield srv
+    await srv.stop()
+
+
+@pytest.fixture
+async def http(server: InferenceServer) -> AsyncIterator[httpx.AsyncClient]:
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    url = f"http://127.0.0.1:{server.http_port}"
+    async with httpx.AsyncClient(base_url=url, headers=headers) as client:
+        yield client
+
+
+def _arms(w1: float, w2: float) -> list[dict]:
+    return [
+        {"version": 1, "weight": w1, "variant": "control"},
+        {"version": 2, "weight": w2, "variant": "treatment"},
+    ]
+
+
+async def _versions(http: httpx.AsyncClient, keys: list[str]) -> list[int]:
+    out = []
+    for key in keys:
+        answer = await http.post("/predict", params={"model": "clf", "routing_key": key}, json=ROW)
+        assert answer.status_code == 200, answer.text
+        out.append(int(answer.json()["version"]))
+    return out
+
+
+async def test_put_routes_applies_on_the_next_request_and_persists(http, server, repo):
+    assert (await http.get("/v2/models/clf/routes")).json() == {
+        "model": "clf",
+        "routes": [],
+        "workers_applied": 1,
+    }
+    keys = [f"user-{i}" for i in range(40)]
+    for split in [(1.0, 0.0), (0.0, 1.0), (0.25, 0.75)]:
+        answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(*split)})
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"model": "clf", "routes": _arms(*split), "workers_applied": 1}
+        assert await _versions(http, keys) == [1 + assign_arm(k, split) for k in keys]
+    # persisted atomically, every other key kept as written (no batching section added)
+    raw = json.loads((repo / "clf" / "config.json").read_text())
+    assert raw == {
+        "version_policy": {"kind": "specific", "versions": [1, 2]},
+        "default_version": 1,
+        "routes": _arms(0.25, 0.75),
+    }
+    assert [p.name for p in (repo / "clf").iterdir() if p.name.startswith(".")] == []
+    config = read_model_config(repo / "clf", default_batching=BatchingConfig(max_batch_size=8))
+    assert config.batching.max_batch_size == 8
+    # a version named in the request is never routed
+    body = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": ROW}]}
+    answer = await http.post("/v2/models/clf/versions/1/infer", json=body)
+    assert answer.json()["model_version"] == "1"
+    # [] stops routing: the default version answers
+    assert (await http.put("/v2/models/clf/routes", json={"routes": []})).status_code == 200
+    assert set(await _versions(http, keys)) == {1}
+
+
+async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(http, server, repo):
+    answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(0.0, 1.0)})
+    assert answer.status_code == 200
+    settings = ServerSettings(
+        model_repository=repo, grpc_port=0, http_port=0, metrics_port=None, control_mode="poll"
+    )
+    other = InferenceServer(settings)
+    await other.start()
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{other.http_port}") as client:
+            assert (await client.get("/v2/models/clf/routes")).json()["routes"] == _arms(0.0, 1.0)
+            assert set(await _versions(client, ["a", "b", "c", "d"])) == {2}
+    finally:
+        await other.stop()
+
+
+@pytest.mark.parametrize(
+    ("routes", "problem"),
+    [
+        ([{"version": 1, "weight": -1.0}], "Expected `float` >= 0.0"),
+        ([{"version": 3, "weight": 1.0}], "version 3 is not loaded (ready: [1, 2])"),
+        ([{"version": 9, "weight": 1.0}], "version 9 is not loaded"),
+        ([{"version": 1, "weight": 1.0, "variant": "champion"}], "Invalid enum value 'champion'"),
+        ([{"version": 1, "weight": 1.0}, {"version": 1, "weight": 2.0}], "listed in two arms"),
+        ([{"version": 1, "weight": 0.0}, {"version": 2, "weight": 0.0}], "weight > 0"),
+        ([{"version": 2, "weight": 1.5, "variant": "shadow"}], "not in [0, 1]"),
+        ([{"version": 0, "weight": 1.0}], "Expected `int` >= 1"),
+        ([{"version": 1, "weight": 1.0, "extra": 1}], "unknown field `extra`"),
+        ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
+    ],
+)
+async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes, problem):
+    before = (repo / "clf" / "config.json").read_bytes()
+    text = routes if isinstance(routes, str) else json.dumps(routes)
+    answer = await http.put("/v2/models/clf/routes", content=f'{{"routes": {text}}}')
+    assert answer.status_code == 400, answer.text
+    assert problem in answer.json()["error"]
+    assert (repo / "clf" / "config.json").read_bytes() == before
+    assert (await http.get("/v2/models/clf/routes")).json()["routes"] == []
+
+
+async def test_routes_of_unknown_models_bad_bodies_and_methods(http):
+    assert (await http.get("/v2/models/nope/routes")).status_code == 404
+    assert (await http.put("/v2/models/nope/routes", json={"routes": []})).status_code == 404
+    assert (await http.put("/v2/models/clf/routes", content=b"{")).status_code == 400
+    assert (await http.put("/v2/models/clf/routes", json={})).status_code == 400
+    assert (await http.post("/v2/models/clf/routes", json={"routes": []})).status_code == 405
+    assert (await http.get("/v2/models/clf/versions/1/routes")).status_code == 404
+
+
+async def test_routes_need_the_admin_token(server, repo):
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as anonymous:
+        assert (await anonymous.get("/v2/models/clf/routes")).status_code == 401
+        answer = await anonymous.put("/v2/models/clf/routes", json={"routes": _arms(1, 1)})
+        assert answer.status_code == 401
+        assert "routes" not in json.loads((repo / "clf" / "config.json").read_text())
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = apbg.ModelyardAdminStub(channel)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.GetRoutes(apb.GetRoutesRequest(model="clf"))
+        assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
+
+
+async def test_grpc_get_and_set_routes(server):
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = apbg.ModelyardAdminStub(channel)
+        routes = [
+            apb.Route(version=1, weight=3.0),
+            apb.Route(version=2, weight=1.0, variant="treatment"),
+        ]
+        call = stub.SetRoutes(apb.SetRoutesRequest(model="clf", routes=routes), metadata=metadata)
+        answer = await call
+        assert answer.workers_applied == 1
+        assert [(r.version, r.weight, r.variant) for r in answer.routes] == [
+            (1, 3.0, "control"),
+            (2, 1.0, "treatment"),
+        ]
+        assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
+        read = await stub.GetRoutes(apb.GetRoutesRequest(model="clf"), metadata=metadata)
+        assert read == answer
+        bad = [apb.Route(version=1, weight=1.0, variant="champion")]
+        for request, code in [
+            (apb.SetRoutesRequest(model="clf", routes=bad), grpc.StatusCode.INVALID_ARGUMENT),
+            (
+                apb.SetRoutesRequest(model="clf", routes=[apb.Route(version=3, weight=1.0)]),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ),
+            (apb.SetRoutesRequest(model="nope"), grpc.StatusCode.NOT_FOUND),
+            (
+                apb.SetRoutesRequest(
+                    model="clf", routes=[apb.Route(version=1, weight=float("inf"))]
+                ),
+                grpc.StatusCode.INVALID_ARGUMENT,
+            ),
+        ]:
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await stub.SetRoutes(request, metadata=metadata)
+            assert caught.value.code() is code, caught.value.details()
+
+
+async def test_grpc_load_and_unload_carry_the_workers_count(server):
+    from inference_server.grpc._generated import grpc_service_pb2 as pb
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
+
+    metadata = (("authorization", f"Bearer {TOKEN}"),)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        call = stub.RepositoryModelLoad(
+            pb.RepositoryModelLoadRequest(model_name="clf"), metadata=metadata
+        )
+        await call
+        assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            await stub.RepositoryModelLoad(
+                pb.RepositoryModelLoadRequest(model_name="../etc"), metadata=metadata
+            )
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        call = stub.RepositoryModelUnload(
+            pb.RepositoryModelUnloadRequest(model_name="clf"), metadata=metadata
+        )
+        await call
+        assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
+
+
+async def test_load_and_unload_answer_with_the_workers_count(http, repo, publish):
+    write_model_config(
+        repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))
+    )
+    answer = await http.post("/v2/repository/models/clf/load")
+    assert answer.json() == {"model": "clf", "versions": [3], "workers_applied": 1}
+    answer = await http.post("/v2/repository/models/clf/unload")
+    assert answer.json() == {"model": "clf", "workers_applied": 1}
+    workers = (await http.get("/v2/repository/workers")).json()
+    assert workers["workers_applied"] == 1
+    assert workers["workers"][0]["models"] == {}

@@ -1,0 +1,90 @@
+"""A real inference server (port 0) whose prediction log writes into the test database."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+from inference_server.app import InferenceServer
+from inference_server.prediction_log.settings import LogWriterSettings
+from inference_server.settings import ServerSettings
+from modelyard.prediction_log import PredictionRecord, prediction_log, record_from_row
+from modelyard.storage import Database
+from tests.conftest import POSTGRES_URL
+
+N_FEATURES = 4
+
+
+def log_settings(database: Database, spool: Path, **overrides: Any) -> LogWriterSettings:
+    """Log settings pointing at ``database`` (its file, or its PostgreSQL schema)."""
+    url = database.url if database.is_sqlite else POSTGRES_URL
+    values: dict[str, Any] = {
+        "database_url": url,
+        "schema": None if database.is_sqlite else database.schema,
+        "spool_dir": spool,
+        "fsync": False,
+    }
+    values.update(overrides)
+    return LogWriterSettings(**values)
+
+
+@asynccontextmanager
+async def logging_server(repo: Path, log: LogWriterSettings) -> AsyncIterator[InferenceServer]:
+    """A started server (gRPC + HTTP + metrics on port 0) over ``repo`` with ``log``."""
+    settings = ServerSettings(
+        model_repository=repo,
+        grpc_port=0,
+        http_port=0,
+        metrics_port=0,
+        control_mode="explicit",
+        max_message_bytes=1024 * 1024,
+        prediction_log=log,
+    )
+    server = InferenceServer(settings)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+
+
+async def logged(database: Database) -> list[PredictionRecord]:
+    """Every record in the log, by id."""
+    async with database.read() as conn:
+        rows = await conn.execute(sa.select(prediction_log).order_by(prediction_log.c.id))
+        return [record_from_row(row._asdict()) for row in rows]
+
+
+def oip_body(x: np.ndarray, request_id: str | None, **parameters: Any) -> dict[str, Any]:
+    """An OIP JSON infer body for the rows ``x``."""
+    body: dict[str, Any] = {
+        "inputs": [
+            {
+                "name": "input",
+                "datatype": "FP32",
+                "shape": list(x.shape),
+                "data": x.ravel().tolist(),
+            }
+        ]
+    }
+    if request_id is not None:
+        body["id"] = request_id
+    if parameters:
+        body["parameters"] = parameters
+    return body
+
+
+async def infer_http(
+    client: httpx.AsyncClient, model: str, x: np.ndarray, request_id: str | None, **params: Any
+) -> dict[str, Any]:
+    """One OIP infer over HTTP; the decoded answer."""
+    answer = await client.post(f"/v2/models/{model}/infer", json=oip_body(x, request_id, **params))
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body

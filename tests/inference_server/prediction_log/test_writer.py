@@ -1,0 +1,165 @@
+"""The writer's parts over a real server and real files: sampling, overflow, flush, metrics,
+torn spool lines and replay without duplicates."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from inference_server.prediction_log.spool import Spool
+from inference_server.prediction_log.writer import PredictionLogWriter
+from modelyard.errors import ConfigurationError
+from modelyard.model_repository import LogSampling, ModelConfig, publish_version, write_model_config
+from modelyard.storage import Database
+from tests.inference_server.conftest import classifier_bytes
+from tests.inference_server.prediction_log.conftest import (
+    N_FEATURES,
+    infer_http,
+    log_settings,
+    logged,
+    logging_server,
+    oip_body,
+)
+
+
+def _repo(tmp_path: Path, sampling: LogSampling | None = None) -> Path:
+    repo = tmp_path / "repo"
+    publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(1)})
+    if sampling is not None:
+        write_model_config(repo / "clf", ModelConfig(prediction_log=sampling))
+    return repo
+
+
+def _x(rows: int = 1) -> np.ndarray:
+    return np.random.default_rng(rows).normal(size=(rows, N_FEATURES)).astype(np.float32)
+
+
+async def test_every_nth_request_is_sampled(database: Database, tmp_path: Path) -> None:
+    repo = _repo(tmp_path, LogSampling(every=3))
+    async with logging_server(repo, log_settings(database, tmp_path / "spool")) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            ids = [(await infer_http(http, "clf", _x(), f"r{i}"))["id"] for i in range(9)]
+        assert server.log_writer is not None
+        assert await server.log_writer.flush()
+    assert [r.request_id for r in await logged(database)] == [ids[0], ids[3], ids[6]]
+
+
+async def test_a_model_can_switch_logging_off(database: Database, tmp_path: Path) -> None:
+    repo = _repo(tmp_path, LogSampling(enabled=False))
+    async with logging_server(repo, log_settings(database, tmp_path / "spool")) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            answer = await infer_http(http, "clf", _x(), None)
+            assert answer["id"]  # still returned: feedback may arrive for any answer
+        assert server.log_writer is not None
+        assert await server.log_writer.flush()
+    assert await logged(database) == []
+
+
+async def test_flush_admin_call_and_metrics(database: Database, tmp_path: Path) -> None:
+    async with logging_server(_repo(tmp_path), log_settings(database, tmp_path / "spool")) as srv:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+            for i in range(5):
+                await infer_http(http, "clf", _x(2), f"m{i}")
+            flushed = await http.post("/v2/prediction_log/flush")
+            assert flushed.status_code == 200, flushed.text
+            body = flushed.json()
+            assert (body["complete"], body["shipped"], body["workers_applied"]) == (True, 10, 1)
+            wrong = await http.get("/v2/prediction_log/flush")
+            assert wrong.status_code == 405
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.metrics_port}") as metrics:
+            text = (await metrics.get("/metrics")).text
+    for line in (
+        "modelyard_prediction_log_buffered_total 5.0",
+        "modelyard_prediction_log_spooled_total 10.0",
+        "modelyard_prediction_log_shipped_total 10.0",
+        "modelyard_prediction_log_dropped_total 0.0",
+    ):
+        assert line in text
+    assert len(await logged(database)) == 10
+
+
+async def test_a_full_buffer_drops_and_counts(database: Database, tmp_path: Path) -> None:
+    # The spool is capped below one line, so the buffer cannot drain: overflow decides.
+    log = log_settings(database, tmp_path / "spool", buffer_capacity=3, max_spool_bytes=1024)
+    async with logging_server(_repo(tmp_path), log) as server:
+        writer = server.log_writer
+        assert writer is not None
+        (tmp_path / "spool" / "worker-0" / "9999999999999999.seg").write_bytes(b"x" * 2048)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            for i in range(8):
+                await infer_http(http, "clf", _x(), f"d{i}")
+        assert writer.capture.dropped + writer.capture.buffered == 8
+        assert writer.capture.dropped >= 5
+
+
+async def test_reject_policy_answers_resource_exhausted(database: Database, tmp_path: Path) -> None:
+    log = log_settings(
+        database, tmp_path / "spool", buffer_capacity=2, max_spool_bytes=1024, overflow="reject"
+    )
+    async with logging_server(_repo(tmp_path), log) as server:
+        (tmp_path / "spool" / "worker-0" / "9999999999999999.seg").write_bytes(b"x" * 2048)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            codes = [
+                (await http.post("/v2/models/clf/infer", json=oip_body(_x(), f"j{i}"))).status_code
+                for i in range(5)
+            ]
+    assert codes[:2] == [200, 200]
+    assert set(codes[2:]) == {429}
+
+
+async def test_an_overlong_client_id_is_refused(database: Database, tmp_path: Path) -> None:
+    async with logging_server(_repo(tmp_path), log_settings(database, tmp_path / "spool")) as srv:
+        url = f"http://127.0.0.1:{srv.http_port}"
+        async with httpx.AsyncClient(base_url=url) as http:
+            answer = await http.post("/v2/models/clf/infer", json=oip_body(_x(), "x" * 129))
+        assert answer.status_code == 400
+        assert "request id" in answer.json()["error"]
+
+
+def test_a_torn_line_is_skipped_and_the_folder_is_exclusive(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    spool.append([b'"a"\n', b'"b"\n'])
+    with pytest.raises(ConfigurationError, match="in use"):
+        Spool(folder, segment_bytes=1 << 20, fsync=False)
+    spool.close()
+    # A kill -9 in the middle of a write leaves half a line at the end of the segment.
+    with (folder / "0000000000000001.seg").open("ab") as segment:
+        segment.write(b'"c", "tor')
+    again = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    again.append([b'"d"\n'])
+    lines, after = again.read(again.checkpoint(), 10)
+    assert lines == [b'"a"\n', b'"b"\n']
+    again.commit(after)
+    lines, after = again.read(after, 10)
+    assert lines == [b'"d"\n']
+    assert again.segments() == [2]  # the finished, shipped segment is gone
+    again.close()
+
+
+async def test_replaying_the_spool_inserts_nothing_twice(
+    database: Database, tmp_path: Path
+) -> None:
+    log = log_settings(database, tmp_path / "spool")
+    async with logging_server(_repo(tmp_path), log) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            for i in range(4):
+                await infer_http(http, "clf", _x(3), f"p{i}")
+        assert server.log_writer is not None
+        assert await server.log_writer.flush()
+        # A crash between the database commit and the checkpoint: everything is sent again.
+        (tmp_path / "spool" / "worker-0" / "checkpoint").unlink()
+    writer = PredictionLogWriter(log, 0)
+    writer.start()
+    try:
+        assert await writer.flush()
+        await asyncio.sleep(0.2)
+    finally:
+        await writer.close()
+    records = await logged(database)
+    assert len(records) == 12
+    assert len({(r.request_id, r.row_index) for r in records}) == 12
