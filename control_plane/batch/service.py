@@ -256,6 +256,11 @@ class BatchService:
                 matches (the message names the model, input or options that changed).
         """
         job = await self.get(job_id)
+        watcher = self._watchers.get(job_id)
+        if watcher is not None and job.progress.state in FINAL_STATES:
+            # The process has written its last progress; let its watcher finish recording it.
+            await asyncio.shield(watcher)
+            job = await self.get(job_id)
         if job_id in self._processes or job.progress.state is JobState.SUCCEEDED:
             raise FailedPrecondition(
                 f"batch job {job_id!r} is {job.progress.state.value}; only a failed, "
