@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from inference_server.core.types import InferRequest
 from inference_server.prediction_log.capture import Capture
 from inference_server.prediction_log.records import spool_lines
 from inference_server.prediction_log.settings import LogWriterSettings
@@ -44,12 +45,14 @@ def measure(requests: int) -> tuple[float, float]:
     capture = Capture(LogWriterSettings(database_url="sqlite:///unused", buffer_capacity=10**8))
     handle: Any = _Version()
     arrays = ([np.ones((1, 4), np.float32)], 1, [np.zeros(1, np.int64), np.ones((1, 2), "f4")])
+    request = InferRequest(model_name="clf", inputs=[])
     start = time.perf_counter()
     for _ in range(requests):
         capture.check_room()
-        request_id = capture.request_id("")
+        request.id = ""
+        request.id = capture.admit(request)
         if capture.sampled(handle):
-            capture.record(request_id, handle, "none", None, False, "grpc", 0.001, arrays)
+            capture.record(request, handle, "none", 0.001, arrays)
     hook = (time.perf_counter() - start) / requests * 1e6
     start = time.perf_counter()
     rows = 0

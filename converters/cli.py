@@ -73,6 +73,13 @@ REPORT_FILE = "conversion.json"
     help="Share of rows whose labels must agree (ties at the native model excepted).",
 )
 @click.option(
+    "--precision",
+    type=click.Choice(["auto", "float32", "float64"]),
+    default="auto",
+    show_default=True,
+    help="Graph input precision; auto: FP64 when FP32 inputs would change native answers.",
+)
+@click.option(
     "--allow-mismatch",
     is_flag=True,
     help="Write the model even outside the tolerances (recorded in its metadata).",
@@ -85,6 +92,7 @@ def convert(
     prediction_atol: float,
     prediction_rtol: float,
     min_label_agreement: float,
+    precision: str,
     allow_mismatch: bool,
 ) -> None:
     """Convert a scikit-learn, LightGBM or XGBoost model to ONNX with a fidelity report."""
@@ -99,6 +107,7 @@ def convert(
         load_sample(sample_path),
         tolerances=tolerances,
         allow_mismatch=allow_mismatch,
+        precision=precision,
     )
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / ONNX_FILE).write_bytes(result.onnx)
@@ -112,5 +121,6 @@ def convert(
     verdict = "within tolerance" if result.fidelity.within_tolerance else "OUTSIDE tolerance"
     click.echo(
         f"wrote {output_dir / ONNX_FILE} (sha256 {result.sha256[:12]}): "
-        f"{result.metadata['modelyard.source_kind']}, {verdict}: {result.fidelity.summary()}"
+        f"{result.metadata['modelyard.source_kind']}, {verdict}: {result.fidelity.summary()}; "
+        f"precision {result.fidelity.precision}: {result.fidelity.precision_reason}"
     )

@@ -39,7 +39,7 @@ class FidelityError(FailedPrecondition):
     def __init__(self, report: FidelityReport) -> None:
         rows = ", ".join(str(i) for i in report.disagreeing_rows[:10])
         more = "..." if len(report.disagreeing_rows) > 10 else ""
-        reason = f"; {report.notes[-1]}" if report.notes else ""
+        reason = f"; {'; '.join(report.notes)}" if report.notes else ""
         super().__init__(
             f"conversion refused: the ONNX model is outside the tolerances "
             f"({_tolerance_text(report)}): {report.summary()}"

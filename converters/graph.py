@@ -56,6 +56,7 @@ def apply_convention(
         model.opset_import.append(helper.make_opsetid("", TARGET_OPSET))
     if any(node.op_type == "ZipMap" for node in graph.node):
         raise ModelyardError("the converter produced a ZipMap despite zipmap=False")
+    _float_outputs(graph)
     outputs = [o.name for o in graph.output]
     if facts.task == CLASSIFICATION:
         _expect(outputs, 2)
@@ -77,6 +78,21 @@ def apply_convention(
     graph.doc_string = ""
     model.doc_string = ""
     del graph.value_info[:]
+
+
+def _float_outputs(graph: onnx.GraphProto) -> None:
+    """Cast DOUBLE scores to FP32: the outputs' rounding (<= 6e-8 relative) is within every
+    tolerance, and one output type for every graph keeps clients simple."""
+    for value in graph.output:
+        tensor = value.type.tensor_type
+        if tensor.elem_type != TensorProto.DOUBLE:
+            continue
+        inner = f"{value.name}__fp64"
+        for node in graph.node:
+            node.output[:] = [inner if name == value.name else name for name in node.output]
+            node.input[:] = [inner if name == value.name else name for name in node.input]
+        graph.node.append(helper.make_node("Cast", [inner], [value.name], to=TensorProto.FLOAT))
+        tensor.elem_type = TensorProto.FLOAT
 
 
 def stamp(model: onnx.ModelProto, metadata: dict[str, str]) -> tuple[bytes, dict[str, str]]:

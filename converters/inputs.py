@@ -2,14 +2,16 @@
 
 Two layouts, fixed by the model (see ``docs/model-conventions.md``):
 
-- **matrix**: all-numeric models take one FP32 input ``input`` of shape ``[-1, n_features]``,
-  columns in the model's feature order;
+- **matrix**: all-numeric models take one input ``input`` of shape ``[-1, n_features]``,
+  columns in the model's feature order, FP32 or FP64 (the graph's precision);
 - **per column**: pipelines that start with a ``ColumnTransformer`` take one ``[-1, 1]`` input
-  per raw column, named after it: FP32 (floats), INT64 (integers, booleans) or BYTES (strings).
+  per raw column, named after it: FP32 or FP64 (floats), INT64 (integers, booleans) or BYTES
+  (strings).
 
 :func:`plan_inputs` checks the sample against what the model expects (missing and extra
-columns are named) and returns the sample exactly as the ONNX model will see it: numeric
-columns rounded to FP32, so the native model can be scored on the same values.
+columns are named) and keeps it as given (float64); :meth:`InputPlan.as_fed` is the sample
+as the ONNX model of the plan's precision receives it (FP32 columns rounded), so the native
+model can be scored on both.
 """
 
 from __future__ import annotations
@@ -38,15 +40,42 @@ class InputPlan:
     Attributes:
         per_column: one input per raw column (else one ``input`` matrix).
         feature_names: column order of the model.
-        feature_types: OIP datatype of each column (``FP32``, ``INT64``, ``BYTES``).
-        frame: the sample as the ONNX model sees it (floats rounded to FP32, held as
-            float64 for the native model).
+        feature_types: OIP datatype of each column (``FP32`` or ``FP64``, ``INT64``,
+            ``BYTES``).
+        frame: the sample as given: floats as float64, integers as int64, strings as str.
     """
 
     per_column: bool
     feature_names: tuple[str, ...]
     feature_types: tuple[str, ...]
     frame: pd.DataFrame
+
+    @property
+    def precision(self) -> str:
+        """``float64`` when the float inputs are FP64, else ``float32``."""
+        return "float64" if "FP64" in self.feature_types else "float32"
+
+    def with_precision(self, precision: str) -> InputPlan:
+        """The same plan with FP32 (``float32``) or FP64 (``float64``) float inputs."""
+        new, old = ("FP64", "FP32") if precision == "float64" else ("FP32", "FP64")
+        types = tuple(new if t == old else t for t in self.feature_types)
+        return dataclasses.replace(self, feature_types=types)
+
+    def as_fed(self) -> InputPlan:
+        """The plan whose frame holds the values the ONNX model receives (FP32 rounded)."""
+        if "FP32" not in self.feature_types:
+            return self
+        frame = self.frame.copy()
+        for name, datatype in zip(self.feature_names, self.feature_types, strict=True):
+            if datatype == "FP32":
+                frame[name] = frame[name].to_numpy(dtype=np.float32).astype(np.float64)
+        return dataclasses.replace(self, frame=frame)
+
+    def float_columns(self) -> tuple[str, ...]:
+        """The columns fed as FP32 or FP64."""
+        return tuple(
+            n for n, t in zip(self.feature_names, self.feature_types, strict=True) if t[:2] == "FP"
+        )
 
     def onnx_feed(self) -> dict[str, NDArray[np.generic]]:
         """The ``onnxruntime`` feed for the sample.
@@ -55,12 +84,15 @@ class InputPlan:
             input name -> array, in the dtypes of the ONNX inputs.
         """
         if not self.per_column:
-            return {MATRIX_INPUT: self.frame.to_numpy(dtype=np.float32)}
+            dtype = np.float64 if self.precision == "float64" else np.float32
+            return {MATRIX_INPUT: self.frame.to_numpy(dtype=dtype)}
         feed: dict[str, NDArray[np.generic]] = {}
         for name, datatype in zip(self.feature_names, self.feature_types, strict=True):
             column = self.frame[name]
             if datatype == "FP32":
                 feed[name] = column.to_numpy(dtype=np.float32).reshape(-1, 1)
+            elif datatype == "FP64":
+                feed[name] = column.to_numpy(dtype=np.float64).reshape(-1, 1)
             elif datatype == "INT64":
                 feed[name] = column.to_numpy(dtype=np.int64).reshape(-1, 1)
             else:
@@ -87,7 +119,7 @@ def plan_inputs(
             ``expected`` through it and keep their own spelling.
 
     Returns:
-        The plan: names, types and the sample as the ONNX model sees it.
+        The plan (FP32 float inputs): names, types and the sample as given.
 
     Raises:
         InvalidArgument: empty sample, missing or extra columns (named), non-numeric columns
@@ -112,7 +144,7 @@ def plan_inputs(
         per_column=per_column,
         feature_names=names,
         feature_types=types,
-        frame=_as_seen_by_onnx(frame, types),
+        frame=_as_given(frame, types),
     )
 
 
@@ -165,12 +197,12 @@ def _column_type(column: pd.Series, name: str) -> str:
     return "BYTES"
 
 
-def _as_seen_by_onnx(frame: pd.DataFrame, types: tuple[str, ...]) -> pd.DataFrame:
+def _as_given(frame: pd.DataFrame, types: tuple[str, ...]) -> pd.DataFrame:
     seen = {}
     for name, datatype in zip(frame.columns, types, strict=True):
         column = frame[name]
         if datatype == "FP32":
-            seen[name] = column.to_numpy(dtype=np.float32).astype(np.float64)
+            seen[name] = column.to_numpy(dtype=np.float64)
         elif datatype == "INT64":
             seen[name] = column.to_numpy(dtype=np.int64)
         else:

@@ -3,7 +3,8 @@
 Precision: LightGBM compares ``x <= t`` in float64; onnxmltools writes ``t`` rounded to the
 nearest FP32. :func:`~converters.thresholds.round_thresholds_down` rewrites the thresholds
 from the booster's dump so decisions on FP32 inputs are exact. Leaf values are summed in FP32
-by onnxruntime (float64 natively).
+by onnxruntime (float64 natively). A float64 plan gets DOUBLE inputs and the booster's float64
+thresholds (:func:`~converters.widen.set_double_thresholds`): the comparisons are LightGBM's.
 
 LightGBM stores column names with whitespace replaced by ``_``; samples are matched through
 :func:`sanitize`, and the metadata keeps the sample's own spelling.
@@ -20,6 +21,8 @@ from converters.fidelity import Scores
 from converters.inputs import MATRIX_INPUT
 from converters.kinds import CLASSIFICATION, REGRESSION, TARGET_OPSET, ModelFacts, UnsupportedModel
 from converters.thresholds import round_thresholds_down
+from converters.widen import NativeSplit as DoubleSplit
+from converters.widen import WidenError, double_inputs, set_double_thresholds
 from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -89,7 +92,10 @@ class LightGBMBackend:
         )
 
     def to_onnx(self, model: object, facts: ModelFacts, plan: InputPlan) -> onnx.ModelProto:
-        """Convert with onnxmltools (ZipMap off), then round thresholds down to FP32."""
+        """Convert with onnxmltools (ZipMap off), then fix the thresholds.
+
+        FP32 plans get thresholds rounded down to FP32; float64 plans the booster's own.
+        """
         from onnxmltools import convert_lightgbm
         from onnxmltools.convert.common.data_types import FloatTensorType
 
@@ -100,7 +106,12 @@ class LightGBMBackend:
             target_opset=TARGET_OPSET,
             zipmap=False,
         )
-        round_thresholds_down(converted, _native_splits(_booster(model).dump_model()["tree_info"]))
+        trees = _booster(model).dump_model()["tree_info"]
+        if plan.precision == "float64":
+            set_double_thresholds(converted, [_double_tree(t["tree_structure"]) for t in trees])
+            double_inputs(converted)
+        else:
+            round_thresholds_down(converted, _native_splits(trees))
         return converted
 
     def predict(self, model: object, facts: ModelFacts, plan: InputPlan) -> Scores:
@@ -134,6 +145,24 @@ def _native_splits(trees: list[dict[str, Any]]) -> Iterator[NativeSplit]:
         if node.get("decision_type") == "<=":
             yield int(node["split_feature"]), float(node["threshold"])
         stack.extend((node["left_child"], node["right_child"]))
+
+
+def _double_tree(node: dict[str, Any]) -> DoubleSplit | None:
+    """A dumped LightGBM tree as :class:`~converters.widen.NativeSplit` (leaves: None).
+
+    Raises:
+        WidenError: a categorical split (no ``<=`` threshold).
+    """
+    if "split_feature" not in node:
+        return None
+    if node.get("decision_type") != "<=":
+        raise WidenError(f"a {node.get('decision_type')!r} split has no float64 threshold")
+    return DoubleSplit(
+        feature=int(node["split_feature"]),
+        threshold=float(node["threshold"]),
+        left=_double_tree(node["left_child"]),
+        right=_double_tree(node["right_child"]),
+    )
 
 
 def sanitize(name: str) -> str:

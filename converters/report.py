@@ -34,8 +34,10 @@ class Tolerances(InputValue, kw_only=True, frozen=True):
 class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
     """How closely the ONNX model reproduces the native model on the sample.
 
-    Both models score the same values: the sample as the ONNX model receives it (numeric
-    columns rounded to FP32), so every difference is the conversion's, not the input's.
+    The totals compare the native model on the sample *as given* (float64 columns) with the
+    ONNX model fed the way the server is fed (FP32 or FP64 inputs): what the user gets. The
+    total splits into the input's share (native on the sample vs native on the values the
+    graph receives) and the graph's share (native vs ONNX on those same values).
 
     Attributes:
         task: ``classification`` or ``regression``.
@@ -54,6 +56,17 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
         within_tolerance: every figure is inside the tolerances.
         tolerances: the tolerances applied.
         notes: known precision limits of this kind, and why a figure misses its tolerance.
+        precision: the graph's float inputs: ``float32`` (FP32) or ``float64`` (FP64).
+        precision_reason: why that precision was chosen (``--precision``).
+        input_max_abs_diff: max |Δ| between the native model on the sample and on the values
+            the graph receives (0 for FP64 inputs).
+        input_label_changes: rows whose native label those rounded values change.
+        graph_max_abs_diff: max |Δ| between the native and the ONNX model on the values the
+            graph receives.
+        precision_sensitive_features: features whose FP32 rounding alone moves the native
+            answers outside the tolerances.
+        unrepresentable_features: features holding integers beyond 2^24 that FP32 cannot
+            represent.
     """
 
     task: str
@@ -68,6 +81,13 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
     within_tolerance: bool
     tolerances: Tolerances
     notes: tuple[str, ...] = ()
+    precision: str = "float32"
+    precision_reason: str = ""
+    input_max_abs_diff: float = 0.0
+    input_label_changes: int = 0
+    graph_max_abs_diff: float = 0.0
+    precision_sensitive_features: tuple[str, ...] = ()
+    unrepresentable_features: tuple[str, ...] = ()
 
     def summary(self) -> str:
         """One line naming the figures, for errors and logs.
@@ -86,6 +106,10 @@ class FidelityReport(msgspec.Struct, kw_only=True, frozen=True):
         parts.append(f"{len(self.disagreeing_rows)} disagreeing rows of {self.rows}")
         if self.tied_rows:
             parts.append(f"{len(self.tied_rows)} rows differing only at a native tie")
+        parts.append(
+            f"{self.precision} inputs (input share {self.input_max_abs_diff:.3g}, "
+            f"graph share {self.graph_max_abs_diff:.3g})"
+        )
         return ", ".join(parts)
 
 

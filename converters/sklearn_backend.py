@@ -10,6 +10,11 @@ Precision: skl2onnx rounds RandomForest/GradientBoosting thresholds *down* to FP
 inputs are exact; for HistGradientBoosting (nearest rounding in skl2onnx) the thresholds are
 rewritten the same way (:mod:`converters.thresholds`). Leaf values are summed in FP32.
 Transformers (scaling, imputation) compute in FP32 in onnxruntime and in float64 natively.
+
+A float64 plan converts with DOUBLE initial types: transformers and linear models compute in
+double; HistGradientBoosting trees get the native float64 thresholds; RandomForest and
+GradientBoosting trees take their input cast to FP32, as scikit-learn's own trees do
+(:mod:`converters.skl2onnx_compat`).
 """
 
 from __future__ import annotations
@@ -29,16 +34,15 @@ from converters.kinds import (
     UnsupportedModel,
 )
 from converters.skl2onnx_compat import conversion_overrides
+from converters.sklearn_trees import fitted_trees, hgb_splits, hgb_trees, set_missing_directions
 from converters.thresholds import round_thresholds_down
+from converters.widen import float_trees_in_double_graph, set_double_thresholds
 from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
-
     import onnx
 
     from converters.inputs import InputPlan
-    from converters.thresholds import NativeSplit
 
 ESTIMATORS = {
     "LogisticRegression": CLASSIFICATION,
@@ -130,6 +134,8 @@ class SklearnBackend:
 
         final, _ = _split_pipeline(model)
         options = {id(final): {"zipmap": False}} if facts.task == CLASSIFICATION else None
+        if plan.precision == "float64":
+            return _double_graph(model, final, plan, options)
         converted: onnx.ModelProto = convert_sklearn(
             model,
             name="modelyard",
@@ -140,9 +146,9 @@ class SklearnBackend:
         )
         name = type(final).__name__
         if name.startswith("HistGradientBoosting"):
-            round_thresholds_down(converted, _hgb_splits(final))
+            round_thresholds_down(converted, hgb_splits(final))
         elif name.startswith(("RandomForest", "GradientBoosting")):
-            set_missing_directions(converted, _trees(final))
+            set_missing_directions(converted, fitted_trees(final))
         return converted
 
     def predict(self, model: object, facts: ModelFacts, plan: InputPlan) -> Scores:
@@ -156,6 +162,31 @@ class SklearnBackend:
             )
         predictions = np.asarray(estimator.predict(features), dtype=np.float64)
         return Scores(labels=None, values=predictions.reshape(len(plan.frame)))
+
+
+def _double_graph(
+    model: object, final: Any, plan: InputPlan, options: dict[int, Any] | None
+) -> onnx.ModelProto:
+    """Convert with DOUBLE float inputs and make the trees run as the native ones."""
+    from skl2onnx import convert_sklearn
+
+    converted: onnx.ModelProto = convert_sklearn(
+        model,
+        name="modelyard",
+        initial_types=_initial_types(plan),
+        target_opset={"": TARGET_OPSET, "ai.onnx.ml": ML_OPSET},
+        options=options,
+        custom_conversion_functions=conversion_overrides(),
+    )
+    name = type(final).__name__
+    if name.startswith("HistGradientBoosting"):
+        set_double_thresholds(converted, list(hgb_trees(final)))
+        float_trees_in_double_graph(converted)
+    elif name.startswith(("RandomForest", "GradientBoosting")):
+        # conversion_overrides() ran the FP32 converter on a Cast input: thresholds are
+        # rounded down already; NaN directions still need copying.
+        set_missing_directions(converted, fitted_trees(final))
+    return converted
 
 
 def _split_pipeline(model: object) -> tuple[object, list[str]]:
@@ -173,50 +204,6 @@ def _split_pipeline(model: object) -> tuple[object, list[str]]:
     for step in steps:
         _check_transformer(step)
     return final, [type(step).__name__ for step in steps]
-
-
-def _hgb_splits(estimator: Any) -> Iterator[NativeSplit]:
-    """Every numerical split of a fitted HistGradientBoosting model (private predictors)."""
-    for iteration in estimator._predictors:
-        for predictor in iteration:
-            for node in predictor.nodes:
-                if not node["is_leaf"] and not node["is_categorical"]:
-                    yield int(node["feature_idx"]), float(node["num_threshold"])
-
-
-def set_missing_directions(model: onnx.ModelProto, trees: list[Any]) -> None:
-    """Send NaN where scikit-learn sends it: ``missing_go_to_left`` of each split.
-
-    skl2onnx 1.20 writes ``nodes_missing_value_tracks_true = 0`` for every node of
-    RandomForest/GradientBoosting, but scikit-learn >= 1.4 learns a side for missing values
-    (or sends them to the larger child). skl2onnx numbers trees in ``estimators_`` order
-    (row-major for GradientBoosting's ``[iteration, class]``) and nodes by their index, so
-    the flags can be copied by (tree, node).
-
-    Args:
-        model: the converted graph (changed in place).
-        trees: the fitted ``sklearn.tree._tree.Tree`` objects in skl2onnx's tree order.
-    """
-    for node in model.graph.node:
-        if node.op_type not in ("TreeEnsembleClassifier", "TreeEnsembleRegressor"):
-            continue
-        attrs = {a.name: a for a in node.attribute}
-        flags = attrs["nodes_missing_value_tracks_true"]
-        modes = attrs["nodes_modes"].strings
-        values = list(flags.ints) or [0] * len(modes)
-        for i, (tree, index) in enumerate(
-            zip(attrs["nodes_treeids"].ints, attrs["nodes_nodeids"].ints, strict=True)
-        ):
-            missing_left = getattr(trees[tree], "missing_go_to_left", None)
-            if modes[i] != b"LEAF" and missing_left is not None:
-                values[i] = int(missing_left[index])
-        del flags.ints[:]
-        flags.ints.extend(values)
-
-
-def _trees(estimator: Any) -> list[Any]:
-    """The fitted trees of a forest or gradient boosting, in skl2onnx's tree-id order."""
-    return [tree.tree_ for tree in np.asarray(estimator.estimators_, dtype=object).ravel()]
 
 
 def _check_transformer(step: object) -> None:
@@ -251,11 +238,22 @@ def _labels(final: object) -> tuple[str | int, ...]:
 
 
 def _initial_types(plan: InputPlan) -> list[tuple[str, Any]]:
-    from skl2onnx.common.data_types import FloatTensorType, Int64TensorType, StringTensorType
+    from skl2onnx.common.data_types import (
+        DoubleTensorType,
+        FloatTensorType,
+        Int64TensorType,
+        StringTensorType,
+    )
 
+    types = {
+        "FP32": FloatTensorType,
+        "FP64": DoubleTensorType,
+        "INT64": Int64TensorType,
+        "BYTES": StringTensorType,
+    }
     if not plan.per_column:
-        return [(MATRIX_INPUT, FloatTensorType([None, len(plan.feature_names)]))]
-    types = {"FP32": FloatTensorType, "INT64": Int64TensorType, "BYTES": StringTensorType}
+        matrix = DoubleTensorType if plan.precision == "float64" else FloatTensorType
+        return [(MATRIX_INPUT, matrix([None, len(plan.feature_names)]))]
     return [
         (name, types[datatype]([None, 1]))
         for name, datatype in zip(plan.feature_names, plan.feature_types, strict=True)

@@ -2,7 +2,8 @@
 
 Precision: XGBoost casts inputs to FP32 and stores FP32 thresholds with the rule ``x < t``,
 exactly what ``BRANCH_LT`` on FP32 computes, so decisions agree bit for bit. Leaf values
-are summed in FP32 on both sides, possibly in a different order.
+are summed in FP32 on both sides, possibly in a different order. XGBoost rounds its inputs to
+FP32 itself, so a float64 plan gets DOUBLE inputs cast to FP32 first: the same values.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 from converters.fidelity import Scores
 from converters.inputs import MATRIX_INPUT
 from converters.kinds import CLASSIFICATION, REGRESSION, TARGET_OPSET, ModelFacts, UnsupportedModel
+from converters.widen import cast_inputs_to_float
 from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -90,6 +92,8 @@ class XGBoostBackend:
             initial_types=[(MATRIX_INPUT, FloatTensorType([None, facts.n_features]))],
             target_opset=TARGET_OPSET,
         )
+        if plan.precision == "float64":
+            cast_inputs_to_float(converted)
         return converted
 
     def predict(self, model: object, facts: ModelFacts, plan: InputPlan) -> Scores:

@@ -142,7 +142,7 @@ class InferenceService:
         if self._log is not None:
             try:
                 self._log.check_room()
-                request.id = self._log.request_id(request.id)
+                request.id = self._log.admit(request)
             except ModelyardError as exc:
                 self._fail(routed.handle, exc, start)
                 raise
@@ -178,17 +178,7 @@ class InferenceService:
         if self._observe is not None:
             self._observe(handle, arrays, outputs)
         if logged and self._log is not None:
-            key = request.parameters.get(ROUTING_KEY)
-            self._log.record(
-                request.id,
-                handle,
-                variant,
-                None if key is None else str(key),
-                variant == SHADOW,
-                request.protocol,
-                elapsed,
-                (arrays, rows, outputs),
-            )
+            self._log.record(request, handle, variant, elapsed, (arrays, rows, outputs))
         datatypes = handle.output_datatypes
         names = handle.signature.outputs
         return InferResponse(

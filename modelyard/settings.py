@@ -142,7 +142,7 @@ class PredictionLogSettings(_Section, kw_only=True, frozen=True):
     max_spool_bytes: int = 1024**3
     """The spool stops growing here while the database is down."""
     fsync: bool = True
-    """fsync every spool write (survives a machine crash, not only a process kill)."""
+    """fsync the spool about once per flush interval (survives a machine crash too)."""
     shutdown_timeout_s: float = 30.0
     """SIGTERM waits this long for the spool to reach the database."""
 

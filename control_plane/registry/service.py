@@ -77,11 +77,19 @@ def signature_of(onnx_bytes: bytes) -> ModelSignature:
 
 
 def fidelity_figures(report: FidelityReport) -> dict[str, float]:
-    """The figures of a conversion's fidelity report that lineage records."""
+    """The figures of a conversion's fidelity report that lineage records.
+
+    The whole report (reasons, features named) travels in the stored ONNX artifact's
+    ``modelyard.fidelity`` metadata; lineage keeps the numbers: the total, its input and
+    graph shares, and the input precision in bits (32 or 64).
+    """
     figures = {
         "max_abs_diff": report.max_abs_diff,
         "mean_abs_diff": report.mean_abs_diff,
         "max_rel_diff": report.max_rel_diff,
+        "input_max_abs_diff": report.input_max_abs_diff,
+        "graph_max_abs_diff": report.graph_max_abs_diff,
+        "input_precision_bits": 64.0 if report.precision == "float64" else 32.0,
     }
     if report.label_agreement is not None:
         figures["label_agreement"] = report.label_agreement

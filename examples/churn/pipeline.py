@@ -209,8 +209,9 @@ async def run_pipeline(
         run.log_metrics({f"winner_{k}": v for k, v in metrics.items()})
         native_path = _log_native_model(run, model)
         report(f"winner: {winner} (ROC AUC {metrics['roc_auc']:.4f}); converting to ONNX")
-        conversion = convert(model, splits.x_valid)
+        conversion = convert(model, splits.x_valid, precision="auto")
         report("fidelity: " + conversion.fidelity.summary())
+        report(f"precision {conversion.fidelity.precision}: {conversion.fidelity.precision_reason}")
         run.log_metrics(
             {f"fidelity_{k}": v for k, v in fidelity_figures(conversion.fidelity).items()}
         )

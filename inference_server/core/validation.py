@@ -7,6 +7,10 @@ alone. Checks, in order: no inputs; unknown, duplicate or missing names; datatyp
 fixed dimensions (the feature count); element count vs shape; empty tensors; a common batch
 size across inputs; non-finite floats unless the model's config allows them.
 
+An FP32 tensor for an FP64 input is accepted and widened exactly to float64: its values are
+the client's FP32 rounding (``docs/model-conventions.md``, "Precision"), nothing further is
+lost. No other datatype is converted.
+
 The single-input case (the common one) is a straight line without dict building.
 
 >>> import numpy as np
@@ -115,8 +119,13 @@ def _order(given: list[RequestInput], specs: tuple[TensorSpec, ...]) -> list[Req
     return [by_name[s.name] for s in specs]
 
 
+WIDENED = {("FP32", "FP64"): np.dtype(np.float64)}
+"""(sent, expected) datatypes accepted by exact widening."""
+
+
 def _check(item: RequestInput, spec: TensorSpec, limits: InputLimits) -> np.ndarray:
-    if item.datatype != spec.datatype:
+    widen = WIDENED.get((item.datatype, spec.datatype))
+    if item.datatype != spec.datatype and widen is None:
         raise InvalidArgument(
             f"input {item.name!r}: datatype {item.datatype}, the model expects {spec.datatype}"
         )
@@ -144,6 +153,8 @@ def _check(item: RequestInput, spec: TensorSpec, limits: InputLimits) -> np.ndar
         )
     if spec.datatype == "BYTES":
         return _as_strings(item.name, data)
+    if widen is not None:
+        return data.astype(widen)
     return data
 
 

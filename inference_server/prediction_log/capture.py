@@ -20,16 +20,24 @@ import time
 from collections import deque
 from typing import TYPE_CHECKING, NamedTuple
 
+from inference_server.routing import ROUTING_KEY
+from modelyard.enums import ModelVariant
 from modelyard.errors import InvalidArgument, ResourceExhausted
 
 if TYPE_CHECKING:
     import numpy as np
 
+    from inference_server.core.types import InferRequest
     from inference_server.loaded_version import LoadedVersion
     from inference_server.prediction_log.settings import LogWriterSettings
 
+SHADOW = ModelVariant.SHADOW.value
+
 MAX_ID_LENGTH = 128
 """Longest request id the log stores (the ``request_id`` column)."""
+
+MAX_KEY_LENGTH = 256
+"""Longest routing key the log stores (the ``routing_key`` column)."""
 
 
 class Captured(NamedTuple):
@@ -69,12 +77,20 @@ class Capture:
         self.dropped = 0
         """Requests whose records were dropped because the buffer was full."""
 
-    def request_id(self, given: str) -> str:
+    def admit(self, request: InferRequest) -> str:
         """The id to log and return: the client's, else a fresh one.
 
         Raises:
-            InvalidArgument: the client's id is longer than 128 characters or holds NUL.
+            InvalidArgument: the client's id is longer than 128 characters, or its routing key
+                longer than 256, or either holds NUL (the log's columns could not store it).
         """
+        key = request.parameters.get(ROUTING_KEY)
+        if isinstance(key, str) and (len(key) > MAX_KEY_LENGTH or "\x00" in key):
+            raise InvalidArgument(
+                f"routing_key must be at most {MAX_KEY_LENGTH} characters without NUL "
+                f"(got {len(key)} characters)"
+            )
+        given = request.id
         if not given:
             return f"{self._id_prefix}{next(self._ids):016x}"
         if len(given) > MAX_ID_LENGTH or "\x00" in given:
@@ -111,12 +127,9 @@ class Capture:
 
     def record(
         self,
-        request_id: str,
+        request: InferRequest,
         handle: LoadedVersion,
         variant: str,
-        routing_key: str | None,
-        shadow: bool,
-        protocol: str,
         seconds: float,
         arrays: tuple[list[np.ndarray], int, list[np.ndarray]],
     ) -> None:
@@ -125,15 +138,16 @@ class Capture:
             self.dropped += 1
             return
         inputs, rows, outputs = arrays
+        key = request.parameters.get(ROUTING_KEY)
         self.buffer.append(
             Captured(
-                request_id,
+                request.id,
                 time.time(),
                 handle,
                 variant,
-                routing_key,
-                shadow,
-                protocol,
+                None if key is None else str(key),
+                variant == SHADOW,
+                request.protocol,
                 seconds * 1000.0,
                 inputs,
                 rows,
@@ -143,4 +157,4 @@ class Capture:
         self.buffered += 1
 
 
-__all__ = ["MAX_ID_LENGTH", "Capture", "Captured"]
+__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Capture", "Captured"]

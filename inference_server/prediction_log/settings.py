@@ -27,7 +27,9 @@ class LogWriterSettings(msgspec.Struct, kw_only=True, frozen=True, forbid_unknow
             then fills and ``overflow`` applies.
         segment_bytes: a spool segment is closed at this size.
         ship_batch: records per database batch.
-        fsync: fsync each spool write (survives a machine crash too, not just ``kill -9``).
+        fsync: fsync the spool about once per flush interval (from the shipper thread, so a
+            slow disk never delays the spooler): a machine crash then loses about two
+            intervals, not whatever the OS had not written.
         shutdown_timeout_s: how long SIGTERM waits for the spool to reach the database;
             what is left stays in the spool for the next start.
     """

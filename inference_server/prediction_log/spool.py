@@ -7,14 +7,16 @@ Layout of one worker's folder (``<spool_dir>/worker-<k>``)::
     0000000000000008.seg
     checkpoint            "<segment> <offset>": everything before it reached the database
 
-The spooler thread appends whole lines (one ``write`` per flush, then ``fsync`` when
-configured) and publishes the durable end; the shipper thread reads complete lines up to that
-end, ships them, then moves the checkpoint (written aside and renamed, so it is never torn).
-A segment behind the checkpoint that the spooler has left is deleted. A process starts a new
-segment, so a line cut by ``kill -9`` in the middle of a write is never appended to; readers
-stop at the last newline of a segment the writer left. Replaying from the checkpoint may send
-records the database already has (a crash between commit and checkpoint): the table's unique
-key drops them.
+The spooler thread appends whole lines (one ``write`` per flush) and publishes the end: from
+then on the lines survive a process kill (they are in the page cache). ``fsync``, when
+configured, is the shipper thread's job (:meth:`Spool.sync`, every pass): a slow disk then
+delays neither the spooler's next pass nor, therefore, the ``kill -9`` bound. The shipper reads
+complete lines up to the end, ships them, then moves the checkpoint (written aside and renamed,
+so it is never torn). A segment behind the checkpoint that the spooler has left is deleted. A
+process starts a new segment, so a line cut by ``kill -9`` in the middle of a write is never
+appended to; readers stop at the last newline of a segment the writer left. Replaying from the
+checkpoint may send records the database already has (a crash between commit and checkpoint):
+the table's unique key drops them.
 """
 
 from __future__ import annotations
@@ -61,6 +63,9 @@ class Spool:
         self._segment_bytes = segment_bytes
         self._fsync = fsync
         self._guard = threading.Lock()
+        self._file_guard = threading.Lock()
+        """Held while the current segment's file is fsynced or replaced."""
+        self._synced = 0
         numbers = self.segments()
         self._current = (numbers[-1] + 1) if numbers else 1
         self._file: IO[bytes] = (folder / _segment_name(self._current)).open("ab")
@@ -88,8 +93,6 @@ class Spool:
         data = b"".join(lines)
         self._file.write(data)
         self._file.flush()
-        if self._fsync:
-            os.fsync(self._file.fileno())
         self._size += len(data)
         with self._guard:
             self._durable = (self._current, self._size)
@@ -97,12 +100,26 @@ class Spool:
             self._roll()
 
     def _roll(self) -> None:
-        self._file.close()
-        with self._guard:
-            self._current += 1
-            self._size = 0
-            self._file = (self.folder / _segment_name(self._current)).open("ab")
-            self._durable = (self._current, 0)
+        with self._file_guard:
+            if self._fsync:
+                os.fsync(self._file.fileno())
+            self._file.close()
+            with self._guard:
+                self._current += 1
+                self._size = 0
+                self._file = (self.folder / _segment_name(self._current)).open("ab")
+                self._durable = (self._current, 0)
+
+    def sync(self) -> None:
+        """fsync what the spooler appended since the last call (when ``fsync`` is on)."""
+        if not self._fsync:
+            return
+        with self._file_guard:
+            end = self.durable_end()
+            if end == (self._current, self._synced):
+                return
+            os.fsync(self._file.fileno())
+            self._synced = end[1]
 
     def durable_end(self) -> tuple[int, int]:
         """(segment, offset) up to which lines are complete on disk."""
@@ -173,8 +190,11 @@ class Spool:
         (self.folder / _segment_name(number)).unlink(missing_ok=True)
 
     def close(self) -> None:
-        """Close the current segment and release the folder."""
-        self._file.close()
+        """fsync (when on) and close the current segment, and release the folder."""
+        with self._file_guard:
+            if self._fsync:
+                os.fsync(self._file.fileno())
+            self._file.close()
         self._lock_file.close()
 
 

@@ -2,14 +2,15 @@
 
 * The **spooler thread** wakes every ``flush_interval_ms`` (or when asked to flush), drains
   the buffer the request path fills (:mod:`~inference_server.prediction_log.capture`), turns
-  each answered request into one JSON line per row and appends them to the spool in one write
-  (fsynced when configured). A ``kill -9`` therefore loses at most what was buffered since
-  the last write: one flush interval of answers (plus the time that write takes).
-* The **shipper thread** runs its own event loop: it reads complete lines from the spool
-  checkpoint, writes them to the database in batches (COPY on PostgreSQL, executemany on
-  SQLite; :mod:`~inference_server.prediction_log.sinks`), then moves the checkpoint. A
-  failure (database down, table missing) keeps the lines in the spool and retries with
-  backoff (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to
+  each answered request into one JSON line per row and appends them to the spool in one write.
+  A ``kill -9`` therefore loses at most what was buffered since the last write: one flush
+  interval of answers (plus the time that pass takes).
+* The **shipper thread** runs its own event loop: it fsyncs the spool when configured (off the
+  spooler's path: a slow disk must not stretch the ``kill -9`` window), reads complete lines
+  from the spool checkpoint, writes them to the database in batches (COPY on PostgreSQL,
+  executemany on SQLite; :mod:`~inference_server.prediction_log.sinks`), then moves the
+  checkpoint. A failure (database down, table missing) keeps the lines in the spool and retries
+  with backoff (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to
   ``max_spool_bytes``; beyond it the buffer fills and the overflow policy applies).
 * :meth:`PredictionLogWriter.close` (SIGTERM) spools everything, then ships until the spool
   is empty or ``shutdown_timeout_s`` passed; what remains is shipped by the next start.
@@ -104,9 +105,13 @@ class PredictionLogWriter:
 
     def _spool_loop(self) -> None:
         interval = self.settings.flush_interval_ms / 1000.0
+        due = time.monotonic() + interval
         while not self._stopping.is_set():
-            self._wake_spooler.wait(interval)
+            # NOTE: passes start every interval (not an interval after the last one ended),
+            # so a slow pass does not stretch the kill -9 loss window.
+            self._wake_spooler.wait(max(due - time.monotonic(), 0.0))
             self._wake_spooler.clear()
+            due = time.monotonic() + interval
             self._spool_buffer()
         self._spool_buffer(final=True)
 
@@ -133,6 +138,7 @@ class PredictionLogWriter:
         backoff = 0.0
         try:
             while True:
+                spool.sync()
                 end = spool.durable_end()
                 lines, after = spool.read(position, self.settings.ship_batch)
                 if not lines:

@@ -119,6 +119,9 @@ def _hostile(draw: st.DrawFn) -> tuple[str, str, bytes | None, dict[str, str]]:
                 ("GET", f"/v1/retraining/runs?model={name}&offset={number}"),
                 ("GET", f"/v1/retraining/runs/{name}"),
                 ("POST", "/v1/retraining/runs"),
+                ("GET", f"/v1/predictions?model={name}&version={number}&cursor={number}"),
+                ("GET", f"/v1/predictions?variant={name}&since={name}&limit={number}"),
+                ("POST", "/v1/feedback"),
             ]
         )
     )

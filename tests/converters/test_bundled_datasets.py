@@ -81,25 +81,36 @@ def test_onnx_output_matches_the_report(kind: str) -> None:
     assert (labels == model.predict(features.astype(np.float32).astype(np.float64))).all()
 
 
-def test_scaler_before_tree_is_refused_with_the_reason() -> None:
-    """A known limit: a scaler computes in FP32 in onnxruntime and float64 natively.
+def test_scaler_before_tree_in_float32_is_refused_and_auto_chooses_float64() -> None:
+    """A scaler computes in FP32 in an FP32 graph and in float64 natively.
 
     On iris a forest after a StandardScaler has thresholds between adjacent FP32 values;
-    three rows land one FP32 step apart on either side. The conversion is refused, the error
-    names the figures and the reason; the override writes it and records the mismatch.
+    three rows land one FP32 step apart on either side. Forced to FP32 the conversion is
+    refused, the error names the figures and the reason; the override writes it and records
+    the mismatch. ``auto`` sees the native answers move with FP32 inputs (the petal columns)
+    and writes a double graph (scaler in double, the forest on FP32 as scikit-learn's own)
+    that agrees.
     """
     features, target = load_iris(return_X_y=True, as_frame=True)
     model = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=20, random_state=0))
     model.fit(features, target)
 
+    auto = convert(model, features)
+    assert auto.fidelity.within_tolerance, auto.fidelity.summary()
+    assert auto.fidelity.precision == "float64"
+    assert auto.fidelity.precision_reason.startswith("FP32 inputs change the native answers")
+    assert auto.fidelity.precision_sensitive_features == ("petal length (cm)", "petal width (cm)")
+    assert auto.signature.inputs[0].datatype == "FP64"
     with pytest.raises(FidelityError, match="transformers compute in FP32") as caught:
-        convert(model, features)
+        convert(model, features, precision="float32")
 
     report = caught.value.report
     assert not report.within_tolerance
-    assert report.disagreeing_rows == (50, 119, 138)
+    assert report.disagreeing_rows == (50, 70, 83, 119, 126, 129, 138)
     assert report.label_agreement == 1.0
-    assert "max |Δ probabilities| 0.15" in str(caught.value)
-    overridden = convert(model, features, allow_mismatch=True)
+    assert report.input_max_abs_diff == pytest.approx(0.05)
+    assert report.graph_max_abs_diff == pytest.approx(0.15)
+    assert "max |Δ probabilities| 0.1" in str(caught.value)
+    overridden = convert(model, features, allow_mismatch=True, precision="float32")
     assert overridden.metadata["modelyard.fidelity.override"] == "true"
     assert overridden.metadata["modelyard.fidelity.within_tolerance"] == "false"

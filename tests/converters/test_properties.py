@@ -1,4 +1,5 @@
-"""Property: for generated data sets and model settings, every kind converts within tolerance.
+"""Converter property (none of the platform's numbered properties 1-41): every kind converts
+within tolerance, for generated data sets and model settings.
 
 Data come from ``make_classification``/``make_regression`` with drawn sizes and seeds; with
 ``grid`` the features are snapped to a coarse grid (many equal values, so splits sit exactly
@@ -63,7 +64,7 @@ KINDS = [(kind, True) for kind in sorted(CLASSIFIERS)] + [
 @pytest.mark.parametrize(("kind", "classification"), KINDS, ids=[k for k, _ in KINDS])
 @SETTINGS
 @given(data=st.data())
-def test_property_1_every_kind_converts_within_tolerance(
+def test_every_kind_converts_within_tolerance_property(
     kind: str, classification: bool, data: st.DataObject
 ) -> None:
     frame, target, size = data.draw(datasets(classification=classification))

@@ -103,6 +103,9 @@ def test_models_commands_on_the_local_store(tmp_path: Path) -> None:
         dev,
     )
     assert from_conversion["lineage"]["fidelity"]["label_agreement"] == 1.0  # type: ignore[index]
+    stored = from_conversion["lineage"]["fidelity"]  # type: ignore[index]
+    assert stored["input_precision_bits"] in (32.0, 64.0)
+    assert {"input_max_abs_diff", "graph_max_abs_diff"} <= set(stored)
     assert from_conversion["signature"]["feature_names"] == ["a", "b", "c", "d"]  # type: ignore[index]
     model = run(
         "models",

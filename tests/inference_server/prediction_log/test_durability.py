@@ -144,7 +144,8 @@ async def test_kill_9_loses_at_most_the_last_flush_interval(
     logged_ids = [r.request_id for r in records]
     assert len(logged_ids) == len(set(logged_ids)), "a record was shipped twice"
     lost = {rid: killed_at - at for rid, at in answered.items() if rid not in set(logged_ids)}
-    window = [at for at in answered.values() if at >= killed_at - FLUSH_INTERVAL_MS / 1000]
+    interval_s = FLUSH_INTERVAL_MS / 1000
+    window = [at for at in answered.values() if at >= killed_at - interval_s]
     rate = len(answered) / 2.0
     print(  # NOTE: the measured loss, reported by `pytest -s` (docs/prediction-log.md).
         f"\nkill -9: {len(answered)} answered ({rate:.0f}/s), {len(lost)} lost, "
@@ -152,11 +153,14 @@ async def test_kill_9_loses_at_most_the_last_flush_interval(
         f"{max(lost.values(), default=0) * 1000:.1f} ms before the kill"
     )
     assert len(answered) > 100
-    # Every answer older than one flush interval (plus scheduling slack on a shared machine)
-    # reached the database; the rest is at most one flush interval's worth of answers.
+    # Every answer older than one flush interval (plus scheduling slack: the spooler thread
+    # shares an overloaded machine) reached the database, so what was lost is at most the
+    # answers of that last window.
     slack_s = 0.1
-    assert all(age <= FLUSH_INTERVAL_MS / 1000 + slack_s for age in lost.values()), lost
-    assert len(lost) <= rate * (FLUSH_INTERVAL_MS / 1000 + slack_s)
+    assert all(age <= interval_s + slack_s for age in lost.values()), lost
+    assert len(lost) <= len(
+        [at for at in answered.values() if at >= killed_at - interval_s - slack_s]
+    )
 
 
 @pytest.fixture

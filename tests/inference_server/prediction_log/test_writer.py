@@ -116,8 +116,12 @@ async def test_an_overlong_client_id_is_refused(database: Database, tmp_path: Pa
         url = f"http://127.0.0.1:{srv.http_port}"
         async with httpx.AsyncClient(base_url=url) as http:
             answer = await http.post("/v2/models/clf/infer", json=oip_body(_x(), "x" * 129))
+            long_key = oip_body(_x(), "ok", routing_key="k" * 257)
+            refused_key = await http.post("/v2/models/clf/infer", json=long_key)
         assert answer.status_code == 400
         assert "request id" in answer.json()["error"]
+        assert refused_key.status_code == 400
+        assert "routing_key" in refused_key.json()["error"]
 
 
 def test_a_torn_line_is_skipped_and_the_folder_is_exclusive(tmp_path: Path) -> None:
