@@ -224,6 +224,8 @@ class JobRun:
         results = context.Queue(maxsize=2 * workers)
         cancel = context.Event()
         previous = signal.signal(signal.SIGTERM, lambda *_: self._request_cancel(cancel))
+        if self.cancel_requested:  # SIGTERM arrived while the input was being counted
+            cancel.set()
         processes = [
             context.Process(
                 target=_worker,
@@ -250,9 +252,10 @@ class JobRun:
             signal.signal(signal.SIGTERM, previous)
         return self._finish(ledger, error)
 
-    def _request_cancel(self, cancel: Event) -> None:
+    def _request_cancel(self, cancel: Event | None = None) -> None:
         self.cancel_requested = True
-        cancel.set()
+        if cancel is not None:
+            cancel.set()
 
     def _collect(
         self, ledger: ShardLedger, results: Any, cancel: Event, processes: list[Any]
@@ -302,7 +305,9 @@ def read_progress(folder: Path) -> Progress | None:
 
 def main(argv: list[str]) -> int:
     """Entry point of the job process: ``runner OUTPUT``; exit 0 succeeded, 1 otherwise."""
-    state = JobRun(Path(argv[0])).run()
+    job = JobRun(Path(argv[0]))
+    signal.signal(signal.SIGTERM, lambda *_: job._request_cancel())
+    state = job.run()
     return 0 if state is JobState.SUCCEEDED else 1
 
 

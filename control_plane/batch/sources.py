@@ -112,7 +112,10 @@ def _batches(
     file: InputFile, schema: pa.Schema | None, columns: list[str] | None
 ) -> Iterator[pa.RecordBatch]:
     if file.is_parquet:
-        yield from pq.ParquetFile(file.path).iter_batches(batch_size=65_536, columns=columns)
+        # pre_buffer=False: with it, the reader caches every row group it read until closed,
+        # so memory grew with the file (1.16 GiB at 2M rows vs 658 MiB at 200k).
+        parquet = pq.ParquetFile(file.path, pre_buffer=False)
+        yield from parquet.iter_batches(batch_size=65_536, columns=columns)
         return
     # The first block's inferred types hold for the whole file: a later block that does not
     # fit them is an error, not a silent change of type between shards.
