@@ -57,7 +57,7 @@ $(AIRFLOW_STAMP): constraints-airflow.txt
 
 airflow-venv: $(AIRFLOW_STAMP)
 
-install: $(STAMP) $(CLIENTS_STAMP) $(PERF_ANALYZER_STAMP) $(AIRFLOW_STAMP) $(EVIDENTLY_STAMP)
+install: $(STAMP) $(CLIENTS_STAMP) $(PERF_ANALYZER_STAMP) $(EVIDENTLY_STAMP) $(AIRFLOW_STAMP)
 
 demo: $(STAMP)
 	$(VENV)/bin/modelyard demo
@@ -75,7 +75,7 @@ pytest: install
 test: lint typecheck pytest
 
 clean:
-	rm -rf $(VENV) $(CLIENTS_VENV) $(AIRFLOW_VENV) $(EVIDENTLY_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(CLIENTS_VENV) $(EVIDENTLY_VENV) $(AIRFLOW_VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
 
 # Regenerate the gRPC code from protos/ (CI checks it is up to date in tests/protos).
 protos: $(STAMP)

@@ -2,11 +2,13 @@
 
 Every knob is a flag (the make targets pass them through ``BENCH_ARGS``): point duration,
 warm-up, repeats, the contender subset, the open-loop search, the SLA, where results go, and
-``--resume RUN_ID`` to finish an interrupted run.
+``--resume RUN_ID`` to finish an interrupted run; ``--rounds`` interleaved rounds.
+``python -m benchmarks plots`` regenerates the plots from ``benchmarks/results/latest.json``.
 """
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
 from dataclasses import replace
@@ -20,6 +22,7 @@ from benchmarks.mlserver import ensure_mlserver
 from benchmarks.perf_analyzer import ensure_perf_analyzer
 from benchmarks.processes import ContenderUnavailable
 from benchmarks.reference import build_reference
+from benchmarks.report import write_plots
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -42,6 +45,9 @@ def list_contenders() -> None:
 @click.option("--duration", default=5.0, show_default=True, help="Measured seconds per point.")
 @click.option("--warmup", default=1.0, show_default=True, help="Warm-up seconds per point.")
 @click.option("--repeats", default=3, show_default=True, help="Repeats per point (median kept).")
+@click.option(
+    "--rounds", default=3, show_default=True, help="Interleaved rounds over all contenders."
+)
 @click.option("--only", default="", help="Comma-separated contender names or families to run.")
 @click.option("--skip", default="", help="Comma-separated contender names or families to skip.")
 @click.option("--open-loop/--no-open-loop", default=True, show_default=True)
@@ -60,6 +66,7 @@ def run(
     duration: float,
     warmup: float,
     repeats: int,
+    rounds: int,
     only: str,
     skip: str,
     open_loop: bool,
@@ -78,6 +85,7 @@ def run(
         duration=duration,
         warmup=warmup,
         repeats=repeats,
+        rounds=rounds,
         only=_names(only),
         skip=_names(skip),
         open_loop=open_loop,
@@ -95,6 +103,26 @@ def run(
     )
     path = run_benchmark(options)
     click.echo(f"results: {path} and {results_md}")
+
+
+@bench.command()
+@click.option(
+    "--run",
+    "run_file",
+    type=click.Path(path_type=Path, exists=True, dir_okay=False),
+    default=Path("benchmarks/results/latest.json"),
+    show_default=True,
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("benchmarks/results"),
+    show_default=True,
+)
+def plots(run_file: Path, out: Path) -> None:
+    """Regenerate the PNG plots (p99 vs throughput per protocol) from a run's raw JSON."""
+    for path in write_plots(json.loads(run_file.read_text()), out):
+        click.echo(str(path))
 
 
 @bench.command()

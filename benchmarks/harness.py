@@ -1,14 +1,20 @@
-"""Orchestrate a benchmark run: contenders one after another, every point, JSON per run.
+"""Orchestrate a benchmark run: contenders interleaved over rounds, every point, one JSON.
 
-Each contender's result is written to ``<results>/<run id>/<contender>.json`` as soon as it is
-measured, so a run interrupted (or a contender that failed) can be resumed with
-``--resume <run id>``: contenders already measured are loaded, the rest run. The combined run
-file ``<results>/<run id>.json`` and the report are (re)written at the end.
+A run measures the selected contenders one after another, ``--rounds`` times (A, B, C, then
+A, B, C again: a shared machine's drift hits every contender alike), recording the load
+average before and after each round (:mod:`benchmarks.rounds` turns the rounds into ratios
+with a median and a spread). Each contender's result is written to
+``<work>/runs/<run id>/round-<k>/<contender>.json`` (outside git) as soon as it is measured,
+so a run interrupted (or a contender that failed) can be resumed with ``--resume <run id>``:
+results already measured are loaded, the rest run. The combined run file
+``<results>/latest.json`` (the latest run only: results do not grow the repository) and the
+report are (re)written at the end.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,6 +32,7 @@ from benchmarks.mlserver import mlserver_contenders
 from benchmarks.modelyard_server import modelyard_contenders
 from benchmarks.options import Options
 from benchmarks.processes import ContenderUnavailable
+from benchmarks.rounds import representative
 from benchmarks.wrk_load import INSTALL_HINT, wrk_path
 
 __all__ = ["Options", "all_contenders", "run_benchmark", "select"]
@@ -101,15 +108,14 @@ def measure_contender(options: Options, ctx: Context, contender: Contender) -> d
     return run.result
 
 
-def _measure_all(options: Options, ctx: Context, run_dir: Path) -> list[dict[str, Any]]:
-    """Measure the selected contenders, keeping those a resumed run already has."""
-    chosen = select(all_contenders(), options)
-    plan = ", ".join(f"{c.name} ~{estimate_seconds(c, options):.0f}s" for c in chosen)
-    total = sum(estimate_seconds(c, options) for c in chosen) / 60
-    print(f"plan: {plan}; about {total:.1f} min if every contender is available", flush=True)
+def _measure_round(
+    options: Options, ctx: Context, chosen: list[Contender], round_dir: Path
+) -> list[dict[str, Any]]:
+    """Measure the chosen contenders once, keeping those a resumed run already has."""
+    round_dir.mkdir(parents=True, exist_ok=True)
     results = []
     for contender in chosen:
-        path = run_dir / f"{contender.name}.json"
+        path = round_dir / f"{contender.name}.json"
         if options.resume and path.exists():
             previous: dict[str, Any] = json.loads(path.read_text())
             if previous.get("status") == "ok":
@@ -122,6 +128,31 @@ def _measure_all(options: Options, ctx: Context, run_dir: Path) -> list[dict[str
     return results
 
 
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _measure_rounds(options: Options, ctx: Context, run_dir: Path) -> list[dict[str, Any]]:
+    """Measure the selected contenders ``options.rounds`` times, interleaved."""
+    chosen = select(all_contenders(), options)
+    plan = ", ".join(f"{c.name} ~{estimate_seconds(c, options):.0f}s" for c in chosen)
+    total = sum(estimate_seconds(c, options) for c in chosen) * options.rounds / 60
+    print(
+        f"plan ({options.rounds} rounds): {plan}; about {total:.1f} min if every contender "
+        "is available",
+        flush=True,
+    )
+    rounds = []
+    for k in range(1, options.rounds + 1):
+        print(f"=== round {k}/{options.rounds}", flush=True)
+        before = _load()
+        results = _measure_round(options, ctx, chosen, run_dir / f"round-{k}")
+        rounds.append(
+            {"round": k, "load_before": before, "load_after": _load(), "contenders": results}
+        )
+    return rounds
+
+
 def run_benchmark(options: Options) -> Path:
     """Run (or resume) a benchmark; return the path of the combined run JSON."""
     from benchmarks.report import write_run
@@ -129,7 +160,7 @@ def run_benchmark(options: Options) -> Path:
 
     started = time.time()
     run_id = options.run_id or time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(started))
-    run_dir = options.results_dir / run_id
+    run_dir = options.work_dir / "runs" / run_id
     run_dir.mkdir(parents=True, exist_ok=True)
     # Absolute: servers may run in another working directory (MLServer).
     ctx = Context(work_dir=options.work_dir.resolve())
@@ -139,10 +170,12 @@ def run_benchmark(options: Options) -> Path:
     if wrk_path() is None:
         notes.append(f"{INSTALL_HINT}; HTTP closed-loop points used the Python client instead")
         print(f"WARNING: {notes[-1]}", flush=True)
-    results = _measure_all(options, ctx, run_dir)
-    command, previous_run = options.command, options.results_dir / f"{run_id}.json"
-    if options.resume and previous_run.exists():
-        command = f"{json.loads(previous_run.read_text())['command']} (resumed: {command})"
+    command, command_file = options.command, run_dir / "command.txt"
+    if options.resume and command_file.exists():
+        command = f"{command_file.read_text()} (resumed: {command})"
+    else:
+        command_file.write_text(command)
+    rounds = _measure_rounds(options, ctx, run_dir)
     run = {
         "run_id": run_id,
         "command": command,
@@ -151,7 +184,8 @@ def run_benchmark(options: Options) -> Path:
         "machine": {"before": machine_before, "after": describe_machine()},
         "versions": versions(options.work_dir),
         "options": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(options).items()},
-        "contenders": results,
+        "contenders": representative(rounds),
+        "rounds": rounds,
         "notes": notes,
     }
     return write_run(run, options.results_dir, options.results_md)

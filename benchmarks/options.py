@@ -13,6 +13,7 @@ class Options:
     duration: float = 5.0
     warmup: float = 1.0
     repeats: int = 3
+    rounds: int = 3
     only: tuple[str, ...] = ()
     skip: tuple[str, ...] = ()
     open_loop: bool = True

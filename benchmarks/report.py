@@ -23,6 +23,7 @@ from benchmarks.report_tables import (
     notes,
     ratio_table,
 )
+from benchmarks.rounds import rounds_table
 
 SECTION = "## Serving benchmark"
 
@@ -125,7 +126,9 @@ def _header(run: dict[str, Any]) -> list[str]:
         "Pinning: each server on CPU 0 and its load generator on CPU 1 (`taskset`), unless the "
         "contender says otherwise (the two-worker modelyard shares CPUs 0,1 with its load "
         f"generator). Each point: {opts['warmup']} s warm-up, {opts['duration']} s measured, "
-        f"repeated {opts['repeats']}x, the repeat with the median throughput kept. Requests: "
+        f"repeated {opts['repeats']}x, the repeat with the median throughput kept; "
+        f"{opts.get('rounds', 1)} interleaved round(s), the tables below the ratios show each "
+        "contender's round with its median c=64 throughput. Requests: "
         "one row 1x32 FP32 (gRPC: raw_input_contents; HTTP: V2 JSON) unless stated.",
         "",
         "Load generators: gRPC — our asyncio grpc.aio client on uvloop (closed loop: c "
@@ -144,10 +147,16 @@ def _header(run: dict[str, Any]) -> list[str]:
 def render(run: dict[str, Any], plots: list[str]) -> str:
     """The markdown section for ``run``."""
     lines = _header(run)
+    lines += rounds_table(run.get("rounds", []))
     lines += closed_loop_table(run) + ratio_table(run) + big_batch_table(run)
     lines += derived_lines(run) + limit_table(run) + memory_table(run)
     if plots:
         lines += ["### Throughput vs p99", ""]
+        lines += [
+            "The plots are not kept in git; `python -m benchmarks plots` draws them from "
+            "`benchmarks/results/latest.json`.",
+            "",
+        ]
         lines += [f"![{Path(p).stem}]({p})" for p in plots] + [""]
     lines += notes(run)
     return "\n".join(lines) + "\n"
@@ -168,16 +177,31 @@ def replace_section(document: str, section: str) -> str:
     return document[:start] + section + rest
 
 
-def write_run(run: dict[str, Any], results_dir: Path, results_md: Path) -> Path:
-    """Write the run JSON, the plots and the RESULTS.md section; return the JSON path."""
-    results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / f"{run['run_id']}.json"
-    path.write_text(json.dumps(run, indent=1))
-    plots = []
+LATEST = "latest.json"
+"""The one run JSON kept in ``benchmarks/results/`` (each run replaces it)."""
+
+
+def write_plots(run: dict[str, Any], out: Path) -> list[Path]:
+    """Draw ``latest-<protocol>.png`` for each protocol the run has; return the files."""
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
     for protocol in ("grpc", "http"):
-        png = results_dir / f"{run['run_id']}-{protocol}.png"
+        png = out / f"latest-{protocol}.png"
         if plot(run, protocol, png):
-            plots.append(os.path.relpath(png.resolve(), results_md.parent.resolve()))
+            written.append(png)
+    return written
+
+
+def write_run(run: dict[str, Any], results_dir: Path, results_md: Path) -> Path:
+    """Write the run JSON (replacing the previous run's), the plots (outside git, see
+    ``.gitignore``) and the RESULTS.md section; return the JSON path."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    path = results_dir / LATEST
+    path.write_text(json.dumps(run, indent=1))
+    plots = [
+        os.path.relpath(png.resolve(), results_md.parent.resolve())
+        for png in write_plots(run, results_dir)
+    ]
     document = results_md.read_text() if results_md.exists() else "# Benchmark results\n"
     results_md.write_text(replace_section(document, render(run, plots)))
     print(render(run, plots))

@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar, get
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.openapi import OpenAPIConfig
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from control_plane.abtesting.routes import ABTestController
 from control_plane.abtesting.servers import RoutePusher
@@ -28,11 +29,19 @@ from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
 from control_plane.features.store import SqlFeatureStore
+from control_plane.monitoring.build import build_monitoring
+from control_plane.monitoring.drift_routes import DriftController
+from control_plane.monitoring.metrics import MonitoringMetrics
+from control_plane.monitoring.models import Alert
+from control_plane.monitoring.performance_routes import PerformanceController
+from control_plane.monitoring.routes import MonitoringController
+from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.predictions.routes import PredictionController
 from control_plane.predictions.service import PredictionService
 from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
+from control_plane.registry.publisher import RepositoryPublisher
 from control_plane.registry.routes import LineageController, ModelController
 from control_plane.retraining.routes import RetrainingController
 from control_plane.retraining.service import RetrainingService
@@ -101,9 +110,26 @@ class ControlPlaneServices:
             database, tick_s=settings.scheduler.tick_s, lease_s=settings.scheduler.lease_s
         )
         """Shared by every feature with periodic work; started and stopped with the app."""
+        self.monitoring = build_monitoring(
+            settings.monitoring,
+            database,
+            sketches=SketchClient(
+                settings.control_plane.inference_servers, settings.server.admin_token
+            ),
+            publisher=RepositoryPublisher(
+                Path(settings.registry.model_repository),
+                ArtifactStore(Path(settings.registry.artifact_store)),
+                references=Path(settings.registry.artifact_store) / "references",
+            ),
+            registry=self.registry,
+            predictions=self.prediction_service,
+        )
+        self.monitoring.register_jobs(self.scheduler, settings.monitoring)
+        self.registry.use_references(self.monitoring.drift)
         self.retraining_service = RetrainingService(
             SqlRetrainingStore(database), self.registry, self.scheduler, settings, schema=schema
         )
+        self.monitoring.alerts.subscribe(self._retrain_on_alert)
         self.admin_token_path: Path | None = None
         """Set by :meth:`open` when this start issued the first admin token."""
 
@@ -123,6 +149,11 @@ class ControlPlaneServices:
         )
         return services
 
+    async def _retrain_on_alert(self, alert: Alert) -> None:
+        """Drift and performance alerts trigger retraining (property 27; the retraining
+        service decides whether the model has a spec and ``retraining.on_alerts`` is on)."""
+        await self.retraining_service.on_alert(alert.type.value, alert.model, alert.summary)
+
     def dependencies(self) -> dict[str, Provide]:
         """The services by the parameter names controllers declare."""
         provided: dict[str, Any] = {
@@ -136,6 +167,10 @@ class ControlPlaneServices:
             "batch_service": self.batch_service,
             "ab_test_service": self.ab_test_service,
             "scheduler": self.scheduler,
+            "alert_service": self.monitoring.alerts,
+            "drift_service": self.monitoring.drift,
+            "performance_service": self.monitoring.performance,
+            "monitoring_metrics": self.monitoring.metrics,
             "retraining_service": self.retraining_service,
         }
         dependencies = {
@@ -148,6 +183,7 @@ class ControlPlaneServices:
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
         await self.scheduler.stop()
+        await self.monitoring.notifier.stop()
         await self.retraining_service.stop()
         await self.tuning_service.stop()
         await self.batch_service.stop()
@@ -167,17 +203,25 @@ def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
+@get("/metrics", sync_to_thread=False, tags=["health"], media_type=CONTENT_TYPE_LATEST)
+def metrics(monitoring_metrics: NamedDependency[MonitoringMetrics]) -> bytes:
+    """Prometheus metrics of the control plane (alerts, notifications)."""
+    return generate_latest(monitoring_metrics.registry)
+
+
 def create_app(services: ControlPlaneServices) -> Litestar:
     """The Litestar application over ``services`` (which the caller owns and closes)."""
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        await services.monitoring.notifier.start()
         if services.settings.scheduler.enabled:
             await services.scheduler.start()
         try:
             yield
         finally:
             await services.scheduler.stop()
+            await services.monitoring.notifier.stop()
 
     return Litestar(
         route_handlers=[
@@ -193,6 +237,10 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             BatchController,
             ABTestController,
             SchedulerController,
+            MonitoringController,
+            DriftController,
+            PerformanceController,
+            metrics,
             RetrainingController,
         ],
         dependencies=services.dependencies(),

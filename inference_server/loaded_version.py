@@ -11,6 +11,7 @@ own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Protocol
 
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
     import numpy as np
 
     from modelyard.model_repository import ModelConfig, VersionEntry
+
+
+log = logging.getLogger(__name__)
 
 
 class VersionRecorder(Protocol):
@@ -75,6 +79,23 @@ class NullHooks:
         """Record nothing."""
 
 
+INLINE_ROWS_CAP = 64
+"""Most rows ever run inline on the event loop, however cheap the model."""
+
+
+def inline_rows(inline_max_us: int, row_cost_ns: int) -> int:
+    """How many rows an idle request may have to run inline (0: never).
+
+    >>> inline_rows(100, 25_000), inline_rows(100, 250_000), inline_rows(0, 1_000)
+    (4, 0, 0)
+    >>> inline_rows(100, 0), inline_rows(10_000, 1_000)
+    (0, 64)
+    """
+    if inline_max_us <= 0 or row_cost_ns <= 0:
+        return 0
+    return min(INLINE_ROWS_CAP, inline_max_us * 1000 // row_cost_ns)
+
+
 class LoadedVersion:
     """A ready model version (see the module docstring)."""
 
@@ -112,6 +133,8 @@ class LoadedVersion:
                 max_queue_size=batching.max_queue_size,
                 queue_timeout_us=batching.queue_timeout_us,
                 observer=self._on_batch,
+                inline=model.run_sync,
+                inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
             )
             self.submit = self.batcher.submit
         else:
@@ -143,6 +166,13 @@ class LoadedVersion:
         handle.reference = reference
         if handle.batcher is not None:
             handle.batcher.start()
+        log.info(
+            "%s v%d: batch plan %s; single row %.1f us (slowest %.1f us at load); inline up to "
+            "%d row(s) when idle",
+            name, entry.version, model.plan.label, model.row_cost_ns / 1e3,
+            model.row_cost_max_ns / 1e3,
+            inline_rows(config.batching.inline_max_us, model.row_cost_ns),
+        )  # fmt: skip
         return handle
 
     async def _run_direct(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:

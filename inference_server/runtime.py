@@ -26,6 +26,7 @@ import json
 import logging
 import queue
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -33,11 +34,14 @@ import numpy as np
 import onnxruntime as ort
 
 from inference_server.core.tensors import DTYPES, ONNX_TYPES
+from inference_server.determinism import BatchPlan, choose_plan, run_padded
 from modelyard.errors import InvalidArgument
 from modelyard.models import ModelSignature, Scalar, TensorSpec
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from inference_server.determinism import RunSync
 
 log = logging.getLogger(__name__)
 
@@ -117,12 +121,57 @@ def warmup_inputs(signature: ModelSignature) -> list[np.ndarray]:
     return arrays
 
 
+def _session(path: Path, threads: int) -> ort.InferenceSession:
+    """One CPU session with ``threads`` intra-op threads, sequential, quiet.
+
+    Raises:
+        InvalidArgument: the file is not a loadable ONNX model.
+    """
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    try:
+        return ort.InferenceSession(
+            str(path), sess_options=options, providers=["CPUExecutionProvider"]
+        )
+    except Exception as exc:  # onnxruntime raises its own untyped exceptions
+        raise InvalidArgument(f"{path}: not a loadable ONNX model: {exc}") from exc
+
+
+COST_RUNS = 15
+"""Single-row runs timed at load to estimate a version's cost (inline decision)."""
+
+
+def _row_cost(run: RunSync, feeds: list[np.ndarray]) -> tuple[int, int]:
+    """Median and maximum time of ``COST_RUNS`` runs on the one-row warm-up feeds."""
+    times = []
+    for _ in range(COST_RUNS):
+        start = time.perf_counter_ns()
+        run(feeds)
+        times.append(time.perf_counter_ns() - start)
+    times.sort()
+    return times[len(times) // 2], times[-1]
+
+
 class OnnxModel:
     """A loaded and warmed onnxruntime session of one model version."""
 
-    def __init__(self, session: ort.InferenceSession, description: ModelDescription) -> None:
+    def __init__(
+        self,
+        session: ort.InferenceSession,
+        description: ModelDescription,
+        plan: BatchPlan | None = None,
+    ) -> None:
         self.session = session
         self.description = description
+        self.plan = plan or BatchPlan()
+        self._pad_single = self.plan.pad_single
+        self.row_cost_ns = 0
+        """Median single-row run time measured at load (0: not measured)."""
+        self.row_cost_max_ns = 0
+        """Slowest of the single-row runs timed at load."""
         self._input_names = [s.name for s in description.signature.inputs]
         self._output_names = [s.name for s in description.signature.outputs]
         self._run = session.run
@@ -131,31 +180,53 @@ class OnnxModel:
 
     @classmethod
     def load(cls, path: Path, *, intra_op_num_threads: int = 1, warmup_runs: int = 2) -> OnnxModel:
-        """Create, describe and warm up a session; blocking (run it in a worker thread).
+        """Create, describe, make batch invariant and warm up a session; blocking.
+
+        Batch invariance (:mod:`inference_server.determinism`): a model with a variable batch
+        dimension is checked on a seeded sample and runs under the first plan that holds
+        (possibly padding a lone row, possibly with one thread instead of the configured
+        count). Run it in a worker thread.
 
         Raises:
             InvalidArgument: the file is not a loadable ONNX model, or its types are not
                 supported.
         """
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = intra_op_num_threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        options.log_severity_level = 3
-        try:
-            session = ort.InferenceSession(
-                str(path), sess_options=options, providers=["CPUExecutionProvider"]
-            )
-        except Exception as exc:  # onnxruntime raises its own untyped exceptions
-            raise InvalidArgument(f"{path}: not a loadable ONNX model: {exc}") from exc
-        model = cls(session, describe(session))
+        sessions = {intra_op_num_threads: _session(path, intra_op_num_threads)}
+
+        def make_run(threads: int) -> RunSync:
+            if threads not in sessions:
+                sessions[threads] = _session(path, threads)
+            probe = cls(sessions[threads], description)
+            return probe.run_sync
+
+        description = describe(sessions[intra_op_num_threads])
+        plan = BatchPlan(threads=intra_op_num_threads, verdict="fixed batch")
+        if description.signature.inputs and all(
+            s.shape[:1] == (-1,) for s in description.signature.inputs
+        ):
+            try:
+                plan = choose_plan(make_run, description.signature, intra_op_num_threads)
+            except Exception as exc:  # a model that cannot run the random sample still serves
+                log.warning("%s: batch invariance not checked: %s", path, exc)
+                plan = BatchPlan(threads=intra_op_num_threads, verdict="unverified")
+        log.info("%s: batch plan %s", path, plan.label)
+        model = cls(sessions[plan.threads], description, plan)
         feeds = warmup_inputs(model.description.signature)
         for _ in range(warmup_runs):
             model.run_sync(feeds)
+        model.row_cost_ns, model.row_cost_max_ns = _row_cost(model.run_sync, feeds)
         return model
 
     def run_sync(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        """Run the session on arrays in signature input order; outputs in signature order."""
+        """Run the session on arrays in signature input order; outputs in signature order.
+
+        A lone row is padded to two when the version's batch plan says so (batch invariance).
+        """
+        if self._pad_single and arrays and arrays[0].shape[:1] == (1,):
+            return run_padded(self._run_feeds, arrays)
+        return self._run_feeds(arrays)
+
+    def _run_feeds(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         feeds = dict(zip(self._input_names, arrays, strict=True))
         outputs: list[np.ndarray] = self._run(self._output_names, feeds)
         return outputs

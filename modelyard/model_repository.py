@@ -101,6 +101,9 @@ class BatchingConfig(ConfigStruct, frozen=True):
         max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
         queue_timeout_us: a request still queued after this long fails with
             DEADLINE_EXCEEDED; 0 waits without limit.
+        inline_max_us: a request reaching an idle batcher runs on the event loop itself
+            (no hand-off to the session thread) when its rows times the version's single-row
+            cost measured at load is at most this; 0 always hands off.
     """
 
     enabled: bool = True
@@ -109,6 +112,7 @@ class BatchingConfig(ConfigStruct, frozen=True):
     linger_us: Annotated[int, msgspec.Meta(ge=0)] = 1000
     max_queue_size: PositiveInt = 1024
     queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 0
+    inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
 
 
 class Route(ConfigStruct, frozen=True):

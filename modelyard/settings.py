@@ -172,6 +172,35 @@ class SchedulerSettings(_Section, kw_only=True, frozen=True):
     """How long a replica's claim on a running job lasts without renewal (> 2 * tick_s)."""
 
 
+class MonitoringSettings(_Section, kw_only=True, frozen=True):
+    """Alerts and their notifications (control plane)."""
+
+    alert_cooldown_s: float = 3600.0
+    """A resolved alert's repeats within this many seconds fold into it instead of a new one."""
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "modelyard@localhost"
+    smtp_username: str = ""
+    smtp_password: str = ""
+    """Secret: masked in ``config show``."""
+    smtp_starttls: bool = False
+    notify_timeout_s: float = 10.0
+    """Per attempt: SMTP connection or HTTP request timeout."""
+    notify_max_attempts: int = 5
+    """Attempts per delivery before it is dead-lettered."""
+    notify_backoff_s: float = 5.0
+    """Delay before the second attempt; doubles per attempt, with jitter (50-100%)."""
+    notify_backoff_max_s: float = 300.0
+    notify_poll_s: float = 1.0
+    """How often due deliveries (retries) are looked for; new alerts are sent at once."""
+    drift_check_interval: str = "every 1h"
+    """Schedule of the periodic drift checks (``every <n>s|m|h|d`` or a cron expression)."""
+    drift_window_s: float = 3600.0
+    """Window of a drift check (periodic, and manual ones that name none), in seconds."""
+    streaming_interval: str = "every 1m"
+    """How often the streaming detectors read new predictions and outcomes."""
+
+
 class RetrainingSettings(_Section, kw_only=True, frozen=True):
     """Retraining runs (worker processes started by the control plane)."""
 
@@ -205,6 +234,7 @@ class Settings(_Section, kw_only=True, frozen=True):
 
     prediction_log: PredictionLogSettings = PredictionLogSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    monitoring: MonitoringSettings = MonitoringSettings()
     retraining: RetrainingSettings = RetrainingSettings()
     logging: LoggingSettings = LoggingSettings()
 
@@ -303,6 +333,12 @@ def _check_values(settings: Settings) -> None:
         raise ConfigurationError(
             f"invalid setting scheduler.lease_s={scheduler.lease_s!r}: "
             f"must exceed twice scheduler.tick_s={scheduler.tick_s!r} (> 0)"
+        )
+    monitoring = settings.monitoring
+    if monitoring.notify_max_attempts < 1 or monitoring.notify_backoff_s < 0:
+        raise ConfigurationError(
+            f"invalid setting monitoring.notify_max_attempts={monitoring.notify_max_attempts!r}"
+            f" / notify_backoff_s={monitoring.notify_backoff_s!r}: need >= 1 attempt, delay >= 0"
         )
     for name in ("grpc_port", "http_port", "metrics_port"):
         port = getattr(settings.server, name)

@@ -120,7 +120,9 @@ def variant_metrics(
         weight=variant.weight,
         requests=len({o.request_id for o in observations}),
         outcomes=sum(
-            1 for o in observations if o.converted is not None or o.value is not None or o.label
+            1
+            for o in observations
+            if o.converted is not None or o.value is not None or o.label is not None
         ),
         latency_p50_ms=p50,
         latency_p95_ms=p95,

@@ -33,7 +33,11 @@ def build_registry(
         store=RegistryStore(database.dialect),
         audit_log=audit_log,
         artifacts=artifacts,
-        publisher=RepositoryPublisher(Path(settings.registry.model_repository), artifacts),
+        publisher=RepositoryPublisher(
+            Path(settings.registry.model_repository),
+            artifacts,
+            references=Path(settings.registry.artifact_store) / "references",
+        ),
         mirror=MlflowMirror(settings.tracking.uri) if settings.registry.mirror_to_mlflow else None,
         features=features,
     )

@@ -16,6 +16,7 @@ import click
 import msgspec
 
 from control_plane.cli_client import TOKEN_OPTION, URL_OPTION, echo_json, request
+from control_plane.monitoring.samples import read_sample
 from control_plane.registry.card_rules import minimal_card_data
 from control_plane.registry.service import fidelity_figures
 from modelyard.enums import ModelStage
@@ -73,6 +74,13 @@ def models() -> None:
 )
 @click.option("--signature", "signature_path", type=click.Path(exists=True, path_type=Path))
 @click.option("--description", default="")
+@click.option(
+    "--reference-sample",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Training sample (CSV/Parquet): monitoring stores the version's reference profile.",
+)
+@click.option("--score-column", default=None, help="Column of the sample holding the score.")
 @URL
 @TOKEN
 def register(
@@ -83,6 +91,8 @@ def register(
     lineage_path: Path,
     signature_path: Path | None,
     description: str,
+    reference_sample: Path | None,
+    score_column: str | None,
     url: str | None,
     token: str | None,
 ) -> None:
@@ -100,6 +110,9 @@ def register(
         raise click.UsageError("give --onnx FILE or --conversion DIR")
     if signature_path is not None:
         body["signature"] = _json_file(signature_path)
+    if reference_sample is not None:
+        sample = read_sample(reference_sample, score_column)
+        body["reference_sample"], body["reference_score"] = sample["columns"], sample["score"]
     echo_json(request(url, token, "POST", f"/v1/models/{name}/versions", body=body))
 
 

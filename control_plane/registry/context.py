@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from control_plane.registry.publisher import RepositoryPublisher
     from control_plane.registry.store import RegistryStore
     from modelyard.models import Feature, FeatureRef, RegisteredModel
+    from modelyard.sketches import ReferenceProfile
     from modelyard.storage.audit import AuditLog
     from modelyard.storage.database import Database
 
@@ -36,6 +37,14 @@ class FeatureResolver(Protocol):
         Raises:
             NotFound: a (name, version) pair is not in the feature store.
         """
+        ...
+
+
+class ReferenceSink(Protocol):
+    """Where a version's reference profile goes at registration (monitoring's drift service)."""
+
+    async def store_reference(self, model: str, version: int, profile: ReferenceProfile) -> None:
+        """Store ``profile`` as the reference of ``model`` ``version``."""
         ...
 
 
@@ -62,6 +71,8 @@ class RegistryContext:
         publisher: the model repository writer.
         mirror: the MLflow mirror, or None to mirror nothing.
         features: the feature store, or None to accept lineage features unchecked.
+        references: where reference profiles from registration samples go (set by the
+            composition root once monitoring exists), or None.
     """
 
     def __init__(
@@ -82,6 +93,7 @@ class RegistryContext:
         self.publisher = publisher
         self.mirror = mirror
         self.features = features
+        self.references: ReferenceSink | None = None
 
     async def publish(self, conn: AsyncConnection, name: str) -> None:
         """Make the repository serve the Staging and Production versions of ``name``."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 import msgspec
 
@@ -31,6 +32,10 @@ class ModelRegistration(InputValue, kw_only=True, frozen=True):
         fidelity: conversion fidelity figures, merged into ``lineage.fidelity``.
         description: free text.
         tags: free key/value labels.
+        reference_sample: the training sample (feature -> values, columns of equal length);
+            monitoring stores the version's reference profile built from it.
+        reference_score: the model's score on that sample (positive-class probability or
+            prediction), profiled too when given.
     """
 
     onnx: bytes
@@ -40,6 +45,8 @@ class ModelRegistration(InputValue, kw_only=True, frozen=True):
     fidelity: dict[str, float] = msgspec.field(default_factory=dict)
     description: str = ""
     tags: dict[str, str] = msgspec.field(default_factory=dict)
+    reference_sample: dict[str, list[Any]] | None = None
+    reference_score: list[float] | None = None
 
 
 class StageTransition(InputValue, kw_only=True, frozen=True):

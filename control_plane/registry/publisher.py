@@ -35,17 +35,24 @@ if TYPE_CHECKING:
     from control_plane.registry.artifacts import ArtifactStore
 
 
+REFERENCE_FILENAME = "reference.json"
+
+
 class RepositoryPublisher:
     """Writes registry state into a model repository folder.
 
     Args:
         root: the model repository (``settings.registry.model_repository``).
         artifacts: where the ONNX bytes come from.
+        references: folder of reference profiles, ``<references>/<model>/<version>/
+            reference.json`` (written by monitoring); a version's profile is published with
+            it, in the same atomic rename, so a server loading the version finds both.
     """
 
-    def __init__(self, root: Path, artifacts: ArtifactStore) -> None:
+    def __init__(self, root: Path, artifacts: ArtifactStore, references: Path | None = None):
         self.root = root
         self._artifacts = artifacts
+        self.references = references
 
     def model_dir(self, name: str) -> Path:
         """The folder of one model, guaranteed to be a direct child of the repository.
@@ -95,12 +102,12 @@ class RepositoryPublisher:
         stale = model_dir / str(version)
         if stale.exists():  # an incomplete leftover (no model.onnx): not a served version
             _remove_version(model_dir, version)
-        layout.publish_version(
-            self.root,
-            model_dir.name,
-            version,
-            {layout.MODEL_FILENAME: self._artifacts.path(sha256)},
-        )
+        files = {layout.MODEL_FILENAME: self._artifacts.path(sha256)}
+        if self.references is not None:
+            profile = self.references / model_dir.name / str(version) / REFERENCE_FILENAME
+            if profile.is_file():
+                files[REFERENCE_FILENAME] = profile
+        layout.publish_version(self.root, model_dir.name, version, files)
 
     @staticmethod
     def _write_config(model_dir: Path, versions: list[int], production: int | None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 import onnx
@@ -22,18 +22,20 @@ from control_plane.registry.naming import check_name
 from control_plane.registry.stages import StageService
 from converters.graph import signature_of as graph_signature
 from modelyard.enums import CardStatus, ModelStage
-from modelyard.errors import InvalidArgument, NotFound
+from modelyard.errors import FailedPrecondition, InvalidArgument, NotFound
 from modelyard.models import ModelLineage, ModelSignature, RegisteredModel
+from modelyard.sketches import build_reference_profile
 from modelyard.storage.audit import AuditEvent
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
 
-    from control_plane.registry.context import RegistryContext
+    from control_plane.registry.context import ReferenceSink, RegistryContext
     from control_plane.registry.models import ModelSummary
     from control_plane.security.models import Principal
     from converters import ConversionResult, FidelityReport
     from modelyard.models import ModelCard
+    from modelyard.sketches import ReferenceProfile
 
 
 def check_lineage(lineage: ModelLineage) -> ModelLineage:
@@ -118,6 +120,7 @@ class RegistryService:
                 lineage features, or bytes that are not an ONNX model.
         """
         check_name(name)
+        profile = self._reference_of(registration)
         card = require_complete(registration.card, f"registering {name!r}")
         lineage = check_lineage(registration.lineage)
         lineage = msgspec.structs.replace(
@@ -148,7 +151,30 @@ class RegistryService:
             model = await self._ctx.store.get(conn, name, version)
         if self._ctx.mirror is not None:
             await self._ctx.mirror.register(model, self._ctx.artifacts.path(sha256).as_uri())
+        if profile is not None and self._ctx.references is not None:
+            await self._ctx.references.store_reference(name, model.version, profile)
         return model
+
+    def use_references(self, sink: ReferenceSink) -> None:
+        """Send the reference profiles of registration samples to ``sink``."""
+        self._ctx.references = sink
+
+    def _reference_of(self, registration: ModelRegistration) -> ReferenceProfile | None:
+        """The profile of the registration sample, built before anything is stored.
+
+        Raises:
+            InvalidArgument: a malformed sample.
+            FailedPrecondition: a sample but no monitoring to keep its profile.
+        """
+        if registration.reference_sample is None:
+            return None
+        if self._ctx.references is None:
+            raise FailedPrecondition("reference samples need the monitoring feature")
+        if not registration.reference_sample:
+            raise InvalidArgument("reference_sample needs at least one column")
+        return build_reference_profile(
+            registration.reference_sample, score=registration.reference_score
+        )
 
     async def register_conversion(
         self,
@@ -159,8 +185,11 @@ class RegistryService:
         principal: Principal,
         *,
         description: str = "",
+        reference_sample: dict[str, list[Any]] | None = None,
+        reference_score: list[float] | None = None,
     ) -> RegisteredModel:
-        """Register a :class:`converters.ConversionResult` (ONNX, signature, fidelity)."""
+        """Register a :class:`converters.ConversionResult` (ONNX, signature, fidelity), with
+        the training sample whose profile drift checks compare against, when given."""
         registration = ModelRegistration(
             onnx=conversion.onnx,
             signature=conversion.signature,
@@ -168,6 +197,8 @@ class RegistryService:
             lineage=lineage,
             fidelity=fidelity_figures(conversion.fidelity),
             description=description,
+            reference_sample=reference_sample,
+            reference_score=reference_score,
         )
         return await self.register(name, registration, principal)
 

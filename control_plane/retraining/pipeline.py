@@ -51,6 +51,8 @@ if TYPE_CHECKING:
 
 BUILT_IN_TRAINERS = ("lightgbm", "xgboost", "logistic_regression")
 CONVERSION_SAMPLE_ROWS = 2000
+REFERENCE_ROWS = 5000
+"""Training rows the candidate's drift reference profile is built from."""
 
 
 @dataclass
@@ -348,6 +350,8 @@ class RetrainingPipeline:
             },
         )
         card = self._card(parent)
+        assert work.train_x is not None
+        sample = work.train_x.head(REFERENCE_ROWS)
         work.candidate = await self._services.registry.register_conversion(
             self._run.model,
             work.conversion,
@@ -355,6 +359,7 @@ class RetrainingPipeline:
             lineage,
             self._principal,
             description=f"retraining run {self._run.id} ({self._run.trigger.trigger_type.value})",
+            reference_sample={str(c): sample[c].tolist() for c in sample.columns},
         )
         log.append(f"registered version {work.candidate.version} (stage None, card draft)")
 

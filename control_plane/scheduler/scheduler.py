@@ -171,11 +171,12 @@ class Scheduler:
 
     async def _loop(self) -> None:
         while True:
+            # NOTE: cleared before the pass, so a wake-up during it is not lost.
+            self._wake.clear()
             try:
                 await self.tick()
             except Exception:  # NOTE: the edge of a background task: log and keep ticking.
                 log.exception("scheduler tick failed")
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self._tick_s)
 

@@ -7,8 +7,11 @@ anything else is logged once here, at the edge, and answered INTERNAL. Nothing i
 successful request.
 
 ModelStreamInfer (Triton's shape) runs the requests of one stream concurrently, up to
-``STREAM_WINDOW`` at a time, and writes each answer as it completes; an error answers that
-request with ``error_message`` (and its id) and the stream goes on.
+``STREAM_WINDOW`` at a time (so the micro-batcher merges a stream's requests into batches),
+and writes the answers in request order, each carrying its request's id: a client can pair
+answers with requests by position or by id. An error answers that request with
+``error_message`` (and its id) and the stream goes on. Ordered delivery costs no extra
+wake-ups: the writer awaits the oldest request's task; one batch settles many tasks at once.
 """
 
 from __future__ import annotations
@@ -148,41 +151,36 @@ class InferenceServicer:
     async def model_stream_infer(
         self, requests: AsyncIterator[bytes], context: Context
     ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Answer a stream of requests concurrently, in completion order."""
+        """Answer a stream of requests concurrently, in request order."""
         if self._auth.inference_protected:
             try:
                 self._auth.check_inference(authorization(context))
             except ModelyardError as exc:
                 await context.abort(GRPC_STATUS[exc.code], exc.message)
-        answers: asyncio.Queue[pb.ModelStreamInferResponse | None] = asyncio.Queue()
         window = asyncio.Semaphore(STREAM_WINDOW)
-        tasks: set[asyncio.Task[None]] = set()
-
-        async def answer(data: bytes) -> None:
-            try:
-                answers.put_nowait(await self._stream_answer(data))
-            finally:
-                window.release()
+        order: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue()
 
         async def read() -> None:
-            async for data in requests:
-                await window.acquire()
-                task = asyncio.create_task(answer(data))
-                tasks.add(task)
-                task.add_done_callback(tasks.discard)
-            while tasks:
-                await asyncio.gather(*tasks)
-            answers.put_nowait(None)
+            try:
+                async for data in requests:
+                    await window.acquire()
+                    order.put_nowait(asyncio.create_task(self._stream_answer(data)))
+            finally:
+                order.put_nowait(None)  # the writer ends after the last request's answer
 
         reader = asyncio.create_task(read())
         try:
-            while (item := await answers.get()) is not None:
-                yield item
+            while (task := await order.get()) is not None:
+                answer = await task
+                window.release()
+                yield answer
         finally:
             reader.cancel()
-            for task in list(tasks):
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            while not order.empty():
+                if (left := order.get_nowait()) is not None:
+                    left.cancel()
+            # a broken request stream ends the reader with grpc's error: the call is over anyway
+            with contextlib.suppress(asyncio.CancelledError, grpc.RpcError):
                 await reader
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:

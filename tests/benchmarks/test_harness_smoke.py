@@ -33,6 +33,8 @@ def test_harness_runs_the_echo_servers_and_writes_json_and_table(tmp_path: Path)
         "0.2",
         "--repeats",
         "1",
+        "--rounds",
+        "2",
         "--search-steps",
         "1",
         "--no-perf-analyzer",
@@ -48,6 +50,11 @@ def test_harness_runs_the_echo_servers_and_writes_json_and_table(tmp_path: Path)
 
     [run_file] = (tmp_path / "results").glob("*.json")
     run = json.loads(run_file.read_text())
+    assert [r["round"] for r in run["rounds"]] == [1, 2]
+    assert all(len(r["load_before"]) == len(r["load_after"]) == 3 for r in run["rounds"])
+    assert run["machine"]["before"]["cpus"]
+    assert run["machine"]["before"]["cpu"]
+    assert "interleaved rounds" in results_md.read_text()
     echo, echo_http = run["contenders"]
     assert (echo["name"], echo_http["name"]) == ("echo-grpc", "echo-asgi")
     assert echo["status"] == echo_http["status"] == "ok", (echo, echo_http)

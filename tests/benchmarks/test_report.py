@@ -90,4 +90,64 @@ def test_report_writes_ratios_against_the_same_run(tmp_path: Path) -> None:
     assert cells[4:8] == ["0.10x", "7.60x", "—", "0.95x"]  # limit, MLServer, tuned, echo
     assert "- mlserver-tuned: unavailable — no venv" in text
     assert "| modelyard | 120.0 (`x`) |" in text
-    assert (tmp_path / "results" / "RUN-grpc.png").exists()
+    assert (tmp_path / "results" / "latest-grpc.png").exists()
+
+
+def _round(k: int, modelyard_rate: float, load: float) -> dict[str, Any]:
+    return {
+        "round": k,
+        "load_before": [load, load, load],
+        "load_after": [load + 1, load, load],
+        "contenders": [
+            _contender("echo-grpc", [_point("gRPC", "grpc", 64, 4_000.0)]),
+            _contender("modelyard", [_point("gRPC", "grpc", 64, modelyard_rate)]),
+        ],
+    }
+
+
+def test_report_gives_median_and_spread_of_ratios_over_rounds_and_each_rounds_load(
+    tmp_path: Path,
+) -> None:
+    from benchmarks.rounds import representative
+
+    run = _run()
+    run["rounds"] = [_round(1, 3_600.0, 2.0), _round(2, 4_400.0, 3.0), _round(3, 2_000.0, 4.0)]
+    run["contenders"] = representative(run["rounds"])
+    results_md = tmp_path / "RESULTS.md"
+    write_run(run, tmp_path / "results", results_md)
+
+    text = results_md.read_text()
+    row = next(line for line in text.splitlines() if line.startswith("| modelyard | gRPC | 64 |"))
+    cells = [cell.strip() for cell in row.split("|")]
+    assert cells[4:7] == ["0.90x", "0.50-1.10", "0.90, 1.10, 0.50"]
+    assert "round 1: [2.0, 2.0, 2.0] → [3.0, 2.0, 2.0]" in text
+    assert "round 3: [4.0, 4.0, 4.0] → [5.0, 4.0, 4.0]" in text
+    # the contender tables show the median round (3,600 req/s), not the last
+    assert "| modelyard | gRPC | grpc.aio client | — | — | 3,600 (1.0/2.0) |" in text
+
+
+def test_results_keep_only_the_latest_run_and_plots_are_regenerated_from_it(
+    tmp_path: Path,
+) -> None:
+    import json
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    first, second = _run(), _run()
+    second["run_id"] = "RUN2"
+    write_run(first, results, tmp_path / "RESULTS.md")
+    write_run(second, results, tmp_path / "RESULTS.md")
+
+    assert sorted(p.name for p in results.glob("*.json")) == ["latest.json"]
+    assert json.loads((results / "latest.json").read_text())["run_id"] == "RUN2"
+    for png in results.glob("*.png"):
+        png.unlink()
+    out = tmp_path / "plots"
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "plots", "--run", str(results / "latest.json"),
+         "--out", str(out)],
+        capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2],
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (out / "latest-grpc.png").stat().st_size > 0

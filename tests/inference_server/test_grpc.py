@@ -157,6 +157,27 @@ async def test_stream_infer(stub):
     assert ok == {str(i) for i in range(20)}
 
 
+async def test_stream_answers_follow_request_order_and_carry_the_request_id(stub):
+    """Requests of mixed sizes run concurrently (batched together) yet come back in order."""
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(1 + i % 5, 4)).astype(np.float32) for i in range(60)]
+
+    async def requests():
+        for i, x in enumerate(xs):
+            yield _raw_request(x, id=f"r{i}")
+            if i == 30:
+                yield pb.ModelInferRequest(model_name="nope", id="bad")
+
+    answers = [a async for a in stub.ModelStreamInfer(requests())]
+    ids = [a.infer_response.id for a in answers]
+    assert ids == [f"r{i}" for i in range(31)] + ["bad"] + [f"r{i}" for i in range(31, 60)]
+    ok = [a.infer_response for a in answers if not a.error_message]
+    for x, answer in zip(xs, ok, strict=True):
+        index = [o.name for o in answer.outputs].index("probabilities")
+        got = np.frombuffer(answer.raw_output_contents[index], dtype=np.float32).reshape(-1, 2)
+        np.testing.assert_allclose(got, classifier_reference(1, x), rtol=1e-5)
+
+
 async def test_repository_control_and_statistics(stub):
     index = await stub.RepositoryIndex(pb.RepositoryIndexRequest())
     assert [(m.name, m.version, m.state) for m in index.models] == [("clf", "1", "READY")]

@@ -1,0 +1,3 @@
+"""Monitoring: alerts with de-duplication, notifications with retries and dead letters."""
+
+from __future__ import annotations

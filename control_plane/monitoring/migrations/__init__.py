@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``monitoring`` branch (alerts, channels, deliveries)."""
