@@ -22,6 +22,9 @@ from control_plane.abtesting.service import ABTestService
 from control_plane.abtesting.source import PredictionLogSource
 from control_plane.abtesting.store import SqlABTestStore
 from control_plane.audit_routes import AuditController
+from control_plane.batch.routes import BatchController
+from control_plane.batch.service import BatchService
+from control_plane.batch.store import SqlBatchJobStore
 from control_plane.errors import EXCEPTION_HANDLERS
 from control_plane.features.routes import FeatureController
 from control_plane.features.service import FeatureService
@@ -86,6 +89,13 @@ class ControlPlaneServices:
         self.registry = build_registry(
             settings, database, self.audit_log, features=self.feature_service
         )
+        self.batch_service = BatchService(
+            database,
+            SqlBatchJobStore(),
+            self.registry,
+            ArtifactStore(Path(settings.registry.artifact_store)),
+            Path(settings.batch.data_root),
+        )
         self.ab_test_service = ABTestService(
             database=database,
             store=SqlABTestStore(),
@@ -132,6 +142,7 @@ class ControlPlaneServices:
         await upgrade(database)
         services = cls(settings, database, schema=schema)
         await services.tuning_service.recover()
+        await services.batch_service.recover()
         await services.retraining_service.start()
         services.admin_token_path = await services.token_service.ensure_admin_token(
             Path(settings.control_plane.admin_token_file)
@@ -153,6 +164,7 @@ class ControlPlaneServices:
             "tuning_service": self.tuning_service,
             "token_service": self.token_service,
             "registry": self.registry,
+            "batch_service": self.batch_service,
             "ab_test_service": self.ab_test_service,
             "scheduler": self.scheduler,
             "alert_service": self.monitoring.alerts,
@@ -174,6 +186,7 @@ class ControlPlaneServices:
         await self.monitoring.notifier.stop()
         await self.retraining_service.stop()
         await self.tuning_service.stop()
+        await self.batch_service.stop()
         await self.database.dispose()
 
 
@@ -221,6 +234,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
             TokenController,
             ModelController,
             LineageController,
+            BatchController,
             ABTestController,
             SchedulerController,
             MonitoringController,

@@ -154,6 +154,13 @@ class TuningSettings(_Section, kw_only=True, frozen=True):
     """Optuna RDB storage URL for studies shared by several processes (PostgreSQL)."""
 
 
+class BatchSettings(_Section, kw_only=True, frozen=True):
+    """Batch prediction jobs."""
+
+    data_root: str = ".modelyard/batch"
+    """Folder under which job inputs and outputs live; request paths never leave it."""
+
+
 class SchedulerSettings(_Section, kw_only=True, frozen=True):
     """The control plane's background scheduler (periodic checks, retraining schedules)."""
 
@@ -223,6 +230,8 @@ class Settings(_Section, kw_only=True, frozen=True):
     control_plane: ControlPlaneSettings = ControlPlaneSettings()
     server: ServerSettings = ServerSettings()
     tuning: TuningSettings = TuningSettings()
+    batch: BatchSettings = BatchSettings()
+
     prediction_log: PredictionLogSettings = PredictionLogSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
     monitoring: MonitoringSettings = MonitoringSettings()

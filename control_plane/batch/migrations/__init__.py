@@ -1,0 +1,1 @@
+"""Alembic revisions of the ``batch`` branch (the batch jobs table)."""

@@ -1,0 +1,170 @@
+"""The job process on real files: exactly-once output, bad input, cancel at a shard boundary."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from control_plane.batch.models import BadRowPolicy, BatchOptions, JobState, OutputFormat
+from control_plane.batch.runner import JobRun, read_progress
+from control_plane.batch.schema import check_schema
+from control_plane.batch.scoring import BadRows, ChunkScorer
+from control_plane.batch.shards import read_manifest, read_results
+from control_plane.batch.sources import list_inputs, read_schema
+from modelyard.errors import InvalidArgument
+from tests.control_plane.batch.helpers import (
+    input_table,
+    model_bytes,
+    prepare_job,
+    start_runner,
+    write_inputs,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+def test_folder_scored_exactly_once_by_two_workers(tmp_path: Path, kind: str) -> None:
+    inputs = write_inputs(tmp_path / "in", [250, 101], kind)
+    options = BatchOptions(chunk_size=40, workers=2, id_columns=("id",), carry_columns=("note",))
+    output = prepare_job(tmp_path, inputs, options)
+    assert JobRun(output).run() is JobState.SUCCEEDED
+    results = read_results(output)
+    assert sorted(results.column("id").to_pylist()) == list(range(351))
+    assert results.column_names == [
+        "id", "note", "label", "probability_0", "probability_1", "probability_2",
+        "model", "model_version",
+    ]  # fmt: skip
+    assert set(results.column("model").to_pylist()) == {"tiny"}
+    assert set(results.column("model_version").to_pylist()) == {1}
+    sums = pc.add(
+        pc.add(results["probability_0"], results["probability_1"]), results["probability_2"]
+    )
+    assert pc.max(pc.abs(pc.subtract(sums, 1.0))).as_py() < 1e-5
+    manifest = read_manifest(output)
+    assert manifest is not None
+    assert manifest.complete
+    assert len(manifest.shards) == 7 + 3
+
+
+def test_results_match_one_session_scoring_the_whole_table(tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path / "in", [123])
+    output = prepare_job(tmp_path, inputs, BatchOptions(chunk_size=50, id_columns=("id",)))
+    assert JobRun(output).run() is JobState.SUCCEEDED
+    results = read_results(output).sort_by("id")
+    whole = ChunkScorer(model_bytes(), model="tiny", version=1, keep_columns=("id",))
+    expected = whole.score(pq.read_table(inputs / "in-000.parquet")).results
+    assert results.column("label").equals(expected.column("label"))
+    assert results.column("probability_1").equals(expected.column("probability_1"))
+
+
+def test_csv_output_format(tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path / "in", [30])
+    options = BatchOptions(chunk_size=7, id_columns=("id",), output_format=OutputFormat.CSV)
+    output = prepare_job(tmp_path, inputs, options)
+    assert JobRun(output).run() is JobState.SUCCEEDED
+    assert sorted(p.name for p in output.glob("part-*"))[0] == "part-00000-000000.csv"
+    assert sorted(read_results(output).column("id").to_pylist()) == list(range(30))
+
+
+def _with_nulls(path: Path) -> Path:
+    table = input_table(20)
+    f1 = pa.array([None if i in (3, 11) else v for i, v in enumerate(table["f1"].to_pylist())])
+    table = table.set_column(table.schema.get_field_index("f1"), "f1", f1)
+    path.mkdir()
+    pq.write_table(table, path / "in.parquet")
+    return path
+
+
+def test_bad_rows_go_to_the_errors_file_with_their_reason(tmp_path: Path) -> None:
+    inputs = _with_nulls(tmp_path / "in")
+    options = BatchOptions(chunk_size=8, id_columns=("id",), bad_rows=BadRowPolicy.ERRORS_FILE)
+    output = prepare_job(tmp_path, inputs, options)
+    assert JobRun(output).run() is JobState.SUCCEEDED
+    assert sorted(read_results(output).column("id").to_pylist()) == sorted(set(range(20)) - {3, 11})
+    errors = pa.concat_tables(pq.read_table(p) for p in sorted(output.glob("errors-*")))
+    assert errors.column("id").to_pylist() == [3, 11]
+    assert errors.column("error").to_pylist() == ["missing value in column 'f1'"] * 2
+    progress = read_progress(output)
+    assert progress is not None
+    assert (progress.rows_done, progress.rows_failed) == (20, 2)
+
+
+def test_bad_rows_fail_the_job_under_the_fail_policy(tmp_path: Path) -> None:
+    inputs = _with_nulls(tmp_path / "in")
+    output = prepare_job(tmp_path, inputs, BatchOptions(chunk_size=8))
+    assert JobRun(output).run() is JobState.FAILED
+    progress = read_progress(output)
+    assert progress is not None
+    assert progress.error is not None
+    assert "in.parquet chunk 0: column 'f1' has a missing value" in progress.error
+    with pytest.raises(BadRows):
+        ChunkScorer(model_bytes(), model="t", version=1).score(pq.read_table(inputs))
+
+
+def test_schema_check_names_missing_and_mistyped_columns(tmp_path: Path) -> None:
+    table = input_table(5).drop_columns(["f2"])
+    table = table.set_column(1, "f0", pa.array(["a"] * 5))
+    pq.write_table(table, tmp_path / "bad.parquet")
+    info = ChunkScorer(model_bytes(), model="t", version=1).info
+    file = list_inputs(tmp_path / "bad.parquet")[0]
+    with pytest.raises(InvalidArgument) as raised:
+        check_schema(info, read_schema(file), ("id", "customer"), file.name)
+    assert str(raised.value) == (
+        "input bad.parquet does not fit the model: column 'f0' is string, the model expects "
+        "FP32; missing column 'f2'; missing column 'customer'"
+    )
+
+
+def test_unreadable_file_is_named(tmp_path: Path) -> None:
+    (tmp_path / "broken.parquet").write_bytes(b"not parquet at all")
+    file = list_inputs(tmp_path)[0]
+    with pytest.raises(InvalidArgument, match=r"input file broken\.parquet is unreadable"):
+        read_schema(file)
+    with pytest.raises(InvalidArgument, match=r"holds no \.csv or \.parquet"):
+        list_inputs(_empty(tmp_path))
+    with pytest.raises(InvalidArgument, match="does not exist"):
+        list_inputs(tmp_path / "missing")
+
+
+def _empty(tmp_path: Path) -> Path:
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    return empty
+
+
+def test_sigterm_cancels_at_a_shard_boundary_and_resume_completes(tmp_path: Path) -> None:
+    inputs = write_inputs(tmp_path / "in", [3000])
+    options = BatchOptions(chunk_size=20, id_columns=("id",))
+    output = prepare_job(tmp_path, inputs, options)
+    process = start_runner(output)
+    _wait_for_shards(output, 2)
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 1
+    progress = read_progress(output)
+    assert progress is not None
+    assert progress.state is JobState.CANCELLED
+    manifest = read_manifest(output)
+    assert manifest is not None
+    assert not manifest.complete
+    assert not list(output.glob(".tmp-*"))
+    assert len(list(output.glob("part-*"))) == len(manifest.shards) < 150
+    assert JobRun(output).run() is JobState.SUCCEEDED
+    assert sorted(read_results(output).column("id").to_pylist()) == list(range(3000))
+
+
+def _wait_for_shards(output: Path, count: int) -> None:
+    import time
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        manifest = read_manifest(output)  # replaced atomically: never seen half-written
+        if manifest is not None and len(manifest.shards) >= count:
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"{output} never reached {count} committed shards")
