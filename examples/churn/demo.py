@@ -30,8 +30,10 @@ import numpy as np
 
 from control_plane.app import ControlPlaneServices
 from control_plane.security.models import Principal
+from examples.churn.batch_step import run_batch
 from examples.churn.experiment import run_ab_test
 from examples.churn.features import engineer
+from examples.churn.monitoring_step import run_monitoring_loop
 from examples.churn.pipeline import PipelineOptions, PipelineResult, run_pipeline
 from examples.churn.processes import ProcessGroup, owned_processes
 from examples.churn.stack import Stack, start_stack
@@ -201,6 +203,30 @@ async def _ab_test(
     )
 
 
+def _monitoring(
+    stack: Stack,
+    settings: Settings,
+    developer: dict[str, str],
+    result: PipelineResult,
+    requests: int,
+    steps: Steps,
+) -> dict[str, object]:
+    """Drifted traffic through the whole monitoring and retraining loop."""
+    admin = Path(settings.control_plane.admin_token_file).read_text().strip()
+    drifted = generate_churn(requests, seed=3003, drift=1.0)
+    return run_monitoring_loop(
+        control_plane=stack.control_plane,
+        admin=_bearer(admin),
+        developer=developer,
+        server_http=stack.server_http,
+        server_admin=stack.server_admin,
+        model=result.model.name,
+        version=result.model.version,
+        drifted=engineer(drifted.frame),
+        say=steps.say,
+    )
+
+
 def _where_next(settings: Settings, url: str, ports: dict[str, int], repository: Path) -> None:
     tracking = settings.tracking
     lines = {
@@ -226,6 +252,10 @@ def _where_next(settings: Settings, url: str, ports: dict[str, int], repository:
 @click.option("--workers", default=2, show_default=True, help="inference server processes")
 @click.option("--keep-running", is_flag=True, help="leave the services up afterwards")
 @click.option("--ab-requests", default=4000, show_default=True, help="keyed A/B requests")
+@click.option(
+    "--drift-requests", default=3000, show_default=True, help="requests of the shifted population"
+)
+@click.option("--batch-rows", default=100_000, show_default=True, help="rows of the batch job")
 @click.option("--summary", type=click.Path(path_type=Path), help="write a JSON summary here")
 def demo(
     rows: int,
@@ -235,11 +265,13 @@ def demo(
     workers: int,
     keep_running: bool,
     ab_requests: int,
+    drift_requests: int,
+    batch_rows: int,
     summary: Path | None,
 ) -> None:
     """Train, register, approve, promote, serve, score and A/B-test a churn model."""
     settings = settings_from_context()
-    steps = Steps(total=6)
+    steps = Steps(total=8)
     steps.step("training pipeline: data, features, MLflow runs, Optuna, ONNX, registration")
     options = PipelineOptions(rows=rows, trials=trials, challenger=True)
     result = asyncio.run(_train(settings, options, steps))
@@ -261,6 +293,17 @@ def demo(
         if result.challenger is not None:
             steps.step("A/B test: Production vs runner-up, keyed traffic, outcomes")
             experiment = asyncio.run(_ab_test(stack, developer, result, ab_requests, steps))
+        steps.step("drift → alert → notification → retraining → hot-load")
+        monitored = _monitoring(stack, settings, developer, result, drift_requests, steps)
+        steps.step(f"batch job: {batch_rows:,} rows, killed once and resumed")
+        batch = run_batch(
+            control_plane=stack.control_plane,
+            developer=developer,
+            data_root=Path(settings.batch.data_root).resolve(),
+            model=result.model.name,
+            rows=batch_rows,
+            say=steps.say,
+        )
         steps.step("where to look next")
         _where_next(settings, stack.control_plane, ports, repository)
         if summary is not None:
@@ -285,6 +328,8 @@ def demo(
                         "repository": str(repository),
                         "pids": [p.process.pid for p in group.processes],
                         "ab_test": experiment,
+                        "monitoring": monitored,
+                        "batch": batch,
                     }
                     | scored,
                     indent=2,

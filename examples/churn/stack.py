@@ -61,6 +61,8 @@ def start_stack(group: ProcessGroup, repository: Path, workers: int) -> Stack:
         "MODELYARD_SERVER_ADMIN_TOKEN": token,
         "MODELYARD_CONTROL_PLANE_INFERENCE_SERVERS": f"http://127.0.0.1:{http_port}",
         "MODELYARD_PREDICTION_LOG_ENABLED": "true",
+        # Short sketch windows, so a drift check can look at the drifted traffic alone.
+        "MODELYARD_SERVER_SKETCH_WINDOW_S": "5",
     }
     server = group.start(
         "inference-server",
