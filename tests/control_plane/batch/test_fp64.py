@@ -22,5 +22,5 @@ def test_a_float64_graph_scores_batches_as_the_native_model() -> None:
     assert scorer.info.input_types == ("tensor(double)",)
     scored = scorer.score(pa.Table.from_pandas(frame))
     probabilities = scored.results.column("probability_1").to_numpy()
-    native = model.predict_proba(frame)[:, 1]
+    native = np.asarray(model.predict_proba(frame))[:, 1]
     assert np.max(np.abs(probabilities - native)) < 1e-5
