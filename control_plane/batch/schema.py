@@ -35,6 +35,8 @@ class ModelInfo:
         task: ``classification`` or ``regression``.
         class_labels: probability-column order (classifiers).
         input_names: the graph's input names.
+        input_types: the graph's input element types (``tensor(float)``, ``tensor(double)``,
+            ...): double-precision graphs take float64 (``docs/model-conventions.md``).
     """
 
     layout: str
@@ -43,6 +45,7 @@ class ModelInfo:
     task: str
     class_labels: tuple[str, ...]
     input_names: tuple[str, ...]
+    input_types: tuple[str, ...] = ()
 
 
 def model_info(session: ort.InferenceSession) -> ModelInfo:
@@ -69,6 +72,7 @@ def model_info(session: ort.InferenceSession) -> ModelInfo:
         task=props.get("modelyard.task", "classification"),
         class_labels=classes,
         input_names=tuple(i.name for i in session.get_inputs()),
+        input_types=tuple(str(i.type) for i in session.get_inputs()),
     )
 
 

@@ -25,7 +25,8 @@ from control_plane.batch.models import BadRowPolicy
 from control_plane.batch.schema import ModelInfo, model_info
 from modelyard.errors import InvalidArgument
 
-_NUMPY = {"FP32": np.float32, "INT64": np.int64, "BYTES": object}
+_NUMPY = {"FP32": np.float32, "FP64": np.float64, "INT64": np.int64, "BYTES": object}
+_ONNX_FLOATS = {"tensor(double)": np.float64}
 
 
 class BadRows(InvalidArgument):
@@ -137,13 +138,18 @@ class ChunkScorer:
     def _feeds(self, table: pa.Table) -> dict[str, np.ndarray]:
         info = self.info
         if info.layout == "per_column":
+            onnx_types = dict(zip(info.input_names, info.input_types, strict=False))
             return {
-                name: _column(table, name, _NUMPY.get(kind, np.float32)).reshape(-1, 1)
+                name: _column(table, name, _dtype(kind, onnx_types.get(name))).reshape(-1, 1)
                 for name, kind in zip(info.feature_names, info.feature_types, strict=True)
             }
-        matrix = np.empty((table.num_rows, len(info.feature_names)), dtype=np.float32)
+        # NOTE: a double-precision graph takes float64 as it is (never rounded through FP32).
+        dtype = (
+            _ONNX_FLOATS.get(info.input_types[0], np.float32) if info.input_types else np.float32
+        )
+        matrix = np.empty((table.num_rows, len(info.feature_names)), dtype=dtype)
         for index, name in enumerate(info.feature_names):
-            matrix[:, index] = _column(table, name, np.float32)
+            matrix[:, index] = _column(table, name, dtype)
         return {info.input_names[0]: matrix}
 
     def _results(self, table: pa.Table, outputs: list[np.ndarray]) -> pa.Table:
@@ -169,6 +175,13 @@ class ChunkScorer:
 
 def _label_type(label: np.ndarray) -> pa.DataType:
     return pa.string() if label.dtype == object else pa.int64()
+
+
+def _dtype(kind: str, onnx_type: str | None) -> type:
+    """The numpy type to feed: the graph's own element type decides for floats."""
+    if onnx_type in _ONNX_FLOATS:
+        return _ONNX_FLOATS[onnx_type]
+    return _NUMPY.get(kind, np.float32)
 
 
 def _column(table: pa.Table, name: str, dtype: type) -> np.ndarray:
