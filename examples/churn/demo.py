@@ -10,7 +10,13 @@
 4. answers over gRPC and HTTP checked against the native model, then traffic over both;
 5. an A/B test of the two versions with keyed traffic and fed-back outcomes, and its
    recommendation (:mod:`examples.churn.experiment`);
-6. where to look next.
+6. traffic from a shifted population → a drift report from the servers' sketches → an alert
+   delivered to a local webhook (signature checked) → a retraining run triggered by the alert →
+   the candidate evaluated against Production and promoted to Staging (or rejected, with the
+   reason) → loaded by every server worker (:mod:`examples.churn.monitoring_step`);
+7. a 100,000-row batch job with a progress bar, killed once and resumed, every row written
+   exactly once (:mod:`examples.churn.batch_step`);
+8. where to look next.
 Every process is stopped at the end, on failure and on Ctrl-C, unless ``--keep-running``.
 """
 
