@@ -1,17 +1,22 @@
-"""``modelyard demo``: the serving loop end to end on one machine, nothing to configure.
+"""``modelyard demo``: the platform's loop end to end on one machine, nothing to configure.
 
-train -> convert -> register -> approve -> promote -> serve -> score:
-1. run the churn pipeline in-process on the embedded stores (features, MLflow runs, Optuna,
-   ONNX conversion with its fidelity check, registration with card and lineage);
-2. start the control plane (subprocess, free port); as admin, issue a developer token for the
-   pipeline and an approver token for a second principal;
-3. over REST: the developer moves the version to Staging, the approver approves its card and
-   promotes it to Production, which publishes it into the model repository;
-4. start an inference server (subprocess, ``--workers`` processes sharing free ports) on the
-   repository and wait for every worker to listen;
-5. check that answers over gRPC and HTTP equal the native model's within the fidelity
-   tolerance, then score traffic over both for a few seconds and print throughput and latency;
-6. print where to look next.
+1. the churn pipeline in-process on the embedded stores: data, features, MLflow runs, Optuna,
+   ONNX conversion with its fidelity check (precision chosen automatically), registration of
+   the winner and the runner-up with cards and lineage;
+2. an inference server (``--workers`` processes that behave as one) and the control plane
+   (subprocesses, free ports), sharing the server's admin token and the platform database;
+3. over REST, as different principals: the winner to Staging, its card approved by a second
+   principal and promoted to Production; the runner-up to Staging (both published);
+4. answers over gRPC and HTTP checked against the native model, then traffic over both;
+5. an A/B test of the two versions with keyed traffic and fed-back outcomes, and its
+   recommendation (:mod:`examples.churn.experiment`);
+6. traffic from a shifted population → a drift report from the servers' sketches → an alert
+   delivered to a local webhook (signature checked) → a retraining run triggered by the alert →
+   the candidate evaluated against Production and promoted to Staging (or rejected, with the
+   reason) → loaded by every server worker (:mod:`examples.churn.monitoring_step`);
+7. a 100,000-row batch job with a progress bar, killed once and resumed, every row written
+   exactly once (:mod:`examples.churn.batch_step`);
+8. where to look next.
 Every process is stopped at the end, on failure and on Ctrl-C, unless ``--keep-running``.
 """
 
@@ -31,17 +36,16 @@ import numpy as np
 
 from control_plane.app import ControlPlaneServices
 from control_plane.security.models import Principal
+from examples.churn.batch_step import run_batch
+from examples.churn.experiment import run_ab_test
+from examples.churn.features import engineer
+from examples.churn.monitoring_step import run_monitoring_loop
 from examples.churn.pipeline import PipelineOptions, PipelineResult, run_pipeline
-from examples.churn.processes import (
-    ProcessGroup,
-    control_plane_url,
-    free_port,
-    free_ports,
-    listening_worker,
-    owned_processes,
-)
+from examples.churn.processes import ProcessGroup, owned_processes
+from examples.churn.stack import Stack, start_stack
 from examples.churn.traffic import grpc_load, grpc_probabilities, http_load, http_probabilities
 from modelyard.commands import settings_from_context
+from modelyard.datasets import generate_churn
 from modelyard.enums import Role
 from modelyard.settings import Settings
 
@@ -101,7 +105,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 def _approve_and_promote(
     url: str, settings: Settings, result: PipelineResult, steps: Steps
-) -> dict[str, Any]:
+) -> tuple[dict[str, Any], dict[str, str]]:
     admin = Path(settings.control_plane.admin_token_file).read_text().strip()
     model = f"/v1/models/{result.model.name}/versions/{result.model.version}"
     with httpx.Client(base_url=url, timeout=60) as client:
@@ -132,34 +136,18 @@ def _approve_and_promote(
             )
         )
         steps.say(f"{APPROVER} promoted version {result.model.version} to Production (published)")
-        return promoted
+        if result.challenger is not None:
+            challenger = f"/v1/models/{result.challenger.name}/versions/{result.challenger.version}"
+            body = {"stage": "Staging", "reason": "demo: A/B candidate"}
+            _checked(client.post(f"{challenger}/transitions", json=body, headers=developer))
+            steps.say(f"version {result.challenger.version} (runner-up) moved to Staging")
+        return promoted, developer
 
 
-def _start_server(group: ProcessGroup, repository: Path, workers: int) -> dict[str, int]:
-    ports = {
-        "grpc_port": free_port(),
-        "http_port": free_port(),
-        "metrics_port": free_ports(workers),
-    }
-    server = group.start(
-        "inference-server",
-        "serve",
-        "--model-repository",
-        str(repository),
-        "--grpc-port",
-        str(ports["grpc_port"]),
-        "--http-port",
-        str(ports["http_port"]),
-        "--metrics-port",
-        str(ports["metrics_port"]),
-        "--workers",
-        str(workers),
-        "--model-control-mode",
-        "poll",
-    )
-    for _ in range(workers):
-        server.wait_for(listening_worker)
-    return ports
+def _load_everywhere(stack: Stack, model: str) -> int:
+    """Ask the server to load what the repository now holds; every worker has when it returns."""
+    with httpx.Client(base_url=stack.server_http, headers=stack.server_admin, timeout=120) as c:
+        return int(_checked(c.post(f"/v2/repository/models/{model}/load"))["workers_applied"])
 
 
 async def _score(
@@ -196,6 +184,55 @@ async def _score(
     }
 
 
+async def _ab_test(
+    stack: Stack,
+    developer: dict[str, str],
+    result: PipelineResult,
+    requests: int,
+    steps: Steps,
+) -> dict[str, object]:
+    """Keyed traffic from customers the models never saw, and their true outcomes."""
+    assert result.challenger is not None
+    traffic = generate_churn(requests, seed=1001)
+    return await run_ab_test(
+        control_plane=stack.control_plane,
+        developer=developer,
+        server_http=stack.server_http,
+        server_admin=stack.server_admin,
+        model=result.model.name,
+        control=result.model.version,
+        treatment=result.challenger.version,
+        customers=traffic.frame,
+        features=engineer(traffic.frame),
+        labels=traffic.labels,
+        say=steps.say,
+    )
+
+
+def _monitoring(
+    stack: Stack,
+    settings: Settings,
+    developer: dict[str, str],
+    result: PipelineResult,
+    requests: int,
+    steps: Steps,
+) -> dict[str, object]:
+    """Drifted traffic through the whole monitoring and retraining loop."""
+    admin = Path(settings.control_plane.admin_token_file).read_text().strip()
+    drifted = generate_churn(requests, seed=3003, drift=1.0)
+    return run_monitoring_loop(
+        control_plane=stack.control_plane,
+        admin=_bearer(admin),
+        developer=developer,
+        server_http=stack.server_http,
+        server_admin=stack.server_admin,
+        model=result.model.name,
+        version=result.model.version,
+        drifted=engineer(drifted.frame),
+        say=steps.say,
+    )
+
+
 def _where_next(settings: Settings, url: str, ports: dict[str, int], repository: Path) -> None:
     tracking = settings.tracking
     lines = {
@@ -220,6 +257,11 @@ def _where_next(settings: Settings, url: str, ports: dict[str, int], repository:
 @click.option("--concurrency", default=8, show_default=True, help="concurrent clients")
 @click.option("--workers", default=2, show_default=True, help="inference server processes")
 @click.option("--keep-running", is_flag=True, help="leave the services up afterwards")
+@click.option("--ab-requests", default=4000, show_default=True, help="keyed A/B requests")
+@click.option(
+    "--drift-requests", default=3000, show_default=True, help="requests of the shifted population"
+)
+@click.option("--batch-rows", default=100_000, show_default=True, help="rows of the batch job")
 @click.option("--summary", type=click.Path(path_type=Path), help="write a JSON summary here")
 def demo(
     rows: int,
@@ -228,30 +270,48 @@ def demo(
     concurrency: int,
     workers: int,
     keep_running: bool,
+    ab_requests: int,
+    drift_requests: int,
+    batch_rows: int,
     summary: Path | None,
 ) -> None:
-    """Train, convert, register, approve, promote, serve and score a churn model."""
+    """Train, register, approve, promote, serve, score and A/B-test a churn model."""
     settings = settings_from_context()
-    steps = Steps(total=6)
+    steps = Steps(total=8)
     steps.step("training pipeline: data, features, MLflow runs, Optuna, ONNX, registration")
-    result = asyncio.run(_train(settings, PipelineOptions(rows=rows, trials=trials), steps))
+    options = PipelineOptions(rows=rows, trials=trials, challenger=True)
+    result = asyncio.run(_train(settings, options, steps))
     repository = Path(settings.registry.model_repository).resolve()
     group = ProcessGroup(Path.cwd(), dict(os.environ), Path(".modelyard") / "demo-logs")
     with owned_processes(group, keep_running=keep_running):
-        steps.step("control plane")
-        url = group.start("control-plane", "control-plane", "--port", "0").wait_for(
-            control_plane_url
-        )
-        steps.say(f"listening on {url}")
+        steps.step(f"inference server ({workers} workers) and control plane")
+        stack = start_stack(group, repository, workers)
+        ports = stack.ports()
+        steps.say(f"gRPC :{stack.grpc_port}, HTTP :{stack.http_port}; serving {repository}")
+        steps.say(f"control plane {stack.control_plane}")
         steps.step("approval by a second principal, promotion to Production")
-        promoted = _approve_and_promote(url, settings, result, steps)
-        steps.step(f"inference server ({workers} workers)")
-        ports = _start_server(group, repository, workers)
-        steps.say(f"gRPC :{ports['grpc_port']}, HTTP :{ports['http_port']}; serving {repository}")
+        promoted, developer = _approve_and_promote(stack.control_plane, settings, result, steps)
+        loaded = _load_everywhere(stack, result.model.name)
+        steps.say(f"published versions loaded by {loaded} of {workers} workers")
         steps.step("scoring traffic over gRPC and HTTP")
         scored = asyncio.run(_score(ports, result, seconds, concurrency, steps))
+        experiment: dict[str, object] = {}
+        if result.challenger is not None:
+            steps.step("A/B test: Production vs runner-up, keyed traffic, outcomes")
+            experiment = asyncio.run(_ab_test(stack, developer, result, ab_requests, steps))
+        steps.step("drift → alert → notification → retraining → hot-load")
+        monitored = _monitoring(stack, settings, developer, result, drift_requests, steps)
+        steps.step(f"batch job: {batch_rows:,} rows, killed once and resumed")
+        batch = run_batch(
+            control_plane=stack.control_plane,
+            developer=developer,
+            data_root=Path(settings.batch.data_root).resolve(),
+            model=result.model.name,
+            rows=batch_rows,
+            say=steps.say,
+        )
         steps.step("where to look next")
-        _where_next(settings, url, ports, repository)
+        _where_next(settings, stack.control_plane, ports, repository)
         if summary is not None:
             summary.write_text(
                 json.dumps(
@@ -262,14 +322,20 @@ def demo(
                             "stage": promoted["stage"],
                             "registered_by": result.model.created_by,
                         },
+                        "challenger": None
+                        if result.challenger is None
+                        else result.challenger.version,
                         "winner": result.winner,
                         "auc": result.auc,
                         "run_id": result.run_id,
                         "native_model_path": str(result.native_model_path),
-                        "control_plane_url": url,
+                        "control_plane_url": stack.control_plane,
                         "ports": ports,
                         "repository": str(repository),
                         "pids": [p.process.pid for p in group.processes],
+                        "ab_test": experiment,
+                        "monitoring": monitored,
+                        "batch": batch,
                     }
                     | scored,
                     indent=2,

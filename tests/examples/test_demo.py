@@ -47,6 +47,12 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
             "3",
             "--seconds",
             "1",
+            "--ab-requests",
+            "800",
+            "--drift-requests",
+            "2000",
+            "--batch-rows",
+            "20000",
             "--keep-running",
             "--summary",
             "summary.json",
@@ -69,7 +75,7 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any
 
 
 def test_progress_is_visible(demo_run: dict[str, Any]) -> None:
-    for step in ("[1/6]", "[2/6]", "[3/6]", "[4/6]", "[5/6]", "[6/6]"):
+    for step in (f"[{n}/8]" for n in range(1, 9)):
         assert step in demo_run["stdout"]
     assert "mlflow ui --backend-store-uri" in demo_run["stdout"]
 
@@ -134,3 +140,49 @@ def test_the_published_model_is_the_registered_artifact(demo_run: dict[str, Any]
     assert published.is_file()
     config = json.loads((repository / model["name"] / "config.json").read_text())
     assert str(config.get("default_version")) == str(model["version"])
+
+
+def test_the_ab_test_ran_on_both_versions_and_recommends(demo_run: dict[str, Any]) -> None:
+    ab = demo_run["ab_test"]
+    assert ab["served"]["control"] > 0
+    assert ab["served"]["treatment"] > 0
+    assert ab["outcomes"] == 800
+    roles = {v["role"]: v for v in ab["variants"]}
+    assert set(roles) == {"control", "treatment"}
+    for variant in roles.values():
+        assert variant["outcomes"] > 0
+        assert variant["outcomes"] <= variant["requests"]
+    recommendation = ab["recommendation"]
+    assert recommendation["action"] in ("promote_treatment", "keep_control", "keep_collecting")
+    assert recommendation["detail"]
+
+
+def test_drift_alerted_notified_and_retrained(demo_run: dict[str, Any]) -> None:
+    monitored = demo_run["monitoring"]
+    assert monitored["report"]["drifted"] is True
+    assert monitored["drifted_features"]
+    assert monitored["alert"]["type"] == "drift"
+    assert monitored["signature_valid"] is True
+    retraining = monitored["retraining"]
+    assert retraining["status"] in ("promoted", "rejected")
+    assert retraining["comparison"]["production_version"] == demo_run["model"]["version"]
+    if retraining["status"] == "promoted":
+        assert monitored["candidate_ready"] is True
+        with httpx.Client(base_url=demo_run["control_plane_url"]) as client:
+            token = (demo_run["workdir"] / ".modelyard" / "admin-token").read_text().strip()
+            path = f"/v1/models/{demo_run['model']['name']}/versions/"
+            candidate = client.get(
+                path + str(retraining["candidate_version"]),
+                headers={"Authorization": f"Bearer {token}"},
+            ).json()
+        assert candidate["stage"] == "Staging"
+
+
+def test_the_batch_job_was_killed_resumed_and_wrote_every_row_once(
+    demo_run: dict[str, Any],
+) -> None:
+    batch = demo_run["batch"]
+    assert batch["state"] == "succeeded"
+    assert batch["killed_and_resumed"] is True
+    assert batch["rows"] == 20000
+    assert batch["exactly_once"] is True
