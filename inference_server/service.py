@@ -28,16 +28,13 @@ from inference_server.core.rows import result_from_outputs, rows_to_inputs
 from inference_server.core.types import (
     InferRequest,
     InferResponse,
-    ModelConfiguration,
-    ModelMetadata,
-    ModelStatistics,
     PredictResult,
     RepositoryModel,
     ResponseOutput,
     ServerMetadata,
-    TensorMetadata,
 )
 from inference_server.core.validation import validate_inputs
+from inference_server.queries import ModelQueries
 from inference_server.routing import ROUTING_KEY
 from modelyard.enums import ModelVariant
 from modelyard.errors import (
@@ -58,10 +55,9 @@ if TYPE_CHECKING:
     from inference_server.core.rows import Row
     from inference_server.drift.book import SketchBook
     from inference_server.loaded_version import LoadedVersion, VersionHooks
-    from inference_server.model_manager import ModelManager, ModelSlot, Routed
+    from inference_server.model_manager import ModelManager, Routed
     from inference_server.prediction_log import Capture
     from inference_server.repository import RepositoryWatcher
-    from modelyard.models import TensorSpec
 
 SHADOW = ModelVariant.SHADOW.value
 
@@ -74,17 +70,12 @@ EXTENSIONS = [
 ]
 
 
-def _tensors(specs: Sequence[TensorSpec], *, drop_batch: bool = False) -> list[TensorMetadata]:
-    return [
-        TensorMetadata(
-            name=s.name, datatype=s.datatype, shape=list(s.shape[1:] if drop_batch else s.shape)
-        )
-        for s in specs
-    ]
+class InferenceService(ModelQueries):
+    """Inference, health, metadata and repository control over a model manager.
 
-
-class InferenceService:
-    """Inference, health, metadata and repository control over a model manager."""
+    Health, metadata, configuration and statistics queries are :class:`ModelQueries`' (they
+    only read the manager); this class adds inference and repository control.
+    """
 
     def __init__(
         self,
@@ -294,101 +285,6 @@ class InferenceService:
         variant = None if routed.variant is None else routed.variant.value
         return msgspec.structs.replace(result, variant=variant, id=response.id)
 
-    def server_live(self) -> bool:
-        """The process is up and its event loop answers."""
-        return True
-
-    def server_ready(self) -> bool:
-        """Startup loading is done and the server is not draining."""
-        return self.ready and not self.draining
-
-    def model_ready(self, name: str, version: str | None = None) -> bool:
-        """Whether a model (version) would answer a request now.
-
-        Raises:
-            NotFound: the model is not known to the server.
-        """
-        try:
-            self._manager.resolve(name, version)
-        except Unavailable:
-            return False
-        except NotFound:
-            self._manager.slot(name)
-            return False
-        return not self.draining
-
-    def server_metadata(self) -> ServerMetadata:
-        """Server name, version and supported protocol extensions."""
-        return self._metadata
-
-    def model_metadata(self, name: str, version: str | None = None) -> ModelMetadata:
-        """Inputs/outputs of the version a request would use, plus the last load errors.
-
-        Raises:
-            NotFound: unknown model or version.
-            Unavailable: no version ready (the message carries the load error).
-        """
-        handle = self._manager.resolve(name, version)
-        slot = self._manager.slot(name)
-        desc = handle.description
-        params = {"task": desc.task, "default_version": _default(slot)}
-        errors = [f"version {v}: {s.reason}" for v, s in sorted(slot.states.items()) if s.reason]
-        if errors or slot.error:
-            params["error"] = "; ".join([slot.error, *errors] if slot.error else errors)
-        if desc.signature.feature_names:
-            params["feature_names"] = ",".join(desc.signature.feature_names)
-        return ModelMetadata(
-            name=name,
-            versions=[str(v) for v in sorted(slot.ready)],
-            inputs=_tensors(desc.signature.inputs),
-            outputs=_tensors(desc.signature.outputs),
-            parameters=params,
-        )
-
-    def model_config(self, name: str, version: str | None = None) -> ModelConfiguration:
-        """The auto-completed configuration of a version (Triton ModelConfig).
-
-        Raises:
-            NotFound: unknown model or version.
-            Unavailable: no version ready.
-        """
-        handle = self._manager.resolve(name, version)
-        config, sig = handle.config, handle.signature
-        batched = handle.batcher is not None or all(
-            s.shape and s.shape[0] == -1 for s in sig.inputs
-        )
-        policy = config.version_policy
-        return ModelConfiguration(
-            name=name,
-            max_batch_size=config.batching.max_batch_size if batched else 0,
-            inputs=_tensors(sig.inputs, drop_batch=batched),
-            outputs=_tensors(sig.outputs, drop_batch=batched),
-            dynamic_batching=handle.batcher is not None,
-            max_queue_delay_us=config.batching.max_queue_delay_us,
-            max_queue_size=config.batching.max_queue_size,
-            default_queue_timeout_us=config.batching.queue_timeout_us,
-            version_policy=policy.kind,
-            latest_n=policy.latest_n,
-            specific_versions=list(policy.versions),
-        )
-
-    def model_statistics(self, name: str = "", version: str = "") -> list[ModelStatistics]:
-        """Counters of the ready versions; "" selects every model / every version.
-
-        Raises:
-            NotFound: a named model or version that is not loaded.
-        """
-        slots = [self._manager.slot(name)] if name else self._manager.slots()
-        stats = [
-            h.stats
-            for s in slots
-            for v, h in sorted(s.ready.items())
-            if not version or str(v) == version
-        ]
-        if version and not stats:
-            raise NotFound("model", name, version=version)
-        return stats
-
     async def repository_index(self, *, ready_only: bool = False) -> list[RepositoryModel]:
         """Every model in the repository with the state of each version."""
         return await self._watcher.index(ready_only=ready_only)
@@ -432,8 +328,3 @@ class InferenceService:
             NotFound: the model is not loaded.
         """
         await self._watcher.unload(name)
-
-
-def _default(slot: ModelSlot) -> str:
-    handle = slot.by_key.get(None)
-    return handle.version_str if handle is not None else ""
