@@ -20,9 +20,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_there_are_notebooks() -> None:
-    assert [p.name for p in NOTEBOOKS][:2] == [
+    assert [p.name for p in NOTEBOOKS][:4] == [
         "01-feature-store.ipynb",
         "02-experiment-tracking.ipynb",
+        "03-registration-and-serving.ipynb",
+        "04-ab-testing.ipynb",
     ]
 
 
