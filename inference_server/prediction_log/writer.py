@@ -138,6 +138,10 @@ class PredictionLogWriter:
         backoff = 0.0
         try:
             while True:
+                # NOTE: decided before reading: a spooler that ends after this read may have
+                # appended its final lines after it, so only an empty read that started after
+                # the spooler ended means everything was shipped.
+                spooler_done = self._stopping.is_set() and not self._spooler_alive()
                 spool.sync()
                 end = spool.durable_end()
                 lines, after = spool.read(position, self.settings.ship_batch)
@@ -145,7 +149,7 @@ class PredictionLogWriter:
                     if after != position:
                         spool.commit(after)
                     position = self._shipped_to = max(after, end)
-                    if self._stopping.is_set() and not self._spooler_alive():
+                    if spooler_done:
                         return
                     self._wake_shipper.wait(self.settings.flush_interval_ms / 1000.0)
                     self._wake_shipper.clear()
