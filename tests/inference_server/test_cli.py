@@ -50,7 +50,7 @@ async def _hammer(port: int, stop: asyncio.Event, codes: list[str], warm: asynci
 
 
 @pytest.mark.slow
-async def test_sigterm_drains_and_exits_zero(repo, publish):
+async def test_sigterm_drains_and_exits_zero(repo, publish) -> None:
     publish("clf", 1)
     with _serve(repo, "--grpc-port", "0", "--metrics-port", "-1", "--workers", "1") as proc:
         assert proc.stdout is not None
@@ -79,7 +79,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-async def test_two_workers_share_the_port(repo, publish):
+async def test_two_workers_share_the_port(repo, publish) -> None:
     publish("clf", 1)
     port, metrics = _free_port(), free_ports(2)  # worker k: metrics + k, both free
     workers = ("--grpc-port", str(port), "--metrics-port", str(metrics), "--workers", "2")

@@ -91,7 +91,7 @@ def _assert_native(probabilities: object, expected: np.ndarray) -> None:
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
 
 
-async def test_metadata_says_fp64_and_the_data_is_float32_hostile(client, fitted):
+async def test_metadata_says_fp64_and_the_data_is_float32_hostile(client, fitted) -> None:
     model, frame, _ = fitted
     meta = (await client.get("/v2/models/ts")).json()
     assert meta["inputs"][0]["datatype"] == "FP64"
@@ -100,7 +100,7 @@ async def test_metadata_says_fp64_and_the_data_is_float32_hostile(client, fitted
     assert (np.abs(_native(model, rounded) - _native(model, frame)).max(axis=1) > 1e-3).any()
 
 
-async def test_simple_json_numbers_are_parsed_as_doubles(client, fitted):
+async def test_simple_json_numbers_are_parsed_as_doubles(client, fitted) -> None:
     model, frame, _ = fitted
     rows = [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
     response = await client.post("/predict/batch", params={"model": "ts"}, json=rows)
@@ -110,7 +110,7 @@ async def test_simple_json_numbers_are_parsed_as_doubles(client, fitted):
     _assert_native([one.json()["probabilities"]], _native(model, frame.iloc[:1]))
 
 
-async def test_oip_json_and_binary_fp64(client, fitted):
+async def test_oip_json_and_binary_fp64(client, fitted) -> None:
     model, frame, _ = fitted
     x = frame.to_numpy(np.float64)
     tensor = {"name": "input", "shape": list(x.shape), "datatype": "FP64"}
@@ -130,7 +130,7 @@ async def test_oip_json_and_binary_fp64(client, fitted):
     _assert_native(outputs["probabilities"]["data"], _native(model, frame))
 
 
-async def test_fp32_requests_are_widened_and_answer_for_the_rounded_values(client, fitted):
+async def test_fp32_requests_are_widened_and_answer_for_the_rounded_values(client, fitted) -> None:
     model, frame, _ = fitted
     x = frame.to_numpy(np.float32)
     body = {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
@@ -142,7 +142,7 @@ async def test_fp32_requests_are_widened_and_answer_for_the_rounded_values(clien
     _assert_native(outputs["probabilities"]["data"], _native(model, rounded))
 
 
-async def test_grpc_typed_and_raw_fp64_and_fp32(stub, fitted):
+async def test_grpc_typed_and_raw_fp64_and_fp32(stub, fitted) -> None:
     model, frame, _ = fitted
     x = frame.to_numpy(np.float64)
     meta = await stub.ModelMetadata(pb.ModelMetadataRequest(name="ts"))
@@ -180,7 +180,7 @@ async def test_grpc_typed_and_raw_fp64_and_fp32(stub, fitted):
     )
 
 
-async def test_other_datatypes_are_still_refused(stub):
+async def test_other_datatypes_are_still_refused(stub) -> None:
     x = np.zeros((1, 3), np.int64)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="INT64", shape=x.shape)
     with pytest.raises(grpc.aio.AioRpcError, match="datatype INT64, the model expects FP64"):
@@ -190,7 +190,7 @@ async def test_other_datatypes_are_still_refused(stub):
 
 
 @pytest.mark.slow
-def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path, clients_python):
+def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path: Path, clients_python) -> None:
     model, frame, onnx = fitted
     publish_version(repo, "ts", 1, {"model.onnx": onnx})
     ports = ("--grpc-port", "0", "--http-port", "0", "--metrics-port", "-1", "--workers", "1")
@@ -219,7 +219,7 @@ def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path, clients_py
 
 
 @pytest.mark.slow
-def test_perf_analyzer_drives_an_fp64_model(repo, fitted):
+def test_perf_analyzer_drives_an_fp64_model(repo, fitted) -> None:
     from benchmarks.perf_analyzer import LIBB64, cuda_lib_dir, perf_analyzer_venv
 
     from .conftest import ROOT

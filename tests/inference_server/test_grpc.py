@@ -28,7 +28,7 @@ def _typed_request(x: np.ndarray, **kw) -> pb.ModelInferRequest:
     return pb.ModelInferRequest(model_name="clf", inputs=[tensor], **kw)
 
 
-async def test_health_and_metadata(stub):
+async def test_health_and_metadata(stub) -> None:
     assert (await stub.ServerLive(pb.ServerLiveRequest())).live
     assert (await stub.ServerReady(pb.ServerReadyRequest())).ready
     assert (await stub.ModelReady(pb.ModelReadyRequest(name="clf"))).ready
@@ -43,7 +43,7 @@ async def test_health_and_metadata(stub):
     assert config.HasField("dynamic_batching")
 
 
-async def test_raw_request_gets_raw_response(stub):
+async def test_raw_request_gets_raw_response(stub) -> None:
     x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     params = {"trace": pb.InferParameter(string_param="abc")}
     resp = await stub.ModelInfer(_raw_request(x, id="req-7", parameters=params))
@@ -57,7 +57,7 @@ async def test_raw_request_gets_raw_response(stub):
     assert labels.shape == (3,)
 
 
-async def test_typed_request_gets_typed_response(stub):
+async def test_typed_request_gets_typed_response(stub) -> None:
     x = np.random.default_rng(1).normal(size=(2, 4)).astype(np.float32)
     resp = await stub.ModelInfer(_typed_request(x))
     assert not resp.raw_output_contents
@@ -103,13 +103,13 @@ async def _expect(stub, request, code, match):
         ),
     ],
 )
-async def test_bad_requests_then_good(stub, mutate, code, match):
+async def test_bad_requests_then_good(stub, mutate, code, match) -> None:
     request = _raw_request(np.zeros((1, 4), np.float32))
     mutate(request)
     await _expect(stub, request, code, match)
 
 
-async def test_bad_feature_count_and_empty_and_nan(stub):
+async def test_bad_feature_count_and_empty_and_nan(stub) -> None:
     await _expect(
         stub,
         _raw_request(np.zeros((1, 3), np.float32)),
@@ -126,7 +126,7 @@ async def test_bad_feature_count_and_empty_and_nan(stub):
     )
 
 
-async def test_malformed_and_oversized(server, stub):
+async def test_malformed_and_oversized(server, stub) -> None:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
     with pytest.raises(grpc.aio.AioRpcError) as info:
@@ -141,7 +141,7 @@ async def test_malformed_and_oversized(server, stub):
     assert good.model_version == "1"
 
 
-async def test_stream_infer(stub):
+async def test_stream_infer(stub) -> None:
     xs = [np.full((1, 4), i, np.float32) for i in range(20)]
 
     async def requests():
@@ -157,7 +157,7 @@ async def test_stream_infer(stub):
     assert ok == {str(i) for i in range(20)}
 
 
-async def test_stream_answers_follow_request_order_and_carry_the_request_id(stub):
+async def test_stream_answers_follow_request_order_and_carry_the_request_id(stub) -> None:
     """Requests of mixed sizes run concurrently (batched together) yet come back in order."""
     rng = np.random.default_rng(3)
     xs = [rng.normal(size=(1 + i % 5, 4)).astype(np.float32) for i in range(60)]
@@ -178,7 +178,7 @@ async def test_stream_answers_follow_request_order_and_carry_the_request_id(stub
         np.testing.assert_allclose(got, classifier_reference(1, x), rtol=1e-5)
 
 
-async def test_repository_control_and_statistics(stub):
+async def test_repository_control_and_statistics(stub) -> None:
     index = await stub.RepositoryIndex(pb.RepositoryIndexRequest())
     assert [(m.name, m.version, m.state) for m in index.models] == [("clf", "1", "READY")]
     await stub.ModelInfer(_raw_request(np.zeros((2, 4), np.float32)))

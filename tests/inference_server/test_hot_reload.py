@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
 
 import grpc
 import numpy as np
@@ -77,7 +78,7 @@ async def _wait_for_version(load: Load, version: str, limit_s: float = 20.0) -> 
 
 
 @pytest.mark.slow
-async def test_ten_swaps_under_load_lose_nothing(server, stub, repo):
+async def test_ten_swaps_under_load_lose_nothing(server, stub, repo) -> None:
     models = {v: classifier_bytes(v) for v in range(2, 12)}
     load = Load(stub, clients=8)
     clients = await load.run()
@@ -121,7 +122,7 @@ async def _default_version(service, name: str = "clf") -> str:
     return (await service.infer(request)).model_version
 
 
-async def test_half_written_and_broken_versions_never_serve(server, repo):
+async def test_half_written_and_broken_versions_never_serve(server, repo) -> None:
     service = server.service
     model_dir = repo / "clf"
     (model_dir / ".2.tmp-abc").mkdir()
@@ -148,7 +149,7 @@ async def test_half_written_and_broken_versions_never_serve(server, repo):
     assert "error" not in service.model_metadata("clf").parameters
 
 
-async def test_explicit_mode_and_config_default_version(repo):
+async def test_explicit_mode_and_config_default_version(repo) -> None:
     publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(1)})
     publish_version(repo, "clf", 2, {"model.onnx": classifier_bytes(2)})
     (repo / "clf" / "config.json").write_text(
@@ -182,7 +183,7 @@ async def test_explicit_mode_and_config_default_version(repo):
         await srv.stop()
 
 
-async def test_model_without_any_ready_version_is_retryable(repo):
+async def test_model_without_any_ready_version_is_retryable(repo) -> None:
     (repo / "broken" / "1").mkdir(parents=True)
     (repo / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx model")
     settings = ServerSettings(
@@ -213,7 +214,7 @@ async def test_model_without_any_ready_version_is_retryable(repo):
         await srv.stop()
 
 
-async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo):
+async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo) -> None:
     service = server.service
     (repo / "clf" / "2").mkdir()
     (repo / "clf" / "2" / "model.onnx").write_bytes(b"garbage")
@@ -222,7 +223,7 @@ async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, 
     assert (await _default_version(service)) == "1"
 
 
-async def test_missing_repository_is_a_configuration_error(tmp_path):
+async def test_missing_repository_is_a_configuration_error(tmp_path: Path) -> None:
     settings = ServerSettings(
         model_repository=tmp_path / "nope", grpc_port=0, http_port=None, metrics_port=None
     )
@@ -230,7 +231,7 @@ async def test_missing_repository_is_a_configuration_error(tmp_path):
         await InferenceServer(settings).start()
 
 
-async def test_config_change_reloads_only_when_serving_settings_change(server, repo):
+async def test_config_change_reloads_only_when_serving_settings_change(server, repo) -> None:
     from modelyard.model_repository import BatchingConfig, ModelConfig, write_model_config
 
     service = server.service
@@ -253,7 +254,7 @@ async def test_config_change_reloads_only_when_serving_settings_change(server, r
     assert (await service.infer(request)).model_version == "1"  # NaN now allowed
 
 
-async def test_removed_versions_stop_serving(server, repo):
+async def test_removed_versions_stop_serving(server, repo) -> None:
     from modelyard.model_repository import remove_version
 
     service = server.service

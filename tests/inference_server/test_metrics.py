@@ -27,7 +27,7 @@ def _value(text: str, prefix: str) -> float:
     return float(lines[0].rsplit(" ", 1)[1])
 
 
-async def test_requests_failures_latency_batches_and_events(server, stub):
+async def test_requests_failures_latency_batches_and_events(server, stub) -> None:
     x = np.zeros((3, 4), np.float32)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
@@ -47,7 +47,7 @@ async def test_requests_failures_latency_batches_and_events(server, stub):
     assert "modelyard_inference_queue_seconds_bucket" in text
 
 
-async def test_queue_wait_is_observed_once_per_request_even_when_batched(server, stub):
+async def test_queue_wait_is_observed_once_per_request_even_when_batched(server, stub) -> None:
     x = np.zeros((1, 4), np.float32)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])

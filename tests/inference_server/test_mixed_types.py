@@ -25,7 +25,7 @@ async def service(repo, fitted):
         yield svc
 
 
-async def test_bytes_input_and_rows_match_scikit_learn(service, fitted):
+async def test_bytes_input_and_rows_match_scikit_learn(service, fitted) -> None:
     pipeline, frame, _ = fitted
     sample = frame.iloc[:5]
     expected = pipeline.predict_proba(sample)
@@ -53,7 +53,7 @@ async def test_bytes_input_and_rows_match_scikit_learn(service, fitted):
     assert len(encode_raw(label.data, label.datatype)) == 5 * label.data.dtype.itemsize
 
 
-async def test_wrong_type_for_string_column_is_a_clear_error(service):
+async def test_wrong_type_for_string_column_is_a_clear_error(service) -> None:
     age = np.zeros((1, 1), np.float32)
     request = InferRequest(
         model_name="churn",

@@ -47,7 +47,9 @@ async def _drain_shadows(service) -> None:
         await asyncio.gather(*service._shadow_tasks)
 
 
-async def test_weighted_arms_split_requests_and_each_answer_names_its_version(repo, publish):
+async def test_weighted_arms_split_requests_and_each_answer_names_its_version(
+    repo, publish
+) -> None:
     _two_versions(
         repo,
         publish,
@@ -70,7 +72,9 @@ async def test_weighted_arms_split_requests_and_each_answer_names_its_version(re
     assert set(counts) == {"1", "2"}
 
 
-async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(repo, publish):
+async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(
+    repo, publish
+) -> None:
     _two_versions(repo, publish, Route(version=1, weight=1.0), Route(version=2, weight=1.0))
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
     async with running_service(repo) as service:
@@ -94,7 +98,7 @@ async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(r
             assert (await service.infer(_request(x, model_version="2"))).model_version == "2"
 
 
-async def test_arms_without_a_ready_version_fall_back(repo, publish):
+async def test_arms_without_a_ready_version_fall_back(repo, publish) -> None:
     publish("clf", 1)
     publish("clf", 2)
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
@@ -110,7 +114,7 @@ async def test_arms_without_a_ready_version_fall_back(repo, publish):
         assert versions == {"1"}
 
 
-async def test_changed_routes_apply_without_a_reload(repo, publish):
+async def test_changed_routes_apply_without_a_reload(repo, publish) -> None:
     publish("clf", 1)
     publish("clf", 2)
     _configure(repo, default_version=1)
@@ -127,7 +131,7 @@ async def test_changed_routes_apply_without_a_reload(repo, publish):
         assert (await service.infer(_request(x))).model_version == "1"
 
 
-async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish):
+async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish) -> None:
     _two_versions(
         repo,
         publish,
@@ -148,7 +152,9 @@ async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish
         assert stats["2"].fail_count == 0
 
 
-async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_it(repo, publish):
+async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_it(
+    repo, publish
+) -> None:
     publish("clf", 1)
     publish("clf", 2, n_features=N_FEATURES + 1)  # the shadow cannot take these inputs
     _configure(
@@ -169,7 +175,7 @@ async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_i
         assert stats["1"].success_count == 5
 
 
-async def test_predict_rows_names_the_variant_of_the_arm(repo, publish):
+async def test_predict_rows_names_the_variant_of_the_arm(repo, publish) -> None:
     _two_versions(
         repo,
         publish,
@@ -188,7 +194,7 @@ async def test_predict_rows_names_the_variant_of_the_arm(repo, publish):
         assert plain.model_version == "2"
 
 
-def test_router_ignores_zero_weights_and_clamps_shadow_shares():
+def test_router_ignores_zero_weights_and_clamps_shadow_shares() -> None:
     class Handle:
         def __init__(self, version: int) -> None:
             self.version = version
@@ -211,7 +217,7 @@ def test_router_ignores_zero_weights_and_clamps_shadow_shares():
 
 
 @pytest.mark.parametrize("key", ["user-1", 17, 3.5, True])
-def test_key_fraction_is_stable_across_processes(key):
+def test_key_fraction_is_stable_across_processes(key) -> None:
     import subprocess
     import sys
 

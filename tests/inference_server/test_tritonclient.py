@@ -32,7 +32,7 @@ def served(repo, publish):
 
 
 @pytest.mark.slow
-def test_tritonclient_grpc_and_http(served, tmp_path, clients_python):
+def test_tritonclient_grpc_and_http(served, tmp_path: Path, clients_python) -> None:
     x = np.random.default_rng(3).normal(size=(8, 4)).astype(np.float32)
     case = {
         "grpc_url": f"127.0.0.1:{served['grpc_port']}",

@@ -61,7 +61,7 @@ def _grpc_request() -> pb.ModelInferRequest:
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {ADMIN}", "Bearer", ADMIN])
-async def test_http_admin_calls_need_the_admin_token(guarded, header):
+async def test_http_admin_calls_need_the_admin_token(guarded, header) -> None:
     headers = {"authorization": header} if header is not None else {}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{guarded.http_port}") as http:
         for action in ("load", "unload"):
@@ -74,7 +74,7 @@ async def test_http_admin_calls_need_the_admin_token(guarded, header):
         assert (await http.get("/v2/health/ready")).status_code == 200
 
 
-async def test_http_admin_token_accepted(guarded):
+async def test_http_admin_token_accepted(guarded) -> None:
     good = {"authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{guarded.http_port}") as http:
         assert (await http.post("/v2/repository/models/clf/unload", headers=good)).is_success
@@ -83,7 +83,7 @@ async def test_http_admin_token_accepted(guarded):
         assert (await http.post("/v2/models/clf/infer", json=_infer_body())).status_code == 200
 
 
-async def test_grpc_admin_calls_need_the_admin_token(guarded):
+async def test_grpc_admin_calls_need_the_admin_token(guarded) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{guarded.grpc_port}") as channel:
         stub = pbg.GRPCInferenceServiceStub(channel)
         for metadata in [(), (("authorization", "Bearer nope"),)]:
@@ -100,7 +100,7 @@ async def test_grpc_admin_calls_need_the_admin_token(guarded):
         )
 
 
-async def test_inference_token_guards_inference_on_both_protocols(fully_guarded):
+async def test_inference_token_guards_inference_on_both_protocols(fully_guarded) -> None:
     server = fully_guarded
     good = {"authorization": f"Bearer {INFER}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:

@@ -60,7 +60,9 @@ def _version(http, key: str | None) -> str:
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(split=weights, seed=st.integers(0, 2**32 - 1))
-def test_property_21_split_updates_apply_on_the_next_request_in_every_worker(cluster, split, seed):
+def test_property_21_split_updates_apply_on_the_next_request_in_every_worker(
+    cluster, split, seed
+) -> None:
     _set(cluster, split)
     before = cluster.served()
     keys = [f"k{random.Random(seed).getrandbits(40)}-{i}" for i in range(30)]
@@ -75,7 +77,9 @@ def test_property_21_split_updates_apply_on_the_next_request_in_every_worker(clu
     max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(split=weights.filter(lambda w: min(w) / sum(w) >= 0.1), seed=st.integers(0, 2**32 - 1))
-def test_property_18_ab_shares_converge_to_weights_and_keys_stay_on_their_arm(cluster, split, seed):
+def test_property_18_ab_shares_converge_to_weights_and_keys_stay_on_their_arm(
+    cluster, split, seed
+) -> None:
     _set(cluster, split)
     share = split[1] / sum(split)
     n = 300

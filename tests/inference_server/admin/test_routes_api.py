@@ -76,7 +76,7 @@ async def _versions(http: httpx.AsyncClient, keys: list[str]) -> list[int]:
     return out
 
 
-async def test_put_routes_applies_on_the_next_request_and_persists(http, server, repo):
+async def test_put_routes_applies_on_the_next_request_and_persists(http, server, repo) -> None:
     assert (await http.get("/v2/models/clf/routes")).json() == {
         "model": "clf",
         "routes": [],
@@ -107,7 +107,9 @@ async def test_put_routes_applies_on_the_next_request_and_persists(http, server,
     assert set(await _versions(http, keys)) == {1}
 
 
-async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(http, server, repo):
+async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
+    http, server, repo
+) -> None:
     answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(0.0, 1.0)})
     assert answer.status_code == 200
     settings = ServerSettings(
@@ -138,7 +140,7 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(http, 
         ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
     ],
 )
-async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes, problem):
+async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes, problem) -> None:
     before = (repo / "clf" / "config.json").read_bytes()
     text = routes if isinstance(routes, str) else json.dumps(routes)
     answer = await http.put("/v2/models/clf/routes", content=f'{{"routes": {text}}}')
@@ -148,7 +150,7 @@ async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes,
     assert (await http.get("/v2/models/clf/routes")).json()["routes"] == []
 
 
-async def test_routes_of_unknown_models_bad_bodies_and_methods(http):
+async def test_routes_of_unknown_models_bad_bodies_and_methods(http) -> None:
     assert (await http.get("/v2/models/nope/routes")).status_code == 404
     assert (await http.put("/v2/models/nope/routes", json={"routes": []})).status_code == 404
     assert (await http.put("/v2/models/clf/routes", content=b"{")).status_code == 400
@@ -157,7 +159,7 @@ async def test_routes_of_unknown_models_bad_bodies_and_methods(http):
     assert (await http.get("/v2/models/clf/versions/1/routes")).status_code == 404
 
 
-async def test_routes_need_the_admin_token(server, repo):
+async def test_routes_need_the_admin_token(server, repo) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as anonymous:
         assert (await anonymous.get("/v2/models/clf/routes")).status_code == 401
         answer = await anonymous.put("/v2/models/clf/routes", json={"routes": _arms(1, 1)})
@@ -170,7 +172,7 @@ async def test_routes_need_the_admin_token(server, repo):
         assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_grpc_get_and_set_routes(server):
+async def test_grpc_get_and_set_routes(server) -> None:
     metadata = (("authorization", f"Bearer {TOKEN}"),)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         stub = apbg.ModelyardAdminStub(channel)
@@ -208,7 +210,7 @@ async def test_grpc_get_and_set_routes(server):
             assert caught.value.code() is code, caught.value.details()
 
 
-async def test_grpc_load_and_unload_carry_the_workers_count(server):
+async def test_grpc_load_and_unload_carry_the_workers_count(server) -> None:
     from inference_server.grpc._generated import grpc_service_pb2 as pb
     from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
@@ -232,7 +234,7 @@ async def test_grpc_load_and_unload_carry_the_workers_count(server):
         assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
 
 
-async def test_load_and_unload_answer_with_the_workers_count(http, repo, publish):
+async def test_load_and_unload_answer_with_the_workers_count(http, repo, publish) -> None:
     write_model_config(
         repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))
     )
