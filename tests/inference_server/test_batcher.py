@@ -19,7 +19,9 @@ from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
     width=st.integers(min_value=1, max_value=4),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
 )
-def test_property_batch_split_returns_each_requests_own_rows_in_order(sizes, width, seed) -> None:
+def test_property_batch_split_returns_each_requests_own_rows_in_order(
+    sizes: list[int], width: int, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     requests = [[rng.random((n, width)), rng.integers(0, 9, size=(n,))] for n in sizes]
     merged = merge_batch(requests)

@@ -52,7 +52,7 @@ def fitted() -> tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]:
 
 
 @pytest.fixture
-async def server(repo, fitted):
+async def server(repo: Path, fitted):
     from inference_server.app import InferenceServer
     from inference_server.settings import ServerSettings
 
@@ -190,7 +190,9 @@ async def test_other_datatypes_are_still_refused(stub) -> None:
 
 
 @pytest.mark.slow
-def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path: Path, clients_python) -> None:
+def test_tritonclient_grpc_and_http_send_fp64(
+    repo: Path, fitted, tmp_path: Path, clients_python: Path
+) -> None:
     model, frame, onnx = fitted
     publish_version(repo, "ts", 1, {"model.onnx": onnx})
     ports = ("--grpc-port", "0", "--http-port", "0", "--metrics-port", "-1", "--workers", "1")
@@ -219,7 +221,7 @@ def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path: Path, clie
 
 
 @pytest.mark.slow
-def test_perf_analyzer_drives_an_fp64_model(repo, fitted) -> None:
+def test_perf_analyzer_drives_an_fp64_model(repo: Path, fitted) -> None:
     from benchmarks.perf_analyzer import LIBB64, cuda_lib_dir, perf_analyzer_venv
 
     from .conftest import ROOT

@@ -78,7 +78,7 @@ async def _wait_for_version(load: Load, version: str, limit_s: float = 20.0) -> 
 
 
 @pytest.mark.slow
-async def test_ten_swaps_under_load_lose_nothing(server, stub, repo) -> None:
+async def test_ten_swaps_under_load_lose_nothing(server, stub, repo: Path) -> None:
     models = {v: classifier_bytes(v) for v in range(2, 12)}
     load = Load(stub, clients=8)
     clients = await load.run()
@@ -122,7 +122,7 @@ async def _default_version(service, name: str = "clf") -> str:
     return (await service.infer(request)).model_version
 
 
-async def test_half_written_and_broken_versions_never_serve(server, repo) -> None:
+async def test_half_written_and_broken_versions_never_serve(server, repo: Path) -> None:
     service = server.service
     model_dir = repo / "clf"
     (model_dir / ".2.tmp-abc").mkdir()
@@ -149,7 +149,7 @@ async def test_half_written_and_broken_versions_never_serve(server, repo) -> Non
     assert "error" not in service.model_metadata("clf").parameters
 
 
-async def test_explicit_mode_and_config_default_version(repo) -> None:
+async def test_explicit_mode_and_config_default_version(repo: Path) -> None:
     publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(1)})
     publish_version(repo, "clf", 2, {"model.onnx": classifier_bytes(2)})
     (repo / "clf" / "config.json").write_text(
@@ -183,7 +183,7 @@ async def test_explicit_mode_and_config_default_version(repo) -> None:
         await srv.stop()
 
 
-async def test_model_without_any_ready_version_is_retryable(repo) -> None:
+async def test_model_without_any_ready_version_is_retryable(repo: Path) -> None:
     (repo / "broken" / "1").mkdir(parents=True)
     (repo / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx model")
     settings = ServerSettings(
@@ -214,7 +214,7 @@ async def test_model_without_any_ready_version_is_retryable(repo) -> None:
         await srv.stop()
 
 
-async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo) -> None:
+async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo: Path) -> None:
     service = server.service
     (repo / "clf" / "2").mkdir()
     (repo / "clf" / "2" / "model.onnx").write_bytes(b"garbage")
@@ -231,7 +231,7 @@ async def test_missing_repository_is_a_configuration_error(tmp_path: Path) -> No
         await InferenceServer(settings).start()
 
 
-async def test_config_change_reloads_only_when_serving_settings_change(server, repo) -> None:
+async def test_config_change_reloads_only_when_serving_settings_change(server, repo: Path) -> None:
     from modelyard.model_repository import BatchingConfig, ModelConfig, write_model_config
 
     service = server.service
@@ -254,7 +254,7 @@ async def test_config_change_reloads_only_when_serving_settings_change(server, r
     assert (await service.infer(request)).model_version == "1"  # NaN now allowed
 
 
-async def test_removed_versions_stop_serving(server, repo) -> None:
+async def test_removed_versions_stop_serving(server, repo: Path) -> None:
     from modelyard.model_repository import remove_version
 
     service = server.service

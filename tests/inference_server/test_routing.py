@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,11 +21,11 @@ from .conftest import N_FEATURES, classifier_reference, running_service
 ALL_VERSIONS = VersionPolicy(kind="all")
 
 
-def _configure(repo, **fields) -> None:
+def _configure(repo: Path, **fields) -> None:
     write_model_config(repo / "clf", ModelConfig(version_policy=ALL_VERSIONS, **fields))
 
 
-def _two_versions(repo, publish, *routes: Route) -> None:
+def _two_versions(repo: Path, publish: Callable[..., Path], *routes: Route) -> None:
     """Versions 1 and 2 of ``clf``, both loaded, with ``routes``."""
     publish("clf", 1)
     publish("clf", 2)
@@ -48,7 +50,7 @@ async def _drain_shadows(service) -> None:
 
 
 async def test_weighted_arms_split_requests_and_each_answer_names_its_version(
-    repo, publish
+    repo: Path, publish: Callable[..., Path]
 ) -> None:
     _two_versions(
         repo,
@@ -73,7 +75,7 @@ async def test_weighted_arms_split_requests_and_each_answer_names_its_version(
 
 
 async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(
-    repo, publish
+    repo: Path, publish: Callable[..., Path]
 ) -> None:
     _two_versions(repo, publish, Route(version=1, weight=1.0), Route(version=2, weight=1.0))
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
@@ -98,7 +100,9 @@ async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(
             assert (await service.infer(_request(x, model_version="2"))).model_version == "2"
 
 
-async def test_arms_without_a_ready_version_fall_back(repo, publish) -> None:
+async def test_arms_without_a_ready_version_fall_back(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2)
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
@@ -114,7 +118,9 @@ async def test_arms_without_a_ready_version_fall_back(repo, publish) -> None:
         assert versions == {"1"}
 
 
-async def test_changed_routes_apply_without_a_reload(repo, publish) -> None:
+async def test_changed_routes_apply_without_a_reload(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2)
     _configure(repo, default_version=1)
@@ -131,7 +137,9 @@ async def test_changed_routes_apply_without_a_reload(repo, publish) -> None:
         assert (await service.infer(_request(x))).model_version == "1"
 
 
-async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish) -> None:
+async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     _two_versions(
         repo,
         publish,
@@ -153,7 +161,7 @@ async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish
 
 
 async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_it(
-    repo, publish
+    repo: Path, publish: Callable[..., Path]
 ) -> None:
     publish("clf", 1)
     publish("clf", 2, n_features=N_FEATURES + 1)  # the shadow cannot take these inputs
@@ -175,7 +183,9 @@ async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_i
         assert stats["1"].success_count == 5
 
 
-async def test_predict_rows_names_the_variant_of_the_arm(repo, publish) -> None:
+async def test_predict_rows_names_the_variant_of_the_arm(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     _two_versions(
         repo,
         publish,

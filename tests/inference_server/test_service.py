@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,7 @@ from .conftest import classifier_reference, running_service
 
 
 @pytest.fixture
-async def service(repo, publish):
+async def service(repo: Path, publish: Callable[..., Path]):
     publish("clf", 1)
     async with running_service(repo) as svc:
         yield svc
@@ -114,7 +115,7 @@ def test_raw_decoding_refuses_impossible_shapes_without_allocating() -> None:
         decode_raw("x", "FP32", (-1, 4), b"\0" * 16)
 
 
-async def test_max_rows_per_request_from_config_json(service, repo) -> None:
+async def test_max_rows_per_request_from_config_json(service, repo: Path) -> None:
     from modelyard.model_repository import ModelConfig, write_model_config
 
     write_model_config(repo / "clf", ModelConfig(max_rows_per_request=3))
@@ -127,7 +128,7 @@ async def test_max_rows_per_request_from_config_json(service, repo) -> None:
     assert (await service.infer(_request(np.zeros((4, 4), dtype=np.float32)))).outputs
 
 
-async def test_a_failed_load_leaves_no_phantom_entry(service, repo, tmp_path: Path) -> None:
+async def test_a_failed_load_leaves_no_phantom_entry(service, repo: Path, tmp_path: Path) -> None:
     (repo / "empty").mkdir()  # a folder without any complete version
     (repo / "half" / "1").mkdir(parents=True)  # a version folder without model.onnx
     (tmp_path / "elsewhere" / "1").mkdir(parents=True)

@@ -3,7 +3,7 @@ unless its own token is set, health always open; every refusal a 401 / UNAUTHENT
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -35,7 +35,7 @@ async def _start(repo: Path, **tokens: str) -> InferenceServer:
 
 
 @pytest.fixture
-async def guarded(repo, publish) -> AsyncIterator[InferenceServer]:
+async def guarded(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     publish("clf", 1)
     server = await _start(repo, admin_token=ADMIN)
     yield server
@@ -43,7 +43,7 @@ async def guarded(repo, publish) -> AsyncIterator[InferenceServer]:
 
 
 @pytest.fixture
-async def fully_guarded(repo, publish) -> AsyncIterator[InferenceServer]:
+async def fully_guarded(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     publish("clf", 1)
     server = await _start(repo, admin_token=ADMIN, inference_token=INFER)
     yield server

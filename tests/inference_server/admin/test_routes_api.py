@@ -4,7 +4,7 @@ validation, atomic persistence to config.json, the next request routed by the ne
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import grpc
@@ -29,7 +29,7 @@ TOKEN = "t" * 32
 
 
 @pytest.fixture
-async def server(repo: Path, publish) -> AsyncIterator[InferenceServer]:
+async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     for version in (1, 2, 3):
         publish("clf", version)
     (repo / "clf" / "config.json").write_text(
@@ -76,7 +76,9 @@ async def _versions(http: httpx.AsyncClient, keys: list[str]) -> list[int]:
     return out
 
 
-async def test_put_routes_applies_on_the_next_request_and_persists(http, server, repo) -> None:
+async def test_put_routes_applies_on_the_next_request_and_persists(
+    http, server, repo: Path
+) -> None:
     assert (await http.get("/v2/models/clf/routes")).json() == {
         "model": "clf",
         "routes": [],
@@ -108,7 +110,7 @@ async def test_put_routes_applies_on_the_next_request_and_persists(http, server,
 
 
 async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
-    http, server, repo
+    http, server, repo: Path
 ) -> None:
     answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(0.0, 1.0)})
     assert answer.status_code == 200
@@ -140,7 +142,9 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
         ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
     ],
 )
-async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes, problem) -> None:
+async def test_invalid_routes_are_refused_and_change_nothing(
+    http, repo: Path, routes, problem
+) -> None:
     before = (repo / "clf" / "config.json").read_bytes()
     text = routes if isinstance(routes, str) else json.dumps(routes)
     answer = await http.put("/v2/models/clf/routes", content=f'{{"routes": {text}}}')
@@ -159,7 +163,7 @@ async def test_routes_of_unknown_models_bad_bodies_and_methods(http) -> None:
     assert (await http.get("/v2/models/clf/versions/1/routes")).status_code == 404
 
 
-async def test_routes_need_the_admin_token(server, repo) -> None:
+async def test_routes_need_the_admin_token(server, repo: Path) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as anonymous:
         assert (await anonymous.get("/v2/models/clf/routes")).status_code == 401
         answer = await anonymous.put("/v2/models/clf/routes", json={"routes": _arms(1, 1)})
@@ -234,7 +238,9 @@ async def test_grpc_load_and_unload_carry_the_workers_count(server) -> None:
         assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
 
 
-async def test_load_and_unload_answer_with_the_workers_count(http, repo, publish) -> None:
+async def test_load_and_unload_answer_with_the_workers_count(
+    http, repo: Path, publish: Callable[..., Path]
+) -> None:
     write_model_config(
         repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))
     )
