@@ -172,6 +172,7 @@ def publish(repo: Path) -> Callable[..., Path]:
 @pytest.fixture
 async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1."""
+    from inference_server.app import InferenceServer
     from inference_server.settings import ServerSettings
 
     publish("clf", 1)
@@ -194,6 +195,8 @@ async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[Infe
 async def stub(server: InferenceServer) -> AsyncIterator[pbg.GRPCInferenceServiceStub]:
     """A grpc.aio stub of inference.GRPCInferenceService connected to ``server``."""
     import grpc
+
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     yield pbg.GRPCInferenceServiceStub(channel)
