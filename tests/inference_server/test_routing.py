@@ -7,21 +7,25 @@ import collections
 import math
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from inference_server.core.types import InferRequest, RequestInput
+from inference_server.core.types import InferRequest, InferResponse, RequestInput
+from inference_server.loaded_version import LoadedVersion
 from inference_server.routing import ROUTING_KEY, Router, key_fraction
+from inference_server.service import InferenceService
 from modelyard.enums import ModelVariant
 from modelyard.model_repository import ModelConfig, Route, VersionPolicy, write_model_config
+from modelyard.models import Scalar
 
 from .conftest import N_FEATURES, classifier_reference, running_service
 
 ALL_VERSIONS = VersionPolicy(kind="all")
 
 
-def _configure(repo: Path, **fields) -> None:
+def _configure(repo: Path, **fields: Any) -> None:
     write_model_config(repo / "clf", ModelConfig(version_policy=ALL_VERSIONS, **fields))
 
 
@@ -32,7 +36,7 @@ def _two_versions(repo: Path, publish: Callable[..., Path], *routes: Route) -> N
     _configure(repo, routes=routes)
 
 
-def _request(x: np.ndarray, **kw) -> InferRequest:
+def _request(x: np.ndarray, **kw: Any) -> InferRequest:
     return InferRequest(
         model_name="clf",
         inputs=[RequestInput(name="input", datatype="FP32", shape=x.shape, data=x)],
@@ -40,11 +44,12 @@ def _request(x: np.ndarray, **kw) -> InferRequest:
     )
 
 
-def _probabilities(response) -> np.ndarray:
-    return {o.name: o.data for o in response.outputs}["probabilities"]
+def _probabilities(response: InferResponse) -> np.ndarray:
+    probabilities: np.ndarray = {o.name: o.data for o in response.outputs}["probabilities"]
+    return probabilities
 
 
-async def _drain_shadows(service) -> None:
+async def _drain_shadows(service: InferenceService) -> None:
     while service._shadow_tasks:
         await asyncio.gather(*service._shadow_tasks)
 
@@ -192,7 +197,7 @@ async def test_predict_rows_names_the_variant_of_the_arm(
         Route(version=1, weight=1.0),
         Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
     )
-    row = [0.1] * N_FEATURES
+    row: list[Scalar] = [0.1] * N_FEATURES
     async with running_service(repo) as service:
         variants = {}
         for i in range(60):
@@ -209,25 +214,25 @@ def test_router_ignores_zero_weights_and_clamps_shadow_shares() -> None:
         def __init__(self, version: int) -> None:
             self.version = version
 
-    ready = {1: Handle(1), 2: Handle(2)}
+    ready = cast("dict[int, LoadedVersion]", {1: Handle(1), 2: Handle(2)})
     routes = (
         Route(version=1, weight=0.0),
         Route(version=2, weight=2.0),
         Route(version=1, weight=5.0, variant=ModelVariant.SHADOW),
     )
-    router = Router.build(routes, ready)  # type: ignore[arg-type]
+    router = Router.build(routes, ready)
     assert router is not None
     for key in ("a", "b", None):
         arm = router.pick(key)
         assert arm is not None
         assert arm.handle is ready[2]
         assert router.shadows(key) == [ready[1]]  # share 5.0 is clamped to every request
-    assert Router.build((Route(version=9, weight=1.0),), ready) is None  # type: ignore[arg-type]
-    assert Router.build((), ready) is None  # type: ignore[arg-type]
+    assert Router.build((Route(version=9, weight=1.0),), ready) is None
+    assert Router.build((), ready) is None
 
 
 @pytest.mark.parametrize("key", ["user-1", 17, 3.5, True])
-def test_key_fraction_is_stable_across_processes(key) -> None:
+def test_key_fraction_is_stable_across_processes(key: Scalar) -> None:
     import subprocess
     import sys
 
