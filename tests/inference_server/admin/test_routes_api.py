@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -60,7 +61,7 @@ async def http(server: InferenceServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _arms(w1: float, w2: float) -> list[dict]:
+def _arms(w1: float, w2: float) -> list[dict[str, Any]]:
     return [
         {"version": 1, "weight": w1, "variant": "control"},
         {"version": 2, "weight": w2, "variant": "treatment"},
@@ -77,7 +78,7 @@ async def _versions(http: httpx.AsyncClient, keys: list[str]) -> list[int]:
 
 
 async def test_put_routes_applies_on_the_next_request_and_persists(
-    http, server, repo: Path
+    http: httpx.AsyncClient, server: InferenceServer, repo: Path
 ) -> None:
     assert (await http.get("/v2/models/clf/routes")).json() == {
         "model": "clf",
@@ -110,7 +111,7 @@ async def test_put_routes_applies_on_the_next_request_and_persists(
 
 
 async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
-    http, server, repo: Path
+    http: httpx.AsyncClient, server: InferenceServer, repo: Path
 ) -> None:
     answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(0.0, 1.0)})
     assert answer.status_code == 200
@@ -143,7 +144,7 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
     ],
 )
 async def test_invalid_routes_are_refused_and_change_nothing(
-    http, repo: Path, routes, problem
+    http: httpx.AsyncClient, repo: Path, routes: list[dict[str, Any]] | str, problem: str
 ) -> None:
     before = (repo / "clf" / "config.json").read_bytes()
     text = routes if isinstance(routes, str) else json.dumps(routes)
@@ -154,7 +155,7 @@ async def test_invalid_routes_are_refused_and_change_nothing(
     assert (await http.get("/v2/models/clf/routes")).json()["routes"] == []
 
 
-async def test_routes_of_unknown_models_bad_bodies_and_methods(http) -> None:
+async def test_routes_of_unknown_models_bad_bodies_and_methods(http: httpx.AsyncClient) -> None:
     assert (await http.get("/v2/models/nope/routes")).status_code == 404
     assert (await http.put("/v2/models/nope/routes", json={"routes": []})).status_code == 404
     assert (await http.put("/v2/models/clf/routes", content=b"{")).status_code == 400
@@ -163,7 +164,7 @@ async def test_routes_of_unknown_models_bad_bodies_and_methods(http) -> None:
     assert (await http.get("/v2/models/clf/versions/1/routes")).status_code == 404
 
 
-async def test_routes_need_the_admin_token(server, repo: Path) -> None:
+async def test_routes_need_the_admin_token(server: InferenceServer, repo: Path) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as anonymous:
         assert (await anonymous.get("/v2/models/clf/routes")).status_code == 401
         answer = await anonymous.put("/v2/models/clf/routes", json={"routes": _arms(1, 1)})
@@ -176,7 +177,7 @@ async def test_routes_need_the_admin_token(server, repo: Path) -> None:
         assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_grpc_get_and_set_routes(server) -> None:
+async def test_grpc_get_and_set_routes(server: InferenceServer) -> None:
     metadata = (("authorization", f"Bearer {TOKEN}"),)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         stub = apbg.ModelyardAdminStub(channel)
@@ -214,7 +215,7 @@ async def test_grpc_get_and_set_routes(server) -> None:
             assert caught.value.code() is code, caught.value.details()
 
 
-async def test_grpc_load_and_unload_carry_the_workers_count(server) -> None:
+async def test_grpc_load_and_unload_carry_the_workers_count(server: InferenceServer) -> None:
     from inference_server.grpc._generated import grpc_service_pb2 as pb
     from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
@@ -239,7 +240,7 @@ async def test_grpc_load_and_unload_carry_the_workers_count(server) -> None:
 
 
 async def test_load_and_unload_answer_with_the_workers_count(
-    http, repo: Path, publish: Callable[..., Path]
+    http: httpx.AsyncClient, repo: Path, publish: Callable[..., Path]
 ) -> None:
     write_model_config(
         repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))
