@@ -19,7 +19,8 @@ from tests.converters.kinds import CLASSIFIERS, REGRESSORS, with_bucket
 
 @pytest.fixture(scope="module")
 def wine() -> tuple[pd.DataFrame, pd.Series]:
-    return load_wine(return_X_y=True, as_frame=True)
+    features, target = load_wine(return_X_y=True, as_frame=True)
+    return features, target
 
 
 @pytest.mark.parametrize(
@@ -27,7 +28,9 @@ def wine() -> tuple[pd.DataFrame, pd.Series]:
     ["LGBMClassifier", "XGBClassifier", "HistGradientBoostingClassifier",
      "Pipeline(ColumnTransformer, LogisticRegression)"],
 )  # fmt: skip
-def test_converting_twice_gives_identical_bytes(kind: str, wine) -> None:
+def test_converting_twice_gives_identical_bytes(
+    kind: str, wine: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, target = wine
     features = with_bucket(features) if "ColumnTransformer" in kind else features
     model = CLASSIFIERS[kind](features, target, 15)
@@ -39,7 +42,9 @@ def test_converting_twice_gives_identical_bytes(kind: str, wine) -> None:
     assert first.sha256 == second.sha256 == hashlib.sha256(first.onnx).hexdigest()
 
 
-def test_metadata_names_framework_features_task_classes_and_fidelity(wine) -> None:
+def test_metadata_names_framework_features_task_classes_and_fidelity(
+    wine: tuple[pd.DataFrame, pd.Series],
+) -> None:
     features, target = wine
     model = CLASSIFIERS["LGBMClassifier"](features, target, 10)
 
@@ -62,7 +67,7 @@ def test_metadata_names_framework_features_task_classes_and_fidelity(wine) -> No
     assert props["modelyard.fidelity.override"] == "false"
 
 
-def test_content_hash_covers_the_model_without_itself(wine) -> None:
+def test_content_hash_covers_the_model_without_itself(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     result = convert(CLASSIFIERS["RandomForestClassifier"](features, target, 5), features)
 
@@ -93,7 +98,7 @@ def test_mixed_pipeline_takes_one_input_per_column() -> None:
     assert result.fidelity.within_tolerance
 
 
-def test_no_zipmap_and_plain_probability_tensor(wine) -> None:
+def test_no_zipmap_and_plain_probability_tensor(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     for kind in ("LogisticRegression", "LGBMClassifier", "XGBClassifier"):
         result = convert(CLASSIFIERS[kind](features, target, 5), features)
@@ -102,7 +107,7 @@ def test_no_zipmap_and_plain_probability_tensor(wine) -> None:
         assert [o.name for o in graph.output] == ["label", "probabilities"]
 
 
-def test_regressor_output_is_a_column(wine) -> None:
+def test_regressor_output_is_a_column(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     result = convert(REGRESSORS["XGBRegressor"](features, target.astype(float), 5), features)
 
@@ -111,7 +116,9 @@ def test_regressor_output_is_a_column(wine) -> None:
     assert "modelyard.class_labels" not in result.metadata
 
 
-def test_tight_tolerance_refuses_with_figures_and_override_is_recorded(wine) -> None:
+def test_tight_tolerance_refuses_with_figures_and_override_is_recorded(
+    wine: tuple[pd.DataFrame, pd.Series],
+) -> None:
     features, target = wine
     model = CLASSIFIERS["LGBMClassifier"](features, target, 20)
     strict = Tolerances(probability_atol=0.0)
@@ -130,7 +137,9 @@ def test_tight_tolerance_refuses_with_figures_and_override_is_recorded(wine) -> 
     assert fidelity["tolerances"]["probability_atol"] == 0.0
 
 
-def test_column_transformer_with_passthrough_remainder(wine) -> None:
+def test_column_transformer_with_passthrough_remainder(
+    wine: tuple[pd.DataFrame, pd.Series],
+) -> None:
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.pipeline import Pipeline

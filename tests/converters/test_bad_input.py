@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import joblib
 import numpy as np
 import pandas as pd
@@ -23,7 +26,8 @@ from tests.converters.kinds import CLASSIFIERS, with_bucket
 
 @pytest.fixture(scope="module")
 def wine() -> tuple[pd.DataFrame, pd.Series]:
-    return load_wine(return_X_y=True, as_frame=True)
+    features, target = load_wine(return_X_y=True, as_frame=True)
+    return features, target
 
 
 @pytest.mark.parametrize(
@@ -31,7 +35,9 @@ def wine() -> tuple[pd.DataFrame, pd.Series]:
     [KMeans(n_clusters=2, n_init=1), {"not": "a model"}, "text"],
     ids=["kmeans", "dict", "str"],
 )
-def test_unsupported_model_lists_the_supported_kinds(model, wine) -> None:
+def test_unsupported_model_lists_the_supported_kinds(
+    model: Any, wine: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, _ = wine
     if isinstance(model, KMeans):
         model.fit(features)
@@ -45,7 +51,7 @@ def test_unsupported_model_lists_the_supported_kinds(model, wine) -> None:
         assert kind in message
 
 
-def test_unsupported_pipeline_step_is_named(wine) -> None:
+def test_unsupported_pipeline_step_is_named(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     model = make_pipeline(PolynomialFeatures(), RandomForestClassifier(n_estimators=2))
     model.fit(features, target)
@@ -54,12 +60,12 @@ def test_unsupported_pipeline_step_is_named(wine) -> None:
         convert(model, features)
 
 
-def test_unfitted_model_is_refused(wine) -> None:
+def test_unfitted_model_is_refused(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     with pytest.raises(InvalidArgument, match="not fitted"):
         convert(RandomForestClassifier(), wine[0])
 
 
-def test_missing_and_extra_columns_are_named(wine) -> None:
+def test_missing_and_extra_columns_are_named(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     model = CLASSIFIERS["XGBClassifier"](features, target, 3)
     sample = features.drop(columns=["alcohol", "hue"]).assign(colour="red", spare=1.0)
@@ -72,7 +78,7 @@ def test_missing_and_extra_columns_are_named(wine) -> None:
     assert "extra columns ['colour', 'spare']" in message
 
 
-def test_wrong_width_array_is_refused(wine) -> None:
+def test_wrong_width_array_is_refused(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     model = CLASSIFIERS["LGBMClassifier"](features.to_numpy(), target, 3)
 
@@ -80,7 +86,7 @@ def test_wrong_width_array_is_refused(wine) -> None:
         convert(model, features.to_numpy()[:, :3])
 
 
-def test_empty_and_non_numeric_samples_are_refused(wine) -> None:
+def test_empty_and_non_numeric_samples_are_refused(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     features, target = wine
     model = CLASSIFIERS["RandomForestClassifier"](features, target, 3)
 
@@ -90,7 +96,7 @@ def test_empty_and_non_numeric_samples_are_refused(wine) -> None:
         convert(model, features.assign(hue="x"))
 
 
-def test_corrupt_model_files_are_reported_as_such(tmp_path) -> None:
+def test_corrupt_model_files_are_reported_as_such(tmp_path: Path) -> None:
     cases = {
         "model.joblib": b"\x80\x04 this is not a pickle",
         "model.txt": b"tree\nversion=v4\nnonsense",
@@ -106,7 +112,9 @@ def test_corrupt_model_files_are_reported_as_such(tmp_path) -> None:
         assert "Traceback" not in str(caught.value)
 
 
-def test_a_pickled_non_model_is_unsupported(tmp_path, wine) -> None:
+def test_a_pickled_non_model_is_unsupported(
+    tmp_path: Path, wine: tuple[pd.DataFrame, pd.Series]
+) -> None:
     path = tmp_path / "numbers.pkl"
     joblib.dump(np.arange(3), path)
 
@@ -114,14 +122,14 @@ def test_a_pickled_non_model_is_unsupported(tmp_path, wine) -> None:
         convert(load_model(path), wine[0])
 
 
-def test_missing_files_are_not_found(tmp_path) -> None:
+def test_missing_files_are_not_found(tmp_path: Path) -> None:
     with pytest.raises(NotFound, match="model file"):
         load_model(tmp_path / "absent.joblib")
     with pytest.raises(NotFound, match="sample file"):
         load_sample(tmp_path / "absent.csv")
 
 
-def test_bad_sample_files_are_reported(tmp_path) -> None:
+def test_bad_sample_files_are_reported(tmp_path: Path) -> None:
     (tmp_path / "rows.xlsx").write_bytes(b"")
     (tmp_path / "rows.parquet").write_bytes(b"not parquet")
     (tmp_path / "rows.csv").write_bytes(b"")
@@ -145,7 +153,9 @@ def test_string_column_with_missing_values_is_refused() -> None:
         convert(model, sample)
 
 
-def test_converter_failure_is_a_domain_error_naming_the_converter(wine) -> None:
+def test_converter_failure_is_a_domain_error_naming_the_converter(
+    wine: tuple[pd.DataFrame, pd.Series],
+) -> None:
     features, target = wine
     features = with_bucket(features)
     prep = ColumnTransformer(
@@ -165,7 +175,9 @@ def test_converter_failure_is_a_domain_error_naming_the_converter(wine) -> None:
         convert(model, features)
 
 
-def test_native_model_refusing_the_sample_is_invalid_argument(wine) -> None:
+def test_native_model_refusing_the_sample_is_invalid_argument(
+    wine: tuple[pd.DataFrame, pd.Series],
+) -> None:
     features, target = wine
     model = CLASSIFIERS["GradientBoostingClassifier"](features, target, 3)
 
@@ -173,7 +185,7 @@ def test_native_model_refusing_the_sample_is_invalid_argument(wine) -> None:
         convert(model, features.assign(alcohol=np.nan))
 
 
-def test_multi_output_regressor_is_unsupported(wine) -> None:
+def test_multi_output_regressor_is_unsupported(wine: tuple[pd.DataFrame, pd.Series]) -> None:
     from sklearn.linear_model import LinearRegression
 
     features, target = wine
@@ -193,7 +205,9 @@ def test_multi_output_regressor_is_unsupported(wine) -> None:
     ],
     ids=["lightgbm-multiclassova", "xgboost-softmax"],
 )
-def test_objectives_the_converters_get_wrong_are_refused_up_front(model, wine) -> None:
+def test_objectives_the_converters_get_wrong_are_refused_up_front(
+    model: Any, wine: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, target = wine
     fitted = model().fit(features, target)
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import onnx
@@ -20,7 +22,7 @@ from tests.converters.kinds import CLASSIFIERS, REGRESSORS, needs_bucket, with_b
 CLASSIFICATION_SETS = {"breast_cancer": load_breast_cancer, "wine": load_wine, "iris": load_iris}
 
 
-def _frame(loader, kind: str) -> tuple[pd.DataFrame, pd.Series]:
+def _frame(loader: Callable[..., Any], kind: str) -> tuple[pd.DataFrame, pd.Series]:
     features, target = loader(return_X_y=True, as_frame=True)
     return (with_bucket(features) if needs_bucket(kind) else features), target
 

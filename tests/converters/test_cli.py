@@ -35,10 +35,13 @@ def _run(*args: str | Path, hash_seed: str = "0") -> subprocess.CompletedProcess
 
 @pytest.fixture(scope="module")
 def cancer() -> tuple[pd.DataFrame, pd.Series]:
-    return load_breast_cancer(return_X_y=True, as_frame=True)
+    features, target = load_breast_cancer(return_X_y=True, as_frame=True)
+    return features, target
 
 
-def test_lightgbm_text_file_converts_and_is_byte_identical_across_runs(tmp_path, cancer) -> None:
+def test_lightgbm_text_file_converts_and_is_byte_identical_across_runs(
+    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, target = cancer
     model = lgb.LGBMClassifier(n_estimators=20, n_jobs=1, verbose=-1).fit(features, target)
     model.booster_.save_model(tmp_path / "model.txt")
@@ -66,7 +69,9 @@ def test_lightgbm_text_file_converts_and_is_byte_identical_across_runs(tmp_path,
     assert json.loads(report["metadata"]["modelyard.feature_names"]) == list(features.columns)
 
 
-def test_joblib_pipeline_with_parquet_sample(tmp_path, cancer) -> None:
+def test_joblib_pipeline_with_parquet_sample(
+    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, target = cancer
     features = with_bucket(features.iloc[:, :6])
     model = CLASSIFIERS["Pipeline(ColumnTransformer, LogisticRegression)"](features, target, 5)
@@ -82,7 +87,7 @@ def test_joblib_pipeline_with_parquet_sample(tmp_path, cancer) -> None:
 
 
 @pytest.mark.parametrize("suffix", ["json", "ubj"])
-def test_xgboost_model_files(tmp_path, suffix: str) -> None:
+def test_xgboost_model_files(tmp_path: Path, suffix: str) -> None:
     features, target = load_diabetes(return_X_y=True, as_frame=True)
     model = xgb.XGBRegressor(n_estimators=10, n_jobs=1).fit(features, target)
     model.save_model(tmp_path / f"model.{suffix}")
@@ -95,7 +100,9 @@ def test_xgboost_model_files(tmp_path, suffix: str) -> None:
     assert "XGBRegressor" in done.stdout
 
 
-def test_bad_inputs_exit_2_with_one_line(tmp_path, cancer) -> None:
+def test_bad_inputs_exit_2_with_one_line(
+    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, target = cancer
     joblib.dump(CLASSIFIERS["RandomForestClassifier"](features, target, 3), tmp_path / "rf.pkl")
     features.drop(columns=["mean area"]).to_csv(tmp_path / "short.csv", index=False)
@@ -121,7 +128,9 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path, cancer) -> None:
     assert not (tmp_path / "o3").exists()
 
 
-def test_allow_mismatch_writes_and_records(tmp_path, cancer) -> None:
+def test_allow_mismatch_writes_and_records(
+    tmp_path: Path, cancer: tuple[pd.DataFrame, pd.Series]
+) -> None:
     features, target = cancer
     joblib.dump(CLASSIFIERS["XGBClassifier"](features, target, 5), tmp_path / "xgb.joblib")
     features.iloc[:50].to_csv(tmp_path / "sample.csv", index=False)

@@ -43,6 +43,6 @@ def test_full_reference_model() -> None:
     session = ort.InferenceSession(conversion.onnx, options, providers=["CPUExecutionProvider"])
     rows = built.features[-256:]
     labels, probabilities = session.run(None, {"input": rows})
-    native = built.model.predict_proba(rows.astype(np.float64))
+    native = np.asarray(built.model.predict_proba(rows.astype(np.float64)))
     assert np.abs(probabilities - native).max() <= 1e-5
     assert (labels == native.argmax(axis=1)).all()

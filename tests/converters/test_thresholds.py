@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import lightgbm as lgb
 import numpy as np
 import onnx
@@ -34,7 +37,7 @@ def _adjacent_values(rows: int = 2_000) -> tuple[np.ndarray, np.ndarray]:
     ],
     ids=["lightgbm", "hist_gradient_boosting"],
 )
-def test_splits_between_adjacent_fp32_values_agree(model) -> None:
+def test_splits_between_adjacent_fp32_values_agree(model: Any) -> None:
     features, labels = _adjacent_values()
     model.fit(features.astype(np.float64), labels)
 
@@ -75,7 +78,7 @@ def test_round_down_is_the_largest_fp32_not_above() -> None:
         assert float(np.nextafter(down, np.float32(np.inf))) > value
 
 
-def _walk(trees):
+def _walk(trees: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     stack = [t["tree_structure"] for t in trees]
     while stack:
         node = stack.pop()

@@ -8,7 +8,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import onnx
@@ -17,16 +17,22 @@ from onnx import TensorProto, helper, numpy_helper
 
 from inference_server.loaded_version import NullHooks
 from inference_server.model_manager import ModelManager
-from inference_server.repository import RepositoryWatcher
+from inference_server.repository import ControlMode, RepositoryWatcher
 from inference_server.service import InferenceService
 from modelyard.model_repository import publish_version
+
+if TYPE_CHECKING:
+    from inference_server.app import InferenceServer
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
 N_FEATURES = 4
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @asynccontextmanager
-async def running_service(repo: Path, mode: str = "explicit") -> AsyncIterator[InferenceService]:
+async def running_service(
+    repo: Path, mode: ControlMode = "explicit"
+) -> AsyncIterator[InferenceService]:
     """A ready :class:`InferenceService` over ``repo``; watcher and models closed afterwards."""
     manager = ModelManager(repo, NullHooks())
     watcher = RepositoryWatcher(manager, mode=mode)
@@ -143,7 +149,8 @@ def classifier_reference(seed: int, x: np.ndarray) -> np.ndarray:
     b = rng.normal(size=(2,)).astype(np.float32)
     logits = x @ w + b
     e = np.exp(logits - logits.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = e / e.sum(axis=1, keepdims=True)
+    return probabilities
 
 
 @pytest.fixture
@@ -163,7 +170,7 @@ def publish(repo: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-async def server(repo: Path, publish: Callable[..., Path]):
+async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1."""
     from inference_server.app import InferenceServer
     from inference_server.settings import ServerSettings
@@ -185,7 +192,7 @@ async def server(repo: Path, publish: Callable[..., Path]):
 
 
 @pytest.fixture
-async def stub(server):
+async def stub(server: InferenceServer) -> AsyncIterator[pbg.GRPCInferenceServiceStub]:
     """A grpc.aio stub of inference.GRPCInferenceService connected to ``server``."""
     import grpc
 
@@ -193,4 +200,4 @@ async def stub(server):
 
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     yield pbg.GRPCInferenceServiceStub(channel)
-    await channel.close()
+    await channel.close(None)

@@ -166,5 +166,5 @@ def live_server(repo: Path, **settings: Any) -> Iterator[Live]:
             yield live
         finally:
             runner.run(live.http.aclose())
-            runner.run(live.channel.close())
+            runner.run(live.channel.close(None))
             runner.run(server.stop())

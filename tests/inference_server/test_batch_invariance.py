@@ -177,7 +177,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         try:
             yield live
         finally:
-            runner.run(live.channel.close())
+            runner.run(live.channel.close(None))
             runner.run(server.stop())
 
 

@@ -19,7 +19,9 @@ from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
     width=st.integers(min_value=1, max_value=4),
     seed=st.integers(min_value=0, max_value=2**32 - 1),
 )
-def test_property_batch_split_returns_each_requests_own_rows_in_order(sizes, width, seed):
+def test_property_batch_split_returns_each_requests_own_rows_in_order(
+    sizes: list[int], width: int, seed: int
+) -> None:
     rng = np.random.default_rng(seed)
     requests = [[rng.random((n, width)), rng.integers(0, 9, size=(n,))] for n in sizes]
     merged = merge_batch(requests)
@@ -57,7 +59,7 @@ def _rows(n: int, start: float = 0.0) -> list[np.ndarray]:
     return [np.arange(start, start + n, dtype=np.float32).reshape(n, 1)]
 
 
-async def test_idle_request_is_dispatched_at_once():
+async def test_idle_request_is_dispatched_at_once() -> None:
     model = RecordingModel()
     batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000)
     batcher.start()
@@ -66,7 +68,7 @@ async def test_idle_request_is_dispatched_at_once():
     await batcher.close()
 
 
-async def test_concurrent_requests_batch_up_to_max_and_split_correctly():
+async def test_concurrent_requests_batch_up_to_max_and_split_correctly() -> None:
     model = RecordingModel(delay=0.01)
     batcher = MicroBatcher(model.run, max_batch_size=8, max_queue_delay_us=20_000)
     batcher.start()
@@ -82,7 +84,7 @@ async def test_concurrent_requests_batch_up_to_max_and_split_correctly():
     await batcher.close()
 
 
-async def test_oversized_request_runs_alone():
+async def test_oversized_request_runs_alone() -> None:
     model = RecordingModel()
     batcher = MicroBatcher(model.run, max_batch_size=4)
     batcher.start()
@@ -92,7 +94,7 @@ async def test_oversized_request_runs_alone():
     await batcher.close()
 
 
-async def test_under_load_waits_for_the_oldest_delay_then_dispatches():
+async def test_under_load_waits_for_the_oldest_delay_then_dispatches() -> None:
     model = RecordingModel(delay=0.005)
     batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=50_000, linger_us=0)
     batcher.start()
@@ -110,7 +112,7 @@ async def test_under_load_waits_for_the_oldest_delay_then_dispatches():
     await batcher.close()
 
 
-async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay():
+async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay() -> None:
     model = RecordingModel(delay=0.005)
     batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=20_000)
     batcher.start()
@@ -125,7 +127,7 @@ async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay():
     await batcher.close()
 
 
-async def test_once_every_request_in_flight_is_queued_the_batch_leaves_without_lingering():
+async def test_once_every_request_in_flight_is_queued_the_batch_leaves_without_lingering() -> None:
     model = RecordingModel(delay=0.002)
     batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=300_000)
     batcher.start()
@@ -146,7 +148,7 @@ async def test_once_every_request_in_flight_is_queued_the_batch_leaves_without_l
     await batcher.close()
 
 
-async def test_full_queue_is_refused_at_once_and_then_recovers():
+async def test_full_queue_is_refused_at_once_and_then_recovers() -> None:
     model = RecordingModel()
     model.gate = asyncio.Event()
     batcher = MicroBatcher(model.run, max_batch_size=1, max_queue_size=2)
@@ -163,7 +165,7 @@ async def test_full_queue_is_refused_at_once_and_then_recovers():
     await batcher.close()
 
 
-async def test_queue_timeout_has_its_own_code():
+async def test_queue_timeout_has_its_own_code() -> None:
     model = RecordingModel()
     model.gate = asyncio.Event()
     batcher = MicroBatcher(model.run, max_batch_size=1, queue_timeout_us=10_000)
@@ -179,7 +181,7 @@ async def test_queue_timeout_has_its_own_code():
     await batcher.close()
 
 
-async def test_batch_failure_reaches_every_waiter_and_nobody_hangs():
+async def test_batch_failure_reaches_every_waiter_and_nobody_hangs() -> None:
     model = RecordingModel(delay=0.01)
     model.fail = RuntimeError("session exploded")
     batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=20_000)
@@ -194,7 +196,7 @@ async def test_batch_failure_reaches_every_waiter_and_nobody_hangs():
     await batcher.close()
 
 
-async def test_close_drains_queue_then_refuses():
+async def test_close_drains_queue_then_refuses() -> None:
     model = RecordingModel(delay=0.01)
     batcher = MicroBatcher(model.run, max_batch_size=2)
     batcher.start()
@@ -206,7 +208,7 @@ async def test_close_drains_queue_then_refuses():
         await batcher.submit(_rows(1), 1)
 
 
-async def test_cancelled_request_leaves_the_batcher_working():
+async def test_cancelled_request_leaves_the_batcher_working() -> None:
     model = RecordingModel()
     model.gate = asyncio.Event()
     batcher = MicroBatcher(model.run)

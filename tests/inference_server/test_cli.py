@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
 
@@ -14,10 +15,10 @@ import grpc
 import numpy as np
 import pytest
 
+from examples.churn.processes import free_ports
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
-from .admin.cluster import free_ports
 from .conftest import serve_subprocess
 
 
@@ -50,12 +51,13 @@ async def _hammer(port: int, stop: asyncio.Event, codes: list[str], warm: asynci
 
 
 @pytest.mark.slow
-async def test_sigterm_drains_and_exits_zero(repo, publish):
+async def test_sigterm_drains_and_exits_zero(repo: Path, publish: Callable[..., Path]) -> None:
     publish("clf", 1)
     with _serve(repo, "--grpc-port", "0", "--metrics-port", "-1", "--workers", "1") as proc:
         assert proc.stdout is not None
         ready = json.loads(await asyncio.to_thread(proc.stdout.readline))
-        stop, warm, codes = asyncio.Event(), asyncio.Event(), []
+        stop, warm = asyncio.Event(), asyncio.Event()
+        codes: list[str] = []
         port = ready["grpc_port"]
         clients = [asyncio.create_task(_hammer(port, stop, codes, warm)) for _ in range(16)]
         await asyncio.wait_for(warm.wait(), timeout=30)
@@ -79,7 +81,7 @@ def _free_port() -> int:
 
 
 @pytest.mark.slow
-async def test_two_workers_share_the_port(repo, publish):
+async def test_two_workers_share_the_port(repo: Path, publish: Callable[..., Path]) -> None:
     publish("clf", 1)
     port, metrics = _free_port(), free_ports(2)  # worker k: metrics + k, both free
     workers = ("--grpc-port", str(port), "--metrics-port", str(metrics), "--workers", "2")

@@ -41,7 +41,9 @@ def test_the_score_is_the_positive_probability_the_multiclass_label_or_the_predi
     outputs_sig = (_spec("label", "INT64", (-1,)), _spec("probabilities", "FP32", (-1, 2)))
     sig = ModelSignature(inputs=(), outputs=outputs_sig)
     binary = [np.array([1, 0]), np.array([[0.2, 0.8], [0.9, 0.1]], np.float32)]
-    assert score_column(sig, "classification", binary).tolist() == [
+    binary_score = score_column(sig, "classification", binary)
+    assert binary_score is not None
+    assert binary_score.tolist() == [
         np.float32(0.8),
         np.float32(0.1),
     ]
@@ -49,6 +51,10 @@ def test_the_score_is_the_positive_probability_the_multiclass_label_or_the_predi
         inputs=(), outputs=(_spec("label", "INT64", (-1,)), _spec("probabilities", "FP32", (-1, 3)))
     )
     multi = [np.array([2, 0]), np.full((2, 3), 1 / 3, np.float32)]
-    assert score_column(multi_sig, "classification", multi).tolist() == [2, 0]
+    multi_score = score_column(multi_sig, "classification", multi)
+    assert multi_score is not None
+    assert multi_score.tolist() == [2, 0]
     reg = ModelSignature(inputs=(), outputs=(_spec("variable", "FP32", (-1, 1)),))
-    assert score_column(reg, "", [np.array([[1.5], [2.5]], np.float32)]).tolist() == [1.5, 2.5]
+    reg_score = score_column(reg, "", [np.array([[1.5], [2.5]], np.float32)])
+    assert reg_score is not None
+    assert reg_score.tolist() == [1.5, 2.5]

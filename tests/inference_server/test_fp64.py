@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import httpx
@@ -24,6 +26,10 @@ from inference_server.grpc._generated import grpc_service_pb2 as pb
 from modelyard.model_repository import publish_version
 
 from .conftest import serve_subprocess
+
+if TYPE_CHECKING:
+    from inference_server.app import InferenceServer
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
 FEATURES = ["ts", "amount_cents", "score"]
 
@@ -52,7 +58,9 @@ def fitted() -> tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]:
 
 
 @pytest.fixture
-async def server(repo, fitted):
+async def server(
+    repo: Path, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> AsyncIterator[InferenceServer]:
     from inference_server.app import InferenceServer
     from inference_server.settings import ServerSettings
 
@@ -67,18 +75,18 @@ async def server(repo, fitted):
 
 
 @pytest.fixture
-async def client(server):
+async def client(server: InferenceServer) -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
         yield http
 
 
 @pytest.fixture
-async def stub(server):
+async def stub(server: InferenceServer) -> AsyncIterator[pbg.GRPCInferenceServiceStub]:
     from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
     yield pbg.GRPCInferenceServiceStub(channel)
-    await channel.close()
+    await channel.close(None)
 
 
 def _native(model: lgb.LGBMClassifier, frame: pd.DataFrame) -> np.ndarray:
@@ -91,7 +99,9 @@ def _assert_native(probabilities: object, expected: np.ndarray) -> None:
     assert (got.argmax(axis=1) == expected.argmax(axis=1)).all()
 
 
-async def test_metadata_says_fp64_and_the_data_is_float32_hostile(client, fitted):
+async def test_metadata_says_fp64_and_the_data_is_float32_hostile(
+    client: httpx.AsyncClient, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> None:
     model, frame, _ = fitted
     meta = (await client.get("/v2/models/ts")).json()
     assert meta["inputs"][0]["datatype"] == "FP64"
@@ -100,7 +110,9 @@ async def test_metadata_says_fp64_and_the_data_is_float32_hostile(client, fitted
     assert (np.abs(_native(model, rounded) - _native(model, frame)).max(axis=1) > 1e-3).any()
 
 
-async def test_simple_json_numbers_are_parsed_as_doubles(client, fitted):
+async def test_simple_json_numbers_are_parsed_as_doubles(
+    client: httpx.AsyncClient, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> None:
     model, frame, _ = fitted
     rows = [{k: float(v) for k, v in row.items()} for row in frame.to_dict("records")]
     response = await client.post("/predict/batch", params={"model": "ts"}, json=rows)
@@ -110,7 +122,9 @@ async def test_simple_json_numbers_are_parsed_as_doubles(client, fitted):
     _assert_native([one.json()["probabilities"]], _native(model, frame.iloc[:1]))
 
 
-async def test_oip_json_and_binary_fp64(client, fitted):
+async def test_oip_json_and_binary_fp64(
+    client: httpx.AsyncClient, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> None:
     model, frame, _ = fitted
     x = frame.to_numpy(np.float64)
     tensor = {"name": "input", "shape": list(x.shape), "datatype": "FP64"}
@@ -130,7 +144,9 @@ async def test_oip_json_and_binary_fp64(client, fitted):
     _assert_native(outputs["probabilities"]["data"], _native(model, frame))
 
 
-async def test_fp32_requests_are_widened_and_answer_for_the_rounded_values(client, fitted):
+async def test_fp32_requests_are_widened_and_answer_for_the_rounded_values(
+    client: httpx.AsyncClient, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> None:
     model, frame, _ = fitted
     x = frame.to_numpy(np.float32)
     body = {"inputs": [{"name": "input", "shape": list(x.shape), "datatype": "FP32",
@@ -142,7 +158,9 @@ async def test_fp32_requests_are_widened_and_answer_for_the_rounded_values(clien
     _assert_native(outputs["probabilities"]["data"], _native(model, rounded))
 
 
-async def test_grpc_typed_and_raw_fp64_and_fp32(stub, fitted):
+async def test_grpc_typed_and_raw_fp64_and_fp32(
+    stub: pbg.GRPCInferenceServiceStub, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> None:
     model, frame, _ = fitted
     x = frame.to_numpy(np.float64)
     meta = await stub.ModelMetadata(pb.ModelMetadataRequest(name="ts"))
@@ -180,7 +198,7 @@ async def test_grpc_typed_and_raw_fp64_and_fp32(stub, fitted):
     )
 
 
-async def test_other_datatypes_are_still_refused(stub):
+async def test_other_datatypes_are_still_refused(stub: pbg.GRPCInferenceServiceStub) -> None:
     x = np.zeros((1, 3), np.int64)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="INT64", shape=x.shape)
     with pytest.raises(grpc.aio.AioRpcError, match="datatype INT64, the model expects FP64"):
@@ -190,7 +208,12 @@ async def test_other_datatypes_are_still_refused(stub):
 
 
 @pytest.mark.slow
-def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path, clients_python):
+def test_tritonclient_grpc_and_http_send_fp64(
+    repo: Path,
+    fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes],
+    tmp_path: Path,
+    clients_python: Path,
+) -> None:
     model, frame, onnx = fitted
     publish_version(repo, "ts", 1, {"model.onnx": onnx})
     ports = ("--grpc-port", "0", "--http-port", "0", "--metrics-port", "-1", "--workers", "1")
@@ -219,7 +242,9 @@ def test_tritonclient_grpc_and_http_send_fp64(repo, fitted, tmp_path, clients_py
 
 
 @pytest.mark.slow
-def test_perf_analyzer_drives_an_fp64_model(repo, fitted):
+def test_perf_analyzer_drives_an_fp64_model(
+    repo: Path, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
+) -> None:
     from benchmarks.perf_analyzer import LIBB64, cuda_lib_dir, perf_analyzer_venv
 
     from .conftest import ROOT

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from typing import TYPE_CHECKING, Any
+
 import grpc
 import numpy as np
 import pytest
@@ -10,15 +13,19 @@ from inference_server.grpc._generated import grpc_service_pb2 as pb
 
 from .conftest import classifier_reference
 
+if TYPE_CHECKING:
+    from inference_server.app import InferenceServer
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
-def _raw_request(x: np.ndarray, **kw) -> pb.ModelInferRequest:
+
+def _raw_request(x: np.ndarray, **kw: Any) -> pb.ModelInferRequest:
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     return pb.ModelInferRequest(
         model_name="clf", inputs=[tensor], raw_input_contents=[x.astype("<f4").tobytes()], **kw
     )
 
 
-def _typed_request(x: np.ndarray, **kw) -> pb.ModelInferRequest:
+def _typed_request(x: np.ndarray, **kw: Any) -> pb.ModelInferRequest:
     tensor = pb.ModelInferRequest.InferInputTensor(
         name="input",
         datatype="FP32",
@@ -28,7 +35,7 @@ def _typed_request(x: np.ndarray, **kw) -> pb.ModelInferRequest:
     return pb.ModelInferRequest(model_name="clf", inputs=[tensor], **kw)
 
 
-async def test_health_and_metadata(stub):
+async def test_health_and_metadata(stub: pbg.GRPCInferenceServiceStub) -> None:
     assert (await stub.ServerLive(pb.ServerLiveRequest())).live
     assert (await stub.ServerReady(pb.ServerReadyRequest())).ready
     assert (await stub.ModelReady(pb.ModelReadyRequest(name="clf"))).ready
@@ -43,7 +50,7 @@ async def test_health_and_metadata(stub):
     assert config.HasField("dynamic_batching")
 
 
-async def test_raw_request_gets_raw_response(stub):
+async def test_raw_request_gets_raw_response(stub: pbg.GRPCInferenceServiceStub) -> None:
     x = np.random.default_rng(0).normal(size=(3, 4)).astype(np.float32)
     params = {"trace": pb.InferParameter(string_param="abc")}
     resp = await stub.ModelInfer(_raw_request(x, id="req-7", parameters=params))
@@ -57,7 +64,7 @@ async def test_raw_request_gets_raw_response(stub):
     assert labels.shape == (3,)
 
 
-async def test_typed_request_gets_typed_response(stub):
+async def test_typed_request_gets_typed_response(stub: pbg.GRPCInferenceServiceStub) -> None:
     x = np.random.default_rng(1).normal(size=(2, 4)).astype(np.float32)
     resp = await stub.ModelInfer(_typed_request(x))
     assert not resp.raw_output_contents
@@ -67,11 +74,18 @@ async def test_typed_request_gets_typed_response(stub):
     assert len(out["label"].contents.int64_contents) == 2
 
 
-async def _expect(stub, request, code, match):
+async def _expect(
+    stub: pbg.GRPCInferenceServiceStub,
+    request: pb.ModelInferRequest,
+    code: grpc.StatusCode,
+    match: str,
+) -> None:
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.ModelInfer(request)
     assert info.value.code() == code, info.value.details()
-    assert match in info.value.details()
+    details = info.value.details()
+    assert details is not None
+    assert match in details
     good = await stub.ModelInfer(_raw_request(np.zeros((1, 4), np.float32)))
     assert good.model_version == "1"
 
@@ -103,13 +117,18 @@ async def _expect(stub, request, code, match):
         ),
     ],
 )
-async def test_bad_requests_then_good(stub, mutate, code, match):
+async def test_bad_requests_then_good(
+    stub: pbg.GRPCInferenceServiceStub,
+    mutate: Callable[[pb.ModelInferRequest], object],
+    code: grpc.StatusCode,
+    match: str,
+) -> None:
     request = _raw_request(np.zeros((1, 4), np.float32))
     mutate(request)
     await _expect(stub, request, code, match)
 
 
-async def test_bad_feature_count_and_empty_and_nan(stub):
+async def test_bad_feature_count_and_empty_and_nan(stub: pbg.GRPCInferenceServiceStub) -> None:
     await _expect(
         stub,
         _raw_request(np.zeros((1, 3), np.float32)),
@@ -126,9 +145,15 @@ async def test_bad_feature_count_and_empty_and_nan(stub):
     )
 
 
-async def test_malformed_and_oversized(server, stub):
+async def test_malformed_and_oversized(
+    server: InferenceServer, stub: pbg.GRPCInferenceServiceStub
+) -> None:
     channel = grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}")
-    call = channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+    call = channel.unary_unary(
+        "/inference.GRPCInferenceService/ModelInfer",
+        request_serializer=None,
+        response_deserializer=None,
+    )
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await call(b"\xff\xff\xff\xff")
     assert info.value.code() == grpc.StatusCode.INVALID_ARGUMENT
@@ -136,15 +161,15 @@ async def test_malformed_and_oversized(server, stub):
     with pytest.raises(grpc.aio.AioRpcError) as info:
         await stub.ModelInfer(_raw_request(big))
     assert info.value.code() == grpc.StatusCode.RESOURCE_EXHAUSTED
-    await channel.close()
+    await channel.close(None)
     good = await stub.ModelInfer(_raw_request(np.zeros((1, 4), np.float32)))
     assert good.model_version == "1"
 
 
-async def test_stream_infer(stub):
+async def test_stream_infer(stub: pbg.GRPCInferenceServiceStub) -> None:
     xs = [np.full((1, 4), i, np.float32) for i in range(20)]
 
-    async def requests():
+    async def requests() -> AsyncIterator[pb.ModelInferRequest]:
         for i, x in enumerate(xs):
             yield _raw_request(x, id=str(i))
         yield pb.ModelInferRequest(model_name="nope", id="bad")
@@ -157,12 +182,14 @@ async def test_stream_infer(stub):
     assert ok == {str(i) for i in range(20)}
 
 
-async def test_stream_answers_follow_request_order_and_carry_the_request_id(stub):
+async def test_stream_answers_follow_request_order_and_carry_the_request_id(
+    stub: pbg.GRPCInferenceServiceStub,
+) -> None:
     """Requests of mixed sizes run concurrently (batched together) yet come back in order."""
     rng = np.random.default_rng(3)
     xs = [rng.normal(size=(1 + i % 5, 4)).astype(np.float32) for i in range(60)]
 
-    async def requests():
+    async def requests() -> AsyncIterator[pb.ModelInferRequest]:
         for i, x in enumerate(xs):
             yield _raw_request(x, id=f"r{i}")
             if i == 30:
@@ -178,7 +205,7 @@ async def test_stream_answers_follow_request_order_and_carry_the_request_id(stub
         np.testing.assert_allclose(got, classifier_reference(1, x), rtol=1e-5)
 
 
-async def test_repository_control_and_statistics(stub):
+async def test_repository_control_and_statistics(stub: pbg.GRPCInferenceServiceStub) -> None:
     index = await stub.RepositoryIndex(pb.RepositoryIndexRequest())
     assert [(m.name, m.version, m.state) for m in index.models] == [("clf", "1", "READY")]
     await stub.ModelInfer(_raw_request(np.zeros((2, 4), np.float32)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import grpc
 import numpy as np
@@ -17,6 +19,10 @@ from modelyard.errors import ConfigurationError, FailedPrecondition, NotFound, U
 from modelyard.model_repository import publish_version
 
 from .conftest import classifier_bytes, classifier_reference
+
+if TYPE_CHECKING:
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
+    from inference_server.service import InferenceService
 
 X = np.random.default_rng(42).normal(size=(1, 4)).astype(np.float32)
 EXPECTED = {v: classifier_reference(v, X) for v in range(1, 13)}
@@ -35,7 +41,7 @@ def _request(version: str = "") -> pb.ModelInferRequest:
 class Load:
     """Closed-loop clients that check every answer against the version it names."""
 
-    def __init__(self, stub, clients: int) -> None:
+    def __init__(self, stub: pbg.GRPCInferenceServiceStub, clients: int) -> None:
         self.stub = stub
         self.clients = clients
         self.samples: list[tuple[float, float, str]] = []  # (start, latency, version)
@@ -58,7 +64,7 @@ class Load:
                 self.failures.append(f"answer does not match version {resp.model_version}")
             self.samples.append((start, latency, resp.model_version))
 
-    async def run(self) -> asyncio.Future:
+    async def run(self) -> asyncio.Future[list[None]]:
         return asyncio.gather(*(self._client() for _ in range(self.clients)))
 
     def p99(self, since: float, until: float) -> float:
@@ -77,7 +83,9 @@ async def _wait_for_version(load: Load, version: str, limit_s: float = 20.0) -> 
 
 
 @pytest.mark.slow
-async def test_ten_swaps_under_load_lose_nothing(server, stub, repo):
+async def test_ten_swaps_under_load_lose_nothing(
+    server: InferenceServer, stub: pbg.GRPCInferenceServiceStub, repo: Path
+) -> None:
     models = {v: classifier_bytes(v) for v in range(2, 12)}
     load = Load(stub, clients=8)
     clients = await load.run()
@@ -97,7 +105,9 @@ async def test_ten_swaps_under_load_lose_nothing(server, stub, repo):
     assert [(m.version, m.state) for m in index] == [("11", "READY")]
 
 
-async def _until_state(service, version: int, state: str, limit_s: float = 10.0) -> None:
+async def _until_state(
+    service: InferenceService, version: int, state: str | None, limit_s: float = 10.0
+) -> None:
     deadline = time.perf_counter() + limit_s
     while True:
         index = {m.version: m.state for m in await service.repository_index()}
@@ -107,17 +117,20 @@ async def _until_state(service, version: int, state: str, limit_s: float = 10.0)
         await asyncio.sleep(0.01)
 
 
-async def _default_version(service, name: str = "clf") -> str:
+async def _default_version(service: InferenceService, name: str = "clf") -> str:
     from inference_server.core.types import InferRequest, RequestInput
 
     request = InferRequest(
         model_name=name,
         inputs=[RequestInput(name="input", datatype="FP32", shape=X.shape, data=X)],
     )
-    return (await service.infer(request)).model_version
+    version: str = (await service.infer(request)).model_version
+    return version
 
 
-async def test_half_written_and_broken_versions_never_serve(server, repo):
+async def test_half_written_and_broken_versions_never_serve(
+    server: InferenceServer, repo: Path
+) -> None:
     service = server.service
     model_dir = repo / "clf"
     (model_dir / ".2.tmp-abc").mkdir()
@@ -144,7 +157,7 @@ async def test_half_written_and_broken_versions_never_serve(server, repo):
     assert "error" not in service.model_metadata("clf").parameters
 
 
-async def test_explicit_mode_and_config_default_version(repo):
+async def test_explicit_mode_and_config_default_version(repo: Path) -> None:
     publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(1)})
     publish_version(repo, "clf", 2, {"model.onnx": classifier_bytes(2)})
     (repo / "clf" / "config.json").write_text(
@@ -178,7 +191,7 @@ async def test_explicit_mode_and_config_default_version(repo):
         await srv.stop()
 
 
-async def test_model_without_any_ready_version_is_retryable(repo):
+async def test_model_without_any_ready_version_is_retryable(repo: Path) -> None:
     (repo / "broken" / "1").mkdir(parents=True)
     (repo / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx model")
     settings = ServerSettings(
@@ -201,15 +214,19 @@ async def test_model_without_any_ready_version_is_retryable(repo):
         with pytest.raises(grpc.aio.AioRpcError) as info:
             await stub.ModelInfer(request)
         assert info.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert "not a loadable ONNX model" in info.value.details()
+        details = info.value.details()
+        assert details is not None
+        assert "not a loadable ONNX model" in details
         ready = await stub.ModelReady(pb.ModelReadyRequest(name="broken"))
         assert not ready.ready
     finally:
-        await channel.close()
+        await channel.close(None)
         await srv.stop()
 
 
-async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, repo):
+async def test_explicit_load_reports_a_failed_version_and_keeps_serving(
+    server: InferenceServer, repo: Path
+) -> None:
     service = server.service
     (repo / "clf" / "2").mkdir()
     (repo / "clf" / "2" / "model.onnx").write_bytes(b"garbage")
@@ -218,7 +235,7 @@ async def test_explicit_load_reports_a_failed_version_and_keeps_serving(server, 
     assert (await _default_version(service)) == "1"
 
 
-async def test_missing_repository_is_a_configuration_error(tmp_path):
+async def test_missing_repository_is_a_configuration_error(tmp_path: Path) -> None:
     settings = ServerSettings(
         model_repository=tmp_path / "nope", grpc_port=0, http_port=None, metrics_port=None
     )
@@ -226,7 +243,9 @@ async def test_missing_repository_is_a_configuration_error(tmp_path):
         await InferenceServer(settings).start()
 
 
-async def test_config_change_reloads_only_when_serving_settings_change(server, repo):
+async def test_config_change_reloads_only_when_serving_settings_change(
+    server: InferenceServer, repo: Path
+) -> None:
     from modelyard.model_repository import BatchingConfig, ModelConfig, write_model_config
 
     service = server.service
@@ -249,7 +268,7 @@ async def test_config_change_reloads_only_when_serving_settings_change(server, r
     assert (await service.infer(request)).model_version == "1"  # NaN now allowed
 
 
-async def test_removed_versions_stop_serving(server, repo):
+async def test_removed_versions_stop_serving(server: InferenceServer, repo: Path) -> None:
     from modelyard.model_repository import remove_version
 
     service = server.service

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from inference_server.grpc._generated import grpc_service_pb2 as pb
+
+if TYPE_CHECKING:
+    from inference_server.app import InferenceServer
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
 
 async def _scrape(port: int) -> str:
@@ -27,7 +32,9 @@ def _value(text: str, prefix: str) -> float:
     return float(lines[0].rsplit(" ", 1)[1])
 
 
-async def test_requests_failures_latency_batches_and_events(server, stub):
+async def test_requests_failures_latency_batches_and_events(
+    server: InferenceServer, stub: pbg.GRPCInferenceServiceStub
+) -> None:
     x = np.zeros((3, 4), np.float32)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
@@ -36,6 +43,7 @@ async def test_requests_failures_latency_batches_and_events(server, stub):
     bad = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[b"x"])
     with pytest.raises(Exception, match="raw data"):
         await stub.ModelInfer(bad)
+    assert server.metrics_port is not None
     text = await _scrape(server.metrics_port)
     labels = 'model="clf",version="1"'
     assert _value(text, f"modelyard_inference_requests_total{{{labels}}}") == 5
@@ -47,11 +55,14 @@ async def test_requests_failures_latency_batches_and_events(server, stub):
     assert "modelyard_inference_queue_seconds_bucket" in text
 
 
-async def test_queue_wait_is_observed_once_per_request_even_when_batched(server, stub):
+async def test_queue_wait_is_observed_once_per_request_even_when_batched(
+    server: InferenceServer, stub: pbg.GRPCInferenceServiceStub
+) -> None:
     x = np.zeros((1, 4), np.float32)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
     await asyncio.gather(*(stub.ModelInfer(good) for _ in range(40)))
+    assert server.metrics_port is not None
     text = await _scrape(server.metrics_port)
     labels = 'model="clf",version="1"'
     assert _value(text, f"modelyard_inference_queue_seconds_count{{{labels}}}") == 40

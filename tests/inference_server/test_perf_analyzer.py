@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -27,7 +29,7 @@ PERF_ANALYZER = VENV / "bin" / "perf_analyzer"
 @pytest.mark.skipif(
     not LIBB64.exists(), reason="perf_analyzer needs Debian's libb64-0d (apt-get install libb64-0d)"
 )
-def test_perf_analyzer_measures_the_server(repo, publish):
+def test_perf_analyzer_measures_the_server(repo: Path, publish: Callable[..., Path]) -> None:
     publish("clf", 1)
     ports = ("--grpc-port", "0", "--http-port", "-1", "--metrics-port", "-1", "--workers", "1")
     with serve_subprocess(repo, *ports) as server:

@@ -31,7 +31,9 @@ PROPERTY = settings(
 )
 LIMIT = 256 * 1024
 WRONG_DATATYPES = ["INT64", "INT32", "BYTES", "BOOL", "UINT8", "FP99", "", "fp32", "FP32 "]
-NOT_NUMBERS = st.one_of(st.text(max_size=5), st.none(), st.just({}), st.just({"a": 1}))
+NOT_NUMBERS: st.SearchStrategy[object] = st.one_of(
+    st.text(max_size=5), st.none(), st.just({}), st.just({"a": 1})
+)
 BIG = st.sampled_from([2**63, 2**64, 10**30])
 NAMES = st.text(max_size=12).filter(lambda n: n != "input")
 
@@ -93,7 +95,7 @@ def _http_name(draw: st.DrawFn) -> HttpCase:
 
 
 def _http_json_type(draw: st.DrawFn) -> HttpCase:
-    body = draw(
+    body: object = draw(
         st.sampled_from([[], 1, "x", None, {"inputs": {}}, {"inputs": [{"name": 1}]}])
         | st.builds(lambda s: {"inputs": s}, st.text(max_size=4))
     )
@@ -293,7 +295,11 @@ def invalid_grpc(draw: st.DrawFn) -> GrpcCase:
 
 
 async def _call_bytes(live: Live, data: bytes) -> tuple[grpc.StatusCode, str]:
-    method = live.channel.unary_unary("/inference.GRPCInferenceService/ModelInfer")
+    method = live.channel.unary_unary(
+        "/inference.GRPCInferenceService/ModelInfer",
+        request_serializer=None,
+        response_deserializer=None,
+    )
     try:
         await method(data, timeout=20)
     except grpc.aio.AioRpcError as exc:

@@ -5,32 +5,38 @@ from __future__ import annotations
 import asyncio
 import collections
 import math
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
 
-from inference_server.core.types import InferRequest, RequestInput
+from inference_server.core.types import InferRequest, InferResponse, RequestInput
+from inference_server.loaded_version import LoadedVersion
 from inference_server.routing import ROUTING_KEY, Router, key_fraction
+from inference_server.service import InferenceService
 from modelyard.enums import ModelVariant
 from modelyard.model_repository import ModelConfig, Route, VersionPolicy, write_model_config
+from modelyard.models import Scalar
 
 from .conftest import N_FEATURES, classifier_reference, running_service
 
 ALL_VERSIONS = VersionPolicy(kind="all")
 
 
-def _configure(repo, **fields) -> None:
+def _configure(repo: Path, **fields: Any) -> None:
     write_model_config(repo / "clf", ModelConfig(version_policy=ALL_VERSIONS, **fields))
 
 
-def _two_versions(repo, publish, *routes: Route) -> None:
+def _two_versions(repo: Path, publish: Callable[..., Path], *routes: Route) -> None:
     """Versions 1 and 2 of ``clf``, both loaded, with ``routes``."""
     publish("clf", 1)
     publish("clf", 2)
     _configure(repo, routes=routes)
 
 
-def _request(x: np.ndarray, **kw) -> InferRequest:
+def _request(x: np.ndarray, **kw: Any) -> InferRequest:
     return InferRequest(
         model_name="clf",
         inputs=[RequestInput(name="input", datatype="FP32", shape=x.shape, data=x)],
@@ -38,16 +44,19 @@ def _request(x: np.ndarray, **kw) -> InferRequest:
     )
 
 
-def _probabilities(response) -> np.ndarray:
-    return {o.name: o.data for o in response.outputs}["probabilities"]
+def _probabilities(response: InferResponse) -> np.ndarray:
+    probabilities: np.ndarray = {o.name: o.data for o in response.outputs}["probabilities"]
+    return probabilities
 
 
-async def _drain_shadows(service) -> None:
+async def _drain_shadows(service: InferenceService) -> None:
     while service._shadow_tasks:
         await asyncio.gather(*service._shadow_tasks)
 
 
-async def test_weighted_arms_split_requests_and_each_answer_names_its_version(repo, publish):
+async def test_weighted_arms_split_requests_and_each_answer_names_its_version(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     _two_versions(
         repo,
         publish,
@@ -70,7 +79,9 @@ async def test_weighted_arms_split_requests_and_each_answer_names_its_version(re
     assert set(counts) == {"1", "2"}
 
 
-async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(repo, publish):
+async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     _two_versions(repo, publish, Route(version=1, weight=1.0), Route(version=2, weight=1.0))
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
     async with running_service(repo) as service:
@@ -94,7 +105,9 @@ async def test_a_routing_key_keeps_its_arm_and_a_named_version_is_never_routed(r
             assert (await service.infer(_request(x, model_version="2"))).model_version == "2"
 
 
-async def test_arms_without_a_ready_version_fall_back(repo, publish):
+async def test_arms_without_a_ready_version_fall_back(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2)
     x = np.zeros((1, N_FEATURES), dtype=np.float32)
@@ -110,7 +123,9 @@ async def test_arms_without_a_ready_version_fall_back(repo, publish):
         assert versions == {"1"}
 
 
-async def test_changed_routes_apply_without_a_reload(repo, publish):
+async def test_changed_routes_apply_without_a_reload(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2)
     _configure(repo, default_version=1)
@@ -127,7 +142,9 @@ async def test_changed_routes_apply_without_a_reload(repo, publish):
         assert (await service.infer(_request(x))).model_version == "1"
 
 
-async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish):
+async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     _two_versions(
         repo,
         publish,
@@ -148,7 +165,9 @@ async def test_a_shadow_scores_a_copy_and_never_changes_the_answer(repo, publish
         assert stats["2"].fail_count == 0
 
 
-async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_it(repo, publish):
+async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_it(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2, n_features=N_FEATURES + 1)  # the shadow cannot take these inputs
     _configure(
@@ -169,14 +188,16 @@ async def test_a_failing_shadow_is_counted_on_itself_and_the_caller_never_sees_i
         assert stats["1"].success_count == 5
 
 
-async def test_predict_rows_names_the_variant_of_the_arm(repo, publish):
+async def test_predict_rows_names_the_variant_of_the_arm(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     _two_versions(
         repo,
         publish,
         Route(version=1, weight=1.0),
         Route(version=2, weight=1.0, variant=ModelVariant.TREATMENT),
     )
-    row = [0.1] * N_FEATURES
+    row: list[Scalar] = [0.1] * N_FEATURES
     async with running_service(repo) as service:
         variants = {}
         for i in range(60):
@@ -188,30 +209,30 @@ async def test_predict_rows_names_the_variant_of_the_arm(repo, publish):
         assert plain.model_version == "2"
 
 
-def test_router_ignores_zero_weights_and_clamps_shadow_shares():
+def test_router_ignores_zero_weights_and_clamps_shadow_shares() -> None:
     class Handle:
         def __init__(self, version: int) -> None:
             self.version = version
 
-    ready = {1: Handle(1), 2: Handle(2)}
+    ready = cast("dict[int, LoadedVersion]", {1: Handle(1), 2: Handle(2)})
     routes = (
         Route(version=1, weight=0.0),
         Route(version=2, weight=2.0),
         Route(version=1, weight=5.0, variant=ModelVariant.SHADOW),
     )
-    router = Router.build(routes, ready)  # type: ignore[arg-type]
+    router = Router.build(routes, ready)
     assert router is not None
     for key in ("a", "b", None):
         arm = router.pick(key)
         assert arm is not None
         assert arm.handle is ready[2]
         assert router.shadows(key) == [ready[1]]  # share 5.0 is clamped to every request
-    assert Router.build((Route(version=9, weight=1.0),), ready) is None  # type: ignore[arg-type]
-    assert Router.build((), ready) is None  # type: ignore[arg-type]
+    assert Router.build((Route(version=9, weight=1.0),), ready) is None
+    assert Router.build((), ready) is None
 
 
 @pytest.mark.parametrize("key", ["user-1", 17, 3.5, True])
-def test_key_fraction_is_stable_across_processes(key):
+def test_key_fraction_is_stable_across_processes(key: Scalar) -> None:
     import subprocess
     import sys
 

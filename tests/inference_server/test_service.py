@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
 import numpy as np
 import pytest
 
 from inference_server.core.types import InferRequest, RequestedOutput, RequestInput
+from inference_server.service import InferenceService
 from modelyard.errors import InvalidArgument, NotFound
 
 from .conftest import classifier_reference, running_service
 
 
 @pytest.fixture
-async def service(repo, publish):
+async def service(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceService]:
     publish("clf", 1)
     async with running_service(repo) as svc:
         yield svc
 
 
-def _request(x: np.ndarray, **kw) -> InferRequest:
+def _request(x: np.ndarray, **kw: Any) -> InferRequest:
     return InferRequest(
         model_name="clf",
         inputs=[RequestInput(name="input", datatype="FP32", shape=x.shape, data=x)],
@@ -26,7 +31,7 @@ def _request(x: np.ndarray, **kw) -> InferRequest:
     )
 
 
-async def test_infer_matches_reference(service):
+async def test_infer_matches_reference(service: InferenceService) -> None:
     x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
     response = await service.infer(_request(x, id="r1", parameters={"a": 1}))
     assert response.model_version == "1"
@@ -38,7 +43,7 @@ async def test_infer_matches_reference(service):
     assert out["label"].datatype == "INT64"
 
 
-async def test_requested_outputs_and_unknown(service):
+async def test_requested_outputs_and_unknown(service: InferenceService) -> None:
     x = np.zeros((1, 4), dtype=np.float32)
     response = await service.infer(_request(x, outputs=[RequestedOutput(name="label")]))
     assert [o.name for o in response.outputs] == ["label"]
@@ -46,7 +51,7 @@ async def test_requested_outputs_and_unknown(service):
         await service.infer(_request(x, outputs=[RequestedOutput(name="nope")]))
 
 
-async def test_concurrent_requests_are_batched_and_split(service):
+async def test_concurrent_requests_are_batched_and_split(service: InferenceService) -> None:
     import asyncio
 
     rng = np.random.default_rng(2)
@@ -60,7 +65,7 @@ async def test_concurrent_requests_are_batched_and_split(service):
     assert stats.execution_count < len(xs)
 
 
-async def test_errors(service):
+async def test_errors(service: InferenceService) -> None:
     x = np.zeros((1, 4), dtype=np.float32)
     with pytest.raises(NotFound):
         await service.infer(InferRequest(model_name="nope", inputs=[]))
@@ -75,15 +80,17 @@ async def test_errors(service):
     assert (await service.infer(_request(x))).model_version == "1"
 
 
-async def test_predict_rows(service):
+async def test_predict_rows(service: InferenceService) -> None:
     result = await service.predict_rows("clf", [{"f0": 1, "f1": 2, "f2": 3, "f3": 4}, [0, 0, 0, 0]])
     assert result.model_version == "1"
+    assert result.labels is not None
     assert len(result.labels) == 2
+    assert result.probabilities is not None
     assert len(result.probabilities[0]) == 2
     assert result.class_labels == [0, 1]
 
 
-async def test_metadata_config_index(service):
+async def test_metadata_config_index(service: InferenceService) -> None:
     meta = service.model_metadata("clf")
     assert meta.versions == ["1"]
     assert meta.inputs[0].shape == [-1, 4]
@@ -101,7 +108,7 @@ async def test_metadata_config_index(service):
     assert service.model_ready("clf", "1")
 
 
-def test_raw_decoding_refuses_impossible_shapes_without_allocating():
+def test_raw_decoding_refuses_impossible_shapes_without_allocating() -> None:
     from inference_server.core.tensors import decode_raw
 
     with pytest.raises(InvalidArgument, match="cannot hold"):
@@ -112,7 +119,7 @@ def test_raw_decoding_refuses_impossible_shapes_without_allocating():
         decode_raw("x", "FP32", (-1, 4), b"\0" * 16)
 
 
-async def test_max_rows_per_request_from_config_json(service, repo):
+async def test_max_rows_per_request_from_config_json(service: InferenceService, repo: Path) -> None:
     from modelyard.model_repository import ModelConfig, write_model_config
 
     write_model_config(repo / "clf", ModelConfig(max_rows_per_request=3))
@@ -125,7 +132,9 @@ async def test_max_rows_per_request_from_config_json(service, repo):
     assert (await service.infer(_request(np.zeros((4, 4), dtype=np.float32)))).outputs
 
 
-async def test_a_failed_load_leaves_no_phantom_entry(service, repo, tmp_path):
+async def test_a_failed_load_leaves_no_phantom_entry(
+    service: InferenceService, repo: Path, tmp_path: Path
+) -> None:
     (repo / "empty").mkdir()  # a folder without any complete version
     (repo / "half" / "1").mkdir(parents=True)  # a version folder without model.onnx
     (tmp_path / "elsewhere" / "1").mkdir(parents=True)

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +22,7 @@ SCRIPT = Path(__file__).parent / "clients" / "tritonclient_check.py"
 
 
 @pytest.fixture
-def served(repo, publish):
+def served(repo: Path, publish: Callable[..., Path]) -> Iterator[dict[str, Any]]:
     publish("clf", 1)
     ports = ("--grpc-port", "0", "--http-port", "0", "--metrics-port", "0", "--workers", "1")
     with serve_subprocess(repo, *ports) as proc:
@@ -32,7 +34,9 @@ def served(repo, publish):
 
 
 @pytest.mark.slow
-def test_tritonclient_grpc_and_http(served, tmp_path, clients_python):
+def test_tritonclient_grpc_and_http(
+    served: dict[str, Any], tmp_path: Path, clients_python: Path
+) -> None:
     x = np.random.default_rng(3).normal(size=(8, 4)).astype(np.float32)
     case = {
         "grpc_url": f"127.0.0.1:{served['grpc_port']}",

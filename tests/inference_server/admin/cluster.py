@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -33,14 +34,14 @@ class Cluster:
         self.http_port = http_port
         self.metrics_port = metrics_port
         self.url = f"http://127.0.0.1:{http_port}"
-        self.lines: list[dict] = []
+        self.lines: list[dict[str, Any]] = []
 
-    def read_line(self) -> dict:
+    def read_line(self) -> dict[str, Any]:
         """The next readiness line (a worker listening), blocking."""
         assert self.proc.stdout is not None
         text = self.proc.stdout.readline()
         assert text, f"server exited with {self.proc.poll()}"
-        line = json.loads(text)
+        line: dict[str, Any] = json.loads(text)
         self.lines.append(line)
         return line
 

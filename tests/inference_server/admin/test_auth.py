@@ -3,8 +3,9 @@ unless its own token is set, health always open; every refusal a 401 / UNAUTHENT
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -20,14 +21,17 @@ ADMIN = "adm-" + "x" * 28
 INFER = "inf-" + "y" * 28
 
 
-async def _start(repo: Path, **tokens: str) -> InferenceServer:
+async def _start(
+    repo: Path, *, admin_token: str = "", inference_token: str = ""
+) -> InferenceServer:
     settings = ServerSettings(
         model_repository=repo,
         grpc_port=0,
         http_port=0,
         metrics_port=None,
         control_mode="explicit",
-        **tokens,
+        admin_token=admin_token,
+        inference_token=inference_token,
     )
     server = InferenceServer(settings)
     await server.start()
@@ -35,7 +39,7 @@ async def _start(repo: Path, **tokens: str) -> InferenceServer:
 
 
 @pytest.fixture
-async def guarded(repo, publish) -> AsyncIterator[InferenceServer]:
+async def guarded(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     publish("clf", 1)
     server = await _start(repo, admin_token=ADMIN)
     yield server
@@ -43,14 +47,14 @@ async def guarded(repo, publish) -> AsyncIterator[InferenceServer]:
 
 
 @pytest.fixture
-async def fully_guarded(repo, publish) -> AsyncIterator[InferenceServer]:
+async def fully_guarded(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     publish("clf", 1)
     server = await _start(repo, admin_token=ADMIN, inference_token=INFER)
     yield server
     await server.stop()
 
 
-def _infer_body() -> dict:
+def _infer_body() -> dict[str, Any]:
     return {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0] * 4}]}
 
 
@@ -61,7 +65,9 @@ def _grpc_request() -> pb.ModelInferRequest:
 
 
 @pytest.mark.parametrize("header", [None, "Bearer wrong", f"Basic {ADMIN}", "Bearer", ADMIN])
-async def test_http_admin_calls_need_the_admin_token(guarded, header):
+async def test_http_admin_calls_need_the_admin_token(
+    guarded: InferenceServer, header: str | None
+) -> None:
     headers = {"authorization": header} if header is not None else {}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{guarded.http_port}") as http:
         for action in ("load", "unload"):
@@ -74,7 +80,7 @@ async def test_http_admin_calls_need_the_admin_token(guarded, header):
         assert (await http.get("/v2/health/ready")).status_code == 200
 
 
-async def test_http_admin_token_accepted(guarded):
+async def test_http_admin_token_accepted(guarded: InferenceServer) -> None:
     good = {"authorization": f"Bearer {ADMIN}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{guarded.http_port}") as http:
         assert (await http.post("/v2/repository/models/clf/unload", headers=good)).is_success
@@ -83,7 +89,7 @@ async def test_http_admin_token_accepted(guarded):
         assert (await http.post("/v2/models/clf/infer", json=_infer_body())).status_code == 200
 
 
-async def test_grpc_admin_calls_need_the_admin_token(guarded):
+async def test_grpc_admin_calls_need_the_admin_token(guarded: InferenceServer) -> None:
     async with grpc.aio.insecure_channel(f"127.0.0.1:{guarded.grpc_port}") as channel:
         stub = pbg.GRPCInferenceServiceStub(channel)
         for metadata in [(), (("authorization", "Bearer nope"),)]:
@@ -100,7 +106,9 @@ async def test_grpc_admin_calls_need_the_admin_token(guarded):
         )
 
 
-async def test_inference_token_guards_inference_on_both_protocols(fully_guarded):
+async def test_inference_token_guards_inference_on_both_protocols(
+    fully_guarded: InferenceServer,
+) -> None:
     server = fully_guarded
     good = {"authorization": f"Bearer {INFER}"}
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:

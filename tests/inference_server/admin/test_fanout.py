@@ -27,7 +27,7 @@ class Flushed(msgspec.Struct, kw_only=True, frozen=True):
     records: int
 
 
-async def test_an_operation_round_trips_its_payload_and_aggregates():
+async def test_an_operation_round_trips_its_payload_and_aggregates() -> None:
     seen: list[Flush] = []
 
     async def flush(request: Flush) -> Flushed:
@@ -46,7 +46,7 @@ async def test_an_operation_round_trips_its_payload_and_aggregates():
         await fanout.call("nope", None)
 
 
-async def test_prepare_runs_first_and_its_errors_fail_the_call_with_their_code():
+async def test_prepare_runs_first_and_its_errors_fail_the_call_with_their_code() -> None:
     order: list[str] = []
 
     async def prepare(value: int) -> Prepared[int]:
@@ -69,7 +69,7 @@ async def test_prepare_runs_first_and_its_errors_fail_the_call_with_their_code()
     assert "model 'm' not found" in str(caught.value)
 
 
-async def test_a_failing_worker_fails_the_call_naming_it_and_the_count():
+async def test_a_failing_worker_fails_the_call_naming_it_and_the_count() -> None:
     async def boom(_: None) -> int:
         raise RuntimeError("disk on fire")
 
@@ -89,7 +89,7 @@ async def test_a_failing_worker_fails_the_call_naming_it_and_the_count():
     assert registry.aggregate("op", [good, good]) == FanoutResult([7, 7], 2)
 
 
-def test_channel_messages_round_trip():
+def test_channel_messages_round_trip() -> None:
     for message in (
         Snapshot(entries=[Entry(op="repository.load", payload=b"\x01")]),
         Answer(id=4, outcomes=[WorkerOutcome(worker=1, ok=False, code="not_found", message="x")]),

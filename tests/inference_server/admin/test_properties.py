@@ -6,6 +6,7 @@ import random
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -49,7 +50,7 @@ def _set(cluster: Cluster, split: tuple[float, float]) -> None:
     assert answer.json()["workers_applied"] == WORKERS
 
 
-def _version(http, key: str | None) -> str:
+def _version(http: httpx.Client, key: str | None) -> str:
     params = {"model": "clf", **({"routing_key": key} if key is not None else {})}
     answer = http.post("/predict", params=params, json=ROW)
     assert answer.status_code == 200, answer.text
@@ -60,7 +61,9 @@ def _version(http, key: str | None) -> str:
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(split=weights, seed=st.integers(0, 2**32 - 1))
-def test_property_21_split_updates_apply_on_the_next_request_in_every_worker(cluster, split, seed):
+def test_property_21_split_updates_apply_on_the_next_request_in_every_worker(
+    cluster: Cluster, split: tuple[float, float], seed: int
+) -> None:
     _set(cluster, split)
     before = cluster.served()
     keys = [f"k{random.Random(seed).getrandbits(40)}-{i}" for i in range(30)]
@@ -75,7 +78,9 @@ def test_property_21_split_updates_apply_on_the_next_request_in_every_worker(clu
     max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(split=weights.filter(lambda w: min(w) / sum(w) >= 0.1), seed=st.integers(0, 2**32 - 1))
-def test_property_18_ab_shares_converge_to_weights_and_keys_stay_on_their_arm(cluster, split, seed):
+def test_property_18_ab_shares_converge_to_weights_and_keys_stay_on_their_arm(
+    cluster: Cluster, split: tuple[float, float], seed: int
+) -> None:
     _set(cluster, split)
     share = split[1] / sum(split)
     n = 300

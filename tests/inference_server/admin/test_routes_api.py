@@ -4,8 +4,9 @@ validation, atomic persistence to config.json, the next request routed by the ne
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import grpc
 import httpx
@@ -29,7 +30,7 @@ TOKEN = "t" * 32
 
 
 @pytest.fixture
-async def server(repo: Path, publish) -> AsyncIterator[InferenceServer]:
+async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
     for version in (1, 2, 3):
         publish("clf", version)
     (repo / "clf" / "config.json").write_text(
@@ -60,7 +61,7 @@ async def http(server: InferenceServer) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _arms(w1: float, w2: float) -> list[dict]:
+def _arms(w1: float, w2: float) -> list[dict[str, Any]]:
     return [
         {"version": 1, "weight": w1, "variant": "control"},
         {"version": 2, "weight": w2, "variant": "treatment"},
@@ -76,7 +77,9 @@ async def _versions(http: httpx.AsyncClient, keys: list[str]) -> list[int]:
     return out
 
 
-async def test_put_routes_applies_on_the_next_request_and_persists(http, server, repo):
+async def test_put_routes_applies_on_the_next_request_and_persists(
+    http: httpx.AsyncClient, server: InferenceServer, repo: Path
+) -> None:
     assert (await http.get("/v2/models/clf/routes")).json() == {
         "model": "clf",
         "routes": [],
@@ -107,7 +110,9 @@ async def test_put_routes_applies_on_the_next_request_and_persists(http, server,
     assert set(await _versions(http, keys)) == {1}
 
 
-async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(http, server, repo):
+async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
+    http: httpx.AsyncClient, server: InferenceServer, repo: Path
+) -> None:
     answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(0.0, 1.0)})
     assert answer.status_code == 200
     settings = ServerSettings(
@@ -138,7 +143,9 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(http, 
         ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
     ],
 )
-async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes, problem):
+async def test_invalid_routes_are_refused_and_change_nothing(
+    http: httpx.AsyncClient, repo: Path, routes: list[dict[str, Any]] | str, problem: str
+) -> None:
     before = (repo / "clf" / "config.json").read_bytes()
     text = routes if isinstance(routes, str) else json.dumps(routes)
     answer = await http.put("/v2/models/clf/routes", content=f'{{"routes": {text}}}')
@@ -148,7 +155,7 @@ async def test_invalid_routes_are_refused_and_change_nothing(http, repo, routes,
     assert (await http.get("/v2/models/clf/routes")).json()["routes"] == []
 
 
-async def test_routes_of_unknown_models_bad_bodies_and_methods(http):
+async def test_routes_of_unknown_models_bad_bodies_and_methods(http: httpx.AsyncClient) -> None:
     assert (await http.get("/v2/models/nope/routes")).status_code == 404
     assert (await http.put("/v2/models/nope/routes", json={"routes": []})).status_code == 404
     assert (await http.put("/v2/models/clf/routes", content=b"{")).status_code == 400
@@ -157,7 +164,7 @@ async def test_routes_of_unknown_models_bad_bodies_and_methods(http):
     assert (await http.get("/v2/models/clf/versions/1/routes")).status_code == 404
 
 
-async def test_routes_need_the_admin_token(server, repo):
+async def test_routes_need_the_admin_token(server: InferenceServer, repo: Path) -> None:
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as anonymous:
         assert (await anonymous.get("/v2/models/clf/routes")).status_code == 401
         answer = await anonymous.put("/v2/models/clf/routes", json={"routes": _arms(1, 1)})
@@ -170,7 +177,7 @@ async def test_routes_need_the_admin_token(server, repo):
         assert caught.value.code() is grpc.StatusCode.UNAUTHENTICATED
 
 
-async def test_grpc_get_and_set_routes(server):
+async def test_grpc_get_and_set_routes(server: InferenceServer) -> None:
     metadata = (("authorization", f"Bearer {TOKEN}"),)
     async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
         stub = apbg.ModelyardAdminStub(channel)
@@ -208,7 +215,7 @@ async def test_grpc_get_and_set_routes(server):
             assert caught.value.code() is code, caught.value.details()
 
 
-async def test_grpc_load_and_unload_carry_the_workers_count(server):
+async def test_grpc_load_and_unload_carry_the_workers_count(server: InferenceServer) -> None:
     from inference_server.grpc._generated import grpc_service_pb2 as pb
     from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
@@ -232,7 +239,9 @@ async def test_grpc_load_and_unload_carry_the_workers_count(server):
         assert ("workers-applied", "1") in tuple(await call.trailing_metadata())
 
 
-async def test_load_and_unload_answer_with_the_workers_count(http, repo, publish):
+async def test_load_and_unload_answer_with_the_workers_count(
+    http: httpx.AsyncClient, repo: Path, publish: Callable[..., Path]
+) -> None:
     write_model_config(
         repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))
     )

@@ -7,15 +7,18 @@ import asyncio
 import os
 import signal
 import time
+from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import pytest
 
+from examples.churn.processes import free_ports
 from modelyard.model_repository import ModelConfig, VersionPolicy, write_model_config
 from modelyard.routing import assign_arm
 
 from ..conftest import serve_subprocess
-from .cluster import WORKERS, Load, free_ports, fresh_client, two_workers
+from .cluster import WORKERS, Load, fresh_client, two_workers
 
 pytestmark = pytest.mark.slow
 
@@ -25,7 +28,9 @@ def _expected_version(returned: dict[int, float], sent: float) -> int:
     return max((v for v, moment in returned.items() if moment < sent), default=1)
 
 
-async def test_explicit_loads_and_unload_apply_on_every_worker_before_answering(repo, publish):
+async def test_explicit_loads_and_unload_apply_on_every_worker_before_answering(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     with two_workers(repo, "--model-control-mode", "explicit") as cluster:
         load = Load(cluster.url)
@@ -65,7 +70,9 @@ async def test_explicit_loads_and_unload_apply_on_every_worker_before_answering(
         assert all(cluster.requests_by_version(w).get("5", 0) > 0 for w in range(WORKERS))
 
 
-async def test_route_changes_apply_on_every_worker_before_answering(repo, publish):
+async def test_route_changes_apply_on_every_worker_before_answering(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2)
     write_model_config(repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="all")))
@@ -101,7 +108,9 @@ async def test_route_changes_apply_on_every_worker_before_answering(repo, publis
         assert all(total > 0 for total in cluster.served())
 
 
-async def test_restarted_worker_comes_up_in_the_desired_state(repo, publish):
+async def test_restarted_worker_comes_up_in_the_desired_state(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("other", 1)
     with two_workers(repo, "--model-control-mode", "explicit") as cluster:
@@ -131,7 +140,9 @@ async def test_restarted_worker_comes_up_in_the_desired_state(repo, publish):
         assert cluster.requests_by_version(1).get("2", 0) > 0
 
 
-async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(repo, publish):
+async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"] = "1.5"
     try:
@@ -161,14 +172,18 @@ async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(repo
         cluster_cm.__exit__(None, None, None)
 
 
-async def test_a_worker_failing_before_it_listens_stops_the_server_with_exit_1(tmp_path):
+async def test_a_worker_failing_before_it_listens_stops_the_server_with_exit_1(
+    tmp_path: Path,
+) -> None:
     missing = tmp_path / "no-such-repository"
     ports = ["--grpc-port", str(free_ports(1)), "--http-port", str(free_ports(1))]
     with serve_subprocess(missing, *ports, "--metrics-port", "-1", "--workers", "2") as proc:
         assert await asyncio.to_thread(proc.wait, 60) == 1
 
 
-async def test_poll_mode_routes_and_unloads_hold_on_every_worker_and_after_a_restart(repo, publish):
+async def test_poll_mode_routes_and_unloads_hold_on_every_worker_and_after_a_restart(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
     publish("clf", 1)
     publish("clf", 2)
     publish("other", 1)

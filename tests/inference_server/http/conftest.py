@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import httpx
@@ -19,7 +19,7 @@ BODY_LIMIT = 64 * 1024
 
 
 @pytest.fixture
-async def service(repo: Path, publish) -> AsyncIterator[InferenceService]:
+async def service(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceService]:
     publish("clf", 1)
     publish("clf", 2)
     policy = VersionPolicy(kind="all")

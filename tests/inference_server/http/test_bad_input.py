@@ -6,21 +6,26 @@ from __future__ import annotations
 import asyncio
 import gzip
 import json
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+
+from inference_server.http.server import HttpServer
+from inference_server.service import InferenceService
 
 from .conftest import BODY_LIMIT
 
 GOOD = {"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [0, 1, 2, 3]}]}
 
 
-async def _still_serves(client) -> None:
+async def _still_serves(client: httpx.AsyncClient) -> None:
     response = await client.post("/v2/models/clf/infer", json=GOOD)
     assert response.status_code == 200, response.text
 
 
-def _with_input(**changes) -> dict:
+def _with_input(**changes: object) -> dict[str, Any]:
     tensor = {**GOOD["inputs"][0], **changes}
     return {"inputs": [tensor]}
 
@@ -44,7 +49,9 @@ BAD_INFER = [
 
 
 @pytest.mark.parametrize(("path", "body", "status", "names"), BAD_INFER)
-async def test_bad_infer_then_good(client, path, body, status, names):
+async def test_bad_infer_then_good(
+    client: httpx.AsyncClient, path: str, body: object, status: int, names: str
+) -> None:
     response = await client.post(path, content=json.dumps(body, allow_nan=True))
     assert response.status_code == status, response.text
     assert names in response.json()["error"]
@@ -71,14 +78,18 @@ async def test_bad_infer_then_good(client, path, body, status, names):
         ("POST", "/predict/batch?model=clf", b'{"rows": 1}', 400),
     ],
 )
-async def test_bad_request_then_good(client, method, path, body, status):
+async def test_bad_request_then_good(
+    client: httpx.AsyncClient, method: str, path: str, body: bytes, status: int
+) -> None:
     response = await client.request(method, path, content=body)
     assert response.status_code == status, response.text
     assert response.json()["error"]
     await _still_serves(client)
 
 
-def _binary(head: dict, tail: bytes, header_length: int | None = None):
+def _binary(
+    head: dict[str, Any], tail: bytes, header_length: int | None = None
+) -> tuple[bytes, dict[str, str]]:
     encoded = json.dumps(head).encode()
     length = len(encoded) if header_length is None else header_length
     return encoded + tail, {"Inference-Header-Content-Length": str(length)}
@@ -93,7 +104,13 @@ def _binary(head: dict, tail: bytes, header_length: int | None = None):
         (16, 16, 10_000, "Inference-Header-Content-Length"),
     ],
 )
-async def test_binary_size_mismatch(client, size, tail_bytes, header_length, message):
+async def test_binary_size_mismatch(
+    client: httpx.AsyncClient,
+    size: int,
+    tail_bytes: int,
+    header_length: int | None,
+    message: str,
+) -> None:
     head = {
         "inputs": [
             {
@@ -119,7 +136,9 @@ async def test_binary_size_mismatch(client, size, tail_bytes, header_length, mes
         ("gzip", gzip.compress(b" " * (BODY_LIMIT + 1)), 413),
     ],
 )
-async def test_bad_content_encoding(client, encoding, body, status):
+async def test_bad_content_encoding(
+    client: httpx.AsyncClient, encoding: str, body: bytes, status: int
+) -> None:
     headers = {"Content-Encoding": encoding}
     response = await client.post("/v2/models/clf/infer", content=body, headers=headers)
     assert response.status_code == status, response.text
@@ -127,7 +146,7 @@ async def test_bad_content_encoding(client, encoding, body, status):
     await _still_serves(client)
 
 
-async def test_non_finite_binary_values(client):
+async def test_non_finite_binary_values(client: httpx.AsyncClient) -> None:
     head = {
         "inputs": [
             {
@@ -145,7 +164,9 @@ async def test_non_finite_binary_values(client):
     await _still_serves(client)
 
 
-async def test_oversized_body_is_refused_before_it_is_read(server, client):
+async def test_oversized_body_is_refused_before_it_is_read(
+    server: HttpServer, client: httpx.AsyncClient
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(
         b"POST /v2/models/clf/infer HTTP/1.1\r\nhost: x\r\n"
@@ -162,7 +183,9 @@ async def test_oversized_body_is_refused_before_it_is_read(server, client):
     await _still_serves(client)
 
 
-async def test_malformed_http_gets_400_and_others_unaffected(server, client):
+async def test_malformed_http_gets_400_and_others_unaffected(
+    server: HttpServer, client: httpx.AsyncClient
+) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
     writer.write(b"GARBAGE\x00 / HTTP/1.1\r\n\r\n")
     await writer.drain()
@@ -172,7 +195,9 @@ async def test_malformed_http_gets_400_and_others_unaffected(server, client):
     await _still_serves(client)
 
 
-async def test_retryable_states_are_not_400(client, service):
+async def test_retryable_states_are_not_400(
+    client: httpx.AsyncClient, service: InferenceService
+) -> None:
     service.draining = True
     response = await client.post("/v2/models/clf/infer", json=GOOD)
     assert response.status_code == 503

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import struct
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,12 +20,12 @@ from ..conftest import fit_mixed_type_pipeline, running_service
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted() -> tuple[Any, Any, bytes]:
     return fit_mixed_type_pipeline(label_names=("churn", "stay"))
 
 
 @pytest.fixture
-async def client(repo, fitted) -> AsyncIterator[httpx.AsyncClient]:
+async def client(repo: Path, fitted: tuple[Any, Any, bytes]) -> AsyncIterator[httpx.AsyncClient]:
     publish_version(repo, "churn", 1, {"model.onnx": fitted[2]})
     async with running_service(repo, mode="none") as service:
         server = await start_http_server(service, "127.0.0.1", 0, HttpSettings())
@@ -45,7 +47,9 @@ def _read_bytes_tensor(raw: bytes) -> list[str]:
     return out
 
 
-async def test_json_bytes_in_and_out(client, fitted):
+async def test_json_bytes_in_and_out(
+    client: httpx.AsyncClient, fitted: tuple[Any, Any, bytes]
+) -> None:
     pipeline, frame, _ = fitted
     sample = frame.iloc[:4]
     body = {
@@ -66,7 +70,9 @@ async def test_json_bytes_in_and_out(client, fitted):
     )
 
 
-async def test_binary_bytes_in_and_out(client, fitted):
+async def test_binary_bytes_in_and_out(
+    client: httpx.AsyncClient, fitted: tuple[Any, Any, bytes]
+) -> None:
     pipeline, frame, _ = fitted
     sample = frame.iloc[:3]
     age = sample["age"].to_numpy(np.float32).tobytes()
@@ -102,7 +108,9 @@ async def test_binary_bytes_in_and_out(client, fitted):
     assert _read_bytes_tensor(response.content[cut:]) == list(pipeline.predict(sample))
 
 
-async def test_predict_rows_by_feature_name(client, fitted):
+async def test_predict_rows_by_feature_name(
+    client: httpx.AsyncClient, fitted: tuple[Any, Any, bytes]
+) -> None:
     pipeline, frame, _ = fitted
     sample = frame.iloc[:2]
     rows = [{"age": float(a), "city": c} for a, c in sample[["age", "city"]].itertuples(False)]

@@ -4,22 +4,28 @@ from __future__ import annotations
 
 import json
 import struct
+from typing import Any
 
+import httpx
 import numpy as np
 import pytest
+
+from inference_server.service import InferenceService
 
 from ..conftest import classifier_reference
 
 X = np.random.default_rng(7).normal(size=(3, 4)).astype(np.float32)
 
 
-def _json_infer(x: np.ndarray, *, nested: bool = False, **extra) -> dict:
+def _json_infer(x: np.ndarray, *, nested: bool = False, **extra: object) -> dict[str, Any]:
     data = x.tolist() if nested else x.ravel().tolist()
     tensor = {"name": "input", "shape": list(x.shape), "datatype": "FP32", "data": data}
     return {"inputs": [tensor], **extra}
 
 
-async def test_health_and_server_metadata(client, service):
+async def test_health_and_server_metadata(
+    client: httpx.AsyncClient, service: InferenceService
+) -> None:
     assert (await client.get("/v2/health/live")).status_code == 200
     assert (await client.get("/v2/health/ready")).status_code == 200
     meta = (await client.get("/v2")).json()
@@ -30,7 +36,7 @@ async def test_health_and_server_metadata(client, service):
     assert (await client.get("/v2/health/live")).status_code == 200
 
 
-async def test_model_ready_and_metadata(client):
+async def test_model_ready_and_metadata(client: httpx.AsyncClient) -> None:
     assert (await client.get("/v2/models/clf/ready")).status_code == 200
     assert (await client.get("/v2/models/clf/versions/1/ready")).status_code == 200
     meta = (await client.get("/v2/models/clf")).json()
@@ -47,7 +53,7 @@ async def test_model_ready_and_metadata(client):
 
 
 @pytest.mark.parametrize("nested", [False, True])
-async def test_infer_json(client, nested):
+async def test_infer_json(client: httpx.AsyncClient, nested: bool) -> None:
     body = _json_infer(X, nested=nested, id="req-1", parameters={"trace": "abc"})
     response = await client.post("/v2/models/clf/versions/1/infer", json=body)
     assert response.status_code == 200, response.text
@@ -63,7 +69,7 @@ async def test_infer_json(client, nested):
     assert outputs["label"]["data"] == probs.argmax(axis=1).tolist()
 
 
-async def test_infer_default_version_and_selected_outputs(client):
+async def test_infer_default_version_and_selected_outputs(client: httpx.AsyncClient) -> None:
     body = _json_infer(X, outputs=[{"name": "label"}])
     result = (await client.post("/v2/models/clf/infer", json=body)).json()
     assert result["model_version"] == "1"  # config.json's default_version
@@ -71,9 +77,11 @@ async def test_infer_default_version_and_selected_outputs(client):
     assert "id" not in result
 
 
-def _binary_body(x: np.ndarray, outputs: list[dict] | None, **parameters) -> tuple[bytes, dict]:
+def _binary_body(
+    x: np.ndarray, outputs: list[dict[str, Any]] | None, **parameters: object
+) -> tuple[bytes, dict[str, str]]:
     raw = x.tobytes()
-    head: dict = {
+    head: dict[str, Any] = {
         "inputs": [
             {
                 "name": "input",
@@ -95,7 +103,7 @@ def _binary_body(x: np.ndarray, outputs: list[dict] | None, **parameters) -> tup
     return encoded + raw, headers
 
 
-def _split_binary(response) -> tuple[dict, dict[str, bytes]]:
+def _split_binary(response: httpx.Response) -> tuple[dict[str, Any], dict[str, bytes]]:
     cut = int(response.headers["inference-header-content-length"])
     head = json.loads(response.content[:cut])
     rest = response.content[cut:]
@@ -108,7 +116,7 @@ def _split_binary(response) -> tuple[dict, dict[str, bytes]]:
     return head, chunks
 
 
-async def test_infer_binary_in_and_out(client):
+async def test_infer_binary_in_and_out(client: httpx.AsyncClient) -> None:
     body, headers = _binary_body(X, None, binary_data_output=True)
     response = await client.post("/v2/models/clf/versions/1/infer", content=body, headers=headers)
     assert response.status_code == 200, response.text
@@ -121,7 +129,7 @@ async def test_infer_binary_in_and_out(client):
     assert labels.tolist() == probs.argmax(axis=1).tolist()
 
 
-async def test_infer_binary_in_mixed_out(client):
+async def test_infer_binary_in_mixed_out(client: httpx.AsyncClient) -> None:
     outputs = [
         {"name": "probabilities", "parameters": {"binary_data": True}},
         {"name": "label", "parameters": {"binary_data": False}},
@@ -135,7 +143,7 @@ async def test_infer_binary_in_mixed_out(client):
     assert by_name["label"]["data"] == probs.argmax(axis=1).tolist()
 
 
-async def test_binary_in_json_out_without_header_is_json(client):
+async def test_binary_in_json_out_without_header_is_json(client: httpx.AsyncClient) -> None:
     body, headers = _binary_body(X, [{"name": "label"}])
     response = await client.post("/v2/models/clf/infer", content=body, headers=headers)
     assert response.status_code == 200
@@ -143,7 +151,7 @@ async def test_binary_in_json_out_without_header_is_json(client):
     assert len(response.json()["outputs"][0]["data"]) == 3
 
 
-async def test_repository_index_unload_load(client):
+async def test_repository_index_unload_load(client: httpx.AsyncClient) -> None:
     index = (await client.post("/v2/repository/index")).json()
     assert {(m["name"], m["version"], m["state"]) for m in index} >= {
         ("clf", "1", "READY"),
@@ -162,13 +170,13 @@ async def test_repository_index_unload_load(client):
     assert missing.status_code == 404
 
 
-async def test_model_statistics(client):
+async def test_model_statistics(client: httpx.AsyncClient) -> None:
     await client.post("/v2/models/clf/infer", json=_json_infer(X))
     stats = (await client.get("/v2/models/clf/versions/1/stats")).json()["model_stats"]
     assert stats[0]["name"] == "clf"
     assert stats[0]["success_count"] >= 1
 
 
-def test_bytes_helper_layout():
+def test_bytes_helper_layout() -> None:
     # The binary extension's BYTES layout: 4-byte little-endian length, then the bytes.
     assert struct.pack("<I", 2) + b"ab" == b"\x02\x00\x00\x00ab"

@@ -30,10 +30,16 @@ tensors = st.sampled_from(sorted(DTYPES)).flatmap(
 )
 
 
-def _client_body(items, binary_flags) -> tuple[bytes, bytes | None]:
+def _client_body(
+    items: list[tuple[str, np.ndarray]], binary_flags: list[bool]
+) -> tuple[bytes, bytes | None]:
     inputs, chunks = [], []
     for i, ((datatype, array), binary) in enumerate(zip(items, binary_flags, strict=True)):
-        tensor = {"name": f"t{i}", "shape": list(array.shape), "datatype": datatype}
+        tensor: dict[str, object] = {
+            "name": f"t{i}",
+            "shape": list(array.shape),
+            "datatype": datatype,
+        }
         if binary:
             raw = encode_raw(array, datatype)
             tensor["parameters"] = {"binary_data_size": len(raw)}
@@ -49,7 +55,9 @@ def _client_body(items, binary_flags) -> tuple[bytes, bytes | None]:
 
 @settings(max_examples=60, deadline=None)
 @given(items=st.lists(tensors, min_size=1, max_size=3), data=st.data())
-def test_request_decoding_round_trips(items, data):
+def test_request_decoding_round_trips(
+    items: list[tuple[str, np.ndarray]], data: st.DataObject
+) -> None:
     flags = data.draw(st.lists(st.booleans(), min_size=len(items), max_size=len(items)))
     body, header_length = _client_body(items, flags)
     request, _ = decode_infer(body, header_length, "m", None)
@@ -61,7 +69,9 @@ def test_request_decoding_round_trips(items, data):
 
 @settings(max_examples=60, deadline=None)
 @given(items=st.lists(tensors, min_size=1, max_size=3), raw_output=st.booleans())
-def test_response_encoding_round_trips(items, raw_output):
+def test_response_encoding_round_trips(
+    items: list[tuple[str, np.ndarray]], raw_output: bool
+) -> None:
     outputs = [
         ResponseOutput(name=f"o{i}", datatype=datatype, shape=array.shape, data=array)
         for i, (datatype, array) in enumerate(items)
@@ -82,5 +92,5 @@ def test_response_encoding_round_trips(items, raw_output):
     assert rest == b""
 
 
-def test_json_values_of_bytes_are_text():
+def test_json_values_of_bytes_are_text() -> None:
     assert json_values(np.array([[b"a"], [b"\xff"]], dtype=object)) == ["a", "\ufffd"]

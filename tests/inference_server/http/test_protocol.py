@@ -4,12 +4,13 @@ keep-alive, graceful close, SO_REUSEPORT."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from inference_server.http.messages import HttpRequest, HttpResponse
-from inference_server.http.server import HttpSettings, serve
+from inference_server.http.server import HttpServer, HttpSettings, serve
 
 
 async def _echo(request: HttpRequest) -> HttpResponse:
@@ -26,13 +27,13 @@ async def _raw(port: int, data: bytes) -> bytes:
 
 
 @pytest.fixture
-async def echo_server():
+async def echo_server() -> AsyncIterator[HttpServer]:
     server = await serve(_echo, "127.0.0.1", 0, HttpSettings(max_message_bytes=1024))
     yield server
     await server.close()
 
 
-async def test_pipelined_requests_answer_in_order(echo_server):
+async def test_pipelined_requests_answer_in_order(echo_server: HttpServer) -> None:
     requests = b"".join(
         b"POST /r%d HTTP/1.1\r\nhost: x\r\ncontent-length: %d\r\n\r\n%s" % (i, i, b"a" * i)
         for i in range(5)
@@ -49,7 +50,7 @@ async def test_pipelined_requests_answer_in_order(echo_server):
     ]
 
 
-async def test_chunked_body_is_accepted_and_limited(echo_server):
+async def test_chunked_body_is_accepted_and_limited(echo_server: HttpServer) -> None:
     chunked = b"POST /c HTTP/1.1\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
     answer = await _raw(echo_server.port, chunked + b"3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
     assert answer.endswith(b'{"path":"/c","size":5}')
@@ -58,20 +59,20 @@ async def test_chunked_body_is_accepted_and_limited(echo_server):
     assert answer.startswith(b"HTTP/1.1 413")
 
 
-async def test_query_is_split_from_path(echo_server):
+async def test_query_is_split_from_path(echo_server: HttpServer) -> None:
     async with httpx.AsyncClient() as client:
         response = await client.get(f"http://127.0.0.1:{echo_server.port}/p?model=a")
     assert response.json() == {"path": "/p", "size": 0}
     assert "date" in response.headers
 
 
-async def test_http10_without_keep_alive_closes(echo_server):
+async def test_http10_without_keep_alive_closes(echo_server: HttpServer) -> None:
     answer = await _raw(echo_server.port, b"GET /old HTTP/1.0\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 200 OK")
     assert b"connection: close" in answer
 
 
-async def test_handler_bug_is_500_and_connection_keeps_serving():
+async def test_handler_bug_is_500_and_connection_keeps_serving() -> None:
     calls = 0
 
     async def flaky(request: HttpRequest) -> HttpResponse:
@@ -90,7 +91,7 @@ async def test_handler_bug_is_500_and_connection_keeps_serving():
         await server.close()
 
 
-async def test_close_finishes_in_flight_requests_and_stops_accepting():
+async def test_close_finishes_in_flight_requests_and_stops_accepting() -> None:
     entered, release = asyncio.Event(), asyncio.Event()
 
     async def slow(request: HttpRequest) -> HttpResponse:
@@ -114,7 +115,7 @@ async def test_close_finishes_in_flight_requests_and_stops_accepting():
     assert response.headers["connection"] == "close"
 
 
-async def test_reuse_port_lets_two_servers_share_a_port():
+async def test_reuse_port_lets_two_servers_share_a_port() -> None:
     first = await serve(_echo, "127.0.0.1", 0, HttpSettings(reuse_port=True))
     second = await serve(_echo, "127.0.0.1", first.port, HttpSettings(reuse_port=True))
     try:
@@ -127,7 +128,7 @@ async def test_reuse_port_lets_two_servers_share_a_port():
         await second.close()
 
 
-async def test_idle_and_stalled_connections_are_closed():
+async def test_idle_and_stalled_connections_are_closed() -> None:
     server = await serve(_echo, "127.0.0.1", 0, HttpSettings(), idle_timeout_s=0.2)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
@@ -141,7 +142,7 @@ async def test_idle_and_stalled_connections_are_closed():
         await server.close()
 
 
-async def test_expect_100_continue(echo_server):
+async def test_expect_100_continue(echo_server: HttpServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", echo_server.port)
     writer.write(b"POST /e HTTP/1.1\r\nexpect: 100-continue\r\ncontent-length: 3\r\n\r\n")
     interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -152,7 +153,7 @@ async def test_expect_100_continue(echo_server):
     writer.close()
 
 
-async def test_half_closed_client_still_gets_its_answer(echo_server):
+async def test_half_closed_client_still_gets_its_answer(echo_server: HttpServer) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", echo_server.port)
     writer.write(b"GET /half-closed HTTP/1.1\r\nhost: x\r\n\r\n")
     writer.write_eof()
@@ -161,7 +162,7 @@ async def test_half_closed_client_still_gets_its_answer(echo_server):
     writer.close()
 
 
-async def test_client_that_does_not_read_gets_every_answer_in_order():
+async def test_client_that_does_not_read_gets_every_answer_in_order() -> None:
     big = b"x" * (256 * 1024)
 
     async def large(request: HttpRequest) -> HttpResponse:

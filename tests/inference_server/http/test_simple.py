@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
+import httpx
 import numpy as np
 import pytest
+
+from inference_server.service import InferenceService
 
 from ..conftest import classifier_reference
 
@@ -16,7 +22,9 @@ def _expected(rows: list[list[float]]) -> np.ndarray:
 
 
 @pytest.mark.parametrize("row", [ROW, FEATURES, dict(reversed(FEATURES.items()))])
-async def test_predict_one_row(client, row):
+async def test_predict_one_row(
+    client: httpx.AsyncClient, row: list[float] | dict[str, float]
+) -> None:
     response = await client.post("/predict", params={"model": "clf"}, json=row)
     assert response.status_code == 200, response.text
     result = response.json()
@@ -27,7 +35,7 @@ async def test_predict_one_row(client, row):
     assert result["class_labels"] == [0, 1]
 
 
-async def test_predict_named_version(client):
+async def test_predict_named_version(client: httpx.AsyncClient) -> None:
     response = await client.post("/predict", params={"model": "clf", "version": "2"}, json=ROW)
     assert response.json()["version"] == "2"
     np.testing.assert_allclose(
@@ -37,7 +45,7 @@ async def test_predict_named_version(client):
     )
 
 
-async def test_predict_batch(client):
+async def test_predict_batch(client: httpx.AsyncClient) -> None:
     rows = [ROW, FEATURES, [0, 0, 0, 0]]
     response = await client.post("/predict/batch?model=clf", json=rows)
     assert response.status_code == 200, response.text
@@ -47,14 +55,16 @@ async def test_predict_batch(client):
     assert result["labels"] == expected.argmax(axis=1).tolist()
 
 
-async def test_predict_without_a_model_uses_the_only_model(client):
+async def test_predict_without_a_model_uses_the_only_model(client: httpx.AsyncClient) -> None:
     response = await client.post("/predict", json=ROW)
     assert response.status_code == 200, response.text
     assert response.json()["model"] == "clf"
     np.testing.assert_allclose(response.json()["probabilities"], _expected([ROW])[0], rtol=1e-5)
 
 
-async def test_predict_without_a_model_among_several_names_them(client, service, publish):
+async def test_predict_without_a_model_among_several_names_them(
+    client: httpx.AsyncClient, service: InferenceService, publish: Callable[..., Path]
+) -> None:
     publish("other", 1)
     await service.load_model("other")
     response = await client.post("/predict", json=ROW)
@@ -78,7 +88,9 @@ async def test_predict_without_a_model_among_several_names_them(client, service,
         ("/predict/batch?model=clf", ROW, 400, "Expected"),
     ],
 )
-async def test_predict_bad_input_then_good(client, path, body, status, message):
+async def test_predict_bad_input_then_good(
+    client: httpx.AsyncClient, path: str, body: object, status: int, message: str
+) -> None:
     response = await client.post(path, json=body)
     assert response.status_code == status, response.text
     assert message in response.json()["error"]
@@ -86,7 +98,7 @@ async def test_predict_bad_input_then_good(client, path, body, status, message):
     assert good.status_code == 200
 
 
-async def test_health(client, service):
+async def test_health(client: httpx.AsyncClient, service: InferenceService) -> None:
     response = await client.get("/health")
     assert response.json() == {"status": "ok", "live": True, "ready": True}
     service.ready = False
@@ -95,7 +107,9 @@ async def test_health(client, service):
     assert response.json()["status"] == "unavailable"
 
 
-async def test_ab_routes_over_http_keep_a_routing_key_on_its_arm(client, service, repo):
+async def test_ab_routes_over_http_keep_a_routing_key_on_its_arm(
+    client: httpx.AsyncClient, service: InferenceService, repo: Path
+) -> None:
     from inference_server.routing import key_fraction
     from modelyard.enums import ModelVariant
     from modelyard.model_repository import ModelConfig, Route, VersionPolicy, write_model_config

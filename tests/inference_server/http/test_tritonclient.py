@@ -13,6 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from inference_server.http.server import HttpServer
+
 from ..conftest import classifier_reference
 
 SCRIPT = Path(__file__).with_name("triton_http_client.py")
@@ -20,7 +22,7 @@ SCRIPT = Path(__file__).with_name("triton_http_client.py")
 pytestmark = pytest.mark.slow
 
 
-async def test_tritonclient_http(server, clients_python):
+async def test_tritonclient_http(server: HttpServer, clients_python: Path) -> None:
     process = await asyncio.create_subprocess_exec(
         str(clients_python),
         str(SCRIPT),
