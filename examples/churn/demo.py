@@ -233,10 +233,18 @@ def _monitoring(
     )
 
 
-def _where_next(settings: Settings, url: str, ports: dict[str, int], repository: Path) -> None:
+def _where_next(
+    settings: Settings,
+    url: str,
+    ports: dict[str, int],
+    repository: Path,
+    pages: dict[str, str],
+) -> None:
     tracking = settings.tracking
     lines = {
         "control plane": f"{url}   (OpenAPI: {url}/schema, Swagger UI: {url}/schema/swagger)",
+        **pages,
+        "prediction log": f"{url}/v1/predictions?model=churn   (any token; table prediction_log)",
         "audit log": f"{url}/v1/audit   (admin token: {settings.control_plane.admin_token_file})",
         "MLflow UI": f"mlflow ui --backend-store-uri {tracking.uri} "
         f"--default-artifact-root {tracking.artifact_root}",
@@ -311,7 +319,11 @@ def demo(
             say=steps.say,
         )
         steps.step("where to look next")
-        _where_next(settings, stack.control_plane, ports, repository)
+        pages = {
+            "A/B test page": str(experiment.get("page", "-")),
+            "drift report page": str(monitored.get("report_page", "-")),
+        }
+        _where_next(settings, stack.control_plane, ports, repository, pages)
         if summary is not None:
             summary.write_text(
                 json.dumps(

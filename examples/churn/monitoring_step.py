@@ -225,6 +225,7 @@ def run_monitoring_loop(
             )
     return {
         "report": {k: report[k] for k in ("id", "drifted", "share", "rows")},
+        "report_page": f"{control_plane}/v1/monitoring/drift-reports/{report['id']}/html",
         "drifted_features": [f["feature"] for f in flagged],
         "alert": {k: alert[k] for k in ("id", "type", "severity")},
         "signature_valid": _verified(headers, body),
