@@ -117,6 +117,7 @@ class Scheduler:
             raise InvalidArgument(
                 f"scheduler lease_s={lease_s} must exceed twice tick_s={tick_s} (> 0)"
             )
+        self._stopping = False
         self._database = database
         self._store = store or SqlSchedulerStore()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -154,12 +155,24 @@ class Scheduler:
             self._loop_task = asyncio.create_task(self._loop(), name="scheduler")
 
     async def stop(self) -> None:
-        """Stop the loop and cancel runs in progress; their due runs stay pending for a rerun."""
+        """Stop the loop and cancel runs in progress; their due runs stay pending for a rerun.
+
+        The loop finishes the pass it is in (a pass cancelled inside a database call would
+        leave its connection unclosed); only a pass still running after ``5 * tick_s`` (at
+        least 5 s) is cancelled.
+        """
         task, self._loop_task = self._loop_task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            self._stopping = True
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(task), timeout=max(5.0, 5 * self._tick_s))
+            except TimeoutError:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            finally:
+                self._stopping = False
         for run in list(self._running.values()):
             run.cancel()
         await self.drain()
@@ -170,7 +183,7 @@ class Scheduler:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             # NOTE: cleared before the pass, so a wake-up during it is not lost.
             self._wake.clear()
             try:

@@ -170,12 +170,18 @@ def publish(repo: Path) -> Callable[..., Path]:
 
 
 @pytest.fixture
-async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[InferenceServer]:
-    """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1."""
+async def server(
+    repo: Path, publish: Callable[..., Path], request: pytest.FixtureRequest
+) -> AsyncIterator[InferenceServer]:
+    """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1.
+
+    Indirect parametrization passes extra ``ServerSettings`` fields (a dict).
+    """
     from inference_server.app import InferenceServer
     from inference_server.settings import ServerSettings
 
     publish("clf", 1)
+    overrides: dict[str, Any] = getattr(request, "param", {})
     settings = ServerSettings(
         model_repository=repo,
         grpc_port=0,
@@ -184,6 +190,7 @@ async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[Infe
         control_mode="poll",
         poll_interval_s=0.05,
         max_message_bytes=1024 * 1024,
+        **overrides,
     )
     srv = InferenceServer(settings)
     await srv.start()
