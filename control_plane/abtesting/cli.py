@@ -6,18 +6,16 @@ local store) and prints the JSON answer.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from pathlib import Path
 from typing import Any
 
 import click
 
-from control_plane.cli_client import call, control_plane_client, echo_json
-from modelyard.commands import settings_from_context
+from control_plane.cli_client import TOKEN_OPTION, URL_OPTION, echo_json, request
 
-URL = click.option("--url", default=None, help="Control plane base URL (default: local store).")
-TOKEN = click.option("--token", default=None, help="API token (default: control_plane.token).")
+URL = URL_OPTION
+TOKEN = TOKEN_OPTION
 
 
 def _run(
@@ -28,15 +26,8 @@ def _run(
     body: object = None,
     params: dict[str, Any] | None = None,
 ) -> None:
-    settings = settings_from_context()
-
-    async def run() -> object:
-        async with control_plane_client(
-            settings, url, token or settings.control_plane.token
-        ) as client:
-            return await call(client, method, path, body=body, params=params)
-
-    echo_json(asyncio.run(run()))
+    """One REST call through the shared client (``--url`` or the in-process app)."""
+    echo_json(request(url, token, method, path, body=body, params=params))
 
 
 @click.group("ab-tests")

@@ -8,19 +8,17 @@ store (:mod:`control_plane.cli_client`). Changes need an API token (``--token`` 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 import click
 
-from control_plane.cli_client import call, control_plane_client, echo_json
+from control_plane.cli_client import TOKEN_OPTION, URL_OPTION, echo_json, request
 from control_plane.monitoring.models import AlertState, AlertType, ChannelKind, Severity
 from control_plane.monitoring.samples import read_sample
-from modelyard.commands import settings_from_context
 
-URL = click.option("--url", default=None, help="Control plane base URL (default: local store).")
-TOKEN = click.option("--token", default=None, help="API token (default: control_plane.token).")
+URL = URL_OPTION
+TOKEN = TOKEN_OPTION
 
 
 def _request(
@@ -32,15 +30,8 @@ def _request(
     body: Any = None,
     params: dict[str, Any] | None = None,
 ) -> Any:
-    settings = settings_from_context()
-
-    async def run() -> Any:
-        async with control_plane_client(
-            settings, url, token or settings.control_plane.token
-        ) as client:
-            return await call(client, method, path, body=body, params=params)
-
-    return asyncio.run(run())
+    """One REST call through the shared client (``--url`` or the in-process app)."""
+    return request(url, token, method, path, body=body, params=params)
 
 
 @click.group("monitoring")
