@@ -121,13 +121,16 @@ def tree_rss(process: psutil.Process) -> int:
 
 
 def tree_uss(process: psutil.Process, peaks: dict[str, int]) -> None:
-    """Raise ``peaks`` (``job`` and ``worker-<pid>``) to each process's current USS."""
+    """Raise ``peaks`` (``job``, ``worker-<pid>``, multiprocessing's ``resource-tracker-<pid>``)
+    to each process's current USS."""
     for member in [process, *process.children(recursive=True)]:
         try:
             uss = member.memory_full_info().uss
+            tracker = "resource_tracker" in " ".join(member.cmdline())
         except psutil.Error:
             continue
         name = "job" if member.pid == process.pid else f"worker-{member.pid}"
+        name = f"resource-tracker-{member.pid}" if tracker else name
         peaks[name] = max(peaks.get(name, 0), uss)
 
 
