@@ -159,6 +159,42 @@ def response_to_proto(resp: InferResponse, *, raw: bool) -> pb.ModelInferRespons
     return msg
 
 
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_STREAM_ANSWER_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 2, length-delimited
+
+
+def stream_answer(resp: InferResponse, *, raw: bool) -> bytes:
+    """A serialized ModelStreamInferResponse carrying ``resp``.
+
+    The wrapper is written by hand around the serialized answer: building the wrapper message
+    would copy the answer into it first.
+
+    >>> from inference_server.core.types import InferResponse
+    >>> answer = InferResponse(model_name="m", model_version="1", id="r7", outputs=[])
+    >>> wrapped = pb.ModelStreamInferResponse(infer_response=response_to_proto(answer, raw=True))
+    >>> stream_answer(answer, raw=True) == wrapped.SerializeToString()
+    True
+    """
+    body = response_to_proto(resp, raw=raw).SerializeToString()
+    return _STREAM_ANSWER_TAG + _varint(len(body)) + body
+
+
+def stream_error(message: str, model_name: str, request_id: str) -> bytes:
+    """A serialized ModelStreamInferResponse answering one request with ``error_message``."""
+    echo = pb.ModelInferResponse(model_name=model_name, id=request_id)
+    return pb.ModelStreamInferResponse(
+        error_message=message, infer_response=echo
+    ).SerializeToString()
+
+
 def _contents(datatype: str, values: list[Any]) -> pb.InferTensorContents:
     field = CONTENTS_FIELD.get(datatype)
     if field is None:  # FP16 has no typed field: the protocol says raw only

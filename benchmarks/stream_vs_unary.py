@@ -1,0 +1,151 @@
+"""Streaming vs unary gRPC on the same server, interleaved rounds (issue 21).
+
+Each server is started once, pinned to CPU 0: modelyard with the server's defaults (batching
+on), optionally modelyard with batching off, and the bare grpc.aio echo
+(:mod:`benchmarks.echo_grpc`). Each round measures, for every server in turn, unary ModelInfer
+at concurrency c (default 64) and one ModelStreamInfer stream with c requests in flight, with
+the load generator (:mod:`benchmarks.grpc_load`) pinned to CPU 1. The figure that counts is the
+ratio stream / unary *within a round* (the machine is shared; absolute rates drift between
+rounds); the report gives each round's ratio, their median and spread, and the load average
+before and after each round.
+
+Run: ``python -m benchmarks.stream_vs_unary --rounds 3 --duration 3``
+(``--batching-off`` adds modelyard with batching off; ``--json FILE`` keeps the raw result).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+from pathlib import Path
+from typing import Any
+
+from benchmarks.contenders import Contender, Context, Endpoint, builtin_contenders
+from benchmarks.modelyard_server import modelyard_contenders
+from benchmarks.points import Target, run_point
+from benchmarks.processes import ServerProcess
+from benchmarks.stats import median_repeat
+
+UNARY = Endpoint("grpc", "gRPC")
+STREAM = Endpoint("grpc", "gRPC stream", stream=True)
+
+
+def _load() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]
+
+
+def _contenders(batching_off: bool) -> list[Contender]:
+    wanted = ["modelyard-batching", "echo-grpc"] + (["modelyard"] if batching_off else [])
+    known = {c.name: c for c in [*modelyard_contenders(), *builtin_contenders()]}
+    return [known[name] for name in wanted]
+
+
+def _point(
+    ctx: Context, server: ServerProcess, endpoint: Endpoint, args: argparse.Namespace
+) -> dict[str, Any]:
+    target = Target(
+        endpoint=endpoint,
+        address=f"127.0.0.1:{server.ports['grpc']}",
+        client_cpus=args.client_cpus,
+        rows_file=ctx.rows,
+        body_file=None,
+    )
+    summaries = run_point(
+        target,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        repeats=args.repeats,
+    )
+    return median_repeat(summaries)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the servers, run the interleaved rounds, stop the servers."""
+    ctx = Context(work_dir=args.work_dir, server_cpus="0")
+    servers: dict[str, ServerProcess] = {}
+    rounds: list[dict[str, Any]] = []
+    try:
+        for contender in _contenders(args.batching_off):
+            assert contender.start is not None
+            servers[contender.name] = contender.start(ctx)
+        for k in range(1, args.rounds + 1):
+            before = _load()
+            results: dict[str, dict[str, Any]] = {}
+            for name, server in servers.items():
+                unary = _point(ctx, server, UNARY, args)
+                stream = _point(ctx, server, STREAM, args)
+                results[name] = {
+                    "unary": unary,
+                    "stream": stream,
+                    "ratio": round(stream["throughput"] / unary["throughput"], 3),
+                }
+                print(
+                    f"round {k} {name}: unary {unary['throughput']:,.0f} req/s, stream "
+                    f"{stream['throughput']:,.0f} msg/s, {results[name]['ratio']:.2f}x",
+                    flush=True,
+                )
+            rounds.append(
+                {"round": k, "load_before": before, "load_after": _load(), "servers": results}
+            )
+    finally:
+        for server in servers.values():
+            server.stop()
+    return {"concurrency": args.concurrency, "duration_s": args.duration, "rounds": rounds}
+
+
+def table(result: dict[str, Any]) -> list[str]:
+    """Markdown rows: per server, each round's unary, stream and ratio, then the median.
+
+    >>> r = {"rounds": [{"round": 1, "load_before": [1.0], "load_after": [2.0], "servers": {
+    ...     "s": {"unary": {"throughput": 100.0}, "stream": {"throughput": 250.0},
+    ...           "ratio": 2.5}}}]}
+    >>> print("\\n".join(table(r)[2:]))
+    | s | 100 | 250 | 2.50x (2.50) |
+    """
+    rounds = result["rounds"]
+    out = [
+        "| server | unary req/s per round | stream msg/s per round | stream / unary, median "
+        "(rounds) |",
+        "|---|---|---|---|",
+    ]
+    for name in rounds[0]["servers"]:
+        per = [r["servers"][name] for r in rounds]
+        unary = " / ".join(f"{p['unary']['throughput']:,.0f}" for p in per)
+        stream = " / ".join(f"{p['stream']['throughput']:,.0f}" for p in per)
+        ratios = [p["ratio"] for p in per]
+        spread = ", ".join(f"{x:.2f}" for x in ratios)
+        out.append(f"| {name} | {unary} | {stream} | {statistics.median(ratios):.2f}x ({spread}) |")
+    return out
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--client-cpus", default="1")
+    parser.add_argument("--batching-off", action="store_true")
+    parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/.work"))
+    parser.add_argument("--json", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
+def main() -> None:
+    """Measure and print the table (and the load average per round)."""
+    args = parse_args()
+    result = measure(args)
+    if args.json is not None:
+        args.json.write_text(json.dumps(result, indent=1))
+    print("\n".join(table(result)))
+    for r in result["rounds"]:
+        print(f"round {r['round']}: load {r['load_before']} before, {r['load_after']} after")
+
+
+if __name__ == "__main__":
+    main()
