@@ -10,20 +10,25 @@ rounds); the report gives each round's ratio, their median and spread, and the l
 before and after each round.
 
 Run: ``python -m benchmarks.stream_vs_unary --rounds 3 --duration 3``
-(``--batching-off`` adds modelyard with batching off; ``--json FILE`` keeps the raw result).
+(``--batching-off`` adds modelyard with batching off; ``--baseline DIR`` adds modelyard with
+the defaults run from another checkout, e.g. a worktree of main, to compare code in the same
+rounds; ``--json FILE`` keeps the raw result).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from benchmarks.contenders import Contender, Context, Endpoint, builtin_contenders
-from benchmarks.modelyard_server import modelyard_contenders
+from benchmarks.modelyard_server import BATCHING_ON, _starter, modelyard_contenders
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
 from benchmarks.stats import median_repeat
@@ -40,6 +45,30 @@ def _contenders(batching_off: bool) -> list[Contender]:
     wanted = ["modelyard-batching", "echo-grpc"] + (["modelyard"] if batching_off else [])
     known = {c.name: c for c in [*modelyard_contenders(), *builtin_contenders()]}
     return [known[name] for name in wanted]
+
+
+def _alias(python: str) -> str:
+    """The same interpreter under another path (``python`` -> ``python3``)."""
+    path = Path(python)
+    alias = path.with_name("python3" if path.name != "python3" else "python")
+    if not alias.exists():
+        raise SystemExit(f"--baseline needs {alias} beside {path}")
+    return str(alias)
+
+
+@contextlib.contextmanager
+def _pythonpath(path: Path | None) -> Iterator[None]:
+    """Start servers with ``path`` first on PYTHONPATH (their code from that checkout)."""
+    saved = os.environ.get("PYTHONPATH")
+    if path is not None:
+        os.environ["PYTHONPATH"] = str(path.resolve())
+    try:
+        yield
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
 
 
 def _point(
@@ -64,13 +93,20 @@ def _point(
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     """Start the servers, run the interleaved rounds, stop the servers."""
-    ctx = Context(work_dir=args.work_dir, server_cpus="0")
+    ctx = Context(work_dir=args.work_dir.resolve(), server_cpus="0")
     servers: dict[str, ServerProcess] = {}
     rounds: list[dict[str, Any]] = []
     try:
         for contender in _contenders(args.batching_off):
             assert contender.start is not None
             servers[contender.name] = contender.start(ctx)
+        if args.baseline is not None:
+            # another interpreter name makes the server start outside this checkout (cwd =
+            # the work dir), so PYTHONPATH decides which code it imports
+            other = Context(ctx.work_dir, "0", modelyard_python=_alias(sys.executable))
+            with _pythonpath(args.baseline):
+                start = _starter("modelyard-baseline", BATCHING_ON, 1, "0")
+                servers["modelyard-baseline"] = start(other)
         for k in range(1, args.rounds + 1):
             before = _load()
             results: dict[str, dict[str, Any]] = {}
@@ -131,6 +167,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--batching-off", action="store_true")
+    parser.add_argument("--baseline", type=Path, default=None, help="another checkout")
     parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/.work"))
     parser.add_argument("--json", type=Path, default=None)
     return parser.parse_args(argv)

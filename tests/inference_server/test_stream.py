@@ -257,3 +257,45 @@ async def test_a_pipelined_stream_runs_its_requests_as_batches(server: Inference
     [model] = stats.model_stats
     assert model.inference_count == 256
     assert model.execution_count < 256
+
+
+@pytest.mark.parametrize(
+    ("rows", "request_id", "model_version"),
+    [(1, "r1", "1"), (3, "", "12"), (5000, "ü-ид-🙂", ""), (40_000, "x" * 300, "7")],
+)
+def test_stream_answers_are_written_exactly_as_protobuf_writes_them(
+    rows: int, request_id: str, model_version: str
+) -> None:
+    from inference_server.core.types import InferResponse, ResponseOutput
+    from inference_server.grpc.convert import response_to_proto, stream_answer
+
+    rng = np.random.default_rng(rows)
+    outputs = [
+        ResponseOutput(
+            name="label", datatype="INT64", shape=(rows,), data=rng.integers(0, 9, size=rows)
+        ),
+        ResponseOutput(
+            name="probabilities",
+            datatype="FP32",
+            shape=(rows, 2),
+            data=rng.random((rows, 2)).astype(np.float32),
+        ),
+        ResponseOutput(
+            name="names", datatype="BYTES", shape=(2,), data=np.array([b"a", b"bc"], dtype=object)
+        ),
+    ]
+    for parameters in ({}, {"trace": "abc", "n": 3}):
+        answer = InferResponse(
+            model_name="clf",
+            model_version=model_version,
+            id=request_id,
+            outputs=outputs,
+            parameters=parameters,
+        )
+        for raw in (True, False):
+            if not raw and rows > 1000:
+                continue  # typed contents: slow to build and not what a raw client gets
+            expected = pb.ModelStreamInferResponse(
+                infer_response=response_to_proto(answer, raw=raw)
+            ).SerializeToString()
+            assert stream_answer(answer, raw=raw) == expected
