@@ -9,6 +9,13 @@ ratio stream / unary *within a round* (the machine is shared; absolute rates dri
 rounds); the report gives each round's ratio, their median and spread, and the load average
 before and after each round.
 
+Per core: besides requests per wall-clock second, each point records the CPU seconds the
+server's processes used (all threads, ``/proc``) and reports requests per CPU-second. On a
+machine where other work takes CPU 0 from the server, that is the fairer figure: a server
+descheduled half the time halves its req/s but not its req per CPU-second. For it, points run
+without warm-up (``--warmup 0``, the default) so that every request the CPU paid for is
+counted.
+
 Run: ``python -m benchmarks.stream_vs_unary --rounds 3 --duration 3``
 (``--batching-off`` adds modelyard with batching off; ``--baseline DIR`` adds modelyard with
 the defaults run from another checkout, e.g. a worktree of main, to compare code in the same
@@ -32,6 +39,7 @@ from benchmarks.modelyard_server import BATCHING_ON, _starter, modelyard_contend
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
 from benchmarks.stats import median_repeat
+from benchmarks.system import cpu_seconds_of_group
 
 UNARY = Endpoint("grpc", "gRPC")
 STREAM = Endpoint("grpc", "gRPC stream", stream=True)
@@ -81,6 +89,8 @@ def _point(
         rows_file=ctx.rows,
         body_file=None,
     )
+    group = server.process.pid  # start_server made the server a process-group leader
+    cpu_before = cpu_seconds_of_group(group)
     summaries = run_point(
         target,
         concurrency=args.concurrency,
@@ -88,7 +98,10 @@ def _point(
         warmup=args.warmup,
         repeats=args.repeats,
     )
-    return median_repeat(summaries)
+    cpu_s = cpu_seconds_of_group(group) - cpu_before
+    requests = sum(s["requests"] for s in summaries)
+    per_cpu = round(requests / cpu_s, 1) if cpu_s > 0 else 0.0
+    return median_repeat(summaries) | {"server_cpu_s": round(cpu_s, 2), "per_cpu_s": per_cpu}
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
@@ -117,10 +130,13 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                     "unary": unary,
                     "stream": stream,
                     "ratio": round(stream["throughput"] / unary["throughput"], 3),
+                    "cpu_ratio": round(stream["per_cpu_s"] / unary["per_cpu_s"], 3),
                 }
                 print(
-                    f"round {k} {name}: unary {unary['throughput']:,.0f} req/s, stream "
-                    f"{stream['throughput']:,.0f} msg/s, {results[name]['ratio']:.2f}x",
+                    f"round {k} {name}: unary {unary['throughput']:,.0f} req/s "
+                    f"({unary['per_cpu_s']:,.0f}/CPU-s), stream {stream['throughput']:,.0f} "
+                    f"msg/s ({stream['per_cpu_s']:,.0f}/CPU-s), {results[name]['ratio']:.2f}x "
+                    f"wall, {results[name]['cpu_ratio']:.2f}x per CPU-second",
                     flush=True,
                 )
             rounds.append(
@@ -133,27 +149,37 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def table(result: dict[str, Any]) -> list[str]:
-    """Markdown rows: per server, each round's unary, stream and ratio, then the median.
+    """Markdown rows: per server, each round's unary and stream rates, the ratio's median
+    (rounds) per wall-clock second and per server CPU-second.
 
+    >>> point = lambda rate, cpu: {"throughput": rate, "per_cpu_s": cpu}
     >>> r = {"rounds": [{"round": 1, "load_before": [1.0], "load_after": [2.0], "servers": {
-    ...     "s": {"unary": {"throughput": 100.0}, "stream": {"throughput": 250.0},
-    ...           "ratio": 2.5}}}]}
+    ...     "s": {"unary": point(100.0, 110.0), "stream": point(250.0, 300.0),
+    ...           "ratio": 2.5, "cpu_ratio": 2.73}}}]}
     >>> print("\\n".join(table(r)[2:]))
-    | s | 100 | 250 | 2.50x (2.50) |
+    | s | 100 (110) | 250 (300) | 2.50x (2.50) | 2.73x (2.73) |
     """
     rounds = result["rounds"]
     out = [
-        "| server | unary req/s per round | stream msg/s per round | stream / unary, median "
-        "(rounds) |",
-        "|---|---|---|---|",
+        "| server | unary req/s (per CPU-s), per round | stream msg/s (per CPU-s), per round "
+        "| stream / unary req/s, median (rounds) | stream / unary per CPU-s, median (rounds) |",
+        "|---|---|---|---|---|",
     ]
+
+    def rates(points: list[dict[str, Any]]) -> str:
+        return " / ".join(f"{p['throughput']:,.0f} ({p['per_cpu_s']:,.0f})" for p in points)
+
+    def ratios(values: list[float]) -> str:
+        spread = ", ".join(f"{x:.2f}" for x in values)
+        return f"{statistics.median(values):.2f}x ({spread})"
+
     for name in rounds[0]["servers"]:
         per = [r["servers"][name] for r in rounds]
-        unary = " / ".join(f"{p['unary']['throughput']:,.0f}" for p in per)
-        stream = " / ".join(f"{p['stream']['throughput']:,.0f}" for p in per)
-        ratios = [p["ratio"] for p in per]
-        spread = ", ".join(f"{x:.2f}" for x in ratios)
-        out.append(f"| {name} | {unary} | {stream} | {statistics.median(ratios):.2f}x ({spread}) |")
+        unary = rates([p["unary"] for p in per])
+        stream = rates([p["stream"] for p in per])
+        wall = ratios([p["ratio"] for p in per])
+        cpu = ratios([p["cpu_ratio"] for p in per])
+        out.append(f"| {name} | {unary} | {stream} | {wall} | {cpu} |")
     return out
 
 
@@ -163,7 +189,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--concurrency", type=int, default=64)
     parser.add_argument("--duration", type=float, default=3.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--warmup", type=float, default=0.0)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--batching-off", action="store_true")

@@ -55,6 +55,10 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   reads one message per loop pass, so without that a pipelining client could settle in runs
   of one inline request each, never finding the session busy. Its requests then batch like
   concurrent unary ones.
+* Wake-ups: an arrival wakes the consumer only when it changes what the consumer would do
+  (the queue was empty, or the batch is now full or holds every request in flight); a
+  lingering consumer otherwise keeps its timer, which already re-checks the queue. Waking it
+  per arrival cost a task step and a new timer per request under load.
 * One consumer task per batcher runs one batch at a time (the version's session thread);
   ``session.run`` happens off the event-loop thread. If a batch fails, every request in it
   gets the error; a cancelled waiter is skipped. No request ever hangs: ``close()`` drains.
@@ -238,8 +242,16 @@ class MicroBatcher:
         self._queue.append(item)
         self._queued_rows += rows
         self._last_arrival = item.enqueued
-        self._wake()
+        if not self._dispatching and (len(self._queue) == 1 or self._batch_ready()):
+            self._wake()  # else the consumer's own timer (or the run's end) re-checks the queue
         return future
+
+    def _batch_ready(self) -> bool:
+        """Whether the queue may leave before its linger: full, or every request the clients
+        keep in flight is queued (see :meth:`_linger_ns`)."""
+        return self._queued_rows >= self._max_rows or len(self._queue) >= max(
+            self._population, self._peak
+        )
 
     def _count_in(self, now: int) -> None:
         """Count one more request in the batcher and keep the peak of the last window.
@@ -332,10 +344,10 @@ class MicroBatcher:
         ``max_queue_delay`` (or, with ``linger``, arrivals pause that long).
         """
         now = time.monotonic_ns()
-        if now >= self._load_until or self._queued_rows >= self._max_rows or self._closing:
+        if now >= self._load_until or self._closing:
             return 0
-        if len(self._queue) >= max(self._population, self._peak):
-            return 0  # every request the clients keep in flight is here: none left to wait for
+        if self._batch_ready():
+            return 0  # full, or every request the clients keep in flight is here
         oldest_deadline = self._queue[0].enqueued + self._delay_ns
         if self._linger_ns_setting:
             oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)
