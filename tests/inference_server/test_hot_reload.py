@@ -242,7 +242,7 @@ async def test_explicit_load_reports_a_failed_version_and_keeps_serving(
 async def test_missing_repository_is_a_configuration_error(tmp_path: Path) -> None:
     settings = Settings(
         server=ServerSettings(
-            model_repository=str(tmp_path) / "nope", grpc_port=0, http_port=None, metrics_port=None
+            model_repository=str(tmp_path / "nope"), grpc_port=0, http_port=None, metrics_port=None
         )
     )
     with pytest.raises(ConfigurationError, match="not a directory"):
@@ -256,7 +256,9 @@ async def test_config_change_reloads_only_when_serving_settings_change(
 
     service = server.service
     before = service.model_statistics("clf")[0]
-    write_model_config(repo / "clf", ModelConfig(default_version=1))
+    # the file names the batching the version runs with (the server's default): no serving change
+    batching = server.settings.server.default_batching
+    write_model_config(repo / "clf", ModelConfig(default_version=1, batching=batching))
     await service.load_model("clf")
     assert service.model_statistics("clf")[0] is before  # same loaded version object's stats
     write_model_config(
