@@ -46,6 +46,9 @@ Job = TypeVar("Job")
 STREAM_WINDOW = 256
 """Most requests of one stream read and not yet answered."""
 
+EOF: object = grpc.aio.EOF  # type: ignore[attr-defined]  # grpc-stubs predates grpc.aio.EOF
+"""What ``context.read()`` returns once the client has finished writing."""
+
 
 class _Signal:
     """A wake-up for one waiter; costs a future only when someone waits."""
@@ -120,7 +123,7 @@ class OrderedStream(Generic[Job]):
                 while len(pending) >= self._window:
                     await self._room.wait()
                 data = await read()
-                if data is grpc.aio.EOF:
+                if data is EOF:
                     return
                 pending.append(start(data, self._unwritten > 0))
                 self._unwritten += 1

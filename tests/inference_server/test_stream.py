@@ -4,6 +4,7 @@ stream end to end (errors mid-stream, ids, order, batching seen in the statistic
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ import pytest
 
 from inference_server.core.types import InferRequest, RequestInput
 from inference_server.grpc._generated import grpc_service_pb2 as pb
-from inference_server.grpc.stream import OrderedStream
+from inference_server.grpc.stream import EOF, OrderedStream
 from inference_server.service import InferenceService
 from modelyard.errors import InvalidArgument
 
@@ -22,6 +23,7 @@ from .conftest import classifier_reference, running_service
 
 if TYPE_CHECKING:
     from inference_server.app import InferenceServer
+    from modelyard.models import Scalar
 
 STREAM_METHOD = "/inference.GRPCInferenceService/ModelStreamInfer"
 
@@ -86,7 +88,7 @@ async def test_answers_leave_in_request_order_whatever_order_jobs_finish_in() ->
         await asyncio.sleep(0)
     assert context.written == []  # "a" is still running: nothing may overtake it
     jobs.futures[b"a"].set_result(b"A")
-    context.incoming.put_nowait(grpc.aio.EOF)
+    context.incoming.put_nowait(EOF)
     await asyncio.wait_for(running, timeout=5)
     assert context.written == [b"A", b"B", b"error:bad1", b"C"]
     assert jobs.busy[0] is False  # nothing of the stream was unanswered yet
@@ -109,9 +111,9 @@ async def test_reading_stops_at_the_window_and_resumes_as_answers_leave() -> Non
     assert len(jobs.futures) == 4
     assert context.reads == 4
     for i in range(6):
-        await _until(lambda i=i: (b"r%d" % i) in jobs.futures)
+        await _until(functools.partial(jobs.futures.__contains__, b"r%d" % i))
         jobs.futures[b"r%d" % i].set_result(b"R%d" % i)
-    context.incoming.put_nowait(grpc.aio.EOF)
+    context.incoming.put_nowait(EOF)
     await asyncio.wait_for(running, timeout=5)
     assert context.written == [b"R%d" % i for i in range(6)]
 
@@ -284,7 +286,8 @@ def test_stream_answers_are_written_exactly_as_protobuf_writes_them(
             name="names", datatype="BYTES", shape=(2,), data=np.array([b"a", b"bc"], dtype=object)
         ),
     ]
-    for parameters in ({}, {"trace": "abc", "n": 3}):
+    choices: list[dict[str, Scalar]] = [{}, {"trace": "abc", "n": 3}]
+    for parameters in choices:
         answer = InferResponse(
             model_name="clf",
             model_version=model_version,
