@@ -131,12 +131,16 @@ class _Pending:
     __slots__ = ("arrays", "enqueued", "future", "rows")
 
     def __init__(
-        self, arrays: list[np.ndarray], rows: int, future: asyncio.Future[list[np.ndarray]]
+        self,
+        arrays: list[np.ndarray],
+        rows: int,
+        future: asyncio.Future[list[np.ndarray]],
+        enqueued: int,
     ) -> None:
         self.arrays = arrays
         self.rows = rows
         self.future = future
-        self.enqueued = time.monotonic_ns()
+        self.enqueued = enqueued
 
 
 class MicroBatcher:
@@ -154,11 +158,15 @@ class MicroBatcher:
         observer: BatchObserver | None = None,
         inline: SyncRunFn | None = None,
         inline_max_rows: int = 0,
+        inline_batch_rows: int = 0,
     ) -> None:
         self._run = run
         self._inline = inline
         self._inline_rows = inline_max_rows if inline is not None else 0
-        self._max_rows = max_batch_size
+        self._inline_batch = inline_batch_rows if inline is not None else 0
+        # NOTE: batches that run inline are capped at the inline budget: several cheap runs on
+        # the loop cost less than one larger run handed to the session thread and back.
+        self._max_rows = min(max_batch_size, self._inline_batch or max_batch_size)
         self._delay_ns = max_queue_delay_us * 1000
         self._linger_ns_setting = linger_us * 1000
         self._last_arrival = 0
@@ -174,13 +182,17 @@ class MicroBatcher:
         self._queue: collections.deque[_Pending] = collections.deque()
         self._queued_rows = 0
         self._wakeup: asyncio.Future[None] | None = None
+        self._lingering = False  # the consumer waits on a timer for more rows
         self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = False
 
     def start(self) -> None:
         """Start the consumer task; call from the running event loop."""
-        # NOTE: created here, not in __init__, so the task belongs to the running loop.
-        self._task = asyncio.get_running_loop().create_task(self._consume())
+        # NOTE: taken here, not in __init__, so the batcher belongs to the running loop. Kept:
+        # asyncio.get_running_loop() costs a getpid() system call per call (CPython 3.11).
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._consume())
 
     async def submit(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
         """Queue one request's inputs and wait for its own output rows.
@@ -201,15 +213,30 @@ class MicroBatcher:
                 return await self._run_alone(arrays, rows)
             if len(self._queue) >= self._max_queue:
                 raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
-            future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
-            item = _Pending(arrays, rows, future)
-            self._queue.append(item)
-            self._queued_rows += rows
-            self._last_arrival = item.enqueued
-            self._wake()
+            future = self._enqueue(arrays, rows, now)
+            if not self._lingering or self._batch_ready():
+                # NOTE: a lingering consumer is woken only when the batch can leave: its timer
+                # re-reads the last arrival, and a wake-up per arrival (a new future and timer
+                # each) cost more than the batch saved once runs went inline.
+                self._wake()
             return await future
         finally:
             self._active -= 1
+
+    def _enqueue(
+        self, arrays: list[np.ndarray], rows: int, now: int, *, first: bool = False
+    ) -> asyncio.Future[list[np.ndarray]]:
+        """Queue a request (at the head when ``first``: it arrived before the queued ones)."""
+        loop = self._loop or asyncio.get_running_loop()
+        future: asyncio.Future[list[np.ndarray]] = loop.create_future()
+        item = _Pending(arrays, rows, future, now)
+        if first:
+            self._queue.appendleft(item)
+        else:
+            self._queue.append(item)
+        self._queued_rows += rows
+        self._last_arrival = max(self._last_arrival, now)
+        return future
 
     def _count_in(self, now: int) -> None:
         """Count one more request in the batcher and keep the peak of the last window.
@@ -234,18 +261,24 @@ class MicroBatcher:
         """
         self._dispatching = True
         start = time.monotonic_ns()
+        outputs: list[np.ndarray] | None = None
         try:
             if rows <= self._inline_rows and self._inline is not None:
                 # One loop pass first: requests already ready arrive (and queue, since this one
-                # counts as dispatching). If any did, the model is under load: hand off, so the
-                # loop keeps admitting requests and the queued ones form a batch.
+                # counts as dispatching). If any did, the model is under load: this request
+                # joins the head of the queue and leaves with the batch formed meanwhile.
                 await asyncio.sleep(0)
-                outputs = await self._run(arrays) if self._queue else self._inline(arrays)
+                if not self._queue:
+                    outputs = self._inline(arrays)
             else:
                 outputs = await self._run(arrays)
+            joined = None if outputs is not None else self._enqueue(arrays, rows, start, first=True)
         finally:
             self._dispatching = False
             self._wake()
+        if joined is not None:
+            return await joined
+        assert outputs is not None
         if self._observer is not None:
             self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
@@ -266,13 +299,16 @@ class MicroBatcher:
     async def _wait(self, timeout_ns: int | None) -> None:
         """Sleep until woken or ``timeout_ns`` passed (a plain timer: ``asyncio.wait_for``
         wraps the future in a task and showed up in profiles at c=64)."""
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None  # start() ran: only the consumer task waits
         wakeup = self._wakeup = loop.create_future()
         timer = None if timeout_ns is None else loop.call_later(timeout_ns / 1e9, _resolve, wakeup)
+        self._lingering = timer is not None
         try:
             await wakeup
         finally:
             self._wakeup = None
+            self._lingering = False
             if timer is not None:
                 timer.cancel()
 
@@ -302,14 +338,19 @@ class MicroBatcher:
         ``max_queue_delay`` (or, with ``linger``, arrivals pause that long).
         """
         now = time.monotonic_ns()
-        if now >= self._load_until or self._queued_rows >= self._max_rows or self._closing:
+        if now >= self._load_until or self._closing or self._batch_ready():
             return 0
-        if len(self._queue) >= max(self._population, self._peak):
-            return 0  # every request the clients keep in flight is here: none left to wait for
         oldest_deadline = self._queue[0].enqueued + self._delay_ns
         if self._linger_ns_setting:
             oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)
         return oldest_deadline - now
+
+    def _batch_ready(self) -> bool:
+        """Full, or holding as many requests as the clients keep in flight (the recent peak):
+        none left to wait for."""
+        return self._queued_rows >= self._max_rows or len(self._queue) >= max(
+            self._population, self._peak
+        )
 
     def _take(self) -> list[_Pending]:
         queue = self._queue
@@ -341,9 +382,14 @@ class MicroBatcher:
         batch = self._live(batch, start)
         if not batch:
             return
+        sizes = [item.rows for item in batch]
         try:
-            outputs = await self._run(merge_batch([item.arrays for item in batch]))
-            parts = split_batch(outputs, [item.rows for item in batch])
+            merged = merge_batch([item.arrays for item in batch])
+            if self._inline is not None and sum(sizes) <= self._inline_batch:
+                outputs = self._inline(merged)  # cheap enough to run on the loop itself
+            else:
+                outputs = await self._run(merged)
+            parts = split_batch(outputs, sizes)
         except Exception as exc:  # every waiter gets the batch's error, whatever it is
             for item in batch:
                 if not item.future.done():
@@ -355,4 +401,4 @@ class MicroBatcher:
         if self._observer is not None:
             end = time.monotonic_ns()
             waits = [start - item.enqueued for item in batch]
-            self._observer(sum(item.rows for item in batch), waits, end - start)
+            self._observer(sum(sizes), waits, end - start)

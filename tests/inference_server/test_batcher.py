@@ -224,3 +224,59 @@ async def test_cancelled_request_leaves_the_batcher_working() -> None:
     assert (await asyncio.wait_for(queued, 1.0))[0].shape == (2, 1)
     assert (await batcher.submit(_rows(1), 1))[0].shape == (1, 1)
     await batcher.close()
+
+
+class InlineModel:
+    """A row-wise model run synchronously (the event-loop path); records where each ran."""
+
+    def __init__(self) -> None:
+        self.runs: list[tuple[str, int]] = []
+
+    def run_sync(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        self.runs.append(("loop", len(arrays[0])))
+        return [arrays[0] + 1.0]
+
+    async def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        await asyncio.sleep(0)  # stands in for the session thread's hand-off
+        self.runs.append(("thread", len(arrays[0])))
+        return [arrays[0] + 1.0]
+
+
+async def test_an_idle_request_that_finds_others_queued_joins_their_batch() -> None:
+    model = InlineModel()
+    batcher = MicroBatcher(
+        model.run, inline=model.run_sync, inline_max_rows=4, max_queue_delay_us=50_000
+    )
+    batcher.start()
+    starts = [10.0 * i for i in range(5)]
+    outs = await asyncio.gather(*(batcher.submit(_rows(1, s), 1) for s in starts))
+    for s, out in zip(starts, outs, strict=True):
+        np.testing.assert_array_equal(out[0], _rows(1, s)[0] + 1)
+    # the first request yielded one loop pass, saw four queued and left with them: one run
+    assert model.runs == [("thread", 5)]
+    await batcher.close()
+
+
+async def test_batches_within_the_inline_budget_run_on_the_loop_capped_at_it() -> None:
+    model = InlineModel()
+    batcher = MicroBatcher(
+        model.run,
+        inline=model.run_sync,
+        inline_max_rows=4,
+        inline_batch_rows=4,
+        max_batch_size=64,
+        max_queue_delay_us=50_000,
+    )
+    batcher.start()
+    starts = [10.0 * i for i in range(10)]
+    outs = await asyncio.gather(*(batcher.submit(_rows(1, s), 1) for s in starts))
+    for s, out in zip(starts, outs, strict=True):
+        np.testing.assert_array_equal(out[0], _rows(1, s)[0] + 1)
+    assert {where for where, _ in model.runs} == {"loop"}
+    assert max(rows for _, rows in model.runs) <= 4  # capped at the inline budget, not 64
+    assert sum(rows for _, rows in model.runs) == 10
+    # a request over the inline budget still runs alone, in the session thread
+    big = await batcher.submit(_rows(6), 6)
+    assert big[0].shape == (6, 1)
+    assert model.runs[-1] == ("thread", 6)
+    await batcher.close()
