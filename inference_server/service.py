@@ -99,7 +99,7 @@ class InferenceService(ModelQueries):
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self.sketches = sketches
         # NOTE: decided once; the drift hook only queues the arrays (inference_server.drift).
-        self._observe = sketches.observe if sketches and sketches.settings.enabled else None
+        self._observe = sketches.observe if sketches and sketches.enabled else None
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one inference request on the version it resolves (or is routed) to.
