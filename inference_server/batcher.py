@@ -158,15 +158,11 @@ class MicroBatcher:
         observer: BatchObserver | None = None,
         inline: SyncRunFn | None = None,
         inline_max_rows: int = 0,
-        inline_batch_rows: int = 0,
     ) -> None:
         self._run = run
         self._inline = inline
         self._inline_rows = inline_max_rows if inline is not None else 0
-        self._inline_batch = inline_batch_rows if inline is not None else 0
-        # NOTE: batches that run inline are capped at the inline budget: several cheap runs on
-        # the loop cost less than one larger run handed to the session thread and back.
-        self._max_rows = min(max_batch_size, self._inline_batch or max_batch_size)
+        self._max_rows = max_batch_size
         self._delay_ns = max_queue_delay_us * 1000
         self._linger_ns_setting = linger_us * 1000
         self._last_arrival = 0
@@ -384,11 +380,7 @@ class MicroBatcher:
             return
         sizes = [item.rows for item in batch]
         try:
-            merged = merge_batch([item.arrays for item in batch])
-            if self._inline is not None and sum(sizes) <= self._inline_batch:
-                outputs = self._inline(merged)  # cheap enough to run on the loop itself
-            else:
-                outputs = await self._run(merged)
+            outputs = await self._run(merge_batch([item.arrays for item in batch]))
             parts = split_batch(outputs, sizes)
         except Exception as exc:  # every waiter gets the batch's error, whatever it is
             for item in batch:

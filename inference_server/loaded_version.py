@@ -3,9 +3,10 @@
 A :class:`LoadedVersion` is what a request resolves to. ``submit`` is bound once at load time
 to either the version's :class:`~inference_server.batcher.MicroBatcher` or a direct session
 run (batching switched off in config.json, or a model without a variable batch dimension), so
-the request path makes no per-request decision about it. Metrics are reported through
-:class:`VersionHooks` (implemented by :mod:`inference_server.metrics`); each version gets its
-own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
+the request path makes no per-request decision about it. ``enqueue`` is the same choice for
+callers that hold a future instead of awaiting (a gRPC stream's requests). Metrics are
+reported through :class:`VersionHooks` (implemented by :mod:`inference_server.metrics`); each
+version gets its own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
 """
 
 from __future__ import annotations
@@ -82,38 +83,18 @@ class NullHooks:
 INLINE_ROWS_CAP = 64
 """Most rows ever run inline on the event loop, however cheap the model."""
 
-INLINE_BATCH_MIN_ROWS = 8
-"""Batches under load run inline only when at least this many rows fit the inline budget:
-a smaller cap would split the load into runs too small to amortise a run's fixed cost."""
 
-
-def inline_rows(inline_max_us: int, row_cost_ns: int, next_row_cost_ns: int = 0) -> int:
-    """How many rows one run on the event loop may hold (0: never run inline).
-
-    A run costs the single-row cost plus ``next_row_cost_ns`` per further row (default: the
-    single-row cost again, i.e. linear); the rows fit when that stays within the budget.
+def inline_rows(inline_max_us: int, row_cost_ns: int) -> int:
+    """How many rows an idle request may have to run inline (0: never).
 
     >>> inline_rows(100, 25_000), inline_rows(100, 250_000), inline_rows(0, 1_000)
     (4, 0, 0)
     >>> inline_rows(100, 0), inline_rows(10_000, 1_000)
     (0, 64)
-    >>> inline_rows(100, 12_000, 3_300)  # 12 us for the first row, 3.3 us for each next one
-    27
     """
-    budget = inline_max_us * 1000
-    if budget <= 0 or row_cost_ns <= 0 or row_cost_ns > budget:
+    if inline_max_us <= 0 or row_cost_ns <= 0:
         return 0
-    step = next_row_cost_ns if next_row_cost_ns > 0 else row_cost_ns
-    return min(INLINE_ROWS_CAP, 1 + (budget - row_cost_ns) // step)
-
-
-def inline_batch_rows(inline_rows: int) -> int:
-    """Most rows of a batch (under load) that runs on the event loop; 0: batches hand off.
-
-    >>> inline_batch_rows(27), inline_batch_rows(4)
-    (27, 0)
-    """
-    return inline_rows if inline_rows >= INLINE_BATCH_MIN_ROWS else 0
+    return min(INLINE_ROWS_CAP, inline_max_us * 1000 // row_cost_ns)
 
 
 class LoadedVersion:
@@ -144,8 +125,8 @@ class LoadedVersion:
         batchable = all(s.shape and s.shape[0] == -1 for s in self.signature.inputs)
         self.batcher: MicroBatcher | None = None
         self.submit: Callable[[list[np.ndarray], int], Awaitable[list[np.ndarray]]]
+        self.enqueue: Callable[[list[np.ndarray], int, bool], asyncio.Future[list[np.ndarray]]]
         if batching.enabled and batchable:
-            inline = inline_rows(batching.inline_max_us, model.row_cost_ns, model.next_row_cost_ns)
             self.batcher = MicroBatcher(
                 model.run,
                 max_batch_size=batching.max_batch_size,
@@ -155,12 +136,13 @@ class LoadedVersion:
                 queue_timeout_us=batching.queue_timeout_us,
                 observer=self._on_batch,
                 inline=model.run_sync,
-                inline_max_rows=inline,
-                inline_batch_rows=inline_batch_rows(inline),
+                inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
             )
             self.submit = self.batcher.submit
+            self.enqueue = self.batcher.enqueue
         else:
             self.submit = self._run_direct
+            self.enqueue = self._start_direct
 
     @classmethod
     async def load(
@@ -188,16 +170,12 @@ class LoadedVersion:
         handle.reference = reference
         if handle.batcher is not None:
             handle.batcher.start()
-        inline = inline_rows(
-            config.batching.inline_max_us, model.row_cost_ns, model.next_row_cost_ns
-        )
         log.info(
-            "%s v%d: batch plan %s; single row %.1f us (slowest %.1f us at load), %.1f us per "
-            "further row; inline up to %d row(s) when idle, batches under load %s",
+            "%s v%d: batch plan %s; single row %.1f us (slowest %.1f us at load); inline up to "
+            "%d row(s) when idle",
             name, entry.version, model.plan.label, model.row_cost_ns / 1e3,
-            model.row_cost_max_ns / 1e3, model.next_row_cost_ns / 1e3, inline,
-            f"inline up to {inline_batch_rows(inline)} rows" if inline_batch_rows(inline)
-            else "in the session thread",
+            model.row_cost_max_ns / 1e3,
+            inline_rows(config.batching.inline_max_us, model.row_cost_ns),
         )  # fmt: skip
         return handle
 
@@ -206,6 +184,11 @@ class LoadedVersion:
         outputs = await self.model.run(arrays)
         self._on_batch(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
+
+    def _start_direct(
+        self, arrays: list[np.ndarray], rows: int, busy: bool = False
+    ) -> asyncio.Future[list[np.ndarray]]:
+        return asyncio.ensure_future(self._run_direct(arrays, rows))
 
     def _on_batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         stats = self.stats

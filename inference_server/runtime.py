@@ -141,15 +141,11 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
 
 
 COST_RUNS = 15
-"""Runs timed at load to estimate a version's cost (inline decision), per batch size."""
-
-COST_BATCH_ROWS = 16
-"""Rows of the batch timed at load beside the single row: the two give the cost of one more
-row in a batch (a session run is a fixed cost plus a cost per row)."""
+"""Single-row runs timed at load to estimate a version's cost (inline decision)."""
 
 
 def _row_cost(run: RunSync, feeds: list[np.ndarray]) -> tuple[int, int]:
-    """Median and maximum time of ``COST_RUNS`` runs on ``feeds``."""
+    """Median and maximum time of ``COST_RUNS`` runs on the one-row warm-up feeds."""
     times = []
     for _ in range(COST_RUNS):
         start = time.perf_counter_ns()
@@ -157,18 +153,6 @@ def _row_cost(run: RunSync, feeds: list[np.ndarray]) -> tuple[int, int]:
         times.append(time.perf_counter_ns() - start)
     times.sort()
     return times[len(times) // 2], times[-1]
-
-
-def _next_row_cost(run: RunSync, feeds: list[np.ndarray], row_cost_ns: int) -> int:
-    """The cost of one more row in a batch: (batch of ``COST_BATCH_ROWS`` - one row) / the
-    extra rows, at least 1 ns and at most the single-row cost."""
-    batch = [np.repeat(a, COST_BATCH_ROWS, axis=0) for a in feeds]
-    try:
-        batch_ns, _ = _row_cost(run, batch)
-    except Exception:  # a model that cannot run a batch of zeros: count rows at full cost
-        return row_cost_ns
-    extra = (batch_ns - row_cost_ns) // (COST_BATCH_ROWS - 1)
-    return max(1, min(row_cost_ns, extra))
 
 
 class OnnxModel:
@@ -188,9 +172,6 @@ class OnnxModel:
         """Median single-row run time measured at load (0: not measured)."""
         self.row_cost_max_ns = 0
         """Slowest of the single-row runs timed at load."""
-        self.next_row_cost_ns = 0
-        """What one more row adds to a batch's run time, measured at load (0: not measured;
-        the single-row cost for a model without a batch dimension)."""
         self._input_names = [s.name for s in description.signature.inputs]
         self._output_names = [s.name for s in description.signature.outputs]
         self._run = session.run
@@ -220,10 +201,9 @@ class OnnxModel:
 
         description = describe(sessions[intra_op_num_threads])
         plan = BatchPlan(threads=intra_op_num_threads, verdict="fixed batch")
-        batchable = bool(description.signature.inputs) and all(
+        if description.signature.inputs and all(
             s.shape[:1] == (-1,) for s in description.signature.inputs
-        )
-        if batchable:
+        ):
             try:
                 plan = choose_plan(make_run, description.signature, intra_op_num_threads)
             except Exception as exc:  # a model that cannot run the random sample still serves
@@ -235,9 +215,6 @@ class OnnxModel:
         for _ in range(warmup_runs):
             model.run_sync(feeds)
         model.row_cost_ns, model.row_cost_max_ns = _row_cost(model.run_sync, feeds)
-        model.next_row_cost_ns = model.row_cost_ns
-        if batchable:
-            model.next_row_cost_ns = _next_row_cost(model.run_sync, feeds, model.row_cost_ns)
         return model
 
     def run_sync(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
