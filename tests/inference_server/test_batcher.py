@@ -226,57 +226,51 @@ async def test_cancelled_request_leaves_the_batcher_working() -> None:
     await batcher.close()
 
 
-class InlineModel:
-    """A row-wise model run synchronously (the event-loop path); records where each ran."""
-
-    def __init__(self) -> None:
-        self.runs: list[tuple[str, int]] = []
-
-    def run_sync(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        self.runs.append(("loop", len(arrays[0])))
-        return [arrays[0] + 1.0]
-
-    async def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
-        await asyncio.sleep(0)  # stands in for the session thread's hand-off
-        self.runs.append(("thread", len(arrays[0])))
-        return [arrays[0] + 1.0]
-
-
-async def test_an_idle_request_that_finds_others_queued_joins_their_batch() -> None:
-    model = InlineModel()
-    batcher = MicroBatcher(
-        model.run, inline=model.run_sync, inline_max_rows=4, max_queue_delay_us=50_000
-    )
+async def test_requests_enqueued_in_one_pass_form_one_batch() -> None:
+    model = RecordingModel()
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000)
     batcher.start()
-    starts = [10.0 * i for i in range(5)]
-    outs = await asyncio.gather(*(batcher.submit(_rows(1, s), 1) for s in starts))
-    for s, out in zip(starts, outs, strict=True):
-        np.testing.assert_array_equal(out[0], _rows(1, s)[0] + 1)
-    # the first request yielded one loop pass, saw four queued and left with them: one run
-    assert model.runs == [("thread", 5)]
+    futures = [batcher.enqueue(_rows(1, 10.0 * i), 1) for i in range(5)]
+    outs = await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
+    assert model.batches == [5]  # all five were queued when the consumer woke: no linger
+    for i, out in enumerate(outs):
+        np.testing.assert_array_equal(out[0], _rows(1, 10.0 * i)[0] + 1)
     await batcher.close()
 
 
-async def test_batches_within_the_inline_budget_run_on_the_loop_capped_at_it() -> None:
-    model = InlineModel()
-    batcher = MicroBatcher(
-        model.run,
-        inline=model.run_sync,
-        inline_max_rows=4,
-        inline_batch_rows=4,
-        max_batch_size=64,
-        max_queue_delay_us=50_000,
-    )
+async def test_a_lone_idle_enqueue_runs_inline_and_a_busy_one_hands_off() -> None:
+    model = RecordingModel()
+    inline_batches: list[int] = []
+
+    def inline(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        inline_batches.append(len(arrays[0]))
+        return [arrays[0] + 1.0]
+
+    batcher = MicroBatcher(model.run, inline=inline, inline_max_rows=4)
     batcher.start()
-    starts = [10.0 * i for i in range(10)]
-    outs = await asyncio.gather(*(batcher.submit(_rows(1, s), 1) for s in starts))
-    for s, out in zip(starts, outs, strict=True):
-        np.testing.assert_array_equal(out[0], _rows(1, s)[0] + 1)
-    assert {where for where, _ in model.runs} == {"loop"}
-    assert max(rows for _, rows in model.runs) <= 4  # capped at the inline budget, not 64
-    assert sum(rows for _, rows in model.runs) == 10
-    # a request over the inline budget still runs alone, in the session thread
-    big = await batcher.submit(_rows(6), 6)
-    assert big[0].shape == (6, 1)
-    assert model.runs[-1] == ("thread", 6)
+    out = await asyncio.wait_for(batcher.enqueue(_rows(1), 1), timeout=5.0)
+    np.testing.assert_array_equal(out[0], _rows(1)[0] + 1)
+    assert (inline_batches, model.batches) == ([1], [])
+    # a caller with other requests unanswered (a pipelining stream) counts as load
+    await asyncio.wait_for(batcher.enqueue(_rows(1), 1, busy=True), timeout=5.0)
+    assert (inline_batches, model.batches) == ([1], [1])
     await batcher.close()
+
+
+async def test_enqueue_refuses_when_closing_or_full() -> None:
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run, max_queue_size=2)
+    batcher.start()
+    first = batcher.enqueue(_rows(1), 1)
+    await asyncio.sleep(0)  # the consumer takes it and blocks on the gate
+    queued = [batcher.enqueue(_rows(1), 1) for _ in range(2)]
+    with pytest.raises(ResourceExhausted, match="queue is full"):
+        batcher.enqueue(_rows(1), 1)
+    model.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *queued), timeout=5.0)
+    closing = asyncio.ensure_future(batcher.close())
+    await asyncio.sleep(0)
+    with pytest.raises(Unavailable):
+        batcher.enqueue(_rows(1), 1)
+    await closing

@@ -1,4 +1,4 @@
-"""Idle requests and small batches of a cheap model run on the event loop; costly ones do not."""
+"""Idle requests to a cheap model run on the event loop; batches and costly models do not."""
 
 from __future__ import annotations
 
@@ -17,14 +17,13 @@ async def _load(repo: Path, config: ModelConfig) -> LoadedVersion:
     return await LoadedVersion.load("clf", entry, config, NullHooks())
 
 
-async def test_an_idle_single_row_request_runs_inline_and_a_burst_runs_as_batches_inline(
+async def test_an_idle_single_row_request_runs_inline_and_a_burst_uses_the_thread(
     repo: Path, publish: Callable[..., Path]
 ) -> None:
     publish("clf", 1)
     version = await _load(repo, ModelConfig())
     try:
         assert version.model.row_cost_ns > 0
-        assert 0 < version.model.next_row_cost_ns <= version.model.row_cost_ns
         assert version.batcher is not None
         x = np.ones((1, 4), np.float32)
         for _ in range(5):  # a closed loop of one client: every request finds the model idle
@@ -33,31 +32,12 @@ async def test_an_idle_single_row_request_runs_inline_and_a_burst_runs_as_batche
         assert version.stats.execution_count == 5
 
         # 40 requests ready at once: the first yields one loop pass, sees the others queue and
-        # joins them; a tiny model's batches fit the inline budget, so they run on the loop too
+        # hands off; the rest run as batches in the session thread
         burst = [version.submit([x], 1) for _ in range(40)]
         answers = await asyncio.gather(*burst)
         assert len(answers) == 40
-        assert version.model._thread is None
-        assert version.stats.execution_count < 5 + 40  # batched, not one run per request
-    finally:
-        version.retire()
-        await asyncio.sleep(0)
-
-
-async def test_a_burst_beyond_the_inline_budget_uses_the_session_thread(
-    repo: Path, publish: Callable[..., Path]
-) -> None:
-    publish("clf", 1)
-    # one row fits 1 us only if the model is that cheap; a single row of the test model
-    # costs more, so nothing runs inline and every batch hands off
-    version = await _load(repo, ModelConfig(batching=BatchingConfig(inline_max_us=1)))
-    try:
-        assert version.batcher is not None
-        x = np.ones((1, 4), np.float32)
-        answers = await asyncio.gather(*(version.submit([x], 1) for _ in range(40)))
-        assert len(answers) == 40
-        assert version.model._thread is not None
-        assert version.stats.execution_count < 40
+        assert version.model._thread is not None  # queued requests ran as batches off the loop
+        assert version.stats.execution_count < 5 + 40
     finally:
         version.retire()
         await asyncio.sleep(0)
