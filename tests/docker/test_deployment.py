@@ -1,5 +1,8 @@
 """The deployment files validate: Dockerfiles (hadolint), compose (docker-compose config) and
-the Kubernetes manifests (the API schemas of kubernetes-validate).
+the Kubernetes manifests (the API schemas of kubernetes-validate), and they agree with the
+environment files: every store that ``config/<env>.toml`` puts on the shared volume
+(``/srv/modelyard/...``) is on a shared, writable volume in every control-plane pod, the
+prediction-log spool on a volume of the replica's own.
 
 No Docker engine runs on the CI machine, so no image is built and no container started here;
 docs/operations.md says what was and was not run.
@@ -12,6 +15,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +23,15 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from modelyard.settings import settings_variables
+from modelyard.settings import Settings, load_settings, settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
+CONFIG = ROOT / "config"
 DOCKER = ROOT / "docker"
 KUBERNETES = DOCKER / "kubernetes"
 KNOWN_VARIABLES = set(settings_variables()) | {"MODELYARD_ENV", "MODELYARD_CONFIG_DIR"}
+SHARED = "/srv/modelyard/"
+"""Where the production-shaped environment files put shared state (as tests/modelyard)."""
 
 
 def _tool(name: str, hint: str) -> str:
@@ -146,3 +153,111 @@ def test_every_variable_the_deployments_set_is_a_setting() -> None:
     texts += [p.read_text() for p in DOCKER.glob("*.Dockerfile")]
     named = set(re.findall(r"\b(MODELYARD_[A-Z0-9_]+)\b", "\n".join(texts)))
     assert named - KNOWN_VARIABLES == set()
+
+
+def _shared_stores(environment: str) -> list[tuple[str, str]]:
+    """(section, key) of every path ``config/<environment>.toml`` puts on the shared volume."""
+    raw = tomllib.loads((CONFIG / f"{environment}.toml").read_text())
+    return [
+        (section, key)
+        for section, values in raw.items()
+        for key, value in values.items()
+        if isinstance(value, str) and value.startswith(SHARED)
+    ]
+
+
+def _setting(settings: Settings, section: str, key: str) -> str:
+    value: str = getattr(getattr(settings, section), key)
+    return value
+
+
+def _mounted_at(path: str, mounts: dict[str, Any]) -> Any:
+    """What the deepest mount containing ``path`` holds (None: the container's own disk)."""
+    holding = [m for m in mounts if path == m or path.startswith(m.rstrip("/") + "/")]
+    return mounts[max(holding, key=len)] if holding else None
+
+
+def _flag(arguments: list[str], flag: str) -> str | None:
+    return arguments[arguments.index(flag) + 1] if flag in arguments else None
+
+
+def _pod(name: str) -> dict[str, Any]:
+    by_kind = {(d["kind"], d["metadata"]["name"]): d for d in _manifests() if "metadata" in d}
+    pod: dict[str, Any] = by_kind["Deployment", name]["spec"]["template"]["spec"]
+    return pod
+
+
+def _pod_environment(container: dict[str, Any], environment: str) -> dict[str, str]:
+    """The container's MODELYARD_* variables but the Secret's (which hold no paths)."""
+    maps = {d["metadata"]["name"]: d["data"] for d in _manifests() if d["kind"] == "ConfigMap"}
+    env: dict[str, str] = {}
+    for source in container.get("envFrom", []):
+        if "configMapRef" in source:
+            env |= maps[source["configMapRef"]["name"]]
+    env |= {v["name"]: v["value"] for v in container.get("env", []) if "value" in v}
+    return env | {"MODELYARD_ENV": environment}
+
+
+def _pod_mounts(pod: dict[str, Any], container: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    """mountPath -> ("rwx" | "pvc" | "local" | "read-only", volume name) of one container."""
+    claims = {
+        d["metadata"]["name"]: d["spec"]["accessModes"]
+        for d in _manifests()
+        if d["kind"] == "PersistentVolumeClaim"
+    }
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    mounts: dict[str, tuple[str, Any]] = {}
+    for mount in container["volumeMounts"]:
+        volume = volumes[mount["name"]]
+        if mount.get("readOnly"):
+            kind = "read-only"
+        elif "persistentVolumeClaim" in volume:
+            modes = claims[volume["persistentVolumeClaim"]["claimName"]]
+            kind = "rwx" if "ReadWriteMany" in modes else "pvc"
+        else:
+            kind = "local"
+        mounts[mount["mountPath"]] = (kind, mount["name"])
+    return mounts
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_every_shared_store_is_on_a_shared_volume_in_every_control_plane_pod(
+    environment: str,
+) -> None:
+    stores = _shared_stores(environment)
+    assert {
+        ("registry", "artifact_store"),
+        ("registry", "model_repository"),
+        ("tracking", "artifact_root"),
+        ("batch", "data_root"),
+    } <= set(stores)
+    pod = _pod("control-plane")
+    (container,) = pod["containers"]
+    settings = load_settings(environ=_pod_environment(container, environment), config_dir=CONFIG)
+    mounts = _pod_mounts(pod, container)
+    paths = {f"{s}.{k}": _setting(settings, s, k) for s, k in stores}
+    # the first admin token, written by whichever replica starts first, readable from either
+    paths["control_plane.admin_token_file"] = str(
+        Path(settings.control_plane.admin_token_file).parent
+    )
+    for name, path in paths.items():
+        held = _mounted_at(path, mounts)
+        assert held is not None, f"{name}={path} is on the container's own disk"
+        assert held[0] == "rwx", f"{name}={path} is on {held}, not a ReadWriteMany claim"
+
+
+@pytest.mark.parametrize("environment", ["staging", "production"])
+def test_inference_server_pods_read_the_shared_repository_and_spool_locally(
+    environment: str,
+) -> None:
+    pod = _pod("inference-server")
+    (container,) = pod["containers"]
+    settings = load_settings(environ=_pod_environment(container, environment), config_dir=CONFIG)
+    mounts = _pod_mounts(pod, container)
+    repository = _flag(container["args"], "--model-repository") or settings.server.model_repository
+    assert repository == settings.registry.model_repository
+    assert _mounted_at(repository, mounts) == ("read-only", "model-repository")
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert volumes["model-repository"]["persistentVolumeClaim"]["claimName"] == "model-repository"
+    # a spool folder belongs to one live process: the pod's own volume, never the shared one
+    assert _mounted_at(settings.prediction_log.spool_dir, mounts) == ("local", "spool")
