@@ -2,7 +2,8 @@
 the Kubernetes manifests (the API schemas of kubernetes-validate), and they agree with the
 environment files: every store that ``config/<env>.toml`` puts on the shared volume
 (``/srv/modelyard/...``) is on a shared, writable volume in every control-plane pod, the
-prediction-log spool on a volume of the replica's own.
+prediction-log spool on a volume of the replica's own, and every modelyard service of the
+compose stack names its environment, whose hosts are the stack's services.
 
 No Docker engine runs on the CI machine, so no image is built and no container started here;
 docs/operations.md says what was and was not run.
@@ -18,12 +19,13 @@ import sys
 import tomllib
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import kubernetes_validate
 import pytest
 import yaml
 
-from modelyard.settings import Settings, load_settings, settings_variables
+from modelyard.settings import ENVIRONMENTS, Settings, load_settings, settings_variables
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "config"
@@ -261,3 +263,72 @@ def test_inference_server_pods_read_the_shared_repository_and_spool_locally(
     assert volumes["model-repository"]["persistentVolumeClaim"]["claimName"] == "model-repository"
     # a spool folder belongs to one live process: the pod's own volume, never the shared one
     assert _mounted_at(settings.prediction_log.spool_dir, mounts) == ("local", "spool")
+
+
+def _resolved_compose() -> dict[str, Any]:
+    """The compose file as ``docker-compose config`` resolves it (anchors, merges, defaults)."""
+    compose = _tool("docker-compose", "Debian package docker-compose; .ci/run installs it")
+    result = subprocess.run(
+        [compose, "-f", str(DOCKER / "compose.yaml"), "config"],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=DOCKER,
+        env={k: v for k, v in os.environ.items() if not k.startswith(("MODELYARD_", "POSTGRES_"))},
+    )
+    resolved: dict[str, Any] = yaml.safe_load(result.stdout)
+    return resolved
+
+
+def _compose_mounts(service: dict[str, Any]) -> dict[str, tuple[str, Any]]:
+    mounts: dict[str, tuple[str, Any]] = {}
+    for volume in service.get("volumes", []):
+        source, target = volume.split(":")[:2]
+        mounts[target] = ("volume", source)
+    return mounts
+
+
+def test_every_modelyard_service_of_compose_names_its_environment() -> None:
+    stack = _resolved_compose()
+    services: dict[str, Any] = stack["services"]
+    ours = {
+        name: service
+        for name, service in services.items()
+        if service.get("image", "").startswith("modelyard-") and "entrypoint" not in service
+    }
+    # mlflow runs the control-plane image with MLflow's own entrypoint: not a modelyard process
+    assert set(ours) == {"control-plane", "inference-server-1", "inference-server-2"}
+    databases = {"modelyard"} | set(
+        re.findall(r"CREATE DATABASE (\w+)", (DOCKER / "postgres-init.sql").read_text())
+    )
+    for name, service in ours.items():
+        env = {k: str(v) for k, v in service["environment"].items()}
+        assert env.get("MODELYARD_ENV") in ENVIRONMENTS, f"{name}: MODELYARD_ENV"
+        settings = load_settings(environ=env, config_dir=CONFIG)
+        # the environment's file and the variables reach this stack's own services: the
+        # prediction log's database (servers); also tracking and tuning (control plane)
+        databases_used = [settings.prediction_log_url]
+        if name == "control-plane":
+            databases_used += [settings.database.url, settings.tuning.storage]
+            tracking = urlsplit(settings.tracking.uri).hostname
+            assert tracking in services, f"{name}: {settings.tracking.uri}"
+        for url in databases_used:
+            parts = urlsplit(url)
+            assert parts.hostname in services, f"{name}: {url}"
+            assert parts.password, f"{name}: {url} without its password"
+            assert parts.path.lstrip("/") in databases, f"{name}: {url} names no database"
+        assert settings.server.admin_token, f"{name}: the servers' admin token"
+        mounts = _compose_mounts(service)
+        if name == "control-plane":
+            stores = [_setting(settings, s, k) for s, k in _shared_stores(settings.environment)]
+            stores.append(str(Path(settings.control_plane.admin_token_file).parent))
+            for path in stores:
+                assert _mounted_at(path, mounts) == ("volume", "shared"), f"{name}: {path}"
+        else:
+            repository = _flag(service["command"], "--model-repository")
+            assert _mounted_at(str(repository), mounts) == ("volume", "shared")
+            spool = _mounted_at(settings.prediction_log.spool_dir, mounts)
+            assert spool is not None, f"{name}: the spool is in the container, lost on recreate"
+            assert spool[1] != "shared", f"{name}: the spool is on the shared volume"
+    spools = [_mounted_at("/var/lib/modelyard", _compose_mounts(ours[n])) for n in ours]
+    assert len({str(s) for s in spools}) == len(spools), "one spool volume per replica"
