@@ -38,10 +38,10 @@ from urllib.parse import urlsplit
 import msgspec
 import numpy as np
 import pytest
+from inference_server.settings import ServerSettings
 
 from control_plane.server import ControlPlaneServer
 from inference_server.app import InferenceServer
-from inference_server.settings import ServerSettings
 from modelyard.model_repository import publish_version
 from tests.control_plane.conftest import control_plane_settings
 from tests.inference_server.conftest import classifier_bytes, classifier_reference
