@@ -80,12 +80,19 @@ class SqliteSink:
             self._conn = None
 
 
+def _sqlite_time(created: dt.datetime) -> str:
+    """``created`` in :data:`_SQLITE_TIME` (naive UTC), via the C ``isoformat`` (a tenth of
+    ``strftime``'s cost: this runs once per shipped row)."""
+    if created.tzinfo is not dt.UTC:
+        created = created.astimezone(dt.UTC)
+    return created.isoformat(" ", "microseconds")[:26]
+
+
 def _sqlite_row(r: SpooledRecord) -> tuple[Any, ...]:
-    created = r.created_at.astimezone(dt.UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
     return (
         r.request_id,
         r.row_index,
-        created,
+        _sqlite_time(r.created_at),
         r.model,
         r.version,
         r.variant,
