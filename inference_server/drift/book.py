@@ -6,6 +6,9 @@ queue (no numpy work, no lock). A background task owned by the book drains the q
 ``flush_interval_s``: it groups the requests by version and window, concatenates their
 arrays and sketches each feature and the score once per group (vectorised), in a worker
 thread, then merges the result into the window's :class:`~modelyard.sketches.WindowSketches`.
+That thread lets go of the GIL and the core (``os.sched_yield``) after each feature: numpy
+on small arrays holds the GIL, and on a server pinned to one core a request arriving during
+a flush then waits behind one feature's work, not behind the 5 ms GIL switch interval.
 A full queue drops the request's sketch and counts it (``dropped``): explicit overflow,
 never a slower answer (``modelyard_sketch_queued`` / ``modelyard_sketch_dropped`` counters
 on the metrics endpoint). Windows older than ``retention_s`` are forgotten.
@@ -25,6 +28,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import os
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -178,6 +182,7 @@ class SketchBook:
         features = {}
         for name, values in feature_columns(handle.signature, arrays).items():
             features[name] = sketch_column(values, profile.features.get(name) if profile else None)
+            os.sched_yield()  # NOTE: releases the GIL; see the module docstring
         score = score_column(handle.signature, handle.description.task, outputs)
         score_sketch = None
         if score is not None:
