@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from inference_server.grpc._generated import grpc_service_pb2 as pb
-from modelyard.model_repository import BatchingConfig
 
 if TYPE_CHECKING:
     from inference_server.app import InferenceServer
@@ -58,9 +57,7 @@ async def test_requests_failures_latency_batches_and_events(
 
 # NOTE: small runs may go inline on an idle loop (docs/architecture.md), and then 40 quick
 # requests need not share a run at all; the property is about batched runs, so batch always.
-@pytest.mark.parametrize(
-    "server", [{"default_batching": BatchingConfig(inline_max_us=0)}], indirect=True
-)
+@pytest.mark.parametrize("server", [{"batch_inline_max_us": 0}], indirect=True)
 async def test_queue_wait_is_observed_once_per_request_even_when_batched(
     server: InferenceServer, stub: pbg.GRPCInferenceServiceStub
 ) -> None:
