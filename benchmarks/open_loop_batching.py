@@ -87,9 +87,10 @@ def serving(root: Path, models: list[str], log: Path, cpus: str) -> Iterator[Ser
         server.stop()
 
 
-def sched_totals(pid: int) -> tuple[int, int]:
-    """CPU ns and run-queue wait ns summed over the threads of ``pid`` (schedstat)."""
-    cpu = wait = 0
+def sched_totals(pid: int) -> tuple[int, int, int]:
+    """CPU ns and run-queue wait ns summed over the threads of ``pid``, and the run-queue
+    wait ns of its main thread (the event loop) alone (schedstat)."""
+    cpu = wait = main_wait = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         try:
             fields = (task / "schedstat").read_text().split()
@@ -97,7 +98,9 @@ def sched_totals(pid: int) -> tuple[int, int]:
             continue  # a thread that just ended
         cpu += int(fields[0])
         wait += int(fields[1])
-    return cpu, wait
+        if task.name == str(pid):
+            main_wait = int(fields[1])
+    return cpu, wait, main_wait
 
 
 def core_idle_us(cpu: int) -> int:
@@ -149,13 +152,13 @@ def run_once(
         cmd += ["--concurrency", str(int(point["concurrency"]))]
     pid = server.process.pid
     runs0, rows0 = session_runs(server, model)
-    cpu0, wait0 = sched_totals(pid)
+    cpu0, wait0, main0 = sched_totals(pid)
     core = int(args.server_cpus.split(",")[0])
     idle0 = core_idle_us(core)
     wall0 = time.monotonic_ns()
     summary = run_json(cmd, timeout=args.warmup + args.duration + 120)[0]
     wall = time.monotonic_ns() - wall0
-    cpu1, wait1 = sched_totals(pid)
+    cpu1, wait1, main1 = sched_totals(pid)
     idle = core_idle_us(core) - idle0
     runs1, rows1 = session_runs(server, model)
     return summary | {
@@ -163,6 +166,7 @@ def run_once(
         "rows_per_run": round((rows1 - rows0) / max(runs1 - runs0, 1), 1),
         "server_cpu_share": round((cpu1 - cpu0) / wall, 3),
         "server_runq_share": round((wait1 - wait0) / wall, 3),
+        "loop_runq_share": round((main1 - main0) / wall, 3),
     }
 
 

@@ -61,6 +61,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference_server.saturation import SaturationDetector
 from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 if TYPE_CHECKING:
@@ -154,8 +155,10 @@ class MicroBatcher:
         observer: BatchObserver | None = None,
         inline: SyncRunFn | None = None,
         inline_max_rows: int = 0,
+        saturation: SaturationDetector | None = None,
     ) -> None:
         self._run = run
+        self._saturation = saturation or SaturationDetector()
         self._inline = inline
         self._inline_rows = inline_max_rows if inline is not None else 0
         self._max_rows = max_batch_size
@@ -258,10 +261,10 @@ class MicroBatcher:
     async def close(self) -> None:
         """Refuse new requests, finish the queued ones, stop the consumer."""
         self._closing = True
-        if self._task is None:
-            return
-        self._wake()
-        await self._task
+        if self._task is not None:
+            self._wake()
+            await self._task
+        self._saturation.close()
 
     async def _wait(self, timeout_ns: int | None) -> None:
         """Sleep until woken or ``timeout_ns`` passed (a plain timer: ``asyncio.wait_for``
@@ -304,6 +307,8 @@ class MicroBatcher:
         now = time.monotonic_ns()
         if now >= self._load_until or self._queued_rows >= self._max_rows or self._closing:
             return 0
+        if not self._saturation.saturated(now):
+            return 0  # the core has idle time: waiting would add latency and save nothing
         if len(self._queue) >= max(self._population, self._peak):
             return 0  # every request the clients keep in flight is here: none left to wait for
         oldest_deadline = self._queue[0].enqueued + self._delay_ns
