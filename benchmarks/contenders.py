@@ -43,6 +43,9 @@ class Endpoint:
         perf_analyzer: the server answers Triton's ModelConfig, so perf_analyzer can drive it.
         concurrencies: closed-loop concurrencies of this endpoint (default: the contender's).
         stream: gRPC ModelStreamInfer on one stream (concurrency = requests in flight).
+        rates: open-loop arrival rates (req/s) measured at fixed points, so that two
+            contenders can be compared at the same rate (p99 at a rate, not only the rate
+            each sustains).
     """
 
     protocol: Protocol
@@ -54,6 +57,7 @@ class Endpoint:
     perf_analyzer: bool = False
     concurrencies: tuple[int, ...] | None = None
     stream: bool = False
+    rates: tuple[float, ...] = ()
 
 
 @dataclass

@@ -61,7 +61,7 @@ def estimate_seconds(contender: Contender, options: Options) -> float:
     total = 15.0 if contender.family == "mlserver" else 5.0
     for endpoint in contender.endpoints:
         concurrencies = endpoint.concurrencies or contender.concurrencies
-        total += (len(concurrencies) + int(endpoint.big_batch)) * per_point
+        total += (len(concurrencies) + int(endpoint.big_batch) + len(endpoint.rates)) * per_point
         per_run = options.warmup + options.open_duration + 1.5
         if endpoint.open_loop and options.open_loop:
             total += options.search_steps * per_run

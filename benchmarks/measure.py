@@ -155,6 +155,13 @@ def measure_endpoint(run: Run, target: Target) -> None:
         _print_point(points[-1])
     if endpoint.perf_analyzer and opts.perf_analyzer:
         _perf_analyzer_points(run, target, points)
+    for rate in endpoint.rates:
+        windows = run_point(
+            target, rate=rate, duration=opts.duration, warmup=opts.warmup, repeats=opts.repeats
+        )
+        record = _point_record(endpoint, "open", 0, 1, keep_median(windows))
+        points.append({**record, "rate": rate})
+        _print_point(points[-1])
     if endpoint.open_loop and opts.open_loop:
         _open_loop(run, target, points)
 

@@ -13,10 +13,12 @@ it measures what two workers give on this machine with the load generator sharin
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Literal
 
 from benchmarks.contenders import (
     READY_TIMEOUT_S,
@@ -42,6 +44,10 @@ BATCHING_ON: dict[str, object] = {"enabled": True}
 BATCHING_OFF: dict[str, object] = {"enabled": False}
 # Batching on, latency first (Triton's default rule, max_queue_delay 0): a batch is whatever
 # queued while the previous one ran.
+OBSERVED_GRPC_RATES = (1000.0, 2000.0)
+OBSERVED_HTTP_RATES = (2000.0, 8000.0)
+"""Open-loop rates of the observation pair: about the sustained rates of the default server
+(gRPC ~1.8k req/s, HTTP ~18k with our client as its ceiling; see RESULTS.md), and below."""
 BATCHING_NO_DELAY: dict[str, object] = {"enabled": True, "max_queue_delay_us": 0, "linger_us": 0}
 
 
@@ -83,10 +89,49 @@ def write_repository(ctx: Context, name: str, batching: dict[str, object]) -> Pa
     return root
 
 
-def _starter(name: str, batching: dict[str, object], workers: int, cpus: str) -> Starter:
+Observation = Literal["default", "off", "on"]
+"""What the server records beside answering: its defaults (drift sketches on, prediction log
+off), nothing (``off``), or the prediction log and the sketches (``on``)."""
+
+
+def observation_env(ctx: Context, name: str, observation: Observation) -> dict[str, str]:
+    """Environment of a server with ``observation``; ``on`` logs every prediction into a fresh
+    SQLite database (migrated here, as ``modelyard db upgrade`` does) through a local spool."""
+    if observation == "default":
+        return {}
+    if observation == "off":
+        return {"MODELYARD_SERVER_SKETCHES": "false", "MODELYARD_PREDICTION_LOG_ENABLED": "false"}
+    folder = ctx.work_dir / "modelyard" / f"{name}-log"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    env = {
+        "MODELYARD_DATABASE_URL": f"sqlite:///{folder / 'modelyard.db'}",
+        "MODELYARD_SERVER_SKETCHES": "true",
+        "MODELYARD_PREDICTION_LOG_ENABLED": "true",
+        "MODELYARD_PREDICTION_LOG_SPOOL_DIR": str(folder / "spool"),
+    }
+    subprocess.run(
+        [ctx.modelyard_python, "-m", "modelyard", "db", "upgrade"],
+        cwd=server_cwd(ctx),
+        env={**os.environ, **env},
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    return env
+
+
+def _starter(
+    name: str,
+    batching: dict[str, object],
+    workers: int,
+    cpus: str,
+    observation: Observation = "default",
+) -> Starter:
     def start(ctx: Context) -> ServerProcess:
         check_available(ctx)
         root = write_repository(ctx, name, batching)
+        env = observation_env(ctx, name, observation)
         http, grpc_port, metrics = free_port(), free_port(), free_port()
         cmd = [
             *pin(cpus),
@@ -107,7 +152,7 @@ def _starter(name: str, batching: dict[str, object], workers: int, cpus: str) ->
             "--workers",
             str(workers),
         ]
-        server = start_server(name, cmd, ctx.log(name), cwd=server_cwd(ctx))
+        server = start_server(name, cmd, ctx.log(name), cwd=server_cwd(ctx), env=env)
         server.ports.update(http=http, grpc=grpc_port, metrics=metrics)
         try:
             await_ready(server, READY_TIMEOUT_S, grpc_targets=(f"127.0.0.1:{grpc_port}",))
@@ -142,6 +187,12 @@ def modelyard_contenders() -> list[Contender]:
     predict = Endpoint(
         "http", "/predict", path=f"/predict?model={MODEL_NAME}", body="predict", concurrencies=(64,)
     )
+    # Issue 16's cost figures: saturation (closed loop c=64) and p99 at fixed arrival rates
+    # below it, the same points for the server with and without its observation.
+    observed_endpoints = (
+        Endpoint("grpc", "gRPC", rates=OBSERVED_GRPC_RATES),
+        Endpoint("http", "REST V2", path=V2_INFER_PATH, rates=OBSERVED_HTTP_RATES),
+    )
     return [
         Contender(
             name="modelyard",
@@ -156,7 +207,14 @@ def modelyard_contenders() -> list[Contender]:
             description="modelyard serve, 1 worker, batching on (server defaults)",
             endpoints=(
                 grpc_batching,
-                Endpoint("http", "REST V2", path=V2_INFER_PATH),
+                stream,
+                Endpoint(
+                    "http",
+                    "REST V2",
+                    path=V2_INFER_PATH,
+                    open_loop=True,
+                    concurrencies=(1, 8, 64),
+                ),
                 predict,
             ),
             start=_starter("modelyard-batching", BATCHING_ON, 1, "0"),
@@ -169,6 +227,24 @@ def modelyard_contenders() -> list[Contender]:
             "linger_us=0 (latency first)",
             endpoints=(grpc_batching,),
             start=_starter("modelyard-batching-nodelay", BATCHING_NO_DELAY, 1, "0"),
+        ),
+        Contender(
+            name="modelyard-unobserved",
+            family="observation",
+            description="modelyard serve, 1 worker, batching on (defaults), drift sketches "
+            "and prediction log off",
+            endpoints=observed_endpoints,
+            start=_starter("modelyard-unobserved", BATCHING_ON, 1, "0", "off"),
+            concurrencies=(64,),
+        ),
+        Contender(
+            name="modelyard-observed",
+            family="observation",
+            description="modelyard serve, 1 worker, batching on (defaults), drift sketches "
+            "on and every prediction logged (SQLite)",
+            endpoints=observed_endpoints,
+            start=_starter("modelyard-observed", BATCHING_ON, 1, "0", "on"),
+            concurrencies=(64,),
         ),
         Contender(
             name="modelyard-2w",

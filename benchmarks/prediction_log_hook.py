@@ -19,9 +19,9 @@ import numpy as np
 from inference_server.core.types import InferRequest
 from inference_server.prediction_log.capture import Capture
 from inference_server.prediction_log.records import spool_lines
-from inference_server.prediction_log.settings import LogWriterSettings
 from modelyard.model_repository import ModelConfig
 from modelyard.models import ModelSignature, TensorSpec
+from modelyard.settings import PredictionLogSettings
 
 
 class _Version:
@@ -42,7 +42,7 @@ class _Version:
 
 def measure(requests: int) -> tuple[float, float]:
     """(hook µs per request, encoding µs per row) over ``requests`` calls."""
-    capture = Capture(LogWriterSettings(database_url="sqlite:///unused", buffer_capacity=10**8))
+    capture = Capture(PredictionLogSettings(enabled=True, buffer_capacity=10**8))
     handle: Any = _Version()
     arrays = ([np.ones((1, 4), np.float32)], 1, [np.zeros(1, np.int64), np.ones((1, 2), "f4")])
     request = InferRequest(model_name="clf", inputs=[])

@@ -97,12 +97,24 @@ class ServerProcess:
             os.killpg(group, signal.SIGKILL)  # stray workers of a server that exited
 
 
-def start_server(name: str, cmd: list[str], log: Path, cwd: Path | None = None) -> ServerProcess:
-    """Start ``cmd`` with stdout and stderr going to ``log``."""
+def start_server(
+    name: str,
+    cmd: list[str],
+    log: Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> ServerProcess:
+    """Start ``cmd`` with stdout and stderr going to ``log`` (``env``: added to this
+    process's environment)."""
     log.parent.mkdir(parents=True, exist_ok=True)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, cwd=cwd, start_new_session=True
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=cwd,
+            start_new_session=True,
+            env={**os.environ, **env} if env else None,
         )
     return ServerProcess(name, process, log)
 

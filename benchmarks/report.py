@@ -23,7 +23,7 @@ from benchmarks.report_tables import (
     notes,
     ratio_table,
 )
-from benchmarks.rounds import rounds_table
+from benchmarks.rounds import pairs_table, rounds_table
 
 SECTION = "## Serving benchmark"
 
@@ -40,14 +40,20 @@ def _series(contender: dict[str, Any], protocol: str) -> dict[str, dict[str, lis
             and m.get("tool") != "perf_analyzer"
         ):
             entry = series.setdefault(p["endpoint"], {"closed": [], "open": []})
-            entry["closed"].append((p["concurrency"], m["throughput"], m["p99_ms"]))
+            if p.get("mode", "closed") == "open":
+                entry["open"].append((p["rate"], m["throughput"], m["p99_ms"]))
+            else:
+                entry["closed"].append((p["concurrency"], m["throughput"], m["p99_ms"]))
     for search in contender.get("open_loop", []):
         if search["protocol"] == protocol:
             entry = series.setdefault(search["endpoint"], {"closed": [], "open": []})
-            entry["open"] += sorted(
-                (t["rate"], t["summary"]["throughput"], t["summary"]["p99_ms"])
-                for t in search["tested"]
-                if t["summary"].get("p99_ms")
+            entry["open"] = sorted(
+                entry["open"]
+                + [
+                    (t["rate"], t["summary"]["throughput"], t["summary"]["p99_ms"])
+                    for t in search["tested"]
+                    if t["summary"].get("p99_ms")
+                ]
             )
     return series
 
@@ -147,7 +153,7 @@ def _header(run: dict[str, Any]) -> list[str]:
 def render(run: dict[str, Any], plots: list[str]) -> str:
     """The markdown section for ``run``."""
     lines = _header(run)
-    lines += rounds_table(run.get("rounds", []))
+    lines += rounds_table(run.get("rounds", [])) + pairs_table(run.get("rounds", []))
     lines += closed_loop_table(run) + ratio_table(run) + big_batch_table(run)
     lines += derived_lines(run) + limit_table(run) + memory_table(run)
     if plots:

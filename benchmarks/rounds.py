@@ -19,6 +19,14 @@ Round = dict[str, Any]
 """``{"round": k, "load_before": [...], "load_after": [...], "contenders": [...]}``."""
 
 ECHO = {"grpc": "echo-grpc", "http": "echo-asgi"}
+PAIRS = (
+    (
+        "modelyard-observed",
+        "modelyard-unobserved",
+        "prediction log and drift sketches on vs both off (issue 16)",
+    ),
+)
+"""Contenders compared with each other per round: (contender, baseline, what differs)."""
 
 
 def _single_row(contender: dict[str, Any]) -> list[dict[str, Any]]:
@@ -162,5 +170,86 @@ def rounds_table(rounds: list[Round]) -> list[str]:
             f"| {row['contender']} | {row['endpoint']} | {row['concurrency']} | "
             f"{row['median']:.2f}x | {low:.2f}-{high:.2f} | {per_round} | "
             f"{row['p50_over_ms_median']:+.3f} |"
+        )
+    return [*lines, ""]
+
+
+def _pair_points(contender: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    """A contender's single-row points by (endpoint, point label: ``c=N`` or ``N req/s``)."""
+    found = {}
+    if contender.get("status") != "ok":
+        return {}
+    for p in contender.get("points", []):
+        if p["rows"] != 1 or p["median"].get("tool") == "perf_analyzer":
+            continue
+        if p.get("mode", "closed") == "open":
+            label = f"{p['rate']:,.0f} req/s"
+        else:
+            label = f"c={p['concurrency']}"
+        found[(p["endpoint"], label)] = p["median"]
+    return found
+
+
+def pair_ratios(
+    contenders: list[dict[str, Any]],
+) -> dict[tuple[str, str, str, str], dict[str, float]]:
+    """Per (contender, baseline, endpoint, point) of one round: throughput and p99 ratios.
+
+    >>> def c(name, rate, p99):
+    ...     return {"name": name, "status": "ok", "points": [{"endpoint": "gRPC",
+    ...         "protocol": "grpc", "mode": "closed", "concurrency": 64, "rows": 1,
+    ...         "median": {"throughput": rate, "p99_ms": p99}}]}
+    >>> base, ours = c("modelyard-unobserved", 100, 10.0), c("modelyard-observed", 95, 10.5)
+    >>> found = pair_ratios([base, ours])
+    >>> found[("modelyard-observed", "modelyard-unobserved", "gRPC", "c=64")]
+    {'throughput': 0.95, 'p99': 1.05}
+    """
+    by_name = {c["name"]: c for c in contenders}
+    found = {}
+    for name, baseline, _ in PAIRS:
+        if name not in by_name or baseline not in by_name:
+            continue
+        ours, theirs = _pair_points(by_name[name]), _pair_points(by_name[baseline])
+        for key, m in ours.items():
+            base = theirs.get(key)
+            if not base or not base["throughput"] or not base.get("p99_ms"):
+                continue
+            found[(name, baseline, *key)] = {
+                "throughput": round(m["throughput"] / base["throughput"], 3),
+                "p99": round(m["p99_ms"] / base["p99_ms"], 3),
+            }
+    return found
+
+
+def pairs_table(rounds: list[Round]) -> list[str]:
+    """The markdown section comparing the :data:`PAIRS` round by round (empty without any)."""
+    table: dict[tuple[str, str, str, str], dict[str, list[float]]] = {}
+    for one in rounds:
+        for key, figures in pair_ratios(one["contenders"]).items():
+            entry = table.setdefault(key, {"throughput": [], "p99": []})
+            entry["throughput"].append(figures["throughput"])
+            entry["p99"].append(figures["p99"])
+    if not table:
+        return []
+    lines = [
+        "### Contender against contender",
+        "",
+        "Within each round, a contender's throughput and p99 divided by its baseline's at "
+        "the same point (closed loop at concurrency c, or open loop at a fixed arrival "
+        "rate); median and spread (min-max) over the rounds. "
+        + "; ".join(f"`{a}` vs `{b}`: {what}" for a, b, what in PAIRS)
+        + ".",
+        "",
+        "| contender | baseline | endpoint | point | throughput ratio, median (spread) "
+        "| p99 ratio, median (spread) | per round (throughput / p99) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for (name, baseline, endpoint, point), entry in table.items():
+        rate, p99 = entry["throughput"], entry["p99"]
+        per_round = ", ".join(f"{a:.2f}/{b:.2f}" for a, b in zip(rate, p99, strict=True))
+        lines.append(
+            f"| {name} | {baseline} | {endpoint} | {point} | "
+            f"{statistics.median(rate):.2f}x ({min(rate):.2f}-{max(rate):.2f}) | "
+            f"{statistics.median(p99):.2f}x ({min(p99):.2f}-{max(p99):.2f}) | {per_round} |"
         )
     return [*lines, ""]

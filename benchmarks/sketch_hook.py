@@ -23,8 +23,8 @@ from typing import Any
 import numpy as np
 
 from inference_server.drift.book import SketchBook
-from inference_server.settings import SketchSettings
 from modelyard.models import ModelSignature, TensorSpec
+from modelyard.settings import ServerSettings
 from modelyard.sketches import build_reference_profile
 
 
@@ -64,7 +64,7 @@ async def measure(requests: int, rows: int, features: int, reference: bool) -> d
     """Per-request cost (µs) of the hook and of the background sketching."""
     handle = _handle(features, reference)
     reqs = _requests(requests, rows, features)
-    book = SketchBook(SketchSettings(queue_size=requests + 1))
+    book = SketchBook(ServerSettings(sketch_queue_size=requests + 1))
     start = time.perf_counter()
     for arrays, outputs in reqs:
         book.observe(handle, arrays, outputs)

@@ -114,3 +114,21 @@ def memory_of_group(group: int) -> list[dict[str, Any]]:
         except (OSError, ProcessLookupError):
             continue
     return found
+
+
+def cpu_seconds_of_group(group: int) -> float:
+    """User + system CPU seconds used so far by the processes of process group ``group``
+    (all their threads), from ``/proc/PID/stat``."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.getpgid(int(entry.name)) != group:
+                continue
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except (ProcessLookupError, FileNotFoundError, PermissionError):
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
+    return total / tick

@@ -7,6 +7,9 @@ A token (``--token`` or ``control_plane.token`` / ``MODELYARD_CONTROL_PLANE_TOKE
 for every change, locally too; the first local start writes an admin token to
 ``control_plane.admin_token_file``.
 
+A command makes one call with :func:`request`, or several on one client (a job followed until
+it ends) with :func:`run_with_client`; both take the shared ``URL_OPTION`` / ``TOKEN_OPTION``.
+
 Error answers are decoded in one place (:func:`call`): the body ``{"error", "code"}`` becomes a
 :class:`RemoteError` carrying the server's message and code, so the root group prints one line
 and exits 2 exactly as for a local domain error.
@@ -17,9 +20,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 import httpx
@@ -28,6 +31,8 @@ import msgspec
 from modelyard.commands import settings_from_context
 from modelyard.errors import ErrorCode, ModelyardError
 from modelyard.settings import Settings
+
+T = TypeVar("T")
 
 URL_OPTION = click.option(
     "--url", default=None, metavar="URL", help="Control plane base URL (default: local store)."
@@ -105,6 +110,23 @@ async def call(
     raise RemoteError(message, known.get(code, _code_of_status(answer.status_code)))
 
 
+def run_with_client(
+    url: str | None, token: str | None, action: Callable[[httpx.AsyncClient], Awaitable[T]]
+) -> T:
+    """Run ``action`` on a :func:`control_plane_client` from a synchronous command, with the
+    token of the settings by default: for commands that make several calls on one client
+    (a job followed until it ends)."""
+    settings = settings_from_context()
+
+    async def run() -> T:
+        async with control_plane_client(
+            settings, url, token or settings.control_plane.token
+        ) as client:
+            return await action(client)
+
+    return asyncio.run(run())
+
+
 def request(
     url: str | None,
     token: str | None,
@@ -115,15 +137,9 @@ def request(
     params: dict[str, Any] | None = None,
 ) -> Any:
     """:func:`call` from a synchronous command, with the token of the settings by default."""
-    settings = settings_from_context()
-
-    async def run() -> Any:
-        async with control_plane_client(
-            settings, url, token or settings.control_plane.token
-        ) as client:
-            return await call(client, method, path, body=body, params=params)
-
-    return asyncio.run(run())
+    return run_with_client(
+        url, token, lambda client: call(client, method, path, body=body, params=params)
+    )
 
 
 def _code_of_status(status: int) -> ErrorCode:

@@ -1,5 +1,12 @@
 """Composition root: builds the server from settings and owns its lifecycle.
 
+The server reads the process's one :class:`modelyard.settings.Settings` as it is: the
+``server`` section (listeners, limits, batching defaults, tokens, sketches) and the
+``prediction_log`` section with its database (:attr:`Settings.prediction_log_url`). How the
+process is wired in is passed beside it: a worker of ``--workers N`` gets its
+:class:`~inference_server.wiring.WorkerSeat` (index, the supervisor's socket, SO_REUSEPORT), and
+tests may put the prediction log in a PostgreSQL schema of their own (``log_schema``).
+
 :meth:`InferenceServer.start` loads the repository (every model warmed, as Triton does before
 it opens its endpoints), then opens the gRPC, HTTP and metrics listeners and returns with their
 bound ports (port 0 picks free ports). :meth:`InferenceServer.stop` drains: readiness turns
@@ -8,20 +15,21 @@ then every model version is closed once its last request is done.
 
 Admin calls go through :attr:`InferenceServer.admin` (token check + fan-out); a feature with
 its own admin operation registers it on :attr:`InferenceServer.fanout` in ``__init__``
-(:mod:`inference_server.admin.fanout`). A worker of ``--workers N`` (``control_socket`` set)
-first joins its supervisor and replays the server's desired state, which in explicit mode
-replaces the startup scan.
+(:mod:`inference_server.admin.fanout`). A worker of ``--workers N`` (with a seat) first joins
+its supervisor and replays the server's desired state, which in explicit mode replaces the
+startup scan.
 
 The HTTP adapter lives in ``inference_server.http`` and is reached through one seam,
-``start_http_server(service, host, port, settings, admin=...)`` returning a handle with
-``.port`` and ``async close()``. Until that package exists the server runs without HTTP and
-logs so.
+``start_http_server(service, host, port, settings.server, reuse_port=..., admin=...)``
+returning a handle with ``.port`` and ``async close()``. Until that package exists the server
+runs without HTTP and logs so.
 """
 
 from __future__ import annotations
 
 import importlib
 import logging
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from inference_server.admin.channel import ChannelFanout
@@ -43,7 +51,8 @@ if TYPE_CHECKING:
 
     from inference_server.admin.fanout import Fanout
     from inference_server.grpc.server import GrpcServerHandle
-    from inference_server.settings import ServerSettings
+    from inference_server.wiring import WorkerSeat
+    from modelyard.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -73,27 +82,45 @@ class InferenceServer:
 
     def __init__(
         self,
-        settings: ServerSettings,
+        settings: Settings,
         *,
-        worker_index: int = 0,
+        seat: WorkerSeat | None = None,
+        log_schema: str | None = None,
         on_admin_lost: Callable[[], None] | None = None,
     ) -> None:
+        """Build the server (nothing listens before :meth:`start`).
+
+        Args:
+            settings: the process's settings; ``server`` and ``prediction_log`` are read.
+            seat: this worker's place among N (None: a lone process, the whole server).
+            log_schema: PostgreSQL schema of the prediction-log table (None: the default).
+            on_admin_lost: called when a worker loses its supervisor.
+        """
         self.settings = settings
+        server = settings.server
+        self._seat = seat
+        self._mode = server.effective_control_mode
+        self._repository = Path(server.model_repository)
         self.hooks = PrometheusHooks()
         self.manager = ModelManager(
-            settings.model_repository,
+            self._repository,
             self.hooks,
-            intra_op_num_threads=settings.intra_op_num_threads,
-            default_batching=settings.default_batching,
+            intra_op_num_threads=server.intra_op_threads,
+            default_batching=server.default_batching,
         )
         self.watcher = RepositoryWatcher(
-            self.manager, mode=settings.control_mode, poll_interval_s=settings.poll_interval_s
+            self.manager, mode=self._mode, poll_interval_s=server.poll_interval_s
         )
-        self.sketches = SketchBook(settings.sketches)
+        self.sketches = SketchBook(server)
         self.hooks.registry.register(self.sketches)
         self.log_writer: PredictionLogWriter | None = None
         if settings.prediction_log.enabled:
-            self.log_writer = PredictionLogWriter(settings.prediction_log, worker_index)
+            self.log_writer = PredictionLogWriter(
+                settings.prediction_log,
+                seat.index if seat else 0,
+                database_url=settings.prediction_log_url,
+                schema=log_schema,
+            )
             self.hooks.registry.register(self.log_writer)
         self.service = InferenceService(
             self.manager,
@@ -102,28 +129,27 @@ class InferenceServer:
             sketches=self.sketches,
             log=None if self.log_writer is None else self.log_writer.capture,
         )
-        self.auth = BearerAuth(settings.admin_token, settings.inference_token)
+        self.auth = BearerAuth(server.admin_token, server.inference_token)
         # One of N workers talks to its supervisor; a lone process is the whole server.
         self.fanout: Fanout = (
             ChannelFanout(
-                settings.control_socket,
-                worker_index,
-                timeout_s=settings.admin_timeout_s,
+                seat.control_socket,
+                seat.index,
+                timeout_s=server.admin_timeout_s,
                 on_lost=on_admin_lost,
             )
-            if settings.control_socket
+            if seat is not None
             else LocalFanout()
         )
         register_builtin_ops(
             self.fanout,
             self.service,
-            pin=bool(settings.control_socket) and settings.control_mode != "poll",
-            default_batching=settings.default_batching,
+            pin=seat is not None and self._mode != "poll",
+            default_batching=server.default_batching,
         )
         if self.log_writer is not None:
             register_flush(self.fanout, self.log_writer)
         self.admin = AdminService(self.fanout, self.auth)
-        self._worker_index = worker_index
         self._grpc: GrpcServerHandle | None = None
         self._http: ListenerHandle | None = None
         self._metrics: MetricsServer | None = None
@@ -149,10 +175,10 @@ class InferenceServer:
         Raises:
             ConfigurationError: the model repository is not a directory.
         """
-        settings = self.settings
-        if not settings.model_repository.is_dir():
+        server, seat = self.settings.server, self._seat
+        if not self._repository.is_dir():
             raise ConfigurationError(
-                f"model repository {str(settings.model_repository)!r} is not a directory"
+                f"model repository {str(self._repository)!r} is not a directory"
             )
         # A worker of N first replays the server's desired state; in explicit mode that *is*
         # its startup load (the versions the server serves, not what the disk holds now).
@@ -160,26 +186,32 @@ class InferenceServer:
             # NOTE: before any answer: it also resumes shipping what a previous run spooled.
             self.log_writer.start()
         await self.fanout.start()
-        await self.watcher.start(
-            scan=not settings.control_socket or settings.control_mode == "poll"
-        )
-        if settings.sketches.enabled:
+        await self.watcher.start(scan=seat is None or self._mode == "poll")
+        if self.sketches.enabled:
             self.sketches.start()
+        # NOTE: the N workers of one server share its gRPC and HTTP ports (SO_REUSEPORT).
+        shared = seat is not None
         self._grpc = await start_grpc_server(
-            self.service, settings.host, settings.grpc_port, settings, admin=self.admin
+            self.service, server.host, server.grpc_port, server, reuse_port=shared, admin=self.admin
         )
-        if settings.http_port is not None:
+        if server.http_port is not None:
             starter = _find_http_starter()
             if starter is None:
                 log.warning("inference_server.http is not installed: no HTTP listener")
             else:
                 self._http = await starter(
-                    self.service, settings.host, settings.http_port, settings, admin=self.admin
+                    self.service,
+                    server.host,
+                    server.http_port,
+                    server,
+                    reuse_port=shared,
+                    admin=self.admin,
                 )
-        if settings.metrics_port is not None:
+        if server.metrics_port is not None:
             self._metrics = MetricsServer(self.hooks.registry)
-            port = settings.metrics_port + self._worker_index if settings.metrics_port else 0
-            await self._metrics.start(settings.host, port, reuse_port=False)
+            offset = seat.index if seat else 0
+            port = server.metrics_port + offset if server.metrics_port else 0
+            await self._metrics.start(server.host, port, reuse_port=False)
         self.service.ready = True
         await self.fanout.ready()
         log.info(
@@ -196,7 +228,7 @@ class InferenceServer:
         self.service.draining = True
         await self.fanout.close()
         await self.watcher.stop()
-        grace = self.settings.drain_timeout_s
+        grace = self.settings.server.drain_timeout_s
         if self._http is not None:
             await self._http.close()
         if self._grpc is not None:

@@ -62,6 +62,20 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   1,675-1,684 before, c=16 2,324-2,945 against 2,036-2,225, c=64 2,848-3,241 against
   2,783-2,913; open loop 1,000 req/s p99 8.0-9.9 ms against 11.6-13.8 ms. The estimate lags
   when clients leave; then a batch waits for the linger, as it did before.
+* Queued without waiting (``enqueue``, a gRPC stream's requests): the request goes to the
+  queue at once and its caller gets the future, so a stream needs no task per request and its
+  writer wakes once per batch, not once per request. The idle fast path is the consumer's
+  here: a batch that leaves while the batcher is not under load runs inline when its rows
+  fit ``inline_max_rows`` (the consumer's own wake-up was the loop pass that lets ready
+  requests queue first). A request that finds the session busy marks the load as ``submit``
+  does; so does one whose stream has earlier answers still unwritten (``busy``): a stream
+  reads one message per loop pass, so without that a pipelining client could settle in runs
+  of one inline request each, never finding the session busy. Its requests then batch like
+  concurrent unary ones.
+* Wake-ups: an arrival wakes the consumer only when it changes what the consumer would do
+  (the queue was empty, or the batch is now full or holds every request in flight); a
+  lingering consumer otherwise keeps its timer, which already re-checks the queue. Waking it
+  per arrival cost a task step and a new timer per request under load.
 * One consumer task per batcher runs one batch at a time (the version's session thread);
   ``session.run`` happens off the event-loop thread. If a batch fails, every request in it
   gets the error; a cancelled waiter is skipped. No request ever hangs: ``close()`` drains.
@@ -172,10 +186,12 @@ class MicroBatcher:
         observer: BatchObserver | None = None,
         inline: SyncRunFn | None = None,
         inline_max_rows: int = 0,
+        adaptive: bool = True,
         saturation: SaturationDetector | None = None,
     ) -> None:
         self._run = run
-        self._saturation = saturation or SaturationDetector()
+        # None: linger whenever under load (``adaptive`` off, the rule before issue 21)
+        self._saturation = (saturation or SaturationDetector()) if adaptive else None
         self._inline = inline
         self._inline_rows = inline_max_rows if inline is not None else 0
         self._max_rows = max_batch_size
@@ -213,23 +229,51 @@ class MicroBatcher:
         if self._closing:
             raise Unavailable("model version is being unloaded; retry")
         now = time.monotonic_ns()
-        self._count_in(now)
-        try:
-            if self._dispatching or self._queue:
-                self._load_until = now + LOAD_HOLD_NS  # this request has to queue: under load
-            elif now >= self._load_until:
+        if not (self._dispatching or self._queue) and now >= self._load_until:
+            self._count_in(now)
+            try:
                 return await self._run_alone(arrays, rows)
-            if len(self._queue) >= self._max_queue:
-                raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
-            future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
-            item = _Pending(arrays, rows, future)
-            self._queue.append(item)
-            self._queued_rows += rows
-            self._last_arrival = item.enqueued
-            self._wake()
-            return await future
-        finally:
-            self._active -= 1
+            finally:
+                self._active -= 1
+        return await self.enqueue(arrays, rows)
+
+    def enqueue(
+        self, arrays: list[np.ndarray], rows: int, busy: bool = False
+    ) -> asyncio.Future[list[np.ndarray]]:
+        """Queue one request's inputs now; the future gets its own output rows.
+
+        No idle fast path here (the consumer runs a lone idle batch inline instead), and no
+        task: a caller with many requests in flight (a gRPC stream) holds only futures.
+        ``busy``: the caller has other requests of its own unanswered (a stream whose client
+        pipelines), which counts as load like a request that has to queue.
+
+        Raises:
+            ResourceExhausted: the queue is full.
+            Unavailable: the batcher is closing.
+        """
+        if self._closing:
+            raise Unavailable("model version is being unloaded; retry")
+        if len(self._queue) >= self._max_queue:
+            raise ResourceExhausted(f"batch queue is full ({self._max_queue} requests); retry")
+        now = time.monotonic_ns()
+        self._count_in(now)
+        if busy or self._dispatching or self._queue:
+            self._load_until = now + LOAD_HOLD_NS  # this request has to queue: under load
+        future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
+        item = _Pending(arrays, rows, future)
+        self._queue.append(item)
+        self._queued_rows += rows
+        self._last_arrival = item.enqueued
+        if not self._dispatching and (len(self._queue) == 1 or self._batch_ready()):
+            self._wake()  # else the consumer's own timer (or the run's end) re-checks the queue
+        return future
+
+    def _batch_ready(self) -> bool:
+        """Whether the queue may leave before its linger: full, or every request the clients
+        keep in flight is queued (see :meth:`_linger_ns`)."""
+        return self._queued_rows >= self._max_rows or len(self._queue) >= max(
+            self._population, self._peak
+        )
 
     def _count_in(self, now: int) -> None:
         """Count one more request in the batcher and keep the peak of the last window.
@@ -281,7 +325,8 @@ class MicroBatcher:
         if self._task is not None:
             self._wake()
             await self._task
-        self._saturation.close()
+        if self._saturation is not None:
+            self._saturation.close()
 
     async def _wait(self, timeout_ns: int | None) -> None:
         """Sleep until woken or ``timeout_ns`` passed (a plain timer: ``asyncio.wait_for``
@@ -317,17 +362,18 @@ class MicroBatcher:
     def _linger_ns(self) -> int:
         """How much longer to wait for more rows before dispatching (<= 0: dispatch now).
 
-        Not under load, full, closing, or holding as many requests as the clients keep in flight
-        (the recent peak): now. Under load: until the oldest request has waited
-        ``max_queue_delay`` (or, with ``linger``, arrivals pause that long).
+        Not under load, full, closing, holding as many requests as the clients keep in flight
+        (the recent peak), or with idle time on the core: now. Under load on a saturated core:
+        until the oldest request has waited ``max_queue_delay`` (or, with ``linger``, arrivals
+        pause that long).
         """
         now = time.monotonic_ns()
-        if now >= self._load_until or self._queued_rows >= self._max_rows or self._closing:
+        if now >= self._load_until or self._closing:
             return 0
-        if not self._saturation.saturated(now):
+        if self._batch_ready():
+            return 0  # full, or every request the clients keep in flight is here
+        if self._saturation is not None and not self._saturation.saturated(now):
             return 0  # the core has idle time: waiting would add latency and save nothing
-        if len(self._queue) >= max(self._population, self._peak):
-            return 0  # every request the clients keep in flight is here: none left to wait for
         oldest_deadline = self._queue[0].enqueued + self._delay_ns
         if self._linger_ns_setting:
             oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)
@@ -359,12 +405,23 @@ class MicroBatcher:
         return live
 
     async def _dispatch(self, batch: list[_Pending]) -> None:
+        try:
+            await self._settle(batch)
+        finally:
+            self._active -= len(batch)  # every queued request is counted out here, once
+
+    async def _settle(self, batch: list[_Pending]) -> None:
         start = time.monotonic_ns()
         batch = self._live(batch, start)
         if not batch:
             return
+        rows = sum(item.rows for item in batch)
         try:
-            outputs = await self._run(merge_batch([item.arrays for item in batch]))
+            merged = merge_batch([item.arrays for item in batch])
+            if rows <= self._inline_rows and start >= self._load_until and self._inline:
+                outputs = self._inline(merged)  # idle and small: cheaper than the hand-off
+            else:
+                outputs = await self._run(merged)
             parts = split_batch(outputs, [item.rows for item in batch])
         except Exception as exc:  # every waiter gets the batch's error, whatever it is
             for item in batch:
@@ -377,4 +434,4 @@ class MicroBatcher:
         if self._observer is not None:
             end = time.monotonic_ns()
             waits = [start - item.enqueued for item in batch]
-            self._observer(sum(item.rows for item in batch), waits, end - start)
+            self._observer(rows, waits, end - start)

@@ -8,6 +8,14 @@ the parent, and a worker that dies is restarted in the server's current state
 (:mod:`inference_server.admin.supervisor`). SIGTERM (or SIGINT) makes every worker drain (stop
 accepting, finish in-flight requests) and the command exits 0.
 
+One settings object: the command loads :class:`modelyard.settings.Settings` (config file and
+``MODELYARD_*`` variables), replaces the fields its flags name (``msgspec.structs.replace``;
+``--max-message-bytes`` is ``server.max_request_bytes``, ``--model-control-mode``
+``server.control_mode``, ``--poll-interval`` ``server.poll_interval_s``, a negative
+``--http-port`` / ``--metrics-port`` turns that listener off), checks the result once more
+(:func:`~modelyard.settings.validate_settings`) and hands that object unchanged to every
+worker, each with its :class:`~inference_server.wiring.WorkerSeat`.
+
 Each worker prints one machine-readable line on stdout once it listens, e.g.
 ``{"event": "listening", "worker": 0, "pid": 123, "grpc_port": 8001, "http_port": 8000,
 "metrics_port": 8002}`` -- with port 0 this is how a caller learns the bound ports.
@@ -28,22 +36,19 @@ import click
 import msgspec
 
 from inference_server.logs import configure_logging
-from inference_server.prediction_log.settings import LogWriterSettings
-from inference_server.settings import ServerSettings, SketchSettings
-from modelyard.errors import ConfigurationError
-from modelyard.model_repository import BatchingConfig
-from modelyard.settings import Settings, load_settings
+from inference_server.wiring import WorkerSeat
+from modelyard.settings import Settings, load_settings, validate_settings
 
 
 def _default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-async def _serve(settings: ServerSettings, worker: int) -> None:
+async def _serve(settings: Settings, seat: WorkerSeat | None) -> None:
     from inference_server.app import InferenceServer
 
     stop = asyncio.Event()
-    server = InferenceServer(settings, worker_index=worker, on_admin_lost=stop.set)
+    server = InferenceServer(settings, seat=seat, on_admin_lost=stop.set)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -53,7 +58,7 @@ async def _serve(settings: ServerSettings, worker: int) -> None:
     gc.freeze()
     ready = {
         "event": "listening",
-        "worker": worker,
+        "worker": seat.index if seat else 0,
         "pid": os.getpid(),
         "grpc_port": server.grpc_port,
         "http_port": server.http_port,
@@ -68,98 +73,74 @@ async def _serve(settings: ServerSettings, worker: int) -> None:
     await server.stop()
 
 
-def run_worker(settings: ServerSettings, worker: int, log_level: str, log_format: str) -> None:
-    """Run one server process on uvloop until SIGTERM/SIGINT, then drain."""
+def run_worker(settings: Settings, seat: WorkerSeat | None) -> None:
+    """Run one server process on uvloop until SIGTERM/SIGINT, then drain.
+
+    ``seat`` is None for a lone process, else this worker's place among N.
+    """
     import uvloop
 
-    configure_logging(log_level, log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
     with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        runner.run(_serve(settings, worker))
+        runner.run(_serve(settings, seat))
 
 
-def _run_workers(settings: ServerSettings, workers: int, log_level: str, log_format: str) -> int:
-    """Supervise N workers as one server (``inference_server.admin.supervisor``)."""
+def _run_workers(settings: Settings) -> int:
+    """Supervise ``server.workers`` processes as one server (:mod:`~.admin.supervisor`)."""
     from inference_server.admin.repository_ops import initial_state
     from inference_server.admin.supervisor import Supervisor
 
-    configure_logging(log_level, log_format)
+    configure_logging(settings.logging.level, settings.logging.format)
+    server = settings.server
     initial = {}
-    if settings.control_mode != "poll":
-        initial = initial_state(settings.model_repository, settings.default_batching)
-    supervisor = Supervisor(settings, workers, run_worker, (log_level, log_format), initial)
+    if server.effective_control_mode != "poll":
+        initial = initial_state(Path(server.model_repository), server.default_batching)
+    supervisor = Supervisor(settings, server.workers, run_worker, initial)
     return asyncio.run(supervisor.run())
 
 
-def _log_settings(base: Settings) -> LogWriterSettings:
-    """The prediction log's settings: ``prediction_log.*``, its database ``database.url``."""
-    section = base.prediction_log
-    if not section.enabled:
-        return LogWriterSettings()
-    values = msgspec.structs.asdict(section)
-    del values["enabled"]
-    values["database_url"] = section.database_url or base.database.url
-    try:
-        # NOTE: convert, not the constructor: it checks the ranges (flush interval, sizes).
-        values["spool_dir"] = Path(section.spool_dir)
-        return msgspec.convert(values, LogWriterSettings, strict=False)
-    except msgspec.ValidationError as error:
-        raise ConfigurationError(f"invalid prediction_log settings: {error}") from None
+_SERVER_FLAGS = {
+    "model_repository": "model_repository",
+    "host": "host",
+    "grpc_port": "grpc_port",
+    "http_port": "http_port",
+    "metrics_port": "metrics_port",
+    "model_control_mode": "control_mode",
+    "poll_interval": "poll_interval_s",
+    "intra_op_threads": "intra_op_threads",
+    "max_message_bytes": "max_request_bytes",
+}
+"""``modelyard serve`` flag -> the ``server`` setting it overrides."""
 
 
-def _settings(options: dict[str, Any]) -> tuple[ServerSettings, int, str, str]:
-    """Merge the flags over ``modelyard.settings`` (config file and MODELYARD_SERVER_*)."""
-    base = load_settings()
-    server = base.server
+def _settings(options: dict[str, Any]) -> Settings:
+    """The settings (config file and MODELYARD_* variables) with the flags replaced in.
 
-    def pick(name: str, fallback: Any) -> Any:
-        value = options.get(name)
-        return fallback if value is None else value
-
-    workers = pick("workers", server.workers) or _default_workers()
-    ports = {n: pick(n, getattr(server, n)) for n in ("grpc_port", "http_port", "metrics_port")}
-    if workers > 1 and 0 in ports.values():
-        raise click.UsageError("port 0 needs --workers 1 (workers must share fixed ports)")
-    poll = pick("poll_interval", server.poll_interval_s)
-    mode = pick("model_control_mode", "poll" if poll > 0 else "explicit")
-    batching = BatchingConfig(
-        max_batch_size=server.max_batch_size,
-        max_queue_delay_us=server.max_queue_delay_us,
-        linger_us=server.batch_linger_us,
-        max_queue_size=server.queue_capacity,
-        queue_timeout_us=server.queue_timeout_ms * 1000,
-    )
-    settings = ServerSettings(
-        model_repository=Path(pick("model_repository", server.model_repository)),
-        host=pick("host", server.host),
-        grpc_port=ports["grpc_port"],
-        http_port=None if ports["http_port"] < 0 else ports["http_port"],
-        metrics_port=None if ports["metrics_port"] < 0 else ports["metrics_port"],
-        control_mode=mode,
-        poll_interval_s=poll if poll > 0 else 2.0,
-        intra_op_num_threads=pick("intra_op_threads", server.intra_op_threads),
-        max_message_bytes=pick("max_message_bytes", server.max_request_bytes),
-        max_header_bytes=server.max_header_bytes,
-        request_timeout_s=server.request_timeout_s,
-        reuse_port=workers > 1,
-        drain_timeout_s=server.drain_timeout_s,
-        default_batching=batching,
-        admin_token=server.admin_token,
-        inference_token=server.inference_token,
-        admin_timeout_s=server.admin_timeout_s,
-        sketches=SketchSettings(
-            enabled=server.sketches,
-            window_s=server.sketch_window_s,
-            retention_s=server.sketch_retention_s,
-            sample_rate=server.sketch_sample_rate,
-        ),
-        prediction_log=_log_settings(base),
-    )
-    return (
+    ``server.workers`` comes out resolved (0: one per core); a negative port flag is None
+    (that listener is off).
+    """
+    settings = load_settings()
+    server: dict[str, Any] = {
+        field: options[flag] for flag, field in _SERVER_FLAGS.items() if options[flag] is not None
+    }
+    if "model_repository" in server:
+        server["model_repository"] = str(server["model_repository"])
+    for name in ("http_port", "metrics_port"):
+        if server.get(name) is not None and server[name] < 0:
+            server[name] = None
+    server["workers"] = options["workers"] or settings.server.workers or _default_workers()
+    logging_flags = {"level": options["log_level"], "format": options["log_format"]}
+    settings = msgspec.structs.replace(
         settings,
-        workers,
-        pick("log_level", base.logging.level),
-        pick("log_format", base.logging.format),
+        server=msgspec.structs.replace(settings.server, **server),
+        logging=msgspec.structs.replace(
+            settings.logging, **{k: v for k, v in logging_flags.items() if v is not None}
+        ),
     )
+    ports = (settings.server.grpc_port, settings.server.http_port, settings.server.metrics_port)
+    if settings.server.workers > 1 and 0 in ports:
+        raise click.UsageError("port 0 needs --workers 1 (workers must share fixed ports)")
+    return validate_settings(settings)
 
 
 @click.command("serve")
@@ -188,8 +169,8 @@ def serve(**options: Any) -> None:
 
     Flags override the settings (config/<env>.toml and MODELYARD_SERVER_* variables).
     """
-    settings, workers, log_level, log_format = _settings(options)
-    if workers == 1:
-        run_worker(settings, 0, log_level, log_format)
+    settings = _settings(options)
+    if settings.server.workers == 1:
+        run_worker(settings, None)
         return
-    sys.exit(_run_workers(settings, workers, log_level, log_format))
+    sys.exit(_run_workers(settings))

@@ -3,9 +3,10 @@
 A :class:`LoadedVersion` is what a request resolves to. ``submit`` is bound once at load time
 to either the version's :class:`~inference_server.batcher.MicroBatcher` or a direct session
 run (batching switched off in config.json, or a model without a variable batch dimension), so
-the request path makes no per-request decision about it. Metrics are reported through
-:class:`VersionHooks` (implemented by :mod:`inference_server.metrics`); each version gets its
-own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
+the request path makes no per-request decision about it. ``enqueue`` is the same choice for
+callers that hold a future instead of awaiting (a gRPC stream's requests). Metrics are
+reported through :class:`VersionHooks` (implemented by :mod:`inference_server.metrics`); each
+version gets its own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
 """
 
 from __future__ import annotations
@@ -124,6 +125,7 @@ class LoadedVersion:
         batchable = all(s.shape and s.shape[0] == -1 for s in self.signature.inputs)
         self.batcher: MicroBatcher | None = None
         self.submit: Callable[[list[np.ndarray], int], Awaitable[list[np.ndarray]]]
+        self.enqueue: Callable[[list[np.ndarray], int, bool], asyncio.Future[list[np.ndarray]]]
         if batching.enabled and batchable:
             self.batcher = MicroBatcher(
                 model.run,
@@ -135,10 +137,13 @@ class LoadedVersion:
                 observer=self._on_batch,
                 inline=model.run_sync,
                 inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
+                adaptive=batching.adaptive,
             )
             self.submit = self.batcher.submit
+            self.enqueue = self.batcher.enqueue
         else:
             self.submit = self._run_direct
+            self.enqueue = self._start_direct
 
     @classmethod
     async def load(
@@ -180,6 +185,11 @@ class LoadedVersion:
         outputs = await self.model.run(arrays)
         self._on_batch(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
+
+    def _start_direct(
+        self, arrays: list[np.ndarray], rows: int, busy: bool = False
+    ) -> asyncio.Future[list[np.ndarray]]:
+        return asyncio.ensure_future(self._run_direct(arrays, rows))
 
     def _on_batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         stats = self.stats

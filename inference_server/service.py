@@ -12,6 +12,12 @@ go to pre-bound per-version recorders. With the prediction log on, the request i
 (the client's, else a fresh one returned in the answer) before shadows are scheduled, and each
 answer is handed to :class:`~inference_server.prediction_log.Capture` (one deque append; the
 rows are encoded on the log's own thread).
+
+The path is split in two so that a caller with many requests in flight need not hold a task
+per request: :meth:`InferenceService.start_infer` does everything up to the batch queue
+synchronously and returns an :class:`InferJob` holding the queue's future;
+:meth:`~InferenceService.finish` awaits it and builds the answer. :meth:`~InferenceService.infer`
+is the two in a row (with the batcher's idle fast path); the gRPC stream uses them apart.
 """
 
 from __future__ import annotations
@@ -70,6 +76,46 @@ EXTENSIONS = [
 ]
 
 
+class InferJob:
+    """One request between :meth:`InferenceService.start_infer` and
+    :meth:`~InferenceService.finish`: its version (counted in flight), validated inputs and
+    pending outputs."""
+
+    __slots__ = (
+        "arrays",
+        "handle",
+        "logged",
+        "outputs",
+        "picks",
+        "request",
+        "rows",
+        "start",
+        "variant",
+    )
+
+    def __init__(
+        self,
+        handle: LoadedVersion,
+        request: InferRequest,
+        start: float,
+        variant: str,
+        logged: bool,
+        picks: range | list[int],
+        arrays: list[np.ndarray],
+        rows: int,
+        outputs: Awaitable[list[np.ndarray]],
+    ) -> None:
+        self.handle = handle
+        self.request = request
+        self.start = start
+        self.variant = variant
+        self.logged = logged
+        self.picks = picks
+        self.arrays = arrays
+        self.rows = rows
+        self.outputs = outputs
+
+
 class InferenceService(ModelQueries):
     """Inference, health, metadata and repository control over a model manager.
 
@@ -99,7 +145,7 @@ class InferenceService(ModelQueries):
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self.sketches = sketches
         # NOTE: decided once; the drift hook only queues the arrays (inference_server.drift).
-        self._observe = sketches.observe if sketches and sketches.settings.enabled else None
+        self._observe = sketches.observe if sketches and sketches.enabled else None
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one inference request on the version it resolves (or is routed) to.
@@ -112,10 +158,28 @@ class InferenceService(ModelQueries):
             DeadlineExceeded: the request waited too long in the batch queue.
         """
         start = time.perf_counter()
+        routed = self._route(request, start)
+        return await self.finish(self._begin(routed, request, start, submit=True))
+
+    def start_infer(self, request: InferRequest, busy: bool = False) -> InferJob:
+        """Resolve, check and queue one request now; :meth:`finish` awaits its answer.
+
+        For callers with many requests in flight (a gRPC stream): the request joins its
+        version's batch queue at once and the job holds a future, so no task is needed per
+        request. Every job must be passed to :meth:`finish` or :meth:`abandon`. ``busy``: the
+        caller has other requests unanswered, which counts as load for the batcher.
+
+        Raises:
+            NotFound, InvalidArgument, Unavailable, ResourceExhausted: as :meth:`infer`.
+        """
+        start = time.perf_counter()
+        return self._begin(self._route(request, start), request, start, submit=False, busy=busy)
+
+    def _route(self, request: InferRequest, start: float) -> Routed:
         try:
             if self.draining:
                 raise Unavailable("server is shutting down; retry on another replica")
-            routed = self._manager.route(
+            return self._manager.route(
                 request.model_name, request.model_version, request.parameters.get(ROUTING_KEY)
             )
         except ModelyardError as exc:
@@ -126,9 +190,16 @@ class InferenceService(ModelQueries):
                 time.perf_counter() - start,
             )
             raise
-        return await self._answer(routed, request, start)
 
-    async def _answer(self, routed: Routed, request: InferRequest, start: float) -> InferResponse:
+    def _begin(
+        self,
+        routed: Routed,
+        request: InferRequest,
+        start: float,
+        *,
+        submit: bool,
+        busy: bool = False,
+    ) -> InferJob:
         logged = False
         if self._log is not None:
             try:
@@ -141,35 +212,58 @@ class InferenceService(ModelQueries):
         if routed.shadows:
             self._score_in_shadow(routed.shadows, request, logged)
         variant = VARIANT_NONE if routed.variant is None else routed.variant.value
-        return await self._infer_on(routed.handle, request, start, variant, logged)
+        return self._queue(routed.handle, request, start, variant, logged, submit=submit, busy=busy)
 
-    async def _infer_on(
+    def _queue(
         self,
         handle: LoadedVersion,
         request: InferRequest,
         start: float,
-        variant: str = VARIANT_NONE,
-        logged: bool = False,
-    ) -> InferResponse:
+        variant: str,
+        logged: bool,
+        *,
+        submit: bool,
+        busy: bool = False,
+    ) -> InferJob:
+        """Validate and hand the inputs to the version (``submit``: a coroutine to await,
+        with the batcher's idle fast path; else queued now, a future)."""
         handle.inflight += 1
         try:
             picks = self._output_picks(request, handle)
             arrays, rows = validate_inputs(request, handle.signature, handle.limits)
-            outputs = await handle.submit(arrays, rows)
+            outputs: Awaitable[list[np.ndarray]] = (
+                handle.submit(arrays, rows) if submit else handle.enqueue(arrays, rows, busy)
+            )
         except BaseException as exc:
             self._fail(handle, exc, start)
+            handle.release()
+            raise
+        return InferJob(handle, request, start, variant, logged, picks, arrays, rows, outputs)
+
+    async def finish(self, job: InferJob) -> InferResponse:
+        """Await a job's outputs and build its answer (statistics, drift, prediction log).
+
+        Raises:
+            ResourceExhausted, DeadlineExceeded, Unavailable: the batch queue's refusal.
+        """
+        handle = job.handle
+        try:
+            outputs = await job.outputs
+        except BaseException as exc:
+            self._fail(handle, exc, job.start)
             raise
         finally:
             handle.release()
-        elapsed = time.perf_counter() - start
+        elapsed = time.perf_counter() - job.start
         stats = handle.stats
         stats.success_count += 1
         stats.success_ns += int(elapsed * 1e9)
         handle.recorder.request(elapsed)
+        request = job.request
         if self._observe is not None:
-            self._observe(handle, arrays, outputs)
-        if logged and self._log is not None:
-            self._log.record(request, handle, variant, elapsed, (arrays, rows, outputs))
+            self._observe(handle, job.arrays, outputs)
+        if job.logged and self._log is not None:
+            self._log.record(request, handle, job.variant, elapsed, (job.arrays, job.rows, outputs))
         datatypes = handle.output_datatypes
         names = handle.signature.outputs
         return InferResponse(
@@ -183,10 +277,20 @@ class InferenceService(ModelQueries):
                     shape=outputs[i].shape,
                     data=outputs[i],
                 )
-                for i in picks
+                for i in job.picks
             ],
             parameters=request.parameters,
         )
+
+    def abandon(self, job: InferJob) -> None:
+        """Give up a job whose answer nobody will read (its stream ended): counted failed."""
+        outputs = job.outputs
+        if isinstance(outputs, asyncio.Future):
+            outputs.cancel()
+        elif asyncio.iscoroutine(outputs):
+            outputs.close()
+        self._fail(job.handle, asyncio.CancelledError(), job.start)
+        job.handle.release()
 
     def _score_in_shadow(
         self, shadows: Sequence[LoadedVersion], request: InferRequest, logged: bool
@@ -194,10 +298,15 @@ class InferenceService(ModelQueries):
         """Score a copy of the request on each shadow version; nobody awaits the answer."""
         start = time.perf_counter()
         for handle in shadows:
-            shadow = self._infer_on(handle, request, start, SHADOW, logged)
+            shadow = self._infer_on(handle, request, start, logged)
             task = asyncio.get_running_loop().create_task(self._shadow(shadow))
             self._shadow_tasks.add(task)
             task.add_done_callback(self._shadow_tasks.discard)
+
+    async def _infer_on(
+        self, handle: LoadedVersion, request: InferRequest, start: float, logged: bool
+    ) -> InferResponse:
+        return await self.finish(self._queue(handle, request, start, SHADOW, logged, submit=True))
 
     async def _shadow(self, scoring: Awaitable[InferResponse]) -> None:
         # NOTE: its failures are counted on the shadow version (statistics, failure metrics)
@@ -272,7 +381,7 @@ class InferenceService(ModelQueries):
             parameters={} if routing_key is None else {ROUTING_KEY: routing_key},
             protocol="http",
         )
-        response = await self._answer(routed, request, time.perf_counter())
+        response = await self.finish(self._begin(routed, request, time.perf_counter(), submit=True))
         outputs: list[np.ndarray] = [o.data for o in response.outputs]
         result = result_from_outputs(
             model_name=model_name,

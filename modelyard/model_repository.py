@@ -107,6 +107,9 @@ class BatchingConfig(ConfigStruct, frozen=True):
         inline_max_us: a request reaching an idle batcher runs on the event loop itself
             (no hand-off to the session thread) when its rows times the version's single-row
             cost measured at load is at most this; 0 always hands off.
+        adaptive: under load, wait for fuller batches only while the worker's core has no
+            idle time (``inference_server/saturation.py``); false waits whenever under load,
+            the rule before issue 21 (throughput first, whatever the latency cost).
     """
 
     enabled: bool = True
@@ -116,6 +119,7 @@ class BatchingConfig(ConfigStruct, frozen=True):
     max_queue_size: PositiveInt = 1024
     queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 0
     inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
+    adaptive: bool = True
 
 
 class Route(ConfigStruct, frozen=True):

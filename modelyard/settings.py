@@ -11,6 +11,16 @@ Validation happens once, in :func:`load_settings`; a bad key or value raises
 :class:`~modelyard.errors.ConfigurationError` naming the key and the value. This is the only
 module that reads ``os.environ``.
 
+One settings object per process: every process (control plane, ``modelyard serve`` and its
+workers, CLI commands) reads the one :class:`Settings` and hands its sections to the parts
+that need them; no plane keeps a second class repeating these fields. Each field's default,
+range (``msgspec.Meta``, checked by :func:`load_settings` and :func:`validate_settings`) and
+meaning are written here once; ``.env.example`` lists every variable (a test compares both
+ways). Command-line flags override a field with ``msgspec.structs.replace`` on the loaded
+object and are checked again with :func:`validate_settings`. What is not configuration but
+process wiring (a worker's index and its supervisor's socket, SO_REUSEPORT, a test's
+PostgreSQL schema) is passed as arguments by the code that decides it, never stored here.
+
 >>> s = load_settings(environ={"MODELYARD_SERVER_WORKERS": "3"}, config_dir=None)
 >>> s.server.workers, s.database.url
 (3, 'sqlite:///.modelyard/modelyard.db')
@@ -23,11 +33,12 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 
 from modelyard.errors import ConfigurationError
+from modelyard.model_repository import BatchingConfig
 
 ENVIRONMENTS = ("dev", "staging", "production")
 ENV_PREFIX = "MODELYARD_"
@@ -80,71 +91,137 @@ class ControlPlaneSettings(_Section, kw_only=True, frozen=True):
     """Admin URLs of inference servers to notify of changes."""
 
 
+ModelControlMode = Literal["poll", "explicit", "none"]
+"""How the inference server follows its repository (``inference_server/repository.py``)."""
+
+
 class ServerSettings(_Section, kw_only=True, frozen=True):
-    """The inference server."""
+    """The inference server: the one settings object of ``modelyard serve`` and its workers.
+
+    The server process reads this section (and :class:`PredictionLogSettings`) as it is: its
+    defaults, ranges and meaning are stated here once. ``modelyard serve`` flags override a
+    field with ``msgspec.structs.replace`` and :func:`validate_settings`; tests build it
+    directly. Process wiring that is not configuration (the supervisor's control socket of a
+    worker, SO_REUSEPORT, the worker index) is passed to the server as arguments.
+    """
 
     host: str = "127.0.0.1"
     grpc_port: int = 8001
-    http_port: int = 8000
-    metrics_port: int = 8002
-    workers: int = 0
+    """gRPC port; 0: any free port (the bound one is reported)."""
+    http_port: int | None = 8000
+    """HTTP port; 0: any free port; None (``--http-port -1``) serves no HTTP."""
+    metrics_port: int | None = 8002
+    """Prometheus port of worker 0 (worker k: ``metrics_port + k``); None serves none."""
+    workers: Annotated[int, msgspec.Meta(ge=0)] = 0
     """Worker processes sharing the ports; 0 means one per core."""
-    intra_op_threads: int = 1
-    """onnxruntime threads per session (1 per worker is fastest on small models)."""
+    intra_op_threads: Annotated[int, msgspec.Meta(ge=1)] = 1
+    """onnxruntime threads per session unless the model's config.json says (1 per worker is
+    fastest on small models)."""
     model_repository: str = ".modelyard/model-repository"
-    poll_interval_s: float = 2.0
-    """Repository poll interval; 0 disables polling (explicit load/unload only)."""
-    max_request_bytes: int = 64 * 1024 * 1024
-    max_header_bytes: int = 64 * 1024
+    control_mode: ModelControlMode = "poll"
+    """``poll`` (load at start, rescan every ``poll_interval_s``), ``explicit`` (load at
+    start, then only the load/unload API) or ``none`` (load at start, no changes)."""
+    poll_interval_s: Annotated[float, msgspec.Meta(ge=0)] = 2.0
+    """Repository poll interval; 0 disables polling (``poll`` then acts as ``explicit``)."""
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024 * 1024
+    """Largest request (and response) on gRPC and HTTP; beyond it RESOURCE_EXHAUSTED / 413."""
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 64 * 1024
     """Largest HTTP request head (request line + headers); beyond it: 431, connection closed."""
-    request_timeout_s: float = 30.0
+    request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """An HTTP request must arrive whole (head and body) this long after its first byte."""
-    max_batch_size: int = 64
-    max_queue_delay_us: int = 10_000
+    max_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 64
+    """Batching of models whose config.json has no ``batching`` section: rows per run."""
+    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""
-    batch_linger_us: int = 1000
+    batch_linger_us: Annotated[int, msgspec.Meta(ge=0)] = 1000
     """Under load, a batch also leaves once no request arrived for this long."""
-    queue_capacity: int = 4096
-    queue_timeout_ms: int = 10_000
-    drain_timeout_s: float = 30.0
+    batch_inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
+    """A request reaching an idle batcher runs on the event loop when its estimated cost is at
+    most this; 0 always hands off to the session thread."""
+    batch_adaptive: bool = True
+    """Under load, wait for fuller batches only while the worker's core has no idle time."""
+    queue_capacity: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    """Requests a model version may queue before RESOURCE_EXHAUSTED / 429."""
+    queue_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    """A request still queued after this long fails with DEADLINE_EXCEEDED; 0: no limit."""
+    drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """SIGTERM: how long in-flight requests may take to finish."""
     admin_token: str = ""
     """Bearer token every admin call needs (load, unload, routes, log flush, sketch reads);
     empty: admin calls are open. ``MODELYARD_SERVER_ADMIN_TOKEN``."""
     inference_token: str = ""
     """Bearer token inference calls need; empty (default): inference is open."""
-    admin_timeout_s: float = 120.0
+    admin_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 120.0
     """How long an admin call waits for every worker to apply it before it fails."""
     sketches: bool = True
     """Keep drift sketches of every served version (docs/drift.md)."""
-    sketch_window_s: float = 60.0
-    """Length of a sketch window in seconds."""
-    sketch_retention_s: float = 3600.0
+    sketch_window_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0
+    """Length of a sketch window in seconds (windows start at multiples of it, UTC)."""
+    sketch_retention_s: Annotated[float, msgspec.Meta(gt=0)] = 3600.0
     """How long sketch windows are kept in memory."""
-    sketch_sample_rate: float = 1.0
-    """Share of answered requests that are sketched (1.0: all)."""
+    sketch_sample_rate: Annotated[float, msgspec.Meta(ge=0, le=1)] = 1.0
+    """Share of answered requests that are sketched (every 1/rate-th; 1.0: all)."""
+    sketch_queue_size: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    """Answered requests waiting to be sketched; beyond it their sketches are dropped (counted)."""
+    sketch_flush_interval_s: Annotated[float, msgspec.Meta(gt=0)] = 0.1
+    """How often the background task sketches what is queued."""
+    sketch_max_categories: Annotated[int, msgspec.Meta(ge=1)] = 1000
+    """New categories per feature and window (beyond the reference's) before ``other``."""
+
+    @property
+    def effective_control_mode(self) -> ModelControlMode:
+        """``control_mode``, except that ``poll`` with ``poll_interval_s = 0`` is ``explicit``."""
+        if self.control_mode == "poll" and self.poll_interval_s == 0:
+            return "explicit"
+        return self.control_mode
+
+    @property
+    def default_batching(self) -> BatchingConfig:
+        """Batching of models whose config.json has no ``batching`` section."""
+        return BatchingConfig(
+            max_batch_size=self.max_batch_size,
+            max_queue_delay_us=self.max_queue_delay_us,
+            linger_us=self.batch_linger_us,
+            max_queue_size=self.queue_capacity,
+            queue_timeout_us=self.queue_timeout_ms * 1000,
+            inline_max_us=self.batch_inline_max_us,
+            adaptive=self.batch_adaptive,
+        )
 
 
 class PredictionLogSettings(_Section, kw_only=True, frozen=True):
-    """The inference server's prediction log (docs/prediction-log.md)."""
+    """The inference server's prediction log (docs/prediction-log.md).
+
+    The server's log writer reads this section as it is; its database is
+    :attr:`Settings.prediction_log_url`.
+    """
 
     enabled: bool = False
     """Record every answered prediction (``modelyard serve``); on in staging and production."""
     database_url: str = ""
-    """Database holding the ``prediction_log`` table; empty means ``database.url``."""
+    """Database holding the ``prediction_log`` table (migrated by ``modelyard db upgrade``);
+    empty means ``database.url``."""
     spool_dir: str = ".modelyard/prediction-spool"
-    """Local folder of the append-only spool (one sub-folder per worker)."""
-    flush_interval_ms: int = 50
+    """Local folder of the append-only spool (worker k uses ``worker-k`` in it)."""
+    flush_interval_ms: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 50
     """Buffer -> spool at least this often; ``kill -9`` loses at most this much."""
-    buffer_capacity: int = 100_000
+    buffer_capacity: Annotated[int, msgspec.Meta(ge=1)] = 100_000
     """Answered requests a worker may buffer before the overflow policy applies."""
-    overflow: str = "drop"
-    """Full buffer: ``drop`` (count the dropped records) or ``reject`` (answer 503/429)."""
-    max_spool_bytes: int = 1024**3
-    """The spool stops growing here while the database is down."""
+    overflow: Literal["drop", "reject"] = "drop"
+    """Full buffer: ``drop`` (answer, count the dropped record) or ``reject`` (new requests
+    fail with RESOURCE_EXHAUSTED / 429 until the buffer has room)."""
+    max_spool_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 1024**3
+    """The spool stops growing here while the database is down; the buffer then fills."""
+    segment_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 8 * 1024**2
+    """A spool segment is closed at this size."""
+    ship_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
+    """Records per database batch."""
     fsync: bool = True
-    """fsync the spool about once per flush interval (survives a machine crash too)."""
-    shutdown_timeout_s: float = 30.0
-    """SIGTERM waits this long for the spool to reach the database."""
+    """fsync the spool about once per flush interval (from the shipper thread, so a slow disk
+    never delays answers): a machine crash then loses about two intervals."""
+    shutdown_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    """SIGTERM waits this long for the spool to reach the database; the rest stays spooled
+    for the next start."""
 
 
 class TuningSettings(_Section, kw_only=True, frozen=True):
@@ -238,6 +315,11 @@ class Settings(_Section, kw_only=True, frozen=True):
     retraining: RetrainingSettings = RetrainingSettings()
     logging: LoggingSettings = LoggingSettings()
 
+    @property
+    def prediction_log_url(self) -> str:
+        """The prediction log's database: ``prediction_log.database_url``, else ``database.url``."""
+        return self.prediction_log.database_url or self.database.url
+
 
 def settings_variables() -> dict[str, tuple[str, str, bool]]:
     """Every supported environment variable, mapped to (section, key, is_list)."""
@@ -319,11 +401,6 @@ def _check_values(settings: Settings) -> None:
             f"invalid setting database.url={mask_url(url)!r}: "
             "expected sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
         )
-    if settings.prediction_log.overflow not in ("drop", "reject"):
-        raise ConfigurationError(
-            f"invalid setting prediction_log.overflow={settings.prediction_log.overflow!r}: "
-            "expected drop or reject"
-        )
     if settings.logging.format not in ("json", "text"):
         raise ConfigurationError(
             f"invalid setting logging.format={settings.logging.format!r}: expected json or text"
@@ -342,7 +419,7 @@ def _check_values(settings: Settings) -> None:
         )
     for name in ("grpc_port", "http_port", "metrics_port"):
         port = getattr(settings.server, name)
-        if not 0 <= port <= 65535:
+        if port is not None and not 0 <= port <= 65535:
             raise ConfigurationError(f"invalid setting server.{name}={port!r}: not a TCP port")
 
 
@@ -375,6 +452,21 @@ def load_settings(
             raw = _read_toml(path)
     raw = _merge(raw, _env_overrides(env))
     raw["environment"] = environment
+    return _validated(raw)
+
+
+def validate_settings(settings: Settings) -> Settings:
+    """Check settings built or changed in code (``structs.replace`` of CLI flags) as loading does.
+
+    Constructors do not check ranges; this does, with :func:`load_settings`' messages.
+
+    Raises:
+        ConfigurationError: a value is invalid; the message names the key and the value.
+    """
+    return _validated(msgspec.to_builtins(settings))
+
+
+def _validated(raw: dict[str, Any]) -> Settings:
     try:
         settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as error:

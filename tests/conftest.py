@@ -19,8 +19,14 @@ from typing import Any, TypeVar
 
 import asyncpg
 import pytest
+from hypothesis import settings
 
 from modelyard.storage import Database, upgrade
+
+# Properties check answers, not speed (performance lives in benchmarks/): no per-example
+# deadline, which a shared 2-core machine under load would turn into flaky failures.
+settings.register_profile("modelyard", deadline=None)
+settings.load_profile("modelyard")
 
 T = TypeVar("T")
 

@@ -149,14 +149,15 @@ def _litestar_app(model_dir: pathlib.Path) -> Any:
 
 async def _serve_protocol(port: int, session: Any | None) -> None:
     from inference_server.http.messages import HttpRequest, HttpResponse
-    from inference_server.http.server import HttpSettings, serve
+    from inference_server.http.server import serve
+    from modelyard.settings import ServerSettings
 
     async def handler(request: HttpRequest) -> HttpResponse:
         if session is None:
             return HttpResponse(200, ECHO)
         return HttpResponse(200, _ort_answer(session, request.body))
 
-    await serve(handler, "127.0.0.1", port, HttpSettings())
+    await serve(handler, "127.0.0.1", port, ServerSettings())
     await asyncio.Event().wait()
 
 
@@ -164,15 +165,21 @@ async def _serve_modelyard(port: int, model_dir: pathlib.Path) -> None:
     import shutil
 
     from inference_server.app import InferenceServer
-    from inference_server.settings import ServerSettings
     from modelyard.model_repository import publish_version
+    from modelyard.settings import ServerSettings, Settings
 
     repo = model_dir / "repository"
     shutil.rmtree(repo, ignore_errors=True)
     repo.mkdir()
     publish_version(repo, "reference", 1, {"model.onnx": model_dir / "reference.onnx"})
-    settings = ServerSettings(
-        model_repository=repo, http_port=port, grpc_port=0, metrics_port=0, control_mode="none"
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            http_port=port,
+            grpc_port=0,
+            metrics_port=0,
+            control_mode="none",
+        )
     )
     server = InferenceServer(settings)
     await server.start()

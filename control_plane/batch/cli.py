@@ -11,36 +11,24 @@ to plain lines when stderr is not a terminal.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 import httpx
 from tqdm import tqdm
 
-from control_plane.cli_client import call, control_plane_client, echo_json
-from modelyard.commands import settings_from_context
+from control_plane.cli_client import (
+    TOKEN_OPTION,
+    URL_OPTION,
+    call,
+    echo_json,
+    request,
+    run_with_client,
+)
 from modelyard.enums import ModelStage
 
-T = TypeVar("T")
-URL = click.option("--url", default=None, help="Control plane base URL (default: local store).")
-TOKEN = click.option("--token", default=None, help="API token (default: control_plane.token).")
 FINAL = {"succeeded", "failed", "cancelled"}
 _POLL_S = 0.5
-
-
-def _run(
-    url: str | None, token: str | None, action: Callable[[httpx.AsyncClient], Awaitable[T]]
-) -> T:
-    settings = settings_from_context()
-
-    async def run() -> T:
-        async with control_plane_client(
-            settings, url, token or settings.control_plane.token
-        ) as client:
-            return await action(client)
-
-    return asyncio.run(run())
 
 
 async def follow(client: httpx.AsyncClient, job_id: str) -> dict[str, Any]:
@@ -88,8 +76,8 @@ def batch() -> None:
 
 
 @batch.command("submit")
-@URL
-@TOKEN
+@URL_OPTION
+@TOKEN_OPTION
 @click.option("--model", required=True, help="Registered model name.")
 @click.option("--version", type=click.IntRange(min=1), default=None, help="Exact version.")
 @click.option(
@@ -136,7 +124,7 @@ def submit(
             return job
         return await _follow_or_cancel(client, job["id"])
 
-    job = _run(url, token, action)
+    job = run_with_client(url, token, action)
     if no_wait and url:
         echo_json(job)
         return
@@ -144,42 +132,40 @@ def submit(
 
 
 @batch.command("status")
-@URL
-@TOKEN
+@URL_OPTION
+@TOKEN_OPTION
 @click.argument("job_id")
 @click.option("--follow", "follow_job", is_flag=True, help="Draw progress until the job ends.")
 def status(url: str | None, token: str | None, job_id: str, follow_job: bool) -> None:
     """Print a job with its progress (rows done/total, rows/s, ETA, state)."""
 
-    async def action(client: httpx.AsyncClient) -> Any:
-        if follow_job:
-            return await follow(client, job_id)
-        return await call(client, "GET", f"/v1/batch/jobs/{job_id}")
-
-    echo_json(_run(url, token, action))
+    if follow_job:
+        echo_json(run_with_client(url, token, lambda client: follow(client, job_id)))
+        return
+    echo_json(request(url, token, "GET", f"/v1/batch/jobs/{job_id}"))
 
 
 @batch.command("list")
-@URL
-@TOKEN
+@URL_OPTION
+@TOKEN_OPTION
 @click.option("--limit", type=click.IntRange(1, 1000), default=100, show_default=True)
 def list_jobs(url: str | None, token: str | None, limit: int) -> None:
     """Print the newest jobs first."""
-    echo_json(_run(url, token, lambda c: call(c, "GET", "/v1/batch/jobs", params={"limit": limit})))
+    echo_json(request(url, token, "GET", "/v1/batch/jobs", params={"limit": limit}))
 
 
 @batch.command("cancel")
-@URL
-@TOKEN
+@URL_OPTION
+@TOKEN_OPTION
 @click.argument("job_id")
 def cancel(url: str | None, token: str | None, job_id: str) -> None:
     """Stop a running job at its next shard boundary (needs the control plane that runs it)."""
-    echo_json(_run(url, token, lambda c: call(c, "POST", f"/v1/batch/jobs/{job_id}/cancel")))
+    echo_json(request(url, token, "POST", f"/v1/batch/jobs/{job_id}/cancel"))
 
 
 @batch.command("resume")
-@URL
-@TOKEN
+@URL_OPTION
+@TOKEN_OPTION
 @click.argument("job_id")
 @click.option("--no-wait", is_flag=True, help="With --url: print the job and return.")
 def resume(url: str | None, token: str | None, job_id: str, no_wait: bool) -> None:
@@ -191,7 +177,7 @@ def resume(url: str | None, token: str | None, job_id: str, no_wait: bool) -> No
             return job
         return await _follow_or_cancel(client, job_id)
 
-    job = _run(url, token, action)
+    job = run_with_client(url, token, action)
     if no_wait and url:
         echo_json(job)
         return

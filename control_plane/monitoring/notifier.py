@@ -7,6 +7,11 @@ send one twice at a time), sends them concurrently, and records every attempt. A
 attempt is retried after :func:`backoff_delay`; after ``notify_max_attempts`` failures the
 delivery is *dead* (a dead letter, listed over REST). Deliveries live in the database, so
 retries survive a restart.
+
+Stopping signals the dispatcher and lets the pass in progress finish: its attempts are sent
+and recorded, and no database call is cut off with its connection checked out (cancelling a
+pass mid-I/O leaked an asyncpg connection in the scheduler). Only a pass that outlives a
+bounded wait is cancelled; the deliveries it had claimed are retried when their lease ends.
 """
 
 from __future__ import annotations
@@ -93,6 +98,7 @@ class Notifier:
         self._rng = rng or random.Random()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def route(self, conn: AsyncConnection, alert: Alert) -> list[str]:
         """Queue ``alert`` for every channel that accepts it (in the caller's transaction).
@@ -111,18 +117,36 @@ class Notifier:
     async def start(self) -> None:
         """Start the dispatcher (idempotent)."""
         if self._task is None:
+            self._stopping = False
             self._task = asyncio.create_task(self._loop(), name="notifier")
 
     async def stop(self) -> None:
-        """Stop the dispatcher; attempts in flight are cancelled and retried later (leases)."""
+        """Stop the dispatcher once the pass in progress has finished.
+
+        Attempts in flight are sent and recorded. Only a pass still running after
+        :meth:`stop_wait_s` is cancelled; the deliveries it had claimed stay pending and are
+        retried when their lease ends.
+        """
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        self._stopping = True
+        self._wake.set()
+        # NOTE: shielded, so a cancelled stop() leaves the loop to end after its pass too.
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=self.stop_wait_s())
+        except TimeoutError:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
 
+    def stop_wait_s(self) -> float:
+        """How long :meth:`stop` waits for a pass: its sends (each bounded by
+        ``notify_timeout_s`` per network step) and its database writes."""
+        return 2 * self._settings.notify_timeout_s + 5.0
+
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             # NOTE: cleared before the pass, so a wake-up during it is not lost.
             self._wake.clear()
             try:

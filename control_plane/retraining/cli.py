@@ -13,18 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import click
+import httpx
 import msgspec
 
 from control_plane.cli_client import (
     TOKEN_OPTION,
     URL_OPTION,
     call,
-    control_plane_client,
     echo_json,
     request,
+    run_with_client,
 )
 from control_plane.retraining.models import STEPS, RetrainingRun, RunStatus
-from modelyard.commands import settings_from_context
 from modelyard.enums import TriggerType
 
 TERMINAL = {RunStatus.PROMOTED, RunStatus.REJECTED, RunStatus.FAILED}
@@ -81,12 +81,8 @@ def trigger(
 ) -> None:
     """Start a retraining of MODEL (or join its running one)."""
     body = {"model": model, "trigger_type": trigger_type, "reason": reason}
-    asyncio.run(_trigger(url, token, body, wait))
 
-
-async def _trigger(url: str | None, token: str | None, body: dict[str, Any], wait: bool) -> None:
-    settings = settings_from_context()
-    async with control_plane_client(settings, url, token or settings.control_plane.token) as client:
+    async def start(client: httpx.AsyncClient) -> None:
         run = msgspec.convert(
             await call(client, "POST", "/v1/retraining/runs", body=body), RetrainingRun
         )
@@ -96,6 +92,8 @@ async def _trigger(url: str | None, token: str | None, body: dict[str, Any], wai
         if wait:
             run = await _follow(client, run)
             _summary(run)
+
+    run_with_client(url, token, start)
 
 
 async def _follow(client: Any, run: RetrainingRun) -> RetrainingRun:
@@ -133,19 +131,15 @@ def _summary(run: RetrainingRun) -> None:
 def status(run_id: str, follow: bool, url: str | None, token: str | None) -> None:
     """Show one run: steps, comparison, decision."""
 
-    async def show() -> None:
-        settings = settings_from_context()
-        async with control_plane_client(
-            settings, url, token or settings.control_plane.token
-        ) as client:
-            run = msgspec.convert(
-                await call(client, "GET", f"/v1/retraining/runs/{run_id}"), RetrainingRun
-            )
-            if follow:
-                run = await _follow(client, run)
-            _summary(run)
+    async def show(client: httpx.AsyncClient) -> None:
+        run = msgspec.convert(
+            await call(client, "GET", f"/v1/retraining/runs/{run_id}"), RetrainingRun
+        )
+        if follow:
+            run = await _follow(client, run)
+        _summary(run)
 
-    asyncio.run(show())
+    run_with_client(url, token, show)
 
 
 @retrain.command("list")

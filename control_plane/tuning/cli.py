@@ -14,9 +14,10 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import click
+import httpx
 import msgspec
 
-from control_plane.cli_client import call, control_plane_client
+from control_plane.cli_client import call, run_with_client
 from control_plane.tuning.spaces import MODEL_KINDS, ParamSpec
 from modelyard.commands import settings_from_context
 from modelyard.errors import InvalidArgument
@@ -138,10 +139,12 @@ def best(**options: Any) -> None:
 
 
 def _run_remote(options: dict[str, Any]) -> None:
-    asyncio.run(_follow_remote_job(options))
+    run_with_client(
+        options["url"], options["token"], lambda client: _follow_remote_job(client, options)
+    )
 
 
-async def _follow_remote_job(options: dict[str, Any]) -> None:
+async def _follow_remote_job(client: httpx.AsyncClient, options: dict[str, Any]) -> None:
     from control_plane.tuning.models import BestConfiguration, TuningJob
 
     body: dict[str, Any] = {
@@ -156,17 +159,14 @@ async def _follow_remote_job(options: dict[str, Any]) -> None:
         "replace_space": options["replace_space"],
         "space": json.loads(options["space"]) if options["space"] else {},
     }
-    settings = settings_from_context()
-    token = options["token"] or settings.control_plane.token
-    async with control_plane_client(settings, options["url"], token) as client:
-        job = msgspec.convert(await call(client, "POST", "/v1/tuning/jobs", body=body), TuningJob)
-        with click.progressbar(length=job.n_trials, label=f"job {job.id}") as bar:
-            while job.status.value not in TERMINAL:
-                await asyncio.sleep(0.5)  # polling a remote job; nothing local to wait on
-                answer = await call(client, "GET", f"/v1/tuning/jobs/{job.id}")
-                job = msgspec.convert(answer, TuningJob)
-                bar.update(job.trials_done - bar.pos)
-        click.echo(f"job {job.id}: {job.status.value}" + (f" ({job.error})" if job.error else ""))
-        if job.best_value is not None:
-            answer = await call(client, "GET", f"/v1/tuning/jobs/{job.id}/best")
-            click.echo(json.dumps(msgspec.to_builtins(msgspec.convert(answer, BestConfiguration))))
+    job = msgspec.convert(await call(client, "POST", "/v1/tuning/jobs", body=body), TuningJob)
+    with click.progressbar(length=job.n_trials, label=f"job {job.id}") as bar:
+        while job.status.value not in TERMINAL:
+            await asyncio.sleep(0.5)  # polling a remote job; nothing local to wait on
+            answer = await call(client, "GET", f"/v1/tuning/jobs/{job.id}")
+            job = msgspec.convert(answer, TuningJob)
+            bar.update(job.trials_done - bar.pos)
+    click.echo(f"job {job.id}: {job.status.value}" + (f" ({job.error})" if job.error else ""))
+    if job.best_value is not None:
+        answer = await call(client, "GET", f"/v1/tuning/jobs/{job.id}/best")
+        click.echo(json.dumps(msgspec.to_builtins(msgspec.convert(answer, BestConfiguration))))

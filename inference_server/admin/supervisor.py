@@ -2,10 +2,11 @@
 
 It holds what makes N processes one server:
 
-* **the workers**: spawned (``spawn``: no gRPC state crosses a fork), each told the path of
-  the supervisor's Unix socket (``ServerSettings.control_socket``, in a private 0700
-  directory). A worker that dies after it was ready is restarted (backoff 0.5 s doubling to
-  10 s while it keeps dying young); a worker that fails before it ever listened stops the
+* **the workers**: spawned (``spawn``: no gRPC state crosses a fork), each given the
+  process's settings unchanged and its :class:`~inference_server.wiring.WorkerSeat`: its
+  index and the path of the supervisor's Unix socket (in a private 0700 directory). A
+  worker that dies after it was ready is restarted (backoff 0.5 s doubling to 10 s while it
+  keeps dying young); a worker that fails before it ever listened stops the
   server (a configuration error would only crash-loop). SIGTERM/SIGINT drain every worker.
 * **the desired state**: an ordered map state key -> (operation, payload), filled from
   operations that every worker applied and whose ``prepare`` named a key (``model/<name>`` for
@@ -34,17 +35,17 @@ import shutil
 import signal
 import tempfile
 import time
-from typing import TYPE_CHECKING, Any
-
-import msgspec
+from typing import TYPE_CHECKING
 
 from inference_server.admin import wire
 from inference_server.admin.fanout import WorkerOutcome
+from inference_server.wiring import WorkerSeat
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from multiprocessing.process import BaseProcess
 
-    from inference_server.settings import ServerSettings
+    from modelyard.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -71,16 +72,15 @@ class Supervisor:
 
     def __init__(
         self,
-        settings: ServerSettings,
+        settings: Settings,
         workers: int,
-        worker_main: Any,
-        worker_args: tuple[Any, ...],
+        worker_main: Callable[[Settings, WorkerSeat | None], None],
         initial: dict[str, wire.Entry],
     ) -> None:
         self._settings = settings
         self._workers = workers
         self._worker_main = worker_main
-        self._worker_args = worker_args
+        self._socket = ""
         self._desired: dict[str, wire.Entry] = dict(initial)
         self._links: dict[int, _Link] = {}
         self._procs: dict[int, BaseProcess] = {}
@@ -100,7 +100,7 @@ class Supervisor:
         os.chmod(folder, 0o700)
         path = os.path.join(folder, "control.sock")
         server = await asyncio.start_unix_server(self._connected, path)
-        self._settings = msgspec.structs.replace(self._settings, control_socket=path)
+        self._socket = path
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self.stop)
@@ -131,7 +131,7 @@ class Supervisor:
         ctx = multiprocessing.get_context("spawn")
         proc = ctx.Process(
             target=self._worker_main,
-            args=(self._settings, index, *self._worker_args),
+            args=(self._settings, WorkerSeat(index=index, control_socket=self._socket)),
             name=f"modelyard-worker-{index}",
         )
         proc.start()
@@ -198,10 +198,10 @@ class Supervisor:
         link.pending[message.id] = future
         try:
             await wire.send(link.writer, message)
-            async with asyncio.timeout(self._settings.admin_timeout_s):
+            async with asyncio.timeout(self._settings.server.admin_timeout_s):
                 return await future
         except TimeoutError:
-            seconds = self._settings.admin_timeout_s
+            seconds = self._settings.server.admin_timeout_s
             return _failed(link.worker, "deadline_exceeded", f"no answer within {seconds} s")
         except ConnectionError:
             return _failed(link.worker, "unavailable", f"worker {link.worker} exited")

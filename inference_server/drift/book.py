@@ -3,17 +3,18 @@
 The request path calls :meth:`SketchBook.observe` with the validated input arrays and the
 outputs of an answered request: a counter, a sampling decision and an append to a bounded
 queue (no numpy work, no lock). A background task owned by the book drains the queue every
-``flush_interval_s``: it groups the requests by version and window, concatenates their
+``server.sketch_flush_interval_s``: it groups the requests by version and window, concatenates their
 arrays and sketches each feature and the score once per group (vectorised), in a worker
 thread, then merges the result into the window's :class:`~modelyard.sketches.WindowSketches`.
 A full queue drops the request's sketch and counts it (``dropped``): explicit overflow,
 never a slower answer (``modelyard_sketch_queued`` / ``modelyard_sketch_dropped`` counters
-on the metrics endpoint). Windows older than ``retention_s`` are forgotten.
+on the metrics endpoint). Windows older than ``sketch_retention_s`` are forgotten. The book
+reads the ``server.sketch*`` settings (:class:`modelyard.settings.ServerSettings`) as they are.
 
 Numeric features are counted on the bins of the version's ``reference.json`` when it has one
 (read at load, :attr:`LoadedVersion.reference`), else in log buckets; categorical inputs
 (and features the reference marks categorical) count categories, with at most
-``max_categories`` distinct categories the reference does not have per feature and window
+``sketch_max_categories`` distinct categories the reference does not have per feature and window
 (the rest in ``other``; the reference's own categories are always counted).
 """
 
@@ -33,7 +34,7 @@ import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
 from inference_server.drift.columns import feature_columns, score_column
-from inference_server.settings import SketchSettings
+from modelyard.settings import ServerSettings
 from modelyard.sketches import (
     CategoricalProfile,
     CategoricalSketch,
@@ -66,9 +67,9 @@ class _Pending(NamedTuple):
 class SketchBook:
     """Per (model, version, window) sketches of one worker (see the module docstring)."""
 
-    def __init__(self, settings: SketchSettings | None = None) -> None:
-        self.settings = settings or SketchSettings()
-        self._window_s = self.settings.window_s
+    def __init__(self, settings: ServerSettings | None = None) -> None:
+        self.settings = settings or ServerSettings()
+        self._window_s = self.settings.sketch_window_s
         self._queue: collections.deque[_Pending] = collections.deque()
         self._served: collections.Counter[tuple[str, str, int]] = collections.Counter()
         self._credit = 0.0
@@ -78,17 +79,22 @@ class SketchBook:
         self.queued = 0
         self.dropped = 0
 
+    @property
+    def enabled(self) -> bool:
+        """Whether this server sketches at all (``server.sketches``)."""
+        return self.settings.sketches
+
     def observe(
         self, handle: LoadedVersion, arrays: Sequence[np.ndarray], outputs: Sequence[np.ndarray]
     ) -> None:
         """Queue one answered request for sketching (the request path's only call)."""
         window = int(time.time() // self._window_s)
         self._served[handle.name, handle.version_str, window] += 1
-        self._credit += self.settings.sample_rate
+        self._credit += self.settings.sketch_sample_rate
         if self._credit < 1.0:
             return
         self._credit -= 1.0
-        if len(self._queue) >= self.settings.queue_size:
+        if len(self._queue) >= self.settings.sketch_queue_size:
             self.dropped += 1
             return
         self.queued += 1
@@ -123,7 +129,7 @@ class SketchBook:
 
     async def _run(self) -> None:
         while True:
-            await asyncio.sleep(self.settings.flush_interval_s)
+            await asyncio.sleep(self.settings.sketch_flush_interval_s)
             try:
                 await self.flush()
             except Exception:  # a sketching bug must not stop the loop: logged, next round
@@ -193,7 +199,7 @@ class SketchBook:
     def _merge(
         self, old: WindowSketches | None, fresh: WindowSketches, profile: ReferenceProfile | None
     ) -> WindowSketches:
-        cap = self.settings.max_categories
+        cap = self.settings.sketch_max_categories
         before = old.features if old is not None else {}
         known = profile.features if profile is not None else {}
         capped = {
@@ -206,7 +212,7 @@ class SketchBook:
         return fresh if old is None else merge_windows(old, fresh)
 
     def _forget_old(self) -> None:
-        horizon = int((time.time() - self.settings.retention_s) // self._window_s)
+        horizon = int((time.time() - self.settings.sketch_retention_s) // self._window_s)
         for key in [k for k in self._windows if k[2] < horizon]:
             del self._windows[key]
 
@@ -256,4 +262,4 @@ def _capped(
     return msgspec.structs.replace(fresh, counts=kept, other=other)
 
 
-__all__ = ["SketchBook", "SketchSettings"]
+__all__ = ["SketchBook"]

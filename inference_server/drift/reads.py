@@ -125,7 +125,7 @@ async def read_sketches(
     if version is None or not version.isdigit():
         raise InvalidArgument("name a version: GET /v2/models/{model}/versions/{version}/sketches")
     since, until = parse_range(query)
-    if service.sketches is None or not service.sketches.settings.enabled:
+    if service.sketches is None or not service.sketches.enabled:
         raise FailedPrecondition("this server keeps no drift sketches (server.sketches is off)")
     request = SketchRequest(model=model, version=version, since=since, until=until)
     done = await admin.call(SKETCHES_READ, request, authorization)

@@ -159,6 +159,104 @@ def response_to_proto(resp: InferResponse, *, raw: bool) -> pb.ModelInferRespons
     return msg
 
 
+def _varint(n: int) -> bytes:
+    if n < 0x80:
+        return _BYTE[n]
+    if n < 0x4000:  # answers are small: two bytes cover up to 16 KiB
+        return _BYTE[(n & 0x7F) | 0x80] + _BYTE[n >> 7]
+    out = bytearray()
+    while n > 0x7F:
+        out.append((n & 0x7F) | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
+
+
+_BYTE = [bytes((i,)) for i in range(256)]
+
+
+_STREAM_ANSWER_TAG = b"\x12"  # ModelStreamInferResponse.infer_response: field 2, length-delimited
+
+
+def stream_answer(resp: InferResponse, *, raw: bool) -> bytes:
+    """A serialized ModelStreamInferResponse carrying ``resp``.
+
+    The wrapper is written by hand around the serialized answer: building the wrapper message
+    would copy the answer into it first. A raw answer without parameters (the common stream
+    answer) is written by hand too (:func:`raw_answer_bytes`); others go through protobuf.
+
+    >>> from inference_server.core.types import InferResponse
+    >>> answer = InferResponse(model_name="m", model_version="1", id="r7", outputs=[])
+    >>> wrapped = pb.ModelStreamInferResponse(infer_response=response_to_proto(answer, raw=True))
+    >>> stream_answer(answer, raw=True) == wrapped.SerializeToString()
+    True
+    """
+    if raw and not resp.parameters:
+        body = raw_answer_bytes(resp)
+    else:
+        body = response_to_proto(resp, raw=raw).SerializeToString()
+    return _STREAM_ANSWER_TAG + _varint(len(body)) + body
+
+
+_TENSOR_HEADERS: dict[tuple[str, str, tuple[int, ...]], bytes] = {}
+_TENSOR_HEADERS_MAX = 4096  # distinct (output, shape) pairs kept; the cache restarts beyond
+
+
+def _string_field(tag: bytes, value: str) -> bytes:
+    if not value:
+        return b""  # proto3 leaves empty strings out
+    data = value.encode()
+    return tag + _varint(len(data)) + data
+
+
+def _tensor_header(name: str, datatype: str, shape: tuple[int, ...]) -> bytes:
+    """Field 5 (``outputs``) of one raw output: the same bytes for every answer of a shape."""
+    key = (name, datatype, shape)
+    header = _TENSOR_HEADERS.get(key)
+    if header is None:
+        body = _Tensor(name=name, datatype=datatype, shape=shape).SerializeToString()
+        header = b"\x2a" + _varint(len(body)) + body
+        if len(_TENSOR_HEADERS) >= _TENSOR_HEADERS_MAX:
+            _TENSOR_HEADERS.clear()
+        _TENSOR_HEADERS[key] = header
+    return header
+
+
+def raw_answer_bytes(resp: InferResponse) -> bytes:
+    """A serialized ModelInferResponse with raw outputs and no parameters, written directly.
+
+    Byte for byte what protobuf writes (fields in number order, empty strings left out); the
+    output tensors' descriptions are cached per name, datatype and shape.
+
+    >>> import numpy as np
+    >>> from inference_server.core.types import InferResponse, ResponseOutput
+    >>> p = np.array([[0.25, 0.75]], dtype=np.float32)
+    >>> answer = InferResponse(model_name="m", model_version="2", id="", outputs=[
+    ...     ResponseOutput(name="probabilities", datatype="FP32", shape=(1, 2), data=p)])
+    >>> raw_answer_bytes(answer) == response_to_proto(answer, raw=True).SerializeToString()
+    True
+    """
+    parts = [
+        _string_field(b"\x0a", resp.model_name),
+        _string_field(b"\x12", resp.model_version),
+        _string_field(b"\x1a", resp.id),
+    ]
+    for o in resp.outputs:
+        parts.append(_tensor_header(o.name, o.datatype, tuple(o.shape)))
+    for o in resp.outputs:
+        data = encode_raw(o.data, o.datatype)
+        parts.append(b"\x32" + _varint(len(data)) + data)
+    return b"".join(parts)
+
+
+def stream_error(message: str, model_name: str, request_id: str) -> bytes:
+    """A serialized ModelStreamInferResponse answering one request with ``error_message``."""
+    echo = pb.ModelInferResponse(model_name=model_name, id=request_id)
+    return pb.ModelStreamInferResponse(
+        error_message=message, infer_response=echo
+    ).SerializeToString()
+
+
 def _contents(datatype: str, values: list[Any]) -> pb.InferTensorContents:
     field = CONTENTS_FIELD.get(datatype)
     if field is None:  # FP16 has no typed field: the protocol says raw only

@@ -2,8 +2,9 @@
 
 ``start_grpc_server`` returns once the server listens, with the bound port (port 0 picks a
 free one). Message size limits are grpc's own channel options, so an oversized request is
-refused with RESOURCE_EXHAUSTED before any of our code runs. SO_REUSEPORT is off unless the
-settings ask for it (several worker processes sharing the port).
+refused with RESOURCE_EXHAUSTED before any of our code runs (``server.max_request_bytes``).
+SO_REUSEPORT is off unless the caller asks for it (the worker processes of one server share
+the port: process wiring, not a setting).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from inference_server.grpc.servicer import SERVICE_NAME, InferenceServicer
 if TYPE_CHECKING:
     from inference_server.auth import BearerAuth
     from inference_server.service import InferenceService
-    from inference_server.settings import ServerSettings
+    from modelyard.settings import ServerSettings
 
 
 class GrpcServerHandle:
@@ -40,6 +41,7 @@ async def start_grpc_server(
     port: int,
     settings: ServerSettings,
     *,
+    reuse_port: bool = False,
     auth: BearerAuth | None = None,
     admin: AdminService | None = None,
 ) -> GrpcServerHandle:
@@ -51,14 +53,13 @@ async def start_grpc_server(
     Raises:
         RuntimeError: the address cannot be bound.
     """
-    limit = settings.max_message_bytes
+    limit = settings.max_request_bytes
     server = grpc.aio.server(
         options=[
             ("grpc.max_receive_message_length", limit),
             ("grpc.max_send_message_length", limit),
-            ("grpc.so_reuseport", 1 if settings.reuse_port else 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
         ],
-        maximum_concurrent_rpcs=settings.grpc_max_concurrent_rpcs,
     )
     admin = admin or AdminService.local(service, auth)
     admin_servicer = AdminServicer(admin)

@@ -6,18 +6,16 @@ INTERNAL). Domain errors map through :data:`~inference_server.grpc.errors.GRPC_S
 anything else is logged once here, at the edge, and answered INTERNAL. Nothing is logged per
 successful request.
 
-ModelStreamInfer (Triton's shape) runs the requests of one stream concurrently, up to
-``STREAM_WINDOW`` at a time (so the micro-batcher merges a stream's requests into batches),
-and writes the answers in request order, each carrying its request's id: a client can pair
-answers with requests by position or by id. An error answers that request with
-``error_message`` (and its id) and the stream goes on. Ordered delivery costs no extra
-wake-ups: the writer awaits the oldest request's task; one batch settles many tasks at once.
+ModelStreamInfer (Triton's shape) reads a stream's requests in a tight loop and queues each
+at once in its version's batcher (:meth:`InferenceService.start_infer`: a future, no task per
+request), so a stream's requests batch together; answers are written in request order, each
+carrying its request's id, so a client can pair them by position or by id. An error answers
+that request with ``error_message`` (and its id) and the stream goes on. The machinery and
+its measurements: :mod:`inference_server.grpc.stream`.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -29,17 +27,17 @@ from inference_server.auth import AUTHORIZATION, BearerAuth
 from inference_server.grpc import convert
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc.errors import GRPC_STATUS
+from inference_server.grpc.stream import STREAM_WINDOW, OrderedStream
 from modelyard.errors import ModelyardError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable
 
-    from inference_server.service import InferenceService
+    from inference_server.service import InferenceService, InferJob
 
 log = logging.getLogger(__name__)
 
 SERVICE_NAME = "inference.GRPCInferenceService"
-STREAM_WINDOW = 256
 
 Context = grpc.aio.ServicerContext[bytes, Any]
 
@@ -135,53 +133,42 @@ class InferenceServicer:
     async def repository_index(self, req: pb.RepositoryIndexRequest) -> pb.RepositoryIndexResponse:
         return convert.index_to_proto(await self._service.repository_index(ready_only=req.ready))
 
-    async def _stream_answer(self, data: bytes) -> pb.ModelStreamInferResponse:
+    def _stream_start(self, data: bytes, busy: bool) -> InferJob | bytes:
+        """Start one request of a stream: its job, or its error answer now."""
         req = None
         try:
             req = pb.ModelInferRequest.FromString(data)
-            answer = await self.model_infer(req)
-            return pb.ModelStreamInferResponse(infer_response=answer)
+            try:
+                request = convert.request_from_proto(req)
+            except ModelyardError as exc:
+                self._service.record_failure(req.model_name, req.model_version, exc)
+                raise
+            return self._service.start_infer(request, busy)
         except Exception as exc:  # the edge: the error answers this request only
             _, message = status_of(exc)
-        echo = pb.ModelInferResponse(
-            model_name=req.model_name if req else "", id=req.id if req else ""
-        )
-        return pb.ModelStreamInferResponse(error_message=message, infer_response=echo)
+        return convert.stream_error(message, req.model_name if req else "", req.id if req else "")
 
-    async def model_stream_infer(
-        self, requests: AsyncIterator[bytes], context: Context
-    ) -> AsyncIterator[pb.ModelStreamInferResponse]:
-        """Answer a stream of requests concurrently, in request order."""
+    async def _stream_settle(self, job: InferJob) -> bytes:
+        """The answer bytes of a started request (an error answer if it failed)."""
+        request = job.request
+        try:
+            response = await self._service.finish(job)
+            return convert.stream_answer(response, raw=request.raw_output)
+        except Exception as exc:  # the edge: the error answers this request only
+            _, message = status_of(exc)
+        return convert.stream_error(message, request.model_name, request.id)
+
+    async def model_stream_infer(self, _: AsyncIterator[bytes], context: Context) -> None:
+        """Answer a stream of requests, batched together, in request order."""
         if self._auth.inference_protected:
             try:
                 self._auth.check_inference(authorization(context))
             except ModelyardError as exc:
                 await context.abort(GRPC_STATUS[exc.code], exc.message)
-        window = asyncio.Semaphore(STREAM_WINDOW)
-        order: asyncio.Queue[asyncio.Task[pb.ModelStreamInferResponse] | None] = asyncio.Queue()
-
-        async def read() -> None:
-            try:
-                async for data in requests:
-                    await window.acquire()
-                    order.put_nowait(asyncio.create_task(self._stream_answer(data)))
-            finally:
-                order.put_nowait(None)  # the writer ends after the last request's answer
-
-        reader = asyncio.create_task(read())
-        try:
-            while (task := await order.get()) is not None:
-                answer = await task
-                window.release()
-                yield answer
-        finally:
-            reader.cancel()
-            while not order.empty():
-                if (left := order.get_nowait()) is not None:
-                    left.cancel()
-            # a broken request stream ends the reader with grpc's error: the call is over anyway
-            with contextlib.suppress(asyncio.CancelledError, grpc.RpcError):
-                await reader
+        stream = OrderedStream(
+            context, self._stream_start, self._stream_settle, self._service.abandon, STREAM_WINDOW
+        )
+        await stream.run()
 
     def handlers(self) -> dict[str, grpc.RpcMethodHandler[Any, Any]]:
         """The method table of ``inference.GRPCInferenceService`` without the admin calls
@@ -208,9 +195,7 @@ class InferenceServicer:
             "RepositoryIndex": unary(
                 self.repository_index, pb.RepositoryIndexRequest, pb.RepositoryIndexResponse
             ),
-            "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(
-                self.model_stream_infer,
-                response_serializer=pb.ModelStreamInferResponse.SerializeToString,
-            ),
+            # answers are written as bytes (convert.stream_answer): no serializer
+            "ModelStreamInfer": grpc.stream_stream_rpc_method_handler(self.model_stream_infer),
         }
         return table

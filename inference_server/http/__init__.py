@@ -23,6 +23,6 @@ machine left it ~58% of its core.
 
 from __future__ import annotations
 
-from inference_server.http.server import HttpServer, HttpSettings, start_http_server
+from inference_server.http.server import HttpServer, start_http_server
 
-__all__ = ["HttpServer", "HttpSettings", "start_http_server"]
+__all__ = ["HttpServer", "start_http_server"]

@@ -4,6 +4,8 @@
 when asked, so ``--workers N`` processes share one port), returns once listening, and hands
 back an :class:`HttpServer` with the bound ``port`` and a graceful ``close()``: stop
 accepting, let in-flight requests finish (up to ``drain_timeout_s``), then drop the rest.
+``settings`` is the server's settings section (:class:`modelyard.settings.ServerSettings`
+fits :class:`HttpOptions`); SO_REUSEPORT is process wiring, an argument of its own.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import asyncio
 import contextlib
 import socket
 from typing import TYPE_CHECKING, Protocol
-
-import msgspec
 
 from inference_server.http.messages import DateHeader, Handler
 from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry, HttpConnection
@@ -26,10 +26,10 @@ if TYPE_CHECKING:
 
 
 class HttpOptions(Protocol):
-    """What the adapter reads from the server's settings (``ServerSettings`` fits)."""
+    """What the adapter reads from the server's settings (``modelyard.settings.ServerSettings``)."""
 
     @property
-    def max_message_bytes(self) -> int:
+    def max_request_bytes(self) -> int:
         """Larger request bodies are refused with 413 before being read."""
 
     @property
@@ -41,22 +41,8 @@ class HttpOptions(Protocol):
         """A request not fully received this long after its first byte gets 408."""
 
     @property
-    def reuse_port(self) -> bool:
-        """Bind with SO_REUSEPORT so several worker processes share the port."""
-
-    @property
     def drain_timeout_s(self) -> float:
         """How long ``close()`` waits for in-flight requests."""
-
-
-class HttpSettings(msgspec.Struct, kw_only=True, frozen=True):
-    """Settings of the HTTP adapter alone (tests, benchmarks); see :class:`HttpOptions`."""
-
-    max_message_bytes: int = 64 * 1024 * 1024
-    max_header_bytes: int = 64 * 1024
-    request_timeout_s: float = 30.0
-    reuse_port: bool = False
-    drain_timeout_s: float = 10.0
 
 
 _BACKLOG = 2048
@@ -104,6 +90,7 @@ async def start_http_server(
     port: int,
     settings: HttpOptions,
     *,
+    reuse_port: bool = False,
     auth: BearerAuth | None = None,
     admin: AdminService | None = None,
 ) -> HttpServer:
@@ -111,10 +98,11 @@ async def start_http_server(
 
     ``admin`` applies admin calls on every worker and holds the tokens; without it a
     single-process admin is built over ``service`` with ``auth`` (None: every call open).
+    ``reuse_port`` binds with SO_REUSEPORT (the worker processes of one server share the port).
     Returns once listening; ``HttpServer.port`` is the bound port (``port=0`` picks one).
     """
-    api = HttpApi(service, settings.max_message_bytes, auth, admin)
-    return await serve(api, host, port, settings)
+    api = HttpApi(service, settings.max_request_bytes, auth, admin)
+    return await serve(api, host, port, settings, reuse_port=reuse_port)
 
 
 async def serve(
@@ -123,6 +111,7 @@ async def serve(
     port: int,
     settings: HttpOptions,
     *,
+    reuse_port: bool = False,
     idle_timeout_s: float = _KEEP_ALIVE_TIMEOUT_S,
 ) -> HttpServer:
     """Listen on ``host:port`` and answer every request with ``handler``.
@@ -131,7 +120,8 @@ async def serve(
         handler: answers one request; it must translate its own errors into responses.
         host: the address to bind.
         port: the port to bind; 0 picks a free one (read it from ``HttpServer.port``).
-        settings: limits and socket options.
+        settings: the limits and the drain timeout.
+        reuse_port: bind with SO_REUSEPORT so several worker processes share the port.
         idle_timeout_s: a connection with no request in flight is closed after this long.
 
     Returns:
@@ -139,7 +129,7 @@ async def serve(
     """
     loop = asyncio.get_running_loop()
     limits = ConnectionLimits(
-        settings.max_message_bytes,
+        settings.max_request_bytes,
         _MAX_PIPELINED,
         max_header_bytes=settings.max_header_bytes,
         request_timeout_s=settings.request_timeout_s,
@@ -155,7 +145,7 @@ async def serve(
         host,
         port,
         family=socket.AF_INET6 if ":" in host else socket.AF_INET,
-        reuse_port=settings.reuse_port or None,
+        reuse_port=reuse_port or None,
         backlog=_BACKLOG,
     )
     sweeper = loop.create_task(connections.sweep_idle(idle_timeout_s, settings.request_timeout_s))

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from inference_server.core.types import InferRequest
     from inference_server.loaded_version import LoadedVersion
-    from inference_server.prediction_log.settings import LogWriterSettings
+    from modelyard.settings import PredictionLogSettings
 
 SHADOW = ModelVariant.SHADOW.value
 
@@ -63,7 +63,7 @@ class Capture:
         settings: the log's settings (capacity, overflow policy).
     """
 
-    def __init__(self, settings: LogWriterSettings) -> None:
+    def __init__(self, settings: PredictionLogSettings) -> None:
         self.buffer: deque[Captured] = deque()
         self._capacity = settings.buffer_capacity
         self._reject = settings.overflow == "reject"

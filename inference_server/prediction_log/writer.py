@@ -25,6 +25,7 @@ import contextlib
 import logging
 import threading
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -41,8 +42,8 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from inference_server.prediction_log.records import SpooledRecord
-    from inference_server.prediction_log.settings import LogWriterSettings
     from inference_server.prediction_log.sinks import Sink
+    from modelyard.settings import PredictionLogSettings
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,24 @@ class PredictionLogWriter:
     """Owns one worker's buffer, spool and the two threads.
 
     Args:
-        settings: the log settings (enabled ones).
+        settings: the ``prediction_log`` settings section.
         worker: this worker's index (its spool folder, the ``worker`` column).
+        database_url: the database holding the table (``Settings.prediction_log_url``).
+        schema: PostgreSQL schema (``search_path``) of the table; None for the default.
     """
 
-    def __init__(self, settings: LogWriterSettings, worker: int) -> None:
+    def __init__(
+        self,
+        settings: PredictionLogSettings,
+        worker: int,
+        *,
+        database_url: str,
+        schema: str | None = None,
+    ) -> None:
         self.settings = settings
         self.worker = worker
+        self.database_url = database_url
+        self.schema = schema
         self.capture = Capture(settings)
         self.spooled = 0
         self.shipped = 0
@@ -84,8 +96,8 @@ class PredictionLogWriter:
             ConfigurationError: the spool folder is owned by another live process, or the
                 database URL is invalid.
         """
-        folder = self.settings.spool_dir / f"worker-{self.worker}"
-        sink = open_sink(self.settings.database_url, self.settings.schema)
+        folder = Path(self.settings.spool_dir) / f"worker-{self.worker}"
+        sink = open_sink(self.database_url, self.schema)
         self._spool = Spool(
             folder, segment_bytes=self.settings.segment_bytes, fsync=self.settings.fsync
         )

@@ -13,9 +13,10 @@ from control_plane.errors import HTTP_STATUS_BY_CODE
 from inference_server.grpc._generated import grpc_service_pb2, modelyard_admin_pb2
 from inference_server.grpc.errors import GRPC_STATUS
 from inference_server.http.errors import STATUS
-from inference_server.http.server import HttpServer, HttpSettings, start_http_server
+from inference_server.http.server import HttpServer, start_http_server
 from modelyard.errors import ErrorCode
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings
 from tests.inference_server.conftest import classifier_bytes, running_service
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
@@ -84,7 +85,7 @@ async def server(tmp_path: Path) -> AsyncIterator[HttpServer]:
     repo.mkdir()
     publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(1)})
     async with running_service(repo) as service:
-        srv = await start_http_server(service, "127.0.0.1", 0, HttpSettings())
+        srv = await start_http_server(service, "127.0.0.1", 0, ServerSettings())
         try:
             yield srv
         finally:

@@ -175,24 +175,25 @@ async def server(
 ) -> AsyncIterator[InferenceServer]:
     """A real server on 127.0.0.1:0 (gRPC + metrics, no HTTP) with model ``clf`` version 1.
 
-    Indirect parametrization passes extra ``ServerSettings`` fields (a dict).
+    Indirect parametrization passes extra ``server`` settings (a dict of
+    :class:`modelyard.settings.ServerSettings` fields).
     """
     from inference_server.app import InferenceServer
-    from inference_server.settings import ServerSettings
+    from modelyard.settings import ServerSettings, Settings
 
     publish("clf", 1)
     overrides: dict[str, Any] = getattr(request, "param", {})
-    settings = ServerSettings(
-        model_repository=repo,
+    server = ServerSettings(
+        model_repository=str(repo),
         grpc_port=0,
         http_port=None,
         metrics_port=0,
         control_mode="poll",
         poll_interval_s=0.05,
-        max_message_bytes=1024 * 1024,
+        max_request_bytes=1024 * 1024,
         **overrides,
     )
-    srv = InferenceServer(settings)
+    srv = InferenceServer(Settings(server=server))
     await srv.start()
     yield srv
     await srv.stop()

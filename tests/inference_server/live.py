@@ -21,8 +21,8 @@ import numpy as np
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
-from inference_server.settings import ServerSettings
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings, Settings
 
 from .conftest import classifier_bytes, classifier_reference
 
@@ -150,16 +150,16 @@ def live_server(repo: Path, **settings: Any) -> Iterator[Live]:
     """Model ``clf`` version 1 in ``repo``, served on both protocols (explicit control mode)."""
     publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(SEED)})
     options: dict[str, Any] = {
-        "model_repository": repo,
+        "model_repository": str(repo),
         "grpc_port": 0,
         "http_port": 0,
         "metrics_port": None,
         "control_mode": "explicit",
-        "max_message_bytes": 1024 * 1024,
+        "max_request_bytes": 1024 * 1024,
         "drain_timeout_s": 2.0,
     } | settings
     with asyncio.Runner() as runner:
-        server = InferenceServer(ServerSettings(**options))
+        server = InferenceServer(Settings(server=ServerSettings(**options)))
         runner.run(server.start())
         live = Live(runner, server)
         try:

@@ -27,8 +27,8 @@ from converters import convert
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
-from inference_server.settings import ServerSettings
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings, Settings
 from tests.converters.kinds import CLASSIFIERS, REGRESSORS, needs_bucket, with_bucket
 
 KINDS = [(k, True) for k in sorted(CLASSIFIERS)] + [(k, False) for k in sorted(REGRESSORS)]
@@ -159,14 +159,16 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     for index, (kind, classification, precision) in enumerate(SERVED):
         data, types[_name(index)], frames[_name(index)] = _fit(kind, classification, precision)
         publish_version(repo, _name(index), 1, {"model.onnx": data})
-    options = ServerSettings(
-        model_repository=repo,
-        grpc_port=0,
-        http_port=None,
-        metrics_port=None,
-        control_mode="explicit",
-        max_message_bytes=1024 * 1024,
-        drain_timeout_s=2.0,
+    options = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=None,
+            metrics_port=None,
+            control_mode="explicit",
+            max_request_bytes=1024 * 1024,
+            drain_timeout_s=2.0,
+        )
     )
     with asyncio.Runner() as runner:
         server = InferenceServer(options)

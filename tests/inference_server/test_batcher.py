@@ -287,3 +287,53 @@ async def test_cancelled_request_leaves_the_batcher_working() -> None:
     assert (await asyncio.wait_for(queued, 1.0))[0].shape == (2, 1)
     assert (await batcher.submit(_rows(1), 1))[0].shape == (1, 1)
     await batcher.close()
+
+
+async def test_requests_enqueued_in_one_pass_form_one_batch() -> None:
+    model = RecordingModel()
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000)
+    batcher.start()
+    futures = [batcher.enqueue(_rows(1, 10.0 * i), 1) for i in range(5)]
+    outs = await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
+    assert model.batches == [5]  # all five were queued when the consumer woke: no linger
+    for i, out in enumerate(outs):
+        np.testing.assert_array_equal(out[0], _rows(1, 10.0 * i)[0] + 1)
+    await batcher.close()
+
+
+async def test_a_lone_idle_enqueue_runs_inline_and_a_busy_one_hands_off() -> None:
+    model = RecordingModel()
+    inline_batches: list[int] = []
+
+    def inline(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        inline_batches.append(len(arrays[0]))
+        return [arrays[0] + 1.0]
+
+    batcher = MicroBatcher(model.run, inline=inline, inline_max_rows=4)
+    batcher.start()
+    out = await asyncio.wait_for(batcher.enqueue(_rows(1), 1), timeout=5.0)
+    np.testing.assert_array_equal(out[0], _rows(1)[0] + 1)
+    assert (inline_batches, model.batches) == ([1], [])
+    # a caller with other requests unanswered (a pipelining stream) counts as load
+    await asyncio.wait_for(batcher.enqueue(_rows(1), 1, busy=True), timeout=5.0)
+    assert (inline_batches, model.batches) == ([1], [1])
+    await batcher.close()
+
+
+async def test_enqueue_refuses_when_closing_or_full() -> None:
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run, max_queue_size=2)
+    batcher.start()
+    first = batcher.enqueue(_rows(1), 1)
+    await asyncio.sleep(0)  # the consumer takes it and blocks on the gate
+    queued = [batcher.enqueue(_rows(1), 1) for _ in range(2)]
+    with pytest.raises(ResourceExhausted, match="queue is full"):
+        batcher.enqueue(_rows(1), 1)
+    model.gate.set()
+    await asyncio.wait_for(asyncio.gather(first, *queued), timeout=5.0)
+    closing = asyncio.ensure_future(batcher.close())
+    await asyncio.sleep(0)
+    with pytest.raises(Unavailable):
+        batcher.enqueue(_rows(1), 1)
+    await closing

@@ -18,8 +18,8 @@ from control_plane.drift import dataset_drift
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
-from inference_server.settings import ServerSettings, SketchSettings
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings, Settings
 from modelyard.sketches import (
     CategoricalSketch,
     NumericSketch,
@@ -48,16 +48,17 @@ def _reference(rng: np.random.Generator) -> tuple[np.ndarray, bytes]:
 
 
 async def _start(repo: Path, **sketching: object) -> InferenceServer:
+    """A server over ``repo``; ``sketching`` sets ``server.sketch_<name>`` settings."""
     settings = ServerSettings(
-        model_repository=repo,
+        model_repository=str(repo),
         grpc_port=0,
         http_port=0,
         metrics_port=None,
         control_mode="explicit",
         admin_token=ADMIN,
-        sketches=SketchSettings(**sketching),  # type: ignore[arg-type]
+        **{f"sketch_{name}": value for name, value in sketching.items()},  # type: ignore[arg-type]
     )
-    server = InferenceServer(settings)
+    server = InferenceServer(Settings(server=settings))
     await server.start()
     return server
 

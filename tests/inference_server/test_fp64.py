@@ -62,11 +62,17 @@ async def server(
     repo: Path, fitted: tuple[lgb.LGBMClassifier, pd.DataFrame, bytes]
 ) -> AsyncIterator[InferenceServer]:
     from inference_server.app import InferenceServer
-    from inference_server.settings import ServerSettings
+    from modelyard.settings import ServerSettings, Settings
 
     publish_version(repo, "ts", 1, {"model.onnx": fitted[2]})
-    settings = ServerSettings(
-        model_repository=repo, grpc_port=0, http_port=0, metrics_port=None, control_mode="poll"
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=0,
+            metrics_port=None,
+            control_mode="poll",
+        )
     )
     srv = InferenceServer(settings)
     await srv.start()

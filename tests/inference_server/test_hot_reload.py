@@ -14,9 +14,9 @@ import pytest
 
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
-from inference_server.settings import ServerSettings
 from modelyard.errors import ConfigurationError, FailedPrecondition, NotFound, Unavailable
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings, Settings
 
 from .conftest import classifier_bytes, classifier_reference
 
@@ -163,12 +163,14 @@ async def test_explicit_mode_and_config_default_version(repo: Path) -> None:
     (repo / "clf" / "config.json").write_text(
         json.dumps({"version_policy": {"kind": "all"}, "default_version": 1})
     )
-    settings = ServerSettings(
-        model_repository=repo,
-        grpc_port=0,
-        http_port=None,
-        metrics_port=None,
-        control_mode="explicit",
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=None,
+            metrics_port=None,
+            control_mode="explicit",
+        )
     )
     srv = InferenceServer(settings)
     await srv.start()
@@ -194,13 +196,15 @@ async def test_explicit_mode_and_config_default_version(repo: Path) -> None:
 async def test_model_without_any_ready_version_is_retryable(repo: Path) -> None:
     (repo / "broken" / "1").mkdir(parents=True)
     (repo / "broken" / "1" / "model.onnx").write_bytes(b"not an onnx model")
-    settings = ServerSettings(
-        model_repository=repo,
-        grpc_port=0,
-        http_port=None,
-        metrics_port=None,
-        control_mode="poll",
-        poll_interval_s=0.05,
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=None,
+            metrics_port=None,
+            control_mode="poll",
+            poll_interval_s=0.05,
+        )
     )
     srv = InferenceServer(settings)
     await srv.start()
@@ -236,8 +240,10 @@ async def test_explicit_load_reports_a_failed_version_and_keeps_serving(
 
 
 async def test_missing_repository_is_a_configuration_error(tmp_path: Path) -> None:
-    settings = ServerSettings(
-        model_repository=tmp_path / "nope", grpc_port=0, http_port=None, metrics_port=None
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(tmp_path / "nope"), grpc_port=0, http_port=None, metrics_port=None
+        )
     )
     with pytest.raises(ConfigurationError, match="not a directory"):
         await InferenceServer(settings).start()
@@ -250,7 +256,9 @@ async def test_config_change_reloads_only_when_serving_settings_change(
 
     service = server.service
     before = service.model_statistics("clf")[0]
-    write_model_config(repo / "clf", ModelConfig(default_version=1))
+    # the file names the batching the version runs with (the server's default): no serving change
+    batching = server.settings.server.default_batching
+    write_model_config(repo / "clf", ModelConfig(default_version=1, batching=batching))
     await service.load_model("clf")
     assert service.model_statistics("clf")[0] is before  # same loaded version object's stats
     write_model_config(

@@ -42,7 +42,7 @@ NAMES = st.text(max_size=12).filter(lambda n: n != "input")
 def live(tmp_path: Path) -> Iterator[Live]:
     repo = tmp_path / "repo"
     repo.mkdir()
-    with live_server(repo, max_message_bytes=LIMIT) as server:
+    with live_server(repo, max_request_bytes=LIMIT) as server:
         yield server
 
 
@@ -312,7 +312,7 @@ def test_property_16_invalid_requests_rejected_grpc(live: Live) -> None:
     client_class = {
         grpc.StatusCode.INVALID_ARGUMENT,
         grpc.StatusCode.NOT_FOUND,
-        grpc.StatusCode.RESOURCE_EXHAUSTED,  # over max_message_bytes
+        grpc.StatusCode.RESOURCE_EXHAUSTED,  # over server.max_request_bytes
     }
 
     @PROPERTY

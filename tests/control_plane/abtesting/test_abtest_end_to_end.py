@@ -23,10 +23,14 @@ import pytest
 
 from control_plane.server import ControlPlaneServer
 from inference_server.app import InferenceServer
-from inference_server.prediction_log.settings import LogWriterSettings
-from inference_server.settings import ServerSettings
 from modelyard.enums import ModelStage
-from modelyard.settings import load_settings
+from modelyard.settings import (
+    DatabaseSettings,
+    PredictionLogSettings,
+    ServerSettings,
+    Settings,
+    load_settings,
+)
 from modelyard.storage import Database, upgrade
 from tests.control_plane.abtesting.helpers import definition
 from tests.control_plane.conftest import admin_token
@@ -59,16 +63,19 @@ async def planes(tmp_path: Path) -> AsyncIterator[Planes]:
     await upgrade(database)
     await database.dispose()
     server = InferenceServer(
-        ServerSettings(
-            model_repository=repo,
-            grpc_port=0,
-            http_port=0,
-            metrics_port=None,
-            control_mode="poll",
-            poll_interval_s=0.2,
-            admin_token=ADMIN,
-            prediction_log=LogWriterSettings(
-                database_url=url, spool_dir=tmp_path / "spool", fsync=False
+        Settings(
+            database=DatabaseSettings(url=url),
+            server=ServerSettings(
+                model_repository=str(repo),
+                grpc_port=0,
+                http_port=0,
+                metrics_port=None,
+                control_mode="poll",
+                poll_interval_s=0.2,
+                admin_token=ADMIN,
+            ),
+            prediction_log=PredictionLogSettings(
+                enabled=True, spool_dir=str(tmp_path / "spool"), fsync=False
             ),
         )
     )

@@ -5,60 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import os
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import httpx
 import msgspec
 import numpy as np
 import pytest
-from matplotlib import image
 
 from control_plane.server import ControlPlaneServer
 from modelyard.prediction_log import PredictionRecord, prediction_log, record_values
 from tests.control_plane.abtesting.helpers import definition
 from tests.control_plane.abtesting.test_abtest_cli_rest import _staged
+from tests.control_plane.pages import pixels_of, render
 from tests.control_plane.registry.helpers import admin_token_of
 
 pytestmark = pytest.mark.slow
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return found
-
-
-def _render(url: str, out: Path) -> tuple[str, np.ndarray]:
-    base = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        f"--user-data-dir={out.parent / 'chromium-profile'}",
-    ]
-    dom = subprocess.run(
-        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    subprocess.run(
-        [*base, f"--screenshot={out}", "--window-size=900,1200", url],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    return dom, image.imread(str(out))
-
-
-def _pixels_of(picture: np.ndarray, colour: str) -> int:
-    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
-    return int(np.all(np.abs(picture[:, :, :3] - rgb) < 0.02, axis=2).sum())
 
 
 def _attribute(dom: str, element: str, selector: str, name: str) -> str:
@@ -110,7 +72,7 @@ async def test_page_renders_variant_metrics_and_lift_from_live_data(
         report = (await client.get(f"/v1/ab-tests/{test['id']}/report?points=24")).json()
     # The control plane serves from this event loop: Chromium runs in a thread.
     page = f"{control_plane.url}/v1/ab-tests/{test['id']}/page"
-    dom, picture = await asyncio.to_thread(_render, page, tmp_path / "p.png")
+    dom, picture = await asyncio.to_thread(render, page, tmp_path / "p.png", height=1200)
     assert report["recommendation"]["action"] == "promote_treatment"
     assert _attribute(dom, "p", 'id="recommendation"', "data-action") == "promote_treatment"
     last = report["series"][-1]
@@ -122,5 +84,5 @@ async def test_page_renders_variant_metrics_and_lift_from_live_data(
         assert float(drawn) == pytest.approx(last["lift"][bound])
     assert 'id="means-chart" data-points="24"' in dom
     assert "<polygon" in dom
-    assert _pixels_of(picture, "#1f77b4") > 200  # control line and the lift line
-    assert _pixels_of(picture, "#d62728") > 100  # treatment line
+    assert pixels_of(picture, "#1f77b4") > 200  # control line and the lift line
+    assert pixels_of(picture, "#d62728") > 100  # treatment line

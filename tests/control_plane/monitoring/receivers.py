@@ -59,6 +59,10 @@ class HttpReceiver:
     fail_first: int = 0
     answer: Callable[[Request], tuple[int, bytes]] | None = None
     """When set, answers every request that is not failed on purpose."""
+    hold: asyncio.Event | None = None
+    """When given, each answer waits until this event is set (a delivery kept in flight)."""
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a request has been recorded."""
     requests: list[Request] = field(default_factory=list)
     port: int = 0
     _server: Any = None
@@ -87,6 +91,9 @@ class HttpReceiver:
         body = await reader.readexactly(int(headers.get("content-length", "0")))
         request = Request(path, headers, body)
         self.requests.append(request)
+        self.arrived.set()
+        if self.hold is not None:
+            await self.hold.wait()
         failing = len(self.requests) <= self.fail_first
         status = b"500 Internal Server Error" if failing else b"200 OK"
         answer = b"busy" if failing else b"ok"

@@ -18,8 +18,8 @@ from control_plane.monitoring.drift_models import DriftCheckRequest
 from control_plane.monitoring.models import AlertType
 from control_plane.monitoring.sketch_client import SketchClient
 from inference_server.app import InferenceServer
-from inference_server.settings import ServerSettings
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings, Settings
 from modelyard.sketches import build_reference_profile, decode_profile, encode
 from tests.conftest import SyncDatabase
 from tests.control_plane.monitoring import helpers
@@ -85,13 +85,15 @@ def test_property_23_drift_detection_generates_alerts_with_details(
     _publish(repo, model)
     servers = [
         InferenceServer(
-            ServerSettings(
-                model_repository=repo,
-                grpc_port=0,
-                http_port=0,
-                metrics_port=None,
-                control_mode="explicit",
-                admin_token=ADMIN,
+            Settings(
+                server=ServerSettings(
+                    model_repository=str(repo),
+                    grpc_port=0,
+                    http_port=0,
+                    metrics_port=None,
+                    control_mode="explicit",
+                    admin_token=ADMIN,
+                )
             )
         )
         for _ in range(2)

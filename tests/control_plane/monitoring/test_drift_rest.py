@@ -5,16 +5,12 @@ headless Chromium with a chart per feature."""
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import numpy as np
 import pytest
-from matplotlib import image
 
 from control_plane.monitoring.report_page import CURRENT_COLOUR, REFERENCE_COLOUR
 from control_plane.server import ControlPlaneServer
@@ -28,6 +24,7 @@ from tests.control_plane.monitoring.drift_helpers import (
     scores,
     window_of,
 )
+from tests.control_plane.pages import pixels_of, render
 from tests.control_plane.registry.helpers import DEVELOPER, registration, with_lineage_features
 
 WINDOW = {"since": "2026-12-04T11:00:00Z", "until": "2026-12-04T12:00:00Z"}
@@ -50,43 +47,6 @@ async def plane_with_servers(
     finally:
         for server in servers:
             await server.stop()
-
-
-def _chromium() -> str:
-    found = shutil.which("chromium")
-    if found is None:
-        if os.environ.get("CI") == "true":
-            pytest.fail("chromium is required in CI (.ci/run installs it)")
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
-    return found
-
-
-def _render(url: str, out: Path) -> tuple[str, np.ndarray]:
-    """The DOM after Chromium rendered ``url``, and a screenshot of it."""
-    base = [
-        _chromium(),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        f"--user-data-dir={out.parent / 'chromium-profile'}",
-    ]
-    dom = subprocess.run(
-        [*base, "--dump-dom", url], capture_output=True, text=True, timeout=120, check=True
-    ).stdout
-    subprocess.run(
-        [*base, f"--screenshot={out}", "--window-size=900,2600", url],
-        capture_output=True,
-        timeout=120,
-        check=True,
-    )
-    return dom, image.imread(str(out))
-
-
-def _pixels_of(picture: np.ndarray, colour: str) -> int:
-    rgb = np.array([int(colour[i : i + 2], 16) for i in (1, 3, 5)]) / 255
-    close = np.all(np.abs(picture[:, :, :3] - rgb) < 0.02, axis=2)
-    return int(close.sum())
 
 
 async def test_drift_over_rest_and_the_html_report_in_chromium(
@@ -163,13 +123,14 @@ async def test_drift_over_rest_and_the_html_report_in_chromium(
         assert published.is_file()
 
     dom, picture = await asyncio.to_thread(
-        _render,
+        render,
         f"{plane.url}/v1/monitoring/drift-reports/{report['id']}/html",
         tmp_path / "report.png",
+        height=2600,
     )
     assert "DRIFTED" in dom
     for feature in ("charges", "plan", "tenure", "score"):
         assert f'data-feature="{feature}"' in dom
     assert dom.count('<rect class="reference"') >= 4 * 3
-    assert _pixels_of(picture, REFERENCE_COLOUR) > 2000  # the bars were painted
-    assert _pixels_of(picture, CURRENT_COLOUR) > 2000
+    assert pixels_of(picture, REFERENCE_COLOUR) > 2000  # the bars were painted
+    assert pixels_of(picture, CURRENT_COLOUR) > 2000

@@ -1,16 +1,20 @@
 """Notifications against real receivers, on SQLite and PostgreSQL: e-mail through an aiosmtpd
 server, Slack's JSON to a local HTTP receiver, signed webhooks to a receiver that fails the
-first N attempts (property 26); retries with backoff, attempts recorded, dead letters."""
+first N attempts (property 26); retries with backoff, attempts recorded, dead letters; a stop
+during a delivery that lets it finish (recorded, or kept for a retry) with no connection left."""
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import time
 
 import msgspec
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sqlalchemy.pool import QueuePool
 
 from control_plane.monitoring.build import Monitoring
 from control_plane.monitoring.models import ChannelKind, ChannelSpec, DeliveryState
@@ -187,3 +191,84 @@ async def test_a_deleted_channel_dead_letters_its_delivery(database: Database) -
     await monitoring.notifier.dispatch_due()
     [delivery] = await monitoring.alerts.deliveries(state=DeliveryState.DEAD)
     assert "no longer exists" in (delivery.last_error or "")
+
+
+def _assert_no_connection_left(database: Database) -> None:
+    """Every pooled connection came back, and none is left for the garbage collector to find
+    unclosed (a ResourceWarning, an error in these tests)."""
+    pool = database.engine.pool
+    assert isinstance(pool, QueuePool)
+    assert pool.checkedout() == 0
+    gc.collect()
+
+
+@pytest.mark.filterwarnings("error::ResourceWarning")
+async def test_stop_during_a_delivery_lets_it_finish_and_be_recorded(database: Database) -> None:
+    hold = asyncio.Event()
+    hook = HttpReceiver(hold=hold)
+    await hook.start()
+    config = helpers.settings(notify_poll_s=30.0)
+    monitoring = helpers.build_monitoring_real_clock(database, config)
+    try:
+        await monitoring.alerts.add_channel(
+            ChannelSpec(name="hook", kind=ChannelKind.WEBHOOK, target=hook.url)
+        )
+        await monitoring.alerts.raise_alert(helpers.drift_candidate())
+        await monitoring.notifier.start()
+        async with asyncio.timeout(20):
+            await hook.arrived.wait()  # the delivery is in flight: the receiver holds it
+        stopping = asyncio.create_task(monitoring.notifier.stop())
+        for _ in range(20):
+            await asyncio.sleep(0)
+        assert not stopping.done(), "stop() returned while a delivery was in flight"
+        hold.set()
+        async with asyncio.timeout(monitoring.notifier.stop_wait_s()):
+            await stopping
+    finally:
+        hold.set()
+        await monitoring.notifier.stop()
+        await hook.stop()
+    [delivery] = await monitoring.alerts.deliveries()
+    assert (delivery.state, delivery.attempts, len(hook.requests)) == (
+        DeliveryState.DELIVERED,
+        1,
+        1,
+    )
+    _assert_no_connection_left(database)
+
+
+@pytest.mark.filterwarnings("error::ResourceWarning")
+async def test_stop_during_a_delivery_that_times_out_keeps_it_for_a_retry(
+    database: Database,
+) -> None:
+    hold = asyncio.Event()
+    hook = HttpReceiver(hold=hold)
+    await hook.start()
+    monitoring, clock = helpers.build(database, helpers.settings(notify_timeout_s=0.5))
+    try:
+        await monitoring.alerts.add_channel(
+            ChannelSpec(name="hook", kind=ChannelKind.WEBHOOK, target=hook.url)
+        )
+        await monitoring.alerts.raise_alert(helpers.drift_candidate())
+        await monitoring.notifier.start()
+        async with asyncio.timeout(20):
+            await hook.arrived.wait()
+        await monitoring.notifier.stop()  # returns once the attempt timed out and was recorded
+        [delivery] = await monitoring.alerts.deliveries()
+        assert (delivery.state, delivery.attempts) == (DeliveryState.PENDING, 1)
+        assert "Timeout" in (delivery.last_error or "")
+        hook.hold = None
+        hold.set()
+        clock.advance(seconds=20)  # past the backoff
+        assert await monitoring.notifier.dispatch_due() == 1
+    finally:
+        hold.set()
+        await monitoring.notifier.stop()
+        await hook.stop()
+    [delivery] = await monitoring.alerts.deliveries()
+    assert (delivery.state, delivery.attempts, len(hook.requests)) == (
+        DeliveryState.DELIVERED,
+        2,
+        2,
+    )
+    _assert_no_connection_left(database)

@@ -15,7 +15,7 @@ import pytest
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
-from inference_server.settings import ServerSettings
+from modelyard.settings import ServerSettings, Settings
 
 ADMIN = "adm-" + "x" * 28
 INFER = "inf-" + "y" * 28
@@ -24,14 +24,16 @@ INFER = "inf-" + "y" * 28
 async def _start(
     repo: Path, *, admin_token: str = "", inference_token: str = ""
 ) -> InferenceServer:
-    settings = ServerSettings(
-        model_repository=repo,
-        grpc_port=0,
-        http_port=0,
-        metrics_port=None,
-        control_mode="explicit",
-        admin_token=admin_token,
-        inference_token=inference_token,
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=0,
+            metrics_port=None,
+            control_mode="explicit",
+            admin_token=admin_token,
+            inference_token=inference_token,
+        )
     )
     server = InferenceServer(settings)
     await server.start()

@@ -15,7 +15,6 @@ import pytest
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import modelyard_admin_pb2 as apb
 from inference_server.grpc._generated import modelyard_admin_pb2_grpc as apbg
-from inference_server.settings import ServerSettings
 from modelyard.model_repository import (
     BatchingConfig,
     ModelConfig,
@@ -24,6 +23,7 @@ from modelyard.model_repository import (
     write_model_config,
 )
 from modelyard.routing import assign_arm
+from modelyard.settings import ServerSettings, Settings
 
 ROW = [0.5, -1.0, 2.0, 0.25]
 TOKEN = "t" * 32
@@ -38,14 +38,16 @@ async def server(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[Infe
             {"version_policy": {"kind": "specific", "versions": [1, 2]}, "default_version": 1}
         )
     )
-    settings = ServerSettings(
-        model_repository=repo,
-        grpc_port=0,
-        http_port=0,
-        metrics_port=None,
-        control_mode="explicit",
-        admin_token=TOKEN,
-        default_batching=BatchingConfig(max_batch_size=8),
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=0,
+            metrics_port=None,
+            control_mode="explicit",
+            admin_token=TOKEN,
+            max_batch_size=8,
+        )
     )
     srv = InferenceServer(settings)
     await srv.start()
@@ -115,8 +117,14 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
 ) -> None:
     answer = await http.put("/v2/models/clf/routes", json={"routes": _arms(0.0, 1.0)})
     assert answer.status_code == 200
-    settings = ServerSettings(
-        model_repository=repo, grpc_port=0, http_port=0, metrics_port=None, control_mode="poll"
+    settings = Settings(
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=0,
+            metrics_port=None,
+            control_mode="poll",
+        )
     )
     other = InferenceServer(settings)
     await other.start()

@@ -9,9 +9,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from inference_server.http.server import HttpServer, HttpSettings, start_http_server
+from inference_server.http.server import HttpServer, start_http_server
 from inference_server.service import InferenceService
 from modelyard.model_repository import ModelConfig, VersionPolicy, write_model_config
+from modelyard.settings import ServerSettings
 
 from ..conftest import running_service
 
@@ -30,7 +31,7 @@ async def service(repo: Path, publish: Callable[..., Path]) -> AsyncIterator[Inf
 
 @pytest.fixture
 async def server(service: InferenceService) -> AsyncIterator[HttpServer]:
-    settings = HttpSettings(max_message_bytes=BODY_LIMIT, drain_timeout_s=2.0)
+    settings = ServerSettings(max_request_bytes=BODY_LIMIT, drain_timeout_s=2.0)
     srv = await start_http_server(service, "127.0.0.1", 0, settings)
     yield srv
     await srv.close()

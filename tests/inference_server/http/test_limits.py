@@ -9,7 +9,8 @@ import re
 import resource
 
 from inference_server.http.messages import HttpRequest, HttpResponse
-from inference_server.http.server import HttpServer, HttpSettings, serve
+from inference_server.http.server import HttpServer, serve
+from modelyard.settings import ServerSettings
 
 
 async def _echo(request: HttpRequest) -> HttpResponse:
@@ -17,7 +18,7 @@ async def _echo(request: HttpRequest) -> HttpResponse:
 
 
 async def _server(**kw: object) -> HttpServer:
-    settings = HttpSettings(max_message_bytes=1024, **kw)  # type: ignore[arg-type]
+    settings = ServerSettings(max_request_bytes=1024, **kw)  # type: ignore[arg-type]
     return await serve(_echo, "127.0.0.1", 0, settings)
 
 
@@ -75,7 +76,7 @@ async def test_endless_header_line_is_refused_before_it_fills_memory() -> None:
 
 async def test_slow_client_gets_408_within_the_request_deadline() -> None:
     server = await serve(
-        _echo, "127.0.0.1", 0, HttpSettings(request_timeout_s=0.4), idle_timeout_s=30.0
+        _echo, "127.0.0.1", 0, ServerSettings(request_timeout_s=0.4), idle_timeout_s=30.0
     )
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)

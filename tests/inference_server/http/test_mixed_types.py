@@ -13,8 +13,9 @@ import httpx
 import numpy as np
 import pytest
 
-from inference_server.http import HttpSettings, start_http_server
+from inference_server.http import start_http_server
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings
 
 from ..conftest import fit_mixed_type_pipeline, running_service
 
@@ -28,7 +29,7 @@ def fitted() -> tuple[Any, Any, bytes]:
 async def client(repo: Path, fitted: tuple[Any, Any, bytes]) -> AsyncIterator[httpx.AsyncClient]:
     publish_version(repo, "churn", 1, {"model.onnx": fitted[2]})
     async with running_service(repo, mode="none") as service:
-        server = await start_http_server(service, "127.0.0.1", 0, HttpSettings())
+        server = await start_http_server(service, "127.0.0.1", 0, ServerSettings())
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as http:
             yield http
         await server.close()

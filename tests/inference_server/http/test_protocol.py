@@ -10,7 +10,8 @@ import httpx
 import pytest
 
 from inference_server.http.messages import HttpRequest, HttpResponse
-from inference_server.http.server import HttpServer, HttpSettings, serve
+from inference_server.http.server import HttpServer, serve
+from modelyard.settings import ServerSettings
 
 
 async def _echo(request: HttpRequest) -> HttpResponse:
@@ -28,7 +29,7 @@ async def _raw(port: int, data: bytes) -> bytes:
 
 @pytest.fixture
 async def echo_server() -> AsyncIterator[HttpServer]:
-    server = await serve(_echo, "127.0.0.1", 0, HttpSettings(max_message_bytes=1024))
+    server = await serve(_echo, "127.0.0.1", 0, ServerSettings(max_request_bytes=1024))
     yield server
     await server.close()
 
@@ -82,7 +83,7 @@ async def test_handler_bug_is_500_and_connection_keeps_serving() -> None:
             raise RuntimeError("boom")
         return HttpResponse(200, b"{}")
 
-    server = await serve(flaky, "127.0.0.1", 0, HttpSettings())
+    server = await serve(flaky, "127.0.0.1", 0, ServerSettings())
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.port}") as client:
             assert (await client.get("/")).status_code == 500
@@ -99,7 +100,7 @@ async def test_close_finishes_in_flight_requests_and_stops_accepting() -> None:
         await release.wait()
         return HttpResponse(200, b'{"done":true}')
 
-    server = await serve(slow, "127.0.0.1", 0, HttpSettings(drain_timeout_s=5))
+    server = await serve(slow, "127.0.0.1", 0, ServerSettings(drain_timeout_s=5))
     port = server.port
     async with httpx.AsyncClient() as client:
         in_flight = asyncio.create_task(client.get(f"http://127.0.0.1:{port}/"))
@@ -116,8 +117,8 @@ async def test_close_finishes_in_flight_requests_and_stops_accepting() -> None:
 
 
 async def test_reuse_port_lets_two_servers_share_a_port() -> None:
-    first = await serve(_echo, "127.0.0.1", 0, HttpSettings(reuse_port=True))
-    second = await serve(_echo, "127.0.0.1", first.port, HttpSettings(reuse_port=True))
+    first = await serve(_echo, "127.0.0.1", 0, ServerSettings(), reuse_port=True)
+    second = await serve(_echo, "127.0.0.1", first.port, ServerSettings(), reuse_port=True)
     try:
         assert second.port == first.port
         async with httpx.AsyncClient() as client:
@@ -129,7 +130,7 @@ async def test_reuse_port_lets_two_servers_share_a_port() -> None:
 
 
 async def test_idle_and_stalled_connections_are_closed() -> None:
-    server = await serve(_echo, "127.0.0.1", 0, HttpSettings(), idle_timeout_s=0.2)
+    server = await serve(_echo, "127.0.0.1", 0, ServerSettings(), idle_timeout_s=0.2)
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         assert await asyncio.wait_for(reader.read(), 5) == b""  # idle: closed by the server
@@ -168,7 +169,7 @@ async def test_client_that_does_not_read_gets_every_answer_in_order() -> None:
     async def large(request: HttpRequest) -> HttpResponse:
         return HttpResponse(200, request.path + big)
 
-    server = await serve(large, "127.0.0.1", 0, HttpSettings())
+    server = await serve(large, "127.0.0.1", 0, ServerSettings())
     try:
         reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
         count = 80  # more than max_pipelined, far more than the transport's write buffer

@@ -5,48 +5,56 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
 import sqlalchemy as sa
 
 from inference_server.app import InferenceServer
-from inference_server.prediction_log.settings import LogWriterSettings
-from inference_server.settings import ServerSettings
 from modelyard.prediction_log import PredictionRecord, prediction_log, record_from_row
+from modelyard.settings import DatabaseSettings, PredictionLogSettings, ServerSettings, Settings
 from modelyard.storage import Database
 from tests.conftest import POSTGRES_URL
 
 N_FEATURES = 4
 
 
-def log_settings(database: Database, spool: Path, **overrides: Any) -> LogWriterSettings:
-    """Log settings pointing at ``database`` (its file, or its PostgreSQL schema)."""
-    url = database.url if database.is_sqlite else POSTGRES_URL
-    values: dict[str, Any] = {
-        "database_url": url,
-        "schema": None if database.is_sqlite else database.schema,
-        "spool_dir": spool,
-        "fsync": False,
-    }
+class LogSetup(NamedTuple):
+    """A prediction log in the test database: its settings section, database and schema."""
+
+    section: PredictionLogSettings
+    database_url: str
+    schema: str | None
+
+
+def log_settings(database: Database, spool: Path, **overrides: Any) -> LogSetup:
+    """An enabled log pointing at ``database`` (its file, or its PostgreSQL schema)."""
+    values: dict[str, Any] = {"enabled": True, "spool_dir": str(spool), "fsync": False}
     values.update(overrides)
-    return LogWriterSettings(**values)
+    return LogSetup(
+        section=PredictionLogSettings(**values),
+        database_url=database.url if database.is_sqlite else POSTGRES_URL,
+        schema=None if database.is_sqlite else database.schema,
+    )
 
 
 @asynccontextmanager
-async def logging_server(repo: Path, log: LogWriterSettings) -> AsyncIterator[InferenceServer]:
+async def logging_server(repo: Path, log: LogSetup) -> AsyncIterator[InferenceServer]:
     """A started server (gRPC + HTTP + metrics on port 0) over ``repo`` with ``log``."""
-    settings = ServerSettings(
-        model_repository=repo,
-        grpc_port=0,
-        http_port=0,
-        metrics_port=0,
-        control_mode="explicit",
-        max_message_bytes=1024 * 1024,
-        prediction_log=log,
+    settings = Settings(
+        database=DatabaseSettings(url=log.database_url),
+        server=ServerSettings(
+            model_repository=str(repo),
+            grpc_port=0,
+            http_port=0,
+            metrics_port=0,
+            control_mode="explicit",
+            max_request_bytes=1024 * 1024,
+        ),
+        prediction_log=log.section,
     )
-    server = InferenceServer(settings)
+    server = InferenceServer(settings, log_schema=log.schema)
     await server.start()
     try:
         yield server

@@ -157,7 +157,7 @@ async def test_replaying_the_spool_inserts_nothing_twice(
         assert await server.log_writer.flush()
         # A crash between the database commit and the checkpoint: everything is sent again.
         (tmp_path / "spool" / "worker-0" / "checkpoint").unlink()
-    writer = PredictionLogWriter(log, 0)
+    writer = PredictionLogWriter(log.section, 0, database_url=log.database_url, schema=log.schema)
     writer.start()
     try:
         assert await writer.flush()
