@@ -214,6 +214,8 @@ def measure(args: argparse.Namespace, models: dict[str, dict[str, Any]]) -> dict
 
 
 def _spread(values: list[float], digits: int) -> str:
+    if not values:
+        return "-"
     med = statistics.median(values)
     return f"{med:,.{digits}f} ({min(values):,.{digits}f}-{max(values):,.{digits}f})"
 
@@ -241,10 +243,9 @@ def table(run: dict[str, Any], baseline: str) -> str:
             tput = [r["throughput"] for r in mine]
             p50 = [r["p50_ms"] or 0.0 for r in mine]
             p99 = [r["p99_ms"] or 0.0 for r in mine]
-            ratio = [m["throughput"] / b["throughput"] for m, b in zip(mine, base, strict=True)]
-            p50_ratio = [
-                (m["p50_ms"] or 0.0) / (b["p50_ms"] or 1.0) for m, b in zip(mine, base, strict=True)
-            ]
+            pairs = list(zip(mine, base, strict=True))
+            ratio = [m["throughput"] / b["throughput"] for m, b in pairs if b["throughput"]]
+            p50_ratio = [(m["p50_ms"] or 0.0) / b["p50_ms"] for m, b in pairs if b["p50_ms"]]
             med = {
                 key: statistics.median(r[key] for r in mine)
                 for key in ("rows_per_run", "server_cpu_share", "core_idle_share")
@@ -278,12 +279,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
     parser.add_argument("--out", type=Path, help="also write the raw results (JSON) here")
+    parser.add_argument("--table-from", type=Path, help="only print the table of saved results")
     return parser.parse_args(argv)
 
 
 def main() -> None:
     """Measure, print the table, optionally save the raw results."""
     args = parse_args()
+    if args.table_from:
+        print(table(json.loads(args.table_from.read_text()), args.baseline))
+        return
     models = dict(DEFAULT_MODELS)
     for spec in args.model:
         name, _, config = spec.partition("=")

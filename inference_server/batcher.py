@@ -40,8 +40,12 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   fast as it answers them, so its gaps never look dense. The hysteresis keeps lingering on
   once it carries a load: lingering lowers the busy share (fewer session runs), and a single
   threshold flipped an earlier utilization gate between modes at every step. The signal costs
-  one comparison per batch decision and one or two ``pread`` calls per millisecond.
-  MEASURED
+  one comparison per batch decision (0.2 us) and one or two ``pread`` calls (2-3.5 us) per
+  millisecond at most. ``adaptive=False`` (``"batching": {"adaptive": false}``) keeps the old
+  rule. Not yet measured on a core with idle time: the only run so far (benchmarks/RESULTS.md,
+  "Hot path (issue 21)", ``python -m benchmarks.open_loop_batching``) found core 0 without
+  idle time at every point (load 10), so the defaults kept lingering as the old rule does
+  (medians per point 0.82-1.74x of batching off, old rule 0.59-1.78x, same run).
 * Inline runs: an idle request whose rows times the version's single-row cost (measured at
   load, ``OnnxModel.row_cost_ns``) fit in ``inline_max_us`` (default 100 us) runs on the
   event loop itself, skipping the session thread: the hand-off there and back (two thread
