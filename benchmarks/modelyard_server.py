@@ -12,13 +12,18 @@ it measures what two workers give on this machine with the load generator sharin
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
+
+import asyncpg
+from sqlalchemy.engine import make_url
 
 from benchmarks.contenders import (
     READY_TIMEOUT_S,
@@ -89,36 +94,80 @@ def write_repository(ctx: Context, name: str, batching: dict[str, object]) -> Pa
     return root
 
 
-Observation = Literal["default", "off", "on"]
+Observation = Literal["default", "off", "on", "on-pg"]
 """What the server records beside answering: its defaults (drift sketches on, prediction log
-off), nothing (``off``), or the prediction log and the sketches (``on``)."""
+off), nothing (``off``), or the prediction log and the sketches (``on``: the log in SQLite,
+the embedded default; ``on-pg``: in PostgreSQL, as in production)."""
+
+POSTGRES_URL = os.environ.get(
+    "MODELYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+"""The PostgreSQL server of ``on-pg`` (the tests' one): a private database is created on it
+for each start and dropped after the server stopped."""
 
 
-def observation_env(ctx: Context, name: str, observation: Observation) -> dict[str, str]:
-    """Environment of a server with ``observation``; ``on`` logs every prediction into a fresh
-    SQLite database (migrated here, as ``modelyard db upgrade`` does) through a local spool."""
+async def _admin(sql: str) -> None:
+    try:
+        conn = await asyncpg.connect(POSTGRES_URL, timeout=5)
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        raise ContenderUnavailable(f"PostgreSQL at {POSTGRES_URL} unreachable ({exc})") from exc
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def private_postgres(name: str) -> tuple[str, Callable[[], None]]:
+    """A fresh PostgreSQL database for one server start: (its URL, a function dropping it)."""
+    database = f"bench_{name.replace('-', '_')}_{os.getpid()}"
+    asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}"'))
+    asyncio.run(_admin(f'CREATE DATABASE "{database}"'))
+    url = make_url(POSTGRES_URL).set(database=database).render_as_string(hide_password=False)
+    return url, lambda: asyncio.run(_admin(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)'))
+
+
+def observation_env(
+    ctx: Context, name: str, observation: Observation
+) -> tuple[dict[str, str], Callable[[], None] | None]:
+    """Environment of a server with ``observation`` and what to clean up after it stopped.
+
+    ``on`` logs every prediction into a fresh SQLite database, ``on-pg`` into a fresh
+    PostgreSQL database (either migrated here, as ``modelyard db upgrade`` does), through a
+    local spool."""
     if observation == "default":
-        return {}
+        return {}, None
     if observation == "off":
-        return {"MODELYARD_SERVER_SKETCHES": "false", "MODELYARD_PREDICTION_LOG_ENABLED": "false"}
+        return {
+            "MODELYARD_SERVER_SKETCHES": "false",
+            "MODELYARD_PREDICTION_LOG_ENABLED": "false",
+        }, None
     folder = ctx.work_dir / "modelyard" / f"{name}-log"
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
+    cleanup = None
+    url = f"sqlite:///{folder / 'modelyard.db'}"
+    if observation == "on-pg":
+        url, cleanup = private_postgres(name)
     env = {
-        "MODELYARD_DATABASE_URL": f"sqlite:///{folder / 'modelyard.db'}",
+        "MODELYARD_DATABASE_URL": url,
         "MODELYARD_SERVER_SKETCHES": "true",
         "MODELYARD_PREDICTION_LOG_ENABLED": "true",
         "MODELYARD_PREDICTION_LOG_SPOOL_DIR": str(folder / "spool"),
     }
-    subprocess.run(
-        [ctx.modelyard_python, "-m", "modelyard", "db", "upgrade"],
-        cwd=server_cwd(ctx),
-        env={**os.environ, **env},
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return env
+    try:
+        subprocess.run(
+            [ctx.modelyard_python, "-m", "modelyard", "db", "upgrade"],
+            cwd=server_cwd(ctx),
+            env={**os.environ, **env},
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+    except BaseException:
+        if cleanup is not None:
+            cleanup()
+        raise
+    return env, cleanup
 
 
 def _starter(
@@ -131,7 +180,7 @@ def _starter(
     def start(ctx: Context) -> ServerProcess:
         check_available(ctx)
         root = write_repository(ctx, name, batching)
-        env = observation_env(ctx, name, observation)
+        env, cleanup = observation_env(ctx, name, observation)
         http, grpc_port, metrics = free_port(), free_port(), free_port()
         cmd = [
             *pin(cpus),
@@ -153,6 +202,8 @@ def _starter(
             str(workers),
         ]
         server = start_server(name, cmd, ctx.log(name), cwd=server_cwd(ctx), env=env)
+        if cleanup is not None:
+            server.cleanup.append(cleanup)
         server.ports.update(http=http, grpc=grpc_port, metrics=metrics)
         try:
             await_ready(server, READY_TIMEOUT_S, grpc_targets=(f"127.0.0.1:{grpc_port}",))
@@ -244,6 +295,15 @@ def modelyard_contenders() -> list[Contender]:
             "on and every prediction logged (SQLite)",
             endpoints=observed_endpoints,
             start=_starter("modelyard-observed", BATCHING_ON, 1, "0", "on"),
+            concurrencies=(64,),
+        ),
+        Contender(
+            name="modelyard-observed-pg",
+            family="observation",
+            description="modelyard serve, 1 worker, batching on (defaults), drift sketches "
+            "on and every prediction logged (PostgreSQL on the same machine, not pinned)",
+            endpoints=observed_endpoints,
+            start=_starter("modelyard-observed-pg", BATCHING_ON, 1, "0", "on-pg"),
             concurrencies=(64,),
         ),
         Contender(

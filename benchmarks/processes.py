@@ -15,6 +15,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,6 +67,8 @@ class ServerProcess:
     log: Path
     ports: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    cleanup: list[Callable[[], None]] = field(default_factory=list)
+    """Called (in order) once the process has stopped, e.g. to drop a database it used."""
 
     def log_tail(self, chars: int = 1500) -> str:
         """The last ``chars`` characters of the server log."""
@@ -95,6 +98,8 @@ class ServerProcess:
             self.process.wait(timeout)
         with contextlib.suppress(ProcessLookupError):
             os.killpg(group, signal.SIGKILL)  # stray workers of a server that exited
+        while self.cleanup:
+            self.cleanup.pop(0)()
 
 
 def start_server(

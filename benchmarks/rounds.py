@@ -23,7 +23,12 @@ PAIRS = (
     (
         "modelyard-observed",
         "modelyard-unobserved",
-        "prediction log and drift sketches on vs both off (issue 16)",
+        "prediction log (SQLite) and drift sketches on vs both off (issue 16)",
+    ),
+    (
+        "modelyard-observed-pg",
+        "modelyard-unobserved",
+        "prediction log (PostgreSQL) and drift sketches on vs both off (issue 16)",
     ),
 )
 """Contenders compared with each other per round: (contender, baseline, what differs)."""

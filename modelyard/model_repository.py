@@ -28,6 +28,16 @@ Completeness convention:
   :func:`write_model_config`. A version leaves the same way it came: renamed to a dot-name,
   then deleted (:func:`remove_version`).
 
+Batching defaults, one rule (Triton's and MLServer's): a key that a model's ``batching``
+section leaves out takes the *server's* setting, whether the section is absent, empty or
+partial. :func:`read_model_config` receives the server's batching
+(``ServerSettings.default_batching``, built from the ``server.*`` settings) and overlays only
+the keys the file names; a key the file names always wins, and every named key is validated
+with an error naming it. :class:`BatchingConfig`'s own defaults are the ``server.*`` defaults
+(``settings.py`` takes them from here), so a reader given no server settings resolves the same
+way as a server left at its defaults. Writers that edit a file keep it as written
+(:func:`update_model_config`): they never write out the keys a file left to the server.
+
 Model names (:func:`check_model_name`) are 1-128 letters, digits and ``_ . -`` starting with a
 letter or digit: safe as one folder name (no separator, no ``..``, no leading dot, no NUL).
 Every entry point that takes a model name from outside (the registry, the server's load and
@@ -88,6 +98,10 @@ class VersionPolicy(ConfigStruct, frozen=True):
 class BatchingConfig(ConfigStruct, frozen=True):
     """Dynamic batching of one model's versions (Triton's ``dynamic_batching``).
 
+    In ``config.json`` every key is optional; one left out takes the server's setting
+    (:func:`read_model_config`). The defaults here are the server's defaults
+    (``ServerSettings`` reads them from this class).
+
     Attributes:
         enabled: off means every request runs the session on its own.
         max_batch_size: most rows in one session run.
@@ -116,8 +130,8 @@ class BatchingConfig(ConfigStruct, frozen=True):
     max_batch_size: PositiveInt = 64
     max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000
     linger_us: Annotated[int, msgspec.Meta(ge=0)] = 1000
-    max_queue_size: PositiveInt = 1024
-    queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 0
+    max_queue_size: PositiveInt = 4096
+    queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000_000
     inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
     adaptive: bool = True
 
@@ -162,7 +176,7 @@ class ModelConfig(ConfigStruct, frozen=True):
         version_policy: which complete versions are loaded.
         default_version: the version that answers requests naming none; without it the
             highest loaded version answers.
-        batching: dynamic batching settings.
+        batching: dynamic batching settings; keys left out take the server's settings.
         routes: A/B arms for requests naming no version (empty: no routing).
         allow_non_finite: accept NaN/inf in float inputs (trees handle NaN as missing).
         max_rows_per_request: a request with more rows is refused with INVALID_ARGUMENT / 400
@@ -302,13 +316,26 @@ def read_model_config(
 ) -> ModelConfig:
     """Read ``config.json`` of a model, or the defaults when there is none.
 
+    The ``batching`` section is resolved key by key: a key the file names wins, every other
+    key takes ``default_batching`` (the server's settings), with or without a section.
+
+    >>> import tempfile
+    >>> model = Path(tempfile.mkdtemp())
+    >>> _ = (model / CONFIG_FILENAME).write_text('{"batching": {"max_batch_size": 8}}')
+    >>> server = BatchingConfig(max_batch_size=32, max_queue_size=100)
+    >>> batching = read_model_config(model, default_batching=server).batching
+    >>> batching.max_batch_size, batching.max_queue_size
+    (8, 100)
+
     Args:
         model_dir: the model's directory.
-        default_batching: the server-wide batching used when the file has no ``batching``
-            section (None: :class:`BatchingConfig` defaults).
+        default_batching: the server-wide batching that fills the keys the file's
+            ``batching`` section leaves out (None: :class:`BatchingConfig` defaults, which
+            are the server's defaults).
 
     Raises:
-        ConfigurationError: the file is not valid JSON or does not match the schema.
+        ConfigurationError: the file is not valid JSON or does not match the schema (the
+            message names the offending key).
     """
     path = model_dir / CONFIG_FILENAME
     try:
@@ -319,31 +346,48 @@ def read_model_config(
         config = _CONFIG_DECODER.decode(raw)
     except msgspec.DecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
-    if default_batching is not None and b'"batching"' not in raw:
-        config = msgspec.structs.replace(config, batching=default_batching)
-    return config
+    if default_batching is None:
+        return config
+    # The typed decode validated every key; this second pass only learns which keys the file
+    # names (a config file is small and read at load and poll time, never per request).
+    section = msgspec.json.decode(raw).get("batching", {})
+    named = {key: getattr(config.batching, key) for key in section}
+    return msgspec.structs.replace(
+        config, batching=msgspec.structs.replace(default_batching, **named)
+    )
 
 
 def write_model_config(model_dir: Path, config: ModelConfig) -> None:
-    """Write ``config.json`` atomically (aside, then ``os.replace``)."""
+    """Write ``config.json`` atomically (aside, then ``os.replace``).
+
+    Every field is written, ``batching`` included, so the file pins every batching key; code
+    that edits a model's file (the registry, the routes API) uses :func:`update_model_config`,
+    which keeps the keys left to the server's settings unwritten.
+    """
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
     tmp.write_bytes(_CONFIG_ENCODER.encode(config))
     os.replace(tmp, model_dir / CONFIG_FILENAME)
 
 
-def write_model_routes(model_dir: Path, routes: Sequence[Route]) -> ModelConfig:
-    """Replace the ``routes`` of a model's config.json atomically, keeping every other key.
+def update_model_config(model_dir: Path, changes: Mapping[str, object]) -> ModelConfig:
+    """Replace some top-level keys of a model's config.json atomically, keeping the others.
 
-    The other keys are kept as written (a file without ``batching`` keeps taking the
-    server's default); the result is checked against :class:`ModelConfig` before it replaces
-    the file (aside, fsync, ``os.replace``), so a poll never sees a half-written file.
+    The other keys are kept as written (a file without ``batching``, or with part of it, keeps
+    taking the server's settings for the rest); the result is checked against
+    :class:`ModelConfig` before it replaces the file (aside, fsync, ``os.replace``), so a poll
+    never sees a half-written file. A missing file counts as ``{}``.
+
+    Args:
+        model_dir: the model's directory (created if missing).
+        changes: top-level key -> new value (Structs, tuples and None as msgspec encodes them).
 
     Returns:
         The new configuration (as the file now reads, without server defaults).
 
     Raises:
-        ConfigurationError: the present file is not a JSON object matching the schema.
+        ConfigurationError: the present file is not a JSON object matching the schema, or a
+            change does not match it.
     """
     path = model_dir / CONFIG_FILENAME
     try:
@@ -354,12 +398,13 @@ def write_model_routes(model_dir: Path, routes: Sequence[Route]) -> ModelConfig:
         raise ConfigurationError(f"{path}: {exc}") from exc
     if not isinstance(raw, dict):
         raise ConfigurationError(f"{path}: expected a JSON object")
-    raw["routes"] = msgspec.to_builtins(list(routes))
+    raw.update(msgspec.to_builtins(dict(changes)))
     data = _CONFIG_ENCODER.encode(raw)
     try:
         config = _CONFIG_DECODER.decode(data)
     except msgspec.ValidationError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
+    model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
     with tmp.open("wb") as handle:
         handle.write(data)
@@ -368,6 +413,17 @@ def write_model_routes(model_dir: Path, routes: Sequence[Route]) -> ModelConfig:
     os.replace(tmp, path)
     _fsync_dir(model_dir)
     return config
+
+
+def write_model_routes(model_dir: Path, routes: Sequence[Route]) -> ModelConfig:
+    """Replace the ``routes`` of a model's config.json atomically, keeping every other key.
+
+    :func:`update_model_config` with ``routes`` only.
+
+    Raises:
+        ConfigurationError: the present file is not a JSON object matching the schema.
+    """
+    return update_model_config(model_dir, {"routes": tuple(routes)})
 
 
 def publish_version(

@@ -43,6 +43,7 @@ from modelyard.model_repository import BatchingConfig
 ENVIRONMENTS = ("dev", "staging", "production")
 ENV_PREFIX = "MODELYARD_"
 SECRET_KEY_PARTS = ("password", "token", "secret")
+_BATCHING = BatchingConfig()
 
 
 class _Section(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -129,20 +130,22 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     """Largest HTTP request head (request line + headers); beyond it: 431, connection closed."""
     request_timeout_s: Annotated[float, msgspec.Meta(gt=0)] = 30.0
     """An HTTP request must arrive whole (head and body) this long after its first byte."""
-    max_batch_size: Annotated[int, msgspec.Meta(ge=1)] = 64
-    """Batching of models whose config.json has no ``batching`` section: rows per run."""
-    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    max_batch_size: Annotated[int, msgspec.Meta(ge=1)] = _BATCHING.max_batch_size
+    """Batching of every model whose config.json leaves the key out (no ``batching`` section,
+    or one without it; :func:`~modelyard.model_repository.read_model_config`): rows per run.
+    The batching defaults are :class:`~modelyard.model_repository.BatchingConfig`'s."""
+    max_queue_delay_us: Annotated[int, msgspec.Meta(ge=0)] = _BATCHING.max_queue_delay_us
     """Cap on a batch's wait, from its oldest request (inference_server/batcher.py)."""
-    batch_linger_us: Annotated[int, msgspec.Meta(ge=0)] = 1000
+    batch_linger_us: Annotated[int, msgspec.Meta(ge=0)] = _BATCHING.linger_us
     """Under load, a batch also leaves once no request arrived for this long."""
-    batch_inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
+    batch_inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = _BATCHING.inline_max_us
     """A request reaching an idle batcher runs on the event loop when its estimated cost is at
     most this; 0 always hands off to the session thread."""
-    batch_adaptive: bool = True
+    batch_adaptive: bool = _BATCHING.adaptive
     """Under load, wait for fuller batches only while the worker's core has no idle time."""
-    queue_capacity: Annotated[int, msgspec.Meta(ge=1)] = 4096
+    queue_capacity: Annotated[int, msgspec.Meta(ge=1)] = _BATCHING.max_queue_size
     """Requests a model version may queue before RESOURCE_EXHAUSTED / 429."""
-    queue_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    queue_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = _BATCHING.queue_timeout_us // 1000
     """A request still queued after this long fails with DEADLINE_EXCEEDED; 0: no limit."""
     drain_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     """SIGTERM: how long in-flight requests may take to finish."""
@@ -177,7 +180,7 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
 
     @property
     def default_batching(self) -> BatchingConfig:
-        """Batching of models whose config.json has no ``batching`` section."""
+        """The server's batching: what a model's config.json ``batching`` keys default to."""
         return BatchingConfig(
             max_batch_size=self.max_batch_size,
             max_queue_delay_us=self.max_queue_delay_us,

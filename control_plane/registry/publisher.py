@@ -6,7 +6,8 @@ atomically. :meth:`RepositoryPublisher.sync` makes one model's folder match the 
 
 1. every Staging and Production version is published (if not there yet);
 2. ``config.json`` is rewritten with ``version_policy = specific(served versions)`` and
-   ``default_version = the Production version`` (other fields, e.g. A/B routes, are kept) —
+   ``default_version = the Production version`` (only those keys and stale routes are
+   rewritten: every other key stays as written, batching included) —
    so a Staging version is served only when asked for by version, and archived versions are
    unloaded by the servers' version policy;
 3. version folders no longer served are removed: renamed to a dot-name first (so they vanish
@@ -22,8 +23,6 @@ import os
 import secrets
 import shutil
 from typing import TYPE_CHECKING
-
-import msgspec
 
 from control_plane.registry.naming import check_name
 from modelyard import model_repository as layout
@@ -95,8 +94,7 @@ class RepositoryPublisher:
         model_dir = self.model_dir(name)
         if not model_dir.is_dir():
             raise FailedPrecondition(f"model {name!r} has no served version in the repository")
-        current = layout.read_model_config(model_dir)
-        layout.write_model_config(model_dir, msgspec.structs.replace(current, routes=routes))
+        layout.write_model_routes(model_dir, routes)
 
     def _publish(self, model_dir: Path, version: int, sha256: str) -> None:
         stale = model_dir / str(version)
@@ -111,14 +109,13 @@ class RepositoryPublisher:
 
     @staticmethod
     def _write_config(model_dir: Path, versions: list[int], production: int | None) -> None:
+        # Only the keys the registry owns are rewritten: batching and the rest stay as the
+        # operator wrote them (keys left out keep taking the inference server's settings).
         current = layout.read_model_config(model_dir)
         policy = layout.VersionPolicy(kind="specific", versions=tuple(versions))
         routes = tuple(r for r in current.routes if r.version in versions)
-        layout.write_model_config(
-            model_dir,
-            msgspec.structs.replace(
-                current, version_policy=policy, default_version=production, routes=routes
-            ),
+        layout.update_model_config(
+            model_dir, {"version_policy": policy, "default_version": production, "routes": routes}
         )
 
 

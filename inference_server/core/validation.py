@@ -130,9 +130,7 @@ def _check(item: RequestInput, spec: TensorSpec, limits: InputLimits) -> np.ndar
             f"input {item.name!r}: datatype {item.datatype}, the model expects {spec.datatype}"
         )
     shape = item.shape
-    if len(shape) != len(spec.shape) or any(
-        e not in (-1, d) for d, e in zip(shape, spec.shape, strict=True)
-    ):
+    if not _fits(shape, spec.shape):
         raise InvalidArgument(
             f"input {item.name!r}: shape {list(shape)}, the model expects "
             f"{list(spec.shape)}{_features_hint(spec)}"
@@ -146,7 +144,7 @@ def _check(item: RequestInput, spec: TensorSpec, limits: InputLimits) -> np.ndar
         data = data.reshape(shape)
     if data.size == 0:
         raise InvalidArgument(f"input {item.name!r} is empty (shape {list(shape)})")
-    if data.dtype.kind == "f" and not limits.allow_non_finite and not np.isfinite(data).all():
+    if data.dtype.kind == "f" and not limits.allow_non_finite and not _all_finite(data):
         raise InvalidArgument(
             f"input {item.name!r} contains NaN or infinity; this model does not allow "
             "non-finite values (config.json allow_non_finite)"
@@ -156,6 +154,28 @@ def _check(item: RequestInput, spec: TensorSpec, limits: InputLimits) -> np.ndar
     if widen is not None:
         return data.astype(widen)
     return data
+
+
+def _fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Same rank, and every fixed dimension (not -1) equal (a plain loop: this runs per request).
+
+    >>> _fits((3, 2), (-1, 2)), _fits((3, 4), (-1, 2)), _fits((3,), (-1, 2))
+    (True, False, False)
+    """
+    if len(shape) != len(expected):
+        return False
+    for given, wanted in zip(shape, expected, strict=True):
+        if given != wanted and wanted != -1:
+            return False
+    return True
+
+
+def _all_finite(data: np.ndarray) -> bool:
+    """No NaN or infinity (the ufunc reduction itself: ``ndarray.all`` adds a Python wrapper)."""
+    return bool(_AND(np.isfinite(data), axis=None))
+
+
+_AND = np.logical_and.reduce
 
 
 def _features_hint(spec: TensorSpec) -> str:

@@ -6,6 +6,11 @@ queue (no numpy work, no lock). A background task owned by the book drains the q
 ``server.sketch_flush_interval_s``: it groups the requests by version and window, concatenates their
 arrays and sketches each feature and the score once per group (vectorised), in a worker
 thread, then merges the result into the window's :class:`~modelyard.sketches.WindowSketches`.
+That thread lets go of the GIL and the core (``os.sched_yield``) after every 8 features:
+numpy on small arrays holds the GIL, and on a server pinned to one core a request arriving
+during a flush then waits behind a slice of the flush, not behind the 5 ms GIL switch
+interval. Each yield may delay the flush by up to that interval while requests keep the
+loop busy, so the slices stay few (4 for 32 features).
 A full queue drops the request's sketch and counts it (``dropped``): explicit overflow,
 never a slower answer (``modelyard_sketch_queued`` / ``modelyard_sketch_dropped`` counters
 on the metrics endpoint). Windows older than ``sketch_retention_s`` are forgotten. The book
@@ -26,6 +31,7 @@ import contextlib
 import datetime as dt
 import logging
 import math
+import os
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -55,6 +61,8 @@ if TYPE_CHECKING:
     from inference_server.loaded_version import LoadedVersion
 
 log = logging.getLogger(__name__)
+
+_YIELD_FEATURES = 8
 
 
 class _Pending(NamedTuple):
@@ -182,8 +190,10 @@ class SketchBook:
         ]
         profile = handle.reference
         features = {}
-        for name, values in feature_columns(handle.signature, arrays).items():
+        for k, (name, values) in enumerate(feature_columns(handle.signature, arrays).items()):
             features[name] = sketch_column(values, profile.features.get(name) if profile else None)
+            if k % _YIELD_FEATURES == _YIELD_FEATURES - 1:
+                os.sched_yield()  # NOTE: releases the GIL; see the module docstring
         score = score_column(handle.signature, handle.description.task, outputs)
         score_sketch = None
         if score is not None:

@@ -1,8 +1,13 @@
-"""Captured requests -> one spool line per row, and spool lines -> database rows.
+"""Captured requests -> one record per row (-> spool lines), and spool lines -> records.
 
 Runs on the spooler / shipper threads, never on the event loop. A spool line is the JSON
 array of one record's columns in :data:`modelyard.prediction_log.COLUMNS` order, ending in a
 newline; inputs and outputs stay raw JSON text until they reach the database (json columns).
+
+The spooler builds the :class:`SpooledRecord` objects of a whole pass (:func:`records_of`)
+and encodes them in one call (:func:`encode_lines`); the shipper either receives those very
+objects from memory or decodes them back from the spool (:data:`spool_decoder`): both give
+the same records, so the two paths are interchangeable.
 
 Input values are keyed by feature name when the model takes one ``[-1, n_features]`` tensor
 with feature names, else by input name; output values by output name. A row's value is a
@@ -100,37 +105,52 @@ def row_values(
     ]
 
 
-def spool_lines(entry: Captured, worker: int) -> list[bytes]:
-    """One JSON line per row of an answered request."""
+def records_of(entry: Captured, worker: int) -> list[SpooledRecord]:
+    """The records (one per row) of an answered request; inputs/outputs encoded once here."""
     handle = entry.handle
     signature = handle.signature
     rows = max(entry.rows, 1)
+    encode = _encoder.encode
     inputs = row_values(
         [s.name for s in signature.inputs], entry.inputs, rows, signature.feature_names
     )
     outputs = row_values([s.name for s in signature.outputs], entry.outputs, rows)
     created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
     return [
-        _encoder.encode(
-            (
-                entry.request_id,
-                row,
-                created_at,
-                handle.name,
-                handle.version,
-                entry.variant,
-                entry.routing_key,
-                entry.shadow,
-                entry.protocol,
-                entry.latency_ms,
-                inputs[row],
-                outputs[row],
-                worker,
-            )
+        SpooledRecord(
+            entry.request_id,
+            row,
+            created_at,
+            handle.name,
+            handle.version,
+            entry.variant,
+            entry.routing_key,
+            entry.shadow,
+            entry.protocol,
+            entry.latency_ms,
+            msgspec.Raw(encode(inputs[row])),
+            msgspec.Raw(encode(outputs[row])),
+            worker,
         )
-        + b"\n"
         for row in range(rows)
     ]
 
 
-__all__ = ["SpooledRecord", "row_values", "spool_decoder", "spool_lines"]
+def encode_lines(records: list[SpooledRecord]) -> bytes:
+    """The spool lines of ``records`` (one JSON array per line, each ending in a newline)."""
+    return _encoder.encode_lines(records)
+
+
+def spool_lines(entry: Captured, worker: int) -> list[bytes]:
+    """One JSON line per row of an answered request (:func:`records_of`, encoded)."""
+    return [_encoder.encode(record) + b"\n" for record in records_of(entry, worker)]
+
+
+__all__ = [
+    "SpooledRecord",
+    "encode_lines",
+    "records_of",
+    "row_values",
+    "spool_decoder",
+    "spool_lines",
+]

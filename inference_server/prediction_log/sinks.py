@@ -4,8 +4,10 @@ Both sinks insert a batch in one transaction and ignore rows whose unique key
 (:data:`modelyard.prediction_log.UNIQUE_KEY`) is already there, so replaying spool lines is
 harmless. PostgreSQL: ``COPY`` (asyncpg, binary) into a session-private staging table, then
 ``INSERT ... SELECT ... ORDER BY ord ON CONFLICT DO NOTHING`` (COPY itself cannot skip
-conflicts). SQLite: ``INSERT OR IGNORE`` with ``executemany``. Both keep spool order, so ids
-grow in the order answers were recorded (per worker).
+conflicts). SQLite: ``INSERT OR IGNORE`` of 50 rows per statement (multi-row ``VALUES``) with
+``executemany``: sqlite3 releases the GIL around each statement step, so one step per 50 rows
+instead of per row spares the event loop a GIL hand-over per row (and SQLite a statement
+reset). Both keep spool order, so ids grow in the order answers were recorded (per worker).
 
 A sink raises on any failure (database down, table missing); the shipper keeps the records
 in the spool and retries.
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import sqlite3
 from collections.abc import Sequence
 from typing import Any, Protocol
@@ -27,6 +30,7 @@ from modelyard.errors import ConfigurationError
 from modelyard.prediction_log import COLUMNS
 
 _COLUMN_LIST = ", ".join(COLUMNS)
+_SQLITE_ROWS_PER_INSERT = 50
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 """SQLAlchemy's storage format of DateTime on SQLite (naive UTC), so the control plane reads
 what the server wrote."""
@@ -50,8 +54,16 @@ class SqliteSink:
     def __init__(self, path: str) -> None:
         self._path = path
         self._conn: sqlite3.Connection | None = None
-        placeholders = ", ".join("?" for _ in COLUMNS)
-        self._sql = f"INSERT OR IGNORE INTO prediction_log ({_COLUMN_LIST}) VALUES ({placeholders})"
+        self._inserts: dict[int, str] = {}
+
+    def _insert(self, rows: int) -> str:
+        """The statement inserting ``rows`` rows."""
+        sql = self._inserts.get(rows)
+        if sql is None:
+            values = ", ".join(["(" + ", ".join("?" for _ in COLUMNS) + ")"] * rows)
+            sql = f"INSERT OR IGNORE INTO prediction_log ({_COLUMN_LIST}) VALUES {values}"
+            self._inserts[rows] = sql
+        return sql
 
     def _connect(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -64,10 +76,19 @@ class SqliteSink:
 
     async def write(self, records: Sequence[SpooledRecord]) -> None:
         rows = [_sqlite_row(r) for r in records]
+        per = _SQLITE_ROWS_PER_INSERT
+        whole = len(rows) - len(rows) % per
+        chunks = [
+            tuple(itertools.chain.from_iterable(rows[i : i + per])) for i in range(0, whole, per)
+        ]
+        rest = tuple(itertools.chain.from_iterable(rows[whole:]))
         conn = self._connect()
         try:
             conn.execute("BEGIN IMMEDIATE")
-            conn.executemany(self._sql, rows)
+            if chunks:
+                conn.executemany(self._insert(per), chunks)
+            if rest:
+                conn.execute(self._insert(len(rows) - whole), rest)
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
@@ -80,12 +101,19 @@ class SqliteSink:
             self._conn = None
 
 
+def _sqlite_time(created: dt.datetime) -> str:
+    """``created`` in :data:`_SQLITE_TIME` (naive UTC), via the C ``isoformat`` (a tenth of
+    ``strftime``'s cost: this runs once per shipped row)."""
+    if created.tzinfo is not dt.UTC:
+        created = created.astimezone(dt.UTC)
+    return created.isoformat(" ", "microseconds")[:26]
+
+
 def _sqlite_row(r: SpooledRecord) -> tuple[Any, ...]:
-    created = r.created_at.astimezone(dt.UTC).replace(tzinfo=None).strftime(_SQLITE_TIME)
     return (
         r.request_id,
         r.row_index,
-        created,
+        _sqlite_time(r.created_at),
         r.model,
         r.version,
         r.variant,

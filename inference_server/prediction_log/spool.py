@@ -88,16 +88,23 @@ class Spool:
 
     # -- spooler side ---------------------------------------------------------------------
 
-    def append(self, lines: list[bytes]) -> None:
-        """Append whole lines (one write), fsync if configured, publish the new end."""
-        data = b"".join(lines)
+    def append(self, lines: list[bytes] | bytes) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Append whole lines (one write) and publish the new end.
+
+        Returns:
+            The (segment, offset) positions where the lines start and end.
+        """
+        data = lines if isinstance(lines, bytes) else b"".join(lines)
+        start = (self._current, self._size)
         self._file.write(data)
         self._file.flush()
         self._size += len(data)
+        end = (self._current, self._size)
         with self._guard:
-            self._durable = (self._current, self._size)
+            self._durable = end
         if self._size >= self._segment_bytes:
             self._roll()
+        return start, end
 
     def _roll(self) -> None:
         with self._file_guard:

@@ -5,13 +5,27 @@
   each answered request into one JSON line per row and appends them to the spool in one write.
   A ``kill -9`` therefore loses at most what was buffered since the last write: one flush
   interval of answers (plus the time that pass takes).
+  The pass builds the records of all its rows and encodes them in one call. Every
+  ``_YIELD_ROWS`` rows it lets go of the GIL and the core (``os.sched_yield``): on a server
+  pinned to one core, a request that arrives during a large pass then waits behind one
+  slice (well under a millisecond), not behind the 5 ms GIL switch interval.
 * The **shipper thread** runs its own event loop: it fsyncs the spool when configured (off the
-  spooler's path: a slow disk must not stretch the ``kill -9`` window), reads complete lines
-  from the spool checkpoint, writes them to the database in batches (COPY on PostgreSQL,
+  spooler's path: a slow disk must not stretch the ``kill -9`` window), takes the records
+  after the spool checkpoint, writes them to the database in batches (COPY on PostgreSQL,
   executemany on SQLite; :mod:`~inference_server.prediction_log.sinks`), then moves the
   checkpoint. A failure (database down, table missing) keeps the lines in the spool and retries
   with backoff (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to
   ``max_spool_bytes``; beyond it the buffer fills and the overflow policy applies).
+* **Shipping from memory.** After its append, the spooler also hands the records it just
+  wrote to the shipper, tagged with the spool positions where their lines start and end
+  (a bounded hand-over queue: at most ``2 * ship_batch`` records; when full, the records are
+  only in the spool). When the shipper's position is exactly where a handed-over chunk
+  starts, it ships that chunk's records as they are instead of reading the lines back and
+  decoding them: the same records, the same batch boundaries in the spool, the same
+  checkpoint moves. Anywhere else (after a restart, while catching up after a database
+  failure, after a full hand-over queue, at a segment roll) it reads the spool as before and
+  drops the chunks it has passed. The spool therefore stays the only durability path; the
+  memory path only saves the shipper the read and the decode.
 * :meth:`PredictionLogWriter.close` (SIGTERM) spools everything, then ships until the spool
   is empty or ``shutdown_timeout_s`` passed; what remains is shipped by the next start.
 
@@ -23,16 +37,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import threading
 import time
+from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from inference_server.prediction_log.capture import Capture
-from inference_server.prediction_log.records import spool_decoder, spool_lines
+from inference_server.prediction_log.records import encode_lines, records_of, spool_decoder
 from inference_server.prediction_log.sinks import open_sink
 from inference_server.prediction_log.spool import Spool
 
@@ -49,8 +65,17 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START_S = 0.1
 _BACKOFF_MAX_S = 5.0
+_YIELD_ROWS = 64
 
 Position = tuple[int, int]
+
+
+class _Chunk(NamedTuple):
+    """Records the spooler appended between two spool positions (a hand-over)."""
+
+    start: Position
+    end: Position
+    records: list[SpooledRecord]
 
 
 class PredictionLogWriter:
@@ -78,6 +103,8 @@ class PredictionLogWriter:
         self.capture = Capture(settings)
         self.spooled = 0
         self.shipped = 0
+        self.shipped_from_memory = 0
+        """Records of ``shipped`` that were handed over in memory (not read back)."""
         self.ship_failures = 0
         self.corrupt = 0
         self._spool: Spool | None = None
@@ -88,6 +115,10 @@ class PredictionLogWriter:
         self._shipped_to: Position = (0, 0)
         self._threads: list[threading.Thread] = []
         self._ship_deadline = float("inf")
+        self._handed: deque[_Chunk] = deque()
+        self._handed_rows = 0
+        self._handed_guard = threading.Lock()
+        self._handed_cap = 2 * settings.ship_batch
 
     def start(self) -> None:
         """Open the spool (shipping resumes from its checkpoint) and start both threads.
@@ -134,14 +165,52 @@ class PredictionLogWriter:
         if buffer and not final and spool.disk_bytes() >= self.settings.max_spool_bytes:
             self._spool_passes += 1
             return  # NOTE: the buffer fills instead, and the overflow policy decides.
-        lines: list[bytes] = []
+        records: list[SpooledRecord] = []
+        next_yield = _YIELD_ROWS
         while buffer:
-            lines += spool_lines(buffer.popleft(), self.worker)
-        if lines:
-            spool.append(lines)
-            self.spooled += len(lines)
+            records += records_of(buffer.popleft(), self.worker)
+            if len(records) >= next_yield:
+                next_yield += _YIELD_ROWS
+                os.sched_yield()  # NOTE: releases the GIL; see the module docstring
+        if records:
+            start, end = spool.append(encode_lines(records))
+            self.spooled += len(records)
+            self._hand_over(_Chunk(start, end, records))
             self._wake_shipper.set()
         self._spool_passes += 1
+
+    def _hand_over(self, chunk: _Chunk) -> None:
+        """Offer the records just appended to the shipper (dropped when the queue is full:
+        the shipper then reads them from the spool)."""
+        with self._handed_guard:
+            if self._handed_rows + len(chunk.records) <= self._handed_cap:
+                self._handed.append(chunk)
+                self._handed_rows += len(chunk.records)
+
+    def _take_handed(self, position: Position) -> tuple[list[SpooledRecord], Position] | None:
+        """The handed-over records that start exactly at ``position`` (up to ``ship_batch``,
+        contiguous chunks only) and the position after them; None: read the spool instead.
+
+        Chunks ending at or before ``position`` are dropped (shipped, or read from the spool);
+        so is a first chunk that starts before it (a spool read ended inside it).
+        """
+        with self._handed_guard:
+            handed = self._handed
+            while handed and handed[0].start < position:
+                self._handed_rows -= len(handed.popleft().records)
+            if not handed or handed[0].start != position:
+                return None
+            records: list[SpooledRecord] = []
+            after = position
+            for chunk in handed:
+                if (
+                    chunk.start != after
+                    or len(records) + len(chunk.records) > self.settings.ship_batch
+                ):
+                    break
+                records += chunk.records
+                after = chunk.end
+            return (records, after) if records else None
 
     # -- shipper thread -------------------------------------------------------------------
 
@@ -156,17 +225,24 @@ class PredictionLogWriter:
                 spooler_done = self._stopping.is_set() and not self._spooler_alive()
                 spool.sync()
                 end = spool.durable_end()
-                lines, after = spool.read(position, self.settings.ship_batch)
-                if not lines:
-                    if after != position:
-                        spool.commit(after)
-                    position = self._shipped_to = max(after, end)
-                    if spooler_done:
-                        return
-                    self._wake_shipper.wait(self.settings.flush_interval_ms / 1000.0)
-                    self._wake_shipper.clear()
-                    continue
-                if await self._ship(sink, lines):
+                handed = self._take_handed(position)
+                if handed is not None:
+                    records, after = handed
+                    shipped = await self._write(sink, records)
+                    self.shipped_from_memory += len(records) if shipped else 0
+                else:
+                    lines, after = spool.read(position, self.settings.ship_batch)
+                    if not lines:
+                        if after != position:
+                            spool.commit(after)
+                        position = self._shipped_to = max(after, end)
+                        if spooler_done:
+                            return
+                        self._wake_shipper.wait(self.settings.flush_interval_ms / 1000.0)
+                        self._wake_shipper.clear()
+                        continue
+                    shipped = await self._ship(sink, lines)
+                if shipped:
                     spool.commit(after)
                     position = self._shipped_to = after
                     backoff = 0.0
@@ -187,6 +263,9 @@ class PredictionLogWriter:
                 records.append(spool_decoder.decode(line))
             except msgspec.DecodeError:
                 self.corrupt += 1
+        return await self._write(sink, records)
+
+    async def _write(self, sink: Sink, records: list[SpooledRecord]) -> bool:
         try:
             if records:
                 await sink.write(records)

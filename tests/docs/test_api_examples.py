@@ -38,11 +38,11 @@ from urllib.parse import urlsplit
 import msgspec
 import numpy as np
 import pytest
-from inference_server.settings import ServerSettings
 
 from control_plane.server import ControlPlaneServer
 from inference_server.app import InferenceServer
 from modelyard.model_repository import publish_version
+from modelyard.settings import ServerSettings, Settings
 from tests.control_plane.conftest import control_plane_settings
 from tests.inference_server.conftest import classifier_bytes, classifier_reference
 
@@ -153,14 +153,14 @@ async def inference(tmp_path: Path) -> AsyncIterator[InferenceServer]:
     repo.mkdir()
     publish_version(repo, "clf", 1, {"model.onnx": classifier_bytes(SEED)})
     settings = ServerSettings(
-        model_repository=repo,
+        model_repository=str(repo),
         grpc_port=0,
         http_port=0,
         metrics_port=None,
         control_mode="explicit",
         inference_token=TOKEN,
     )
-    server = InferenceServer(settings)
+    server = InferenceServer(Settings(server=settings))
     await server.start()
     try:
         yield server

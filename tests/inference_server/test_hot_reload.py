@@ -276,6 +276,23 @@ async def test_config_change_reloads_only_when_serving_settings_change(
     assert (await service.infer(request)).model_version == "1"  # NaN now allowed
 
 
+@pytest.mark.parametrize(
+    "server",
+    [dict(max_batch_size=16, max_queue_delay_us=500, queue_capacity=77, queue_timeout_ms=9)],
+    indirect=True,
+)
+async def test_a_partial_batching_section_takes_the_servers_settings_for_the_rest(
+    server: InferenceServer, repo: Path
+) -> None:
+    service = server.service
+    (repo / "clf" / "config.json").write_text(json.dumps({"batching": {"max_batch_size": 8}}))
+    await service.load_model("clf")
+    config = service.model_config("clf")
+    assert config.max_batch_size == 8  # the file's key
+    assert (config.max_queue_delay_us, config.max_queue_size) == (500, 77)  # the server's
+    assert config.default_queue_timeout_us == 9000
+
+
 async def test_removed_versions_stop_serving(server: InferenceServer, repo: Path) -> None:
     from modelyard.model_repository import remove_version
 

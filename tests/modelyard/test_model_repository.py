@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
 from modelyard.model_repository import (
+    BatchingConfig,
     ModelConfig,
+    Route,
     VersionPolicy,
     check_model_name,
     list_models,
@@ -18,8 +22,11 @@ from modelyard.model_repository import (
     remove_version,
     scan_model,
     select_versions,
+    update_model_config,
     write_model_config,
+    write_model_routes,
 )
+from modelyard.settings import ServerSettings
 
 
 def test_publish_is_atomic_and_scan_sees_only_complete_versions(tmp_path: Path) -> None:
@@ -67,6 +74,96 @@ def test_config_round_trip_defaults_and_errors(tmp_path: Path) -> None:
     (tmp_path / "config.json").write_text('{"unknown_key": 1}')
     with pytest.raises(ConfigurationError, match="unknown_key"):
         read_model_config(tmp_path)
+
+
+# The server's batching and an explicit section: every value differs from the defaults and from
+# the other set, so each resolved key shows where it came from.
+SERVER = BatchingConfig(
+    enabled=True,
+    max_batch_size=32,
+    max_queue_delay_us=500,
+    linger_us=200,
+    max_queue_size=77,
+    queue_timeout_us=1_234_000,
+    inline_max_us=50,
+)
+EXPLICIT = {
+    "enabled": False,
+    "max_batch_size": 8,
+    "max_queue_delay_us": 0,
+    "linger_us": 0,
+    "max_queue_size": 5,
+    "queue_timeout_us": 9,
+    "inline_max_us": 0,
+}
+BATCHING_KEYS = [field.name for field in msgspec.structs.fields(BatchingConfig)]
+
+
+def _write(model_dir: Path, config: object) -> None:
+    (model_dir / "config.json").write_text(json.dumps(config))
+
+
+@pytest.mark.parametrize("missing", BATCHING_KEYS)
+def test_a_partial_batching_section_inherits_each_missing_key_from_the_server(
+    tmp_path: Path, missing: str
+) -> None:
+    _write(tmp_path, {"batching": {k: v for k, v in EXPLICIT.items() if k != missing}})
+    batching = read_model_config(tmp_path, default_batching=SERVER).batching
+    assert getattr(batching, missing) == getattr(SERVER, missing)
+    for key in set(BATCHING_KEYS) - {missing}:
+        assert getattr(batching, key) == EXPLICIT[key], key  # a key the file names wins
+
+
+@pytest.mark.parametrize("config", [{}, {"batching": {}}, {"default_version": 2}])
+def test_no_or_an_empty_batching_section_is_the_servers_batching(
+    tmp_path: Path, config: dict[str, object]
+) -> None:
+    _write(tmp_path, config)
+    assert read_model_config(tmp_path, default_batching=SERVER).batching == SERVER
+
+
+def test_without_server_settings_the_defaults_are_the_servers_defaults(tmp_path: Path) -> None:
+    _write(tmp_path, {"batching": {"max_batch_size": 8}})
+    expected = msgspec.structs.replace(ServerSettings().default_batching, max_batch_size=8)
+    assert read_model_config(tmp_path).batching == expected
+    assert read_model_config(tmp_path, default_batching=ServerSettings().default_batching) == (
+        read_model_config(tmp_path)
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("max_batch_size", 0),
+        ("max_queue_size", -1),
+        ("queue_timeout_us", "soon"),
+        ("inline_max_us", 10_001),
+        ("enabled", "yes"),
+        ("bogus_key", 1),
+    ],
+)
+def test_an_invalid_batching_value_is_refused_naming_the_key(
+    tmp_path: Path, key: str, value: object
+) -> None:
+    _write(tmp_path, {"batching": {"max_batch_size": 8, key: value}})
+    with pytest.raises(ConfigurationError, match=key):
+        read_model_config(tmp_path, default_batching=SERVER)
+
+
+def test_updates_keep_the_keys_left_to_the_server_unwritten(tmp_path: Path) -> None:
+    _write(tmp_path, {"batching": {"max_queue_size": 5}, "allow_non_finite": True})
+    update_model_config(tmp_path, {"default_version": 3, "routes": (Route(version=3, weight=1),)})
+    write_model_routes(tmp_path, [])
+    raw = json.loads((tmp_path / "config.json").read_text())
+    assert raw == {
+        "batching": {"max_queue_size": 5},
+        "allow_non_finite": True,
+        "default_version": 3,
+        "routes": [],
+    }
+    with pytest.raises(ConfigurationError, match="max_batch_size"):
+        update_model_config(tmp_path, {"batching": {"max_batch_size": 0}})
+    assert json.loads((tmp_path / "config.json").read_text()) == raw  # refused: file unchanged
 
 
 def test_remove_version_is_atomic(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import msgspec
 import pytest
 
 from modelyard.errors import ConfigurationError
+from modelyard.model_repository import BatchingConfig
 from modelyard.settings import (
     ENVIRONMENTS,
     SECRET_KEY_PARTS,
@@ -164,6 +165,27 @@ def test_server_ranges_are_checked_once_loaded_or_replaced() -> None:
     )
     with pytest.raises(ConfigurationError, match=re.escape("server.intra_op_threads=0")):
         validate_settings(flagged)
+
+
+def test_one_set_of_batching_defaults() -> None:
+    assert ServerSettings().default_batching == BatchingConfig()
+    environ = {
+        "MODELYARD_SERVER_MAX_BATCH_SIZE": "16",
+        "MODELYARD_SERVER_MAX_QUEUE_DELAY_US": "7",
+        "MODELYARD_SERVER_BATCH_LINGER_US": "6",
+        "MODELYARD_SERVER_BATCH_INLINE_MAX_US": "5",
+        "MODELYARD_SERVER_QUEUE_CAPACITY": "4",
+        "MODELYARD_SERVER_QUEUE_TIMEOUT_MS": "3",
+    }
+    batching = load_settings(environ=environ, config_dir=None).server.default_batching
+    assert batching == BatchingConfig(
+        max_batch_size=16,
+        max_queue_delay_us=7,
+        linger_us=6,
+        inline_max_us=5,
+        max_queue_size=4,
+        queue_timeout_us=3000,
+    )
 
 
 def test_a_zero_poll_interval_means_explicit_control() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -50,6 +51,21 @@ async def test_staging_and_production_are_published_and_archiving_removes(
     await registry.stages.transition("churn", v2, ModelStage.ARCHIVED, ADMIN)
     assert layout.scan_model(model_dir) == {}
     assert layout.read_model_config(model_dir).default_version is None
+
+
+async def test_publication_keeps_the_batching_an_operator_left_to_the_server(
+    database: Database, tmp_path: Path
+) -> None:
+    registry = make_registry(database, tmp_path)
+    model_dir = tmp_path / "repository" / "churn"
+    v1 = await approved_version(registry, "churn")
+    await registry.stages.transition("churn", v1, ModelStage.STAGING, DEVELOPER)
+    assert "batching" not in json.loads((model_dir / "config.json").read_text())
+    (model_dir / "config.json").write_text(json.dumps({"batching": {"max_batch_size": 8}}))
+    await registry.stages.transition("churn", v1, ModelStage.PRODUCTION, APPROVER)
+    raw = json.loads((model_dir / "config.json").read_text())
+    assert raw["batching"] == {"max_batch_size": 8}  # no key of the server's written out
+    assert raw["default_version"] == v1
 
 
 async def test_published_version_is_complete_or_absent_while_promotions_run(

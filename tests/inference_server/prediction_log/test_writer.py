@@ -167,3 +167,35 @@ async def test_replaying_the_spool_inserts_nothing_twice(
     records = await logged(database)
     assert len(records) == 12
     assert len({(r.request_id, r.row_index) for r in records}) == 12
+
+
+@pytest.mark.parametrize(
+    ("ship_batch", "segment_bytes"), [(5000, 8 * 1024**2), (7, 1024)], ids=["memory", "spool"]
+)
+async def test_records_shipped_from_memory_or_read_back_are_the_same(
+    database: Database, tmp_path: Path, ship_batch: int, segment_bytes: int
+) -> None:
+    # Default batches ship what the spooler hands over; 7-record batches and 1 KiB segments
+    # (a roll every few lines) make the shipper read most records back from the spool. A
+    # 120-row request fills more than one multi-row insert statement.
+    log = log_settings(
+        database, tmp_path / "spool", ship_batch=ship_batch, segment_bytes=segment_bytes
+    )
+    sent: list[tuple[str, int, list[float]]] = []
+    async with logging_server(_repo(tmp_path), log) as server:
+        writer = server.log_writer
+        assert writer is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            for i in range(30):
+                x = _x(120 if i == 10 else 1 + i % 4)
+                await infer_http(http, "clf", x, f"s{i}")
+                sent += [(f"s{i}", row, x[row].tolist()) for row in range(len(x))]
+        assert await writer.flush()
+        assert writer.shipped == writer.spooled == len(sent)
+        assert writer.corrupt == 0
+        if ship_batch == 5000:
+            assert writer.shipped_from_memory > 0
+        else:
+            assert writer.shipped_from_memory < writer.shipped
+    records = await logged(database)
+    assert [(r.request_id, r.row_index, list(r.inputs.values())) for r in records] == sent
