@@ -1,34 +1,30 @@
 """The job process: worker processes score chunks, this process commits shards and progress.
 
 ``python -m control_plane.batch.runner OUTPUT`` runs (or resumes) the job described by
-``OUTPUT/job.json``. It counts the input rows, removes uncommitted shards, and starts
-``options.workers`` worker processes; worker ``w`` scores the pending chunks whose ordinal
-is ``w`` modulo the worker count, each with one onnxruntime session of
-``cores // workers`` threads (so the processes never oversubscribe the cores), and hands back
-shards written aside. Only this process renames shards into place and writes the manifest
-and ``progress.json``, so there is one writer. SIGTERM (and ``cancel``) stops at a shard
-boundary: workers finish the chunk in hand, it is committed, and the job ends ``cancelled``.
-A bounded queue (two shards per worker) keeps memory flat when commits lag.
+``OUTPUT/job.json``. It starts the ``options.workers`` worker processes first
+(:class:`~control_plane.batch.workers.WorkerPool`: their start-up overlaps what follows),
+then checks the fingerprint, removes uncommitted shards and counts the input rows, and gives
+each worker one contiguous block of the pending chunks
+(:func:`~control_plane.batch.partition.assign`, balanced by rows); a worker reads only its
+chunks (for Parquet only the row groups under them). Only this process renames shards into
+place and writes the manifest and ``progress.json``, so there is one writer. SIGTERM (and
+``cancel``) stops at a shard boundary: workers finish the chunk in hand, it is committed, and
+the job ends ``cancelled``. With ``options.dask_scheduler`` no local worker is started and
+:mod:`control_plane.batch.cluster` scores the partitions.
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
-import os
-import queue
 import signal
 import sys
-import threading
 import time
-from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
 
 import msgspec
 
 from control_plane.batch.fingerprint import job_fingerprint
 from control_plane.batch.models import JobState, Progress
-from control_plane.batch.scoring import ChunkScorer
+from control_plane.batch.partition import assign, chunk_count, pending_chunks
 from control_plane.batch.shards import (
     JobDescription,
     Manifest,
@@ -38,13 +34,12 @@ from control_plane.batch.shards import (
     read_manifest,
     remove_uncommitted,
     save_json,
-    write_aside,
 )
-from control_plane.batch.sources import InputFile, count_rows, list_inputs, read_chunks
+from control_plane.batch.sources import InputFile, count_rows, list_inputs
+from control_plane.batch.workers import WorkerPool
 from modelyard.errors import ModelyardError
 
 PROGRESS = "progress.json"
-_POLL_S = 0.2
 
 
 def fingerprint_of(description: JobDescription, files: list[InputFile]) -> str:
@@ -55,90 +50,6 @@ def fingerprint_of(description: JobDescription, files: list[InputFile]) -> str:
         description.onnx_sha256,
         files,
         description.options,
-    )
-
-
-def _threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // workers)
-
-
-def _worker(
-    folder: str,
-    description: JobDescription,
-    files: list[InputFile],
-    done: set[tuple[int, int]],
-    index: int,
-    results: Any,
-    cancel: Event,
-) -> None:
-    """Score this worker's pending chunks; report each shard, then ``("done", index)``."""
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # the job process decides when to stop
-    parent = os.getppid()
-    options = description.options
-    try:
-        scorer = ChunkScorer(
-            Path(description.onnx_path).read_bytes(),
-            model=description.model,
-            version=description.version,
-            keep_columns=options.id_columns + options.carry_columns,
-            bad_rows=options.bad_rows,
-            threads=_threads(options.workers),
-        )
-        columns = list(
-            dict.fromkeys(scorer.info.feature_names + options.id_columns + options.carry_columns)
-        )
-        ordinal = 0
-        for file_index, file in enumerate(files):
-            for chunk, table in _own_chunks(
-                file, options.chunk_size, columns, index, options.workers, ordinal
-            ):
-                key = (file_index, chunk)
-                if key in done:
-                    continue
-                # A worker orphaned by a killed job process stops (its shards were never
-                # committed; resume removes them).
-                if cancel.is_set() or os.getppid() != parent:
-                    results.put(("done", index))
-                    return
-                scored = scorer.score(table, where=f"{file.name} chunk {chunk}")
-                results.put(("shard", _write(Path(folder), key, scored, options.output_format)))
-            ordinal += _chunks_of(file, options.chunk_size)
-    except ModelyardError as error:
-        results.put(("failed", str(error)))
-        return
-    results.put(("done", index))
-
-
-def _chunks_of(file: InputFile, chunk_size: int) -> int:
-    return -(-count_rows(file) // chunk_size)
-
-
-def _own_chunks(
-    file: InputFile, chunk_size: int, columns: list[str], index: int, workers: int, ordinal: int
-) -> Any:
-    for chunk, table in read_chunks(file, chunk_size, columns):
-        if (ordinal + chunk) % workers == index:
-            yield chunk, table
-
-
-def _write(folder: Path, key: tuple[int, int], scored: Any, fmt: Any) -> WrittenShard:
-    tmp, sha = write_aside(folder, scored.results, fmt)
-    errors_tmp = errors_sha = None
-    error_rows = 0
-    if scored.errors is not None:
-        errors_tmp, errors_sha = write_aside(folder, scored.errors, fmt)
-        error_rows = scored.errors.num_rows
-    return WrittenShard(
-        file=key[0],
-        chunk=key[1],
-        tmp=tmp,
-        rows=scored.results.num_rows,
-        sha256=sha,
-        errors_tmp=errors_tmp,
-        error_rows=error_rows,
-        errors_sha256=errors_sha,
     )
 
 
@@ -179,27 +90,45 @@ class JobRun:
     def run(self) -> JobState:
         """Run the job to its end; return the final state."""
         self.write_progress(None, JobState.RUNNING)
+        options = self.description.options
+        pool = None if options.dask_scheduler else WorkerPool(self.folder, self.description)
+        previous = signal.getsignal(signal.SIGTERM)
+        signal.signal(signal.SIGTERM, lambda *_: self._request_cancel(pool))
         try:
-            files = list_inputs(Path(self.description.input))
-            if fingerprint_of(self.description, files) != self.description.fingerprint:
-                raise ModelyardError("the input changed since the job was submitted")
-            manifest = read_manifest(self.folder) or Manifest(
-                fingerprint=self.description.fingerprint
-            )
-            remove_uncommitted(self.folder)
-            manifest.rows_total = sum(count_rows(f) for f in files)
-            ledger = ShardLedger(self.folder, self.description.options.output_format, manifest)
-            self.rows_at_start = sum(s.rows + s.error_rows for s in manifest.shards)
-            ledger.save()
-        except ModelyardError as error:
-            self.write_progress(None, JobState.FAILED, str(error))
-            return JobState.FAILED
-        if self.description.options.dask_scheduler:
-            return self._score_on_dask(ledger)
-        return self._score(files, ledger)
+            try:
+                files, row_counts, ledger = self._prepare()
+            except ModelyardError as error:
+                if pool is not None:
+                    pool.stop()
+                self.write_progress(None, JobState.FAILED, str(error))
+                return JobState.FAILED
+            if pool is None:
+                return self._score_on_dask(ledger)
+            return self._score(pool, files, row_counts, ledger)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _prepare(self) -> tuple[list[InputFile], list[int], ShardLedger]:
+        """Check the fingerprint, clear uncommitted shards, count rows; the ledger to extend.
+
+        Raises:
+            ModelyardError: the input changed or cannot be read, or the manifest is damaged.
+        """
+        files = list_inputs(Path(self.description.input))
+        if fingerprint_of(self.description, files) != self.description.fingerprint:
+            raise ModelyardError("the input changed since the job was submitted")
+        manifest = read_manifest(self.folder) or Manifest(fingerprint=self.description.fingerprint)
+        remove_uncommitted(self.folder)
+        row_counts = [count_rows(f) for f in files]
+        manifest.rows_total = sum(row_counts)
+        ledger = ShardLedger(self.folder, self.description.options.output_format, manifest)
+        self.rows_at_start = sum(s.rows + s.error_rows for s in manifest.shards)
+        ledger.save()
+        return files, row_counts, ledger
 
     def _score_on_dask(self, ledger: ShardLedger) -> JobState:
         from control_plane.batch.cluster import run_on_dask
+        from control_plane.batch.scoring import ChunkScorer
 
         options = self.description.options
         info = ChunkScorer(Path(self.description.onnx_path).read_bytes(), model="", version=0).info
@@ -218,71 +147,22 @@ class JobRun:
         self.write_progress(ledger, state)
         return state
 
-    def _score(self, files: list[InputFile], ledger: ShardLedger) -> JobState:
-        context = mp.get_context("spawn")
-        workers = self.description.options.workers
-        results = context.Queue(maxsize=2 * workers)
-        cancel = context.Event()
-        previous = signal.signal(signal.SIGTERM, lambda *_: self._request_cancel(cancel))
+    def _score(
+        self, pool: WorkerPool, files: list[InputFile], row_counts: list[int], ledger: ShardLedger
+    ) -> JobState:
+        options = self.description.options
         if self.cancel_requested:  # SIGTERM arrived while the input was being counted
-            cancel.set()
-        processes = [
-            context.Process(
-                target=_worker,
-                args=(
-                    str(self.folder),
-                    self.description,
-                    files,
-                    set(ledger.done),
-                    i,
-                    results,
-                    cancel,
-                ),
-                daemon=True,
-            )
-            for i in range(workers)
-        ]
-        for process in processes:
-            process.start()
-        try:
-            error = self._collect(ledger, results, cancel, processes)
-            for process in processes:
-                process.join()
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-        return self._finish(ledger, error)
-
-    def _request_cancel(self, cancel: Event | None = None) -> None:
-        self.cancel_requested = True
-        if cancel is not None:
-            cancel.set()
-
-    def _collect(
-        self, ledger: ShardLedger, results: Any, cancel: Event, processes: list[Any]
-    ) -> str | None:
-        running, error = len(processes), None
-        while running:
-            try:
-                kind, value = results.get(timeout=_POLL_S)
-            except queue.Empty:
-                if not any(p.is_alive() for p in processes):
-                    return error or "a worker process died"
-                continue
-            if kind == "shard":
-                ledger.commit(value)
-                self.write_progress(ledger, JobState.RUNNING)
-            elif kind == "failed":
-                error = error or value
-                cancel.set()
-            else:
-                running -= 1
-        return error
-
-    def _finish(self, ledger: ShardLedger, error: str | None) -> JobState:
-        expected = sum(
-            -(-count_rows(f) // self.description.options.chunk_size)
-            for f in list_inputs(Path(self.description.input))
+            pool.cancel.set()
+        blocks = assign(
+            pending_chunks(row_counts, options.chunk_size, ledger.done), options.workers
         )
+
+        def commit(shard: WrittenShard) -> None:
+            ledger.commit(shard)
+            self.write_progress(ledger, JobState.RUNNING)
+
+        error = pool.run(files, blocks, commit)
+        expected = sum(chunk_count(rows, options.chunk_size) for rows in row_counts)
         if error is not None:
             state = JobState.FAILED
         elif len(ledger.done) >= expected:
@@ -293,6 +173,11 @@ class JobRun:
             state = JobState.CANCELLED
         self.write_progress(ledger, state, error)
         return state
+
+    def _request_cancel(self, pool: WorkerPool | None = None) -> None:
+        self.cancel_requested = True
+        if pool is not None:
+            pool.cancel.set()
 
 
 def read_progress(folder: Path) -> Progress | None:

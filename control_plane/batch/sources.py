@@ -1,10 +1,27 @@
 """The input of a job: CSV and Parquet files, read in streaming chunks of a fixed row count.
 
 A job's input is one file or a folder of them (``*.csv``, ``*.parquet``, sorted by name).
-Chunk ``k`` of a file is always the same rows (``k * chunk_size`` onwards), whatever process
-reads it, so a chunk is the unit of output (one shard) and of recovery. Files are streamed
-with pyarrow (Parquet by record batches, CSV by blocks); at most one chunk plus one read
-block is held in memory, whatever the file's size.
+Chunk ``k`` of a file is always the same rows (``k * chunk_size`` onwards, by absolute row
+position), whatever process reads it and however the file is cut into row groups, so a chunk
+is the unit of output (one shard) and of recovery.
+
+:func:`read_chunks` yields the chunks a caller asks for (all, or a worker's block):
+
+- **Parquet** is read by row group. The footer gives each group's row count;
+  :func:`~control_plane.batch.partition.group_runs` picks the groups under the wanted chunks,
+  and each run of touching groups is streamed once (``iter_batches(row_groups=...)``) and cut
+  into chunks by absolute row. Groups under no wanted chunk are never read or decoded -- so a
+  worker decodes its own block, and a resumed job skips the groups of committed chunks.
+- **CSV** cannot seek to a row: it is parsed from the start (``open_csv``, 4 MiB blocks, types
+  fixed by the first block), chunks that are not wanted are dropped, and parsing stops after
+  the last wanted chunk. Every worker parses the file up to the end of its block.
+
+Memory is bounded by the chunk, not by the file or the row group: at most one chunk being
+assembled plus one record batch (65,536 rows) or CSV block, and per Parquet column a read
+buffer of ``_PARQUET_BUFFER`` bytes (``buffer_size``: unbuffered, the reader loads each column
+chunk of a row group whole -- a 1M-row group would be held entire) with ``pre_buffer=False``
+(with pre-buffering, the reader keeps every row group it read until it is closed: memory grew
+with the file, 1.16 GiB at 2M rows vs 658 MiB at 200k).
 
 >>> sizes = [len(t) for t in rechunk(iter([pa.table({"x": range(5)})] * 3), 4)]
 >>> sizes
@@ -15,17 +32,20 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
+from control_plane.batch.partition import chunk_count, group_runs
 from modelyard.errors import InvalidArgument
 
 SUFFIXES = (".csv", ".parquet")
 _CSV_BLOCK = 4 << 20
+_PARQUET_BATCH = 65_536
+_PARQUET_BUFFER = 1 << 20
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,7 +117,7 @@ def count_rows(file: InputFile) -> int:
     """
     try:
         if file.is_parquet:
-            return int(pq.ParquetFile(file.path).metadata.num_rows)
+            return int(_open_parquet(file.path).metadata.num_rows)
         with _open_csv(file.path) as reader:
             return sum(batch.num_rows for batch in reader)
     except (OSError, pa.ArrowInvalid) as error:
@@ -108,22 +128,17 @@ def _open_csv(path: Path) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(path, read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK))
 
 
-def _batches(
-    file: InputFile, schema: pa.Schema | None, columns: list[str] | None
-) -> Iterator[pa.RecordBatch]:
-    if file.is_parquet:
-        # pre_buffer=False: with it, the reader caches every row group it read until closed,
-        # so memory grew with the file (1.16 GiB at 2M rows vs 658 MiB at 200k).
-        parquet = pq.ParquetFile(file.path, pre_buffer=False)
-        yield from parquet.iter_batches(batch_size=65_536, columns=columns)
-        return
+def _open_parquet(path: Path) -> pq.ParquetFile:
+    return pq.ParquetFile(path, pre_buffer=False, buffer_size=_PARQUET_BUFFER)
+
+
+def _csv_batches(file: InputFile, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
     # The first block's inferred types hold for the whole file: a later block that does not
     # fit them is an error, not a silent change of type between shards.
-    convert = pacsv.ConvertOptions(column_types=schema) if schema is not None else None
     reader = pacsv.open_csv(
         file.path,
         read_options=pacsv.ReadOptions(block_size=_CSV_BLOCK),
-        convert_options=convert,
+        convert_options=pacsv.ConvertOptions(column_types=schema),
     )
     with reader:
         yield from reader
@@ -148,24 +163,106 @@ def rechunk(batches: Iterator[pa.RecordBatch | pa.Table], size: int) -> Iterator
 
 
 def read_chunks(
-    file: InputFile, chunk_size: int, columns: list[str] | None = None
+    file: InputFile,
+    chunk_size: int,
+    columns: list[str] | None = None,
+    wanted: Collection[int] | None = None,
 ) -> Iterator[tuple[int, pa.Table]]:
-    """``(chunk index, rows)`` of the file, in order.
+    """``(chunk index, rows)`` of the file's ``wanted`` chunks (every chunk when None), in
+    order; only ``columns`` (every column when None), in that order.
 
     Raises:
         InvalidArgument: the file cannot be read (also part-way through).
     """
-    schema = None if file.is_parquet else read_schema(file)
     try:
-        for index, table in enumerate(rechunk(_batches(file, schema, columns), chunk_size)):
+        if file.is_parquet:
+            chunks = _parquet_chunks(file, chunk_size, columns, wanted)
+        else:
+            chunks = _csv_chunks(file, chunk_size, wanted)
+        for index, table in chunks:
             yield index, (table.select(columns) if columns else table)
     except (OSError, pa.ArrowInvalid) as error:
         raise InvalidArgument(f"input file {file.name} is unreadable: {error}") from None
 
 
+def _csv_chunks(
+    file: InputFile, chunk_size: int, wanted: Collection[int] | None
+) -> Iterator[tuple[int, pa.Table]]:
+    keep = None if wanted is None else frozenset(wanted)
+    last = None if keep is None else max(keep, default=-1)
+    if last == -1:
+        return
+    for index, table in enumerate(rechunk(_csv_batches(file, read_schema(file)), chunk_size)):
+        if keep is None or index in keep:
+            yield index, table
+        if last is not None and index >= last:
+            return  # NOTE: stop parsing: the rest of the file holds no wanted chunk
+
+
+def _parquet_chunks(
+    file: InputFile, chunk_size: int, columns: list[str] | None, wanted: Collection[int] | None
+) -> Iterator[tuple[int, pa.Table]]:
+    parquet = _open_parquet(file.path)
+    metadata = parquet.metadata
+    total = int(metadata.num_rows)
+    group_rows = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    every = range(chunk_count(total, chunk_size)) if wanted is None else wanted
+    for run in group_runs(group_rows, chunk_size, every):
+        batches = parquet.iter_batches(
+            batch_size=_PARQUET_BATCH, row_groups=list(run.groups), columns=columns
+        )
+        try:
+            yield from cut(batches, run.first_row, chunk_size, run.chunks, total)
+        finally:
+            batches.close()  # NOTE: stop decoding the run's last group past the last chunk
+
+
+def cut(
+    batches: Iterable[pa.RecordBatch],
+    first_row: int,
+    chunk_size: int,
+    chunks: Iterable[int],
+    total: int,
+) -> Iterator[tuple[int, pa.Table]]:
+    """The ``chunks`` (ascending) of a stream of ``batches`` that starts at file row
+    ``first_row`` of a file of ``total`` rows; rows of other chunks are dropped, and the
+    stream is not read past the last wanted row.
+
+    Raises:
+        pyarrow.ArrowInvalid: the stream ends before the last wanted chunk is complete.
+
+    >>> stream = [pa.record_batch({"x": range(i, i + 4)}) for i in range(10, 22, 4)]
+    >>> [(k, t["x"].to_pylist()) for k, t in cut(stream, 10, 3, [4, 6], 22)]
+    [(4, [12, 13, 14]), (6, [18, 19, 20])]
+    """
+    targets = iter(chunks)
+    target = next(targets, None)
+    position, pending = first_row, list[pa.RecordBatch]()
+    for batch in batches:
+        offset = 0
+        while target is not None and offset < batch.num_rows:
+            start, end = target * chunk_size, min((target + 1) * chunk_size, total)
+            at = position + offset
+            if at < start:  # rows of no wanted chunk
+                offset += min(start - at, batch.num_rows - offset)
+                continue
+            take = min(end - at, batch.num_rows - offset)
+            pending.append(batch.slice(offset, take))
+            offset += take
+            if at + take == end:
+                yield target, pa.Table.from_batches(pending).combine_chunks()
+                pending, target = [], next(targets, None)
+        position += batch.num_rows
+        if target is None:
+            return
+    if target is not None:
+        raise pa.ArrowInvalid(f"the file ended at row {position}, inside chunk {target}")
+
+
 __all__ = [
     "InputFile",
     "count_rows",
+    "cut",
     "input_identity",
     "list_inputs",
     "read_chunks",
