@@ -14,8 +14,9 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   marks the batcher *under load* for ``LOAD_HOLD_NS`` (100 ms). Not under load -- a single
   closed-loop client never finds the session busy -- a request runs at once from ``submit``
   itself, skipping the queue and the consumer task, so c=1 pays no batching latency. Under
-  load, a batch leaves when full, when no request arrived for ``linger_us`` (1 ms), or when
-  the oldest has waited ``max_queue_delay_us`` (10 ms), whichever comes first.
+  load with the core saturated (next rule), a batch leaves when full, when no request arrived
+  for ``linger_us`` (1 ms), or when the oldest has waited ``max_queue_delay_us`` (10 ms),
+  whichever comes first.
   Why not plain Triton ``delay=0`` (dispatch whenever the session is free)? On one core each
   session run costs a fixed ~100-300 us (GIL hand-over, cold caches), more than a request
   takes to be admitted, so ``delay=0`` settles at 1-2 rows per run: measured with
@@ -25,6 +26,26 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   short cap keeps the batcher in the small-batch equilibrium); delay 8 ms 5,629 (62 rows per
   run); delay 10 ms + linger 1 ms 5,772 at c=64, 3,494 at c=16, 1,645 at c=4; linger 0.5 ms
   4,773 / 3,998 / 2,391. The defaults favour c=64; config.json tunes them per model.
+* Saturation gate (issue 21): under load, the batcher waits for more rows only while the
+  worker's core has no idle time (:class:`~inference_server.saturation.SaturationDetector`:
+  the busy share of the core, smoothed over 20 ms; saturated from 0.9 up until it falls to
+  0.5). With idle time it takes whatever queued while the previous batch ran and sends it as
+  soon as the session is free (Triton's ``delay=0``): the extra session runs fit in the idle
+  time, so waiting would only add latency. Why: at a steady open-loop rate each arrival
+  extended the linger, up to the 10 ms cap, while the core had room -- at 1,000 req/s p50
+  4.8-6.0 ms with the defaults against 0.50-0.55 ms with batching off, at 2,500 req/s
+  11.6-12.2 against 0.5-0.8 ms. Arrival gaps are no substitute for the core's busy time: a
+  gate on their moving average (linger while below linger/4) fixed those rates but took c=64
+  from 2.2x to 0.98x of batching off, because a saturated closed loop admits requests only as
+  fast as it answers them, so its gaps never look dense. The hysteresis keeps lingering on
+  once it carries a load: lingering lowers the busy share (fewer session runs), and a single
+  threshold flipped an earlier utilization gate between modes at every step. The signal costs
+  one comparison per batch decision (0.2 us) and one or two ``pread`` calls (2-3.5 us) per
+  millisecond at most. ``adaptive=False`` (``"batching": {"adaptive": false}``) keeps the old
+  rule. Not yet measured on a core with idle time: the only run so far (benchmarks/RESULTS.md,
+  "Hot path (issue 21)", ``python -m benchmarks.open_loop_batching``) found core 0 without
+  idle time at every point (load 10), so the defaults kept lingering as the old rule does
+  (medians per point 0.82-1.74x of batching off, old rule 0.59-1.78x, same run).
 * Inline runs: an idle request whose rows times the version's single-row cost (measured at
   load, ``OnnxModel.row_cost_ns``) fit in ``inline_max_us`` (default 100 us) runs on the
   event loop itself, skipping the session thread: the hand-off there and back (two thread
@@ -75,6 +96,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference_server.saturation import SaturationDetector
 from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 if TYPE_CHECKING:
@@ -168,8 +190,12 @@ class MicroBatcher:
         observer: BatchObserver | None = None,
         inline: SyncRunFn | None = None,
         inline_max_rows: int = 0,
+        adaptive: bool = True,
+        saturation: SaturationDetector | None = None,
     ) -> None:
         self._run = run
+        # None: linger whenever under load (``adaptive`` off, the rule before issue 21)
+        self._saturation = (saturation or SaturationDetector()) if adaptive else None
         self._inline = inline
         self._inline_rows = inline_max_rows if inline is not None else 0
         self._max_rows = max_batch_size
@@ -300,10 +326,11 @@ class MicroBatcher:
     async def close(self) -> None:
         """Refuse new requests, finish the queued ones, stop the consumer."""
         self._closing = True
-        if self._task is None:
-            return
-        self._wake()
-        await self._task
+        if self._task is not None:
+            self._wake()
+            await self._task
+        if self._saturation is not None:
+            self._saturation.close()
 
     async def _wait(self, timeout_ns: int | None) -> None:
         """Sleep until woken or ``timeout_ns`` passed (a plain timer: ``asyncio.wait_for``
@@ -339,15 +366,18 @@ class MicroBatcher:
     def _linger_ns(self) -> int:
         """How much longer to wait for more rows before dispatching (<= 0: dispatch now).
 
-        Not under load, full, closing, or holding as many requests as the clients keep in flight
-        (the recent peak): now. Under load: until the oldest request has waited
-        ``max_queue_delay`` (or, with ``linger``, arrivals pause that long).
+        Not under load, full, closing, holding as many requests as the clients keep in flight
+        (the recent peak), or with idle time on the core: now. Under load on a saturated core:
+        until the oldest request has waited ``max_queue_delay`` (or, with ``linger``, arrivals
+        pause that long).
         """
         now = time.monotonic_ns()
         if now >= self._load_until or self._closing:
             return 0
         if self._batch_ready():
             return 0  # full, or every request the clients keep in flight is here
+        if self._saturation is not None and not self._saturation.saturated(now):
+            return 0  # the core has idle time: waiting would add latency and save nothing
         oldest_deadline = self._queue[0].enqueued + self._delay_ns
         if self._linger_ns_setting:
             oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)

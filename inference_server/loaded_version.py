@@ -137,6 +137,7 @@ class LoadedVersion:
                 observer=self._on_batch,
                 inline=model.run_sync,
                 inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
+                adaptive=batching.adaptive,
             )
             self.submit = self.batcher.submit
             self.enqueue = self.batcher.enqueue

@@ -108,8 +108,11 @@ class BatchingConfig(ConfigStruct, frozen=True):
         max_queue_delay_us: how long the *oldest* queued request may wait for more rows
             (a cap: batches usually leave earlier, full or after ``linger_us`` of silence).
             A batcher that is not under load (no request found the session busy in the last
-            100 ms) runs a request at once, so low load sees no added latency.
-        linger_us: under load, dispatch once no request arrived for this long (0: off).
+            100 ms) runs a request at once, so low load sees no added latency; one under load
+            waits only while the worker's core has no idle time (otherwise a batch is what
+            queued while the previous one ran, sent as soon as the session is free).
+        linger_us: under load on a saturated core, dispatch once no request arrived for this
+            long (0: off).
             The defaults favour throughput under saturation; ``max_queue_delay_us=0`` with
             ``linger_us=0`` favours latency at moderate load (docs/architecture.md).
         max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
@@ -118,6 +121,9 @@ class BatchingConfig(ConfigStruct, frozen=True):
         inline_max_us: a request reaching an idle batcher runs on the event loop itself
             (no hand-off to the session thread) when its rows times the version's single-row
             cost measured at load is at most this; 0 always hands off.
+        adaptive: under load, wait for fuller batches only while the worker's core has no
+            idle time (``inference_server/saturation.py``); false waits whenever under load,
+            the rule before issue 21 (throughput first, whatever the latency cost).
     """
 
     enabled: bool = True
@@ -127,6 +133,7 @@ class BatchingConfig(ConfigStruct, frozen=True):
     max_queue_size: PositiveInt = 4096
     queue_timeout_us: Annotated[int, msgspec.Meta(ge=0)] = 10_000_000
     inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 100
+    adaptive: bool = True
 
 
 class Route(ConfigStruct, frozen=True):

@@ -141,6 +141,8 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     batch_inline_max_us: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = _BATCHING.inline_max_us
     """A request reaching an idle batcher runs on the event loop when its estimated cost is at
     most this; 0 always hands off to the session thread."""
+    batch_adaptive: bool = _BATCHING.adaptive
+    """Under load, wait for fuller batches only while the worker's core has no idle time."""
     queue_capacity: Annotated[int, msgspec.Meta(ge=1)] = _BATCHING.max_queue_size
     """Requests a model version may queue before RESOURCE_EXHAUSTED / 429."""
     queue_timeout_ms: Annotated[int, msgspec.Meta(ge=0)] = _BATCHING.queue_timeout_us // 1000
@@ -186,6 +188,7 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
             max_queue_size=self.queue_capacity,
             queue_timeout_us=self.queue_timeout_ms * 1000,
             inline_max_us=self.batch_inline_max_us,
+            adaptive=self.batch_adaptive,
         )
 
 

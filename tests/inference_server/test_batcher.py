@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inference_server.batcher import MicroBatcher, merge_batch, split_batch
+from inference_server.saturation import SaturationDetector
 from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 
@@ -59,6 +61,16 @@ def _rows(n: int, start: float = 0.0) -> list[np.ndarray]:
     return [np.arange(start, start + n, dtype=np.float32).reshape(n, 1)]
 
 
+def _busy_core() -> SaturationDetector:
+    """The signal of a core with no idle time: its busy clock runs with the wall clock."""
+    return SaturationDetector(busy_clock=time.monotonic_ns, saturated=True)
+
+
+def _idle_core() -> SaturationDetector:
+    """The signal of a core that is always idle: its busy clock never moves."""
+    return SaturationDetector(busy_clock=lambda: 0)
+
+
 async def test_idle_request_is_dispatched_at_once() -> None:
     model = RecordingModel()
     batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000)
@@ -96,7 +108,13 @@ async def test_oversized_request_runs_alone() -> None:
 
 async def test_under_load_waits_for_the_oldest_delay_then_dispatches() -> None:
     model = RecordingModel(delay=0.005)
-    batcher = MicroBatcher(model.run, max_batch_size=64, max_queue_delay_us=50_000, linger_us=0)
+    batcher = MicroBatcher(
+        model.run,
+        max_batch_size=64,
+        max_queue_delay_us=50_000,
+        linger_us=0,
+        saturation=_busy_core(),
+    )
     batcher.start()
     await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(3)))
     # the first ran alone (idle), the other two as one batch: under load now, so it waits
@@ -114,7 +132,9 @@ async def test_under_load_waits_for_the_oldest_delay_then_dispatches() -> None:
 
 async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay() -> None:
     model = RecordingModel(delay=0.005)
-    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=20_000)
+    batcher = MicroBatcher(
+        model.run, max_queue_delay_us=5_000_000, linger_us=20_000, saturation=_busy_core()
+    )
     batcher.start()
     # now under load, and 8 requests were in flight at once: 5 queued are not all there are
     await asyncio.gather(*(batcher.submit(_rows(1), 1) for _ in range(8)))
@@ -129,7 +149,9 @@ async def test_under_load_a_pause_in_arrivals_dispatches_before_the_delay() -> N
 
 async def test_once_every_request_in_flight_is_queued_the_batch_leaves_without_lingering() -> None:
     model = RecordingModel(delay=0.002)
-    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, linger_us=300_000)
+    batcher = MicroBatcher(
+        model.run, max_queue_delay_us=5_000_000, linger_us=300_000, saturation=_busy_core()
+    )
     batcher.start()
     loop = asyncio.get_running_loop()
 
@@ -146,6 +168,47 @@ async def test_once_every_request_in_flight_is_queued_the_batch_leaves_without_l
     assert waited < 1.0, waited
     assert model.batches.count(4) >= 8, model.batches
     await batcher.close()
+
+
+HOUR_US = 3_600_000_000
+
+
+async def _two_queued_behind_a_run(
+    saturation: SaturationDetector,
+) -> tuple[RecordingModel, MicroBatcher, list[asyncio.Task[list[np.ndarray]]]]:
+    """A batcher lingering up to an hour: one request in the session, two queued behind it."""
+    model = RecordingModel()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(
+        model.run, max_queue_delay_us=HOUR_US, linger_us=HOUR_US, saturation=saturation
+    )
+    batcher.start()
+    running = asyncio.ensure_future(batcher.submit(_rows(1), 1))  # idle: runs at once
+    await asyncio.sleep(0)
+    queued = [asyncio.ensure_future(batcher.submit(_rows(1, 10.0 * i), 1)) for i in (1, 2)]
+    await asyncio.sleep(0)
+    model.gate.set()
+    await running
+    return model, batcher, queued
+
+
+async def test_with_idle_time_on_the_core_a_batch_leaves_as_soon_as_the_session_is_free() -> None:
+    # under load (the two had to queue) but the process leaves its core idle: no linger
+    model, batcher, queued = await _two_queued_behind_a_run(_idle_core())
+    outs = await asyncio.wait_for(asyncio.gather(*queued), timeout=30)  # a guard, not a timing
+    assert model.batches == [1, 2]
+    np.testing.assert_array_equal(outs[1][0], _rows(1, 20.0)[0] + 1)
+    await batcher.close()
+
+
+async def test_on_a_saturated_core_a_batch_waits_for_more_rows() -> None:
+    model, batcher, queued = await _two_queued_behind_a_run(_busy_core())
+    for _ in range(50):  # the session is free, yet the batch keeps waiting (linger: an hour)
+        await asyncio.sleep(0)
+    assert model.batches == [1]
+    assert not any(f.done() for f in queued)
+    await batcher.close()  # closing sends what waits
+    assert model.batches == [1, 2]
 
 
 async def test_full_queue_is_refused_at_once_and_then_recovers() -> None:

@@ -86,6 +86,7 @@ SERVER = BatchingConfig(
     max_queue_size=77,
     queue_timeout_us=1_234_000,
     inline_max_us=50,
+    adaptive=False,
 )
 EXPLICIT = {
     "enabled": False,
@@ -95,6 +96,7 @@ EXPLICIT = {
     "max_queue_size": 5,
     "queue_timeout_us": 9,
     "inline_max_us": 0,
+    "adaptive": True,
 }
 BATCHING_KEYS = [field.name for field in msgspec.structs.fields(BatchingConfig)]
 

@@ -1,0 +1,87 @@
+"""SaturationDetector: the batcher's load signal, on injected clocks (no timing involved)."""
+
+from __future__ import annotations
+
+from inference_server.saturation import SATURATED_OFF, SATURATED_ON, SaturationDetector
+
+MS = 1_000_000
+
+
+class CpuClock:
+    """A busy clock (ns the core was busy) that the test advances by hand; counts its reads."""
+
+    def __init__(self) -> None:
+        self.ns = 0
+        self.reads = 0
+
+    def __call__(self) -> int:
+        self.reads += 1
+        return self.ns
+
+
+def _run(
+    detector: SaturationDetector, clock: CpuClock, start_ms: int, ms: int, share: float
+) -> int:
+    """Burn ``share`` of the core for ``ms`` ms from ``start_ms``, asking every ms; the end."""
+    for t in range(start_ms + 1, start_ms + ms + 1):
+        clock.ns += int(share * MS)
+        detector.saturated(t * MS)
+    return start_ms + ms
+
+
+def test_a_core_kept_busy_is_saturated_and_idle_time_ends_it() -> None:
+    clock = CpuClock()
+    detector = SaturationDetector(busy_clock=clock, tau_ns=5 * MS)
+    assert not detector.saturated(0)
+    t = _run(detector, clock, 0, 100, share=1.0)
+    assert detector.saturated_now
+    assert detector.share > 0.99
+    _run(detector, clock, t, 100, share=0.3)
+    assert not detector.saturated_now
+    assert abs(detector.share - 0.3) < 0.01
+
+
+def test_between_the_thresholds_the_verdict_holds_either_way() -> None:
+    between = (SATURATED_ON + SATURATED_OFF) / 2
+    clock = CpuClock()
+    idle = SaturationDetector(busy_clock=clock, tau_ns=5 * MS)
+    idle.saturated(0)
+    _run(idle, clock, 0, 200, share=between)
+    assert not idle.saturated_now  # was never saturated: lingering does not start
+
+    clock = CpuClock()
+    busy = SaturationDetector(busy_clock=clock, tau_ns=5 * MS)
+    busy.saturated(0)
+    t = _run(busy, clock, 0, 100, share=1.0)
+    _run(busy, clock, t, 200, share=between)
+    # lingering lowered the share (fewer session runs) but the load still needs it: it stays
+    assert busy.saturated_now
+
+
+def test_one_busy_millisecond_does_not_flip_the_verdict() -> None:
+    clock = CpuClock()
+    detector = SaturationDetector(busy_clock=clock, tau_ns=20 * MS)
+    detector.saturated(0)
+    t = _run(detector, clock, 0, 100, share=0.2)
+    t = _run(detector, clock, t, 1, share=1.0)
+    assert not detector.saturated_now
+    t = _run(detector, clock, t, 100, share=1.0)
+    assert detector.saturated_now
+
+
+def test_the_busy_clock_is_read_at_most_once_per_sample_interval() -> None:
+    clock = CpuClock()
+    detector = SaturationDetector(busy_clock=clock, sample_ns=MS)
+    for us in range(0, 10_000, 10):  # asked every 10 us for 10 ms
+        detector.saturated(us * 1000)
+    assert clock.reads == 10  # the first call, then one per ms
+
+
+def test_a_long_silence_counts_as_idle_at_once() -> None:
+    clock = CpuClock()
+    detector = SaturationDetector(busy_clock=clock, tau_ns=20 * MS)
+    detector.saturated(0)
+    t = _run(detector, clock, 0, 200, share=1.0)
+    assert detector.saturated_now
+    # nobody asked for a second (no requests): the first question after it sees idle time
+    assert not detector.saturated((t + 1000) * MS)
