@@ -170,6 +170,31 @@ def observation_env(
     return env, cleanup
 
 
+def serve_command(
+    python: str, root: Path, cpus: str, workers: int, grpc_port: int, http: int, metrics: int
+) -> list[str]:
+    """``modelyard serve`` on ``root`` as a user starts it, pinned to ``cpus``, on 127.0.0.1."""
+    return [
+        *pin(cpus),
+        python,
+        "-m",
+        "modelyard",
+        "serve",
+        "--model-repository",
+        str(root),
+        "--host",
+        "127.0.0.1",
+        "--grpc-port",
+        str(grpc_port),
+        "--http-port",
+        str(http),
+        "--metrics-port",
+        str(metrics),
+        "--workers",
+        str(workers),
+    ]
+
+
 def _starter(
     name: str,
     batching: dict[str, object],
@@ -182,25 +207,7 @@ def _starter(
         root = write_repository(ctx, name, batching)
         env, cleanup = observation_env(ctx, name, observation)
         http, grpc_port, metrics = free_port(), free_port(), free_port()
-        cmd = [
-            *pin(cpus),
-            ctx.modelyard_python,
-            "-m",
-            "modelyard",
-            "serve",
-            "--model-repository",
-            str(root),
-            "--host",
-            "127.0.0.1",
-            "--grpc-port",
-            str(grpc_port),
-            "--http-port",
-            str(http),
-            "--metrics-port",
-            str(metrics),
-            "--workers",
-            str(workers),
-        ]
+        cmd = serve_command(ctx.modelyard_python, root, cpus, workers, grpc_port, http, metrics)
         server = start_server(name, cmd, ctx.log(name), cwd=server_cwd(ctx), env=env)
         if cleanup is not None:
             server.cleanup.append(cleanup)

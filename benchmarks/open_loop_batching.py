@@ -32,6 +32,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from benchmarks.modelyard_server import serve_command
 from benchmarks.points import run_json
 from benchmarks.processes import ServerProcess, await_ready, free_port, pin, start_server
 from benchmarks.reference import build_reference
@@ -58,25 +59,7 @@ def write_repository(root: Path, onnx: Path, models: dict[str, dict[str, Any]]) 
 def serving(root: Path, models: list[str], log: Path, cpus: str) -> Iterator[ServerProcess]:
     """``modelyard serve`` on ``root``, pinned to ``cpus``, ready for every model."""
     grpc_port, http, metrics = free_port(), free_port(), free_port()
-    cmd = [
-        *pin(cpus),
-        sys.executable,
-        "-m",
-        "modelyard",
-        "serve",
-        "--model-repository",
-        str(root),
-        "--host",
-        "127.0.0.1",
-        "--grpc-port",
-        str(grpc_port),
-        "--http-port",
-        str(http),
-        "--metrics-port",
-        str(metrics),
-        "--workers",
-        "1",
-    ]
+    cmd = serve_command(sys.executable, root, cpus, 1, grpc_port, http, metrics)
     server = start_server("modelyard", cmd, log)
     server.ports.update(grpc=grpc_port, metrics=metrics)
     try:
