@@ -68,6 +68,9 @@ class Context:
     server_cpus: str = "0"
     python: str = sys.executable
     modelyard_python: str = sys.executable
+    modelyard_code: Path | None = None
+    """A checkout whose code ``modelyard serve`` runs (its working directory), e.g. an export
+    of main to compare with; None: this one's."""
 
     @cached_property
     def files(self) -> ReferenceFiles:

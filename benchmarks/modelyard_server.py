@@ -57,8 +57,11 @@ BATCHING_NO_DELAY: dict[str, object] = {"enabled": True, "max_queue_delay_us": 0
 
 
 def server_cwd(ctx: Context) -> Path | None:
-    """Where ``-m modelyard`` runs: here, unless another interpreter was named (then a folder
-    without a ``modelyard`` package, so that interpreter's own installation is used)."""
+    """Where ``-m modelyard`` runs: here, unless another checkout was named (there: its code
+    comes first on ``sys.path``) or another interpreter (then a folder without a ``modelyard``
+    package, so that interpreter's own installation is used)."""
+    if ctx.modelyard_code is not None:
+        return ctx.modelyard_code
     return ctx.work_dir if ctx.modelyard_python != sys.executable else None
 
 
@@ -94,10 +97,11 @@ def write_repository(ctx: Context, name: str, batching: dict[str, object]) -> Pa
     return root
 
 
-Observation = Literal["default", "off", "on", "on-pg"]
+Observation = Literal["default", "off", "sketches", "log", "on", "on-pg"]
 """What the server records beside answering: its defaults (drift sketches on, prediction log
-off), nothing (``off``), or the prediction log and the sketches (``on``: the log in SQLite,
-the embedded default; ``on-pg``: in PostgreSQL, as in production)."""
+off), nothing (``off``), the sketches alone (``sketches``), the prediction log alone in SQLite
+(``log``), or the prediction log and the sketches (``on``: the log in SQLite, the embedded
+default; ``on-pg``: in PostgreSQL, as in production)."""
 
 POSTGRES_URL = os.environ.get(
     "MODELYARD_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
@@ -131,14 +135,14 @@ def observation_env(
 ) -> tuple[dict[str, str], Callable[[], None] | None]:
     """Environment of a server with ``observation`` and what to clean up after it stopped.
 
-    ``on`` logs every prediction into a fresh SQLite database, ``on-pg`` into a fresh
+    ``on`` and ``log`` log every prediction into a fresh SQLite database, ``on-pg`` into a fresh
     PostgreSQL database (either migrated here, as ``modelyard db upgrade`` does), through a
     local spool."""
     if observation == "default":
         return {}, None
-    if observation == "off":
+    if observation in ("off", "sketches"):
         return {
-            "MODELYARD_SERVER_SKETCHES": "false",
+            "MODELYARD_SERVER_SKETCHES": "false" if observation == "off" else "true",
             "MODELYARD_PREDICTION_LOG_ENABLED": "false",
         }, None
     folder = ctx.work_dir / "modelyard" / f"{name}-log"
@@ -150,7 +154,7 @@ def observation_env(
         url, cleanup = private_postgres(name)
     env = {
         "MODELYARD_DATABASE_URL": url,
-        "MODELYARD_SERVER_SKETCHES": "true",
+        "MODELYARD_SERVER_SKETCHES": "false" if observation == "log" else "true",
         "MODELYARD_PREDICTION_LOG_ENABLED": "true",
         "MODELYARD_PREDICTION_LOG_SPOOL_DIR": str(folder / "spool"),
     }
@@ -195,13 +199,16 @@ def serve_command(
     ]
 
 
-def _starter(
+def starter(
     name: str,
     batching: dict[str, object],
     workers: int,
     cpus: str,
     observation: Observation = "default",
 ) -> Starter:
+    """A starter of ``modelyard serve`` on the reference model (``workers`` pinned to ``cpus``,
+    ``batching`` as its config, ``observation`` on), ready on gRPC and, if it answers, HTTP."""
+
     def start(ctx: Context) -> ServerProcess:
         check_available(ctx)
         root = write_repository(ctx, name, batching)
@@ -257,7 +264,7 @@ def modelyard_contenders() -> list[Contender]:
             family="modelyard",
             description="modelyard serve, 1 worker, batching off",
             endpoints=(grpc, stream, rest, predict),
-            start=_starter("modelyard", BATCHING_OFF, 1, "0"),
+            start=starter("modelyard", BATCHING_OFF, 1, "0"),
         ),
         Contender(
             name="modelyard-batching",
@@ -275,7 +282,7 @@ def modelyard_contenders() -> list[Contender]:
                 ),
                 predict,
             ),
-            start=_starter("modelyard-batching", BATCHING_ON, 1, "0"),
+            start=starter("modelyard-batching", BATCHING_ON, 1, "0"),
             concurrencies=(64,),
         ),
         Contender(
@@ -284,7 +291,7 @@ def modelyard_contenders() -> list[Contender]:
             description="modelyard serve, 1 worker, batching on with max_queue_delay_us=0, "
             "linger_us=0 (latency first)",
             endpoints=(grpc_batching,),
-            start=_starter("modelyard-batching-nodelay", BATCHING_NO_DELAY, 1, "0"),
+            start=starter("modelyard-batching-nodelay", BATCHING_NO_DELAY, 1, "0"),
         ),
         Contender(
             name="modelyard-unobserved",
@@ -292,7 +299,7 @@ def modelyard_contenders() -> list[Contender]:
             description="modelyard serve, 1 worker, batching on (defaults), drift sketches "
             "and prediction log off",
             endpoints=observed_endpoints,
-            start=_starter("modelyard-unobserved", BATCHING_ON, 1, "0", "off"),
+            start=starter("modelyard-unobserved", BATCHING_ON, 1, "0", "off"),
             concurrencies=(64,),
         ),
         Contender(
@@ -301,7 +308,7 @@ def modelyard_contenders() -> list[Contender]:
             description="modelyard serve, 1 worker, batching on (defaults), drift sketches "
             "on and every prediction logged (SQLite)",
             endpoints=observed_endpoints,
-            start=_starter("modelyard-observed", BATCHING_ON, 1, "0", "on"),
+            start=starter("modelyard-observed", BATCHING_ON, 1, "0", "on"),
             concurrencies=(64,),
         ),
         Contender(
@@ -310,7 +317,7 @@ def modelyard_contenders() -> list[Contender]:
             description="modelyard serve, 1 worker, batching on (defaults), drift sketches "
             "on and every prediction logged (PostgreSQL on the same machine, not pinned)",
             endpoints=observed_endpoints,
-            start=_starter("modelyard-observed-pg", BATCHING_ON, 1, "0", "on-pg"),
+            start=starter("modelyard-observed-pg", BATCHING_ON, 1, "0", "on-pg"),
             concurrencies=(64,),
         ),
         Contender(
@@ -319,7 +326,7 @@ def modelyard_contenders() -> list[Contender]:
             description="modelyard serve, 2 workers, batching off; server AND load generator "
             "on CPUs 0,1 (shared)",
             endpoints=(Endpoint("grpc", "gRPC"), Endpoint("http", "REST V2", path=V2_INFER_PATH)),
-            start=_starter("modelyard-2w", BATCHING_OFF, 2, "0,1"),
+            start=starter("modelyard-2w", BATCHING_OFF, 2, "0,1"),
             concurrencies=(64,),
             server_cpus="0,1",
             client_cpus="0,1",

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.contenders import Contender, Context, Endpoint, builtin_contenders
-from benchmarks.modelyard_server import BATCHING_ON, _starter, modelyard_contenders
+from benchmarks.modelyard_server import BATCHING_ON, modelyard_contenders, starter
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
 from benchmarks.stats import median_repeat
@@ -118,7 +118,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             # the work dir), so PYTHONPATH decides which code it imports
             other = Context(ctx.work_dir, "0", modelyard_python=_alias(sys.executable))
             with _pythonpath(args.baseline):
-                start = _starter("modelyard-baseline", BATCHING_ON, 1, "0")
+                start = starter("modelyard-baseline", BATCHING_ON, 1, "0")
                 servers["modelyard-baseline"] = start(other)
         for k in range(1, args.rounds + 1):
             before = _load()
