@@ -4,10 +4,12 @@ Runs on the spooler / shipper threads, never on the event loop. A spool line is 
 array of one record's columns in :data:`modelyard.prediction_log.COLUMNS` order, ending in a
 newline; inputs and outputs stay raw JSON text until they reach the database (json columns).
 
-The spooler builds the :class:`SpooledRecord` objects of a whole pass (:func:`records_of`)
+The spooler builds the :class:`SpooledRecord` objects of a whole pass (:func:`pass_records`)
 and encodes them in one call (:func:`encode_lines`); the shipper either receives those very
 objects from memory or decodes them back from the spool (:data:`spool_decoder`): both give
-the same records, so the two paths are interchangeable.
+the same records, so the two paths are interchangeable. A pass converts the tensors of
+consecutive requests on one version column-wise: their arrays are concatenated and turned
+into Python values once (the records are those :func:`records_of` gives request by request).
 
 Input values are keyed by feature name when the model takes one ``[-1, n_features]`` tensor
 with feature names, else by input name; output values by output name. A row's value is a
@@ -28,10 +30,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import msgspec
+import numpy as np
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from inference_server.prediction_log.capture import Captured
 
 _encoder = msgspec.json.Encoder()
@@ -136,6 +137,80 @@ def records_of(entry: Captured, worker: int) -> list[SpooledRecord]:
     ]
 
 
+def _layout(entry: Captured) -> tuple[object, ...] | None:
+    """What must match for requests to be converted together (None: convert alone): the
+    version, and each tensor's dtype and row shape, every tensor having the batch dimension."""
+    rows = entry.rows
+    layout: list[object] = [entry.handle]
+    for array in (*entry.inputs, *entry.outputs):
+        if rows < 1 or array.ndim == 0 or array.shape[0] != rows:
+            return None
+        layout.append((array.dtype, array.shape[1:]))
+    return tuple(layout)
+
+
+def _group_records(group: list[Captured], worker: int) -> list[SpooledRecord]:
+    """The records of requests with one layout (:func:`_layout`), converted column-wise."""
+    if len(group) == 1:
+        return records_of(group[0], worker)
+    first = group[0]
+    handle = first.handle
+    signature = handle.signature
+    total = sum(entry.rows for entry in group)
+    inputs = [np.concatenate(arrays) for arrays in zip(*(e.inputs for e in group), strict=True)]
+    outputs = [np.concatenate(arrays) for arrays in zip(*(e.outputs for e in group), strict=True)]
+    input_rows = row_values(
+        [s.name for s in signature.inputs], inputs, total, signature.feature_names
+    )
+    output_rows = row_values([s.name for s in signature.outputs], outputs, total)
+    encode = _encoder.encode
+    records: list[SpooledRecord] = []
+    at = 0
+    for entry in group:
+        created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
+        for row in range(entry.rows):
+            records.append(
+                SpooledRecord(
+                    entry.request_id,
+                    row,
+                    created_at,
+                    handle.name,
+                    handle.version,
+                    entry.variant,
+                    entry.routing_key,
+                    entry.shadow,
+                    entry.protocol,
+                    entry.latency_ms,
+                    msgspec.Raw(encode(input_rows[at])),
+                    msgspec.Raw(encode(output_rows[at])),
+                    worker,
+                )
+            )
+            at += 1
+    return records
+
+
+def pass_records(entries: Sequence[Captured], worker: int) -> list[SpooledRecord]:
+    """The records of answered requests in order: those :func:`records_of` gives one by one,
+    with the tensors of consecutive requests on one version converted together."""
+    records: list[SpooledRecord] = []
+    group: list[Captured] = []
+    current: tuple[object, ...] | None = None
+    for entry in entries:
+        layout = _layout(entry)
+        if group and (layout is None or layout != current):
+            records += _group_records(group, worker)
+            group = []
+        if layout is None:
+            records += records_of(entry, worker)
+        else:
+            group.append(entry)
+            current = layout
+    if group:
+        records += _group_records(group, worker)
+    return records
+
+
 def encode_lines(records: list[SpooledRecord]) -> bytes:
     """The spool lines of ``records`` (one JSON array per line, each ending in a newline)."""
     return _encoder.encode_lines(records)
@@ -149,6 +224,7 @@ def spool_lines(entry: Captured, worker: int) -> list[bytes]:
 __all__ = [
     "SpooledRecord",
     "encode_lines",
+    "pass_records",
     "records_of",
     "row_values",
     "spool_decoder",

@@ -71,6 +71,8 @@ class Spool:
         self._file: IO[bytes] = (folder / _segment_name(self._current)).open("ab")
         self._size = 0
         self._durable = (self._current, 0)
+        self._committed_segment = -1
+        """The segment of the last commit that deleted the ones before it (shipper only)."""
 
     def segments(self) -> list[int]:
         """The numbers of the segments on disk, oldest first."""
@@ -187,9 +189,12 @@ class Spool:
         aside = self.folder / "checkpoint.tmp"
         aside.write_text(f"{position[0]} {position[1]}\n")
         os.replace(aside, self.folder / "checkpoint")
+        if position[0] <= self._committed_segment:
+            return  # NOTE: no segment left behind since the last commit: no folder listing
         for number in self.segments():
             if number < position[0]:
                 self._delete(number)
+        self._committed_segment = position[0]
 
     def _delete(self, number: int) -> None:
         if number >= self.durable_end()[0]:
