@@ -163,7 +163,7 @@ def spread(values: Sequence[float], sign: str = "") -> str:
 
 def table(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> str:
     """Markdown: per endpoint and variant, CPU µs per request (median, spread over rounds)
-    and the per-round difference to ``unobserved``.
+    and the per-round difference to the (first) ``unobserved`` variant.
 
     >>> one = lambda us: {"rest": {"cpu_us_per_request": us, "errors": 0}}
     >>> print(table([{"unobserved": one(60.0), "log": one(80.0)},
@@ -173,11 +173,12 @@ def table(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> str:
     | REST V2 | unobserved | 62.0 (60.0-64.0) | - | 0 |
     | REST V2 | log | 80.5 (80.0-81.0) | +18.5 (+17.0 to +20.0) | 0 |
     """
+    variants = list(rounds[0])
+    base_name = next((v for v in variants if v.partition("@")[0] == BASELINE), None)
     lines = [
         f"| endpoint | variant | CPU µs/request | over {BASELINE} | errors |",
         "|---|---|---:|---:|---:|",
     ]
-    variants = list(rounds[0])
     for key, endpoint in ENDPOINTS.items():
         if key not in rounds[0][variants[0]]:
             continue
@@ -185,8 +186,8 @@ def table(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> str:
             runs = [r[variant][key] for r in rounds]
             cpu = [run["cpu_us_per_request"] for run in runs]
             extra = "-"
-            if variant != BASELINE and BASELINE in rounds[0]:
-                base = [r[BASELINE][key]["cpu_us_per_request"] for r in rounds]
+            if base_name is not None and variant != base_name:
+                base = [r[base_name][key]["cpu_us_per_request"] for r in rounds]
                 extra = spread([a - b for a, b in zip(cpu, base, strict=True)], "+")
             errors = sum(int(run["errors"]) for run in runs)
             lines.append(f"| {endpoint.label} | {variant} | {spread(cpu)} | {extra} | {errors} |")

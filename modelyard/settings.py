@@ -219,6 +219,10 @@ class PredictionLogSettings(_Section, kw_only=True, frozen=True):
     """A spool segment is closed at this size."""
     ship_batch: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 5000
     """Records per database batch."""
+    ship_interval_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 200
+    """Once caught up, the shipper waits this long before its next database transaction
+    (unless a flush asks, or ``ship_batch`` records wait): fewer, larger transactions. The
+    spool is still fsynced every flush interval; records reach the database this much later."""
     fsync: bool = True
     """fsync the spool about once per flush interval (from the shipper thread, so a slow disk
     never delays answers): a machine crash then loses about two intervals."""

@@ -121,6 +121,8 @@ class PredictionLogWriter:
         self._handed_rows = 0
         self._handed_guard = threading.Lock()
         self._handed_cap = 2 * settings.ship_batch
+        self._urgent = 0
+        """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
 
     def start(self) -> None:
         """Open the spool (shipping resumes from its checkpoint) and start both threads.
@@ -222,6 +224,7 @@ class PredictionLogWriter:
     async def _ship_loop(self, spool: Spool, sink: Sink) -> None:
         position = spool.checkpoint()
         backoff = 0.0
+        caught_up_at = -float("inf")
         try:
             while True:
                 # NOTE: decided before reading: a spooler that ends after this read may have
@@ -230,32 +233,21 @@ class PredictionLogWriter:
                 spooler_done = self._stopping.is_set() and not self._spooler_alive()
                 spool.sync()
                 end = spool.durable_end()
-                handed = self._take_handed(position)
-                if handed is None and position == end:
-                    # NOTE: caught up (nothing complete after ``position``): no spool read.
-                    self._shipped_to = position
+                if not self._ship_due(caught_up_at):
+                    self._idle(self.settings.flush_interval_ms / 1000.0)
+                    continue
+                records, after, from_memory = self._next_batch(spool, position, end)
+                if records is None:  # caught up
+                    if after != position:
+                        spool.commit(after)
+                    position = self._shipped_to = max(after, end)
+                    caught_up_at = time.monotonic()
                     if spooler_done:
                         return
-                    self._wake_shipper.wait(self.settings.flush_interval_ms / 1000.0)
-                    self._wake_shipper.clear()
+                    self._idle(self.settings.flush_interval_ms / 1000.0)
                     continue
-                if handed is not None:
-                    records, after = handed
-                    shipped = await self._write(sink, records)
-                    self.shipped_from_memory += len(records) if shipped else 0
-                else:
-                    lines, after = spool.read(position, self.settings.ship_batch)
-                    if not lines:
-                        if after != position:
-                            spool.commit(after)
-                        position = self._shipped_to = max(after, end)
-                        if spooler_done:
-                            return
-                        self._wake_shipper.wait(self.settings.flush_interval_ms / 1000.0)
-                        self._wake_shipper.clear()
-                        continue
-                    shipped = await self._ship(sink, lines)
-                if shipped:
+                if await self._write(sink, records):
+                    self.shipped_from_memory += len(records) if from_memory else 0
                     spool.commit(after)
                     position = self._shipped_to = after
                     backoff = 0.0
@@ -264,19 +256,47 @@ class PredictionLogWriter:
                 if time.monotonic() + backoff > self._ship_deadline:
                     log.error("prediction log: shutdown with records left in %s", spool.folder)
                     return
-                self._wake_shipper.wait(backoff)
-                self._wake_shipper.clear()
+                self._idle(backoff)
         finally:
             await sink.close()
 
-    async def _ship(self, sink: Sink, lines: list[bytes]) -> bool:
+    def _idle(self, seconds: float) -> None:
+        self._wake_shipper.wait(seconds)
+        self._wake_shipper.clear()
+
+    def _next_batch(
+        self, spool: Spool, position: Position, end: Position
+    ) -> tuple[list[SpooledRecord] | None, Position, bool]:
+        """The records to ship from ``position`` (None: nothing complete after it), the
+        position after them, and whether they were handed over in memory."""
+        handed = self._take_handed(position)
+        if handed is not None:
+            return handed[0], handed[1], True
+        if position == end:
+            return None, position, False  # NOTE: caught up: no spool read
+        lines, after = spool.read(position, self.settings.ship_batch)
+        if not lines:
+            return None, after, False
+        return self._decode(lines), after, False
+
+    def _ship_due(self, caught_up_at: float) -> bool:
+        """Whether to ship now: ``ship_interval_ms`` after the shipper was last caught up,
+        or at once when a flush or the shutdown asks, or a full batch is waiting."""
+        return (
+            time.monotonic() - caught_up_at >= self.settings.ship_interval_ms / 1000.0
+            or self._urgent > 0
+            or self._stopping.is_set()
+            or self._handed_rows >= self.settings.ship_batch
+        )
+
+    def _decode(self, lines: list[bytes]) -> list[SpooledRecord]:
         records: list[SpooledRecord] = []
         for line in lines:
             try:
                 records.append(spool_decoder.decode(line))
             except msgspec.DecodeError:
                 self.corrupt += 1
-        return await self._write(sink, records)
+        return records
 
     async def _write(self, sink: Sink, records: list[SpooledRecord]) -> bool:
         try:
@@ -308,7 +328,13 @@ class PredictionLogWriter:
             True when it did within ``timeout_s`` (False: the database is down; the records
             are safe in the spool).
         """
-        deadline = time.monotonic() + timeout_s
+        self._urgent += 1
+        try:
+            return await self._flush(time.monotonic() + timeout_s)
+        finally:
+            self._urgent -= 1
+
+    async def _flush(self, deadline: float) -> bool:
         passes = self._spool_passes
         self._wake_spooler.set()
         while self._spool_passes <= passes + 1 and self._spooler_alive():
