@@ -5,7 +5,10 @@ off) on the reference model, and the REST V2 open loop of :mod:`benchmarks.http_
 row per request, from CPU 1) at ``--rate`` requests/s for ``--duration`` seconds after a
 1-second warm-up. The figure is the server process's utime + stime (``/proc/<pid>/stat``, all
 threads) from just before the load starts until ``--settle`` seconds after it ends (so the
-background flushes catch up), divided by the requests sent. Variants:
+background flushes catch up), divided by the requests sent; and, apart, the CPU time of the
+sketch folds alone (the server's ``modelyard_sketch_cpu_seconds`` counter, the folding
+thread's ``thread_time``: unlike the process figure, barely moved by other processes on the
+machine). Variants:
 
 * ``off``: ``server.sketches`` off;
 * ``log``: sketches on, the version has no ``reference.json`` (log-bucket histograms, as in
@@ -13,11 +16,14 @@ background flushes catch up), divided by the requests sent. Variants:
 * ``bins``: sketches on, the version carries a ``reference.json`` (counts on its bins: 32
   features of 107 quantile bins and the score).
 
-Variants are interleaved per round; medians over ``--rounds`` are printed with the spread,
-and the extra CPU of each sketching variant over ``off`` in the same round. CPU time rather
-than throughput, because the machine is shared.
+With ``--baseline DIR`` (a checkout of the code before a change), ``log-before`` and
+``bins-before`` run that code in the same rounds. Variants are interleaved per round;
+medians over ``--rounds`` are printed with the spread, and the extra CPU of each sketching
+variant over ``off`` in the same round. CPU time rather than throughput, because the machine
+is shared.
 
-Usage: ``python -m benchmarks.sketch_cpu [--rate 2000] [--duration 8] [--rounds 3]``.
+Usage: ``python -m benchmarks.sketch_cpu [--rate 3000] [--duration 8] [--rounds 5]
+[--baseline DIR]``.
 """
 
 from __future__ import annotations
@@ -25,10 +31,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -72,16 +80,25 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def run_variant(variant: str, repo: Path, body: Path, args: argparse.Namespace) -> float:
-    """Server CPU µs per request of one variant (a fresh server)."""
-    http = free_port()
-    cmd = serve_command(sys.executable, repo, "0", 1, free_port(), http, free_port())
+def _fold_seconds(metrics: int) -> float:
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as answer:
+        text = answer.read().decode()
+    found = re.search(r"^modelyard_sketch_cpu_seconds_total (\S+)$", text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
+def run_variant(
+    variant: str, repo: Path, body: Path, args: argparse.Namespace, code: Path = ROOT
+) -> tuple[float, float]:
+    """Server CPU and fold CPU, µs per request, of one variant (a fresh server on ``code``)."""
+    http, metrics = free_port(), free_port()
+    cmd = serve_command(sys.executable, repo, "0", 1, free_port(), http, metrics)
     env = {
         "MODELYARD_SERVER_SKETCHES": "false" if variant == "off" else "true",
         "MODELYARD_PREDICTION_LOG_ENABLED": "false",
-        "PYTHONPATH": str(ROOT),
+        "PYTHONPATH": str(code),
     }
-    server = start_server(f"sketch-{variant}", cmd, WORK / f"{variant}.log", cwd=ROOT, env=env)
+    server = start_server(f"sketch-{variant}", cmd, WORK / f"{variant}.log", cwd=code, env=env)
     try:
         url = f"http://127.0.0.1:{http}/v2/models/{MODEL_NAME}"
         await_ready(server, 60, http_urls=(f"{url}/ready",))
@@ -102,14 +119,15 @@ def run_variant(variant: str, repo: Path, body: Path, args: argparse.Namespace) 
             "--connections",
             "16",
         ]
-        before = _cpu_seconds(pid)
+        before, folds = _cpu_seconds(pid), _fold_seconds(metrics)
         out = subprocess.run(load, cwd=ROOT, check=True, capture_output=True, text=True)
         time.sleep(args.settle)  # NOTE: lets the background flush run; CPU, not a sync
-        used = _cpu_seconds(pid) - before
+        used, folded = _cpu_seconds(pid) - before, _fold_seconds(metrics) - folds
         summary = json.loads(out.stdout)[0]
         if summary.get("error_codes"):
             print(f"  {variant}: errors {summary['error_codes']}", file=sys.stderr)
-        return float(used / (args.rate * (args.duration + 1.0)) * 1e6)
+        sent = args.rate * (args.duration + 1.0)
+        return used / sent * 1e6, folded / sent * 1e6
     finally:
         server.stop()
 
@@ -117,22 +135,37 @@ def run_variant(variant: str, repo: Path, body: Path, args: argparse.Namespace) 
 def main() -> None:
     """Run the interleaved rounds and print the medians."""
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rate", type=float, default=2000.0)
+    parser.add_argument("--rate", type=float, default=3000.0)
     parser.add_argument("--duration", type=float, default=8.0)
     parser.add_argument("--settle", type=float, default=1.0)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--baseline", type=Path, help="code to run as log-before/bins-before")
     args = parser.parse_args()
+    variants = VARIANTS + (("log-before", "bins-before") if args.baseline else ())
     files = build_reference(ROOT / "benchmarks" / ".work")
     repos = _repositories(files.onnx)
     body = WORK / "body.json"
     body.write_bytes(http_infer_body(np.load(files.rows)[:1]))
-    per: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    per: dict[str, list[float]] = {v: [] for v in variants}
+    fold: dict[str, list[float]] = {v: [] for v in variants}
     for r in range(args.rounds):
-        for variant in VARIANTS:
-            repo = repos["binned" if variant == "bins" else "plain"]
-            per[variant].append(run_variant(variant, repo, body, args))
-        print(f"round {r + 1}: " + ", ".join(f"{v} {per[v][-1]:.1f} us" for v in VARIANTS))
-    for variant in VARIANTS:
+        for variant in variants:
+            repo = repos["binned" if variant.startswith("bins") else "plain"]
+            code = args.baseline if variant.endswith("-before") else ROOT
+            used, folded = run_variant(variant, repo, body, args, code)
+            per[variant].append(used)
+            fold[variant].append(folded)
+        print(
+            f"round {r + 1}: "
+            + ", ".join(f"{v} {per[v][-1]:.1f} us (folds {fold[v][-1]:.2f})" for v in variants)
+        )
+    for variant in variants:
+        folds = sorted(fold[variant])
+        print(
+            f"{variant}: folds {folds[len(folds) // 2]:.2f} us/request "
+            f"({folds[0]:.2f}-{folds[-1]:.2f})"
+        )
+    for variant in variants:
         values = sorted(per[variant])
         extra = sorted(a - b for a, b in zip(per[variant], per["off"], strict=True))
         print(

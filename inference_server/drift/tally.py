@@ -254,7 +254,8 @@ class WindowTally:
     def __init__(self, model: str, version: str, start: dt.datetime, end: dt.datetime) -> None:
         self.window = WindowSketches(model=model, version=version, start=start, end=end)
         self.rows = self.requests = self.served = 0
-        self._layout: tuple[tuple[str | None, str, np.dtype[np.generic]], ...] | None = None
+        self._layout: tuple[tuple[str | None, str], ...] | None = None
+        self._names: list[str | None] = []
         self._binned: BinnedColumns | None = None
         self._log: LogColumns | None = None
         self._others: dict[str | None, FeatureSketch] = {}
@@ -271,35 +272,40 @@ class WindowTally:
         Raises:
             SketchMismatch: columns other than those of the earlier batches.
         """
-        layout = tuple((n, _kind(v, profiles.get(n)), v.dtype) for n, v in columns)
+        names = [name for name, _ in columns]
         if self._layout is None:
-            self._start(layout, profiles)
-        elif layout != self._layout:
+            self._start(tuple((n, _kind(v, profiles.get(n))) for n, v in columns), profiles)
+            self._names = names
+        elif names != self._names:  # NOTE: kinds follow the names and tensor datatypes
             raise SketchMismatch(f"{self.window.model}/{self.window.version}: columns changed")
+        assert self._layout is not None  # made above
         self.rows += len(columns[0][1]) if columns else 0
         self.requests += requests
-        by_kind: dict[str, list[np.ndarray]] = {"binned": [], "log": []}
-        for (name, values), (_, kind, _) in zip(columns, layout, strict=True):
-            if kind == "other":
-                self._add_other(name, values, profiles.get(name), cap)
+        binned: list[np.ndarray] = []
+        log: list[np.ndarray] = []
+        for (name, values), (_, kind) in zip(columns, self._layout, strict=True):
+            if kind == "binned":
+                binned.append(values)
+            elif kind == "log":
+                log.append(values)
             else:
-                by_kind[kind].append(values)
+                self._add_other(name, values, profiles.get(name), cap)
         if self._binned is not None:
-            self._binned.add(by_kind["binned"])
+            self._binned.add(binned)
         if self._log is not None:
-            self._log.add(by_kind["log"])
+            self._log.add(log)
 
     def _start(
         self,
-        layout: tuple[tuple[str | None, str, np.dtype[np.generic]], ...],
+        layout: tuple[tuple[str | None, str], ...],
         profiles: Mapping[str | None, FeatureProfile],
     ) -> None:
         self._layout = layout
-        binned = [profiles[n] for n, kind, _ in layout if kind == "binned"]
+        binned = [profiles[n] for n, kind in layout if kind == "binned"]
         if binned:
             self._binned = BinnedColumns(binned)  # type: ignore[arg-type]
-        if any(kind == "log" for _, kind, _ in layout):
-            self._log = LogColumns(sum(kind == "log" for _, kind, _ in layout))
+        if any(kind == "log" for _, kind in layout):
+            self._log = LogColumns(sum(kind == "log" for _, kind in layout))
 
     def _add_other(
         self, name: str | None, values: np.ndarray, profile: FeatureProfile | None, cap: int
@@ -312,7 +318,7 @@ class WindowTally:
         """The window's wire sketches so far."""
         found: dict[str | None, FeatureSketch] = {}
         counters = {"binned": 0, "log": 0}
-        for name, kind, _ in self._layout or ():
+        for name, kind in self._layout or ():
             if kind == "other":
                 found[name] = self._others[name]
                 continue
