@@ -15,7 +15,7 @@ back) is merged into it with :func:`~modelyard.sketches.merge_windows`. The thre
 the GIL and the core (``os.sched_yield``) between groups: numpy on small arrays holds the GIL,
 and on a server pinned to one core a request arriving during a flush then waits behind one
 group's fold (well under a millisecond for 1,000 rows of 32 features), not behind the 5 ms
-GIL switch interval.
+GIL switch interval; with one group (the usual flush) it does not yield at all.
 A full queue drops the request's sketch and counts it (``dropped``): explicit overflow,
 never a slower answer. The metrics endpoint shows the ``modelyard_sketch_queued`` and
 ``modelyard_sketch_dropped`` counters, and ``modelyard_sketch_cpu_seconds``: the folds' thread
@@ -181,7 +181,7 @@ class SketchBook:
         served: collections.Counter[_Key] = collections.Counter()
         for (handle, window), count in unqueued.items():
             served[handle.name, handle.version_str, window] += count
-        for key in groups.keys() | served.keys():
+        for n, key in enumerate(groups.keys() | served.keys()):
             items = groups.get(key, [])
             late = key in self._closed
             tally = self._new_tally(key) if late else self._live.get(key)
@@ -189,8 +189,9 @@ class SketchBook:
                 tally = self._live[key] = self._new_tally(key)
             tally.served += served[key] + len(items)
             if items:
+                if n:
+                    os.sched_yield()  # NOTE: releases the GIL; see the module docstring
                 self._add(tally, items)
-                os.sched_yield()  # NOTE: releases the GIL; see the module docstring
             if late:
                 self._closed[key] = merge_windows(self._closed[key], tally.sketches())
         self._close_and_forget(now)
