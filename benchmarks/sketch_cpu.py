@@ -5,7 +5,9 @@ off) on the reference model, and the REST V2 open loop of :mod:`benchmarks.http_
 row per request, from CPU 1) at ``--rate`` requests/s for ``--duration`` seconds after a
 1-second warm-up. The figure is the server process's utime + stime (``/proc/<pid>/stat``, all
 threads) from just before the load starts until ``--settle`` seconds after it ends (so the
-background flushes catch up), divided by the requests sent; and, apart, the CPU time of the
+background flushes catch up), divided by the requests it answered meanwhile (its
+``modelyard_inference_requests`` counter; the load generator sheds what it cannot send in
+time on a busy machine); and, apart, the CPU time of the
 sketch folds alone (the server's ``modelyard_sketch_cpu_seconds`` counter, the folding
 thread's ``thread_time``: unlike the process figure, barely moved by other processes on the
 machine). Variants:
@@ -80,11 +82,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _fold_seconds(metrics: int) -> float:
+def _counters(metrics: int) -> tuple[float, float]:
+    """(answered requests, sketch fold CPU seconds) from the server's metrics endpoint."""
     with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as answer:
         text = answer.read().decode()
-    found = re.search(r"^modelyard_sketch_cpu_seconds_total (\S+)$", text, re.MULTILINE)
-    return float(found.group(1)) if found else 0.0
+
+    def total(name: str) -> float:
+        pattern = rf"^{name}(?:{{[^}}]*}})? (\S+)$"
+        return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
+
+    return total("modelyard_inference_requests_total"), total("modelyard_sketch_cpu_seconds_total")
 
 
 def run_variant(
@@ -119,15 +126,16 @@ def run_variant(
             "--connections",
             "16",
         ]
-        before, folds = _cpu_seconds(pid), _fold_seconds(metrics)
+        before, (answered, folds) = _cpu_seconds(pid), _counters(metrics)
         out = subprocess.run(load, cwd=ROOT, check=True, capture_output=True, text=True)
         time.sleep(args.settle)  # NOTE: lets the background flush run; CPU, not a sync
-        used, folded = _cpu_seconds(pid) - before, _fold_seconds(metrics) - folds
+        used = _cpu_seconds(pid) - before
+        answered_after, folds_after = _counters(metrics)
         summary = json.loads(out.stdout)[0]
         if summary.get("error_codes"):
             print(f"  {variant}: errors {summary['error_codes']}", file=sys.stderr)
-        sent = args.rate * (args.duration + 1.0)
-        return used / sent * 1e6, folded / sent * 1e6
+        requests = answered_after - answered
+        return used / requests * 1e6, (folds_after - folds) / requests * 1e6
     finally:
         server.stop()
 
