@@ -103,12 +103,18 @@ class _Clock:
 
 
 async def measure_stream(
-    rate: float, seconds: float, rows: int, features: int, reference: bool, windows: int
+    rate: float,
+    seconds: float,
+    rows: int,
+    features: int,
+    reference: bool,
+    windows: int,
+    settings: ServerSettings | None = None,
 ) -> dict[str, float]:
     """Per-request CPU (µs) of the hook and of the flushes at a steady rate; read time (ms)."""
     handle = _handle(features, reference)
     reqs = _requests(1024, rows, features)
-    settings = ServerSettings()
+    settings = settings or ServerSettings()
     clock = _Clock(1_800_000_000.0)
     book = SketchBook(settings, clock=clock)
     interval = settings.sketch_flush_interval_s
@@ -155,7 +161,16 @@ def stream(args: argparse.Namespace) -> None:
         runs = [
             asyncio.run(
                 measure_stream(
-                    args.rate, args.seconds, args.rows, args.features, reference, args.windows
+                    args.rate,
+                    args.seconds,
+                    args.rows,
+                    args.features,
+                    reference,
+                    args.windows,
+                    ServerSettings(
+                        sketch_flush_interval_s=args.flush_interval,
+                        sketch_queue_size=max(4096, round(args.rate * args.flush_interval * 4)),
+                    ),
                 )
             )
             for _ in range(args.rounds)
@@ -164,7 +179,8 @@ def stream(args: argparse.Namespace) -> None:
         total = [r["hook_us"] + r["flush_us"] for r in runs]
         print(
             f"stream reference={reference} rate={args.rate:g}/s rows={args.rows} "
-            f"features={args.features} windows={args.windows}: "
+            f"features={args.features} windows={args.windows} "
+            f"flush every {args.flush_interval:g} s: "
             f"total {_median(total):.2f} us/request ({min(total):.2f}-{max(total):.2f}), "
             f"hook {_median(cols['hook_us']):.2f}, flush {_median(cols['flush_us']):.2f}, "
             f"read of {args.windows + 1} windows {_median(cols['read_ms']):.1f} ms"
@@ -182,6 +198,12 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=10_000.0, help="requests/s (--stream)")
     parser.add_argument("--seconds", type=float, default=20.0, help="simulated (--stream)")
     parser.add_argument("--windows", type=int, default=4, help="earlier windows (--stream)")
+    parser.add_argument(
+        "--flush-interval",
+        type=float,
+        default=ServerSettings().sketch_flush_interval_s,
+        help="server.sketch_flush_interval_s (--stream)",
+    )
     args = parser.parse_args()
     if args.stream:
         stream(args)

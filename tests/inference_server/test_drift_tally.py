@@ -144,3 +144,17 @@ async def test_windows_close_late_requests_merge_and_sampled_out_ones_count() ->
     assert old.features["a"].max == 3.0
     assert both.start == dt.datetime.fromtimestamp(6000.0, dt.UTC)
     assert await book.read("m", "2", None, None) is None
+
+
+async def test_a_flush_longer_than_a_chunk_folds_every_request() -> None:
+    book = SketchBook(ServerSettings(), clock=_Clock(6000.0))
+    handle = _handle()
+    rows = np.arange(3000, dtype=np.float32).reshape(1500, 2)
+    for row in rows:
+        book.observe(handle, [row[None, :]], [row[None, :1]])
+    merged = await book.read("m", "1", None, None)
+    assert merged is not None
+    assert (merged.served, merged.requests, merged.rows) == (1500, 1500, 1500)
+    a = merged.features["a"]
+    assert isinstance(a, NumericSketch)
+    assert (a.n, a.min, a.max, a.total) == (1500, 0.0, 2998.0, float(rows[:, 0].sum()))
