@@ -146,6 +146,10 @@ COST_RUNS = 15
 COST_BATCH_ROWS = 16
 """Rows of the batch timed at load beside the single row: the cost of one more row."""
 
+INLINE_BUDGET_MAX_NS = 10_000_000
+"""The largest inline budget a config may set (``inline_max_us`` <= 10,000): a model whose
+single row costs more never runs inline, so its batch is not timed (load stays short)."""
+
 
 def _row_cost(run: RunSync, feeds: list[np.ndarray]) -> tuple[int, int]:
     """Median and maximum time of ``COST_RUNS`` runs on the one-row warm-up feeds."""
@@ -221,7 +225,8 @@ class OnnxModel:
         for _ in range(warmup_runs):
             model.run_sync(feeds)
         model.row_cost_ns, model.row_cost_max_ns = _row_cost(model.run_sync, feeds)
-        if all(s.shape[:1] == (-1,) for s in description.signature.inputs):
+        batchable = all(s.shape[:1] == (-1,) for s in description.signature.inputs)
+        if batchable and model.row_cost_ns <= INLINE_BUDGET_MAX_NS:
             batch = [np.repeat(feed, COST_BATCH_ROWS, axis=0) for feed in feeds]
             batch_cost, _ = _row_cost(model.run_sync, batch)
             extra = (batch_cost - model.row_cost_ns) // (COST_BATCH_ROWS - 1)
