@@ -6,7 +6,8 @@ worker pinned to ``--server-cpus``, batching with the server's defaults, the ref
 and a fixed-rate open loop (:func:`~benchmarks.points.run_point`: gRPC ``grpc_load`` at
 ``--grpc-rate``, REST V2 ``http_load`` at ``--rate``, one row per request, pinned to
 ``--client-cpus``). The figure is the CPU
-time (utime + stime, every thread of the server's process tree) from just before the load
+time (utime + stime of every thread of the server's process group,
+:class:`~benchmarks.server_cpu.ServerCpu`) from just before the load
 starts until ``--tail`` seconds after it ended (so the spooler, shipper and sketch threads
 catch up), divided by the requests the server answered in that window (its own
 ``modelyard_inference_requests`` counter). Each server first takes a short unmeasured load
@@ -38,7 +39,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import psutil
 from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.contenders import V2_INFER_PATH, Context, Endpoint
@@ -48,6 +48,7 @@ from benchmarks.open_loop_batching import uptime
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
 from benchmarks.reference import MODEL_NAME
+from benchmarks.server_cpu import ServerCpu, usage
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS: dict[str, Observation] = {
@@ -61,18 +62,6 @@ ENDPOINTS = {
     "rest": Endpoint("http", "REST V2", path=V2_INFER_PATH),
 }
 BASELINE = "unobserved"
-
-
-def tree_cpu_s(process: psutil.Process) -> float:
-    """utime + stime (all threads) of a process and its descendants, in seconds."""
-    total = 0.0
-    for member in [process, *process.children(recursive=True)]:
-        try:
-            times = member.cpu_times()
-        except psutil.Error:
-            continue  # a child that just ended
-        total += times.user + times.system
-    return total
 
 
 def counters(server: ServerProcess) -> dict[str, float]:
@@ -100,19 +89,20 @@ def measure_endpoint(
     server: ServerProcess, target: Target, args: argparse.Namespace
 ) -> dict[str, Any]:
     """One fixed-rate run on one endpoint: the server's CPU per answered request."""
-    process = psutil.Process(server.process.pid)
+    cpu = ServerCpu(server.process.pid)  # NOTE: the server leads its own process group
     before = counters(server)
-    cpu0 = tree_cpu_s(process)
+    start = cpu.snapshot()
     rate = args.grpc_rate if target.endpoint.protocol == "grpc" else args.rate
     summary = run_point(target, rate=rate, duration=args.duration, warmup=args.warmup)[0]
     time.sleep(args.tail)  # NOTE: part of the measured window (background threads), not a sync
-    cpu = tree_cpu_s(process) - cpu0
+    end = cpu.snapshot()
     after = counters(server)
-    answered = after["requests"] - before["requests"]
+    answered = int(after["requests"] - before["requests"])
+    used = usage(start, end, answered)
     return {
-        "cpu_us_per_request": round(cpu * 1e6 / max(answered, 1), 1),
-        "cpu_s": round(cpu, 3),
-        "answered": int(answered),
+        "cpu_us_per_request": round(used["server_cpu_s"] * 1e6 / max(answered, 1), 1),
+        "answered": answered,
+        **used,
         "errors": summary.get("errors", 0),
         "p50_ms": summary.get("p50_ms"),
         "p99_ms": summary.get("p99_ms"),
@@ -163,21 +153,23 @@ def spread(values: Sequence[float], sign: str = "") -> str:
 
 def table(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> str:
     """Markdown: per endpoint and variant, CPU µs per request (median, spread over rounds)
-    and the per-round difference to the (first) ``unobserved`` variant.
+    and the per-round difference to the (first) ``unobserved`` variant; errors are shed or
+    failed requests; "others on its core" is the median share of the server's core that other
+    processes used meanwhile (a starved point shows there).
 
     >>> one = lambda us: {"rest": {"cpu_us_per_request": us, "errors": 0}}
     >>> print(table([{"unobserved": one(60.0), "log": one(80.0)},
     ...              {"unobserved": one(64.0), "log": one(81.0)}]))
-    | endpoint | variant | CPU µs/request | over unobserved | errors |
-    |---|---|---:|---:|---:|
-    | REST V2 | unobserved | 62.0 (60.0-64.0) | - | 0 |
-    | REST V2 | log | 80.5 (80.0-81.0) | +18.5 (+17.0 to +20.0) | 0 |
+    | endpoint | variant | CPU µs/request | over unobserved | errors | others on its core |
+    |---|---|---:|---:|---:|---:|
+    | REST V2 | unobserved | 62.0 (60.0-64.0) | - | 0 | - |
+    | REST V2 | log | 80.5 (80.0-81.0) | +18.5 (+17.0 to +20.0) | 0 | - |
     """
     variants = list(rounds[0])
     base_name = next((v for v in variants if v.partition("@")[0] == BASELINE), None)
     lines = [
-        f"| endpoint | variant | CPU µs/request | over {BASELINE} | errors |",
-        "|---|---|---:|---:|---:|",
+        f"| endpoint | variant | CPU µs/request | over {BASELINE} | errors | others on its core |",
+        "|---|---|---:|---:|---:|---:|",
     ]
     for key, endpoint in ENDPOINTS.items():
         if key not in rounds[0][variants[0]]:
@@ -190,7 +182,11 @@ def table(rounds: list[dict[str, dict[str, dict[str, Any]]]]) -> str:
                 base = [r[base_name][key]["cpu_us_per_request"] for r in rounds]
                 extra = spread([a - b for a, b in zip(cpu, base, strict=True)], "+")
             errors = sum(int(run["errors"]) for run in runs)
-            lines.append(f"| {endpoint.label} | {variant} | {spread(cpu)} | {extra} | {errors} |")
+            others = [run["others_cpu_share"] for run in runs if run.get("others_cpu_share")]
+            share = f"{statistics.median(others):.2f}" if others else "-"
+            lines.append(
+                f"| {endpoint.label} | {variant} | {spread(cpu)} | {extra} | {errors} | {share} |"
+            )
     return "\n".join(lines)
 
 
