@@ -65,7 +65,8 @@ async def test_replicas_starting_at_once_issue_exactly_one_bootstrap_token(
 
         paths = [r.services.admin_token_path for r in replicas if r.services is not None]
         assert len([p for p in paths if p is not None]) == 1, paths
-        token = Path(settings.control_plane.admin_token_file).read_text().strip()
+        token_file = Path(settings.control_plane.admin_token_file)
+        token = (await asyncio.to_thread(token_file.read_text)).strip()
         assert replicas[0].services is not None
         tokens, marked = await _bootstrap_rows(replicas[0].services.database)
         assert [(t.created_by, t.role) for t in tokens] == [(BOOTSTRAP_ACTOR, "admin")]
@@ -98,7 +99,8 @@ async def test_concurrent_bootstraps_on_one_migrated_database_issue_one_token(
     winners = [path for path in written if path is not None]
     assert len(winners) == 1, written
     tokens, marked = await _bootstrap_rows(database)
-    assert marked == [t.id for t in tokens] and len(tokens) == 1
+    assert len(tokens) == 1
+    assert marked == [tokens[0].id]
     principal = await TokenService(database, AuditLog(database)).authenticate(
         winners[0].read_text().strip()
     )
