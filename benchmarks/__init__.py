@@ -8,6 +8,7 @@ FastAPI + LightGBM server, all serving the same reference model (`benchmarks.ref
 
 Layout: ``reference`` builds the model files, ``messages`` the request payloads, the
 ``echo_*``/``naive`` modules are contender servers, ``grpc_load``/``http_load``/``wrk`` are load
-generators, ``contenders`` describes what runs, ``harness`` orchestrates and ``report`` writes
-JSON, the markdown table and the plots.
+generators, ``server_cpu`` reads the server's CPU in each of their windows, ``contenders``
+describes what runs, ``harness`` orchestrates and ``report`` writes JSON, the markdown table
+and the plots.
 """

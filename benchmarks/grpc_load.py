@@ -9,6 +9,8 @@ not sent and count as errors ("shed"): a server that cannot keep up fails the po
 The request is serialized once and sent as bytes on a generic ModelInfer method, so the
 client spends its CPU on gRPC alone. Warm-up requests are not recorded; the measured window
 is bounded by ``--duration``. The result is one JSON object on stdout (see ``stats.summarize``).
+With ``--server-group G`` each window also carries the CPU the server's process group used in
+it (:mod:`benchmarks.server_cpu`).
 
 Run: ``python -m benchmarks.grpc_load --target 127.0.0.1:P --rows-file rows.npy
 --concurrency 8 --duration 5``.
@@ -29,6 +31,7 @@ import uvloop
 
 from benchmarks.messages import INFER_METHOD, STREAM_METHOD, grpc_infer_request, is_stream_error
 from benchmarks.recorder import Recorder
+from benchmarks.server_cpu import WindowSampler
 from benchmarks.stats import Summary
 
 CALL_TIMEOUT_S = 10.0
@@ -137,8 +140,11 @@ async def run(args: argparse.Namespace) -> list[Summary]:
         # No serializers: the request is already bytes and the answer is not decoded.
         infer: Infer = channel.unary_unary(INFER_METHOD, None, None)
         await channel.channel_ready()
+        sampler = WindowSampler(args.server_group) if args.server_group else None
         now = time.perf_counter()
         recorder = Recorder(now + args.warmup, args.duration, args.repeats)
+        if sampler is not None:
+            sampler.start(recorder)
         if args.stream:
             await stream_loop(channel, payload, args.concurrency, recorder)
         elif args.rate:
@@ -151,7 +157,10 @@ async def run(args: argparse.Namespace) -> list[Summary]:
         "rows": args.rows,
         "stream": args.stream,
     }
-    return [summary | extra for summary in recorder.summaries(args.rows)]
+    summaries = recorder.summaries(args.rows)
+    if sampler is not None:
+        summaries = await sampler.add_usage(summaries)
+    return [summary | extra for summary in summaries]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -172,6 +181,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=1, help="measured windows")
+    parser.add_argument(
+        "--server-group",
+        type=int,
+        default=0,
+        help="process group of the server: record its CPU per window",
+    )
     return parser.parse_args(argv)
 
 

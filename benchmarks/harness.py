@@ -3,7 +3,8 @@
 A run measures the selected contenders one after another, ``--rounds`` times (A, B, C, then
 A, B, C again: a shared machine's drift hits every contender alike), recording the load
 average before and after each round (:mod:`benchmarks.rounds` turns the rounds into ratios
-with a median and a spread). Each contender's result is written to
+with a median and a spread; :mod:`benchmarks.measure` records the load around each point
+too, and the server's CPU in every window). Each contender's result is written to
 ``<work>/runs/<run id>/round-<k>/<contender>.json`` (outside git) as soon as it is measured,
 so a run interrupted (or a contender that failed) can be resumed with ``--resume <run id>``:
 results already measured are loaded, the rest run. The combined run file
@@ -14,7 +15,6 @@ report are (re)written at the end.
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -33,6 +33,7 @@ from benchmarks.modelyard_server import modelyard_contenders
 from benchmarks.options import Options
 from benchmarks.processes import ContenderUnavailable
 from benchmarks.rounds import representative
+from benchmarks.system import load_average
 from benchmarks.wrk_load import INSTALL_HINT, wrk_path
 
 __all__ = ["Options", "all_contenders", "run_benchmark", "select"]
@@ -128,10 +129,6 @@ def _measure_round(
     return results
 
 
-def _load() -> list[float]:
-    return [round(x, 2) for x in os.getloadavg()]
-
-
 def _measure_rounds(options: Options, ctx: Context, run_dir: Path) -> list[dict[str, Any]]:
     """Measure the selected contenders ``options.rounds`` times, interleaved."""
     chosen = select(all_contenders(), options)
@@ -145,10 +142,10 @@ def _measure_rounds(options: Options, ctx: Context, run_dir: Path) -> list[dict[
     rounds = []
     for k in range(1, options.rounds + 1):
         print(f"=== round {k}/{options.rounds}", flush=True)
-        before = _load()
+        before = load_average()
         results = _measure_round(options, ctx, chosen, run_dir / f"round-{k}")
         rounds.append(
-            {"round": k, "load_before": before, "load_after": _load(), "contenders": results}
+            {"round": k, "load_before": before, "load_after": load_average(), "contenders": results}
         )
     return rounds
 

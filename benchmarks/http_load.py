@@ -5,7 +5,9 @@ client: ``--connections`` keep-alive connections, requests scheduled at fixed in
 latency measured from the scheduled time (waiting for a free connection included, as wrk2
 does). It is callback-driven (no task or future per request) to keep its own cost low; its
 ceiling is still below wrk's (one Python core; the harness's echo-asgi open-loop figure shows
-it). A rate it cannot issue shows up as shed requests, never as a fake pass.
+it). A rate it cannot issue shows up as shed requests, never as a fake pass. With
+``--server-group G`` each window also carries the CPU the server's process group used in it
+(:mod:`benchmarks.server_cpu`).
 
 Run: ``python -m benchmarks.http_load --url http://127.0.0.1:P/path --body-file b.json
 --rate 2000 --duration 5``.
@@ -26,6 +28,7 @@ import uvloop
 
 from benchmarks.grpc_load import pause_until
 from benchmarks.recorder import Recorder
+from benchmarks.server_cpu import WindowSampler
 from benchmarks.stats import Summary
 
 DRAIN_TIMEOUT_S = 10.0
@@ -190,10 +193,16 @@ async def run(args: argparse.Namespace) -> list[Summary]:
     recorder = Recorder(0.0, args.duration, args.repeats)
     pool = Pool(payload, recorder, args.max_in_flight, closed=not args.rate)
     await open_connections(args.url, pool, args.connections)
+    sampler = WindowSampler(args.server_group) if args.server_group else None
     recorder.measure_from = time.perf_counter() + args.warmup
+    if sampler is not None:
+        sampler.start(recorder)
     await drive(pool, args.rate)
+    summaries = recorder.summaries(1)
+    if sampler is not None:
+        summaries = await sampler.add_usage(summaries)
     extra = {"rate": args.rate, "concurrency": args.connections}
-    return [summary | extra for summary in recorder.summaries(1)]
+    return [summary | extra for summary in summaries]
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -212,6 +221,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
     parser.add_argument("--repeats", type=int, default=1, help="measured windows")
+    parser.add_argument(
+        "--server-group",
+        type=int,
+        default=0,
+        help="process group of the server: record its CPU per window",
+    )
     return parser.parse_args(argv)
 
 

@@ -2,7 +2,9 @@
 
 For each endpoint: closed-loop points (single rows at each concurrency, 512-row requests where
 asked), perf_analyzer where the server supports it, and the open-loop search. Results go into
-``Run.result`` as they are measured, so a failure keeps what was measured before it.
+``Run.result`` as they are measured, so a failure keeps what was measured before it. Every
+point keeps the load average before and after it, and every window of the load generators the
+CPU the server's process group used in it (:mod:`benchmarks.server_cpu`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from benchmarks.points import Target, keep_median, run_json, run_point, search_r
 from benchmarks.processes import ContenderUnavailable, ServerProcess, flags, pin
 from benchmarks.reference import MODEL_NAME
 from benchmarks.stats import Summary
-from benchmarks.system import memory_of_group
+from benchmarks.system import load_average, memory_of_group
 
 MEASUREMENT_ERRORS = (RuntimeError, OSError, KeyError, ValueError, subprocess.SubprocessError)
 BIG_BATCH_ROWS = 512
@@ -66,6 +68,7 @@ def measure_limit(run: Run) -> None:
     files, opts = run.ctx.files, run.options
     points = []
     for runtime, batch in LIMIT_POINTS:
+        load_before = load_average()
         cmd = [
             *pin(run.contender.server_cpus),
             run.ctx.python,
@@ -92,6 +95,8 @@ def measure_limit(run: Run) -> None:
                 "rows": batch,
                 "tool": "in-process timer",
                 **point,
+                "load_before": load_before,
+                "load_after": load_average(),
             }
         )
         print(f"  {runtime} batch {batch}: {point['median']['rows_per_s']:.0f} rows/s", flush=True)
@@ -107,6 +112,7 @@ def _target(run: Run, server: ServerProcess, endpoint: Endpoint, bodies: dict[st
         rows_file=run.ctx.rows,
         body_file=bodies.get(endpoint.body) if endpoint.protocol == "http" else None,
         python=run.ctx.python,
+        server_group=server.process.pid,  # start_server made the server a group leader
     )
 
 
@@ -126,12 +132,35 @@ def _point_record(
 
 def _print_point(record: dict[str, Any]) -> None:
     m = record["median"]
+    cpu = ""
+    if m.get("requests_per_cpu_s") is not None:
+        cpu = (
+            f"  {m['requests_per_cpu_s']:.0f} req/CPU-s (server {m['server_cpu_share']:.2f} "
+            f"core, others {m['others_cpu_share']:.2f}, waiting {m.get('server_wait_share')})"
+        )
     print(
         f"  {record['endpoint']:<9} c={record['concurrency']:<3} rows={record['rows']:<4} "
         f"{m['throughput']:>9.0f} req/s  p50 {m['p50_ms']} ms  p99 {m['p99_ms']} ms  "
-        f"errors {m['errors']}  [{m.get('tool')}]",
+        f"errors {m['errors']}{cpu}  [{m.get('tool')}]",
         flush=True,
     )
+
+
+def _measured(
+    target: Target, opts: Options, *, concurrency: int = 1, rows: int = 1, rate: float = 0.0
+) -> dict[str, Any]:
+    """One point's median window, with the load average before and after the point."""
+    before = load_average()
+    windows = run_point(
+        target,
+        concurrency=concurrency,
+        rows=rows,
+        rate=rate,
+        duration=opts.duration,
+        warmup=opts.warmup,
+        repeats=opts.repeats,
+    )
+    return keep_median(windows) | {"load_before": before, "load_after": load_average()}
 
 
 def measure_endpoint(run: Run, target: Target) -> None:
@@ -142,24 +171,13 @@ def measure_endpoint(run: Run, target: Target) -> None:
     if endpoint.big_batch:
         shapes.append((BIG_BATCH_CONCURRENCY, BIG_BATCH_ROWS))
     for concurrency, rows in shapes:
-        windows = run_point(
-            target,
-            concurrency=concurrency,
-            rows=rows,
-            duration=opts.duration,
-            warmup=opts.warmup,
-            repeats=opts.repeats,
-        )
-        point = keep_median(windows)
+        point = _measured(target, opts, concurrency=concurrency, rows=rows)
         points.append(_point_record(endpoint, "closed", concurrency, rows, point))
         _print_point(points[-1])
     if endpoint.perf_analyzer and opts.perf_analyzer:
         _perf_analyzer_points(run, target, points)
     for rate in endpoint.rates:
-        windows = run_point(
-            target, rate=rate, duration=opts.duration, warmup=opts.warmup, repeats=opts.repeats
-        )
-        record = _point_record(endpoint, "open", 0, 1, keep_median(windows))
+        record = _point_record(endpoint, "open", 0, 1, _measured(target, opts, rate=rate))
         points.append({**record, "rate": rate})
         _print_point(points[-1])
     if endpoint.open_loop and opts.open_loop:
@@ -197,6 +215,7 @@ def _open_loop(run: Run, target: Target, points: list[dict[str, Any]]) -> None:
 
 def _perf_analyzer_points(run: Run, target: Target, points: list[dict[str, Any]]) -> None:
     for c in PERF_ANALYZER_CONCURRENCY:
+        before = load_average()
         try:
             summary = perf_analyzer_point(
                 run.ctx.work_dir,
@@ -210,7 +229,12 @@ def _perf_analyzer_points(run: Run, target: Target, points: list[dict[str, Any]]
             print(f"  perf_analyzer skipped: {exc}", flush=True)
             run.result.setdefault("notes", []).append(f"perf_analyzer skipped: {exc}")
             return
-        point = {"median": summary, "repeat_throughputs": [summary["throughput"]]}
+        point = {
+            "median": summary,
+            "repeat_throughputs": [summary["throughput"]],
+            "load_before": before,
+            "load_after": load_average(),
+        }
         points.append(_point_record(target.endpoint, "closed", c, 1, point))
         _print_point(points[-1])
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from benchmarks.contenders import Endpoint
 from benchmarks.processes import flags, pin
+from benchmarks.server_cpu import ServerCpu
 from benchmarks.stats import Summary, median_repeat
 from benchmarks.wrk_load import wrk_path, wrk_point
 
@@ -35,6 +36,8 @@ class Target:
     rows_file: Path
     body_file: Path | None
     python: str = sys.executable
+    server_group: int = 0
+    """The server's process group, whose CPU each window records (0: not recorded)."""
 
     @property
     def url(self) -> str:
@@ -70,8 +73,11 @@ def run_point(
     repeats: int = 1,
 ) -> list[Summary]:
     """One load-generator run against ``target``: a warm-up, then ``repeats`` measured
-    windows; one summary (with a ``tool`` key) per window."""
+    windows; one summary (with a ``tool`` key, and the server's CPU when ``target`` names its
+    process group) per window."""
     timing = flags(duration=duration, warmup=warmup, repeats=repeats, rate=rate)
+    if target.server_group:
+        timing += flags(server_group=target.server_group)
     timeout = warmup + duration * repeats + 120
     if target.endpoint.protocol == "grpc":
         args = [
@@ -96,6 +102,7 @@ def run_point(
             duration,
             warmup,
             repeats,
+            ServerCpu(target.server_group) if target.server_group else None,
         )
     connections = concurrency if not rate else 64
     args = [*flags(url=target.url, body_file=target.body_file, connections=connections), *timing]

@@ -3,7 +3,9 @@
 The markdown replaces the ``## Serving benchmark`` section of ``benchmarks/RESULTS.md`` (other
 sections are kept). Ratios compare contenders measured in the same run: single-row throughput
 at concurrency 64 against the in-process limit, MLServer (default and tuned, same protocol),
-the echo server of the same protocol and the naive server.
+the echo server of the same protocol and the naive server; the rounds' ratios also compare
+requests per server CPU-second, and a table gives each point's server CPU
+(:mod:`benchmarks.report_cpu`).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from benchmarks.report_cpu import cpu_table
 from benchmarks.report_tables import (
     big_batch_table,
     closed_loop_table,
@@ -154,7 +157,7 @@ def render(run: dict[str, Any], plots: list[str]) -> str:
     """The markdown section for ``run``."""
     lines = _header(run)
     lines += rounds_table(run.get("rounds", [])) + pairs_table(run.get("rounds", []))
-    lines += closed_loop_table(run) + ratio_table(run) + big_batch_table(run)
+    lines += closed_loop_table(run) + cpu_table(run) + ratio_table(run) + big_batch_table(run)
     lines += derived_lines(run) + limit_table(run) + memory_table(run)
     if plots:
         lines += ["### Throughput vs p99", ""]

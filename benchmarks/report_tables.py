@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from benchmarks.report_cpu import starved_note
+
 Run = dict[str, Any]
 LITTLE_TOLERANCE = 0.3
 
@@ -287,6 +289,7 @@ def notes(run: Run) -> list[str]:
         if c.get("status") != "ok":
             lines.append(f"- {c['name']}: {c['status']} — {c.get('reason', '')[:400]}")
         lines += [f"- {c['name']}: {n}" for n in c.get("notes", [])]
+    lines += starved_note(run)
     flagged = _little_flags(run)
     if flagged:
         lines.append(

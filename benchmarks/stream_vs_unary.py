@@ -38,8 +38,8 @@ from benchmarks.contenders import Contender, Context, Endpoint, builtin_contende
 from benchmarks.modelyard_server import BATCHING_ON, _starter, modelyard_contenders
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
+from benchmarks.server_cpu import cpu_seconds_of_group
 from benchmarks.stats import median_repeat
-from benchmarks.system import cpu_seconds_of_group
 
 UNARY = Endpoint("grpc", "gRPC")
 STREAM = Endpoint("grpc", "gRPC stream", stream=True)

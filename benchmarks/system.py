@@ -48,8 +48,13 @@ def describe_machine() -> dict[str, Any]:
         "memory_gib": round(pages / 2**30, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),
-        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "load_average": load_average(),
     }
+
+
+def load_average() -> list[float]:
+    """The 1, 5 and 15 minute load averages now."""
+    return [round(x, 2) for x in os.getloadavg()]
 
 
 def _command_output(cmd: list[str]) -> str:
@@ -114,21 +119,3 @@ def memory_of_group(group: int) -> list[dict[str, Any]]:
         except (OSError, ProcessLookupError):
             continue
     return found
-
-
-def cpu_seconds_of_group(group: int) -> float:
-    """User + system CPU seconds used so far by the processes of process group ``group``
-    (all their threads), from ``/proc/PID/stat``."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            if os.getpgid(int(entry.name)) != group:
-                continue
-            fields = (entry / "stat").read_text().rpartition(")")[2].split()
-        except (ProcessLookupError, FileNotFoundError, PermissionError):
-            continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15)
-    return total / tick

@@ -3,7 +3,10 @@
 wrk runs one thread (the load generator has one core) with c connections; a warm-up run is
 discarded, then one run of the point's duration is measured. The Lua script prints a JSON line
 with the request count, error counts and latency percentiles, which becomes the same summary
-shape as the Python load generators produce.
+shape as the Python load generators produce. Given the server's :class:`ServerCpu`, the
+counters are read just before and after each measured wrk run (one window per wrk process), so
+the window's summary carries the server's CPU too (connection set-up and wrk's start included:
+milliseconds against seconds).
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from benchmarks.server_cpu import ServerCpu, usage
 from benchmarks.stats import Summary
 
 LUA_SCRIPT = Path(__file__).parent / "wrk" / "post.lua"
@@ -82,6 +86,7 @@ def wrk_point(
     duration: float,
     warmup: float,
     repeats: int = 1,
+    cpu: ServerCpu | None = None,
 ) -> list[Summary]:
     """Run a warm-up, then ``repeats`` measured wrk runs; one summary per run.
 
@@ -93,10 +98,15 @@ def wrk_point(
         duration: measured seconds per run (wrk counts whole seconds).
         warmup: warm-up seconds (skipped when 0; at least 1 s otherwise).
         repeats: measured runs.
+        cpu: the server's counters, read around each measured run (None: not recorded).
     """
     if warmup > 0:
         _run_wrk(cmd_prefix, url, body, connections, warmup)
-    return [
-        _summary(_run_wrk(cmd_prefix, url, body, connections, duration), connections)
-        for _ in range(repeats)
-    ]
+    summaries = []
+    for _ in range(repeats):
+        before = cpu.snapshot() if cpu else None
+        summary = _summary(_run_wrk(cmd_prefix, url, body, connections, duration), connections)
+        if cpu and before:
+            summary |= usage(before, cpu.snapshot(), int(summary["requests"]))
+        summaries.append(summary)
+    return summaries

@@ -65,9 +65,19 @@ def test_harness_runs_the_echo_servers_and_writes_json_and_table(tmp_path: Path)
     http_closed = [p["concurrency"] for p in echo_http["points"] if p["mode"] == "closed"]
     assert http_closed == [1, 8, 64]
     assert echo_http["open_loop"][0]["tested"][0]["summary"]["tool"] == "python HTTP client"
+    # every window of every load generator (gRPC client, wrk, Python HTTP client) carries the
+    # server's CPU, and every point the load average around it
+    measured = [*closed, *(p for p in echo_http["points"] if p["mode"] == "closed")]
+    probes = [t["summary"] for c in (echo, echo_http) for t in c["open_loop"][0]["tested"]]
+    for window in [p["median"] for p in measured] + probes:
+        assert window["server_cpu_s"] > 0, window
+        assert window["requests_per_cpu_s"] > 0, window
+        assert 0 < window["server_cpu_share"] <= 1.5, window  # the server is pinned to CPU 0
+    assert all(len(p["load_before"]) == len(p["load_after"]) == 3 for p in measured)
 
     text = results_md.read_text()
     assert "## Serving benchmark" in text
     assert "| echo-grpc | gRPC | grpc.aio client |" in text
     assert "| echo-asgi | REST V2 |" in text
+    assert "### Server CPU per point" in text
     assert "## Other section\nkept" in text

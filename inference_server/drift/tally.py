@@ -1,0 +1,366 @@
+"""Running tallies of one (model, version, window): numpy counts added in place per flush.
+
+The background flush folds a batch of served rows into the window's :class:`WindowTally`
+with a few whole-batch numpy calls, whatever the number of features: numeric columns with a
+reference are one block (:class:`BinnedColumns`: one ``searchsorted`` per column into a
+shared index matrix, then one ``bincount`` each for counts, value sums and on-edge counts
+over the block's concatenated bins), numeric columns without one are another
+(:class:`LogColumns`: log-bucket indices for the whole block, one ``bincount``, dense count
+arrays over the window's bucket range). Only categorical (and non-numeric) columns go through
+:func:`~modelyard.sketches.sketch_column` and a dict merge per flush. :meth:`WindowTally.sketches`
+turns a tally into the wire :class:`~modelyard.sketches.WindowSketches` (on a read, and once
+when the window closes); the result equals sketching the window's rows batch by batch and
+merging them with :func:`~modelyard.sketches.merge_windows`: same integer counts, the same
+float sums added in the same order (columns are laid out column-major so that numpy sums
+each column pairwise, as it does a lone column).
+
+>>> import datetime as dt
+>>> import numpy as np
+>>> t0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+>>> tally = WindowTally("m", "1", t0, t0 + dt.timedelta(minutes=1))
+>>> tally.add([("x", np.array([1.0, 1.01, -3.0, 0.0]))], {}, 1000)
+>>> x = tally.sketches().features["x"]
+>>> x.n, x.histogram.positive, x.histogram.negative, x.histogram.zeros
+(4, {0: 1, 1: 1}, {56: 1}, 1)
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import msgspec
+import numpy as np
+
+from modelyard.binning import LOG_GAMMA, ZERO_BAND
+from modelyard.sketches import (
+    CategoricalProfile,
+    CategoricalSketch,
+    FeatureProfile,
+    FeatureSketch,
+    LogHistogram,
+    NumericProfile,
+    NumericSketch,
+    SketchMismatch,
+    WindowSketches,
+    merge_features,
+    sketch_column,
+)
+
+if TYPE_CHECKING:
+    import datetime as dt
+    from collections.abc import Mapping, Sequence
+
+Column = tuple[str | None, np.ndarray]
+"""A column of a batch: its feature name (``None``: the prediction score) and one value per row."""
+
+
+class _Extremes:
+    """Finite values, missing ones, min, max and sum per column of a block."""
+
+    def __init__(self, width: int) -> None:
+        self.n = np.zeros(width, dtype=np.int64)
+        self.missing = np.zeros(width, dtype=np.int64)
+        self.min = np.full(width, math.inf)
+        self.max = np.full(width, -math.inf)
+        self.total = np.zeros(width)
+
+    def add(self, matrix: np.ndarray, finite: np.ndarray | None) -> np.ndarray:
+        """Fold a column-major float64 batch in; returns it with non-finite values as 0."""
+        if finite is None:
+            self.n += matrix.shape[0]
+            np.minimum(self.min, matrix.min(axis=0, initial=math.inf), out=self.min)
+            np.maximum(self.max, matrix.max(axis=0, initial=-math.inf), out=self.max)
+            self.total += matrix.sum(axis=0)
+            return matrix
+        present = finite.sum(axis=0)
+        self.n += present
+        self.missing += matrix.shape[0] - present
+        np.minimum(self.min, np.where(finite, matrix, math.inf).min(axis=0, initial=math.inf),
+                   out=self.min)  # fmt: skip
+        np.maximum(self.max, np.where(finite, matrix, -math.inf).max(axis=0, initial=-math.inf),
+                   out=self.max)  # fmt: skip
+        # NOTE: each column summed over its finite values alone: numpy's pairwise sum then
+        # groups them as a lone column's sum does, so totals match sketch_column exactly
+        self.total += [matrix[finite[:, j], j].sum() for j in range(matrix.shape[1])]
+        return np.where(finite, matrix, 0.0)
+
+    def fields(self, j: int) -> dict[str, object]:
+        n = int(self.n[j])
+        return {
+            "n": n,
+            "missing": int(self.missing[j]),
+            "min": float(self.min[j]) if n else None,
+            "max": float(self.max[j]) if n else None,
+            "total": float(self.total[j]),
+        }
+
+
+def _matrix(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
+    """The columns as one column-major float64 matrix, and its finite mask (None: all)."""
+    matrix = np.empty((len(columns[0]), len(columns)), order="F")
+    for j, values in enumerate(columns):
+        matrix[:, j] = values
+    finite = np.isfinite(matrix)
+    return matrix, None if finite.all() else finite
+
+
+def _precision(values: np.ndarray) -> type[np.floating]:
+    return values.dtype.type if values.dtype in (np.float32, np.float16) else np.float64
+
+
+class BinnedColumns:
+    """Counts, value sums and on-edge counts of numeric columns on their reference bins.
+
+    The columns' bins are laid end to end in one flat array (column ``j``'s ``len(edges)+1``
+    bins from ``offsets[j]``), plus one slot at the end where missing values are counted and
+    dropped.
+    """
+
+    def __init__(self, profiles: Sequence[NumericProfile]) -> None:
+        self.profiles = tuple(profiles)
+        widths = [len(p.edges) + 1 for p in self.profiles]
+        self.offsets = np.concatenate([[0], np.cumsum(widths)]).astype(np.intp)
+        size = int(self.offsets[-1])
+        self.counts = np.zeros(size + 1, dtype=np.int64)
+        self.sums = np.zeros(size + 1)
+        self.on_edges = np.zeros(size + 1, dtype=np.int64)
+        self.extremes = _Extremes(len(self.profiles))
+        self._grids: dict[tuple[str, ...], tuple[list[np.ndarray], np.ndarray]] = {}
+
+    def _grid(self, columns: Sequence[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray]:
+        """Edges per column and the flat left edge per bin, at each column's precision.
+
+        FP32/FP16 values compare with the edges rounded to their precision
+        (:func:`modelyard.binning.bin_numeric`).
+        """
+        dtypes = tuple(c.dtype.str for c in columns)
+        if dtypes not in self._grids:
+            edges = [
+                np.asarray(p.edges).astype(_precision(c)).astype(np.float64)
+                for p, c in zip(self.profiles, columns, strict=True)
+            ]
+            left = np.full(int(self.offsets[-1]) + 1, math.nan)
+            for j, e in enumerate(edges):
+                left[self.offsets[j] + 1 : self.offsets[j + 1]] = e
+            self._grids[dtypes] = (edges, left)
+        return self._grids[dtypes]
+
+    def add(self, columns: Sequence[np.ndarray]) -> None:
+        """Fold one batch (one array per column, equal lengths) in."""
+        matrix, finite = _matrix(columns)
+        edges, left = self._grid(columns)
+        keys = np.empty(matrix.shape, dtype=np.intp, order="F")
+        for j, e in enumerate(edges):
+            keys[:, j] = np.searchsorted(e, matrix[:, j], side="right")
+        keys += self.offsets[:-1]
+        if finite is not None:
+            keys[~finite] = len(self.counts) - 1
+        values = self.extremes.add(matrix, finite)
+        flat = keys.ravel(order="F")
+        size = len(self.counts)
+        self.counts += np.bincount(flat, minlength=size)
+        self.sums += np.bincount(flat, weights=values.ravel(order="F"), minlength=size)
+        on_edge = left[flat] == matrix.ravel(order="F")
+        self.on_edges += np.bincount(flat[on_edge], minlength=size)
+
+    def sketch(self, j: int) -> NumericSketch:
+        """The wire sketch of column ``j``."""
+        profile = self.profiles[j]
+        bins = slice(self.offsets[j], self.offsets[j + 1])
+        fields = self.extremes.fields(j)
+        on_edges = self.on_edges[bins]
+        return NumericSketch(
+            **fields,  # type: ignore[arg-type]
+            edges=profile.edges,
+            exact=profile.exact,
+            counts=tuple(self.counts[bins].tolist()),
+            sums=tuple(self.sums[bins].tolist()),
+            off_grid=int(self.extremes.n[j] - on_edges.sum()),
+            on_edges=tuple(on_edges.tolist()) if profile.exact else (),
+        )
+
+
+class LogColumns:
+    """Log-bucket counts of numeric columns without a reference (see
+    :func:`modelyard.binning.log_bucket_counts`), dense over the window's bucket range."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.low = 0
+        self.counts = np.zeros((width, 2, 0), dtype=np.int64)  # [column, positive/negative]
+        self.zeros = np.zeros(width, dtype=np.int64)
+        self.extremes = _Extremes(width)
+
+    def add(self, columns: Sequence[np.ndarray]) -> None:
+        """Fold one batch (one array per column, equal lengths) in."""
+        matrix, finite = _matrix(columns)
+        self.extremes.add(matrix, finite)
+        magnitude = np.abs(matrix)
+        zero = magnitude < ZERO_BAND
+        bucketed = ~zero if finite is None else finite & ~zero
+        self.zeros += zero.sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            scaled = np.log(np.where(bucketed, magnitude, 1.0)) / LOG_GAMMA - 1e-9
+        idx = np.ceil(scaled, out=scaled).astype(np.int64)
+        if bucketed.all():
+            low, high = int(idx.min()), int(idx.max())
+        elif bucketed.any():
+            low, high = int(idx[bucketed].min()), int(idx[bucketed].max())
+        else:
+            return
+        span = high - low + 1
+        slot = (idx - low) + span * (2 * np.arange(self.width) + (matrix < 0))
+        slot[~bucketed] = 2 * self.width * span
+        counted = np.bincount(slot.ravel(order="F"), minlength=2 * self.width * span + 1)
+        self._fold(counted[:-1].reshape(self.width, 2, span), low)
+
+    def _fold(self, counts: np.ndarray, low: int) -> None:
+        span = self.counts.shape[2]
+        if span == 0:
+            self.counts, self.low = counts, low
+            return
+        start, stop = min(self.low, low), max(self.low + span, low + counts.shape[2])
+        if (start, stop) != (self.low, self.low + span):
+            grown = np.zeros((self.width, 2, stop - start), dtype=np.int64)
+            grown[:, :, self.low - start : self.low - start + span] = self.counts
+            self.counts, self.low = grown, start
+        self.counts[:, :, low - self.low : low - self.low + counts.shape[2]] += counts
+
+    def sketch(self, j: int) -> NumericSketch:
+        """The wire sketch of column ``j``."""
+        sides = []
+        for side in self.counts[j]:
+            (buckets,) = np.nonzero(side)
+            sides.append(
+                dict(zip((buckets + self.low).tolist(), side[buckets].tolist(), strict=True))
+            )
+        histogram = LogHistogram(positive=sides[0], negative=sides[1], zeros=int(self.zeros[j]))
+        return NumericSketch(**self.extremes.fields(j), histogram=histogram)  # type: ignore[arg-type]
+
+
+def _kind(values: np.ndarray, profile: FeatureProfile | None) -> str:
+    if isinstance(profile, NumericProfile) and values.dtype.kind in "iufb":
+        return "binned"
+    return "log" if profile is None and values.dtype.kind in "iuf" else "other"
+
+
+class WindowTally:
+    """The running sketches of one (model, version, window) (see the module docstring).
+
+    The columns of the first batch fix its layout; a version's columns never change.
+    """
+
+    def __init__(self, model: str, version: str, start: dt.datetime, end: dt.datetime) -> None:
+        self.window = WindowSketches(model=model, version=version, start=start, end=end)
+        self.rows = self.requests = self.served = 0
+        self._layout: tuple[tuple[str | None, str], ...] | None = None
+        self._names: list[str | None] = []
+        self._binned: BinnedColumns | None = None
+        self._log: LogColumns | None = None
+        self._others: dict[str | None, FeatureSketch] = {}
+
+    def add(
+        self,
+        columns: Sequence[Column],
+        profiles: Mapping[str | None, FeatureProfile],
+        cap: int,
+        requests: int = 1,
+    ) -> None:
+        """Fold a batch of ``requests`` requests in (``profiles``: the reference's, by column).
+
+        Raises:
+            SketchMismatch: columns other than those of the earlier batches.
+        """
+        names = [name for name, _ in columns]
+        if self._layout is None:
+            self._start(tuple((n, _kind(v, profiles.get(n))) for n, v in columns), profiles)
+            self._names = names
+        elif names != self._names:  # NOTE: kinds follow the names and tensor datatypes
+            raise SketchMismatch(f"{self.window.model}/{self.window.version}: columns changed")
+        assert self._layout is not None  # made above
+        self.rows += len(columns[0][1]) if columns else 0
+        self.requests += requests
+        binned: list[np.ndarray] = []
+        log: list[np.ndarray] = []
+        for (name, values), (_, kind) in zip(columns, self._layout, strict=True):
+            if kind == "binned":
+                binned.append(values)
+            elif kind == "log":
+                log.append(values)
+            else:
+                self._add_other(name, values, profiles.get(name), cap)
+        if self._binned is not None:
+            self._binned.add(binned)
+        if self._log is not None:
+            self._log.add(log)
+
+    def _start(
+        self,
+        layout: tuple[tuple[str | None, str], ...],
+        profiles: Mapping[str | None, FeatureProfile],
+    ) -> None:
+        self._layout = layout
+        binned = [profiles[n] for n, kind in layout if kind == "binned"]
+        if binned:
+            self._binned = BinnedColumns(binned)  # type: ignore[arg-type]
+        if any(kind == "log" for _, kind in layout):
+            self._log = LogColumns(sum(kind == "log" for _, kind in layout))
+
+    def _add_other(
+        self, name: str | None, values: np.ndarray, profile: FeatureProfile | None, cap: int
+    ) -> None:
+        old = self._others.get(name)
+        fresh = _capped(old, sketch_column(values, profile), profile, cap)
+        self._others[name] = fresh if old is None else merge_features(old, fresh)
+
+    def sketches(self) -> WindowSketches:
+        """The window's wire sketches so far."""
+        found: dict[str | None, FeatureSketch] = {}
+        counters = {"binned": 0, "log": 0}
+        for name, kind in self._layout or ():
+            if kind == "other":
+                found[name] = self._others[name]
+                continue
+            block = self._binned if kind == "binned" else self._log
+            assert block is not None  # the layout made it
+            found[name] = block.sketch(counters[kind])
+            counters[kind] += 1
+        score = found.pop(None, None)
+        features = {name: sketch for name, sketch in found.items() if name is not None}
+        return msgspec.structs.replace(
+            self.window,
+            rows=self.rows,
+            requests=self.requests,
+            served=self.served,
+            features=dict(sorted(features.items())),
+            score=score,
+        )
+
+
+def _capped(
+    old: FeatureSketch | None,
+    fresh: FeatureSketch,
+    profile: FeatureProfile | None,
+    cap: int,
+) -> FeatureSketch:
+    """``fresh`` with categories beyond ``cap`` new ones (not in the reference) in ``other``."""
+    if not isinstance(fresh, CategoricalSketch) or not isinstance(old, CategoricalSketch | None):
+        return fresh
+    reference = set(profile.counts) if isinstance(profile, CategoricalProfile) else set()
+    seen = set(old.counts) if old is not None else set()
+    room = max(cap - len(seen - reference), 0)
+    kept: dict[str, int] = {}
+    other = fresh.other
+    for key, count in fresh.counts.items():
+        if key in reference or key in seen:
+            kept[key] = count
+        elif room > 0:
+            room -= 1
+            kept[key] = count
+        else:
+            other += count
+    return msgspec.structs.replace(fresh, counts=kept, other=other)
+
+
+__all__ = ["BinnedColumns", "Column", "LogColumns", "WindowTally"]
