@@ -1,7 +1,8 @@
 """Requests per server CPU-second, our server against the bare echo, interleaved rounds.
 
-On a shared machine wall-clock throughput is noise; the CPU time the server's process tree
-spends (utime + stime from ``/proc``, every thread and child) per answered request is not.
+On a shared machine wall-clock throughput is noise; the CPU time the server spends per
+answered request is not (:class:`benchmarks.server_cpu.ServerCpu`, as the harness counts it:
+utime + stime from ``/proc`` of its process group, every thread and reaped child).
 Every server runs at once, pinned to ``--server-cpus``; each round loads each server in turn
 (wrk -t1 for REST V2, ``benchmarks.grpc_load`` for gRPC, pinned to ``--client-cpus``) and
 reads the server's CPU time around the measured window (warm-up excluded). A server from
@@ -20,28 +21,17 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-
-import psutil
+from typing import Any
 
 from benchmarks.contenders import V2_INFER_PATH, Context, builtin_contenders
 from benchmarks.measure import _body_files
 from benchmarks.modelyard_server import BATCHING_ON, serve_command, write_repository
 from benchmarks.processes import ServerProcess, await_ready, free_port, pin, start_server
 from benchmarks.reference import MODEL_NAME
+from benchmarks.server_cpu import ServerCpu
 from benchmarks.wrk_load import _run_wrk
 
-
-def _cpu_seconds(pid: int) -> float:
-    """utime + stime of ``pid`` and its descendants, in seconds."""
-    total = 0.0
-    root = psutil.Process(pid)
-    for proc in [root, *root.children(recursive=True)]:
-        try:
-            times = proc.cpu_times()
-        except psutil.NoSuchProcess:
-            continue
-        total += times.user + times.system
-    return total
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _start_modelyard(
@@ -64,21 +54,24 @@ def _start_modelyard(
 
 
 def _load(
-    protocol: str, server: ServerProcess, ctx: Context, c: int, seconds: float, warmup: float
+    protocol: str, server: ServerProcess, ctx: Context, c: int, args: argparse.Namespace
 ) -> tuple[int, float]:
     """(answered requests, server CPU seconds) over one measured window."""
-    pid = server.process.pid
+    # start_server made the server a process-group leader: its workers and helpers count too
+    cpu = ServerCpu(server.process.pid)
+    client = pin(args.client_cpus)
+    seconds, warmup = args.duration, args.warmup
     if protocol == "http":
         url = f"http://127.0.0.1:{server.ports['http']}{V2_INFER_PATH}"
         body = _body_files(ctx)["v2"]
-        _run_wrk(pin(ctx_client(ctx)), url, body, c, warmup)
-        before = _cpu_seconds(pid)
-        raw = _run_wrk(pin(ctx_client(ctx)), url, body, c, seconds)
-        after = _cpu_seconds(pid)
-        return int(raw["requests"] - raw["errors_status"]), after - before
+        _run_wrk(client, url, body, c, warmup)
+        before = cpu.snapshot()
+        raw = _run_wrk(client, url, body, c, seconds)
+        after = cpu.snapshot()
+        return int(raw["requests"] - raw["errors_status"]), after.server_s - before.server_s
     target = f"127.0.0.1:{server.ports['grpc']}"
     cmd = [
-        *pin(ctx_client(ctx)),
+        *client,
         sys.executable,
         "-m",
         "benchmarks.grpc_load",
@@ -94,30 +87,19 @@ def _load(
         str(warmup),
     ]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
-    time.sleep(warmup)
-    before = _cpu_seconds(pid)
-    t0 = time.monotonic()
+    time.sleep(warmup)  # NOTE: the client warms up this long before its window; not a sync
+    before = cpu.snapshot()
     out, _ = proc.communicate(timeout=seconds + warmup + 60)
-    after = _cpu_seconds(pid)
-    elapsed = time.monotonic() - t0
+    after = cpu.snapshot()
     summary = json.loads(out.strip().splitlines()[-1])
     summary = summary[0] if isinstance(summary, list) else summary
     # CPU from the warm-up's end to the client's exit: the window plus the client's shutdown
     # (no load), so this slightly overstates the CPU per request, the same for every server.
-    del elapsed
-    return int(summary["requests"]), after - before
+    return int(summary["requests"]), after.server_s - before.server_s
 
 
-_CLIENT = {"cpus": "1"}
-
-
-def ctx_client(ctx: Context) -> str:
-    """The load generator's CPUs."""
-    return _CLIENT["cpus"]
-
-
-def main() -> None:
-    """Parse arguments, start the servers, run the rounds, print the table."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=float, default=4.0)
@@ -134,53 +116,96 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/cpu-per-request"))
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
-    args = parser.parse_args()
-    _CLIENT["cpus"] = args.client_cpus
-    ctx = Context(work_dir=args.work_dir, server_cpus=args.server_cpus)
-    ctx.files  # noqa: B018 (build the model before any server starts)
+    return parser.parse_args(argv)
+
+
+def _start_servers(
+    ctx: Context, args: argparse.Namespace, servers: dict[str, ServerProcess]
+) -> None:
+    """Start the echo server, the baseline, this checkout and the variants into ``servers``
+    (so that the caller stops whatever started, even when a later start fails)."""
     echo_name = "echo-asgi" if args.protocol == "http" else "echo-grpc"
     echo = next(c for c in builtin_contenders() if c.name == echo_name)
     assert echo.start is not None
+    servers["echo"] = echo.start(ctx)
+    if args.baseline is not None:
+        servers["baseline"] = _start_modelyard(ctx, "baseline", args.baseline)
+    servers["this"] = _start_modelyard(ctx, "this", ROOT)
+    for variant in args.variant:
+        name, _, assignments = variant.partition(":")
+        extra = dict(item.split("=", 1) for item in assignments.split(",") if item)
+        servers[name] = _start_modelyard(ctx, name, ROOT, extra)
+
+
+def measure(args: argparse.Namespace) -> dict[str, Any]:
+    """Start the servers, run the interleaved rounds (printing each point), stop the servers.
+
+    Returns:
+        ``concurrency`` (the levels), ``servers`` (their names, the echo first) and
+        ``points``: per concurrency and server, one ``{"throughput", "per_cpu_s",
+        "server_cpu_s", "requests"}`` per round.
+    """
+    ctx = Context(work_dir=args.work_dir, server_cpus=args.server_cpus)
+    ctx.files  # noqa: B018 (build the model before any server starts)
+    levels = [int(x) for x in args.concurrency.split(",")]
     servers: dict[str, ServerProcess] = {}
+    points: dict[str, dict[str, list[dict[str, float]]]] = {}
     try:
-        servers["echo"] = echo.start(ctx)
-        if args.baseline is not None:
-            servers["baseline"] = _start_modelyard(ctx, "baseline", args.baseline)
-        servers["this"] = _start_modelyard(ctx, "this", Path.cwd())
-        for variant in args.variant:
-            name, _, assignments = variant.partition(":")
-            extra = dict(item.split("=", 1) for item in assignments.split(",") if item)
-            servers[name] = _start_modelyard(ctx, name, Path.cwd(), extra)
-        results: dict[tuple[str, int], list[tuple[float, float]]] = {}
+        _start_servers(ctx, args, servers)
         print(f"load before: {os.getloadavg()}", flush=True)
         for round_no in range(args.rounds):
             names = list(servers)
             if round_no % 2:
                 names.reverse()
-            for c in (int(x) for x in args.concurrency.split(",")):
+            for c in levels:
                 for name in names:
-                    n, cpu = _load(args.protocol, servers[name], ctx, c, args.duration, args.warmup)
+                    n, cpu = _load(args.protocol, servers[name], ctx, c, args)
                     rps, per_cpu = n / args.duration, n / cpu if cpu else float("nan")
-                    results.setdefault((name, c), []).append((rps, per_cpu))
+                    point = {"throughput": rps, "per_cpu_s": per_cpu, "server_cpu_s": cpu}
+                    points.setdefault(str(c), {}).setdefault(name, []).append(
+                        point | {"requests": n}
+                    )
                     print(
                         f"round {round_no} c={c} {name}: {rps:,.0f} req/s, cpu {cpu:.2f}s, "
                         f"{per_cpu:,.0f} req/CPU-s, {1e6 / per_cpu:.1f} us/req",
                         flush=True,
                     )
         print(f"load after: {os.getloadavg()}", flush=True)
-        for c in (int(x) for x in args.concurrency.split(",")):
-            echo_per = [p for _, p in results[("echo", c)]]
-            for name in servers:
-                per = [p for _, p in results[(name, c)]]
-                ratios = [p / e for p, e in zip(per, echo_per, strict=True)]
-                print(
-                    f"c={c} {name}: req/CPU-s median {statistics.median(per):,.0f} "
-                    f"({', '.join(f'{p:,.0f}' for p in per)}); x echo median "
-                    f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
-                )
     finally:
         for server in servers.values():
             server.stop()
+    return {"concurrency": levels, "servers": list(servers), "points": points}
+
+
+def summary_lines(result: dict[str, Any]) -> list[str]:
+    """Per concurrency and server: requests per CPU-second, median (rounds), and its ratio to
+    the echo server's in the same round, median (rounds).
+
+    >>> point = lambda per_cpu: {"per_cpu_s": per_cpu}
+    >>> r = {"concurrency": [8], "servers": ["echo", "this"], "points": {"8": {
+    ...     "echo": [point(4000.0), point(5000.0)], "this": [point(1000.0), point(1500.0)]}}}
+    >>> print("\\n".join(summary_lines(r)))
+    c=8 echo: req/CPU-s median 4,500 (4,000, 5,000); x echo median 1.00 (1.00, 1.00)
+    c=8 this: req/CPU-s median 1,250 (1,000, 1,500); x echo median 0.28 (0.25, 0.30)
+    """
+    lines = []
+    for c in result["concurrency"]:
+        at = result["points"][str(c)]
+        echo_per = [p["per_cpu_s"] for p in at["echo"]]
+        for name in result["servers"]:
+            per = [p["per_cpu_s"] for p in at[name]]
+            ratios = [p / e for p, e in zip(per, echo_per, strict=True)]
+            lines.append(
+                f"c={c} {name}: req/CPU-s median {statistics.median(per):,.0f} "
+                f"({', '.join(f'{p:,.0f}' for p in per)}); x echo median "
+                f"{statistics.median(ratios):.2f} ({', '.join(f'{r:.2f}' for r in ratios)})"
+            )
+    return lines
+
+
+def main() -> None:
+    """Parse arguments, start the servers, run the rounds, print the table."""
+    print("\n".join(summary_lines(measure(parse_args()))))
 
 
 if __name__ == "__main__":

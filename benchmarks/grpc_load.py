@@ -30,7 +30,7 @@ import numpy as np
 import uvloop
 
 from benchmarks.messages import INFER_METHOD, STREAM_METHOD, grpc_infer_request, is_stream_error
-from benchmarks.recorder import Recorder
+from benchmarks.recorder import Recorder, add_window_arguments
 from benchmarks.server_cpu import WindowSampler
 from benchmarks.stats import Summary
 
@@ -178,15 +178,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="one ModelStreamInfer stream, --concurrency requests in flight",
     )
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=1, help="measured windows")
-    parser.add_argument(
-        "--server-group",
-        type=int,
-        default=0,
-        help="process group of the server: record its CPU per window",
-    )
+    add_window_arguments(parser)
     return parser.parse_args(argv)
 
 

@@ -104,8 +104,8 @@ async def _measure(args: argparse.Namespace) -> list[float]:
     return per_request
 
 
-def main() -> None:
-    """Parse arguments, measure, print the median and every window (us per request)."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repository", type=Path, required=True)
     parser.add_argument("--model", default="reference")
@@ -114,8 +114,18 @@ def main() -> None:
     parser.add_argument("--waves", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
-    per_request = uvloop.run(_measure(args))
+    return parser.parse_args(argv)
+
+
+def measure(args: argparse.Namespace) -> list[float]:
+    """CPU seconds per request of each of ``args.rounds`` windows (on a fresh uvloop)."""
+    return uvloop.run(_measure(args))
+
+
+def main() -> None:
+    """Parse arguments, measure, print the median and every window (us per request)."""
+    args = parse_args()
+    per_request = measure(args)
     windows = ", ".join(f"{p * 1e6:.1f}" for p in per_request)
     median = statistics.median(per_request) * 1e6
     print(f"c={args.concurrency}: {median:.1f} us/request ({windows})")

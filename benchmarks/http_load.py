@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import uvloop
 
 from benchmarks.grpc_load import pause_until
-from benchmarks.recorder import Recorder
+from benchmarks.recorder import Recorder, add_window_arguments
 from benchmarks.server_cpu import WindowSampler
 from benchmarks.stats import Summary
 
@@ -218,15 +218,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=4096,
         help="open loop: requests waiting for a connection before shedding",
     )
-    parser.add_argument("--duration", type=float, default=5.0)
-    parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--repeats", type=int, default=1, help="measured windows")
-    parser.add_argument(
-        "--server-group",
-        type=int,
-        default=0,
-        help="process group of the server: record its CPU per window",
-    )
+    add_window_arguments(parser)
     return parser.parse_args(argv)
 
 

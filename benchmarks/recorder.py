@@ -9,6 +9,7 @@ recorded.
 
 from __future__ import annotations
 
+import argparse
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -59,3 +60,25 @@ class Recorder:
             summary["error_codes"] = dict(errors)
             result.append(summary)
         return result
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load generators' window options: ``--duration`` (seconds a window), ``--warmup``
+    (seconds before the first), ``--repeats`` (windows) and ``--server-group`` (the server's
+    process group, whose CPU :class:`~benchmarks.server_cpu.WindowSampler` records per window;
+    0: none).
+
+    >>> parser = argparse.ArgumentParser()
+    >>> add_window_arguments(parser)
+    >>> parser.parse_args(["--repeats", "3"])
+    Namespace(duration=5.0, warmup=1.0, repeats=3, server_group=0)
+    """
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=1, help="measured windows")
+    parser.add_argument(
+        "--server-group",
+        type=int,
+        default=0,
+        help="process group of the server: record its CPU per window",
+    )

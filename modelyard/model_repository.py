@@ -37,6 +37,10 @@ with an error naming it. :class:`BatchingConfig`'s own defaults are the ``server
 (``settings.py`` takes them from here), so a reader given no server settings resolves the same
 way as a server left at its defaults. Writers that edit a file keep it as written
 (:func:`update_model_config`): they never write out the keys a file left to the server.
+Files an older registry wrote pin a full section of the defaults of their day; the keys still
+at those defaults count as left out (:mod:`modelyard.legacy_config`), and the next edit drops
+them from the file. An optional top-level ``"config_version": 2`` marks a file whose every key
+is the user's choice (:func:`write_model_config` writes it).
 
 Model names (:func:`check_model_name`) are 1-128 letters, digits and ``_ . -`` starting with a
 letter or digit: safe as one folder name (no separator, no ``..``, no leading dot, no NUL).
@@ -64,6 +68,7 @@ import msgspec
 
 from modelyard.enums import ModelVariant
 from modelyard.errors import AlreadyExists, ConfigurationError, InvalidArgument
+from modelyard.legacy_config import CONFIG_VERSION, CONFIG_VERSION_KEY, registry_defaults
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -210,7 +215,6 @@ class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):
     fingerprint: tuple[int, int]
 
 
-_CONFIG_DECODER = msgspec.json.Decoder(ModelConfig)
 _CONFIG_ENCODER = msgspec.json.Encoder()
 
 
@@ -338,36 +342,52 @@ def read_model_config(
         ConfigurationError: the file is not valid JSON or does not match the schema (the
             message names the offending key).
     """
-    path = model_dir / CONFIG_FILENAME
+    raw = _read_raw(model_dir / CONFIG_FILENAME)
+    config = _validated(model_dir / CONFIG_FILENAME, raw)
+    section = raw.get("batching", {})
+    assert isinstance(section, dict)  # _validated checked the shape
+    legacy = registry_defaults(raw)
+    named = {key: getattr(config.batching, key) for key in section if key not in legacy}
+    base = BatchingConfig() if default_batching is None else default_batching
+    return msgspec.structs.replace(config, batching=msgspec.structs.replace(base, **named))
+
+
+def _read_raw(path: Path) -> dict[str, object]:
     try:
-        raw = path.read_bytes()
+        raw: object = msgspec.json.decode(path.read_bytes())
     except FileNotFoundError:
-        raw = b"{}"
-    try:
-        config = _CONFIG_DECODER.decode(raw)
+        return {}
     except msgspec.DecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
-    if default_batching is None:
-        return config
-    # The typed decode validated every key; this second pass only learns which keys the file
-    # names (a config file is small and read at load and poll time, never per request).
-    section = msgspec.json.decode(raw).get("batching", {})
-    named = {key: getattr(config.batching, key) for key in section}
-    return msgspec.structs.replace(
-        config, batching=msgspec.structs.replace(default_batching, **named)
-    )
+    if not isinstance(raw, dict):
+        raise ConfigurationError(f"{path}: expected a JSON object")
+    return raw
+
+
+def _validated(path: Path, raw: Mapping[str, object]) -> ModelConfig:
+    """``raw`` checked against :class:`ModelConfig` (and the ``config_version`` marker)."""
+    body = dict(raw)
+    marker = body.pop(CONFIG_VERSION_KEY, CONFIG_VERSION)
+    if type(marker) is not int or marker != CONFIG_VERSION:
+        raise ConfigurationError(f"{path}: `{CONFIG_VERSION_KEY}` must be {CONFIG_VERSION}")
+    try:
+        return msgspec.convert(body, ModelConfig)
+    except msgspec.ValidationError as exc:
+        raise ConfigurationError(f"{path}: {exc}") from exc
 
 
 def write_model_config(model_dir: Path, config: ModelConfig) -> None:
     """Write ``config.json`` atomically (aside, then ``os.replace``).
 
-    Every field is written, ``batching`` included, so the file pins every batching key; code
+    Every field is written, ``batching`` included, so the file pins every batching key; it is
+    marked ``"config_version": 2`` so no key is taken for an older registry's default. Code
     that edits a model's file (the registry, the routes API) uses :func:`update_model_config`,
     which keeps the keys left to the server's settings unwritten.
     """
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
-    tmp.write_bytes(_CONFIG_ENCODER.encode(config))
+    marked = msgspec.to_builtins(config) | {CONFIG_VERSION_KEY: CONFIG_VERSION}
+    tmp.write_bytes(_CONFIG_ENCODER.encode(marked))
     os.replace(tmp, model_dir / CONFIG_FILENAME)
 
 
@@ -375,7 +395,8 @@ def update_model_config(model_dir: Path, changes: Mapping[str, object]) -> Model
     """Replace some top-level keys of a model's config.json atomically, keeping the others.
 
     The other keys are kept as written (a file without ``batching``, or with part of it, keeps
-    taking the server's settings for the rest); the result is checked against
+    taking the server's settings for the rest), except the batching keys an older registry
+    filled with its defaults, which are dropped; the result is checked against
     :class:`ModelConfig` before it replaces the file (aside, fsync, ``os.replace``), so a poll
     never sees a half-written file. A missing file counts as ``{}``.
 
@@ -391,20 +412,15 @@ def update_model_config(model_dir: Path, changes: Mapping[str, object]) -> Model
             change does not match it.
     """
     path = model_dir / CONFIG_FILENAME
-    try:
-        raw: object = msgspec.json.decode(path.read_bytes())
-    except FileNotFoundError:
-        raw = {}
-    except msgspec.DecodeError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
-    if not isinstance(raw, dict):
-        raise ConfigurationError(f"{path}: expected a JSON object")
+    raw = _read_raw(path)
+    legacy = registry_defaults(raw)
+    if legacy:  # an older registry's defaults: left out from now on (read the same either way)
+        section = raw["batching"]
+        assert isinstance(section, dict)
+        raw["batching"] = {key: value for key, value in section.items() if key not in legacy}
     raw.update(msgspec.to_builtins(dict(changes)))
+    config = _validated(path, raw)
     data = _CONFIG_ENCODER.encode(raw)
-    try:
-        config = _CONFIG_DECODER.decode(data)
-    except msgspec.ValidationError as exc:
-        raise ConfigurationError(f"{path}: {exc}") from exc
     model_dir.mkdir(parents=True, exist_ok=True)
     tmp = model_dir / f".{CONFIG_FILENAME}.tmp-{secrets.token_hex(4)}"
     with tmp.open("wb") as handle:

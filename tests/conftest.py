@@ -106,9 +106,11 @@ async def database(backend: str, tmp_path: Path) -> AsyncIterator[Database]:
     try:
         yield db
     finally:
-        await db.dispose()
-        if schema is not None:
-            await schema.drop()
+        try:
+            await db.dispose()  # warns (an error here) if a task still holds a connection
+        finally:
+            if schema is not None:
+                await schema.drop()
 
 
 class SyncDatabase:
@@ -141,9 +143,11 @@ def sync_database(backend: str, tmp_path: Path) -> Iterator[SyncDatabase]:
         try:
             yield SyncDatabase(runner, db, backend)
         finally:
-            runner.run(db.dispose())
-            if schema is not None:
-                runner.run(schema.drop())
+            try:
+                runner.run(db.dispose())
+            finally:
+                if schema is not None:
+                    runner.run(schema.drop())
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -43,9 +43,9 @@ import logging
 import os
 import socket
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -152,27 +152,30 @@ class Scheduler:
     async def start(self) -> None:
         """Start the background loop (idempotent)."""
         if self._loop_task is None:
+            self._stopping = False
             self._loop_task = asyncio.create_task(self._loop(), name="scheduler")
 
     async def stop(self) -> None:
         """Stop the loop and cancel runs in progress; their due runs stay pending for a rerun.
 
-        The loop finishes the pass it is in (a pass cancelled inside a database call would
-        leave its connection unclosed); only a pass still running after ``5 * tick_s`` (at
-        least 5 s) is cancelled.
+        Returns once no task of this scheduler uses the database any more, so the caller may
+        dispose of it. The loop finishes the pass it is in; only a pass still running after
+        ``5 * tick_s`` (at least 5 s) is cancelled. A cancelled run records how it ended
+        before its task ends. If ``stop()`` itself is cancelled, the loop still ends after
+        its pass and stays owned: the next ``stop()`` waits for it.
         """
-        task, self._loop_task = self._loop_task, None
+        task = self._loop_task
         if task is not None:
             self._stopping = True
             self._wake.set()
+            # NOTE: shielded, so a cancelled stop() leaves the loop to end after its pass.
             try:
                 await asyncio.wait_for(asyncio.shield(task), timeout=max(5.0, 5 * self._tick_s))
             except TimeoutError:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-            finally:
-                self._stopping = False
+            self._loop_task = None
         for run in list(self._running.values()):
             run.cancel()
         await self.drain()
@@ -247,8 +250,10 @@ class Scheduler:
         except Exception as exc:  # NOTE: a job's failure is recorded, never kills the loop.
             log.exception("scheduled job %s failed", run.name)
             status, error = "failed", f"{type(exc).__name__}: {exc}"
-        # NOTE: shielded so a cancelled run still records how it ended.
-        await asyncio.shield(self._finish(run.name, status, error))
+        # NOTE: a cancelled run still records how it ended, and its task ends only after that
+        # write: stop() and drain() wait on the task, and a write still running after them
+        # would hold its connection while the caller disposes of the database.
+        await _to_completion(self._finish(run.name, status, error))
 
     async def _finish(self, name: str, status: str, error: str | None) -> None:
         async with self._database.write() as conn:
@@ -276,6 +281,25 @@ class Scheduler:
         if state is None:
             raise NotFound("scheduled job", name)
         return state
+
+
+async def _to_completion(work: Coroutine[Any, Any, None]) -> None:
+    """Await ``work`` to its end even when the caller is cancelled meanwhile, then re-raise
+    the cancellation (a bare ``asyncio.shield`` would return at once and leave ``work``
+    running unowned).
+    """
+    task = asyncio.ensure_future(work)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.shield(task)
+        except asyncio.CancelledError as error:
+            if task.done():
+                raise
+            cancelled = error
+    if cancelled is not None:
+        raise cancelled
+    task.result()
 
 
 __all__ = ["Clock", "JobFunction", "ManualClock", "Scheduler", "utc_now"]

@@ -3,8 +3,13 @@
 A token carries 256 random bits, so a plain SHA-256 (no salt, no slow hash) is enough: there is
 nothing to brute-force. Lookup is by the hash (an indexed equality, so timing reveals nothing
 about the secret) and the stored hash is compared again with :func:`hmac.compare_digest`.
-The first start of an embedded control plane issues an admin token and writes it to
-``settings.control_plane.admin_token_file`` (mode 0600).
+The first start of a control plane against a database issues an admin token and writes it to
+``settings.control_plane.admin_token_file`` (mode 0600). Exactly one such bootstrap token is
+ever issued per database, however many replicas start at once: the replica that inserts the
+one ``security_bootstrap`` row (primary key ``admin_token``, insert-if-absent) issues the token
+in the same transaction; the others' inserts wait for that transaction (PostgreSQL's unique
+index; SQLite's write lock) and then insert nothing. The token file is written before the
+commit, so a start that dies in between leaves no marker and the next start issues again.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ import os
 import secrets
 import uuid
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import msgspec
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 
 from control_plane.security.models import IssuedToken, Principal, TokenInfo
 from modelyard.enums import Role
@@ -26,6 +33,9 @@ from modelyard.errors import InvalidArgument, NotFound, Unauthenticated
 from modelyard.models import Name
 from modelyard.storage.audit import AuditEvent, AuditLog
 from modelyard.storage.database import Database
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncConnection
 
 TOKEN_PREFIX = "my_"
 BOOTSTRAP_ACTOR = "bootstrap"
@@ -45,6 +55,16 @@ api_tokens = sa.Table(
     sa.Column("description", sa.Text, nullable=False, default=""),
 )
 
+security_bootstrap = sa.Table(
+    "security_bootstrap",
+    metadata,
+    sa.Column("step", sa.String(32), primary_key=True),
+    sa.Column("token_id", sa.String(36), nullable=False),
+    sa.Column("done_at", sa.DateTime(timezone=True), nullable=False),
+)
+"""One row per bootstrap step done for this database (``admin_token``)."""
+
+_ADMIN_TOKEN_STEP = "admin_token"
 _NAME_DECODER = msgspec.json.Decoder(Name)
 
 
@@ -87,9 +107,22 @@ class TokenService:
             InvalidArgument: ``principal`` is not a valid name.
         """
         _check_name(principal)
+        async with self._database.write() as conn:
+            return await self._insert(conn, principal, role, actor=actor, description=description)
+
+    async def _insert(
+        self,
+        conn: AsyncConnection,
+        principal: str,
+        role: Role,
+        *,
+        actor: str,
+        description: str,
+        token_id: str | None = None,
+    ) -> IssuedToken:
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         info = TokenInfo(
-            id=str(uuid.uuid4()),
+            id=token_id or str(uuid.uuid4()),
             principal=principal,
             role=role,
             created_at=dt.datetime.now(dt.UTC),
@@ -97,19 +130,18 @@ class TokenService:
             description=description,
         )
         values = msgspec.structs.asdict(info) | {"role": role.value}
-        async with self._database.write() as conn:
-            await conn.execute(api_tokens.insert().values(token_sha256=hash_token(token), **values))
-            await self._audit_log.record(
-                conn,
-                AuditEvent(
-                    actor=actor,
-                    action="issue_token",
-                    entity_kind="api_token",
-                    entity=info.id,
-                    to_state=role.value,
-                    reason=f"token for {principal}",
-                ),
-            )
+        await conn.execute(api_tokens.insert().values(token_sha256=hash_token(token), **values))
+        await self._audit_log.record(
+            conn,
+            AuditEvent(
+                actor=actor,
+                action="issue_token",
+                entity_kind="api_token",
+                entity=info.id,
+                to_state=role.value,
+                reason=f"token for {principal}",
+            ),
+        )
         return IssuedToken(token=token, info=info)
 
     async def authenticate(self, token: str) -> Principal:
@@ -156,25 +188,42 @@ class TokenService:
         return _info(row)
 
     async def ensure_admin_token(self, path: Path) -> Path | None:
-        """On first start (no active admin token), issue one and write it to ``path``.
+        """Issue this database's one bootstrap admin token and write it to ``path`` (0600).
 
         Returns:
-            ``path`` when a token was written now; None when an admin token existed already.
+            ``path`` when this call issued the token; None when the database has one already
+            (issued by this or another replica, now or at any earlier start).
         """
-        query = sa.select(sa.func.count()).where(
-            api_tokens.c.role == Role.ADMIN.value, api_tokens.c.revoked.is_(False)
-        )
-        async with self._database.read() as conn:
-            if (await conn.execute(query)).scalar_one() > 0:
+        async with self._database.write() as conn:
+            token_id = str(uuid.uuid4())
+            claimed = await conn.execute(self._claim_bootstrap(token_id))
+            if claimed.rowcount != 1:
                 return None
-        issued = await self.issue(
-            "admin", Role.ADMIN, actor=BOOTSTRAP_ACTOR, description="first admin token"
-        )
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(issued.token + "\n")
+            issued = await self._insert(
+                conn,
+                "admin",
+                Role.ADMIN,
+                actor=BOOTSTRAP_ACTOR,
+                description="first admin token",
+                token_id=token_id,
+            )
+            # NOTE: written before the commit: a failed write rolls the claim back, so a later
+            # start issues again instead of leaving a token nobody received.
+            _write_secret(path, issued.token)
         return path
+
+    def _claim_bootstrap(self, token_id: str) -> sa.Executable:
+        insert = sqlite.insert if self._database.is_sqlite else postgresql.insert
+        row = {"step": _ADMIN_TOKEN_STEP, "token_id": token_id, "done_at": dt.datetime.now(dt.UTC)}
+        claim: sa.Executable = insert(security_bootstrap).values(**row).on_conflict_do_nothing()
+        return claim
+
+
+def _write_secret(path: Path, secret: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret + "\n")
 
 
 def _check_name(name: str) -> None:

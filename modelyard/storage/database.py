@@ -7,12 +7,16 @@ write transaction starts with ``BEGIN IMMEDIATE`` (take the write lock up front,
 transaction when another connection commits in between. SQLite runs in WAL mode so readers
 never block the writer.
 
+:meth:`Database.dispose` closes only the connections in the pool; one still checked out by a
+task that outlived its owner is never closed, so ``dispose`` warns about it (ResourceWarning).
+
 A PostgreSQL database may be confined to one schema (``search_path``): the test suite gives
 every test its own schema so parallel runs never collide.
 """
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,6 +25,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import QueuePool
 
 from modelyard.errors import ConfigurationError
 
@@ -104,9 +109,31 @@ class Database:
             async with conn.begin():
                 yield conn
 
+    def connections_in_use(self) -> int:
+        """How many connections are checked out of the pool now."""
+        pool = self.engine.pool
+        return pool.checkedout() if isinstance(pool, QueuePool) else 0
+
     async def dispose(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection.
+
+        Call it once every task that uses the database has ended. A connection still checked
+        out is never closed: it goes back to a pool that is gone. So that this shows at its
+        cause (in tests, where warnings are errors) rather than as an unclosed-connection
+        ResourceWarning wherever the garbage collector later runs, it warns.
+
+        Warns:
+            ResourceWarning: connections were still in use.
+        """
+        in_use = self.connections_in_use()
         await self.engine.dispose()
+        if in_use:
+            warnings.warn(
+                f"{self.dialect} database disposed of with {in_use} connection(s) still in use "
+                "by a task that outlived its owner's stop()",
+                ResourceWarning,
+                stacklevel=2,
+            )
 
 
 def _install_sqlite_transaction_rules(engine: AsyncEngine) -> None:

@@ -11,6 +11,13 @@ Alembic's default ``alembic_version``: MLflow also migrates with Alembic and its
 so a database shared by both would otherwise see the other's revisions and refuse to upgrade.
 A database written before this rule has our revisions in ``alembic_version``; the first
 upgrade moves them over (:func:`_adopt_legacy_versions`).
+
+Replicas starting at once against one database migrate one at a time: the whole upgrade runs
+in one transaction that first takes a lock the database holds, not the process: on PostgreSQL
+a transaction-level advisory lock keyed by the schema, on SQLite the write lock
+(``BEGIN IMMEDIATE``). The next replica waits, then finds the schema at its heads and does
+nothing. Without it, the replicas' ``CREATE TABLE`` statements collide on an empty database
+and every replica but one fails to start.
 """
 
 from __future__ import annotations
@@ -32,6 +39,11 @@ MIGRATIONS_GROUP = "modelyard.migrations"
 VERSION_TABLE = "modelyard_alembic_version"
 _LEGACY_VERSION_TABLE = "alembic_version"
 _SCRIPT_LOCATION = Path(__file__).parent / "alembic"
+# Two-key advisory lock: modelyard's migrations ("my"), then the schema being migrated (so test
+# schemas migrate in parallel while replicas of one schema queue).
+_MIGRATION_LOCK = sa.text(
+    "SELECT pg_advisory_xact_lock(28025, hashtext(coalesce(current_schema(), '')))"
+)
 
 
 def migration_locations() -> list[Path]:
@@ -115,7 +127,9 @@ async def upgrade(
         The revisions the schema is at afterwards.
     """
     folders = migration_locations() if locations is None else locations
-    async with database.engine.begin() as conn:
+    async with database.write() as conn:
+        if not database.is_sqlite:  # SQLite: write() holds the database's write lock already
+            await conn.execute(_MIGRATION_LOCK)
         await conn.run_sync(_upgrade, folders, target)
     async with database.engine.connect() as conn:
         return sorted(await conn.run_sync(_current_heads))

@@ -293,6 +293,25 @@ async def test_a_partial_batching_section_takes_the_servers_settings_for_the_res
     assert config.default_queue_timeout_us == 9000
 
 
+@pytest.mark.parametrize(
+    "server",
+    [dict(max_batch_size=16, max_queue_delay_us=500, queue_capacity=77, queue_timeout_ms=9)],
+    indirect=True,
+)
+async def test_an_older_registrys_pinned_defaults_take_the_servers_settings(
+    server: InferenceServer, repo: Path
+) -> None:
+    from tests.modelyard.test_model_repository import LEGACY_REGISTRY_FILES
+
+    service = server.service
+    (repo / "clf" / "config.json").write_text(LEGACY_REGISTRY_FILES[-1])
+    await service.load_model("clf")
+    config = service.model_config("clf")
+    assert config.max_batch_size == 16
+    assert (config.max_queue_delay_us, config.max_queue_size) == (500, 77)
+    assert config.default_queue_timeout_us == 9000  # not the 0 (no limit) the file pinned
+
+
 async def test_removed_versions_stop_serving(server: InferenceServer, repo: Path) -> None:
     from modelyard.model_repository import remove_version
 

@@ -206,3 +206,99 @@ def test_symlinks_leaving_the_repository_are_invisible_and_refused(tmp_path: Pat
         model_directory(repo, "evil")
     assert model_directory(repo, "alias") == repo / "alias"
     assert model_directory(repo, "new-model") == repo / "new-model"
+
+
+# config.json exactly as older registries wrote it for a model whose file named no batching key
+# (ModelConfig() with the registry's keys, encoded at the commits whose publisher rewrote the
+# whole file: eb14532, 520bd7a, 0f8726f, 81121b7, 2a5712f, d37cb0a).
+_POLICY = '"version_policy":{"kind":"specific","latest_n":1,"versions":[1]},"default_version":1'
+_TAIL = '"routes":[],"allow_non_finite":false'
+LEGACY_REGISTRY_FILES = [
+    "{" + ",".join((_POLICY, batching, _TAIL, rest)) + "}"
+    for batching, rest in [
+        (
+            '"batching":{"enabled":true,"max_batch_size":64,"max_queue_delay_us":0,'
+            '"max_queue_size":1024,"queue_timeout_us":0}',
+            '"intra_op_num_threads":null',
+        ),
+        (
+            '"batching":{"enabled":true,"max_batch_size":64,"max_queue_delay_us":10000,'
+            '"linger_us":1000,"max_queue_size":1024,"queue_timeout_us":0}',
+            '"max_rows_per_request":0,"intra_op_num_threads":null',
+        ),
+        (
+            '"batching":{"enabled":true,"max_batch_size":64,"max_queue_delay_us":10000,'
+            '"linger_us":1000,"max_queue_size":1024,"queue_timeout_us":0,"inline_max_us":100}',
+            '"max_rows_per_request":0,"intra_op_num_threads":null,'
+            '"prediction_log":{"enabled":true,"every":1,"share":1.0}',
+        ),
+        (
+            '"batching":{"enabled":true,"max_batch_size":64,"max_queue_delay_us":10000,'
+            '"linger_us":1000,"max_queue_size":1024,"queue_timeout_us":0,"inline_max_us":100,'
+            '"adaptive":true}',
+            '"max_rows_per_request":0,"intra_op_num_threads":null,'
+            '"prediction_log":{"enabled":true,"every":1,"share":1.0}',
+        ),
+    ]
+]
+
+
+@pytest.mark.parametrize("written", LEGACY_REGISTRY_FILES)
+def test_an_older_registrys_batching_defaults_take_the_servers_settings(
+    tmp_path: Path, written: str
+) -> None:
+    (tmp_path / "config.json").write_text(written)
+    config = read_model_config(tmp_path, default_batching=SERVER)
+    assert config.batching == SERVER
+    assert (config.default_version, config.version_policy.versions) == (1, (1,))
+    assert read_model_config(tmp_path).batching == BatchingConfig()  # today's defaults
+
+
+@pytest.mark.parametrize("written", LEGACY_REGISTRY_FILES)
+def test_an_operators_key_in_an_older_registrys_section_still_wins(
+    tmp_path: Path, written: str
+) -> None:
+    raw = json.loads(written)
+    raw["batching"]["max_batch_size"] = 8  # the operator's key the older registry copied in
+    _write(tmp_path, raw)
+    batching = read_model_config(tmp_path, default_batching=SERVER).batching
+    assert batching == msgspec.structs.replace(SERVER, max_batch_size=8)
+
+
+def test_a_marked_or_hand_written_full_section_is_read_as_written(tmp_path: Path) -> None:
+    raw = json.loads(LEGACY_REGISTRY_FILES[-1])
+    pinned = BatchingConfig(**raw["batching"])
+    _write(tmp_path, raw | {"config_version": 2})
+    assert read_model_config(tmp_path, default_batching=SERVER).batching == pinned
+    _write(tmp_path, {"batching": raw["batching"]})  # no registry's top level: hand-written
+    assert read_model_config(tmp_path, default_batching=SERVER).batching == pinned
+    for bad in (1, 3, "2", True):
+        _write(tmp_path, {"config_version": bad})
+        with pytest.raises(ConfigurationError, match="config_version"):
+            read_model_config(tmp_path)
+
+
+def test_write_model_config_pins_every_key_even_at_an_older_registrys_defaults(
+    tmp_path: Path,
+) -> None:
+    legacy = BatchingConfig(max_queue_size=1024, queue_timeout_us=0)
+    config = ModelConfig(default_version=1, batching=legacy)
+    write_model_config(tmp_path, config)
+    assert json.loads((tmp_path / "config.json").read_text())["config_version"] == 2
+    assert read_model_config(tmp_path, default_batching=SERVER) == config
+
+
+@pytest.mark.parametrize("written", LEGACY_REGISTRY_FILES)
+def test_an_edit_drops_an_older_registrys_defaults_and_reads_the_same(
+    tmp_path: Path, written: str
+) -> None:
+    raw = json.loads(written)
+    raw["batching"]["max_queue_size"] = 5
+    _write(tmp_path, raw)
+    before = read_model_config(tmp_path, default_batching=SERVER)
+    write_model_routes(tmp_path, [Route(version=1, weight=1.0)])
+    rewritten = json.loads((tmp_path / "config.json").read_text())
+    assert rewritten["batching"] == {"max_queue_size": 5}
+    assert "config_version" not in rewritten  # older servers still read the file
+    after = read_model_config(tmp_path, default_batching=SERVER)
+    assert after == msgspec.structs.replace(before, routes=(Route(version=1, weight=1.0),))

@@ -187,3 +187,21 @@ async def test_sql_metacharacters_in_free_text_are_stored_inertly(
     assert (again.description, again.tags) == (nasty, {nasty: nasty})
     assert await registry.list_versions(name=nasty) == []
     assert len(await registry.list_versions()) == 1
+
+
+async def test_publication_drops_the_batching_defaults_an_older_registry_pinned(
+    database: Database, tmp_path: Path
+) -> None:
+    from tests.modelyard.test_model_repository import LEGACY_REGISTRY_FILES
+
+    registry = make_registry(database, tmp_path)
+    model_dir = tmp_path / "repository" / "churn"
+    v1 = await approved_version(registry, "churn")
+    await registry.stages.transition("churn", v1, ModelStage.STAGING, DEVELOPER)
+    legacy = json.loads(LEGACY_REGISTRY_FILES[2])
+    legacy["batching"]["max_batch_size"] = 8  # the one key an operator had chosen
+    (model_dir / "config.json").write_text(json.dumps(legacy))
+    await registry.stages.transition("churn", v1, ModelStage.PRODUCTION, APPROVER)
+    raw = json.loads((model_dir / "config.json").read_text())
+    assert raw["batching"] == {"max_batch_size": 8}  # only what the operator chose
+    assert raw["default_version"] == v1

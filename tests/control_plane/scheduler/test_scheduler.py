@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from control_plane.scheduler import JobRun, ManualClock, Schedule, Scheduler
+from control_plane.scheduler.tables import scheduler_jobs
 from modelyard.errors import InvalidArgument, NotFound
 from modelyard.storage import Database
 
@@ -230,3 +231,57 @@ async def test_two_running_replicas_in_real_time(
         await asyncio.gather(*(r.stop() for r in replicas))
     dues = [r.due_at for r in job.runs]
     assert len(dues) == len(set(dues)), "a due run fired twice"
+
+
+async def test_stop_returns_only_once_a_cancelled_run_has_released_its_connection(
+    database: Database, replica_database: Database
+) -> None:
+    # A run cancelled by stop() while it records how it ended used to finish that write in the
+    # background: stop() returned, the caller disposed of the database, and the connection the
+    # write held was never closed (a ResourceWarning in whichever later test ran the GC).
+    clock = ManualClock(T0)
+    scheduler, job = Scheduler(database, owner="a", clock=clock), Recorder()
+    job.block = True
+    scheduler.register("hourly", HOUR, job)
+    await scheduler.tick()
+    clock.advance(hours=1)
+    assert await scheduler.tick() == ["hourly"]
+    row = scheduler_jobs.c.name == "hourly"
+    async with replica_database.write() as blocker:  # another replica holds the job's row
+        await blocker.execute(scheduler_jobs.update().where(row).values(name=scheduler_jobs.c.name))
+        job.release.set()  # the run ends and waits on the row to record it
+        await _wait_for(lambda: database.connections_in_use() == 1)
+        stopping = asyncio.create_task(scheduler.stop())
+        await asyncio.sleep(0)  # stop() cancels the run inside its finishing write
+    await stopping
+    assert database.connections_in_use() == 0
+    state = await _state(scheduler, "hourly")
+    assert state["last_status"] == "succeeded"
+    assert state["run_count"] == 1
+
+
+async def test_a_cancelled_stop_leaves_the_loop_to_the_next_stop(
+    database: Database, replica_database: Database
+) -> None:
+    # stop() cancelled while it waited for the loop's pass used to let the loop tick on, unowned:
+    # the next stop() (the app's close after its lifespan) returned at once.
+    clock = ManualClock(T0)
+    scheduler, job = Scheduler(database, owner="a", clock=clock, tick_s=0.05, lease_s=5), Recorder()
+    scheduler.register("hourly", HOUR, job)
+    await scheduler.tick()
+    row = scheduler_jobs.c.name == "hourly"
+    async with replica_database.write() as blocker:  # another replica holds the job's row
+        await blocker.execute(scheduler_jobs.update().where(row).values(name=scheduler_jobs.c.name))
+        scheduler.register("hourly", HOUR, job)  # the loop's first pass stores it: it waits
+        await scheduler.start()
+        await _wait_for(lambda: database.connections_in_use() == 1)
+        cancelled = asyncio.create_task(scheduler.stop())
+        await asyncio.sleep(0)  # stop() waits for the pass
+        cancelled.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await cancelled
+        stopping = asyncio.create_task(scheduler.stop())
+        await asyncio.sleep(0)
+    await stopping
+    assert database.connections_in_use() == 0
+    assert job.runs == []
