@@ -70,7 +70,7 @@ class TokenController(Controller):
         token_service: NamedDependency[TokenService],
         principal: NamedDependency[Principal],
     ) -> TokenInfo:
-        """Revoke a token (admin)."""
+        """Revoke a token (admin; 409 when it is the last active admin token)."""
         return await token_service.revoke(token_id, actor=principal.name)
 
     @get("/me", opt={"permission": Permission.READ})

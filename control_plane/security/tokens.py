@@ -10,6 +10,12 @@ one ``security_bootstrap`` row (primary key ``admin_token``, insert-if-absent) i
 in the same transaction; the others' inserts wait for that transaction (PostgreSQL's unique
 index; SQLite's write lock) and then insert nothing. The token file is written before the
 commit, so a start that dies in between leaves no marker and the next start issues again.
+
+Revoking the last active (unrevoked) admin token is refused, since nothing would issue another.
+The check and the update share one write transaction that first locks every active admin row
+(``SELECT ... FOR UPDATE`` in id order on PostgreSQL; SQLite's write transaction holds the
+database write lock): of two concurrent revocations of the last two admin tokens, the second
+waits for the first, then sees one active admin token left and is refused.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from control_plane.security.models import IssuedToken, Principal, TokenInfo
 from modelyard.enums import Role
-from modelyard.errors import InvalidArgument, NotFound, Unauthenticated
+from modelyard.errors import FailedPrecondition, InvalidArgument, NotFound, Unauthenticated
 from modelyard.models import Name
 from modelyard.storage.audit import AuditEvent, AuditLog
 from modelyard.storage.database import Database
@@ -165,17 +171,23 @@ class TokenService:
             return [_info(row) for row in (await conn.execute(query)).all()]
 
     async def revoke(self, token_id: str, *, actor: str) -> TokenInfo:
-        """Revoke a token; it authenticates nobody afterwards.
+        """Revoke a token; it authenticates nobody afterwards. Revoking twice is harmless.
 
         Raises:
             NotFound: no token has that id.
+            FailedPrecondition: it is the last active admin token.
         """
         async with self._database.write() as conn:
-            result = await conn.execute(
+            role = (
+                await conn.execute(sa.select(api_tokens.c.role).where(api_tokens.c.id == token_id))
+            ).scalar_one_or_none()
+            if role is None:
+                raise NotFound("api token", token_id)
+            if role == Role.ADMIN.value:
+                await self._refuse_last_admin(conn, token_id)
+            await conn.execute(
                 api_tokens.update().where(api_tokens.c.id == token_id).values(revoked=True)
             )
-            if result.rowcount == 0:
-                raise NotFound("api token", token_id)
             await self._audit_log.record(
                 conn,
                 AuditEvent(
@@ -186,6 +198,20 @@ class TokenService:
                 await conn.execute(sa.select(api_tokens).where(api_tokens.c.id == token_id))
             ).one()
         return _info(row)
+
+    @staticmethod
+    async def _refuse_last_admin(conn: AsyncConnection, token_id: str) -> None:
+        # NOTE: locks every active admin row in one order (no deadlock between revocations); a
+        # waiter re-reads the rows once the holder commits, so it sees that holder's revocation.
+        active = sa.select(api_tokens.c.id).where(
+            api_tokens.c.role == Role.ADMIN.value, api_tokens.c.revoked == sa.false()
+        )
+        ids = (await conn.execute(active.order_by(api_tokens.c.id).with_for_update())).scalars()
+        if list(ids) == [token_id]:
+            raise FailedPrecondition(
+                f"api token {token_id!r} is the last active admin token: issue another admin "
+                "token before revoking it"
+            )
 
     async def ensure_admin_token(self, path: Path) -> Path | None:
         """Issue this database's one bootstrap admin token and write it to ``path`` (0600).
