@@ -126,13 +126,18 @@ def busy_ticks(cpus: Iterable[int], stat: str) -> int:
 class ServerCpu:
     """Reads the CPU counters of one server: its process group and the CPUs it may run on.
 
+    The CPUs are those of the group's leader, or of another member once the leader exited
+    (a group outlives its leader: e.g. a test's group under ``make``).
+
     Raises:
-        ProcessLookupError: the group's leader (the server) is not running.
+        ProcessLookupError: no process of the group is running.
     """
 
     def __init__(self, group: int) -> None:
-        self.cpus = sorted(os.sched_getaffinity(group))
         self.pids = group_pids(group)
+        if not self.pids:
+            raise ProcessLookupError(f"no process in group {group}")
+        self.cpus = sorted(os.sched_getaffinity(group if group in self.pids else self.pids[0]))
         self.threads = [(pid, tid) for pid in self.pids for tid in thread_ids(pid)]
 
     def snapshot(self) -> CpuSnapshot:

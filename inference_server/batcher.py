@@ -57,19 +57,7 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   it: c=1 1.14x throughput (rounds 1.02-1.16) and p50 -0.048 ms, c=64 1.00x (0.99-1.00)
   against ``inline_max_us=0``, reference model, busy 2-core EPYC (load ~7). The loop is
   blocked for one inline run only: at most ``inline_max_us`` at the load-time median cost,
-  plus the run's variance (the slowest load-time run is logged per version). The budget
-  counts a run as its single-row cost plus the cost of each further row, both timed at load
-  (reference model: ~13-20 us + 3-6 us per row, 14-30 rows in 100 us).
-* Inline batches under load: a batch that fits the same budget and holds every request the
-  clients keep in flight (two or more; the population rule below) runs on the loop too:
-  nobody else is coming until it is answered, so a free loop during the run would admit
-  nothing, and on one core the hand-off to the session thread and back (two wake-ups, GIL
-  ping-pong, ~6 context switches per batch) cost more than the run. In process (``python -m
-  benchmarks.http_inprocess``, REST V2 c=8 lock-step, 4 interleaved runs): 55 vs 78 us of
-  CPU per request (median), 46 vs 63 (min). Any other batch under load hands off, so the
-  loop keeps admitting while it runs and the next batch can grow: a lone request of a
-  pipelining stream that ran inline left the next one alone again, and the stream never
-  batched.
+  plus the run's variance (the slowest load-time run is logged per version).
 * Closed loops below the batch size: the batcher keeps the peak number of requests it held
   at once over the last ``POPULATION_WINDOW_NS`` (250 ms), an estimate of how many requests
   the clients keep in flight. Once that many are queued nobody else is coming until some
@@ -368,12 +356,10 @@ class MicroBatcher:
             if remaining > 0:
                 await self._wait(remaining)
                 continue
-            # every request the clients keep in flight is here: nobody else is coming
-            whole = len(self._queue) > 1 and self._batch_ready()
             batch = self._take()
             self._dispatching = True
             try:
-                await self._dispatch(batch, whole)
+                await self._dispatch(batch)
             finally:
                 self._dispatching = False
 
@@ -422,13 +408,13 @@ class MicroBatcher:
             live.append(item)
         return live
 
-    async def _dispatch(self, batch: list[_Pending], whole: bool = False) -> None:
+    async def _dispatch(self, batch: list[_Pending]) -> None:
         try:
-            await self._settle(batch, whole)
+            await self._settle(batch)
         finally:
             self._active -= len(batch)  # every queued request is counted out here, once
 
-    async def _settle(self, batch: list[_Pending], whole: bool) -> None:
+    async def _settle(self, batch: list[_Pending]) -> None:
         start = time.monotonic_ns()
         batch = self._live(batch, start)
         if not batch:
@@ -436,8 +422,8 @@ class MicroBatcher:
         rows = sum(item.rows for item in batch)
         try:
             merged = merge_batch([item.arrays for item in batch])
-            if rows <= self._inline_rows and self._inline and (whole or start >= self._load_until):
-                outputs = self._inline(merged)  # small: cheaper than the hand-off
+            if rows <= self._inline_rows and start >= self._load_until and self._inline:
+                outputs = self._inline(merged)  # idle and small: cheaper than the hand-off
             else:
                 outputs = await self._run(merged)
             parts = split_batch(outputs, [item.rows for item in batch])

@@ -84,24 +84,17 @@ INLINE_ROWS_CAP = 64
 """Most rows ever run inline on the event loop, however cheap the model."""
 
 
-def inline_rows(inline_max_us: int, row_cost_ns: int, next_row_cost_ns: int = 0) -> int:
-    """How many rows one run on the event loop may hold (0: never run inline).
-
-    A run costs the single-row cost plus ``next_row_cost_ns`` for each further row (0: the
-    single-row cost again, i.e. linear); the rows fit when that stays within the budget.
+def inline_rows(inline_max_us: int, row_cost_ns: int) -> int:
+    """How many rows an idle request may have to run inline (0: never).
 
     >>> inline_rows(100, 25_000), inline_rows(100, 250_000), inline_rows(0, 1_000)
     (4, 0, 0)
     >>> inline_rows(100, 0), inline_rows(10_000, 1_000)
     (0, 64)
-    >>> inline_rows(100, 12_000, 3_000)  # 12 us for the first row, 3 us for each next one
-    30
     """
-    budget = inline_max_us * 1000
-    if budget <= 0 or row_cost_ns <= 0 or row_cost_ns > budget:
+    if inline_max_us <= 0 or row_cost_ns <= 0:
         return 0
-    step = next_row_cost_ns if next_row_cost_ns > 0 else row_cost_ns
-    return int(min(INLINE_ROWS_CAP, 1 + (budget - row_cost_ns) // step))
+    return min(INLINE_ROWS_CAP, inline_max_us * 1000 // row_cost_ns)
 
 
 class LoadedVersion:
@@ -143,9 +136,7 @@ class LoadedVersion:
                 queue_timeout_us=batching.queue_timeout_us,
                 observer=self._on_batch,
                 inline=model.run_sync,
-                inline_max_rows=inline_rows(
-                    batching.inline_max_us, model.row_cost_ns, model.next_row_cost_ns
-                ),
+                inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
                 adaptive=batching.adaptive,
             )
             self.submit = self.batcher.submit
@@ -181,13 +172,11 @@ class LoadedVersion:
         if handle.batcher is not None:
             handle.batcher.start()
         log.info(
-            "%s v%d: batch plan %s; single row %.1f us (slowest %.1f us at load), %.1f us per "
-            "further row; runs of up to %d row(s) on the event loop",
+            "%s v%d: batch plan %s; single row %.1f us (slowest %.1f us at load); inline up to "
+            "%d row(s) when idle",
             name, entry.version, model.plan.label, model.row_cost_ns / 1e3,
-            model.row_cost_max_ns / 1e3, model.next_row_cost_ns / 1e3,
-            inline_rows(
-                config.batching.inline_max_us, model.row_cost_ns, model.next_row_cost_ns
-            ),
+            model.row_cost_max_ns / 1e3,
+            inline_rows(config.batching.inline_max_us, model.row_cost_ns),
         )  # fmt: skip
         return handle
 

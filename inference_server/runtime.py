@@ -143,13 +143,6 @@ def _session(path: Path, threads: int) -> ort.InferenceSession:
 COST_RUNS = 15
 """Single-row runs timed at load to estimate a version's cost (inline decision)."""
 
-COST_BATCH_ROWS = 16
-"""Rows of the batch timed at load beside the single row: the cost of one more row."""
-
-INLINE_BUDGET_MAX_NS = 10_000_000
-"""The largest inline budget a config may set (``inline_max_us`` <= 10,000): a model whose
-single row costs more never runs inline, so its batch is not timed (load stays short)."""
-
 
 def _row_cost(run: RunSync, feeds: list[np.ndarray]) -> tuple[int, int]:
     """Median and maximum time of ``COST_RUNS`` runs on the one-row warm-up feeds."""
@@ -179,9 +172,6 @@ class OnnxModel:
         """Median single-row run time measured at load (0: not measured)."""
         self.row_cost_max_ns = 0
         """Slowest of the single-row runs timed at load."""
-        self.next_row_cost_ns = 0
-        """Cost of each row past the first, from a ``COST_BATCH_ROWS``-row run timed at load
-        (0: not measured, e.g. a fixed batch dimension)."""
         self._input_names = [s.name for s in description.signature.inputs]
         self._output_names = [s.name for s in description.signature.outputs]
         self._run = session.run
@@ -225,12 +215,6 @@ class OnnxModel:
         for _ in range(warmup_runs):
             model.run_sync(feeds)
         model.row_cost_ns, model.row_cost_max_ns = _row_cost(model.run_sync, feeds)
-        batchable = all(s.shape[:1] == (-1,) for s in description.signature.inputs)
-        if batchable and model.row_cost_ns <= INLINE_BUDGET_MAX_NS:
-            batch = [np.repeat(feed, COST_BATCH_ROWS, axis=0) for feed in feeds]
-            batch_cost, _ = _row_cost(model.run_sync, batch)
-            extra = (batch_cost - model.row_cost_ns) // (COST_BATCH_ROWS - 1)
-            model.next_row_cost_ns = max(1, extra)
         return model
 
     def run_sync(self, arrays: list[np.ndarray]) -> list[np.ndarray]:

@@ -57,10 +57,9 @@ class BatchingConfig(ConfigStruct, frozen=True):
         max_queue_size: queued requests beyond this are refused with RESOURCE_EXHAUSTED.
         queue_timeout_us: a request still queued after this long fails with
             DEADLINE_EXCEEDED; 0 waits without limit.
-        inline_max_us: a request reaching an idle batcher, or a batch under load that holds
-            every request in flight, runs on the event loop itself (no hand-off to the
-            session thread) when its cost estimated at load (one row, plus each further row)
-            is at most this; 0 always hands off.
+        inline_max_us: a request reaching an idle batcher runs on the event loop itself
+            (no hand-off to the session thread) when its rows times the version's single-row
+            cost measured at load is at most this; 0 always hands off.
         adaptive: under load, wait for fuller batches only while the worker's core has no
             idle time (``inference_server/saturation.py``); false waits whenever under load,
             the rule before issue 21 (throughput first, whatever the latency cost).
