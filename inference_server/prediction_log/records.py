@@ -111,11 +111,23 @@ def records_of(entry: Captured, worker: int) -> list[SpooledRecord]:
     handle = entry.handle
     signature = handle.signature
     rows = max(entry.rows, 1)
-    encode = _encoder.encode
     inputs = row_values(
         [s.name for s in signature.inputs], entry.inputs, rows, signature.feature_names
     )
     outputs = row_values([s.name for s in signature.outputs], entry.outputs, rows)
+    return _entry_records(entry, 0, inputs, outputs, worker)
+
+
+def _entry_records(
+    entry: Captured,
+    at: int,
+    input_rows: list[dict[str, Any]],
+    output_rows: list[dict[str, Any]],
+    worker: int,
+) -> list[SpooledRecord]:
+    """The records of ``entry``, whose rows start at ``at`` in ``input_rows``/``output_rows``."""
+    handle = entry.handle
+    encode = _encoder.encode
     created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
     return [
         SpooledRecord(
@@ -129,11 +141,11 @@ def records_of(entry: Captured, worker: int) -> list[SpooledRecord]:
             entry.shadow,
             entry.protocol,
             entry.latency_ms,
-            msgspec.Raw(encode(inputs[row])),
-            msgspec.Raw(encode(outputs[row])),
+            msgspec.Raw(encode(input_rows[at + row])),
+            msgspec.Raw(encode(output_rows[at + row])),
             worker,
         )
-        for row in range(rows)
+        for row in range(max(entry.rows, 1))
     ]
 
 
@@ -163,30 +175,11 @@ def _group_records(group: list[Captured], worker: int) -> list[SpooledRecord]:
         [s.name for s in signature.inputs], inputs, total, signature.feature_names
     )
     output_rows = row_values([s.name for s in signature.outputs], outputs, total)
-    encode = _encoder.encode
     records: list[SpooledRecord] = []
     at = 0
     for entry in group:
-        created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
-        for row in range(entry.rows):
-            records.append(
-                SpooledRecord(
-                    entry.request_id,
-                    row,
-                    created_at,
-                    handle.name,
-                    handle.version,
-                    entry.variant,
-                    entry.routing_key,
-                    entry.shadow,
-                    entry.protocol,
-                    entry.latency_ms,
-                    msgspec.Raw(encode(input_rows[at])),
-                    msgspec.Raw(encode(output_rows[at])),
-                    worker,
-                )
-            )
-            at += 1
+        records += _entry_records(entry, at, input_rows, output_rows, worker)
+        at += entry.rows
     return records
 
 
