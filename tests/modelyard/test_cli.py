@@ -27,7 +27,7 @@ def test_help_lists_the_commands(tmp_path: Path) -> None:
 def test_db_upgrade_creates_the_embedded_store(tmp_path: Path) -> None:
     result = run_cli("db", "upgrade", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "modelyard_0002" in result.stdout  # the newest revision of the modelyard branch
+    assert "modelyard_0003" in result.stdout  # the newest revision of the modelyard branch
     assert (tmp_path / ".modelyard" / "modelyard.db").is_file()
 
 

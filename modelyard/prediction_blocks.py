@@ -1,0 +1,369 @@
+"""Prediction blocks: the prediction log as the inference server hands it to the database.
+
+Why blocks. Turning every answered row into a JSON record and a database row costs tens of
+microseconds per row in Python; on a server whose core also serves the requests that is most of
+issue 16's budget (logging on must keep >= 90 % of the throughput with it off). So the server
+does only what must happen on its core: it keeps the tensors it already holds and writes each
+pass of answered requests on one model version as **one block** (the arrays' raw bytes and the
+per-request columns: ids, times, variants, keys, latencies), first to its spool (durability, as
+before), then as one row of ``prediction_log_block``. Unpacking a block into one
+``prediction_log`` row per scored row (the records every reader queries) is done by the reader
+side — the control plane — off the serving core: :func:`unpack_blocks`, run by the control
+plane's unpacker task and before each of its reads, so a read sees every shipped answer.
+
+A block's rows are exactly the records the per-row path gave before blocks (byte-identical
+``inputs``/``outputs`` JSON; the tests compare both): :func:`row_values` is that per-row
+conversion, shared by the server (for requests whose tensors cannot be concatenated) and the
+unpacker.
+
+Contract:
+
+- A block is a :class:`PredictionBlock`: requests ``r = 0..n-1`` (their columns), each with
+  ``rows[r]`` scored rows (0 for a tensor without a batch dimension: one record, row 0); the
+  tensors of all requests concatenated along the batch dimension (or, for a block of one
+  request, the request's tensors as they were). Its ``key`` is unique per block and stays
+  with it through spool replays: a second insert of a key is ignored.
+- :func:`unpack_blocks` moves up to ``max_blocks`` blocks, oldest first, into
+  ``prediction_log`` (``ON CONFLICT DO NOTHING`` on the records' unique key, so unpacking a
+  replayed block again inserts nothing) and deletes them, in the caller's transaction. On
+  PostgreSQL the blocks are claimed ``FOR UPDATE SKIP LOCKED``, so replicas of the control
+  plane unpack different blocks. Records of one worker get ids in the order it answered.
+
+>>> import numpy as np
+>>> row_values(["a", "b"], [np.array([[1.5, 2.0], [3.0, 4.0]], dtype=np.float32)], 2, ("x", "y"))
+[{'x': 1.5, 'y': 2.0}, {'x': 3.0, 'y': 4.0}]
+>>> row_values(["label", "p"], [np.array([1, 0]), np.array([[0.1, 0.9], [0.8, 0.2]])], 2)
+[{'label': 1, 'p': [0.1, 0.9]}, {'label': 0, 'p': [0.8, 0.2]}]
+>>> block = PredictionBlock(key="k1", model="m", version=1, worker=0, input_names=["x"],
+...     feature_names=["a", "b"], output_names=["y"], request_ids=["r1", "r2"],
+...     times=[0.0, 0.5], variants=["none", "none"], routing_keys=[None, None],
+...     shadows=[False, False], protocols=["http", "http"], latencies_ms=[1.0, 2.0],
+...     rows=[1, 1], inputs=[tensor_column(np.array([[1, 2], [3, 4]], dtype=np.float32))],
+...     outputs=[tensor_column(np.array([0, 1], dtype=np.int64))])
+>>> [(r[0], r[1], r[10], r[11]) for r in block_rows(decode_block(encode_block(block)))]
+[('r1', 0, '{"a":1.0,"b":2.0}', '{"y":0}'), ('r2', 0, '{"a":3.0,"b":4.0}', '{"y":1}')]
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from typing import Any, Final
+
+import msgspec
+import numpy as np
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from modelyard.prediction_log import COLUMNS, metadata, prediction_log
+
+log = logging.getLogger(__name__)
+
+_encoder = msgspec.json.Encoder()
+
+PLAIN: Final = "plain"
+"""The ``dtype`` of a :class:`TensorColumn` whose values are stored already converted
+(BYTES / object tensors: text values), not as raw bytes."""
+
+
+class TensorColumn(msgspec.Struct, array_like=True, frozen=True):
+    """One tensor of a block: raw bytes of a numeric/bool array, or plain values.
+
+    Attributes:
+        dtype: numpy dtype string of ``data`` (e.g. ``<f4``), or :data:`PLAIN`.
+        shape: the array's shape.
+        data: the array's bytes in C order (empty for :data:`PLAIN`).
+        values: the converted values (:func:`plain_values`) for :data:`PLAIN`, else None.
+    """
+
+    dtype: str
+    shape: list[int]
+    data: bytes = b""
+    values: list[Any] | None = None
+
+
+class PredictionBlock(msgspec.Struct, frozen=True):
+    """Answered requests on one model version (see the module docstring).
+
+    Per-request lists (``request_ids`` .. ``rows``) have one entry per request, in answer
+    order; ``times`` are wall-clock seconds since the epoch (UTC).
+    """
+
+    key: str
+    model: str
+    version: int
+    worker: int
+    input_names: list[str]
+    feature_names: list[str]
+    output_names: list[str]
+    request_ids: list[str]
+    times: list[float]
+    variants: list[str]
+    routing_keys: list[str | None]
+    shadows: list[bool]
+    protocols: list[str]
+    latencies_ms: list[float]
+    rows: list[int]
+    inputs: list[TensorColumn]
+    outputs: list[TensorColumn]
+
+    @property
+    def records(self) -> int:
+        """How many records (``prediction_log`` rows) the block unpacks into."""
+        return sum(max(r, 1) for r in self.rows)
+
+
+_block_decoder = msgspec.json.Decoder(PredictionBlock)
+
+
+def encode_block(block: PredictionBlock) -> bytes:
+    """The block as one JSON document (raw bytes in base64), without a newline."""
+    return _encoder.encode(block)
+
+
+def decode_block(data: bytes) -> PredictionBlock:
+    """A block encoded by :func:`encode_block`.
+
+    Raises:
+        msgspec.DecodeError: ``data`` is not an encoded block.
+    """
+    return _block_decoder.decode(data)
+
+
+# -- values ------------------------------------------------------------------------------
+
+
+def _text(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return value
+
+
+def plain_values(array: np.ndarray) -> list[Any]:
+    """``array`` as Python values (``tolist``; BYTES become text; a 0-d array a 1-list)."""
+    if array.ndim == 0:
+        values: list[Any] = [array.item()]
+    else:
+        values = array.tolist()
+    if array.dtype.kind not in "OSU":
+        return values
+    return [_text(v) for v in values]
+
+
+def tensor_column(array: np.ndarray) -> TensorColumn:
+    """A block's column for ``array`` (raw bytes for numeric and bool dtypes)."""
+    shape = list(array.shape)
+    if array.dtype.kind in "biuf":
+        return TensorColumn(array.dtype.str, shape, np.ascontiguousarray(array).tobytes())
+    return TensorColumn(PLAIN, shape, values=plain_values(array))
+
+
+def column_values(column: TensorColumn) -> list[Any]:
+    """The values of a column, as :func:`plain_values` gives them for the original array."""
+    if column.dtype == PLAIN:
+        return column.values or []
+    array = np.frombuffer(column.data, dtype=np.dtype(column.dtype)).reshape(column.shape)
+    return plain_values(array)
+
+
+def _cell(values: list[Any], row: int, rows: int) -> Any:
+    """Row ``row``'s value of a tensor converted with ``tolist()``."""
+    if len(values) != rows:  # no batch dimension: the whole tensor belongs to every row
+        return values
+    value = values[row]
+    while isinstance(value, list) and len(value) == 1:
+        value = value[0]
+    return value
+
+
+def rows_of_values(
+    names: Sequence[str],
+    columns: Sequence[list[Any]],
+    shapes: Sequence[Sequence[int]],
+    rows: int,
+    feature_names: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The per-row ``{name: value}`` objects of tensors given as :func:`plain_values` and
+    their shapes. Input values are keyed by feature name when the model takes one
+    ``[-1, n_features]`` tensor with feature names, else by input name; a row's value is a
+    scalar for a one-element row, else a list."""
+    if feature_names and len(columns) == 1 and tuple(shapes[0]) == (rows, len(feature_names)):
+        table = columns[0]
+        return [dict(zip(feature_names, table[r], strict=True)) for r in range(rows)]
+    return [
+        {name: _cell(values, r, rows) for name, values in zip(names, columns, strict=True)}
+        for r in range(rows)
+    ]
+
+
+def row_values(
+    names: Sequence[str],
+    arrays: Sequence[np.ndarray],
+    rows: int,
+    feature_names: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The per-row ``{name: value}`` objects of some tensors (:func:`rows_of_values`)."""
+    return rows_of_values(
+        names, [plain_values(a) for a in arrays], [a.shape for a in arrays], rows, feature_names
+    )
+
+
+def block_rows(block: PredictionBlock) -> list[tuple[Any, ...]]:
+    """The ``prediction_log`` rows of a block: tuples in :data:`COLUMNS` order, ``inputs`` and
+    ``outputs`` as JSON text, ``created_at`` aware UTC."""
+    total = block.records
+    inputs = rows_of_values(
+        block.input_names,
+        [column_values(c) for c in block.inputs],
+        [c.shape for c in block.inputs],
+        total,
+        block.feature_names,
+    )
+    outputs = rows_of_values(
+        block.output_names,
+        [column_values(c) for c in block.outputs],
+        [c.shape for c in block.outputs],
+        total,
+    )
+    encode = _encoder.encode
+    result: list[tuple[Any, ...]] = []
+    at = 0
+    for r, request_id in enumerate(block.request_ids):
+        created_at = dt.datetime.fromtimestamp(block.times[r], dt.UTC)
+        for row in range(max(block.rows[r], 1)):
+            result.append(
+                (
+                    request_id,
+                    row,
+                    created_at,
+                    block.model,
+                    block.version,
+                    block.variants[r],
+                    block.routing_keys[r],
+                    block.shadows[r],
+                    block.protocols[r],
+                    block.latencies_ms[r],
+                    encode(inputs[at + row]).decode(),
+                    encode(outputs[at + row]).decode(),
+                    block.worker,
+                )
+            )
+        at += max(block.rows[r], 1)
+    return result
+
+
+# -- the table and the unpacker -------------------------------------------------------------
+
+prediction_log_block = sa.Table(
+    "prediction_log_block",
+    metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("key", sa.String(64), nullable=False),
+    sa.Column("model", sa.String(128), nullable=False),
+    sa.Column("version", sa.Integer, nullable=False),
+    sa.Column("worker", sa.Integer, nullable=False),
+    sa.Column("records", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.UniqueConstraint("key", name="uq_prediction_log_block_key"),
+)
+"""Shipped blocks not unpacked yet, as the ``modelyard_0003`` migration creates them:
+``payload`` is :func:`encode_block`'s bytes; ``created_at`` the first request's time;
+``records`` how many records it unpacks into."""
+
+BLOCK_COLUMNS: Final = tuple(c.name for c in prediction_log_block.columns if c.name != "id")
+"""The columns a writer fills, in table order."""
+
+
+def block_values(block: PredictionBlock, payload: bytes) -> tuple[Any, ...]:
+    """The ``prediction_log_block`` row of ``block`` (:data:`BLOCK_COLUMNS` order)."""
+    first = block.times[0] if block.times else 0.0
+    return (
+        block.key,
+        block.model,
+        block.version,
+        block.worker,
+        block.records,
+        dt.datetime.fromtimestamp(first, dt.UTC),
+        payload,
+    )
+
+
+async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
+    """Unpack up to ``max_blocks`` of the oldest blocks into ``prediction_log`` and delete
+    them, in ``conn``'s transaction (see the module docstring).
+
+    A block that cannot be decoded (a damaged row: the server only ships blocks it encoded)
+    is deleted with an error in the log naming its key, so it never holds up the ones after it.
+
+    Returns:
+        How many blocks were unpacked (0: none left, or all claimed by another replica).
+    """
+    query = (
+        sa.select(
+            prediction_log_block.c.id, prediction_log_block.c.key, prediction_log_block.c.payload
+        )
+        .order_by(prediction_log_block.c.id)
+        .limit(max_blocks)
+    )
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    found = (await conn.execute(query)).all()
+    if not found:
+        return 0
+    rows: list[tuple[Any, ...]] = []
+    done: list[int] = []
+    for block_id, key, payload in found:
+        done.append(block_id)
+        try:
+            block = decode_block(bytes(payload))
+        except msgspec.DecodeError as exc:
+            log.error("prediction log: block %s cannot be decoded (%s); deleted", key, exc)
+            continue
+        rows += block_rows(block)
+    if rows:
+        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+            prediction_log
+        ).on_conflict_do_nothing()
+        await conn.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+    if done:
+        await conn.execute(
+            sa.delete(prediction_log_block).where(prediction_log_block.c.id.in_(done))
+        )
+    return len(done)
+
+
+async def pending_blocks(conn: AsyncConnection) -> tuple[int, int]:
+    """Blocks waiting to be unpacked and the records they hold."""
+    count, records = (
+        await conn.execute(
+            sa.select(
+                sa.func.count(), sa.func.coalesce(sa.func.sum(prediction_log_block.c.records), 0)
+            )
+        )
+    ).one()
+    return int(count), int(records)
+
+
+__all__ = [
+    "BLOCK_COLUMNS",
+    "PLAIN",
+    "PredictionBlock",
+    "TensorColumn",
+    "block_rows",
+    "block_values",
+    "column_values",
+    "decode_block",
+    "encode_block",
+    "pending_blocks",
+    "plain_values",
+    "prediction_log_block",
+    "row_values",
+    "rows_of_values",
+    "tensor_column",
+    "unpack_blocks",
+]
