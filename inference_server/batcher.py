@@ -313,7 +313,10 @@ class MicroBatcher:
                 outputs = await self._run(arrays)
         finally:
             self._dispatching = False
-            self._wake()
+            if self._queue or self._closing:
+                # NOTE: only then has the consumer anything to do; waking it after every idle
+                # run cost a task step and a new future per request at c=1 (issue 21).
+                self._wake()
         if self._observer is not None:
             self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
