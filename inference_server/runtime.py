@@ -174,7 +174,14 @@ class OnnxModel:
         """Slowest of the single-row runs timed at load."""
         self._input_names = [s.name for s in description.signature.inputs]
         self._output_names = [s.name for s in description.signature.outputs]
-        self._run = session.run
+        # NOTE: the binding's own run, not ``InferenceSession.run``: that wrapper re-checks on
+        # every call that each input is fed, that no OrtValue is foreign and that no graph
+        # capture is on, and retries on a CUDA/TensorRT failure -- 2 us of a 10 us single-row
+        # run (issue 21). Here every run feeds every input (validated first, or the warm-up
+        # and batch-plan samples built from the signature), as numpy arrays, to a CPU-only
+        # session; run failures are the binding's own exceptions either way.
+        binding = getattr(session, "_sess", None)
+        self._run = session.run if binding is None else binding.run
         self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
 
@@ -228,7 +235,7 @@ class OnnxModel:
 
     def _run_feeds(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         feeds = dict(zip(self._input_names, arrays, strict=True))
-        outputs: list[np.ndarray] = self._run(self._output_names, feeds)
+        outputs: list[np.ndarray] = self._run(self._output_names, feeds, None)
         return outputs
 
     def run(self, arrays: list[np.ndarray]) -> asyncio.Future[list[np.ndarray]]:
