@@ -171,11 +171,16 @@ def _fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
 
 
 def _all_finite(data: np.ndarray) -> bool:
-    """No NaN or infinity (the ufunc reduction itself: ``ndarray.all`` adds a Python wrapper)."""
-    return bool(_AND(np.isfinite(data), axis=None))
+    """No NaN or infinity.
 
+    A byte search of the ``isfinite`` mask, not a reduction: numpy's reductions carry a fixed
+    setup cost that dominates small arrays (0.48 vs 0.86 us for one 32-feature row, 0.78 vs
+    1.10 us for 64 rows; issue 21). The mask is one byte per element, 0 where not finite.
 
-_AND = np.logical_and.reduce
+    >>> _all_finite(np.array([[1.0, 2.0]])), _all_finite(np.array([1.0, np.nan]))
+    (True, False)
+    """
+    return b"\x00" not in np.isfinite(data).tobytes()
 
 
 def _features_hint(spec: TensorSpec) -> str:
