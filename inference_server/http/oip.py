@@ -158,7 +158,7 @@ def _flag(value: Scalar, name: str) -> bool | None:
 def _inputs(tensors: list[InputTensor], tail: bytes) -> list[RequestInput]:
     out: list[RequestInput] = []
     offset = 0
-    view = memoryview(tail)
+    view: memoryview | None = None  # made for the first binary input only
     for tensor in tensors:
         size = tensor.parameters.get("binary_data_size")
         shape = tuple(tensor.shape)
@@ -174,6 +174,8 @@ def _inputs(tensors: list[InputTensor], tail: bytes) -> list[RequestInput]:
                     f"input {tensor.name!r}: binary_data_size {size!r} exceeds the "
                     f"{len(tail) - offset} binary bytes left in the body"
                 )
+            if view is None:
+                view = memoryview(tail)
             chunk = view[offset : offset + size]
             offset += size
             array = decode_raw(tensor.name, tensor.datatype, shape, chunk)  # type: ignore[arg-type]
