@@ -275,7 +275,13 @@ class HttpConnection(asyncio.Protocol):
                     await self._writable.wait()
                     continue
                 request, keep_alive = self._pending.popleft()
-                response = await self._handle(request)
+                try:  # inline, not a coroutine of its own: this runs for every request
+                    response = await self._handler(request)
+                except Exception:
+                    # NOTE: the handler translates every domain error; anything reaching here
+                    # is a bug. Log it once, answer 500 and keep the connection serving.
+                    logger.exception("unhandled error serving %s %r", request.method, request.path)
+                    response = error_response(500, "internal server error")
                 close = not keep_alive or (self._closing and not self._pending)
                 if self._refusal is not None and not self._pending and not close:
                     # The bad request that followed is answered after the last good one.
@@ -295,15 +301,6 @@ class HttpConnection(asyncio.Protocol):
         finally:
             self._task = None
             self.last_active = self._loop.time()
-
-    async def _handle(self, request: HttpRequest) -> HttpResponse:
-        try:
-            return await self._handler(request)
-        except Exception:
-            # NOTE: the handler translates every domain error; anything reaching here is a
-            # bug. Log it once, answer 500 and keep the connection serving.
-            logger.exception("unhandled error serving %s %r", request.method, request.path)
-            return error_response(500, "internal server error")
 
     def _write(self, data: bytes) -> None:
         if self._transport is not None and not self._transport.is_closing():
