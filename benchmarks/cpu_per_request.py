@@ -5,8 +5,9 @@ answered request is not (:class:`benchmarks.server_cpu.ServerCpu`, as the harnes
 utime + stime from ``/proc`` of its process group, every thread and reaped child).
 Every server runs at once, pinned to ``--server-cpus``; each round loads each server in turn
 (wrk -t1 for REST V2, ``benchmarks.grpc_load`` for gRPC, pinned to ``--client-cpus``) and
-reads the server's CPU time around the measured window (warm-up excluded). A server from
-another checkout (``--baseline DIR``, e.g. a worktree of main) runs beside this one.
+reads the server's CPU time around the measured window (warm-up excluded); REST V2 points also
+carry wrk's median latency (``p50_us``). A server from another checkout (``--baseline DIR``,
+e.g. a worktree of main) runs beside this one.
 
 Run: ``python -m benchmarks.cpu_per_request --rounds 3 --duration 4 --baseline /work/main``.
 """
@@ -55,8 +56,8 @@ def _start_modelyard(
 
 def _load(
     protocol: str, server: ServerProcess, ctx: Context, c: int, args: argparse.Namespace
-) -> tuple[int, float]:
-    """(answered requests, server CPU seconds) over one measured window."""
+) -> tuple[int, float, float]:
+    """(answered requests, server CPU seconds, client p50 in us or NaN) over one window."""
     # start_server made the server a process-group leader: its workers and helpers count too
     cpu = ServerCpu(server.process.pid)
     client = pin(args.client_cpus)
@@ -68,7 +69,8 @@ def _load(
         before = cpu.snapshot()
         raw = _run_wrk(client, url, body, c, seconds)
         after = cpu.snapshot()
-        return int(raw["requests"] - raw["errors_status"]), after.server_s - before.server_s
+        answered = int(raw["requests"] - raw["errors_status"])
+        return answered, after.server_s - before.server_s, float(raw["p50_us"])
     target = f"127.0.0.1:{server.ports['grpc']}"
     cmd = [
         *client,
@@ -95,7 +97,7 @@ def _load(
     summary = summary[0] if isinstance(summary, list) else summary
     # CPU from the warm-up's end to the client's exit: the window plus the client's shutdown
     # (no load), so this slightly overstates the CPU per request, the same for every server.
-    return int(summary["requests"]), after.server_s - before.server_s
+    return int(summary["requests"]), after.server_s - before.server_s, float("nan")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -143,7 +145,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     Returns:
         ``concurrency`` (the levels), ``servers`` (their names, the echo first) and
         ``points``: per concurrency and server, one ``{"throughput", "per_cpu_s",
-        "server_cpu_s", "requests"}`` per round.
+        "server_cpu_s", "p50_us", "requests"}`` per round (``p50_us`` NaN for gRPC).
     """
     ctx = Context(work_dir=args.work_dir, server_cpus=args.server_cpus)
     ctx.files  # noqa: B018 (build the model before any server starts)
@@ -159,15 +161,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 names.reverse()
             for c in levels:
                 for name in names:
-                    n, cpu = _load(args.protocol, servers[name], ctx, c, args)
+                    n, cpu, p50 = _load(args.protocol, servers[name], ctx, c, args)
                     rps, per_cpu = n / args.duration, n / cpu if cpu else float("nan")
-                    point = {"throughput": rps, "per_cpu_s": per_cpu, "server_cpu_s": cpu}
+                    point = {
+                        "throughput": rps,
+                        "per_cpu_s": per_cpu,
+                        "server_cpu_s": cpu,
+                        "p50_us": p50,
+                    }
                     points.setdefault(str(c), {}).setdefault(name, []).append(
                         point | {"requests": n}
                     )
                     print(
                         f"round {round_no} c={c} {name}: {rps:,.0f} req/s, cpu {cpu:.2f}s, "
-                        f"{per_cpu:,.0f} req/CPU-s, {1e6 / per_cpu:.1f} us/req",
+                        f"{per_cpu:,.0f} req/CPU-s, {1e6 / per_cpu:.1f} us/req, p50 {p50:.0f} us",
                         flush=True,
                     )
         print(f"load after: {os.getloadavg()}", flush=True)
