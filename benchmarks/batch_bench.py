@@ -2,7 +2,7 @@
 onnxruntime's raw batch throughput on the same cores, in interleaved rounds.
 
 ``python -m benchmarks.batch_bench [--rows N] [--rounds R] [--workers W] [--row-group G]
-[--memory-only]``
+[--memory-only] [--out FILE]``
 
 - The model is the harness's reference model (``benchmarks.reference``: LightGBM binary,
   300 trees, 32 features, ONNX via the converters), built once into ``benchmarks/.work``.
@@ -15,7 +15,9 @@ onnxruntime's raw batch throughput on the same cores, in interleaved rounds.
 - **raw**: W processes, each one session with the same threads, scoring its share of the same
   row count from a 65,536-row float32 block already in memory: no I/O, no Arrow, no writing.
 - Rounds alternate batch, raw, batch, raw ... so machine noise hits both alike; ``uptime``
-  is recorded before and after. Results go to ``benchmarks/results/batch-<UTC>.json``.
+  is recorded before and after. The raw result goes to ``--out``, by default
+  ``benchmarks/results/batch-latest.json``, replacing the previous run's (the folder keeps one
+  file per benchmark kind: :mod:`benchmarks.results_files`).
 - ``--memory-only``: batch rounds only (no raw, no ratio), sampling every 100 ms also each
   process's USS (memory it alone holds; psutil ``memory_full_info``, which reads smaps and so
   costs more than RSS): the peaks per process show whether memory depends on the file size.
@@ -42,6 +44,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.reference import build_reference
+from benchmarks.results_files import checked_output, latest
 from control_plane.batch.fingerprint import fingerprint_parts, job_fingerprint
 from control_plane.batch.models import BatchOptions
 from control_plane.batch.shards import JOB_FILE, JobDescription, save_json
@@ -244,15 +247,25 @@ def measure_throughput(
     return measured
 
 
-def main() -> None:
-    """Build, run the interleaved rounds, print and save the figures."""
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """Parse the command line (``--out`` checked against :mod:`benchmarks.results_files`)."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=2_000_000)
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--row-group", type=int, default=GROUP)
     parser.add_argument("--memory-only", action="store_true")
-    args = parser.parse_args()
+    parser.add_argument(
+        "--out", type=Path, default=latest("batch"), help="raw result (replaced by each run)"
+    )
+    args = parser.parse_args(argv)
+    args.out = checked_output(args.out, "batch")
+    return args
+
+
+def main() -> None:
+    """Build, run the interleaved rounds, print and save the figures."""
+    args = parse_args()
     WORK.mkdir(parents=True, exist_ok=True)
     onnx = build_reference(ROOT / "benchmarks" / ".work").onnx
     input_path = build_input(args.rows, feature_names(onnx), args.row_group)
@@ -268,10 +281,8 @@ def main() -> None:
     measure = measure_memory if args.memory_only else measure_throughput
     record["rounds"] = measure(onnx, input_path, args.rows, args.workers, args.rounds)
     record["uptime_after"] = uptime()
-    results = ROOT / "benchmarks" / "results"
-    results.mkdir(exist_ok=True)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
-    (results / f"batch-{stamp}.json").write_text(json.dumps(record, indent=2))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(record, indent=2))
     print(json.dumps(record, indent=2))
 
 

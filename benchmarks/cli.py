@@ -23,6 +23,7 @@ from benchmarks.perf_analyzer import ensure_perf_analyzer
 from benchmarks.processes import ContenderUnavailable
 from benchmarks.reference import build_reference
 from benchmarks.report import write_plots
+from benchmarks.results_files import RESULTS_DIR, checked_output, latest
 
 
 def _names(value: str) -> tuple[str, ...]:
@@ -56,7 +57,12 @@ def list_contenders() -> None:
 @click.option("--sla-p99-ms", default=10.0, show_default=True)
 @click.option("--perf-analyzer/--no-perf-analyzer", default=True, show_default=True)
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("benchmarks/.work"))
-@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("benchmarks/results"))
+@click.option(
+    "--results-dir",
+    type=click.Path(path_type=Path),
+    default=RESULTS_DIR,
+    help="Where latest.json (replaced by each run) and the plots go.",
+)
 @click.option(
     "--results-md", type=click.Path(path_type=Path), default=Path("benchmarks/RESULTS.md")
 )
@@ -110,13 +116,13 @@ def run(
     "--run",
     "run_file",
     type=click.Path(path_type=Path, exists=True, dir_okay=False),
-    default=Path("benchmarks/results/latest.json"),
+    default=latest("harness"),
     show_default=True,
 )
 @click.option(
     "--out",
     type=click.Path(path_type=Path, file_okay=False),
-    default=Path("benchmarks/results"),
+    default=RESULTS_DIR,
     show_default=True,
 )
 def plots(run_file: Path, out: Path) -> None:
@@ -157,6 +163,12 @@ def prepare(work_dir: Path) -> None:
 @click.option("--sla-max-error-rate", default=0.001, show_default=True)
 @click.option("--sla-min-rps", default=0.0, show_default=True)
 @click.option("--no-predict", is_flag=True, help="Server has no POST /predict.")
+@click.option(
+    "--log",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=latest("loadtest"),
+    help="Also write the locust output here (replaced by each run).",
+)
 @click.option("--work-dir", type=click.Path(path_type=Path), default=Path("benchmarks/.work"))
 def loadtest(
     start_name: str,
@@ -171,6 +183,7 @@ def loadtest(
     sla_max_error_rate: float,
     sla_min_rps: float,
     no_predict: bool,
+    log: Path,
     work_dir: Path,
 ) -> None:
     """Run the locust users headless with SLA assertions (exit 1 on a violation)."""
@@ -186,6 +199,8 @@ def loadtest(
         sla_max_error_rate=sla_max_error_rate,
         sla_min_rps=sla_min_rps,
         no_predict=no_predict,
+        log=checked_output(log, "loadtest"),
+        command="python -m benchmarks " + shlex.join(sys.argv[1:]),
     )
     if not start_name:
         sys.exit(run_loadtest(test))

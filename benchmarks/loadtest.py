@@ -4,14 +4,20 @@ Against a running server (``--host``, ``--http-port``, ``--grpc-port``), or agai
 this command starts itself from the harness catalogue (``--start modelyard``, ``--start naive``,
 ``--start echo-grpc``...; pinned to CPU 0, free ports, readiness awaited). Locust runs pinned
 to CPU 1, one protocol after the other; the exit code is non-zero when any SLA failed.
+
+The locust commands, their output and the verdict go to stdout and, with ``log`` (the CLI's
+``--log``, by default ``benchmarks/results/loadtest-latest.log``: the one load-test file kept
+in git, replaced by each run, see :mod:`benchmarks.results_files`), to that file too.
 """
 
 from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TextIO
 
 from benchmarks.contenders import Context
 from benchmarks.harness import all_contenders
@@ -36,6 +42,9 @@ class LoadTest:
     sla_min_rps: float = 0.0
     no_predict: bool = False
     client_cpus: str = "1"
+    log: Path | None = None
+    command: str = ""
+    """The command line that started the test (first line of the log)."""
 
 
 def locust_command(test: LoadTest, protocol: str) -> list[str]:
@@ -88,13 +97,44 @@ def start_local(name: str, work_dir: Path) -> tuple[ServerProcess, tuple[str, ..
     return server, tuple(dict.fromkeys(e.protocol for e in contender.endpoints))
 
 
+def tee(command: Sequence[str], log: TextIO | None) -> int:
+    """Run ``command``, copying its output (stdout and stderr) line by line to stdout and to
+    ``log``; return its exit code."""
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    ) as process:
+        assert process.stdout is not None
+        for line in process.stdout:
+            _say(line, log)
+    return process.returncode
+
+
+def _say(text: str, log: TextIO | None) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    if log is not None:
+        log.write(text)
+        log.flush()
+
+
 def run_loadtest(test: LoadTest) -> int:
     """Run locust for each protocol; return 0 when every SLA held, else 1."""
     failed = []
-    for protocol in test.protocols:
-        print(f"== locust {protocol}: {' '.join(locust_command(test, protocol))}", flush=True)
-        done = subprocess.run(locust_command(test, protocol), check=False)
-        if done.returncode != 0:
-            failed.append(protocol)
-    print("loadtest: SLA " + (f"FAILED for {', '.join(failed)}" if failed else "passed"))
+    log = None
+    if test.log is not None:
+        test.log.parent.mkdir(parents=True, exist_ok=True)
+        log = test.log.open("w")
+    try:
+        if test.command:
+            _say(f"$ {test.command}\n", log)
+        for protocol in test.protocols:
+            command = locust_command(test, protocol)
+            _say(f"== locust {protocol}: {' '.join(command)}\n", log)
+            if tee(command, log) != 0:
+                failed.append(protocol)
+        verdict = f"FAILED for {', '.join(failed)}" if failed else "passed"
+        _say(f"loadtest: SLA {verdict}\n", log)
+    finally:
+        if log is not None:
+            log.close()
     return 1 if failed else 0

@@ -48,6 +48,7 @@ from benchmarks.open_loop_batching import uptime
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
 from benchmarks.reference import MODEL_NAME
+from benchmarks.results_files import checked_output
 from benchmarks.server_cpu import ServerCpu, usage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -248,7 +249,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
-    parser.add_argument("--out", type=Path, help="also write the raw results (JSON) here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="also write the raw results (JSON) here; not in benchmarks/results/, which keeps "
+        "no file of this benchmark (its figures are in RESULTS.md)",
+    )
     parser.add_argument("--table-from", type=Path, help="only print the table of saved results")
     args = parser.parse_args(argv)
     args.variants = args.variants.split(",")
@@ -259,6 +265,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         config, _, code = variant.partition("@")
         if config not in CONFIGS or (code and code not in args.code):
             parser.error(f"unknown variant {variant!r} (configs {list(CONFIGS)}, --code)")
+    if args.out is not None:
+        args.out = checked_output(args.out, None)
     return args
 
 

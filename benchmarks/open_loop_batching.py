@@ -14,7 +14,9 @@ its threads of ``/proc/<pid>/task/*/schedstat`` CPU time, per wall second) and t
 time its threads waited on the run queue: the load signals the batcher's rule is judged by.
 
 Run: ``python -m benchmarks.open_loop_batching --rounds 3`` (``--work-dir`` reuses the
-harness's built reference model; ``--model name='{"linger_us": 0}'`` adds a variant).
+harness's built reference model; ``--model name='{"linger_us": 0}'`` adds a variant). The raw
+result goes to ``--out``, by default ``benchmarks/results/open-loop-batching-latest.json``,
+replacing the previous run's (one file per benchmark kind: :mod:`benchmarks.results_files`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from benchmarks.modelyard_server import serve_command
 from benchmarks.points import run_json
 from benchmarks.processes import ServerProcess, await_ready, free_port, pin, start_server
 from benchmarks.reference import build_reference
+from benchmarks.results_files import checked_output, latest
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = {"reference": {}, "off": {"enabled": False}}
@@ -261,13 +264,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
-    parser.add_argument("--out", type=Path, help="also write the raw results (JSON) here")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=latest("open-loop-batching"),
+        help="the raw results (JSON; replaced by each run)",
+    )
     parser.add_argument("--table-from", type=Path, help="only print the table of saved results")
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    args.out = checked_output(args.out, "open-loop-batching")
+    return args
 
 
 def main() -> None:
-    """Measure, print the table, optionally save the raw results."""
+    """Measure, save the raw results, print the table."""
     args = parse_args()
     if args.table_from:
         print(table(json.loads(args.table_from.read_text()), args.baseline))
@@ -277,9 +287,8 @@ def main() -> None:
         name, _, config = spec.partition("=")
         models[name] = json.loads(config)
     run = measure(args, models)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(run, indent=1))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(run, indent=1))
     print(f"before: {run['uptime_before']}\nafter:  {run['uptime_after']}")
     print(table(run, args.baseline))
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.results_files import RESULTS_DIR
+
 
 @dataclass
 class Options:
@@ -22,7 +24,7 @@ class Options:
     sla_p99_ms: float = 10.0
     perf_analyzer: bool = True
     work_dir: Path = Path("benchmarks/.work")
-    results_dir: Path = Path("benchmarks/results")
+    results_dir: Path = RESULTS_DIR
     results_md: Path = Path("benchmarks/RESULTS.md")
     run_id: str = ""
     resume: bool = False

@@ -26,6 +26,8 @@ from benchmarks.report_tables import (
     notes,
     ratio_table,
 )
+from benchmarks.results_files import LATEST as LATEST_NAMES
+from benchmarks.results_files import PLOT_PROTOCOLS, checked_output, plot_name
 from benchmarks.rounds import pairs_table, rounds_table
 
 SECTION = "## Serving benchmark"
@@ -186,7 +188,7 @@ def replace_section(document: str, section: str) -> str:
     return document[:start] + section + rest
 
 
-LATEST = "latest.json"
+LATEST = LATEST_NAMES["harness"]
 """The one run JSON kept in ``benchmarks/results/`` (each run replaces it)."""
 
 
@@ -194,8 +196,8 @@ def write_plots(run: dict[str, Any], out: Path) -> list[Path]:
     """Draw ``latest-<protocol>.png`` for each protocol the run has; return the files."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
-    for protocol in ("grpc", "http"):
-        png = out / f"latest-{protocol}.png"
+    for protocol in PLOT_PROTOCOLS:
+        png = out / plot_name(protocol)
         if plot(run, protocol, png):
             written.append(png)
     return written
@@ -204,8 +206,8 @@ def write_plots(run: dict[str, Any], out: Path) -> list[Path]:
 def write_run(run: dict[str, Any], results_dir: Path, results_md: Path) -> Path:
     """Write the run JSON (replacing the previous run's), the plots (outside git, see
     ``.gitignore``) and the RESULTS.md section; return the JSON path."""
+    path = checked_output(results_dir / LATEST, "harness")
     results_dir.mkdir(parents=True, exist_ok=True)
-    path = results_dir / LATEST
     path.write_text(json.dumps(run, indent=1))
     plots = [
         os.path.relpath(png.resolve(), results_md.parent.resolve())

@@ -19,7 +19,9 @@ counted.
 Run: ``python -m benchmarks.stream_vs_unary --rounds 3 --duration 3``
 (``--batching-off`` adds modelyard with batching off; ``--baseline DIR`` adds modelyard with
 the defaults run from another checkout, e.g. a worktree of main, to compare code in the same
-rounds; ``--json FILE`` keeps the raw result).
+rounds). The raw result goes to ``--json FILE``, by default
+``benchmarks/results/stream-vs-unary-latest.json``, replacing the previous run's (one file per
+benchmark kind: :mod:`benchmarks.results_files`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from benchmarks.contenders import Contender, Context, Endpoint, builtin_contende
 from benchmarks.modelyard_server import BATCHING_ON, modelyard_contenders, starter
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
+from benchmarks.results_files import checked_output, latest
 from benchmarks.server_cpu import cpu_seconds_of_group
 from benchmarks.stats import median_repeat
 
@@ -195,16 +198,23 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--batching-off", action="store_true")
     parser.add_argument("--baseline", type=Path, default=None, help="another checkout")
     parser.add_argument("--work-dir", type=Path, default=Path("benchmarks/.work"))
-    parser.add_argument("--json", type=Path, default=None)
-    return parser.parse_args(argv)
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=latest("stream-vs-unary"),
+        help="the raw result (replaced by each run)",
+    )
+    args = parser.parse_args(argv)
+    args.json = checked_output(args.json, "stream-vs-unary")
+    return args
 
 
 def main() -> None:
     """Measure and print the table (and the load average per round)."""
     args = parse_args()
     result = measure(args)
-    if args.json is not None:
-        args.json.write_text(json.dumps(result, indent=1))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=1))
     print("\n".join(table(result)))
     for r in result["rounds"]:
         print(f"round {r['round']}: load {r['load_before']} before, {r['load_after']} after")
