@@ -134,14 +134,17 @@ def _row_bytes(entry: Captured) -> int:
 
 def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
     """The block of ``group`` (one request, or requests with one layout)."""
-    first = group[0]
-    handle = first.handle
+    handle = group[0].handle
     signature = handle.signature
+    # NOTE: one C-level transpose of the tuples instead of a comprehension per column
+    ids, times, _, variants, keys, shadows, protocols, latencies, ins, rows, outs = zip(
+        *group, strict=True
+    )
     if len(group) == 1:
-        inputs, outputs = first.inputs, first.outputs
+        inputs, outputs = ins[0], outs[0]
     else:
-        inputs = [np.concatenate(a) for a in zip(*(e.inputs for e in group), strict=True)]
-        outputs = [np.concatenate(a) for a in zip(*(e.outputs for e in group), strict=True)]
+        inputs = [np.concatenate(a) for a in zip(*ins, strict=True)]
+        outputs = [np.concatenate(a) for a in zip(*outs, strict=True)]
     block = PredictionBlock(
         key=key,
         model=handle.name,
@@ -150,14 +153,14 @@ def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
         input_names=[s.name for s in signature.inputs],
         feature_names=list(signature.feature_names),
         output_names=[s.name for s in signature.outputs],
-        request_ids=[e.request_id for e in group],
-        times=[e.wall_time for e in group],
-        variants=[e.variant for e in group],
-        routing_keys=[e.routing_key for e in group],
-        shadows=[e.shadow for e in group],
-        protocols=[e.protocol for e in group],
-        latencies_ms=[e.latency_ms for e in group],
-        rows=[e.rows for e in group],
+        request_ids=list(ids),
+        times=list(times),
+        variants=list(variants),
+        routing_keys=list(keys),
+        shadows=list(shadows),
+        protocols=list(protocols),
+        latencies_ms=list(latencies),
+        rows=list(rows),
         inputs=[tensor_column(a) for a in inputs],
         outputs=[tensor_column(a) for a in outputs],
     )
