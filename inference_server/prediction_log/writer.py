@@ -130,8 +130,9 @@ class PredictionLogWriter:
         self._handed_guard = threading.Lock()
         self._handed_cap = 2 * settings.ship_batch
         self._urgent = 0
-        self._keys = BlockKeys()
         """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
+        self._keys = BlockKeys()
+        """Keys of the blocks this writer spools (a new random prefix per start)."""
 
     def start(self) -> None:
         """Open the spool (shipping resumes from its checkpoint) and start both threads.
