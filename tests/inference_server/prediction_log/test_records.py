@@ -9,8 +9,9 @@ from typing import Any
 
 import msgspec
 import numpy as np
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from inference_server.prediction_log.capture import Captured
 from inference_server.prediction_log.records import (
@@ -49,6 +50,17 @@ _NAMED = ModelSignature(
     ),
     outputs=(TensorSpec(name="y", datatype="FP64", shape=(-1,)),),
 )
+
+
+def _signature(inputs: int, outputs: int, feature_names: tuple[str, ...]) -> ModelSignature:
+    def specs(prefix: str, n: int) -> tuple[TensorSpec, ...]:
+        return tuple(
+            TensorSpec(name=f"{prefix}{i}", datatype="FP32", shape=(-1,)) for i in range(n)
+        )
+
+    return ModelSignature(
+        inputs=specs("in", inputs), outputs=specs("out", outputs), feature_names=feature_names
+    )
 
 
 def _captured(handle: Any, i: int, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> Captured:
@@ -118,40 +130,78 @@ def test_a_pass_gives_the_records_of_each_request_in_order() -> None:
     assert _unpacked(entries, 3) == [row for e in entries for row in _alone(e, 3)]
 
 
-_FLOATS = st.floats(width=32) | st.sampled_from([float("nan"), float("inf"), -0.0])
+_NUMERIC = ["?", "i1", "<i8", "<u2", "<f2", "<f4", "<f8", ">f8"]
+_BYTES = st.binary(max_size=4)
+
+
+@st.composite
+def _tensor(draw: st.DrawFn, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    if dtype == "bytes":
+        values = draw(st.lists(_BYTES, min_size=int(np.prod(shape)), max_size=int(np.prod(shape))))
+        array = np.empty(len(values), dtype=object)
+        array[:] = values
+        return array.reshape(shape)
+    return draw(
+        hnp.arrays(
+            np.dtype(dtype),
+            shape,
+            elements={"allow_nan": True, "allow_infinity": True}
+            if np.dtype(dtype).kind == "f"
+            else None,
+        )
+    )
 
 
 @st.composite
 def _requests(draw: st.DrawFn) -> list[Captured]:
-    """Consecutive answered requests on two versions of a table model and a two-input model
-    (float32/int64/bool/BYTES tensors, non-finite values, rows 0..5)."""
-    table = _Version("t", 1, _TABLE)
-    other = _Version("t", 2, _TABLE)
-    named = _Version("n", 1, _NAMED)
+    """Requests on a few versions sharing layouts (so they group), some that cannot group."""
+    n_in = draw(st.integers(1, 2))
+    n_out = draw(st.integers(1, 2))
+    features = draw(st.integers(1, 3))
+    named = n_in == 1 and draw(st.booleans())
+    signature = _signature(n_in, n_out, tuple(f"f{i}" for i in range(features)) if named else ())
+    versions: list[Any] = [_Version("m", v, signature) for v in (1, 2)]
+    kinds = st.sampled_from([*_NUMERIC, "bytes"])
+    row_shape = st.sampled_from([(), (1,), (features,), (2, 2)])
+    layout = [(draw(kinds), draw(row_shape)) for _ in range(n_in + n_out)]
+    if named:
+        layout[0] = (draw(st.sampled_from(_NUMERIC)), (features,))
     entries: list[Captured] = []
-    for i in range(draw(st.integers(1, 12))):
-        rows = draw(st.integers(1, 5))
-        kind = draw(st.sampled_from(["table", "other", "named", "bool"]))
-        cells = draw(st.lists(_FLOATS, min_size=rows * 3, max_size=rows * 3))
-        x = np.array(cells, dtype=np.float32).reshape(rows, 3)
-        if kind in ("table", "other"):
-            outputs: list[np.ndarray] = [np.arange(rows, dtype=np.int64), x[:, :2].copy()]
-            entries.append(_captured(table if kind == "table" else other, i, [x], outputs))
-        elif kind == "bool":
-            outputs = [np.asarray(x[:, 0] > 0), x[:, :2].astype(np.float64)]
-            entries.append(_captured(table, i, [x], outputs))
-        else:
-            texts = draw(st.lists(st.binary(max_size=4), min_size=rows, max_size=rows))
-            strings = np.array(texts, dtype=object)
-            entries.append(_captured(named, i, [x[:, :2].astype(np.float64), strings], [x[:, 0]]))
+    for i in range(draw(st.integers(1, 8))):
+        rows = draw(st.integers(0, 3))
+        tensors: list[np.ndarray] = []
+        for dtype, shape in layout:
+            change = draw(st.sampled_from(["same", "same", "same", "dtype", "no batch"]))
+            if change == "dtype":
+                dtype = draw(kinds)
+            full = shape if change == "no batch" else (rows, *shape)
+            tensors.append(draw(_tensor(dtype, full)))
+        entries.append(
+            Captured(
+                f"r{i}",
+                1.7e9 + draw(st.floats(0, 1e6)),
+                draw(st.sampled_from(versions)),
+                draw(st.sampled_from(["none", "canary", "shadow"])),
+                draw(st.none() | st.text(max_size=3)),
+                draw(st.booleans()),
+                draw(st.sampled_from(["http", "grpc"])),
+                draw(st.floats(0, 100)),
+                tensors[:n_in],
+                rows,
+                tensors[n_in:],
+            )
+        )
     return entries
 
 
+@settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
 @given(entries=_requests())
 def test_property_17_blocks_unpack_to_one_record_per_row_as_answered(
     entries: list[Captured],
 ) -> None:
-    assert _unpacked(entries, 1) == [row for e in entries for row in _alone(e, 1)]
+    # Any mix of versions, dtypes (bool, int8, uint16, float16, big-endian, BYTES), row
+    # shapes, zero-row requests and tensors without the batch dimension.
+    assert _unpacked(entries, 3) == [row for e in entries for row in _alone(e, 3)]
 
 
 def test_old_format_spool_lines_still_decode() -> None:
