@@ -3,8 +3,9 @@
 ``python -m benchmarks.prediction_log_hook [--requests N] [--rounds R]`` times what
 :class:`~inference_server.service.InferenceService` adds to one answered request with
 the log on (``Capture.check_room``, ``request_id``, ``sampled``, ``record``), and separately
-what the spooler thread spends per row (``spool_lines``), on a one-row, four-feature
-classifier answer. Not a test: numbers depend on the machine; report them with its load.
+what the spooler thread spends per row (``pass_blocks`` and the spool encoding, in passes
+of 1,024 requests), on a one-row, four-feature classifier answer. Not a test: numbers depend
+on the machine; report them with its load.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import numpy as np
 
 from inference_server.core.types import InferRequest
 from inference_server.prediction_log.capture import Capture
-from inference_server.prediction_log.records import spool_lines
+from inference_server.prediction_log.records import BlockKeys, pass_blocks, spool_data
 from modelyard.model_repository import ModelConfig
 from modelyard.models import ModelSignature, TensorSpec
 from modelyard.settings import PredictionLogSettings
@@ -56,8 +57,13 @@ def measure(requests: int) -> tuple[float, float]:
     hook = (time.perf_counter() - start) / requests * 1e6
     start = time.perf_counter()
     rows = 0
-    while capture.buffer:
-        rows += len(spool_lines(capture.buffer.popleft(), 0))
+    keys = BlockKeys()
+    buffer = capture.buffer
+    while buffer:
+        chunk = [buffer.popleft() for _ in range(min(1024, len(buffer)))]
+        blocks = pass_blocks(chunk, 0, keys)
+        spool_data(blocks)
+        rows += sum(b.records for b in blocks)
     return hook, (time.perf_counter() - start) / rows * 1e6
 
 

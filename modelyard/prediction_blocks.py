@@ -293,6 +293,29 @@ def block_values(block: PredictionBlock, payload: bytes) -> tuple[Any, ...]:
     )
 
 
+class _EncodedJson(sa.types.TypeDecorator[str]):
+    """A JSON column whose bound values are JSON text already: bound as they are."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        """No processing: the text is the stored JSON."""
+        return
+
+
+_RECORDS_AS_TEXT = sa.table(
+    "prediction_log",
+    *(
+        sa.column(c.name, _EncodedJson() if c.name in ("inputs", "outputs") else c.type)
+        for c in prediction_log.columns
+        if c.name != "id"
+    ),
+)
+"""``prediction_log`` with ``inputs``/``outputs`` taken as JSON text already encoded (by
+:func:`block_rows`, msgspec: NaN and infinities as ``null``), not serialised again."""
+
+
 async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
     """Unpack up to ``max_blocks`` of the oldest blocks into ``prediction_log`` and delete
     them, in ``conn``'s transaction (see the module docstring).
@@ -327,7 +350,7 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
         rows += block_rows(block)
     if rows:
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-            prediction_log
+            _RECORDS_AS_TEXT
         ).on_conflict_do_nothing()
         await conn.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     if done:

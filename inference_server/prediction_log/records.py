@@ -1,45 +1,66 @@
-"""Captured requests -> one record per row (-> spool lines), and spool lines -> records.
+"""Captured requests -> prediction blocks (-> spool lines), and spool lines -> what to ship.
 
-Runs on the spooler / shipper threads, never on the event loop. A spool line is the JSON
-array of one record's columns in :data:`modelyard.prediction_log.COLUMNS` order, ending in a
-newline; inputs and outputs stay raw JSON text until they reach the database (json columns).
+Runs on the spooler / shipper threads, never on the event loop. The spooler turns a pass of
+answered requests into :class:`~modelyard.prediction_blocks.PredictionBlock`s
+(:func:`pass_blocks`): consecutive requests on one version whose tensors have the same dtypes
+and row shapes (each with the batch dimension) share one block, their tensors concatenated
+and kept as raw bytes; any other request is a block of its own, its tensors as they were. No
+per-row work happens here: the records (one ``prediction_log`` row per scored row) are made
+when the control plane unpacks the blocks (:func:`modelyard.prediction_blocks.block_rows`).
 
-The spooler builds the :class:`SpooledRecord` objects of a whole pass (:func:`pass_records`)
-and encodes them in one call (:func:`encode_lines`); the shipper either receives those very
-objects from memory or decodes them back from the spool (:data:`spool_decoder`): both give
-the same records, so the two paths are interchangeable. A pass converts the tensors of
-consecutive requests on one version column-wise: their arrays are concatenated and turned
-into Python values once (the records are those :func:`records_of` gives request by request).
-
-Input values are keyed by feature name when the model takes one ``[-1, n_features]`` tensor
-with feature names, else by input name; output values by output name. A row's value is a
-scalar for a one-element row, else a list; BYTES become text (UTF-8, replacement characters
-for invalid bytes); NaN and infinities become ``null``.
+A spool line is either a block (a JSON object: :func:`~modelyard.prediction_blocks.
+encode_block`, starting with ``{``) or, in spools written before blocks, one record (a JSON
+array of :data:`modelyard.prediction_log.COLUMNS`, starting with ``[``, decoded into a
+:class:`SpooledRecord` and shipped to ``prediction_log`` as it was). :func:`decode_line` reads
+both, so a spool left by the previous release ships after an upgrade.
 
 >>> import numpy as np
->>> row_values(["a", "b"], [np.array([[1.5, 2.0], [3.0, 4.0]], dtype=np.float32)], 2, ("x", "y"))
-[{'x': 1.5, 'y': 2.0}, {'x': 3.0, 'y': 4.0}]
->>> row_values(["label", "p"], [np.array([1, 0]), np.array([[0.1, 0.9], [0.8, 0.2]])], 2)
-[{'label': 1, 'p': [0.1, 0.9]}, {'label': 0, 'p': [0.8, 0.2]}]
+>>> from types import SimpleNamespace
+>>> from inference_server.prediction_log.capture import Captured
+>>> from modelyard.models import ModelSignature, TensorSpec
+>>> signature = ModelSignature(inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1, 2)),),
+...     outputs=(TensorSpec(name="y", datatype="INT64", shape=(-1,)),), feature_names=("a", "b"))
+>>> handle = SimpleNamespace(name="m", version=3, signature=signature)
+>>> def answered(i, rows):
+...     x = np.full((rows, 2), i, np.float32)
+...     return Captured(f"r{i}", 0.0, handle, "none", None, False, "http", 1.0, [x], rows,
+...                     [np.zeros(rows, np.int64)])
+>>> [(b.block.request_ids, b.block.records) for b in pass_blocks([answered(0, 1), answered(1, 2)],
+...     worker=0, keys=BlockKeys("k"))]
+[(['r0', 'r1'], 3)]
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
+import os
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 import numpy as np
 
+from modelyard.prediction_blocks import (
+    PredictionBlock,
+    decode_block,
+    encode_block,
+    tensor_column,
+)
+
 if TYPE_CHECKING:
     from inference_server.prediction_log.capture import Captured
 
-_encoder = msgspec.json.Encoder()
+MAX_BLOCK_REQUESTS = 4096
+"""Most requests in one block."""
+
+MAX_BLOCK_BYTES = 512 * 1024
+"""A block takes no further request once its tensors hold this many bytes (so a spool line
+stays well under the spool's read chunk; a single larger request is a block of its own)."""
 
 
 class SpooledRecord(msgspec.Struct, array_like=True, frozen=True):
-    """A spool line decoded for shipping (inputs/outputs kept as raw JSON)."""
+    """A spool line of the per-row format written before blocks (inputs/outputs raw JSON)."""
 
     request_id: str
     row_index: int
@@ -56,170 +77,146 @@ class SpooledRecord(msgspec.Struct, array_like=True, frozen=True):
     worker: int
 
 
-spool_decoder = msgspec.json.Decoder(SpooledRecord)
+_record_decoder = msgspec.json.Decoder(SpooledRecord)
 
 
-def _plain(array: np.ndarray) -> list[Any]:
-    values: list[Any] = array.tolist()
-    if array.dtype.kind not in "OSU":
-        return values
-    return [_text(v) for v in values]
+class Shipped(NamedTuple):
+    """One spool line, ready to ship: a block with its encoded bytes, or an old record."""
+
+    block: PredictionBlock | None
+    payload: bytes
+    record: SpooledRecord | None
+
+    @property
+    def records(self) -> int:
+        """How many ``prediction_log`` rows the line stands for."""
+        return self.block.records if self.block is not None else 1
 
 
-def _text(value: Any) -> Any:
-    if isinstance(value, bytes):
-        return value.decode("utf-8", "replace")
-    if isinstance(value, list):
-        return [_text(v) for v in value]
-    return value
+class BlockKeys:
+    """Unique block keys: a random prefix per writer (per start) and a counter.
 
+    Args:
+        prefix: the prefix (default: 16 random hex digits).
+    """
 
-def _cell(values: list[Any], row: int, rows: int) -> Any:
-    """Row ``row``'s value of a tensor converted with ``tolist()``."""
-    if len(values) != rows:  # no batch dimension: the whole tensor belongs to every row
-        return values
-    value = values[row]
-    while isinstance(value, list) and len(value) == 1:
-        value = value[0]
-    return value
+    def __init__(self, prefix: str | None = None) -> None:
+        self._prefix = prefix if prefix is not None else os.urandom(8).hex()
+        self._counter = itertools.count()
 
-
-def row_values(
-    names: Sequence[str],
-    arrays: Sequence[np.ndarray],
-    rows: int,
-    feature_names: Sequence[str] = (),
-) -> list[dict[str, Any]]:
-    """The per-row ``{name: value}`` objects of some tensors (see the module docstring)."""
-    if (
-        feature_names
-        and len(arrays) == 1
-        and arrays[0].ndim == 2
-        and arrays[0].shape == (rows, len(feature_names))
-    ):
-        table = _plain(arrays[0])
-        return [dict(zip(feature_names, table[r], strict=True)) for r in range(rows)]
-    columns = [_plain(a) if a.ndim else [a.item()] for a in arrays]
-    return [
-        {name: _cell(values, r, rows) for name, values in zip(names, columns, strict=True)}
-        for r in range(rows)
-    ]
-
-
-def records_of(entry: Captured, worker: int) -> list[SpooledRecord]:
-    """The records (one per row) of an answered request; inputs/outputs encoded once here."""
-    handle = entry.handle
-    signature = handle.signature
-    rows = max(entry.rows, 1)
-    inputs = row_values(
-        [s.name for s in signature.inputs], entry.inputs, rows, signature.feature_names
-    )
-    outputs = row_values([s.name for s in signature.outputs], entry.outputs, rows)
-    return _entry_records(entry, 0, inputs, outputs, worker)
-
-
-def _entry_records(
-    entry: Captured,
-    at: int,
-    input_rows: list[dict[str, Any]],
-    output_rows: list[dict[str, Any]],
-    worker: int,
-) -> list[SpooledRecord]:
-    """The records of ``entry``, whose rows start at ``at`` in ``input_rows``/``output_rows``."""
-    handle = entry.handle
-    encode = _encoder.encode
-    created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
-    return [
-        SpooledRecord(
-            entry.request_id,
-            row,
-            created_at,
-            handle.name,
-            handle.version,
-            entry.variant,
-            entry.routing_key,
-            entry.shadow,
-            entry.protocol,
-            entry.latency_ms,
-            msgspec.Raw(encode(input_rows[at + row])),
-            msgspec.Raw(encode(output_rows[at + row])),
-            worker,
-        )
-        for row in range(max(entry.rows, 1))
-    ]
+    def next(self) -> str:
+        """A key no block of this writer had."""
+        return f"{self._prefix}-{next(self._counter):x}"
 
 
 def _layout(entry: Captured) -> tuple[object, ...] | None:
-    """What must match for requests to be converted together (None: convert alone): the
+    """What must match for requests to share a block (None: a block of its own): the
     version, and each tensor's dtype and row shape, every tensor having the batch dimension."""
     rows = entry.rows
+    if rows < 1:
+        return None
     layout: list[object] = [entry.handle]
-    for array in (*entry.inputs, *entry.outputs):
-        if rows < 1 or array.ndim == 0 or array.shape[0] != rows:
-            return None
-        layout.append((array.dtype, array.shape[1:]))
+    for arrays in (entry.inputs, entry.outputs):
+        for array in arrays:
+            shape = array.shape
+            if not shape or shape[0] != rows:
+                return None
+            layout.append(array.dtype)
+            layout.append(shape[1:])
     return tuple(layout)
 
 
-def _group_records(group: list[Captured], worker: int) -> list[SpooledRecord]:
-    """The records of requests with one layout (:func:`_layout`), converted column-wise."""
-    if len(group) == 1:
-        return records_of(group[0], worker)
-    first = group[0]
-    handle = first.handle
+def _row_bytes(entry: Captured) -> int:
+    """Bytes of one row of ``entry``'s tensors (all have the batch dimension)."""
+    total = sum(a.nbytes for a in entry.inputs) + sum(a.nbytes for a in entry.outputs)
+    return max(total // entry.rows, 1)
+
+
+def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
+    """The block of ``group`` (one request, or requests with one layout)."""
+    handle = group[0].handle
     signature = handle.signature
-    total = sum(entry.rows for entry in group)
-    inputs = [np.concatenate(arrays) for arrays in zip(*(e.inputs for e in group), strict=True)]
-    outputs = [np.concatenate(arrays) for arrays in zip(*(e.outputs for e in group), strict=True)]
-    input_rows = row_values(
-        [s.name for s in signature.inputs], inputs, total, signature.feature_names
+    # NOTE: one C-level transpose of the tuples instead of a comprehension per column
+    ids, times, _, variants, keys, shadows, protocols, latencies, ins, rows, outs = zip(
+        *group, strict=True
     )
-    output_rows = row_values([s.name for s in signature.outputs], outputs, total)
-    records: list[SpooledRecord] = []
-    at = 0
-    for entry in group:
-        records += _entry_records(entry, at, input_rows, output_rows, worker)
-        at += entry.rows
-    return records
+    if len(group) == 1:
+        inputs, outputs = ins[0], outs[0]
+    else:
+        inputs = [np.concatenate(a) for a in zip(*ins, strict=True)]
+        outputs = [np.concatenate(a) for a in zip(*outs, strict=True)]
+    block = PredictionBlock(
+        key=key,
+        model=handle.name,
+        version=handle.version,
+        worker=worker,
+        input_names=[s.name for s in signature.inputs],
+        feature_names=list(signature.feature_names),
+        output_names=[s.name for s in signature.outputs],
+        request_ids=list(ids),
+        times=list(times),
+        variants=list(variants),
+        routing_keys=list(keys),
+        shadows=list(shadows),
+        protocols=list(protocols),
+        latencies_ms=list(latencies),
+        rows=list(rows),
+        inputs=[tensor_column(a) for a in inputs],
+        outputs=[tensor_column(a) for a in outputs],
+    )
+    return Shipped(block, encode_block(block), None)
 
 
-def pass_records(entries: Sequence[Captured], worker: int) -> list[SpooledRecord]:
-    """The records of answered requests in order: those :func:`records_of` gives one by one,
-    with the tensors of consecutive requests on one version converted together."""
-    records: list[SpooledRecord] = []
+def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> list[Shipped]:
+    """The blocks of answered requests, in answer order (see the module docstring)."""
+    blocks: list[Shipped] = []
     group: list[Captured] = []
     current: tuple[object, ...] | None = None
+    rows = room = 0
     for entry in entries:
         layout = _layout(entry)
-        if group and (layout is None or layout != current):
-            records += _group_records(group, worker)
+        if group and (
+            layout is None or layout != current or len(group) >= MAX_BLOCK_REQUESTS or rows >= room
+        ):
+            blocks.append(_block(group, worker, keys.next()))
             group = []
         if layout is None:
-            records += records_of(entry, worker)
-        else:
-            group.append(entry)
+            blocks.append(_block([entry], worker, keys.next()))
+            continue
+        if not group:
+            rows, room = 0, MAX_BLOCK_BYTES // _row_bytes(entry)
             current = layout
+        group.append(entry)
+        rows += entry.rows
     if group:
-        records += _group_records(group, worker)
-    return records
+        blocks.append(_block(group, worker, keys.next()))
+    return blocks
 
 
-def encode_lines(records: list[SpooledRecord]) -> bytes:
-    """The spool lines of ``records`` (one JSON array per line, each ending in a newline)."""
-    return _encoder.encode_lines(records)
+def spool_data(shipped: Sequence[Shipped]) -> bytes:
+    """The spool lines of ``shipped`` blocks (each ending in a newline)."""
+    return b"".join([s.payload + b"\n" for s in shipped])
 
 
-def spool_lines(entry: Captured, worker: int) -> list[bytes]:
-    """One JSON line per row of an answered request (:func:`records_of`, encoded)."""
-    return [_encoder.encode(record) + b"\n" for record in records_of(entry, worker)]
+def decode_line(line: bytes) -> Shipped:
+    """A spool line (with or without its newline): a block, or a record of the old format.
+
+    Raises:
+        msgspec.DecodeError: the line is neither.
+    """
+    payload = line.rstrip(b"\n")
+    if payload.startswith(b"{"):
+        return Shipped(decode_block(payload), payload, None)
+    return Shipped(None, payload, _record_decoder.decode(payload))
 
 
 __all__ = [
+    "MAX_BLOCK_BYTES",
+    "MAX_BLOCK_REQUESTS",
+    "BlockKeys",
+    "Shipped",
     "SpooledRecord",
-    "encode_lines",
-    "pass_records",
-    "records_of",
-    "row_values",
-    "spool_decoder",
-    "spool_lines",
+    "decode_line",
+    "pass_blocks",
+    "spool_data",
 ]

@@ -1,13 +1,15 @@
-"""Where shipped records go: the ``prediction_log`` table on SQLite or PostgreSQL.
+"""Where shipped spool lines go: ``prediction_log_block`` (blocks) on SQLite or PostgreSQL.
 
-Both sinks insert a batch in one transaction and ignore rows whose unique key
-(:data:`modelyard.prediction_log.UNIQUE_KEY`) is already there, so replaying spool lines is
-harmless. PostgreSQL: ``COPY`` (asyncpg, binary) into a session-private staging table, then
-``INSERT ... SELECT ... ORDER BY ord ON CONFLICT DO NOTHING`` (COPY itself cannot skip
-conflicts). SQLite: ``INSERT OR IGNORE`` of 50 rows per statement (multi-row ``VALUES``) with
-``executemany``: sqlite3 releases the GIL around each statement step, so one step per 50 rows
-instead of per row spares the event loop a GIL hand-over per row (and SQLite a statement
-reset). Both keep spool order, so ids grow in the order answers were recorded (per worker).
+A batch of lines is written in one transaction. Blocks go to ``prediction_log_block``, one row
+each (:func:`modelyard.prediction_blocks.block_values`; the payload is the line's bytes as
+spooled, not encoded again), ignoring a key that is already there, so replaying spool lines
+is harmless; the control plane unpacks them. Records of the per-row spool format written
+before blocks (a spool left by the previous release) go to ``prediction_log`` as they did,
+ignoring rows whose unique key (:data:`modelyard.prediction_log.UNIQUE_KEY`) is already there.
+SQLite: ``INSERT OR IGNORE`` with ``executemany`` (records: 50 rows per multi-row
+``VALUES`` statement). PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` with asyncpg's
+``executemany`` (a batch holds few blocks). Both keep spool order, so blocks get ids in the
+order answers were recorded (per worker).
 
 A sink raises on any failure (database down, table missing); the shipper keeps the records
 in the spool and retries.
@@ -25,11 +27,15 @@ from typing import Any, Protocol
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from inference_server.prediction_log.records import SpooledRecord
+from inference_server.prediction_log.records import Shipped, SpooledRecord
 from modelyard.errors import ConfigurationError
+from modelyard.prediction_blocks import BLOCK_COLUMNS, block_values
 from modelyard.prediction_log import COLUMNS
 
 _COLUMN_LIST = ", ".join(COLUMNS)
+_BLOCK_COLUMN_LIST = ", ".join(BLOCK_COLUMNS)
+_BLOCK_MARKS = ", ".join("?" for _ in BLOCK_COLUMNS)
+_PG_BLOCK_MARKS = ", ".join(f"${i}" for i in range(1, len(BLOCK_COLUMNS) + 1))
 _SQLITE_ROWS_PER_INSERT = 50
 _SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
 """SQLAlchemy's storage format of DateTime on SQLite (naive UTC), so the control plane reads
@@ -39,8 +45,9 @@ what the server wrote."""
 class Sink(Protocol):
     """A database the shipper writes batches into."""
 
-    async def write(self, records: Sequence[SpooledRecord]) -> None:
-        """Insert ``records`` (duplicates of stored keys ignored) in one transaction."""
+    async def write(self, lines: Sequence[Shipped]) -> None:
+        """Insert the blocks and records of ``lines`` (duplicates of stored keys ignored) in
+        one transaction."""
         ...
 
     async def close(self) -> None:
@@ -74,7 +81,8 @@ class SqliteSink:
             self._conn = conn
         return self._conn
 
-    async def write(self, records: Sequence[SpooledRecord]) -> None:
+    async def write(self, lines: Sequence[Shipped]) -> None:
+        blocks, records = _split(lines)
         rows = [_sqlite_row(r) for r in records]
         per = _SQLITE_ROWS_PER_INSERT
         whole = len(rows) - len(rows) % per
@@ -89,6 +97,12 @@ class SqliteSink:
                 conn.executemany(self._insert(per), chunks)
             if rest:
                 conn.execute(self._insert(len(rows) - whole), rest)
+            if blocks:
+                conn.executemany(
+                    f"INSERT OR IGNORE INTO prediction_log_block ({_BLOCK_COLUMN_LIST}) "
+                    f"VALUES ({_BLOCK_MARKS})",
+                    [_sqlite_block(values) for values in blocks],
+                )
             conn.execute("COMMIT")
         except sqlite3.Error:
             if conn.in_transaction:
@@ -107,6 +121,23 @@ def _sqlite_time(created: dt.datetime) -> str:
     if created.tzinfo is not dt.UTC:
         created = created.astimezone(dt.UTC)
     return created.isoformat(" ", "microseconds")[:26]
+
+
+def _split(lines: Sequence[Shipped]) -> tuple[list[tuple[Any, ...]], list[SpooledRecord]]:
+    """The ``prediction_log_block`` rows and the old-format records of ``lines``, in order."""
+    blocks: list[tuple[Any, ...]] = []
+    records: list[SpooledRecord] = []
+    for line in lines:
+        if line.block is not None:
+            blocks.append(block_values(line.block, line.payload))
+        elif line.record is not None:
+            records.append(line.record)
+    return blocks, records
+
+
+def _sqlite_block(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A block row with ``created_at`` in SQLAlchemy's SQLite format (column 5)."""
+    return (*values[:5], _sqlite_time(values[5]), *values[6:])
 
 
 def _sqlite_row(r: SpooledRecord) -> tuple[Any, ...]:
@@ -150,21 +181,29 @@ class PostgresSink:
             )
         return self._conn
 
-    async def write(self, records: Sequence[SpooledRecord]) -> None:
+    async def write(self, lines: Sequence[Shipped]) -> None:
+        blocks, records = _split(lines)
         try:
             conn = await self._connect()
             async with conn.transaction():
-                await conn.execute("TRUNCATE prediction_log_stage")
-                await conn.copy_records_to_table(
-                    "prediction_log_stage",
-                    records=[(*_postgres_row(r), i) for i, r in enumerate(records)],
-                    columns=[*COLUMNS, "ord"],
-                )
-                await conn.execute(
-                    f"INSERT INTO prediction_log ({_COLUMN_LIST}) "
-                    f"SELECT {_COLUMN_LIST} FROM prediction_log_stage ORDER BY ord "
-                    "ON CONFLICT DO NOTHING"
-                )
+                if records:
+                    await conn.execute("TRUNCATE prediction_log_stage")
+                    await conn.copy_records_to_table(
+                        "prediction_log_stage",
+                        records=[(*_postgres_row(r), i) for i, r in enumerate(records)],
+                        columns=[*COLUMNS, "ord"],
+                    )
+                    await conn.execute(
+                        f"INSERT INTO prediction_log ({_COLUMN_LIST}) "
+                        f"SELECT {_COLUMN_LIST} FROM prediction_log_stage ORDER BY ord "
+                        "ON CONFLICT DO NOTHING"
+                    )
+                if blocks:
+                    await conn.executemany(
+                        f"INSERT INTO prediction_log_block ({_BLOCK_COLUMN_LIST}) "
+                        f"VALUES ({_PG_BLOCK_MARKS}) ON CONFLICT (key) DO NOTHING",
+                        blocks,
+                    )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError):
             await self.close()
             raise

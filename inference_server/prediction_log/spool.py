@@ -176,6 +176,14 @@ class Spool:
                 handle.seek(offset)
                 size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - offset)
                 chunk = handle.read(max(size, 0))
+                # NOTE: a line longer than the chunk (one very large request) is read whole
+                while b"\n" not in chunk:
+                    end = offset + len(chunk)
+                    size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - end)
+                    more = handle.read(size) if size > 0 else b""
+                    if not more:
+                        break
+                    chunk += more
         except FileNotFoundError:
             return [], 0
         cut = chunk.rfind(b"\n")

@@ -2,28 +2,30 @@
 
 * The **spooler thread** wakes every ``flush_interval_ms`` (or when asked to flush), drains
   the buffer the request path fills (:mod:`~inference_server.prediction_log.capture`), turns
-  each answered request into one JSON line per row and appends them to the spool in one write.
-  A ``kill -9`` therefore loses at most what was buffered since the last write: one flush
-  interval of answers (plus the time that pass takes).
-  The pass builds the records of all its rows, ``_YIELD_ROWS`` rows at a time with the
-  tensors of consecutive requests converted together (column-wise), and encodes them in one
-  call. Between those chunks it lets go of the GIL and the core (``os.sched_yield``): on a server
-  pinned to one core, a request that arrives during a large pass then waits behind one
-  slice (well under a millisecond), not behind the 5 ms GIL switch interval.
+  the answered requests into prediction blocks (:func:`~inference_server.prediction_log.
+  records.pass_blocks`: consecutive requests on one version share a block, their tensors
+  concatenated as raw bytes; no per-row work) and appends them to the spool, one line per
+  block, in one write. A ``kill -9`` therefore loses at most what was buffered since the last
+  write: one flush interval of answers (plus the time that pass takes). Between chunks of
+  ``_YIELD_REQUESTS`` requests it lets go of the GIL and the core (``os.sched_yield``): on a
+  server pinned to one core, a request that arrives during a large pass then waits behind one
+  slice, not behind the 5 ms GIL switch interval.
 * The **shipper thread** runs its own event loop: it fsyncs the spool when configured (off the
-  spooler's path: a slow disk must not stretch the ``kill -9`` window), takes the records
-  after the spool checkpoint, writes them to the database in batches (COPY on PostgreSQL,
-  executemany on SQLite; :mod:`~inference_server.prediction_log.sinks`), then moves the
-  checkpoint. A failure (database down, table missing) keeps the lines in the spool and retries
-  with backoff (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to
-  ``max_spool_bytes``; beyond it the buffer fills and the overflow policy applies).
-* **Shipping from memory.** After its append, the spooler also hands the records it just
-  wrote to the shipper, tagged with the spool positions where their lines start and end
-  (a bounded hand-over queue: at most ``2 * ship_batch`` records; when full, the records are
-  only in the spool). When the shipper's position is exactly where a handed-over chunk
-  starts, it ships that chunk's records as they are instead of reading the lines back and
-  decoding them: the same records, the same batch boundaries in the spool, the same
-  checkpoint moves. Anywhere else (after a restart, while catching up after a database
+  spooler's path: a slow disk must not stretch the ``kill -9`` window), takes the lines after
+  the spool checkpoint, writes them to the database in batches (one ``prediction_log_block``
+  row per block, idempotent on the block's key; :mod:`~inference_server.prediction_log.sinks`),
+  then moves the checkpoint. The control plane unpacks blocks into one ``prediction_log`` row
+  per scored row (:mod:`modelyard.prediction_blocks`), off this server's core. A failure
+  (database down, table missing) keeps the lines in the spool and retries with backoff
+  (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to ``max_spool_bytes``;
+  beyond it the buffer fills and the overflow policy applies).
+* **Shipping from memory.** After its append, the spooler also hands the blocks it just wrote
+  (objects and encoded bytes) to the shipper, tagged with the spool positions where their
+  lines start and end (a bounded hand-over queue: at most ``2 * ship_batch`` records; when
+  full, the blocks are only in the spool). When the shipper's position is exactly where a
+  handed-over chunk starts, it ships that chunk's blocks as they are instead of reading the
+  lines back and decoding them: the same blocks, the same batch boundaries in the spool, the
+  same checkpoint moves. Anywhere else (after a restart, while catching up after a database
   failure, after a full hand-over queue, at a segment roll) it reads the spool as before and
   drops the chunks it has passed. The spool therefore stays the only durability path; the
   memory path only saves the shipper the read and the decode.
@@ -49,7 +51,12 @@ import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from inference_server.prediction_log.capture import Capture
-from inference_server.prediction_log.records import encode_lines, pass_records, spool_decoder
+from inference_server.prediction_log.records import (
+    BlockKeys,
+    decode_line,
+    pass_blocks,
+    spool_data,
+)
 from inference_server.prediction_log.sinks import open_sink
 from inference_server.prediction_log.spool import Spool
 
@@ -59,7 +66,7 @@ if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric
 
     from inference_server.prediction_log.capture import Captured
-    from inference_server.prediction_log.records import SpooledRecord
+    from inference_server.prediction_log.records import Shipped
     from inference_server.prediction_log.sinks import Sink
     from modelyard.settings import PredictionLogSettings
 
@@ -67,17 +74,18 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START_S = 0.1
 _BACKOFF_MAX_S = 5.0
-_YIELD_ROWS = 64
+_YIELD_REQUESTS = 1024
 
 Position = tuple[int, int]
 
 
 class _Chunk(NamedTuple):
-    """Records the spooler appended between two spool positions (a hand-over)."""
+    """Lines the spooler appended between two spool positions (a hand-over)."""
 
     start: Position
     end: Position
-    records: list[SpooledRecord]
+    lines: list[Shipped]
+    records: int
 
 
 class PredictionLogWriter:
@@ -123,6 +131,8 @@ class PredictionLogWriter:
         self._handed_cap = 2 * settings.ship_batch
         self._urgent = 0
         """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
+        self._keys = BlockKeys()
+        """Keys of the blocks this writer spools (a new random prefix per start)."""
 
     def start(self) -> None:
         """Open the spool (shipping resumes from its checkpoint) and start both threads.
@@ -169,34 +179,34 @@ class PredictionLogWriter:
         if buffer and not final and spool.disk_bytes() >= self.settings.max_spool_bytes:
             self._spool_passes += 1
             return  # NOTE: the buffer fills instead, and the overflow policy decides.
-        records: list[SpooledRecord] = []
+        lines: list[Shipped] = []
         while buffer:
             chunk: list[Captured] = []
-            rows = 0
-            while buffer and rows < _YIELD_ROWS:
+            while buffer and len(chunk) < _YIELD_REQUESTS:
                 chunk.append(buffer.popleft())
-                rows += max(chunk[-1].rows, 1)
-            records += pass_records(chunk, self.worker)
+            lines += pass_blocks(chunk, self.worker, self._keys)
             if buffer:
                 os.sched_yield()  # NOTE: releases the GIL; see the module docstring
-        if records:
-            start, end = spool.append(encode_lines(records))
-            self.spooled += len(records)
-            self._hand_over(_Chunk(start, end, records))
+        if lines:
+            start, end = spool.append(spool_data(lines))
+            records = sum(line.records for line in lines)
+            self.spooled += records
+            self._hand_over(_Chunk(start, end, lines, records))
             self._wake_shipper.set()
         self._spool_passes += 1
 
     def _hand_over(self, chunk: _Chunk) -> None:
-        """Offer the records just appended to the shipper (dropped when the queue is full:
+        """Offer the lines just appended to the shipper (dropped when the queue is full:
         the shipper then reads them from the spool)."""
         with self._handed_guard:
-            if self._handed_rows + len(chunk.records) <= self._handed_cap:
+            if self._handed_rows + chunk.records <= self._handed_cap:
                 self._handed.append(chunk)
-                self._handed_rows += len(chunk.records)
+                self._handed_rows += chunk.records
 
-    def _take_handed(self, position: Position) -> tuple[list[SpooledRecord], Position] | None:
-        """The handed-over records that start exactly at ``position`` (up to ``ship_batch``,
-        contiguous chunks only) and the position after them; None: read the spool instead.
+    def _take_handed(self, position: Position) -> tuple[list[Shipped], Position] | None:
+        """The handed-over lines that start exactly at ``position`` (chunks of up to
+        ``ship_batch`` records in all, at least one chunk; contiguous chunks only) and the
+        position after them; None: read the spool instead.
 
         Chunks ending at or before ``position`` are dropped (shipped, or read from the spool);
         so is a first chunk that starts before it (a spool read ended inside it).
@@ -204,20 +214,21 @@ class PredictionLogWriter:
         with self._handed_guard:
             handed = self._handed
             while handed and handed[0].start < position:
-                self._handed_rows -= len(handed.popleft().records)
+                self._handed_rows -= handed.popleft().records
             if not handed or handed[0].start != position:
                 return None
-            records: list[SpooledRecord] = []
+            lines: list[Shipped] = []
+            records = 0
             after = position
             for chunk in handed:
-                if (
-                    chunk.start != after
-                    or len(records) + len(chunk.records) > self.settings.ship_batch
+                if chunk.start != after or (
+                    lines and records + chunk.records > self.settings.ship_batch
                 ):
                     break
+                lines += chunk.lines
                 records += chunk.records
                 after = chunk.end
-            return (records, after) if records else None
+            return (lines, after) if lines else None
 
     # -- shipper thread -------------------------------------------------------------------
 
@@ -236,8 +247,8 @@ class PredictionLogWriter:
                 if not self._ship_due(caught_up_at):
                     self._idle(self.settings.flush_interval_ms / 1000.0)
                     continue
-                records, after, from_memory = self._next_batch(spool, position, end)
-                if records is None:  # caught up
+                lines, after, from_memory = self._next_batch(spool, position, end)
+                if lines is None:  # caught up
                     if after != position:
                         spool.commit(after)
                     position = self._shipped_to = max(after, end)
@@ -246,8 +257,8 @@ class PredictionLogWriter:
                         return
                     self._idle(self.settings.flush_interval_ms / 1000.0)
                     continue
-                if await self._write(sink, records):
-                    self.shipped_from_memory += len(records) if from_memory else 0
+                if (shipped := await self._write(sink, lines)) is not None:
+                    self.shipped_from_memory += shipped if from_memory else 0
                     spool.commit(after)
                     position = self._shipped_to = after
                     backoff = 0.0
@@ -266,8 +277,8 @@ class PredictionLogWriter:
 
     def _next_batch(
         self, spool: Spool, position: Position, end: Position
-    ) -> tuple[list[SpooledRecord] | None, Position, bool]:
-        """The records to ship from ``position`` (None: nothing complete after it), the
+    ) -> tuple[list[Shipped] | None, Position, bool]:
+        """The lines to ship from ``position`` (None: nothing complete after it), the
         position after them, and whether they were handed over in memory."""
         handed = self._take_handed(position)
         if handed is not None:
@@ -289,19 +300,20 @@ class PredictionLogWriter:
             or self._handed_rows >= self.settings.ship_batch
         )
 
-    def _decode(self, lines: list[bytes]) -> list[SpooledRecord]:
-        records: list[SpooledRecord] = []
+    def _decode(self, lines: list[bytes]) -> list[Shipped]:
+        shipped: list[Shipped] = []
         for line in lines:
             try:
-                records.append(spool_decoder.decode(line))
+                shipped.append(decode_line(line))
             except msgspec.DecodeError:
                 self.corrupt += 1
-        return records
+        return shipped
 
-    async def _write(self, sink: Sink, records: list[SpooledRecord]) -> bool:
+    async def _write(self, sink: Sink, lines: list[Shipped]) -> int | None:
+        """Ship ``lines``; the records they hold, or None when the write failed."""
         try:
-            if records:
-                await sink.write(records)
+            if lines:
+                await sink.write(lines)
         except Exception as exc:  # any database failure: keep the lines and retry
             self.ship_failures += 1
             if self.ship_failures == 1 or self.ship_failures % 100 == 0:
@@ -312,9 +324,10 @@ class PredictionLogWriter:
                     exc,
                     self.ship_failures,
                 )
-            return False
-        self.shipped += len(records)
-        return True
+            return None
+        records = sum(line.records for line in lines)
+        self.shipped += records
+        return records
 
     def _spooler_alive(self) -> bool:
         return bool(self._threads) and self._threads[0].is_alive()

@@ -12,6 +12,7 @@ import numpy as np
 import sqlalchemy as sa
 
 from inference_server.app import InferenceServer
+from modelyard.prediction_blocks import unpack_blocks
 from modelyard.prediction_log import PredictionRecord, prediction_log, record_from_row
 from modelyard.settings import DatabaseSettings, PredictionLogSettings, ServerSettings, Settings
 from modelyard.storage import Database
@@ -63,7 +64,12 @@ async def logging_server(repo: Path, log: LogSetup) -> AsyncIterator[InferenceSe
 
 
 async def logged(database: Database) -> list[PredictionRecord]:
-    """Every record in the log, by id."""
+    """Every record in the log, by id, after unpacking every shipped block (what the
+    control plane does before a read)."""
+    while True:
+        async with database.write() as conn:
+            if not await unpack_blocks(conn):
+                break
     async with database.read() as conn:
         rows = await conn.execute(sa.select(prediction_log).order_by(prediction_log.c.id))
         return [record_from_row(row._asdict()) for row in rows]

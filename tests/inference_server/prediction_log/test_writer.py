@@ -4,6 +4,7 @@ torn spool lines and replay without duplicates."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 from pathlib import Path
 
 import httpx
@@ -14,6 +15,7 @@ from inference_server.prediction_log.spool import Spool
 from inference_server.prediction_log.writer import PredictionLogWriter
 from modelyard.errors import ConfigurationError
 from modelyard.model_repository import LogSampling, ModelConfig, publish_version, write_model_config
+from modelyard.prediction_blocks import pending_blocks
 from modelyard.storage import Database
 from tests.inference_server.conftest import classifier_bytes
 from tests.inference_server.prediction_log.conftest import (
@@ -145,9 +147,26 @@ def test_a_torn_line_is_skipped_and_the_folder_is_exclusive(tmp_path: Path) -> N
     again.close()
 
 
+def test_a_line_longer_than_a_read_chunk_is_read_whole(tmp_path: Path) -> None:
+    # A block of many large requests can be one spool line of several MiB; small segments
+    # make it end a segment the spooler has left (which a read that finds no line deletes).
+    spool = Spool(tmp_path / "w", segment_bytes=1024, fsync=False)
+    long = b'"' + b"x" * (9 * 1024 * 1024) + b'"\n'
+    spool.append([long])
+    spool.append([b'"after"\n'])
+    lines, after = spool.read(spool.checkpoint(), 10)
+    assert lines == [long]
+    lines, after = spool.read(after, 10)
+    assert lines == [b'"after"\n']
+    spool.close()
+
+
+@pytest.mark.parametrize("unpacked_between", [False, True], ids=["blocks-pending", "unpacked"])
 async def test_replaying_the_spool_inserts_nothing_twice(
-    database: Database, tmp_path: Path
+    database: Database, tmp_path: Path, unpacked_between: bool
 ) -> None:
+    # A replayed block whose first copy still waits is ignored by its key; one whose first
+    # copy was unpacked (and deleted) is unpacked again, and its records are ignored.
     log = log_settings(database, tmp_path / "spool")
     async with logging_server(_repo(tmp_path), log) as server:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
@@ -157,6 +176,11 @@ async def test_replaying_the_spool_inserts_nothing_twice(
         assert await server.log_writer.flush()
         # A crash between the database commit and the checkpoint: everything is sent again.
         (tmp_path / "spool" / "worker-0" / "checkpoint").unlink()
+    async with database.read() as conn:
+        pending = await pending_blocks(conn)
+    assert pending[1] == 12
+    if unpacked_between:
+        assert len(await logged(database)) == 12
     writer = PredictionLogWriter(log.section, 0, database_url=log.database_url, schema=log.schema)
     writer.start()
     try:
@@ -164,9 +188,45 @@ async def test_replaying_the_spool_inserts_nothing_twice(
         await asyncio.sleep(0.2)
     finally:
         await writer.close()
+    async with database.read() as conn:
+        assert await pending_blocks(conn) == pending  # each block waits once
     records = await logged(database)
     assert len(records) == 12
     assert len({(r.request_id, r.row_index) for r in records}) == 12
+
+
+async def test_a_spool_of_the_previous_release_ships_after_an_upgrade(
+    database: Database, tmp_path: Path
+) -> None:
+    # The previous release spooled one record per line (a JSON array); those lines ship into
+    # prediction_log as they are, before the blocks the new release spools after them.
+    log = log_settings(database, tmp_path / "spool")
+    old = Spool(tmp_path / "spool" / "worker-0", segment_bytes=1 << 20, fsync=False)
+    old.append(
+        [
+            b'["old-1",0,"2026-12-01T10:00:00.000001Z","clf",1,"none",null,false,"http",0.5,'
+            b'{"f0":1.0,"f1":2.0,"f2":3.0,"f3":4.0},{"label":1,"probabilities":[0.25,0.75]},0]\n',
+            b'["old-1",1,"2026-12-01T10:00:00.000001Z","clf",1,"none","k",false,"http",0.5,'
+            b'{"f0":5.0,"f1":6.0,"f2":7.0,"f3":8.0},{"label":0,"probabilities":[0.5,0.5]},0]\n',
+        ]
+    )
+    old.close()
+    async with logging_server(_repo(tmp_path), log) as server:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            await infer_http(http, "clf", _x(2), "new-1")
+        assert server.log_writer is not None
+        assert await server.log_writer.flush()
+        assert server.log_writer.corrupt == 0
+    records = await logged(database)
+    assert [(r.request_id, r.row_index) for r in records] == [
+        ("old-1", 0),
+        ("old-1", 1),
+        ("new-1", 0),
+        ("new-1", 1),
+    ]
+    assert records[1].routing_key == "k"
+    assert records[1].inputs == {"f0": 5.0, "f1": 6.0, "f2": 7.0, "f3": 8.0}
+    assert records[0].created_at == dt.datetime(2026, 12, 1, 10, 0, 0, 1, tzinfo=dt.UTC)
 
 
 @pytest.mark.parametrize(
