@@ -293,6 +293,27 @@ def block_values(block: PredictionBlock, payload: bytes) -> tuple[Any, ...]:
     )
 
 
+class _JsonText(sa.types.TypeDecorator[str]):
+    """A JSON column written with text that is JSON already (no second encoding)."""
+
+    impl = sa.JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: sa.Dialect) -> None:
+        return None
+
+
+_records_as_text = sa.table(
+    prediction_log.name,
+    *(
+        sa.column(c.name, _JsonText() if isinstance(c.type, sa.JSON) else c.type)
+        for c in prediction_log.columns
+        if c.name != "id"
+    ),
+)
+"""``prediction_log`` for inserting :func:`block_rows` (``inputs``/``outputs`` as JSON text)."""
+
+
 async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
     """Unpack up to ``max_blocks`` of the oldest blocks into ``prediction_log`` and delete
     them, in ``conn``'s transaction (see the module docstring).
@@ -327,7 +348,7 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
         rows += block_rows(block)
     if rows:
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-            prediction_log
+            _records_as_text
         ).on_conflict_do_nothing()
         await conn.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     if done:
