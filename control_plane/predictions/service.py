@@ -37,6 +37,7 @@ from control_plane.predictions.models import (
     Outcome,
     PredictionPage,
     PredictionQuery,
+    UnpackResult,
     check_outcomes,
 )
 from modelyard.errors import InvalidArgument
@@ -97,6 +98,12 @@ class PredictionService:
             total += waited
             self.unpacked_blocks += waited
         return total
+
+    async def unpack_now(self) -> UnpackResult:
+        """:meth:`unpack` (waiting for other replicas), and what still waits afterwards."""
+        done = await self.unpack()
+        blocks, records = await self.pending()
+        return UnpackResult(unpacked_blocks=done, pending_blocks=blocks, pending_records=records)
 
     async def pending(self) -> tuple[int, int]:
         """Blocks waiting to be unpacked and the records they hold."""

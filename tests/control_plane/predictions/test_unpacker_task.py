@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from prometheus_client.parser import text_string_to_metric_families
 
 from control_plane.server import ControlPlaneServer
+from modelyard.enums import Role
 from modelyard.prediction_log import prediction_log
 from modelyard.storage import Database
 from tests.conftest import POSTGRES_URL, PostgresSchema
@@ -198,3 +199,22 @@ async def test_two_control_planes_unpack_each_block_once(backend: str, tmp_path:
         records = await _records(database)
         assert sorted(records) == sorted((f"k{i:03d}-{r}", 0) for i in range(count) for r in (0, 1))
         assert await blocks_left(database) == 0
+
+
+async def test_unpacking_on_demand_needs_an_admin(backend: str, tmp_path: Path) -> None:
+    async with control_planes(backend, tmp_path, unpack_interval_s=HOUR) as (server,):
+        assert server.services is not None
+        await server.services.unpacker.stop()  # only reads and the route unpack now
+        await ship(_database(server), make_block("a"), make_block("b", requests=1))
+        developer = await server.services.token_service.issue("dev", Role.DEVELOPER, actor="admin")
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            refused = await client.post("/v1/predictions/unpack", headers=_auth(developer.token))
+            assert refused.status_code == 403, refused.text
+            done = await client.post("/v1/predictions/unpack", headers=_auth(admin_token(server)))
+            assert done.status_code == 200, done.text
+            assert done.json() == {"unpacked_blocks": 2, "pending_blocks": 0, "pending_records": 0}
+        assert len(await _records(_database(server))) == 9
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
