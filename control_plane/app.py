@@ -39,6 +39,7 @@ from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.predictions.routes import PredictionController
 from control_plane.predictions.service import PredictionService
 from control_plane.predictions.store import SqlPredictionStore
+from control_plane.predictions.unpacker import BlockUnpacker
 from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.build import build_registry
 from control_plane.registry.publisher import RepositoryPublisher
@@ -125,6 +126,12 @@ class ControlPlaneServices:
             predictions=self.prediction_service,
         )
         self.monitoring.register_jobs(self.scheduler, settings.monitoring)
+        self.unpacker = BlockUnpacker(
+            self.prediction_service,
+            settings.control_plane.unpack_interval_s,
+            self.monitoring.metrics.registry,
+        )
+        """Unpacks shipped prediction-log blocks; started and stopped with the app."""
         self.registry.use_references(self.monitoring.drift)
         self.retraining_service = RetrainingService(
             SqlRetrainingStore(database), self.registry, self.scheduler, settings, schema=schema
@@ -183,6 +190,7 @@ class ControlPlaneServices:
     async def close(self) -> None:
         """Stop background jobs, then release connections."""
         await self.scheduler.stop()
+        await self.unpacker.stop()
         await self.monitoring.notifier.stop()
         await self.retraining_service.stop()
         await self.tuning_service.stop()
@@ -205,7 +213,8 @@ def health() -> dict[str, str]:
 
 @get("/metrics", sync_to_thread=False, tags=["health"], media_type=CONTENT_TYPE_LATEST)
 def metrics(monitoring_metrics: NamedDependency[MonitoringMetrics]) -> bytes:
-    """Prometheus metrics of the control plane (alerts, notifications)."""
+    """Prometheus metrics of the control plane (alerts, notifications, prediction-log
+    blocks pending and unpacked)."""
     return generate_latest(monitoring_metrics.registry)
 
 
@@ -215,6 +224,7 @@ def create_app(services: ControlPlaneServices) -> Litestar:
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         await services.monitoring.notifier.start()
+        await services.unpacker.start()
         if services.settings.scheduler.enabled:
             await services.scheduler.start()
         try:

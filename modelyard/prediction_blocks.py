@@ -293,27 +293,25 @@ def block_values(block: PredictionBlock, payload: bytes) -> tuple[Any, ...]:
     )
 
 
-class _EncodedJson(sa.types.TypeDecorator[str]):
-    """A JSON column whose bound values are JSON text already: bound as they are."""
+class _JsonText(sa.types.TypeDecorator[str]):
+    """A JSON column written with text that is JSON already (no second encoding)."""
 
     impl = sa.JSON
     cache_ok = True
 
     def bind_processor(self, dialect: sa.Dialect) -> None:
-        """No processing: the text is the stored JSON."""
-        return
+        return None
 
 
-_RECORDS_AS_TEXT = sa.table(
-    "prediction_log",
+_records_as_text = sa.table(
+    prediction_log.name,
     *(
-        sa.column(c.name, _EncodedJson() if c.name in ("inputs", "outputs") else c.type)
+        sa.column(c.name, _JsonText() if isinstance(c.type, sa.JSON) else c.type)
         for c in prediction_log.columns
         if c.name != "id"
     ),
 )
-"""``prediction_log`` with ``inputs``/``outputs`` taken as JSON text already encoded (by
-:func:`block_rows`, msgspec: NaN and infinities as ``null``), not serialised again."""
+"""``prediction_log`` for inserting :func:`block_rows` (``inputs``/``outputs`` as JSON text)."""
 
 
 async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
@@ -350,7 +348,7 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
         rows += block_rows(block)
     if rows:
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-            _RECORDS_AS_TEXT
+            _records_as_text
         ).on_conflict_do_nothing()
         await conn.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
     if done:

@@ -90,6 +90,9 @@ class ControlPlaneSettings(_Section, kw_only=True, frozen=True):
     """API token the CLI presents to the control plane (``MODELYARD_CONTROL_PLANE_TOKEN``)."""
     inference_servers: tuple[str, ...] = ()
     """Admin URLs of inference servers to notify of changes."""
+    unpack_interval_s: Annotated[float, msgspec.Meta(gt=0, le=3600)] = 1.0
+    """How often the control plane unpacks shipped prediction-log blocks into records
+    (reads unpack first anyway; docs/operations.md)."""
 
 
 ModelControlMode = Literal["poll", "explicit", "none"]

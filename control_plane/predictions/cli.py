@@ -1,4 +1,4 @@
-"""``modelyard predictions list|feedback``: read the prediction log and record outcomes.
+"""``modelyard predictions list|feedback|unpack``: read the log, record outcomes, unpack blocks.
 
 Both go through the REST API: of a running control plane (``--url``), else of the control
 plane built in-process over the local store (:mod:`control_plane.cli_client`), so the same
@@ -62,6 +62,15 @@ def feedback(file: IO[bytes], url: str | None, token: str | None) -> None:
     outcomes = decode_feedback(file.read())
     body = {"outcomes": [msgspec.to_builtins(outcome) for outcome in outcomes]}
     _run(url, token, "POST", "/v1/feedback", body=body)
+
+
+@predictions.command("unpack")
+@URL
+@TOKEN
+def unpack(url: str | None, token: str | None) -> None:
+    """Unpack the blocks the servers shipped into records now (admin token); prints what was
+    unpacked and what still waits (reads and the control plane's task unpack anyway)."""
+    _run(url, token, "POST", "/v1/predictions/unpack")
 
 
 __all__ = ["predictions"]

@@ -58,6 +58,20 @@ class FeedbackBatch(InputValue, kw_only=True, frozen=True):
     outcomes: Annotated[list[Outcome], msgspec.Meta(min_length=1, max_length=MAX_FEEDBACK)]
 
 
+class UnpackResult(msgspec.Struct, kw_only=True, frozen=True):
+    """What ``POST /v1/predictions/unpack`` did.
+
+    Attributes:
+        unpacked_blocks: shipped blocks this call unpacked into records.
+        pending_blocks: blocks waiting afterwards (shipped since, or held by no one yet).
+        pending_records: the records those blocks hold.
+    """
+
+    unpacked_blocks: int
+    pending_blocks: int
+    pending_records: int
+
+
 class FeedbackResult(msgspec.Struct, kw_only=True, frozen=True):
     """What ``POST /v1/feedback`` did.
 

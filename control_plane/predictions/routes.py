@@ -1,15 +1,18 @@
 """REST access to the prediction log: a thin controller over :class:`PredictionService`.
 
-==========================  ======  ==========================================================
-``GET /v1/predictions``     200     records: ``model``, ``version``, ``variant``, ``since``,
-                                    ``until`` (ISO 8601, UTC if no offset), ``limit`` (1..1000),
-                                    ``cursor`` (the previous page's ``next_cursor``)
-``POST /v1/feedback``       200     outcomes: one object or ``{"outcomes": [...]}``
-==========================  ======  ==========================================================
+==============================  ======  ======================================================
+``GET /v1/predictions``         200     records: ``model``, ``version``, ``variant``,
+                                        ``since``, ``until`` (ISO 8601, UTC if no offset),
+                                        ``limit`` (1..1000), ``cursor`` (the previous page's
+                                        ``next_cursor``)
+``POST /v1/feedback``           200     outcomes: one object or ``{"outcomes": [...]}``
+``POST /v1/predictions/unpack`` 200     unpack the shipped blocks now; what still waits
+==============================  ======  ======================================================
 
 Records carry the callers' inputs, so reading them needs a token with the ``read`` permission
-(any role); feedback needs ``write`` (developer or admin). Errors are JSON ``{"error", "code"}``
-(422 for an invalid filter or outcome, naming it).
+(any role); feedback needs ``write`` (developer or admin), unpacking ``admin``. Every read
+first unpacks the blocks the servers shipped, so it sees every shipped answer. Errors are
+JSON ``{"error", "code"}`` (422 for an invalid filter or outcome, naming it).
 """
 
 from __future__ import annotations
@@ -21,7 +24,12 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from control_plane.predictions.models import FeedbackResult, PredictionPage, decode_feedback
+from control_plane.predictions.models import (
+    FeedbackResult,
+    PredictionPage,
+    UnpackResult,
+    decode_feedback,
+)
 from control_plane.predictions.service import MAX_PAGE, PredictionService
 from control_plane.security.models import Permission
 
@@ -54,6 +62,11 @@ class PredictionController(Controller):
             limit=limit,
             cursor=cursor,
         )
+
+    @post("/predictions/unpack", status_code=200, opt={"permission": Permission.ADMIN})
+    async def unpack(self, prediction_service: NamedDependency[PredictionService]) -> UnpackResult:
+        """Unpack every shipped prediction-log block into records now; what still waits."""
+        return await prediction_service.unpack_now()
 
     @post("/feedback", status_code=200, opt={"permission": Permission.WRITE})
     async def record_feedback(

@@ -11,6 +11,18 @@ the store — for the records and their outcomes:
   outcomes that arrive before their record are counted, never refused.
 
 Times are UTC; ``since`` is inclusive, ``until`` exclusive. Naive datetimes are taken as UTC.
+
+Read-your-writes. The inference servers ship the log as blocks (``prediction_log_block``,
+:mod:`modelyard.prediction_blocks`); records exist once a block is unpacked. Every read here
+first calls :meth:`PredictionService.unpack` (``wait=True``), so it sees every block shipped
+before it started: one indexed ``SELECT ... LIMIT 1`` when nothing waits; else write
+transactions of :data:`BLOCKS_PER_TRANSACTION` blocks until none is left that another
+replica is not unpacking, then one transaction that waits for those replicas (PostgreSQL row
+locks; the store's contract says how) and unpacks whatever they left. The control plane's
+:class:`~control_plane.predictions.unpacker.BlockUnpacker` task calls it every
+``control_plane.unpack_interval_s`` with ``wait=False``, so records appear without a read.
+A read returns once unpacking catches up, so it assumes unpacking outpaces shipping
+(benchmarks/RESULTS.md, "Prediction-log unpacking").
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from control_plane.predictions.models import (
     Outcome,
     PredictionPage,
     PredictionQuery,
+    UnpackResult,
     check_outcomes,
 )
 from modelyard.errors import InvalidArgument
@@ -35,6 +48,9 @@ if TYPE_CHECKING:
     from modelyard.storage import Database
 
 MAX_PAGE = 1000
+
+BLOCKS_PER_TRANSACTION = 100
+"""Blocks one unpacking transaction takes (short transactions: the servers keep writing)."""
 
 
 class PredictionService:
@@ -48,6 +64,51 @@ class PredictionService:
     def __init__(self, database: Database, store: PredictionStore) -> None:
         self._database = database
         self._store = store
+        self.unpacked_blocks = 0
+        """Blocks this process has unpacked so far (every caller of :meth:`unpack`)."""
+
+    async def unpack(self, *, wait: bool = True) -> int:
+        """Unpack the shipped blocks into records (see the module docstring).
+
+        Args:
+            wait: also wait for blocks other transactions (replicas) are unpacking, so every
+                block committed before the call is a record when it returns (reads); without
+                it, blocks another replica holds are left to it (the background task).
+
+        Returns:
+            How many blocks this call unpacked.
+        """
+        async with self._database.read() as conn:
+            if not await self._store.has_pending(conn):
+                return 0
+        total = 0
+        while True:
+            async with self._database.write() as conn:
+                done = await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION)
+            total += done
+            self.unpacked_blocks += done
+            if not done:
+                break
+        if wait and not self._database.is_sqlite:
+            waited = 0
+            async with self._database.write() as conn:
+                await self._store.wait_for_claimed(conn)
+                while done := await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION):
+                    waited += done
+            total += waited
+            self.unpacked_blocks += waited
+        return total
+
+    async def unpack_now(self) -> UnpackResult:
+        """:meth:`unpack` (waiting for other replicas), and what still waits afterwards."""
+        done = await self.unpack()
+        blocks, records = await self.pending()
+        return UnpackResult(unpacked_blocks=done, pending_blocks=blocks, pending_records=records)
+
+    async def pending(self) -> tuple[int, int]:
+        """Blocks waiting to be unpacked and the records they hold."""
+        async with self._database.read() as conn:
+            return await self._store.pending(conn)
 
     async def list_predictions(
         self,
@@ -76,6 +137,7 @@ class PredictionService:
                 ``since`` not before ``until``.
         """
         query = _query(model, version, variant, since, until, limit, cursor, include_shadow=True)
+        await self.unpack()
         async with self._database.read() as conn:
             items = await self._store.records(conn, query)
         next_cursor = items[-1].id if len(items) == limit and items else None
@@ -105,6 +167,7 @@ class PredictionService:
             InvalidArgument: as :meth:`list_predictions`.
         """
         query = _query(model, version, variant, since, until, limit, cursor, include_shadow)
+        await self.unpack()
         async with self._database.read() as conn:
             return await self._store.labelled(conn, query)
 
@@ -151,6 +214,7 @@ class PredictionService:
         for item in items:
             latest[(item.request_id, item.row_index)] = item
         keys = list(latest)
+        await self.unpack()
         async with self._database.write() as conn:
             existing = await self._store.existing_outcomes(conn, keys)
             logged = await self._store.logged_keys(conn, keys)
@@ -206,4 +270,4 @@ def _query(
     )
 
 
-__all__ = ["MAX_PAGE", "PredictionService"]
+__all__ = ["BLOCKS_PER_TRANSACTION", "MAX_PAGE", "PredictionService"]

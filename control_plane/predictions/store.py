@@ -1,8 +1,10 @@
-"""Storage of prediction records (read) and outcomes (read/write), on SQLAlchemy Core.
+"""Storage of prediction records (unpacked from blocks, read) and outcomes, on SQLAlchemy Core.
 
-The records' table is written by the inference servers (``inference_server.prediction_log``);
-this store only reads it. Outcomes are written here, one row per ``(request_id, row_index)``,
-with an upsert (``INSERT ... ON CONFLICT DO UPDATE`` on both SQLite and PostgreSQL).
+The inference servers ship the log as blocks (``prediction_log_block``,
+:mod:`modelyard.prediction_blocks`); this store unpacks them into the records' table
+(:meth:`PredictionStore.unpack`) and reads that. Outcomes are written here, one row per
+``(request_id, row_index)``, with an upsert (``INSERT ... ON CONFLICT DO UPDATE`` on both
+SQLite and PostgreSQL).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from control_plane.predictions.models import (
     StoredOutcome,
 )
 from control_plane.predictions.tables import outcomes, prediction_log
+from modelyard.prediction_blocks import pending_blocks, prediction_log_block, unpack_blocks
 from modelyard.prediction_log import PredictionRecord, record_from_row
 
 
@@ -39,6 +42,27 @@ class PredictionStore(Protocol):
     - :meth:`logged_keys` returns which keys have at least one record in the log.
     - :meth:`labelled` returns the records matching a query, each with the outcome of its
       ``(request_id, row_index)`` or ``None``, ordered and paged like :meth:`records`.
+
+    Blocks (read-your-writes). The readers above see only unpacked records; shipped blocks
+    become records through these, each in the caller's *write* transaction:
+
+    - :meth:`has_pending` tells (one indexed ``SELECT ... LIMIT 1``, any transaction) whether
+      any block waits, including one another transaction is unpacking right now.
+    - :meth:`unpack` unpacks up to ``max_blocks`` of the oldest blocks into records and
+      deletes them (:func:`~modelyard.prediction_blocks.unpack_blocks`: a replayed block adds
+      no record, an undecodable one is deleted with an error logged). On PostgreSQL it skips
+      blocks another transaction holds (``SKIP LOCKED``), so replicas unpack in parallel; 0
+      means nothing was left that this transaction could take.
+    - :meth:`wait_for_claimed` makes the blocks other transactions hold this one's: it locks
+      every pending block, waiting for those transactions to end (PostgreSQL ``FOR
+      UPDATE``); afterwards the blocks they unpacked are committed records and the rest are
+      this transaction's to :meth:`unpack`. On SQLite it does nothing (the write transaction
+      already excludes every other writer).
+
+    So a reader that first calls :meth:`unpack` until it returns 0 and then, in one more
+    write transaction, :meth:`wait_for_claimed` and :meth:`unpack` until 0, sees every block
+    committed before it started (``PredictionService.unpack``). :meth:`pending` counts the
+    waiting blocks and the records they hold.
     """
 
     async def records(
@@ -69,6 +93,22 @@ class PredictionStore(Protocol):
         self, conn: AsyncConnection, query: PredictionQuery
     ) -> list[LabelledPrediction]:
         """One page of records joined with their outcomes."""
+        ...
+
+    async def has_pending(self, conn: AsyncConnection) -> bool:
+        """Whether a block waits to be unpacked."""
+        ...
+
+    async def unpack(self, conn: AsyncConnection, *, max_blocks: int) -> int:
+        """Unpack up to ``max_blocks`` of the oldest blocks nobody else holds; how many."""
+        ...
+
+    async def wait_for_claimed(self, conn: AsyncConnection) -> None:
+        """Wait for the blocks other transactions hold (PostgreSQL) and lock those left."""
+        ...
+
+    async def pending(self, conn: AsyncConnection) -> tuple[int, int]:
+        """Blocks waiting to be unpacked and the records they hold."""
         ...
 
 
@@ -154,6 +194,27 @@ class SqlPredictionStore:
             .limit(query.limit)
         )
         return [_labelled(row._asdict()) for row in await conn.execute(statement)]
+
+    async def has_pending(self, conn: AsyncConnection) -> bool:
+        statement = sa.select(prediction_log_block.c.id).limit(1)
+        return (await conn.execute(statement)).first() is not None
+
+    async def unpack(self, conn: AsyncConnection, *, max_blocks: int) -> int:
+        return await unpack_blocks(conn, max_blocks=max_blocks)
+
+    async def wait_for_claimed(self, conn: AsyncConnection) -> None:
+        if conn.dialect.name != "postgresql":
+            return
+        # NOTE: READ COMMITTED: a row another transaction deleted while we waited is left out.
+        statement = (
+            sa.select(prediction_log_block.c.id)
+            .order_by(prediction_log_block.c.id)
+            .with_for_update()
+        )
+        await conn.execute(statement)
+
+    async def pending(self, conn: AsyncConnection) -> tuple[int, int]:
+        return await pending_blocks(conn)
 
 
 async def _keys_in(

@@ -1,4 +1,4 @@
-"""``modelyard predictions list|feedback`` on a local SQLite store (in-process control plane)."""
+"""``modelyard predictions list|feedback|unpack`` on a local SQLite store (in-process app)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from modelyard.cli import main
 from modelyard.prediction_log import prediction_log, record_values
 from modelyard.storage import Database, upgrade
+from tests.control_plane.predictions.blocks import make_block, ship
 from tests.control_plane.predictions.test_prediction_service import record
 
 
@@ -61,3 +62,24 @@ def test_list_and_feedback_on_the_local_store(tmp_path: Path) -> None:
     bad = runner.invoke(main, ["predictions", "feedback", str(outcomes), "--token", token])
     assert bad.exit_code == 2
     assert "none of label" in bad.stderr
+    asyncio.run(_ship(url))
+    unpacked = runner.invoke(main, ["predictions", "unpack", "--token", token])
+    assert unpacked.exit_code == 0, unpacked.output
+    assert json.loads(unpacked.stdout) == {
+        "unpacked_blocks": 1,
+        "pending_blocks": 0,
+        "pending_records": 0,
+    }
+    shipped = runner.invoke(main, ["predictions", "list", "--model", "churn", "--token", token])
+    assert [item["request_id"] for item in json.loads(shipped.stdout)["items"]][3:] == [
+        "a-0",
+        "a-1",
+    ]
+
+
+async def _ship(url: str) -> None:
+    database = Database(url)
+    try:
+        await ship(database, make_block("a", rows=1))
+    finally:
+        await database.dispose()

@@ -1,0 +1,190 @@
+"""Shipped blocks become records before every read (read-your-writes), on both backends."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+
+import pytest
+import sqlalchemy as sa
+
+from control_plane.predictions.models import Outcome
+from control_plane.predictions.service import BLOCKS_PER_TRANSACTION, PredictionService
+from control_plane.predictions.store import SqlPredictionStore
+from modelyard.prediction_blocks import block_values, encode_block
+from modelyard.prediction_log import prediction_log
+from modelyard.storage import Database
+from tests.conftest import POSTGRES_URL
+from tests.control_plane.predictions.blocks import (
+    FEATURES,
+    blocks_left,
+    make_block,
+    ship,
+    ship_rows,
+)
+
+
+@pytest.fixture
+def service(database: Database) -> PredictionService:
+    return PredictionService(database, SqlPredictionStore())
+
+
+async def _all_records(database: Database) -> list[tuple[str, int, int, int]]:
+    """(request_id, row_index, worker, id) of every record, by id, read past the service."""
+    async with database.read() as conn:
+        c = prediction_log.c
+        statement = sa.select(c.request_id, c.row_index, c.worker, c.id).order_by(c.id)
+        return [(r[0], r[1], r[2], r[3]) for r in await conn.execute(statement)]
+
+
+async def test_a_read_sees_every_shipped_block_in_order(
+    database: Database, service: PredictionService
+) -> None:
+    await ship(database, make_block("a"), make_block("b"))
+    await ship(database, make_block("c", requests=1, rows=2))
+    page = await service.list_predictions(model="churn")
+    got = [(r.request_id, r.row_index) for r in page.items]
+    assert got == [
+        *((f"{k}-{r}", j) for k in "ab" for r in range(2) for j in range(3)),
+        ("c-0", 0),
+        ("c-0", 1),
+    ]
+    ids = [r.id or 0 for r in page.items]
+    assert ids == sorted(ids)
+    first = page.items[10]  # b-1, row 1
+    assert first.inputs == {**dict.fromkeys(FEATURES, 0.0), "f0": 101.0}
+    assert first.outputs == {"label": 0}  # labels alternate: row 4 of the block
+    assert first.created_at == dt.datetime(2026, 12, 4, 12, 0, 1, tzinfo=dt.UTC)
+    assert await blocks_left(database) == 0
+    assert await service.pending() == (0, 0)
+
+
+async def test_feedback_and_labelled_reads_see_shipped_blocks(
+    database: Database, service: PredictionService
+) -> None:
+    await ship(database, make_block("a", requests=1, rows=2))
+    result = await service.record_feedback(
+        [Outcome(request_id="a-0", row_index=1, label=1), Outcome(request_id="zz", label=0)]
+    )
+    assert (result.accepted, result.unmatched) == (2, 1)
+    await ship(database, make_block("b", requests=1, rows=1))
+    labelled = await service.labelled("churn")
+    assert [(i.record.request_id, i.record.row_index) for i in labelled] == [
+        ("a-0", 0),
+        ("a-0", 1),
+        ("b-0", 0),
+    ]
+    assert [i.outcome is not None and i.outcome.label for i in labelled] == [False, 1, False]
+
+
+async def test_a_replayed_block_adds_no_record(
+    database: Database, service: PredictionService
+) -> None:
+    block = make_block("a")
+    await ship(database, block)
+    assert len((await service.list_predictions()).items) == 6
+    await ship(database, block)  # the server's spool replayed after the block was unpacked
+    assert len((await service.list_predictions()).items) == 6
+    assert await blocks_left(database) == 0
+
+
+async def test_an_undecodable_block_is_dropped_and_logged_without_holding_up_the_rest(
+    database: Database, service: PredictionService, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = make_block("good", requests=1, rows=1)
+    damaged = block_values(make_block("bad"), b"{not a block")
+    caplog.set_level(logging.ERROR, logger="modelyard.prediction_blocks")
+    await ship_rows(database, damaged, block_values(good, encode_block(good)))
+    page = await service.list_predictions()
+    assert [r.request_id for r in page.items] == ["good-0"]
+    assert await blocks_left(database) == 0
+    assert any("bad" in m and "cannot be decoded" in m for m in caplog.messages), caplog.text
+
+
+async def test_more_blocks_than_one_transaction_and_worker_order(
+    database: Database, service: PredictionService
+) -> None:
+    count = BLOCKS_PER_TRANSACTION * 2 + 7
+    blocks = [make_block(f"k{i:04d}", requests=1, rows=2, worker=i % 2) for i in range(count)]
+    for start in range(0, count, 50):
+        await ship(database, *blocks[start : start + 50])
+    assert await service.pending() == (count, 2 * count)
+    assert await service.unpack() == count
+    assert service.unpacked_blocks == count
+    records = await _all_records(database)
+    assert len(records) == 2 * count
+    for worker in (0, 1):
+        mine = [(rid, row) for rid, row, w, _ in records if w == worker]
+        expected = [(f"k{i:04d}-0", j) for i in range(worker, count, 2) for j in range(2)]
+        assert mine == expected  # ids increase in block order, then row order
+
+
+async def test_concurrent_unpackers_take_each_block_once(database: Database) -> None:
+    # NOTE: a second handle on the same database is another replica's connection pool.
+    other = (
+        Database(database.url, schema=database.schema)
+        if not database.is_sqlite
+        else Database(database.url)
+    )
+    try:
+        services = [PredictionService(db, SqlPredictionStore()) for db in (database, other)]
+        count = 400
+        blocks = [make_block(f"k{i:04d}", requests=2, rows=1) for i in range(count)]
+
+        async def shipper() -> None:
+            for start in range(0, count, 40):
+                await ship(database, *blocks[start : start + 40])
+
+        async def reader(service: PredictionService) -> None:
+            for _ in range(5):
+                await service.unpack(wait=False)
+                await service.unpack()
+
+        await asyncio.gather(shipper(), *(reader(s) for s in services))
+        await services[0].unpack()
+        records = await _all_records(database)
+        assert sorted((rid, row) for rid, row, _, _ in records) == sorted(
+            (f"k{i:04d}-{r}", 0) for i in range(count) for r in range(2)
+        )
+        assert await blocks_left(database) == 0
+        assert sum(s.unpacked_blocks for s in services) == count
+    finally:
+        await other.dispose()
+
+
+async def test_a_read_waits_for_blocks_another_replica_is_unpacking(
+    database: Database, service: PredictionService
+) -> None:
+    if database.is_sqlite:
+        pytest.skip("SQLite has one writer: no transaction holds blocks while another reads")
+    await ship(database, make_block("a"), make_block("b"))
+    other = Database(POSTGRES_URL, schema=database.schema)
+    store = SqlPredictionStore()
+    try:
+        async with other.write() as conn:
+            # NOTE: another replica's unpacking transaction, open, holding both blocks.
+            assert await store.unpack(conn, max_blocks=10) == 2
+            holder = (await conn.execute(sa.text("SELECT pg_current_xact_id()::text"))).scalar()
+            read = asyncio.create_task(service.list_predictions())
+            await _wait_for_a_waiter(other, str(holder))
+            assert not read.done()
+        page = await read
+        assert len(page.items) == 12
+    finally:
+        await other.dispose()
+
+
+async def _wait_for_a_waiter(database: Database, holder: str) -> None:
+    """Until a transaction waits for transaction ``holder`` to end (deadline 30 s)."""
+    statement = sa.text(
+        "SELECT count(*) FROM pg_locks WHERE NOT granted AND locktype = 'transactionid' "
+        "AND transactionid::text = :holder"
+    )
+    deadline = asyncio.get_running_loop().time() + 30
+    while True:
+        async with database.read() as conn:
+            if (await conn.execute(statement, {"holder": holder})).scalar_one():
+                return
+        assert asyncio.get_running_loop().time() < deadline, "the read never waited"
+        await asyncio.sleep(0.01)
