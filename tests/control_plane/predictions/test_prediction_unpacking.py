@@ -153,11 +153,11 @@ async def test_concurrent_unpackers_take_each_block_once(database: Database) -> 
         await other.dispose()
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_a_read_waits_for_blocks_another_replica_is_unpacking(
     database: Database, service: PredictionService
 ) -> None:
-    if database.is_sqlite:
-        pytest.skip("SQLite has one writer: no transaction holds blocks while another reads")
+    # PostgreSQL only: SQLite has one writer, so no transaction holds blocks while another reads
     await ship(database, make_block("a"), make_block("b"))
     other = Database(POSTGRES_URL, schema=database.schema)
     store = SqlPredictionStore()

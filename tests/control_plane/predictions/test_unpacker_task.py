@@ -177,9 +177,9 @@ async def _failing_pass(backend: str, tmp_path: Path, caplog: _Collect) -> None:
         await _until(unpacked, "the task to recover")
 
 
+@pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
 async def test_two_control_planes_unpack_each_block_once(backend: str, tmp_path: Path) -> None:
-    if backend == "sqlite":
-        pytest.skip("replicas share one database on PostgreSQL")
+    # PostgreSQL only: replicas share one database there
     async with control_planes(backend, tmp_path, unpack_interval_s=0.01, count=2) as servers:
         database = _database(servers[0])
         count = 300
