@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
+from control_plane.background import run_every
 from control_plane.monitoring.models import (
     Alert,
     Channel,
@@ -146,15 +147,14 @@ class Notifier:
         return 2 * self._settings.notify_timeout_s + 5.0
 
     async def _loop(self) -> None:
-        while not self._stopping:
-            # NOTE: cleared before the pass, so a wake-up during it is not lost.
-            self._wake.clear()
-            try:
-                await self.dispatch_due()
-            except Exception:  # NOTE: the edge of a background task: log and keep going.
-                log.exception("notification dispatch failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._settings.notify_poll_s)
+        await run_every(
+            self.dispatch_due,
+            interval_s=self._settings.notify_poll_s,
+            wake=self._wake,
+            stopping=lambda: self._stopping,
+            failure="notification dispatch failed",
+            logger=log,
+        )
 
     async def dispatch_due(self) -> int:
         """One pass: claim due deliveries and attempt each once.

@@ -13,11 +13,12 @@ finish, so no connection stays checked out when the database is disposed of.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge
+
+from control_plane.background import run_every
 
 if TYPE_CHECKING:
     from control_plane.predictions.service import PredictionService
@@ -102,14 +103,14 @@ class BlockUnpacker:
         return done
 
     async def _loop(self) -> None:
-        while not self._stopping:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:  # NOTE: the edge of a background task: log and try again.
-                log.exception("prediction log: unpacking blocks failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._interval_s)
+        await run_every(
+            self.run_once,
+            interval_s=self._interval_s,
+            wake=self._wake,
+            stopping=lambda: self._stopping,
+            failure="prediction log: unpacking blocks failed",
+            logger=log,
+        )
 
 
 __all__ = ["BlockUnpacker", "UnpackMetrics"]

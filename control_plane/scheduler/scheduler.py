@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from control_plane.background import run_every
 from control_plane.scheduler.models import JobRun, JobState, Schedule
 from control_plane.scheduler.store import SchedulerStore, SqlSchedulerStore
 from modelyard.errors import InvalidArgument, NotFound
@@ -186,15 +187,14 @@ class Scheduler:
             await asyncio.gather(*self._running.values(), return_exceptions=True)
 
     async def _loop(self) -> None:
-        while not self._stopping:
-            # NOTE: cleared before the pass, so a wake-up during it is not lost.
-            self._wake.clear()
-            try:
-                await self.tick()
-            except Exception:  # NOTE: the edge of a background task: log and keep ticking.
-                log.exception("scheduler tick failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self._tick_s)
+        await run_every(
+            self.tick,
+            interval_s=self._tick_s,
+            wake=self._wake,
+            stopping=lambda: self._stopping,
+            failure="scheduler tick failed",
+            logger=log,
+        )
 
     async def tick(self) -> list[str]:
         """One pass: store new registrations, renew running leases, start due runs.
