@@ -12,9 +12,8 @@ side — the control plane — off the serving core: :func:`unpack_blocks`, run 
 plane's unpacker task and before each of its reads, so a read sees every shipped answer.
 
 A block's rows are exactly the records the per-row path gave before blocks (byte-identical
-``inputs``/``outputs`` JSON; the tests compare both): :func:`row_values` is that per-row
-conversion, shared by the server (for requests whose tensors cannot be concatenated) and the
-unpacker.
+``inputs``/``outputs`` JSON; the tests compare both): :func:`rows_of_values` is that per-row
+conversion.
 
 Contract:
 
@@ -30,10 +29,6 @@ Contract:
   plane unpack different blocks. Records of one worker get ids in the order it answered.
 
 >>> import numpy as np
->>> row_values(["a", "b"], [np.array([[1.5, 2.0], [3.0, 4.0]], dtype=np.float32)], 2, ("x", "y"))
-[{'x': 1.5, 'y': 2.0}, {'x': 3.0, 'y': 4.0}]
->>> row_values(["label", "p"], [np.array([1, 0]), np.array([[0.1, 0.9], [0.8, 0.2]])], 2)
-[{'label': 1, 'p': [0.1, 0.9]}, {'label': 0, 'p': [0.8, 0.2]}]
 >>> block = PredictionBlock(key="k1", model="m", version=1, worker=0, input_names=["x"],
 ...     feature_names=["a", "b"], output_names=["y"], request_ids=["r1", "r2"],
 ...     times=[0.0, 0.5], variants=["none", "none"], routing_keys=[None, None],
@@ -198,18 +193,6 @@ def rows_of_values(
         {name: _cell(values, r, rows) for name, values in zip(names, columns, strict=True)}
         for r in range(rows)
     ]
-
-
-def row_values(
-    names: Sequence[str],
-    arrays: Sequence[np.ndarray],
-    rows: int,
-    feature_names: Sequence[str] = (),
-) -> list[dict[str, Any]]:
-    """The per-row ``{name: value}`` objects of some tensors (:func:`rows_of_values`)."""
-    return rows_of_values(
-        names, [plain_values(a) for a in arrays], [a.shape for a in arrays], rows, feature_names
-    )
 
 
 def block_rows(block: PredictionBlock) -> list[tuple[Any, ...]]:
@@ -383,7 +366,6 @@ __all__ = [
     "pending_blocks",
     "plain_values",
     "prediction_log_block",
-    "row_values",
     "rows_of_values",
     "tensor_column",
     "unpack_blocks",

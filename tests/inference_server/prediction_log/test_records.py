@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -21,7 +22,7 @@ from inference_server.prediction_log.records import (
     spool_data,
 )
 from modelyard.models import ModelSignature, TensorSpec
-from modelyard.prediction_blocks import block_rows, row_values
+from modelyard.prediction_blocks import block_rows, plain_values, rows_of_values
 
 _encoder = msgspec.json.Encoder()
 
@@ -69,6 +70,19 @@ def _captured(handle: Any, i: int, inputs: list[np.ndarray], outputs: list[np.nd
         f"r{i}", 1.7e9 + i / 7, handle, "none", f"k{i}", i % 3 == 0, "http", 0.5 + i, inputs,
         rows, outputs,
     )  # fmt: skip
+
+
+def row_values(
+    names: Sequence[str],
+    arrays: Sequence[np.ndarray],
+    rows: int,
+    feature_names: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """The per-row ``{name: value}`` objects of a request's tensors, as the per-row path
+    converted them before blocks."""
+    return rows_of_values(
+        names, [plain_values(a) for a in arrays], [a.shape for a in arrays], rows, feature_names
+    )
 
 
 def _alone(entry: Captured, worker: int) -> list[tuple[Any, ...]]:
