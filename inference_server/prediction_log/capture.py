@@ -1,14 +1,21 @@
-"""The hot-path half of the prediction log: sample, then append one tuple to a deque.
+"""The hot-path half of the prediction log: admit and sample per request, one tuple per run.
 
-Everything on the request path is O(1) and allocation-light: the service calls
-:meth:`Capture.record` with the arrays it already holds (no copy, no JSON, no I/O); the
-spooler thread (:mod:`inference_server.prediction_log.writer`) turns the tuples into records
-every flush interval. ``collections.deque.append`` / ``popleft`` are atomic in CPython, so the
-event loop and the spooler thread share the buffer without a lock.
+Per request the service only admits (the id to log and return) and samples (a flag on its
+job). The answers are handed over once per session run: the batcher's tap
+(:mod:`inference_server.answers`) calls :meth:`Capture.record` with the run's answered
+requests and the run's whole input and output arrays, which the batcher already holds (no
+copy, no JSON, no I/O, no per-request work); the spooler thread
+(:mod:`inference_server.prediction_log.writer`) reads the requests' columns (ids, variants,
+keys, latencies) off them and makes blocks every flush interval. At saturation a run answers
+up to ``max_batch_size`` requests, so the log costs the event loop one append per 64 requests.
+``collections.deque.append`` / ``popleft`` are atomic in CPython, so the event loop and the
+spooler thread share the buffer without a lock.
 
-The buffer is bounded by ``buffer_capacity`` requests. When it is full the configured overflow
-policy applies: ``drop`` drops the record (the answer still goes out) and counts it;
-``reject`` makes :meth:`Capture.check_room` refuse new requests with RESOURCE_EXHAUSTED.
+The buffer is bounded by ``buffer_capacity`` requests (counted, not entries: ``buffered`` is
+written by the loop, ``taken`` by the spooler, each by one thread). When it is full the
+configured overflow policy applies: ``drop`` drops the run's records (the answers still go
+out) and counts them; ``reject`` makes :meth:`Capture.check_room` refuse new requests with
+RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -18,13 +25,15 @@ import os
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from inference_server.routing import ROUTING_KEY
 from modelyard.enums import ModelVariant
 from modelyard.errors import InvalidArgument, ResourceExhausted
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
     from inference_server.core.types import InferRequest
@@ -40,20 +49,55 @@ MAX_KEY_LENGTH = 256
 """Longest routing key the log stores (the ``routing_key`` column)."""
 
 
-class Captured(NamedTuple):
-    """One answered request on one version, as the hot path hands it over."""
+class Answer(Protocol):
+    """What the log reads of one answered request (the service's job for it)."""
 
-    request_id: str
-    wall_time: float
+    @property
+    def request(self) -> InferRequest:
+        """The request: its ``id`` (admitted), ``parameters`` (routing key), ``protocol``."""
+
+    @property
+    def variant(self) -> str:
+        """The A/B variant that answered (``shadow`` for a shadow answer)."""
+
+    @property
+    def start(self) -> float:
+        """``time.perf_counter()`` when the request arrived."""
+
+
+class Captured(NamedTuple):
+    """The logged answers of one session run on one version, as the tap hands them over."""
+
     handle: LoadedVersion
-    variant: str
-    routing_key: str | None
-    shadow: bool
-    protocol: str
-    latency_ms: float
+    wall_time: float
+    """``time.time()`` when the run answered (every request's ``created_at``)."""
+    answered: float
+    """``time.perf_counter()`` then: a request's latency is ``answered - start``."""
+    requests: Sequence[Answer]
+    rows: Sequence[int]
+    """Each request's rows (0: its tensors have no batch dimension)."""
     inputs: list[np.ndarray]
-    rows: int
+    """The run's inputs: the requests' rows concatenated in order (one request: its own)."""
     outputs: list[np.ndarray]
+
+
+def request_columns(
+    entry: Captured,
+) -> tuple[list[str], list[str], list[str | None], list[bool], list[str], list[float]]:
+    """The per-request columns of ``entry``: ids, variants, routing keys, shadow flags,
+    protocols, latencies in ms (on the spooler thread, not the request path)."""
+    requests = entry.requests
+    answered = entry.answered
+    keys = [r.request.parameters.get(ROUTING_KEY) for r in requests]
+    variants = [r.variant for r in requests]
+    return (
+        [r.request.id for r in requests],
+        variants,
+        [None if k is None else str(k) for k in keys],
+        [v == SHADOW for v in variants],
+        [r.request.protocol for r in requests],
+        [(answered - r.start) * 1000.0 for r in requests],
+    )
 
 
 class Capture:
@@ -74,6 +118,8 @@ class Capture:
         self._ids = itertools.count()
         self.buffered = 0
         """Requests appended to the buffer (loop thread only)."""
+        self.taken = 0
+        """Requests the spooler took off the buffer (spooler thread only)."""
         self.dropped = 0
         """Requests whose records were dropped because the buffer was full."""
 
@@ -106,7 +152,7 @@ class Capture:
         Raises:
             ResourceExhausted: the buffer is full and the overflow policy is ``reject``.
         """
-        if self._reject and len(self.buffer) >= self._capacity:
+        if self._reject and self.buffered - self.taken >= self._capacity:
             raise ResourceExhausted(
                 "the prediction log's buffer is full (database or disk too slow); retry"
             )
@@ -127,34 +173,33 @@ class Capture:
 
     def record(
         self,
-        request: InferRequest,
         handle: LoadedVersion,
-        variant: str,
-        seconds: float,
-        arrays: tuple[list[np.ndarray], int, list[np.ndarray]],
+        requests: Sequence[Answer],
+        rows: Sequence[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
     ) -> None:
-        """Buffer one answered request (``arrays``: inputs, rows, outputs), or count a drop."""
-        if len(self.buffer) >= self._capacity:
-            self.dropped += 1
+        """Buffer the answers of one run (see :class:`Captured`), or count them dropped."""
+        count = len(requests)
+        if self.buffered - self.taken + count > self._capacity:
+            self.dropped += count
             return
-        inputs, rows, outputs = arrays
-        key = request.parameters.get(ROUTING_KEY)
         self.buffer.append(
-            Captured(
-                request.id,
-                time.time(),
-                handle,
-                variant,
-                None if key is None else str(key),
-                variant == SHADOW,
-                request.protocol,
-                seconds * 1000.0,
-                inputs,
-                rows,
-                outputs,
-            )
+            Captured(handle, time.time(), time.perf_counter(), requests, rows, inputs, outputs)
         )
-        self.buffered += 1
+        self.buffered += count
+
+    def take(self, limit: int) -> list[Captured]:
+        """Up to about ``limit`` requests' entries off the buffer, oldest first (spooler)."""
+        buffer = self.buffer
+        entries: list[Captured] = []
+        taken = 0
+        while buffer and taken < limit:
+            entry = buffer.popleft()
+            entries.append(entry)
+            taken += len(entry.requests)
+        self.taken += taken
+        return entries
 
 
-__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Capture", "Captured"]
+__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Answer", "Capture", "Captured", "request_columns"]
