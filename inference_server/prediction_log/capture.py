@@ -4,10 +4,11 @@ Per request the service only admits (the id to log and return) and samples (a fl
 job). The answers are handed over once per session run: the batcher's tap
 (:mod:`inference_server.answers`) calls :meth:`Capture.record` with the run's answered
 requests and the run's whole input and output arrays, which the batcher already holds (no
-copy, no JSON, no I/O, no per-request work); the spooler thread
-(:mod:`inference_server.prediction_log.writer`) reads the requests' columns (ids, variants,
-keys, latencies) off them and makes blocks every flush interval. At saturation a run answers
-up to ``max_batch_size`` requests, so the log costs the event loop one append per 64 requests.
+copy, no JSON, no I/O); it reads the requests' columns (ids, variants, keys, protocols,
+latencies: a few list comprehensions over the run) while they are at hand, so no job outlives
+its answer, and appends one entry for the run. The spooler thread
+(:mod:`inference_server.prediction_log.writer`) makes blocks of the entries every flush
+interval. At saturation a run answers up to ``max_batch_size`` requests.
 ``collections.deque.append`` / ``popleft`` are atomic in CPython, so the event loop and the
 spooler thread share the buffer without a lock.
 
@@ -66,37 +67,47 @@ class Answer(Protocol):
 
 
 class Captured(NamedTuple):
-    """The logged answers of one session run on one version, as the tap hands them over."""
+    """The logged answers of one session run on one version, as the tap hands them over:
+    the run's arrays and its requests' columns (read off the jobs while they are at hand, so
+    the jobs are not kept alive until the spooler's pass)."""
 
     handle: LoadedVersion
     wall_time: float
     """``time.time()`` when the run answered (every request's ``created_at``)."""
-    answered: float
-    """``time.perf_counter()`` then: a request's latency is ``answered - start``."""
-    requests: Sequence[Answer]
+    request_ids: list[str]
+    variants: list[str]
+    routing_keys: list[str | None]
+    protocols: list[str]
+    latencies_ms: list[float]
     rows: Sequence[int]
-    """Each request's rows (0: its tensors have no batch dimension)."""
+    """Each request's rows (0: its tensors have no batch dimension). More than one request:
+    every one has at least one row and every tensor the batch dimension."""
     inputs: list[np.ndarray]
     """The run's inputs: the requests' rows concatenated in order (one request: its own)."""
     outputs: list[np.ndarray]
 
 
-def request_columns(
-    entry: Captured,
-) -> tuple[list[str], list[str], list[str | None], list[bool], list[str], list[float]]:
-    """The per-request columns of ``entry``: ids, variants, routing keys, shadow flags,
-    protocols, latencies in ms (on the spooler thread, not the request path)."""
-    requests = entry.requests
-    answered = entry.answered
+def captured(
+    handle: LoadedVersion,
+    requests: Sequence[Answer],
+    rows: Sequence[int],
+    inputs: list[np.ndarray],
+    outputs: list[np.ndarray],
+) -> Captured:
+    """The entry of one run answered now (``requests``: its jobs, in row order)."""
+    answered = time.perf_counter()
     keys = [r.request.parameters.get(ROUTING_KEY) for r in requests]
-    variants = [r.variant for r in requests]
-    return (
+    return Captured(
+        handle,
+        time.time(),
         [r.request.id for r in requests],
-        variants,
+        [r.variant for r in requests],
         [None if k is None else str(k) for k in keys],
-        [v == SHADOW for v in variants],
         [r.request.protocol for r in requests],
         [(answered - r.start) * 1000.0 for r in requests],
+        rows,
+        inputs,
+        outputs,
     )
 
 
@@ -184,9 +195,7 @@ class Capture:
         if self.buffered - self.taken + count > self._capacity:
             self.dropped += count
             return
-        self.buffer.append(
-            Captured(handle, time.time(), time.perf_counter(), requests, rows, inputs, outputs)
-        )
+        self.buffer.append(captured(handle, requests, rows, inputs, outputs))
         self.buffered += count
 
     def take(self, limit: int) -> list[Captured]:
@@ -197,9 +206,9 @@ class Capture:
         while buffer and taken < limit:
             entry = buffer.popleft()
             entries.append(entry)
-            taken += len(entry.requests)
+            taken += len(entry.rows)
         self.taken += taken
         return entries
 
 
-__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Answer", "Capture", "Captured", "request_columns"]
+__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Answer", "Capture", "Captured", "captured"]

@@ -19,7 +19,7 @@ both, so a spool left by the previous release ships after an upgrade.
 >>> import numpy as np
 >>> from types import SimpleNamespace
 >>> from inference_server.core.types import InferRequest
->>> from inference_server.prediction_log.capture import Captured
+>>> from inference_server.prediction_log.capture import captured
 >>> from modelyard.models import ModelSignature, TensorSpec
 >>> signature = ModelSignature(inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1, 2)),),
 ...     outputs=(TensorSpec(name="y", datatype="INT64", shape=(-1,)),), feature_names=("a", "b"))
@@ -28,7 +28,7 @@ both, so a spool left by the previous release ships after an upgrade.
 ...     requests = [SimpleNamespace(request=InferRequest(model_name="m", inputs=[], id=f"r{i}"),
 ...                                 variant="none", start=0.0) for i in range(len(rows))]
 ...     total = sum(rows)
-...     return Captured(handle, 0.0, 0.001, requests, rows, [np.zeros((total, 2), np.float32)],
+...     return captured(handle, requests, rows, [np.zeros((total, 2), np.float32)],
 ...                     [np.zeros(total, np.int64)])
 >>> [(b.block.request_ids, b.block.records) for b in pass_blocks([answered([1, 2]), answered([1])],
 ...     worker=0, keys=BlockKeys("k"))]
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 import numpy as np
 
-from inference_server.prediction_log.capture import request_columns
+from inference_server.prediction_log.capture import SHADOW
 from modelyard.prediction_blocks import (
     PredictionBlock,
     decode_block,
@@ -152,19 +152,16 @@ def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
     times: list[float] = []
     variants: list[str] = []
     keys: list[str | None] = []
-    shadows: list[bool] = []
     protocols: list[str] = []
     latencies: list[float] = []
     rows: list[int] = []
     for entry in group:
-        columns = request_columns(entry)
-        ids += columns[0]
-        variants += columns[1]
-        keys += columns[2]
-        shadows += columns[3]
-        protocols += columns[4]
-        latencies += columns[5]
-        times += [entry.wall_time] * len(entry.requests)
+        ids += entry.request_ids
+        variants += entry.variants
+        keys += entry.routing_keys
+        protocols += entry.protocols
+        latencies += entry.latencies_ms
+        times += [entry.wall_time] * len(entry.rows)
         rows += entry.rows
     block = PredictionBlock(
         key=key,
@@ -178,7 +175,7 @@ def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
         times=times,
         variants=variants,
         routing_keys=keys,
-        shadows=shadows,
+        shadows=[variant == SHADOW for variant in variants],
         protocols=protocols,
         latencies_ms=latencies,
         rows=rows,
@@ -199,7 +196,7 @@ def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> li
         if group and (
             layout is None
             or layout != current
-            or requests + len(entry.requests) > MAX_BLOCK_REQUESTS
+            or requests + len(entry.rows) > MAX_BLOCK_REQUESTS
             or rows >= room
         ):
             blocks.append(_block(group, worker, keys.next()))
@@ -212,7 +209,7 @@ def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> li
             current = layout
         group.append(entry)
         rows += sum(entry.rows)
-        requests += len(entry.requests)
+        requests += len(entry.rows)
     if group:
         blocks.append(_block(group, worker, keys.next()))
     return blocks

@@ -49,7 +49,7 @@ def test_a_whole_run_goes_on_once() -> None:
     assert [requests for _, _, requests in observed.calls] == [3]
     assert observed.calls[0][0][0] is inputs[0]
     (entry,) = capture.buffer
-    assert (list(entry.requests), list(entry.rows)) == (jobs, [1, 2, 1])
+    assert (entry.request_ids, list(entry.rows)) == (["r0", "r1", "r2"], [1, 2, 1])
     assert entry.inputs[0] is inputs[0]
     assert entry.outputs[0] is outputs[0]
     assert capture.buffered == 3
@@ -62,7 +62,7 @@ def test_a_sampled_run_logs_only_its_logged_requests_each_with_its_own_rows() ->
     answers(HANDLE, jobs, [1, 2, 1], inputs, outputs)
     assert [requests for _, _, requests in observed.calls] == [3]  # sketches see every answer
     entries = list(capture.buffer)
-    assert [[j.request.id for j in e.requests] for e in entries] == [["r0"], ["r2"]]
+    assert [e.request_ids for e in entries] == [["r0"], ["r2"]]
     np.testing.assert_array_equal(entries[1].inputs[0], jobs[2].arrays[0])
     np.testing.assert_array_equal(entries[1].outputs[0], [20.0])
     assert capture.buffered == 2

@@ -15,7 +15,6 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from inference_server.core.types import InferRequest
 from inference_server.prediction_log.capture import Captured
 from inference_server.prediction_log.records import (
     BlockKeys,
@@ -66,25 +65,17 @@ def _signature(inputs: int, outputs: int, feature_names: tuple[str, ...]) -> Mod
     )
 
 
-class _Job(NamedTuple):
-    """What the log reads of a request's job."""
-
-    request: InferRequest
-    variant: str
-    start: float
-
-
 class _Answered(NamedTuple):
     """One answered request as a test makes it: its columns and its own arrays."""
 
-    job: _Job
+    request_id: str
+    variant: str
+    routing_key: str | None
+    protocol: str
+    latency_ms: float
     inputs: list[np.ndarray]
     rows: int
     outputs: list[np.ndarray]
-
-
-_ANSWERED_AT = 5000.0
-"""The ``perf_counter`` of every run's answer (latencies are ``answered - start``)."""
 
 
 def _answered(
@@ -98,18 +89,9 @@ def _answered(
     latency_ms: float = 0.5,
     rows: int = -1,
 ) -> _Answered:
-    request = InferRequest(
-        model_name="m",
-        inputs=[],
-        id=f"r{i}",
-        protocol=protocol,
-        parameters={} if key is None else {"routing_key": key},
-    )
     if rows < 0:
         rows = inputs[0].shape[0] if inputs[0].ndim else 0
-    return _Answered(
-        _Job(request, variant, _ANSWERED_AT - latency_ms / 1000), inputs, rows, outputs
-    )  # fmt: skip
+    return _Answered(f"r{i}", variant, key, protocol, latency_ms, inputs, rows, outputs)
 
 
 def _run(handle: Any, answers: Sequence[_Answered], wall_time: float = 1.7e9) -> Captured:
@@ -120,8 +102,9 @@ def _run(handle: Any, answers: Sequence[_Answered], wall_time: float = 1.7e9) ->
         inputs = [np.concatenate(t) for t in zip(*(a.inputs for a in answers), strict=True)]
         outputs = [np.concatenate(t) for t in zip(*(a.outputs for a in answers), strict=True)]
     return Captured(
-        handle, wall_time, _ANSWERED_AT, [a.job for a in answers], [a.rows for a in answers],
-        inputs, outputs,
+        handle, wall_time, [a.request_id for a in answers], [a.variant for a in answers],
+        [a.routing_key for a in answers], [a.protocol for a in answers],
+        [a.latency_ms for a in answers], [a.rows for a in answers], inputs, outputs,
     )  # fmt: skip
 
 
@@ -147,14 +130,11 @@ def _alone(handle: Any, wall_time: float, answer: _Answered, worker: int) -> lis
     )
     outputs = row_values([s.name for s in signature.outputs], answer.outputs, rows)
     created_at = dt.datetime.fromtimestamp(wall_time, dt.UTC)
-    job = answer.job
-    key = job.request.parameters.get("routing_key")
     return [
         (
-            job.request.id, row, created_at, handle.name, handle.version, job.variant,
-            None if key is None else str(key), job.variant == "shadow", job.request.protocol,
-            (_ANSWERED_AT - job.start) * 1000.0, _encoder.encode(inputs[row]).decode(),
-            _encoder.encode(outputs[row]).decode(), worker,
+            answer.request_id, row, created_at, handle.name, handle.version, answer.variant,
+            answer.routing_key, answer.variant == "shadow", answer.protocol, answer.latency_ms,
+            _encoder.encode(inputs[row]).decode(), _encoder.encode(outputs[row]).decode(), worker,
         )
         for row in range(rows)
     ]  # fmt: skip
