@@ -1,11 +1,13 @@
 """Cost of the prediction log's request-path hook, and of the spooler's encoding per row.
 
-``python -m benchmarks.prediction_log_hook [--requests N] [--rounds R]`` times what
-:class:`~inference_server.service.InferenceService` adds to one answered request with
-the log on (``Capture.check_room``, ``request_id``, ``sampled``, ``record``), and separately
-what the spooler thread spends per row (``pass_blocks`` and the spool encoding, in passes
-of 1,024 requests), on a one-row, four-feature classifier answer. Not a test: numbers depend
-on the machine; report them with its load.
+``python -m benchmarks.prediction_log_hook [--requests N] [--run-size K] [--rounds R]``
+times what the server adds to one answered request with the log on (per request
+``Capture.check_room``, ``admit``, ``sampled``; per session run of ``K`` requests one
+``record``, as the batcher's tap calls it), and separately what the spooler thread spends per
+row (``pass_blocks`` and the spool encoding, in passes of 1,024 requests), on one-row,
+four-feature classifier requests. ``K`` is 64 by default (a full batch, what a saturated
+server runs) and 1 for an idle one. Not a test: numbers depend on the machine; report them
+with its load.
 """
 
 from __future__ import annotations
@@ -41,41 +43,58 @@ class _Version:
     )
 
 
-def measure(requests: int) -> tuple[float, float]:
-    """(hook µs per request, encoding µs per row) over ``requests`` calls."""
+class _Job:
+    """What the log reads of a request's job."""
+
+    __slots__ = ("request", "start", "variant")
+
+    def __init__(self, request: InferRequest) -> None:
+        self.request = request
+        self.variant = "none"
+        self.start = time.perf_counter()
+
+
+def measure(requests: int, run_size: int) -> tuple[float, float]:
+    """(hook µs per request, encoding µs per row) over ``requests`` requests."""
     capture = Capture(PredictionLogSettings(enabled=True, buffer_capacity=10**8))
     handle: Any = _Version()
-    arrays = ([np.ones((1, 4), np.float32)], 1, [np.zeros(1, np.int64), np.ones((1, 2), "f4")])
-    request = InferRequest(model_name="clf", inputs=[])
+    inputs = [np.ones((run_size, 4), np.float32)]
+    outputs = [np.zeros(run_size, np.int64), np.ones((run_size, 2), "f4")]
+    rows = [1] * run_size
+    runs = [
+        [_Job(InferRequest(model_name="clf", inputs=[])) for _ in range(run_size)]
+        for _ in range(requests // run_size)
+    ]  # NOTE: made before the clock starts: the server has its requests and jobs anyway
     start = time.perf_counter()
-    for _ in range(requests):
-        capture.check_room()
-        request.id = ""
-        request.id = capture.admit(request)
-        if capture.sampled(handle):
-            capture.record(request, handle, "none", 0.001, arrays)
+    for run in runs:
+        jobs = []
+        for job in run:
+            capture.check_room()
+            job.request.id = capture.admit(job.request)
+            if capture.sampled(handle):
+                jobs.append(job)
+        capture.record(handle, jobs, rows, inputs, outputs)
     hook = (time.perf_counter() - start) / requests * 1e6
     start = time.perf_counter()
-    rows = 0
+    done = 0
     keys = BlockKeys()
-    buffer = capture.buffer
-    while buffer:
-        chunk = [buffer.popleft() for _ in range(min(1024, len(buffer)))]
-        blocks = pass_blocks(chunk, 0, keys)
+    while capture.buffer:
+        blocks = pass_blocks(capture.take(1024), 0, keys)
         spool_data(blocks)
-        rows += sum(b.records for b in blocks)
-    return hook, (time.perf_counter() - start) / rows * 1e6
+        done += sum(b.records for b in blocks)
+    return hook, (time.perf_counter() - start) / done * 1e6
 
 
 def main() -> None:
     """Print the figures of each round with the machine's load."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--run-size", type=int, default=64)
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     print(f"load average before: {os.getloadavg()}")
     for round_ in range(args.rounds):
-        hook, encode = measure(args.requests)
+        hook, encode = measure(args.requests, args.run_size)
         print(f"round {round_}: hook {hook:.2f} µs/request, spool encoding {encode:.2f} µs/row")
     print(f"load average after: {os.getloadavg()}")
 

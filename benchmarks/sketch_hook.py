@@ -19,6 +19,10 @@ In-process, no server. Two measurements:
   thread: the flush runs in a worker thread) for the flushes; a read of every window
   (the admin call) is timed apart. Inputs cycle through 1,024 pre-built requests.
 
+The server calls :meth:`SketchBook.observe` once per session run with the run's rows
+(:mod:`inference_server.answers`), not once per request: ``--rows 64`` gives what one
+full-batch run costs (divide by its requests for the cost per request).
+
 Usage: ``python -m benchmarks.sketch_hook [--requests N] [--rows R] [--features F]`` and
 ``python -m benchmarks.sketch_hook --stream [--rate 10000] [--features 32] [--seconds 20]``.
 Results go to stdout; record them with the machine load (``uptime``) in RESULTS.md.

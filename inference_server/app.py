@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Protocol
 from inference_server.admin.channel import ChannelFanout
 from inference_server.admin.fanout import LocalFanout
 from inference_server.admin.service import AdminService, register_builtin_ops
+from inference_server.answers import Answers
 from inference_server.auth import BearerAuth
 from inference_server.drift.book import SketchBook
 from inference_server.grpc.server import start_grpc_server
@@ -102,15 +103,6 @@ class InferenceServer:
         self._mode = server.effective_control_mode
         self._repository = Path(server.model_repository)
         self.hooks = PrometheusHooks()
-        self.manager = ModelManager(
-            self._repository,
-            self.hooks,
-            intra_op_num_threads=server.intra_op_threads,
-            default_batching=server.default_batching,
-        )
-        self.watcher = RepositoryWatcher(
-            self.manager, mode=self._mode, poll_interval_s=server.poll_interval_s
-        )
         self.sketches = SketchBook(server)
         self.hooks.registry.register(self.sketches)
         self.log_writer: PredictionLogWriter | None = None
@@ -122,12 +114,24 @@ class InferenceServer:
                 schema=log_schema,
             )
             self.hooks.registry.register(self.log_writer)
+        capture = None if self.log_writer is None else self.log_writer.capture
+        observe = self.sketches.observe if self.sketches.enabled else None
+        self.manager = ModelManager(
+            self._repository,
+            self.hooks,
+            intra_op_num_threads=server.intra_op_threads,
+            default_batching=server.default_batching,
+            answers=Answers(observe, capture) if observe or capture else None,
+        )
+        self.watcher = RepositoryWatcher(
+            self.manager, mode=self._mode, poll_interval_s=server.poll_interval_s
+        )
         self.service = InferenceService(
             self.manager,
             self.watcher,
             self.hooks,
             sketches=self.sketches,
-            log=None if self.log_writer is None else self.log_writer.capture,
+            log=capture,
         )
         self.auth = BearerAuth(server.admin_token, server.inference_token)
         # One of N workers talks to its supervisor; a lone process is the whole server.

@@ -85,6 +85,13 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   gets the error; a cancelled waiter is skipped. No request ever hangs: ``close()`` drains.
 * The hot path takes no locks (everything runs on the event loop) and merges with one
   ``np.concatenate`` per input; split returns views, never copies.
+* Tap (issue 16): each request may carry an opaque ``tag``; with a ``tap`` set, every session
+  run hands the tap the tags and row counts of the requests it answered, with the run's whole
+  input and output arrays, once per run and before any waiter is resumed. The prediction log
+  and the drift sketches read the answers there (:mod:`inference_server.answers`): one entry
+  per run instead of one per request. A request cancelled while its run was on the session
+  thread is left out (the tap then gets each remaining request alone, its own arrays and
+  output rows).
 """
 
 from __future__ import annotations
@@ -106,6 +113,8 @@ if TYPE_CHECKING:
     SyncRunFn = Callable[[list[np.ndarray]], list[np.ndarray]]
     BatchObserver = Callable[[int, Sequence[int], int], None]
     """Called per batch with (rows, each request's queue wait in ns, compute ns)."""
+    BatchTap = Callable[[list[object], list[int], list[np.ndarray], list[np.ndarray]], None]
+    """Called per session run with the answered requests' (tags, rows, inputs, outputs)."""
 
 
 NO_WAIT = (0,)
@@ -164,14 +173,19 @@ def _resolve(future: asyncio.Future[None]) -> None:
 
 
 class _Pending:
-    __slots__ = ("arrays", "enqueued", "future", "rows")
+    __slots__ = ("arrays", "enqueued", "future", "rows", "tag")
 
     def __init__(
-        self, arrays: list[np.ndarray], rows: int, future: asyncio.Future[list[np.ndarray]]
+        self,
+        arrays: list[np.ndarray],
+        rows: int,
+        future: asyncio.Future[list[np.ndarray]],
+        tag: object,
     ) -> None:
         self.arrays = arrays
         self.rows = rows
         self.future = future
+        self.tag = tag
         self.enqueued = time.monotonic_ns()
 
 
@@ -192,8 +206,10 @@ class MicroBatcher:
         inline_max_rows: int = 0,
         adaptive: bool = True,
         saturation: SaturationDetector | None = None,
+        tap: BatchTap | None = None,
     ) -> None:
         self._run = run
+        self._tap = tap
         # None: linger whenever under load (``adaptive`` off, the rule before issue 21)
         self._saturation = (saturation or SaturationDetector()) if adaptive else None
         self._inline = inline
@@ -222,8 +238,10 @@ class MicroBatcher:
         # NOTE: created here, not in __init__, so the task belongs to the running loop.
         self._task = asyncio.get_running_loop().create_task(self._consume())
 
-    async def submit(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
-        """Queue one request's inputs and wait for its own output rows.
+    async def submit(
+        self, arrays: list[np.ndarray], rows: int, tag: object = None
+    ) -> list[np.ndarray]:
+        """Queue one request's inputs and wait for its own output rows (``tag``: the tap's).
 
         Raises:
             ResourceExhausted: the queue is full.
@@ -236,13 +254,13 @@ class MicroBatcher:
         if not (self._dispatching or self._queue) and now >= self._load_until:
             self._count_in(now)
             try:
-                return await self._run_alone(arrays, rows)
+                return await self._run_alone(arrays, rows, tag)
             finally:
                 self._active -= 1
-        return await self.enqueue(arrays, rows)
+        return await self.enqueue(arrays, rows, tag=tag)
 
     def enqueue(
-        self, arrays: list[np.ndarray], rows: int, busy: bool = False
+        self, arrays: list[np.ndarray], rows: int, busy: bool = False, tag: object = None
     ) -> asyncio.Future[list[np.ndarray]]:
         """Queue one request's inputs now; the future gets its own output rows.
 
@@ -264,7 +282,7 @@ class MicroBatcher:
         if busy or self._dispatching or self._queue:
             self._load_until = now + LOAD_HOLD_NS  # this request has to queue: under load
         future: asyncio.Future[list[np.ndarray]] = asyncio.get_running_loop().create_future()
-        item = _Pending(arrays, rows, future)
+        item = _Pending(arrays, rows, future, tag)
         self._queue.append(item)
         self._queued_rows += rows
         self._last_arrival = item.enqueued
@@ -294,7 +312,9 @@ class MicroBatcher:
         if self._active > self._peak:
             self._peak = self._active
 
-    async def _run_alone(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
+    async def _run_alone(
+        self, arrays: list[np.ndarray], rows: int, tag: object
+    ) -> list[np.ndarray]:
         """Idle fast path: run at once, without a trip through the queue and the consumer.
 
         Small enough (``rows <= inline_max_rows``), the run happens right here on the event
@@ -317,6 +337,8 @@ class MicroBatcher:
                 # NOTE: only then has the consumer anything to do; waking it after every idle
                 # run cost a task step and a new future per request at c=1 (issue 21).
                 self._wake()
+        if self._tap is not None:
+            self._tap([tag], [rows], arrays, outputs)
         if self._observer is not None:
             self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
@@ -435,6 +457,8 @@ class MicroBatcher:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
+        if self._tap is not None:
+            _tap_run(self._tap, batch, merged, outputs, parts)
         for item, part in zip(batch, parts, strict=True):
             if not item.future.done():
                 item.future.set_result(part)
@@ -442,3 +466,19 @@ class MicroBatcher:
             end = time.monotonic_ns()
             waits = [start - item.enqueued for item in batch]
             self._observer(rows, waits, end - start)
+
+
+def _tap_run(
+    tap: BatchTap,
+    batch: list[_Pending],
+    merged: list[np.ndarray],
+    outputs: list[np.ndarray],
+    parts: list[list[np.ndarray]],
+) -> None:
+    """Hand a run's answered requests to the tap (see the module docstring)."""
+    if not any(item.future.done() for item in batch):
+        tap([item.tag for item in batch], [item.rows for item in batch], merged, outputs)
+        return
+    for item, part in zip(batch, parts, strict=True):
+        if not item.future.done():
+            tap([item.tag], [item.rows], item.arrays, part)

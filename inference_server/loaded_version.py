@@ -4,9 +4,12 @@ A :class:`LoadedVersion` is what a request resolves to. ``submit`` is bound once
 to either the version's :class:`~inference_server.batcher.MicroBatcher` or a direct session
 run (batching switched off in config.json, or a model without a variable batch dimension), so
 the request path makes no per-request decision about it. ``enqueue`` is the same choice for
-callers that hold a future instead of awaiting (a gRPC stream's requests). Metrics are
-reported through :class:`VersionHooks` (implemented by :mod:`inference_server.metrics`); each
-version gets its own pre-bound :class:`VersionRecorder` so the hot path does no label lookups.
+callers that hold a future instead of awaiting (a gRPC stream's requests). Both take the
+request's ``tag``, which every session run hands to the server's :class:`AnswerTap` with the
+run's arrays (the prediction log and the drift sketches: :mod:`inference_server.answers`).
+Metrics are reported through :class:`VersionHooks` (implemented by
+:mod:`inference_server.metrics`); each version gets its own pre-bound :class:`VersionRecorder`
+so the hot path does no label lookups.
 """
 
 from __future__ import annotations
@@ -56,6 +59,22 @@ class VersionHooks(Protocol):
         """One failed request with its error code."""
 
 
+class AnswerTap(Protocol):
+    """Where every session run's answered requests go, once per run (the server's prediction
+    log and drift sketches: :class:`inference_server.answers.Answers`)."""
+
+    def __call__(
+        self,
+        handle: LoadedVersion,
+        tags: list[object],
+        rows: list[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
+    ) -> None:
+        """``tags`` and ``rows``: the answered requests'; ``inputs``/``outputs``: the run's
+        arrays, the requests' rows concatenated in that order."""
+
+
 class NullRecorder:
     """A recorder that records nothing."""
 
@@ -101,7 +120,13 @@ class LoadedVersion:
     """A ready model version (see the module docstring)."""
 
     def __init__(
-        self, name: str, version: int, model: OnnxModel, config: ModelConfig, hooks: VersionHooks
+        self,
+        name: str,
+        version: int,
+        model: OnnxModel,
+        config: ModelConfig,
+        hooks: VersionHooks,
+        answers: AnswerTap | None = None,
     ) -> None:
         self.name = name
         self.version = version
@@ -121,11 +146,14 @@ class LoadedVersion:
         self.inflight = 0
         self.retired = False
         self._drained = asyncio.Event()
+        self._answers = answers
         batching = config.batching
         batchable = all(s.shape and s.shape[0] == -1 for s in self.signature.inputs)
         self.batcher: MicroBatcher | None = None
-        self.submit: Callable[[list[np.ndarray], int], Awaitable[list[np.ndarray]]]
-        self.enqueue: Callable[[list[np.ndarray], int, bool], asyncio.Future[list[np.ndarray]]]
+        self.submit: Callable[[list[np.ndarray], int, object], Awaitable[list[np.ndarray]]]
+        self.enqueue: Callable[
+            [list[np.ndarray], int, bool, object], asyncio.Future[list[np.ndarray]]
+        ]
         if batching.enabled and batchable:
             self.batcher = MicroBatcher(
                 model.run,
@@ -138,6 +166,7 @@ class LoadedVersion:
                 inline=model.run_sync,
                 inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
                 adaptive=batching.adaptive,
+                tap=None if answers is None else self._tapped,
             )
             self.submit = self.batcher.submit
             self.enqueue = self.batcher.enqueue
@@ -154,6 +183,7 @@ class LoadedVersion:
         hooks: VersionHooks,
         *,
         default_threads: int = 1,
+        answers: AnswerTap | None = None,
     ) -> LoadedVersion:
         """Load and warm a version in a worker thread, then start its batcher.
 
@@ -167,7 +197,7 @@ class LoadedVersion:
         threads = config.intra_op_num_threads or default_threads
         reference = await asyncio.to_thread(read_reference, entry.path.parent)
         model = await asyncio.to_thread(OnnxModel.load, entry.path, intra_op_num_threads=threads)
-        handle = cls(name, entry.version, model, config, hooks)
+        handle = cls(name, entry.version, model, config, hooks, answers)
         handle.reference = reference
         if handle.batcher is not None:
             handle.batcher.start()
@@ -180,16 +210,31 @@ class LoadedVersion:
         )  # fmt: skip
         return handle
 
-    async def _run_direct(self, arrays: list[np.ndarray], rows: int) -> list[np.ndarray]:
+    async def _run_direct(
+        self, arrays: list[np.ndarray], rows: int, tag: object = None
+    ) -> list[np.ndarray]:
         start = time.monotonic_ns()
         outputs = await self.model.run(arrays)
+        if self._answers is not None:
+            self._answers(self, [tag], [rows], arrays, outputs)
         self._on_batch(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
 
     def _start_direct(
-        self, arrays: list[np.ndarray], rows: int, busy: bool = False
+        self, arrays: list[np.ndarray], rows: int, busy: bool = False, tag: object = None
     ) -> asyncio.Future[list[np.ndarray]]:
-        return asyncio.ensure_future(self._run_direct(arrays, rows))
+        return asyncio.ensure_future(self._run_direct(arrays, rows, tag))
+
+    def _tapped(
+        self,
+        tags: list[object],
+        rows: list[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
+    ) -> None:
+        """The batcher's tap: this version's answers go to the server's :class:`AnswerTap`."""
+        if self._answers is not None:
+            self._answers(self, tags, rows, inputs, outputs)
 
     def _on_batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         stats = self.stats

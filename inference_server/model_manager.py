@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
 
-from inference_server.loaded_version import LoadedVersion, VersionHooks
+from inference_server.loaded_version import AnswerTap, LoadedVersion, VersionHooks
 from inference_server.routing import Router
 from modelyard.errors import ModelyardError, NotFound, Unavailable
 from modelyard.model_repository import (
@@ -101,7 +101,9 @@ def _same_serving(old: ModelConfig, new: ModelConfig) -> bool:
 
 
 class ModelManager:
-    """Owns the loaded versions of every model of one repository."""
+    """Owns the loaded versions of every model of one repository (``answers``: where their
+    session runs hand the answered requests, :class:`~inference_server.loaded_version.
+    AnswerTap`)."""
 
     def __init__(
         self,
@@ -110,9 +112,11 @@ class ModelManager:
         *,
         intra_op_num_threads: int = 1,
         default_batching: BatchingConfig | None = None,
+        answers: AnswerTap | None = None,
     ) -> None:
         self.repository = repository
         self._hooks = hooks
+        self._answers = answers
         self._default_batching = default_batching
         self._threads = intra_op_num_threads
         self._slots: dict[str, ModelSlot] = {}
@@ -235,7 +239,12 @@ class ModelManager:
         self._hooks.event(slot.name, entry.version, "load_started")
         try:
             handle = await LoadedVersion.load(
-                slot.name, entry, config, self._hooks, default_threads=self._threads
+                slot.name,
+                entry,
+                config,
+                self._hooks,
+                default_threads=self._threads,
+                answers=self._answers,
             )
         except ModelyardError as exc:
             self._record_failure(slot, entry, str(exc))

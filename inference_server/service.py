@@ -9,9 +9,10 @@ manager swaps versions atomically), count it in flight, check the requested outp
 the inputs (one function for both protocols), submit to the version's batcher (or run the
 session directly), pick the requested outputs. No logging and no locks on this path; metrics
 go to pre-bound per-version recorders. With the prediction log on, the request id is settled
-(the client's, else a fresh one returned in the answer) before shadows are scheduled, and each
-answer is handed to :class:`~inference_server.prediction_log.Capture` (one deque append; the
-rows are encoded on the log's own thread).
+(the client's, else a fresh one returned in the answer) before shadows are scheduled. The
+request's :class:`InferJob` rides with its inputs as the batcher's tag: each session run hands
+its answered jobs, with the run's arrays, to the prediction log and the drift sketches once
+(:mod:`inference_server.answers`), so nothing of either happens here per request.
 
 The path is split in two so that a caller with many requests in flight need not hold a task
 per request: :meth:`InferenceService.start_infer` does everything up to the batch queue
@@ -79,7 +80,7 @@ EXTENSIONS = [
 class InferJob:
     """One request between :meth:`InferenceService.start_infer` and
     :meth:`~InferenceService.finish`: its version (counted in flight), validated inputs and
-    pending outputs."""
+    pending outputs (the batcher's tag for the run that answers it)."""
 
     __slots__ = (
         "arrays",
@@ -103,7 +104,6 @@ class InferJob:
         picks: range | list[int],
         arrays: list[np.ndarray],
         rows: int,
-        outputs: Awaitable[list[np.ndarray]],
     ) -> None:
         self.handle = handle
         self.request = request
@@ -113,7 +113,7 @@ class InferJob:
         self.picks = picks
         self.arrays = arrays
         self.rows = rows
-        self.outputs = outputs
+        self.outputs: Awaitable[list[np.ndarray]]
 
 
 class InferenceService(ModelQueries):
@@ -144,8 +144,6 @@ class InferenceService(ModelQueries):
         self.draining = False
         self._shadow_tasks: set[asyncio.Task[None]] = set()
         self.sketches = sketches
-        # NOTE: decided once; the drift hook only queues the arrays (inference_server.drift).
-        self._observe = sketches.observe if sketches and sketches.enabled else None
 
     async def infer(self, request: InferRequest) -> InferResponse:
         """Run one inference request on the version it resolves (or is routed) to.
@@ -231,17 +229,21 @@ class InferenceService(ModelQueries):
         try:
             picks = self._output_picks(request, handle)
             arrays, rows = validate_inputs(request, handle.signature, handle.limits)
-            outputs: Awaitable[list[np.ndarray]] = (
-                handle.submit(arrays, rows) if submit else handle.enqueue(arrays, rows, busy)
+            job = InferJob(handle, request, start, variant, logged, picks, arrays, rows)
+            job.outputs = (
+                handle.submit(arrays, rows, job)
+                if submit
+                else handle.enqueue(arrays, rows, busy, job)
             )
         except BaseException as exc:
             self._fail(handle, exc, start)
             handle.release()
             raise
-        return InferJob(handle, request, start, variant, logged, picks, arrays, rows, outputs)
+        return job
 
     async def finish(self, job: InferJob) -> InferResponse:
-        """Await a job's outputs and build its answer (statistics, drift, prediction log).
+        """Await a job's outputs and build its answer (statistics; the run already handed it to
+        the drift sketches and the prediction log).
 
         Raises:
             ResourceExhausted, DeadlineExceeded, Unavailable: the batch queue's refusal.
@@ -260,10 +262,6 @@ class InferenceService(ModelQueries):
         stats.success_ns += int(elapsed * 1e9)
         handle.recorder.request(elapsed)
         request = job.request
-        if self._observe is not None:
-            self._observe(handle, job.arrays, outputs)
-        if job.logged and self._log is not None:
-            self._log.record(request, handle, job.variant, elapsed, (job.arrays, job.rows, outputs))
         datatypes = handle.output_datatypes
         names = handle.signature.outputs
         return InferResponse(

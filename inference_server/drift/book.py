@@ -1,9 +1,12 @@
 """Drift sketches of every served version per time window, updated off the request path.
 
-The request path calls :meth:`SketchBook.observe` with the validated input arrays and the
-outputs of an answered request: a window number, a sampling decision and an append to a
-bounded queue (no numpy work, no lock; requests not queued -- sampled out or dropped -- are
-counted per version and window so that ``served`` stays exact). A background task owned by
+Every session run calls :meth:`SketchBook.observe` once with its whole input and output
+arrays and the number of requests it answered (:mod:`inference_server.answers`): a window
+number, a sampling decision and an append to a bounded queue (no numpy work, no lock; one
+queue item per run, not per request; requests not queued -- sampled out or dropped -- are
+counted per version and window so that ``served`` stays exact). Sampling keeps a credit of
+``rate`` per request and queues a whole run when the credit covers its requests, so the share
+of requests sketched is the rate. A background task owned by
 the book drains the queue every ``server.sketch_flush_interval_s``: in a worker thread it
 groups the requests by version and window, concatenates their arrays and folds each group into
 the window's :class:`~inference_server.drift.tally.WindowTally` -- numpy count arrays added in
@@ -61,14 +64,15 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _CHUNK = 1024
-"""Requests folded at a time; the thread yields the GIL between chunks."""
+"""Requests folded at a time (whole runs: a chunk ends after the run that reaches it); the
+thread yields the GIL between chunks."""
 
 
 _Key = tuple[str, str, int]
 """(model, version, window number)."""
 
-_Pending = tuple["LoadedVersion", int, "Sequence[np.ndarray]", "Sequence[np.ndarray]"]
-"""A queued request: its version, window number, input arrays and outputs."""
+_Pending = tuple["LoadedVersion", int, "Sequence[np.ndarray]", "Sequence[np.ndarray]", int]
+"""A queued run: its version, window number, input arrays, outputs and requests answered."""
 
 
 class SketchBook:
@@ -88,6 +92,7 @@ class SketchBook:
         self._rate = self.settings.sketch_sample_rate
         self._capacity = self.settings.sketch_queue_size
         self._queue: collections.deque[_Pending] = collections.deque()
+        self._queued_requests = 0
         self._unqueued: collections.Counter[tuple[LoadedVersion, int]] = collections.Counter()
         self._credit = 0.0
         self._live: dict[_Key, WindowTally] = {}
@@ -104,21 +109,27 @@ class SketchBook:
         return self.settings.sketches
 
     def observe(
-        self, handle: LoadedVersion, arrays: Sequence[np.ndarray], outputs: Sequence[np.ndarray]
+        self,
+        handle: LoadedVersion,
+        arrays: Sequence[np.ndarray],
+        outputs: Sequence[np.ndarray],
+        requests: int = 1,
     ) -> None:
-        """Queue one answered request for sketching (the request path's only call)."""
+        """Queue one run's answers for sketching: ``arrays``/``outputs`` hold the rows of its
+        ``requests`` answered requests (the only call on the serving path)."""
         window = int(self._clock() // self._window_s)
-        credit = self._credit + self._rate
-        if credit >= 1.0 and len(self._queue) < self._capacity:
-            self._credit = credit - 1.0
-            self.queued += 1
-            self._queue.append((handle, window, arrays, outputs))
-            return
-        if credit >= 1.0:
-            credit -= 1.0
-            self.dropped += 1
+        credit = self._credit + self._rate * requests
+        if credit >= requests:
+            credit -= requests
+            if self._queued_requests + requests <= self._capacity:
+                self._credit = credit
+                self.queued += requests
+                self._queued_requests += requests
+                self._queue.append((handle, window, arrays, outputs, requests))
+                return
+            self.dropped += requests
         self._credit = credit
-        self._unqueued[handle, window] += 1
+        self._unqueued[handle, window] += requests
 
     def collect(self) -> Iterator[Metric]:
         """Prometheus counters (the server registers the book with its registry)."""
@@ -169,6 +180,7 @@ class SketchBook:
         if not self._queue and not self._unqueued:
             return
         pending, self._queue = self._queue, collections.deque()
+        self._queued_requests = 0
         unqueued, self._unqueued = self._unqueued, collections.Counter()
         # NOTE: taken with the drain: every request observed later is in this window or later
         now = self._clock()
@@ -192,12 +204,17 @@ class SketchBook:
             tally = self._new_tally(key) if late else self._live.get(key)
             if tally is None:
                 tally = self._live[key] = self._new_tally(key)
-            tally.served += served[key] + len(items)
-            for start in range(0, len(items), _CHUNK):
-                if folded:
-                    os.sched_yield()  # NOTE: releases the GIL; see the module docstring
-                self._add(tally, items[start : start + _CHUNK])
-                folded += 1
+            tally.served += served[key] + sum(item[4] for item in items)
+            chunk: list[_Pending] = []
+            requests = 0
+            for item in items:
+                chunk.append(item)
+                requests += item[4]
+                if requests >= _CHUNK:
+                    folded = self._add_chunk(tally, chunk, folded)
+                    chunk, requests = [], 0
+            if chunk:
+                folded = self._add_chunk(tally, chunk, folded)
             if late:
                 self._closed[key] = merge_windows(self._closed[key], tally.sketches())
         self._close_and_forget(now)
@@ -207,6 +224,14 @@ class SketchBook:
         model, version, window = key
         start = dt.datetime.fromtimestamp(window * self._window_s, dt.UTC)
         return WindowTally(model, version, start, start + dt.timedelta(seconds=self._window_s))
+
+    def _add_chunk(self, tally: WindowTally, chunk: list[_Pending], folded: int) -> int:
+        """Fold ``chunk`` (yielding the GIL first unless it is the flush's first); the count
+        of chunks folded so far."""
+        if folded:
+            os.sched_yield()  # NOTE: releases the GIL; see the module docstring
+        self._add(tally, chunk)
+        return folded + 1
 
     def _add(self, tally: WindowTally, items: list[_Pending]) -> None:
         handle = items[0][0]
@@ -222,7 +247,8 @@ class SketchBook:
             profiles.update(profile.features)
             if profile.score is not None:
                 profiles[None] = profile.score
-        tally.add(columns, profiles, self.settings.sketch_max_categories, requests=len(items))
+        requests = sum(item[4] for item in items)
+        tally.add(columns, profiles, self.settings.sketch_max_categories, requests=requests)
 
     def _close_and_forget(self, now: float) -> None:
         current = int(now // self._window_s)
@@ -261,7 +287,7 @@ def _groups(pending: list[_Pending]) -> dict[_Key, list[_Pending]]:
     """The queued requests by (model, version, window), in queue order."""
     if not pending:
         return {}
-    handles, windows, _, _ = zip(*pending, strict=True)
+    handles, windows, _, _, _ = zip(*pending, strict=True)
     first = pending[0]
     if len(set(windows)) == 1 and len(set(map(id, handles))) == 1:  # the usual flush
         return {(first[0].name, first[0].version_str, first[1]): pending}

@@ -1,14 +1,22 @@
-"""The hot-path half of the prediction log: sample, then append one tuple to a deque.
+"""The hot-path half of the prediction log: admit and sample per request, one tuple per run.
 
-Everything on the request path is O(1) and allocation-light: the service calls
-:meth:`Capture.record` with the arrays it already holds (no copy, no JSON, no I/O); the
-spooler thread (:mod:`inference_server.prediction_log.writer`) turns the tuples into records
-every flush interval. ``collections.deque.append`` / ``popleft`` are atomic in CPython, so the
-event loop and the spooler thread share the buffer without a lock.
+Per request the service only admits (the id to log and return) and samples (a flag on its
+job). The answers are handed over once per session run: the batcher's tap
+(:mod:`inference_server.answers`) calls :meth:`Capture.record` with the run's answered
+requests and the run's whole input and output arrays, which the batcher already holds (no
+copy, no JSON, no I/O); it reads the requests' columns (ids, variants, keys, protocols,
+latencies: a few list comprehensions over the run) while they are at hand, so no job outlives
+its answer, and appends one entry for the run. The spooler thread
+(:mod:`inference_server.prediction_log.writer`) makes blocks of the entries every flush
+interval. At saturation a run answers up to ``max_batch_size`` requests.
+``collections.deque.append`` / ``popleft`` are atomic in CPython, so the event loop and the
+spooler thread share the buffer without a lock.
 
-The buffer is bounded by ``buffer_capacity`` requests. When it is full the configured overflow
-policy applies: ``drop`` drops the record (the answer still goes out) and counts it;
-``reject`` makes :meth:`Capture.check_room` refuse new requests with RESOURCE_EXHAUSTED.
+The buffer is bounded by ``buffer_capacity`` requests (counted, not entries: ``buffered`` is
+written by the loop, ``taken`` by the spooler, each by one thread). When it is full the
+configured overflow policy applies: ``drop`` drops the run's records (the answers still go
+out) and counts them; ``reject`` makes :meth:`Capture.check_room` refuse new requests with
+RESOURCE_EXHAUSTED.
 """
 
 from __future__ import annotations
@@ -18,13 +26,15 @@ import os
 import random
 import time
 from collections import deque
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from inference_server.routing import ROUTING_KEY
 from modelyard.enums import ModelVariant
 from modelyard.errors import InvalidArgument, ResourceExhausted
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
     from inference_server.core.types import InferRequest
@@ -40,20 +50,65 @@ MAX_KEY_LENGTH = 256
 """Longest routing key the log stores (the ``routing_key`` column)."""
 
 
-class Captured(NamedTuple):
-    """One answered request on one version, as the hot path hands it over."""
+class Answer(Protocol):
+    """What the log reads of one answered request (the service's job for it)."""
 
-    request_id: str
-    wall_time: float
+    @property
+    def request(self) -> InferRequest:
+        """The request: its ``id`` (admitted), ``parameters`` (routing key), ``protocol``."""
+
+    @property
+    def variant(self) -> str:
+        """The A/B variant that answered (``shadow`` for a shadow answer)."""
+
+    @property
+    def start(self) -> float:
+        """``time.perf_counter()`` when the request arrived."""
+
+
+class Captured(NamedTuple):
+    """The logged answers of one session run on one version, as the tap hands them over:
+    the run's arrays and its requests' columns (read off the jobs while they are at hand, so
+    the jobs are not kept alive until the spooler's pass)."""
+
     handle: LoadedVersion
-    variant: str
-    routing_key: str | None
-    shadow: bool
-    protocol: str
-    latency_ms: float
+    wall_time: float
+    """``time.time()`` when the run answered (every request's ``created_at``)."""
+    request_ids: list[str]
+    variants: list[str]
+    routing_keys: list[str | None]
+    protocols: list[str]
+    latencies_ms: list[float]
+    rows: Sequence[int]
+    """Each request's rows (0: its tensors have no batch dimension). More than one request:
+    every one has at least one row and every tensor the batch dimension."""
     inputs: list[np.ndarray]
-    rows: int
+    """The run's inputs: the requests' rows concatenated in order (one request: its own)."""
     outputs: list[np.ndarray]
+
+
+def captured(
+    handle: LoadedVersion,
+    requests: Sequence[Answer],
+    rows: Sequence[int],
+    inputs: list[np.ndarray],
+    outputs: list[np.ndarray],
+) -> Captured:
+    """The entry of one run answered now (``requests``: its jobs, in row order)."""
+    answered = time.perf_counter()
+    keys = [r.request.parameters.get(ROUTING_KEY) for r in requests]
+    return Captured(
+        handle,
+        time.time(),
+        [r.request.id for r in requests],
+        [r.variant for r in requests],
+        [None if k is None else str(k) for k in keys],
+        [r.request.protocol for r in requests],
+        [(answered - r.start) * 1000.0 for r in requests],
+        rows,
+        inputs,
+        outputs,
+    )
 
 
 class Capture:
@@ -74,6 +129,8 @@ class Capture:
         self._ids = itertools.count()
         self.buffered = 0
         """Requests appended to the buffer (loop thread only)."""
+        self.taken = 0
+        """Requests the spooler took off the buffer (spooler thread only)."""
         self.dropped = 0
         """Requests whose records were dropped because the buffer was full."""
 
@@ -106,7 +163,7 @@ class Capture:
         Raises:
             ResourceExhausted: the buffer is full and the overflow policy is ``reject``.
         """
-        if self._reject and len(self.buffer) >= self._capacity:
+        if self._reject and self.buffered - self.taken >= self._capacity:
             raise ResourceExhausted(
                 "the prediction log's buffer is full (database or disk too slow); retry"
             )
@@ -127,34 +184,31 @@ class Capture:
 
     def record(
         self,
-        request: InferRequest,
         handle: LoadedVersion,
-        variant: str,
-        seconds: float,
-        arrays: tuple[list[np.ndarray], int, list[np.ndarray]],
+        requests: Sequence[Answer],
+        rows: Sequence[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
     ) -> None:
-        """Buffer one answered request (``arrays``: inputs, rows, outputs), or count a drop."""
-        if len(self.buffer) >= self._capacity:
-            self.dropped += 1
+        """Buffer the answers of one run (see :class:`Captured`), or count them dropped."""
+        count = len(requests)
+        if self.buffered - self.taken + count > self._capacity:
+            self.dropped += count
             return
-        inputs, rows, outputs = arrays
-        key = request.parameters.get(ROUTING_KEY)
-        self.buffer.append(
-            Captured(
-                request.id,
-                time.time(),
-                handle,
-                variant,
-                None if key is None else str(key),
-                variant == SHADOW,
-                request.protocol,
-                seconds * 1000.0,
-                inputs,
-                rows,
-                outputs,
-            )
-        )
-        self.buffered += 1
+        self.buffer.append(captured(handle, requests, rows, inputs, outputs))
+        self.buffered += count
+
+    def take(self, limit: int) -> list[Captured]:
+        """Up to about ``limit`` requests' entries off the buffer, oldest first (spooler)."""
+        buffer = self.buffer
+        entries: list[Captured] = []
+        taken = 0
+        while buffer and taken < limit:
+            entry = buffer.popleft()
+            entries.append(entry)
+            taken += len(entry.rows)
+        self.taken += taken
+        return entries
 
 
-__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Capture", "Captured"]
+__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Answer", "Capture", "Captured", "captured"]

@@ -1,12 +1,14 @@
-"""Captured requests -> prediction blocks (-> spool lines), and spool lines -> what to ship.
+"""Captured runs -> prediction blocks (-> spool lines), and spool lines -> what to ship.
 
 Runs on the spooler / shipper threads, never on the event loop. The spooler turns a pass of
-answered requests into :class:`~modelyard.prediction_blocks.PredictionBlock`s
-(:func:`pass_blocks`): consecutive requests on one version whose tensors have the same dtypes
-and row shapes (each with the batch dimension) share one block, their tensors concatenated
-and kept as raw bytes; any other request is a block of its own, its tensors as they were. No
-per-row work happens here: the records (one ``prediction_log`` row per scored row) are made
-when the control plane unpacks the blocks (:func:`modelyard.prediction_blocks.block_rows`).
+answered session runs (:class:`~inference_server.prediction_log.capture.Captured`: a run's
+requests with its whole arrays) into :class:`~modelyard.prediction_blocks.PredictionBlock`s
+(:func:`pass_blocks`): consecutive runs on one version whose tensors have the same dtypes and
+row shapes (each with the batch dimension) share one block, their tensors concatenated (one
+concatenation per run, not per request) and kept as raw bytes; any other run is a block of
+its own, its tensors as they were. No per-row work happens here: the records (one
+``prediction_log`` row per scored row) are made when the control plane unpacks the blocks
+(:func:`modelyard.prediction_blocks.block_rows`).
 
 A spool line is either a block (a JSON object: :func:`~modelyard.prediction_blocks.
 encode_block`, starting with ``{``) or, in spools written before blocks, one record (a JSON
@@ -16,18 +18,21 @@ both, so a spool left by the previous release ships after an upgrade.
 
 >>> import numpy as np
 >>> from types import SimpleNamespace
->>> from inference_server.prediction_log.capture import Captured
+>>> from inference_server.core.types import InferRequest
+>>> from inference_server.prediction_log.capture import captured
 >>> from modelyard.models import ModelSignature, TensorSpec
 >>> signature = ModelSignature(inputs=(TensorSpec(name="x", datatype="FP32", shape=(-1, 2)),),
 ...     outputs=(TensorSpec(name="y", datatype="INT64", shape=(-1,)),), feature_names=("a", "b"))
 >>> handle = SimpleNamespace(name="m", version=3, signature=signature)
->>> def answered(i, rows):
-...     x = np.full((rows, 2), i, np.float32)
-...     return Captured(f"r{i}", 0.0, handle, "none", None, False, "http", 1.0, [x], rows,
-...                     [np.zeros(rows, np.int64)])
->>> [(b.block.request_ids, b.block.records) for b in pass_blocks([answered(0, 1), answered(1, 2)],
+>>> def answered(rows):  # one run: a request per entry of rows, rows[i] rows each
+...     requests = [SimpleNamespace(request=InferRequest(model_name="m", inputs=[], id=f"r{i}"),
+...                                 variant="none", start=0.0) for i in range(len(rows))]
+...     total = sum(rows)
+...     return captured(handle, requests, rows, [np.zeros((total, 2), np.float32)],
+...                     [np.zeros(total, np.int64)])
+>>> [(b.block.request_ids, b.block.records) for b in pass_blocks([answered([1, 2]), answered([1])],
 ...     worker=0, keys=BlockKeys("k"))]
-[(['r0', 'r1'], 3)]
+[(['r0', 'r1', 'r0'], 4)]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 import numpy as np
 
+from inference_server.prediction_log.capture import SHADOW
 from modelyard.prediction_blocks import (
     PredictionBlock,
     decode_block,
@@ -52,7 +58,8 @@ if TYPE_CHECKING:
     from inference_server.prediction_log.capture import Captured
 
 MAX_BLOCK_REQUESTS = 4096
-"""Most requests in one block."""
+"""A block takes no further run that would take it past this many requests (a single larger
+run is a block of its own)."""
 
 MAX_BLOCK_BYTES = 512 * 1024
 """A block takes no further request once its tensors hold this many bytes (so a spool line
@@ -110,9 +117,9 @@ class BlockKeys:
 
 
 def _layout(entry: Captured) -> tuple[object, ...] | None:
-    """What must match for requests to share a block (None: a block of its own): the
-    version, and each tensor's dtype and row shape, every tensor having the batch dimension."""
-    rows = entry.rows
+    """What must match for runs to share a block (None: a block of its own): the version,
+    and each tensor's dtype and row shape, every tensor having the batch dimension."""
+    rows = entry.rows[0] if len(entry.rows) == 1 else sum(entry.rows)
     if rows < 1:
         return None
     layout: list[object] = [entry.handle]
@@ -129,22 +136,33 @@ def _layout(entry: Captured) -> tuple[object, ...] | None:
 def _row_bytes(entry: Captured) -> int:
     """Bytes of one row of ``entry``'s tensors (all have the batch dimension)."""
     total = sum(a.nbytes for a in entry.inputs) + sum(a.nbytes for a in entry.outputs)
-    return max(total // entry.rows, 1)
+    return max(total // sum(entry.rows), 1)
 
 
 def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
-    """The block of ``group`` (one request, or requests with one layout)."""
+    """The block of ``group`` (one run, or runs with one layout)."""
     handle = group[0].handle
     signature = handle.signature
-    # NOTE: one C-level transpose of the tuples instead of a comprehension per column
-    ids, times, _, variants, keys, shadows, protocols, latencies, ins, rows, outs = zip(
-        *group, strict=True
-    )
     if len(group) == 1:
-        inputs, outputs = ins[0], outs[0]
+        inputs, outputs = group[0].inputs, group[0].outputs
     else:
-        inputs = [np.concatenate(a) for a in zip(*ins, strict=True)]
-        outputs = [np.concatenate(a) for a in zip(*outs, strict=True)]
+        inputs = [np.concatenate(a) for a in zip(*(e.inputs for e in group), strict=True)]
+        outputs = [np.concatenate(a) for a in zip(*(e.outputs for e in group), strict=True)]
+    ids: list[str] = []
+    times: list[float] = []
+    variants: list[str] = []
+    keys: list[str | None] = []
+    protocols: list[str] = []
+    latencies: list[float] = []
+    rows: list[int] = []
+    for entry in group:
+        ids += entry.request_ids
+        variants += entry.variants
+        keys += entry.routing_keys
+        protocols += entry.protocols
+        latencies += entry.latencies_ms
+        times += [entry.wall_time] * len(entry.rows)
+        rows += entry.rows
     block = PredictionBlock(
         key=key,
         model=handle.name,
@@ -153,14 +171,14 @@ def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
         input_names=[s.name for s in signature.inputs],
         feature_names=list(signature.feature_names),
         output_names=[s.name for s in signature.outputs],
-        request_ids=list(ids),
-        times=list(times),
-        variants=list(variants),
-        routing_keys=list(keys),
-        shadows=list(shadows),
-        protocols=list(protocols),
-        latencies_ms=list(latencies),
-        rows=list(rows),
+        request_ids=ids,
+        times=times,
+        variants=variants,
+        routing_keys=keys,
+        shadows=[variant == SHADOW for variant in variants],
+        protocols=protocols,
+        latencies_ms=latencies,
+        rows=rows,
         inputs=[tensor_column(a) for a in inputs],
         outputs=[tensor_column(a) for a in outputs],
     )
@@ -168,15 +186,18 @@ def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
 
 
 def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> list[Shipped]:
-    """The blocks of answered requests, in answer order (see the module docstring)."""
+    """The blocks of answered runs, in answer order (see the module docstring)."""
     blocks: list[Shipped] = []
     group: list[Captured] = []
     current: tuple[object, ...] | None = None
-    rows = room = 0
+    rows = room = requests = 0
     for entry in entries:
         layout = _layout(entry)
         if group and (
-            layout is None or layout != current or len(group) >= MAX_BLOCK_REQUESTS or rows >= room
+            layout is None
+            or layout != current
+            or requests + len(entry.rows) > MAX_BLOCK_REQUESTS
+            or rows >= room
         ):
             blocks.append(_block(group, worker, keys.next()))
             group = []
@@ -184,10 +205,11 @@ def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> li
             blocks.append(_block([entry], worker, keys.next()))
             continue
         if not group:
-            rows, room = 0, MAX_BLOCK_BYTES // _row_bytes(entry)
+            rows, room, requests = 0, MAX_BLOCK_BYTES // _row_bytes(entry), 0
             current = layout
         group.append(entry)
-        rows += entry.rows
+        rows += sum(entry.rows)
+        requests += len(entry.rows)
     if group:
         blocks.append(_block(group, worker, keys.next()))
     return blocks

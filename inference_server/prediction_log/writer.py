@@ -1,10 +1,10 @@
 """The prediction-log writer of one worker: buffer -> spool (thread) -> database (thread).
 
 * The **spooler thread** wakes every ``flush_interval_ms`` (or when asked to flush), drains
-  the buffer the request path fills (:mod:`~inference_server.prediction_log.capture`), turns
-  the answered requests into prediction blocks (:func:`~inference_server.prediction_log.
-  records.pass_blocks`: consecutive requests on one version share a block, their tensors
-  concatenated as raw bytes; no per-row work) and appends them to the spool, one line per
+  the buffer the session runs fill (:mod:`~inference_server.prediction_log.capture`: one
+  entry per run), turns the answered requests into prediction blocks (:func:`~inference_server.
+  prediction_log.records.pass_blocks`: consecutive runs on one version share a block, their
+  tensors concatenated as raw bytes; no per-row work) and appends them to the spool, one line per
   block, in one write. A ``kill -9`` therefore loses at most what was buffered since the last
   write: one flush interval of answers (plus the time that pass takes). Between chunks of
   ``_YIELD_REQUESTS`` requests it lets go of the GIL and the core (``os.sched_yield``): on a
@@ -65,7 +65,6 @@ if TYPE_CHECKING:
 
     from prometheus_client.metrics_core import Metric
 
-    from inference_server.prediction_log.capture import Captured
     from inference_server.prediction_log.records import Shipped
     from inference_server.prediction_log.sinks import Sink
     from modelyard.settings import PredictionLogSettings
@@ -181,10 +180,7 @@ class PredictionLogWriter:
             return  # NOTE: the buffer fills instead, and the overflow policy decides.
         lines: list[Shipped] = []
         while buffer:
-            chunk: list[Captured] = []
-            while buffer and len(chunk) < _YIELD_REQUESTS:
-                chunk.append(buffer.popleft())
-            lines += pass_blocks(chunk, self.worker, self._keys)
+            lines += pass_blocks(self.capture.take(_YIELD_REQUESTS), self.worker, self._keys)
             if buffer:
                 os.sched_yield()  # NOTE: releases the GIL; see the module docstring
         if lines:
@@ -394,7 +390,7 @@ class PredictionLogWriter:
         yield GaugeMetricFamily(
             "modelyard_prediction_log_buffer_requests",
             "Requests waiting in the buffer",
-            value=len(self.capture.buffer),
+            value=self.capture.buffered - self.capture.taken,
         )
         with contextlib.suppress(OSError):
             yield GaugeMetricFamily(

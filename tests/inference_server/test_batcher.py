@@ -45,8 +45,10 @@ class RecordingModel:
         self.delay = delay
         self.fail: Exception | None = None
         self.gate: asyncio.Event | None = None
+        self.entered = asyncio.Event()
 
     async def run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
+        self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.delay:
@@ -337,3 +339,54 @@ async def test_enqueue_refuses_when_closing_or_full() -> None:
     with pytest.raises(Unavailable):
         batcher.enqueue(_rows(1), 1)
     await closing
+
+
+class Tap:
+    """Records what the batcher hands its tap: (tags, rows, inputs, outputs) per call."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[object], list[int], list[np.ndarray], list[np.ndarray]]] = []
+
+    def __call__(
+        self,
+        tags: list[object],
+        rows: list[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
+    ) -> None:
+        self.calls.append((tags, rows, inputs, outputs))
+
+
+async def test_a_run_is_tapped_once_with_its_tags_and_whole_arrays() -> None:
+    model, tap = RecordingModel(), Tap()
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, tap=tap)
+    batcher.start()
+    futures = [batcher.enqueue(_rows(i + 1, 10.0 * i), i + 1, tag=f"t{i}") for i in range(3)]
+    await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
+    assert await batcher.submit(_rows(1), 1, tag="alone")  # idle: the fast path, tapped too
+    assert [(tags, rows) for tags, rows, _, _ in tap.calls] == [
+        (["t0", "t1", "t2"], [1, 2, 3]),
+        (["alone"], [1]),
+    ]
+    _, _, inputs, outputs = tap.calls[0]
+    merged = np.concatenate([_rows(i + 1, 10.0 * i)[0] for i in range(3)])
+    np.testing.assert_array_equal(inputs[0], merged)
+    np.testing.assert_array_equal(outputs[0], merged + 1)
+    await batcher.close()
+
+
+async def test_a_request_given_up_during_its_run_is_not_tapped() -> None:
+    model, tap = RecordingModel(), Tap()
+    model.gate = asyncio.Event()
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, tap=tap)
+    batcher.start()
+    futures = [batcher.enqueue(_rows(1, 10.0 * i), 1, tag=i) for i in range(3)]
+    await asyncio.wait_for(model.entered.wait(), 5.0)  # the run of the three waits on the gate
+    futures[1].cancel()
+    model.gate.set()
+    await asyncio.wait_for(asyncio.gather(futures[0], futures[2]), timeout=5.0)
+    # the others are tapped alone, each with its own arrays and its own output rows
+    assert [(tags, rows) for tags, rows, _, _ in tap.calls] == [([0], [1]), ([2], [1])]
+    np.testing.assert_array_equal(tap.calls[1][2][0], _rows(1, 20.0)[0])
+    np.testing.assert_array_equal(tap.calls[1][3][0], _rows(1, 20.0)[0] + 1)
+    await batcher.close()

@@ -27,13 +27,13 @@ async def test_an_idle_single_row_request_runs_inline_and_a_burst_uses_the_threa
         assert version.batcher is not None
         x = np.ones((1, 4), np.float32)
         for _ in range(5):  # a closed loop of one client: every request finds the model idle
-            await version.submit([x], 1)
+            await version.submit([x], 1, None)
         assert version.model._thread is None  # never handed off
         assert version.stats.execution_count == 5
 
         # 40 requests ready at once: the first yields one loop pass, sees the others queue and
         # hands off; the rest run as batches in the session thread
-        burst = [version.submit([x], 1) for _ in range(40)]
+        burst = [version.submit([x], 1, None) for _ in range(40)]
         answers = await asyncio.gather(*burst)
         assert len(answers) == 40
         assert version.model._thread is not None  # queued requests ran as batches off the loop
@@ -49,7 +49,7 @@ async def test_inline_switched_off_always_hands_off(
     publish("clf", 1)
     version = await _load(repo, ModelConfig(batching=BatchingConfig(inline_max_us=0)))
     try:
-        await version.submit([np.ones((1, 4), np.float32)], 1)
+        await version.submit([np.ones((1, 4), np.float32)], 1, None)
         assert version.model._thread is not None
     finally:
         version.retire()

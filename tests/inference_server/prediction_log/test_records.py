@@ -1,12 +1,13 @@
 """A spooler pass makes prediction blocks; unpacked, they are the records each request gives
-on its own (the per-row path before blocks), byte for byte and in order."""
+on its own (the per-row path before blocks), byte for byte and in order, whether its answer
+was captured alone or as part of a session run with others."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 import numpy as np
@@ -64,11 +65,46 @@ def _signature(inputs: int, outputs: int, feature_names: tuple[str, ...]) -> Mod
     )
 
 
-def _captured(handle: Any, i: int, inputs: list[np.ndarray], outputs: list[np.ndarray]) -> Captured:
-    rows = inputs[0].shape[0] if inputs[0].ndim else 0
+class _Answered(NamedTuple):
+    """One answered request as a test makes it: its columns and its own arrays."""
+
+    request_id: str
+    variant: str
+    routing_key: str | None
+    protocol: str
+    latency_ms: float
+    inputs: list[np.ndarray]
+    rows: int
+    outputs: list[np.ndarray]
+
+
+def _answered(
+    i: int,
+    inputs: list[np.ndarray],
+    outputs: list[np.ndarray],
+    *,
+    variant: str = "none",
+    key: str | None = None,
+    protocol: str = "http",
+    latency_ms: float = 0.5,
+    rows: int = -1,
+) -> _Answered:
+    if rows < 0:
+        rows = inputs[0].shape[0] if inputs[0].ndim else 0
+    return _Answered(f"r{i}", variant, key, protocol, latency_ms, inputs, rows, outputs)
+
+
+def _run(handle: Any, answers: Sequence[_Answered], wall_time: float = 1.7e9) -> Captured:
+    """The entry a session run of ``answers`` hands over (their rows concatenated)."""
+    if len(answers) == 1:
+        inputs, outputs = answers[0].inputs, answers[0].outputs
+    else:
+        inputs = [np.concatenate(t) for t in zip(*(a.inputs for a in answers), strict=True)]
+        outputs = [np.concatenate(t) for t in zip(*(a.outputs for a in answers), strict=True)]
     return Captured(
-        f"r{i}", 1.7e9 + i / 7, handle, "none", f"k{i}", i % 3 == 0, "http", 0.5 + i, inputs,
-        rows, outputs,
+        handle, wall_time, [a.request_id for a in answers], [a.variant for a in answers],
+        [a.routing_key for a in answers], [a.protocol for a in answers],
+        [a.latency_ms for a in answers], [a.rows for a in answers], inputs, outputs,
     )  # fmt: skip
 
 
@@ -85,23 +121,32 @@ def row_values(
     )
 
 
-def _alone(entry: Captured, worker: int) -> list[tuple[Any, ...]]:
+def _alone(handle: Any, wall_time: float, answer: _Answered, worker: int) -> list[tuple[Any, ...]]:
     """The records of one request as the per-row path made them (the reference)."""
-    signature = entry.handle.signature
-    rows = max(entry.rows, 1)
+    signature = handle.signature
+    rows = max(answer.rows, 1)
     inputs = row_values(
-        [s.name for s in signature.inputs], entry.inputs, rows, signature.feature_names
+        [s.name for s in signature.inputs], answer.inputs, rows, signature.feature_names
     )
-    outputs = row_values([s.name for s in signature.outputs], entry.outputs, rows)
-    created_at = dt.datetime.fromtimestamp(entry.wall_time, dt.UTC)
+    outputs = row_values([s.name for s in signature.outputs], answer.outputs, rows)
+    created_at = dt.datetime.fromtimestamp(wall_time, dt.UTC)
     return [
         (
-            entry.request_id, row, created_at, entry.handle.name, entry.handle.version,
-            entry.variant, entry.routing_key, entry.shadow, entry.protocol, entry.latency_ms,
+            answer.request_id, row, created_at, handle.name, handle.version, answer.variant,
+            answer.routing_key, answer.variant == "shadow", answer.protocol, answer.latency_ms,
             _encoder.encode(inputs[row]).decode(), _encoder.encode(outputs[row]).decode(), worker,
         )
         for row in range(rows)
     ]  # fmt: skip
+
+
+def _each_alone(runs: list[tuple[Any, list[_Answered]]], worker: int) -> list[tuple[Any, ...]]:
+    return [
+        row
+        for handle, answers in runs
+        for answer in answers
+        for row in _alone(handle, 1.7e9, answer, worker)
+    ]
 
 
 def _unpacked(entries: list[Captured], worker: int) -> list[tuple[Any, ...]]:
@@ -116,32 +161,29 @@ def test_a_pass_gives_the_records_of_each_request_in_order() -> None:
     other = _Version("t", 2, _TABLE)
     named = _Version("n", 1, _NAMED)
 
-    def tabular(handle: _Version, i: int, rows: int) -> Captured:
+    def tabular(i: int, rows: int) -> _Answered:
         x = rng.standard_normal((rows, 3)).astype(np.float32)
         p = rng.random((rows, 2)).astype(np.float32)
-        return _captured(handle, i, [x], [rng.integers(0, 2, rows), p])
+        return _answered(i, [x], [rng.integers(0, 2, rows), p], key=f"k{i}", latency_ms=0.5 + i)
 
-    entries = [
-        tabular(table, 0, 1),
-        tabular(table, 1, 4),
-        tabular(table, 2, 1),
-        tabular(other, 3, 2),  # another version: a new block
-        _captured(
-            named,
-            4,
-            [rng.standard_normal((2, 2)), np.array([b"x", b"\xff"], dtype=object)],
-            [rng.standard_normal(2)],
-        ),
-        _captured(named, 5, [np.array(2.5), np.array([b"s"], dtype=object)], [np.ones(1)]),
-        tabular(table, 6, 1),
-        tabular(table, 7, 3),
-    ]
+    runs: list[tuple[Any, list[_Answered]]] = [
+        (table, [tabular(0, 1), tabular(1, 4)]),  # one run of two requests
+        (table, [tabular(2, 1)]),
+        (other, [tabular(3, 2)]),  # another version: a new block
+        (named, [_answered(
+            4, [rng.standard_normal((2, 2)), np.array([b"x", b"\xff"], dtype=object)],
+            [rng.standard_normal(2)], variant="shadow",
+        )]),
+        (named, [_answered(5, [np.array(2.5), np.array([b"s"], dtype=object)], [np.ones(1)])]),
+        (table, [tabular(6, 1), tabular(7, 3)]),
+    ]  # fmt: skip
+    entries = [_run(handle, answers) for handle, answers in runs]
     blocks = pass_blocks(entries, 3, BlockKeys("t"))
     assert [b.block.request_ids for b in blocks if b.block] == [
         ["r0", "r1", "r2"], ["r3"], ["r4"], ["r5"], ["r6", "r7"],
     ]  # fmt: skip
     assert len({b.block.key for b in blocks if b.block}) == len(blocks)
-    assert _unpacked(entries, 3) == [row for e in entries for row in _alone(e, 3)]
+    assert _unpacked(entries, 3) == _each_alone(runs, 3)
 
 
 _NUMERIC = ["?", "i1", "<i8", "<u2", "<f2", "<f4", "<f8", ">f8"]
@@ -167,8 +209,10 @@ def _tensor(draw: st.DrawFn, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
 
 
 @st.composite
-def _requests(draw: st.DrawFn) -> list[Captured]:
-    """Requests on a few versions sharing layouts (so they group), some that cannot group."""
+def _runs(draw: st.DrawFn) -> list[tuple[Any, list[_Answered]]]:
+    """Runs on a few versions sharing layouts (so they group), some that cannot group; a run
+    of several requests only where its arrays are their rows (what the server's tap hands on
+    whole, :func:`inference_server.answers.whole`)."""
     n_in = draw(st.integers(1, 2))
     n_out = draw(st.integers(1, 2))
     features = draw(st.integers(1, 3))
@@ -180,42 +224,53 @@ def _requests(draw: st.DrawFn) -> list[Captured]:
     layout = [(draw(kinds), draw(row_shape)) for _ in range(n_in + n_out)]
     if named:
         layout[0] = (draw(st.sampled_from(_NUMERIC)), (features,))
-    entries: list[Captured] = []
-    for i in range(draw(st.integers(1, 8))):
-        rows = draw(st.integers(0, 3))
+
+    def answered(i: int, rows: int, vary: bool) -> _Answered:
         tensors: list[np.ndarray] = []
         for dtype, shape in layout:
             change = draw(st.sampled_from(["same", "same", "same", "dtype", "no batch"]))
-            if change == "dtype":
-                dtype = draw(kinds)
-            full = shape if change == "no batch" else (rows, *shape)
-            tensors.append(draw(_tensor(dtype, full)))
-        entries.append(
-            Captured(
-                f"r{i}",
-                1.7e9 + draw(st.floats(0, 1e6)),
-                draw(st.sampled_from(versions)),
-                draw(st.sampled_from(["none", "canary", "shadow"])),
-                draw(st.none() | st.text(max_size=3)),
-                draw(st.booleans()),
-                draw(st.sampled_from(["http", "grpc"])),
-                draw(st.floats(0, 100)),
-                tensors[:n_in],
-                rows,
-                tensors[n_in:],
+            if not vary or change == "same":
+                tensors.append(draw(_tensor(dtype, (rows, *shape))))
+            elif change == "dtype":
+                tensors.append(draw(_tensor(draw(kinds), (rows, *shape))))
+            else:
+                tensors.append(draw(_tensor(dtype, shape)))
+        return _answered(
+            i, tensors[:n_in], tensors[n_in:], rows=rows,
+            variant=draw(st.sampled_from(["none", "canary", "shadow"])),
+            key=draw(st.none() | st.text(max_size=3)),
+            protocol=draw(st.sampled_from(["http", "grpc"])),
+            latency_ms=draw(st.floats(0, 100)),
+        )  # fmt: skip
+
+    runs: list[tuple[Any, list[_Answered]]] = []
+    i = 0
+    for _ in range(draw(st.integers(1, 6))):
+        handle = draw(st.sampled_from(versions))
+        size = draw(st.integers(1, 3))
+        if size == 1:  # alone: any rows (0 too), any dtype, tensors without the batch dimension
+            runs.append((handle, [answered(i, draw(st.integers(0, 3)), vary=True)]))
+        else:  # a run of several: the version's layout, at least one row each
+            runs.append(
+                (
+                    handle,
+                    [answered(i + k, draw(st.integers(1, 3)), vary=False) for k in range(size)],
+                )
             )
-        )
-    return entries
+        i += size
+    return runs
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow])
-@given(entries=_requests())
+@given(runs=_runs())
 def test_property_17_blocks_unpack_to_one_record_per_row_as_answered(
-    entries: list[Captured],
+    runs: list[tuple[Any, list[_Answered]]],
 ) -> None:
-    # Any mix of versions, dtypes (bool, int8, uint16, float16, big-endian, BYTES), row
-    # shapes, zero-row requests and tensors without the batch dimension.
-    assert _unpacked(entries, 3) == [row for e in entries for row in _alone(e, 3)]
+    # Any mix of versions, runs of one or several requests, dtypes (bool, int8, uint16,
+    # float16, big-endian, BYTES), row shapes, zero-row requests and tensors without the
+    # batch dimension.
+    entries = [_run(handle, answers) for handle, answers in runs]
+    assert _unpacked(entries, 3) == _each_alone(runs, 3)
 
 
 def test_old_format_spool_lines_still_decode() -> None:
