@@ -26,6 +26,7 @@ from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 from modelyard.enums import ModelVariant
 from modelyard.model_repository import (
+    BatchingConfig,
     ModelConfig,
     Route,
     VersionPolicy,
@@ -59,13 +60,18 @@ class Live:
         self.stub = pbg.GRPCInferenceServiceStub(channel)
 
 
-def _repo(tmp_path: Path, routes: tuple[Route, ...] = ()) -> Path:
-    repo = tmp_path / "repo"
+def _repo(tmp_path: Path, routes: tuple[Route, ...] = (), batching: bool = True) -> Path:
+    repo = tmp_path / ("repo" if batching else "repo-unbatched")
     for version in (1, 2, 3):
         publish_version(repo, "clf", version, {"model.onnx": classifier_bytes(version)})
     write_model_config(
         repo / "clf",
-        ModelConfig(version_policy=VersionPolicy(kind="all"), default_version=2, routes=routes),
+        ModelConfig(
+            version_policy=VersionPolicy(kind="all"),
+            default_version=2,
+            routes=routes,
+            batching=BatchingConfig(enabled=batching),
+        ),
     )
     return repo
 
@@ -74,9 +80,11 @@ def _repo(tmp_path: Path, routes: tuple[Route, ...] = ()) -> Path:
 def live_factory(sync_database: SyncDatabase, tmp_path: Path) -> Iterator[Any]:
     started: list[tuple[Any, ...]] = []
 
-    def start(routes: tuple[Route, ...] = ()) -> Live:
-        repo = _repo(tmp_path, routes)
-        log = log_settings(sync_database.database, tmp_path / "spool")
+    def start(routes: tuple[Route, ...] = (), batching: bool = True) -> Live:
+        repo = _repo(tmp_path, routes, batching)
+        log = log_settings(
+            sync_database.database, tmp_path / ("spool" if batching else "spool-unbatched")
+        )
         context = logging_server(repo, log)
         server = sync_database.run(context.__aenter__())
         http = httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}", timeout=30)
@@ -147,8 +155,26 @@ def _by_key(records: list[PredictionRecord]) -> dict[tuple[str, bool], list[Pred
 def test_property_17_every_answered_row_is_logged_exactly_once(
     sync_database: SyncDatabase, live_factory: Any, mix: list[Any], seed: int
 ) -> None:
+    # Concurrent requests on the default batcher: runs of several requests are logged whole.
     live = live_factory() if not hasattr(live_factory, "live") else live_factory.live
     live_factory.live = live
+    _check_every_row_logged_once(sync_database, live, mix, seed)
+
+
+@property_settings
+@given(mix=request_mix, seed=st.integers(0, 2**16))
+def test_property_17_every_row_is_logged_exactly_once_without_batching(
+    sync_database: SyncDatabase, live_factory: Any, mix: list[Any], seed: int
+) -> None:
+    # Batching off: every request is a session run of its own (the direct path's tap).
+    if not hasattr(live_factory, "unbatched"):
+        live_factory.unbatched = live_factory(batching=False)
+    _check_every_row_logged_once(sync_database, live_factory.unbatched, mix, seed)
+
+
+def _check_every_row_logged_once(
+    sync_database: SyncDatabase, live: Live, mix: list[Any], seed: int
+) -> None:
     rng = np.random.default_rng(seed)
 
     async def scenario() -> tuple[list[Sent], list[PredictionRecord]]:
