@@ -10,8 +10,11 @@ tests may put the prediction log in a PostgreSQL schema of their own (``log_sche
 :meth:`InferenceServer.start` loads the repository (every model warmed, as Triton does before
 it opens its endpoints), then opens the gRPC, HTTP and metrics listeners and returns with their
 bound ports (port 0 picks free ports). :meth:`InferenceServer.stop` drains: readiness turns
-false, the listeners stop accepting and give in-flight calls ``drain_timeout_s`` to finish,
-then every model version is closed once its last request is done.
+false and new inference requests are refused (UNAVAILABLE / 503); HTTP, then gRPC, stop
+accepting and give the requests in flight ``drain_timeout_s`` to finish; then every model
+version is closed once its last request is done. gRPC waits for our handlers, not for grpc's
+count of live calls, and cancels what no handler runs (the rule:
+:mod:`inference_server.grpc.server`), so no caller waits for its own deadline.
 
 Admin calls go through :attr:`InferenceServer.admin` (token check + fan-out); a feature with
 its own admin operation registers it on :attr:`InferenceServer.fanout` in ``__init__``

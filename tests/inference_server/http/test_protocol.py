@@ -116,6 +116,46 @@ async def test_close_finishes_in_flight_requests_and_stops_accepting() -> None:
     assert response.headers["connection"] == "close"
 
 
+async def test_requests_arriving_during_the_drain_are_answered_or_refused() -> None:
+    entered, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: HttpRequest) -> HttpResponse:
+        if request.path == b"/slow":
+            entered.set()
+            await release.wait()
+        return HttpResponse(200, b'{"path":"%s"}' % request.path)
+
+    server = await serve(handler, "127.0.0.1", 0, ServerSettings(drain_timeout_s=30))
+    idle_reader, idle_writer = await asyncio.open_connection("127.0.0.1", server.port)
+    idle_writer.write(b"GET /first HTTP/1.1\r\nhost: x\r\n\r\n")
+    await idle_reader.readuntil(b'{"path":"/first"}')  # answered; the connection stays open
+    busy_reader, busy_writer = await asyncio.open_connection("127.0.0.1", server.port)
+    busy_writer.write(b"GET /slow HTTP/1.1\r\nhost: x\r\n\r\n")
+    await entered.wait()
+    closing = asyncio.create_task(server.close())
+    # an idle keep-alive connection closes at once: a request sent on it fails fast
+    assert await asyncio.wait_for(idle_reader.read(), 5) == b""
+    # a request reaching a busy connection now is answered after the one in flight, or the
+    # connection closes after that one's answer (it was already on its way): never left open
+    busy_writer.write(b"GET /after HTTP/1.1\r\nhost: x\r\n\r\n")
+    release.set()
+    first = await asyncio.wait_for(busy_reader.readuntil(b'{"path":"/slow"}'), 5)
+    try:
+        rest = await asyncio.wait_for(busy_reader.read(), 5)
+    except ConnectionResetError:  # /after reached a closed socket: the kernel resets
+        rest = b""
+    await asyncio.wait_for(closing, 5)
+    for writer in (idle_writer, busy_writer):
+        writer.close()
+    assert first.startswith(b"HTTP/1.1 200")
+    if b"connection: close" in first:  # closed before /after arrived: refused
+        assert rest == b""
+    else:  # /after arrived in time: answered, and the connection closes after it
+        assert rest.startswith(b"HTTP/1.1 200")
+        assert rest.endswith(b'{"path":"/after"}')
+        assert b"connection: close" in rest
+
+
 async def test_reuse_port_lets_two_servers_share_a_port() -> None:
     first = await serve(_echo, "127.0.0.1", 0, ServerSettings(), reuse_port=True)
     second = await serve(_echo, "127.0.0.1", first.port, ServerSettings(), reuse_port=True)

@@ -1,0 +1,92 @@
+"""The gRPC calls our handlers are running now, so a drain can wait for exactly those.
+
+grpc's own count of live calls is not that: it also holds calls the C core accepted that no
+handler of ours has started (or ever will: see :mod:`inference_server.grpc.server` for the
+shutdown rule built on this count). :class:`InFlightCalls` wraps each method handler of the
+server's tables (no interceptor: one counter step on entry and one on exit) and tells when
+none is running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeAlias, cast
+
+import grpc
+
+Behaviour: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
+"""A handler's coroutine function: (request or request stream, context) -> response."""
+
+
+class InFlightCalls:
+    """How many of our gRPC handlers are running; :meth:`idle` waits until none is.
+
+    Wrap every handler with :meth:`track` before the server starts. A handler counts from the
+    moment grpc calls it until it returns, raises (an abort included) or is cancelled.
+    """
+
+    def __init__(self) -> None:
+        self._running = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    @property
+    def running(self) -> int:
+        """Handlers running now."""
+        return self._running
+
+    async def idle(self) -> None:
+        """Return once no handler is running (at once if none is)."""
+        await self._idle.wait()
+
+    def _enter(self) -> None:
+        self._running += 1
+        self._idle.clear()
+
+    def _exit(self) -> None:
+        self._running -= 1
+        if not self._running:
+            self._idle.set()
+
+    def track(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
+        """The same handler, counted while it runs.
+
+        Only the shapes this server registers: unary-unary and stream-stream handlers whose
+        behaviour is a coroutine function.
+
+        Raises:
+            TypeError: a handler of another shape.
+        """
+        enter, leave = self._enter, self._exit
+        if not handler.request_streaming and not handler.response_streaming:
+            unary = cast("Behaviour", handler.unary_unary)
+
+            async def counted_unary(request: Any, context: Any) -> Any:
+                enter()
+                try:
+                    return await unary(request, context)
+                finally:
+                    leave()
+
+            return grpc.unary_unary_rpc_method_handler(
+                counted_unary,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        if handler.request_streaming and handler.response_streaming:
+            stream = cast("Behaviour", handler.stream_stream)
+
+            async def counted_stream(requests: Any, context: Any) -> None:
+                enter()
+                try:
+                    await stream(requests, context)
+                finally:
+                    leave()
+
+            return grpc.stream_stream_rpc_method_handler(
+                counted_stream,
+                request_deserializer=handler.request_deserializer,
+                response_serializer=handler.response_serializer,
+            )
+        raise TypeError("only unary-unary and stream-stream handlers are tracked")
