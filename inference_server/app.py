@@ -10,8 +10,9 @@ tests may put the prediction log in a PostgreSQL schema of their own (``log_sche
 :meth:`InferenceServer.start` loads the repository (every model warmed, as Triton does before
 it opens its endpoints), then opens the gRPC, HTTP and metrics listeners and returns with their
 bound ports (port 0 picks free ports). :meth:`InferenceServer.stop` drains: readiness turns
-false and new inference requests are refused (UNAVAILABLE / 503); HTTP, then gRPC, stop
-accepting and give the requests in flight ``drain_timeout_s`` to finish; then every model
+false and new inference requests are refused (UNAVAILABLE / 503); HTTP and gRPC stop
+accepting and drain at once, both within the same ``drain_timeout_s`` (so a SIGTERM ends
+within about that, not twice it); then every model
 version is closed once its last request is done. gRPC waits for our handlers, not for grpc's
 count of live calls, and cancels what no handler runs (the rule:
 :mod:`inference_server.grpc.server`), so no caller waits for its own deadline.
@@ -30,6 +31,7 @@ runs without HTTP and logs so.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import logging
 from pathlib import Path
@@ -236,10 +238,14 @@ class InferenceServer:
         await self.fanout.close()
         await self.watcher.stop()
         grace = self.settings.server.drain_timeout_s
+        # NOTE: both listeners drain at once, so SIGTERM takes at most one drain_timeout_s
+        # (one after the other took up to twice it: longer than Kubernetes' default 30 s grace).
+        closing: list[Awaitable[None]] = []
         if self._http is not None:
-            await self._http.close()
+            closing.append(self._http.close())
         if self._grpc is not None:
-            await self._grpc.close(grace)
+            closing.append(self._grpc.close(grace))
+        await asyncio.gather(*closing)
         await self.sketches.stop()
         await self.manager.close()
         if self.log_writer is not None:
