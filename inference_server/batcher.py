@@ -58,11 +58,14 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   near 1 whatever the batch, so its delay stays at the maximum and the population rule
   (below) still decides; arrival gaps are not the input for the reason above. Target 0.9,
   not 0.8: at 0.8 the controller kept lingering where batching off keeps up alone (2,000
-  req/s: p50 2.5 ms against 0.65 ms off). Measured (``benchmarks.open_loop_batching``, main
-  against this rule, one round each, quiet machine, load 1.1-2.4): gRPC open loop p50 1.7 /
-  2.3 / 2.8 ms at 2,000 / 2,400 / 2,800 req/s against 2.3 / 9.2 / 9.4 ms (p99 noisy in 3 s
-  windows: 16 / 44 / 7.4 ms against 34 / 17 / 16 ms); closed c=8 4,437 against 4,537 req/s,
-  c=64 5,464 against 5,418 (rows per run 12.8 against 13.3).
+  req/s: p50 2.5 ms against 0.65 ms off). Measured (``benchmarks.open_loop_batching``
+  from main's tree and this one, 3 interleaved rounds, server on CPU 0, load 0.9-3.1):
+  gRPC open loop, medians (range) over rounds, this rule against main: 2,000 req/s p50 1.76
+  (1.66-2.25) ms / p99 5.95 (5.83-6.69) against 4.89 (0.67-6.73) / 13.96 (4.93-15.91);
+  2,400 req/s 2.08 / 6.82 (6.52-25.91) against 9.25 / 16.48 (batching off: p99 184-446 ms,
+  behind); 2,800 req/s 2.96 / 13.51 (7.71-25.59) against 9.99 / 16.84 (off
+  answers 2,323-2,499). Closed loop: c=8 4,301 (4,253-4,391) req/s against 4,313
+  (4,297-4,493), c=64 5,318 (4,747-5,389) against 5,149 (5,119-5,808), rows per run alike.
 * Inline runs: an idle request whose rows times the version's single-row cost (measured at
   load, ``OnnxModel.row_cost_ns``) fit in ``inline_max_us`` (default 100 us) runs on the
   event loop itself, skipping the session thread: the hand-off there and back (two thread
