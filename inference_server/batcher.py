@@ -46,6 +46,26 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   "Hot path (issue 21)", ``python -m benchmarks.open_loop_batching``) found core 0 without
   idle time at every point (load 10), so the defaults kept lingering as the old rule does
   (medians per point 0.82-1.74x of batching off, old rule 0.59-1.78x, same run).
+* Queue delay sized by the load (issue 21, open loop): on a saturated core the cap on the
+  oldest request's wait is not ``max_queue_delay_us`` itself but
+  :class:`~inference_server.queue_delay.AdaptiveQueueDelay`: it starts there and, while the
+  batcher lingers, shortens while the core's busy share stays below 0.9 and lengthens while
+  above (integral control on the delay's logarithm; floor 0.1 ms, ceiling the configured
+  delay). Why: lingering pays only by the session runs it saves, and a steady open-loop rate
+  the core keeps up with at small batches gained nothing from the full cap: at 2,356-2,578
+  req/s gRPC (harness run of 14:42) the defaults lingered to the 10 ms cap (p50 9 ms, p99
+  16 ms) while batching off held p99 at 4.4-5.7 ms. A saturated closed loop keeps its share
+  near 1 whatever the batch, so its delay stays at the maximum and the population rule
+  (below) still decides; arrival gaps are not the input for the reason above. Target 0.9,
+  not 0.8: at 0.8 the controller kept lingering where batching off keeps up alone (2,000
+  req/s: p50 2.5 ms against 0.65 ms off). Measured (``benchmarks.open_loop_batching``
+  from main's tree and this one, 3 interleaved rounds, server on CPU 0, load 0.9-3.1):
+  gRPC open loop, medians (range) over rounds, this rule against main: 2,000 req/s p50 1.76
+  (1.66-2.25) ms / p99 5.95 (5.83-6.69) against 4.89 (0.67-6.73) / 13.96 (4.93-15.91);
+  2,400 req/s 2.08 / 6.82 (6.52-25.91) against 9.25 / 16.48 (batching off: p99 184-446 ms,
+  behind); 2,800 req/s 2.96 / 13.51 (7.71-25.59) against 9.99 / 16.84 (off
+  answers 2,323-2,499). Closed loop: c=8 4,301 (4,253-4,391) req/s against 4,313
+  (4,297-4,493), c=64 5,318 (4,747-5,389) against 5,149 (5,119-5,808), rows per run alike.
 * Inline runs: an idle request whose rows times the version's single-row cost (measured at
   load, ``OnnxModel.row_cost_ns``) fit in ``inline_max_us`` (default 100 us) runs on the
   event loop itself, skipping the session thread: the hand-off there and back (two thread
@@ -103,6 +123,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from inference_server.queue_delay import AdaptiveQueueDelay
 from inference_server.saturation import SaturationDetector
 from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
@@ -206,12 +227,14 @@ class MicroBatcher:
         inline_max_rows: int = 0,
         adaptive: bool = True,
         saturation: SaturationDetector | None = None,
+        queue_delay: AdaptiveQueueDelay | None = None,
         tap: BatchTap | None = None,
     ) -> None:
         self._run = run
         self._tap = tap
         # None: linger whenever under load (``adaptive`` off, the rule before issue 21)
         self._saturation = (saturation or SaturationDetector()) if adaptive else None
+        self._queue_delay = queue_delay or AdaptiveQueueDelay(max_queue_delay_us * 1000)
         self._inline = inline
         self._inline_rows = inline_max_rows if inline is not None else 0
         self._max_rows = max_batch_size
@@ -393,17 +416,23 @@ class MicroBatcher:
 
         Not under load, full, closing, holding as many requests as the clients keep in flight
         (the recent peak), or with idle time on the core: now. Under load on a saturated core:
-        until the oldest request has waited ``max_queue_delay`` (or, with ``linger``, arrivals
-        pause that long).
+        until the oldest request has waited the delay the load needs (at most
+        ``max_queue_delay``; :class:`AdaptiveQueueDelay`), or, with ``linger``, arrivals pause
+        that long.
         """
         now = time.monotonic_ns()
         if now >= self._load_until or self._closing:
             return 0
         if self._batch_ready():
             return 0  # full, or every request the clients keep in flight is here
-        if self._saturation is not None and not self._saturation.saturated(now):
+        saturation = self._saturation
+        if saturation is None:
+            delay = self._delay_ns
+        elif saturation.saturated(now):
+            delay = self._queue_delay.cap_ns(now, saturation.share)  # as long as the load needs
+        else:
             return 0  # the core has idle time: waiting would add latency and save nothing
-        oldest_deadline = self._queue[0].enqueued + self._delay_ns
+        oldest_deadline = self._queue[0].enqueued + delay
         if self._linger_ns_setting:
             oldest_deadline = min(oldest_deadline, self._last_arrival + self._linger_ns_setting)
         return oldest_deadline - now

@@ -11,7 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from inference_server.batcher import MicroBatcher, merge_batch, split_batch
-from inference_server.saturation import SaturationDetector
+from inference_server.queue_delay import FLOOR_NS, TARGET_SHARE, AdaptiveQueueDelay
+from inference_server.saturation import SATURATED_OFF, SaturationDetector
 from modelyard.errors import DeadlineExceeded, ResourceExhausted, Unavailable
 
 
@@ -176,13 +177,17 @@ HOUR_US = 3_600_000_000
 
 
 async def _two_queued_behind_a_run(
-    saturation: SaturationDetector,
+    saturation: SaturationDetector, queue_delay: AdaptiveQueueDelay | None = None
 ) -> tuple[RecordingModel, MicroBatcher, list[asyncio.Task[list[np.ndarray]]]]:
     """A batcher lingering up to an hour: one request in the session, two queued behind it."""
     model = RecordingModel()
     model.gate = asyncio.Event()
     batcher = MicroBatcher(
-        model.run, max_queue_delay_us=HOUR_US, linger_us=HOUR_US, saturation=saturation
+        model.run,
+        max_queue_delay_us=HOUR_US,
+        linger_us=HOUR_US,
+        saturation=saturation,
+        queue_delay=queue_delay,
     )
     batcher.start()
     running = asyncio.ensure_future(batcher.submit(_rows(1), 1))  # idle: runs at once
@@ -211,6 +216,28 @@ async def test_on_a_saturated_core_a_batch_waits_for_more_rows() -> None:
     assert not any(f.done() for f in queued)
     await batcher.close()  # closing sends what waits
     assert model.batches == [1, 2]
+
+
+def _core_with_headroom() -> SaturationDetector:
+    """A saturated core whose busy share has fallen below the queue delay's target (but not
+    to the detector's off threshold): its busy clock runs at that share of the wall clock."""
+    share = (TARGET_SHARE + SATURATED_OFF) / 2
+    detector = SaturationDetector(
+        busy_clock=lambda: int(time.monotonic_ns() * share), saturated=True
+    )
+    detector.share = share
+    return detector
+
+
+async def test_on_a_saturated_core_with_headroom_the_batch_waits_only_the_adapted_delay() -> None:
+    # the delay was steered down to its floor (the load left headroom): the queued two leave
+    # once the oldest waited that long, not the configured hour
+    queue_delay = AdaptiveQueueDelay(HOUR_US * 1000, initial_ns=FLOOR_NS)
+    model, batcher, queued = await _two_queued_behind_a_run(_core_with_headroom(), queue_delay)
+    outs = await asyncio.wait_for(asyncio.gather(*queued), timeout=30)  # a guard, not a timing
+    assert model.batches == [1, 2]
+    np.testing.assert_array_equal(outs[0][0], _rows(1, 10.0)[0] + 1)
+    await batcher.close()
 
 
 async def test_full_queue_is_refused_at_once_and_then_recovers() -> None:
