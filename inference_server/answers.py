@@ -13,8 +13,8 @@ run on, once:
   arrays as one item (``requests`` = the run's requests, for the sampling credit and the
   exact ``served`` counts).
 * **Prediction log**: :meth:`~inference_server.prediction_log.capture.Capture.record` buffers
-  one entry for the run with its jobs (the request columns are read off them on the spooler
-  thread) when every request of the run is logged (the default: the log samples everything).
+  one entry for the run (it reads the request columns off the jobs there, while they are at
+  hand) when every request of the run is logged (the default: the log samples everything).
 
 A run is handed on whole only when its arrays *are* its requests' rows: one request, or every
 request with at least one row and every output with the batch dimension. Otherwise (a
@@ -103,7 +103,7 @@ class Answers:
         """Hand one run's answered requests on (``tags``: their jobs)."""
         jobs = cast("list[Job]", tags)
         if not whole(rows, outputs):
-            self._alone(handle, jobs, rows, outputs)
+            self._alone(handle, jobs, rows, outputs, observe=True)
             return
         if self._observe is not None:
             self._observe(handle, inputs, outputs, len(jobs))
@@ -114,18 +114,22 @@ class Answers:
         if logged == len(jobs):
             log.record(handle, jobs, rows, inputs, outputs)
         elif logged:
-            parts = split_batch(outputs, rows)
-            for job, size, part in zip(jobs, rows, parts, strict=True):
-                if job.logged:
-                    log.record(handle, [job], [size], job.arrays, part)
+            self._alone(handle, jobs, rows, outputs, observe=False)
 
     def _alone(
-        self, handle: LoadedVersion, jobs: list[Job], rows: list[int], outputs: list[np.ndarray]
+        self,
+        handle: LoadedVersion,
+        jobs: list[Job],
+        rows: list[int],
+        outputs: list[np.ndarray],
+        *,
+        observe: bool,
     ) -> None:
-        """Each request on its own: its inputs, its output rows."""
+        """Each request on its own: its inputs, its output rows (to the sketches too when
+        ``observe``; to the log when it is logged)."""
         parts = split_batch(outputs, rows)
         for job, size, part in zip(jobs, rows, parts, strict=True):
-            if self._observe is not None:
+            if observe and self._observe is not None:
                 self._observe(handle, job.arrays, part, 1)
             if self._log is not None and job.logged:
                 self._log.record(handle, [job], [size], job.arrays, part)

@@ -15,6 +15,7 @@ so the hot path does no label lookups.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING, Protocol
@@ -166,7 +167,7 @@ class LoadedVersion:
                 inline=model.run_sync,
                 inline_max_rows=inline_rows(batching.inline_max_us, model.row_cost_ns),
                 adaptive=batching.adaptive,
-                tap=None if answers is None else self._tapped,
+                tap=None if answers is None else functools.partial(answers, self),
             )
             self.submit = self.batcher.submit
             self.enqueue = self.batcher.enqueue
@@ -224,17 +225,6 @@ class LoadedVersion:
         self, arrays: list[np.ndarray], rows: int, busy: bool = False, tag: object = None
     ) -> asyncio.Future[list[np.ndarray]]:
         return asyncio.ensure_future(self._run_direct(arrays, rows, tag))
-
-    def _tapped(
-        self,
-        tags: list[object],
-        rows: list[int],
-        inputs: list[np.ndarray],
-        outputs: list[np.ndarray],
-    ) -> None:
-        """The batcher's tap: this version's answers go to the server's :class:`AnswerTap`."""
-        if self._answers is not None:
-            self._answers(self, tags, rows, inputs, outputs)
 
     def _on_batch(self, rows: int, queue_waits_ns: Sequence[int], compute_ns: int) -> None:
         stats = self.stats

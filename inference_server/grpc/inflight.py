@@ -49,6 +49,19 @@ class InFlightCalls:
         if not self._running:
             self._idle.set()
 
+    def _counted(self, behaviour: Behaviour) -> Behaviour:
+        """``behaviour``, counted from its call until it returns, raises or is cancelled."""
+        enter, leave = self._enter, self._exit
+
+        async def counted(request: Any, context: Any) -> Any:
+            enter()
+            try:
+                return await behaviour(request, context)
+            finally:
+                leave()
+
+        return counted
+
     def track(self, handler: grpc.RpcMethodHandler[Any, Any]) -> grpc.RpcMethodHandler[Any, Any]:
         """The same handler, counted while it runs.
 
@@ -58,34 +71,15 @@ class InFlightCalls:
         Raises:
             TypeError: a handler of another shape.
         """
-        enter, leave = self._enter, self._exit
         if not handler.request_streaming and not handler.response_streaming:
-            unary = cast("Behaviour", handler.unary_unary)
-
-            async def counted_unary(request: Any, context: Any) -> Any:
-                enter()
-                try:
-                    return await unary(request, context)
-                finally:
-                    leave()
-
             return grpc.unary_unary_rpc_method_handler(
-                counted_unary,
+                self._counted(cast("Behaviour", handler.unary_unary)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
         if handler.request_streaming and handler.response_streaming:
-            stream = cast("Behaviour", handler.stream_stream)
-
-            async def counted_stream(requests: Any, context: Any) -> None:
-                enter()
-                try:
-                    await stream(requests, context)
-                finally:
-                    leave()
-
             return grpc.stream_stream_rpc_method_handler(
-                counted_stream,
+                self._counted(cast("Behaviour", handler.stream_stream)),
                 request_deserializer=handler.request_deserializer,
                 response_serializer=handler.response_serializer,
             )
