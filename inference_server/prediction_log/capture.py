@@ -1,7 +1,8 @@
 """The hot-path half of the prediction log: admit and sample per request, one tuple per run.
 
 Per request the service makes one call, :meth:`Capture.admit`: the overflow check, the id
-to log and return, and the sampling decision (a flag on its job). The answers are handed over once per session run: the batcher's tap
+to log and return, and the sampling decision (a flag on its job). The answers are handed
+over once per session run: the batcher's tap
 (:mod:`inference_server.answers`) calls :meth:`Capture.record` with the run's answered
 requests and the run's whole input and output arrays, which the batcher already holds (no
 copy, no JSON, no I/O); it reads the requests' columns (ids, variants, keys, protocols,
