@@ -1,13 +1,12 @@
 """The hot-path half of the prediction log: admit and sample per request, one tuple per run.
 
 Per request the service makes one call, :meth:`Capture.admit`: the overflow check, the id
-to log and return, and the sampling decision (a flag on its job). The answers are handed
-over once per session run: the batcher's tap
-(:mod:`inference_server.answers`) calls :meth:`Capture.record` with the run's answered
-requests and the run's whole input and output arrays, which the batcher already holds (no
-copy, no JSON, no I/O); it reads the requests' columns (ids, variants, keys, protocols,
-latencies: a few list comprehensions over the run) while they are at hand, so no job outlives
-its answer, and appends one entry for the run. The spooler thread
+to log and return, and the sampling decision (a flag on its job). The answers are handed over
+once per session run: the batcher's tap (:mod:`inference_server.answers`) calls
+:meth:`Capture.record` with the run's answered requests and the run's whole input and output
+arrays, which the batcher already holds (no copy, no JSON, no I/O); it reads the requests'
+columns (ids, variants, keys, protocols, latencies: one loop over the run) while they are at
+hand, so no job outlives its answer, and appends one entry for the run. The spooler thread
 (:mod:`inference_server.prediction_log.writer`) makes blocks of the entries every flush
 interval. At saturation a run answers up to ``max_batch_size`` requests.
 ``collections.deque.append`` / ``popleft`` are atomic in CPython, so the event loop and the
