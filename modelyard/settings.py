@@ -224,11 +224,13 @@ class PredictionLogSettings(_Section, kw_only=True, frozen=True):
     """Records per database batch."""
     ship_interval_ms: Annotated[int, msgspec.Meta(ge=0, le=60_000)] = 200
     """Once caught up, the shipper waits this long before its next database transaction
-    (unless a flush asks, or ``ship_batch`` records wait): fewer, larger transactions. The
-    spool is still fsynced every flush interval; records reach the database this much later."""
+    (unless a flush asks, or ``ship_batch`` records wait): fewer, larger transactions;
+    records reach the database this much later."""
     fsync: bool = True
-    """fsync the spool about once per flush interval (from the shipper thread, so a slow disk
-    never delays answers): a machine crash then loses about two intervals."""
+    """Keep every spooled answer on stable storage within about ``ship_interval_ms`` + one
+    flush interval: in the database (its commits are durable), else the shipper fsyncs the
+    spool (off the answer path, so a slow disk never delays answers). A machine crash then
+    loses about that much; off: whatever the OS had not written."""
     shutdown_timeout_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     """SIGTERM waits this long for the spool to reach the database; the rest stays spooled
     for the next start."""
