@@ -2,7 +2,7 @@
 
 ``python -m benchmarks.prediction_log_hook [--requests N] [--run-size K] [--rounds R]``
 times what the server adds to one answered request with the log on (per request
-``Capture.check_room``, ``admit``, ``sampled``; per session run of ``K`` requests one
+``Capture.admit``; per session run of ``K`` requests one
 ``record``, as the batcher's tap calls it), and separately what the spooler thread spends per
 row (``pass_blocks`` and the spool encoding, in passes of 1,024 requests), on one-row,
 four-feature classifier requests. ``K`` is 64 by default (a full batch, what a saturated
@@ -69,9 +69,7 @@ def measure(requests: int, run_size: int) -> tuple[float, float]:
     for run in runs:
         jobs = []
         for job in run:
-            capture.check_room()
-            job.request.id = capture.admit(job.request)
-            if capture.sampled(handle):
+            if capture.admit(job.request, handle):
                 jobs.append(job)
         capture.record(handle, jobs, rows, inputs, outputs)
     hook = (time.perf_counter() - start) / requests * 1e6

@@ -110,10 +110,13 @@ class Answers:
         log = self._log
         if log is None:
             return
-        logged = sum(1 for job in jobs if job.logged)
-        if logged == len(jobs):
+        for job in jobs:  # NOTE: a plain loop; the usual run has every request logged
+            if not job.logged:
+                break
+        else:
             log.record(handle, jobs, rows, inputs, outputs)
-        elif logged:
+            return
+        if any(job.logged for job in jobs):
             self._alone(handle, jobs, rows, outputs, observe=False)
 
     def _alone(

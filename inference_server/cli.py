@@ -44,6 +44,19 @@ def _default_workers() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
+def settle_heap(threshold: int) -> None:
+    """Tune the garbage collector for serving, once the worker has started.
+
+    Everything allocated so far (modules, protobuf descriptors, sessions) is permanent;
+    freezing it keeps full collections short: c=64 p99 27-34 ms -> 17 ms (probe, 1 core).
+    ``threshold``: allocations between young-generation passes (``server.gc_threshold``;
+    0 keeps Python's 700).
+    """
+    gc.freeze()
+    if threshold:
+        gc.set_threshold(threshold, *gc.get_threshold()[1:])
+
+
 async def _serve(settings: Settings, seat: WorkerSeat | None) -> None:
     from inference_server.app import InferenceServer
 
@@ -53,9 +66,7 @@ async def _serve(settings: Settings, seat: WorkerSeat | None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await server.start()
-    # NOTE: everything allocated so far (modules, protobuf descriptors, sessions) is permanent;
-    # freezing it keeps full collections short: c=64 p99 27-34 ms -> 17 ms (probe, 1 core).
-    gc.freeze()
+    settle_heap(settings.server.gc_threshold)
     ready = {
         "event": "listening",
         "worker": seat.index if seat else 0,

@@ -201,12 +201,10 @@ class InferenceService(ModelQueries):
         logged = False
         if self._log is not None:
             try:
-                self._log.check_room()
-                request.id = self._log.admit(request)
+                logged = self._log.admit(request, routed.handle)
             except ModelyardError as exc:
                 self._fail(routed.handle, exc, start)
                 raise
-            logged = self._log.sampled(routed.handle)
         if routed.shadows:
             self._score_in_shadow(routed.shadows, request, logged)
         variant = VARIANT_NONE if routed.variant is None else routed.variant.value

@@ -9,8 +9,9 @@ Layout of one worker's folder (``<spool_dir>/worker-<k>``)::
 
 The spooler thread appends whole lines (one ``write`` per flush) and publishes the end: from
 then on the lines survive a process kill (they are in the page cache). ``fsync``, when
-configured, is the shipper thread's job (:meth:`Spool.sync`, every pass): a slow disk then
-delays neither the spooler's next pass nor, therefore, the ``kill -9`` bound. The shipper reads
+configured, is the shipper thread's job (:meth:`Spool.sync`, for lines the database has not
+taken within the ship interval: :mod:`~inference_server.prediction_log.writer`): a slow disk
+then delays neither the spooler's next pass nor, therefore, the ``kill -9`` bound. The shipper reads
 complete lines up to the end, ships them, then moves the checkpoint (written aside and renamed,
 so it is never torn). A segment behind the checkpoint that the spooler has left is deleted. A
 process starts a new segment, so a line cut by ``kill -9`` in the middle of a write is never
@@ -66,7 +67,15 @@ class Spool:
         self._file_guard = threading.Lock()
         """Held while the current segment's file is fsynced or replaced."""
         self._synced = 0
+        self._synced_end = (0, 0)
+        """(segment, offset) up to which the segments are fsynced (shipper side)."""
+        self.fsyncs = 0
+        """Calls of :meth:`sync` that fsynced (segments fsynced as they close not counted)."""
         numbers = self.segments()
+        if fsync:  # NOTE: a killed process may have left its last segment unsynced
+            for number in numbers:
+                with (folder / _segment_name(number)).open("rb") as left:
+                    os.fsync(left.fileno())
         self._current = (numbers[-1] + 1) if numbers else 1
         self._file: IO[bytes] = (folder / _segment_name(self._current)).open("ab")
         self._size = 0
@@ -128,7 +137,16 @@ class Spool:
             if end == (self._current, self._synced):
                 return
             os.fsync(self._file.fileno())
+            self.fsyncs += 1
             self._synced = end[1]
+            self._synced_end = end
+
+    def synced_end(self) -> tuple[int, int]:
+        """(segment, offset) up to which lines are fsynced (segments fsynced as they closed
+        count: everything before the current segment when ``fsync`` is on)."""
+        with self._guard:
+            current = self._current
+        return max(self._synced_end, (current, 0)) if self._fsync else (0, 0)
 
     def durable_end(self) -> tuple[int, int]:
         """(segment, offset) up to which lines are complete on disk."""

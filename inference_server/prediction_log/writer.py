@@ -11,14 +11,21 @@
   server pinned to one core, a request that arrives during a large pass then waits behind one
   slice, not behind the 5 ms GIL switch interval.
 * The **shipper thread** runs its own event loop: it fsyncs the spool when configured (off the
-  spooler's path: a slow disk must not stretch the ``kill -9`` window), takes the lines after
-  the spool checkpoint, writes them to the database in batches (one ``prediction_log_block``
-  row per block, idempotent on the block's key; :mod:`~inference_server.prediction_log.sinks`),
-  then moves the checkpoint. The control plane unpacks blocks into one ``prediction_log`` row
-  per scored row (:mod:`modelyard.prediction_blocks`), off this server's core. A failure
-  (database down, table missing) keeps the lines in the spool and retries with backoff
-  (100 ms doubling to 5 s); the spool grows on disk meanwhile (up to ``max_spool_bytes``;
-  beyond it the buffer fills and the overflow policy applies).
+  spooler's path: a slow disk must not stretch the ``kill -9`` window) -- but only lines that
+  are still neither in the database nor fsynced ``ship_interval_ms`` after it first saw them
+  (:meth:`PredictionLogWriter._sync_unshipped`): a line the database took first is durable there
+  (SQLite and PostgreSQL commit durably), so fsyncing its spool copy too only wrote it to the
+  disk twice. Keeping up, the shipper therefore never fsyncs the spool; while the database is
+  down or behind, it fsyncs every ``ship_interval_ms``. Either way an answer is on stable
+  storage about ``ship_interval_ms`` + one flush interval after it was spooled. It takes the
+  lines after the spool checkpoint, writes them to the database in batches (one
+  ``prediction_log_block`` row per block, idempotent on the block's key;
+  :mod:`~inference_server.prediction_log.sinks`), then moves the checkpoint. The control plane
+  unpacks blocks into one ``prediction_log`` row per scored row
+  (:mod:`modelyard.prediction_blocks`), off this server's core. A failure (database down, table
+  missing) keeps the lines in the spool and retries with backoff (100 ms doubling to 5 s); the
+  spool grows on disk meanwhile (up to ``max_spool_bytes``; beyond it the buffer fills and the
+  overflow policy applies).
 * **Shipping from memory.** After its append, the spooler also hands the blocks it just wrote
   (objects and encoded bytes) to the shipper, tagged with the spool positions where their
   lines start and end (a bounded hand-over queue: at most ``2 * ship_batch`` records; when
@@ -130,6 +137,8 @@ class PredictionLogWriter:
         self._handed_cap = 2 * settings.ship_batch
         self._urgent = 0
         """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
+        self._unsafe_since: float | None = None
+        """When the shipper first saw spooled lines neither shipped nor fsynced (None: none)."""
         self._keys = BlockKeys()
         """Keys of the blocks this writer spools (a new random prefix per start)."""
 
@@ -238,9 +247,9 @@ class PredictionLogWriter:
                 # appended its final lines after it, so only an empty read that started after
                 # the spooler ended means everything was shipped.
                 spooler_done = self._stopping.is_set() and not self._spooler_alive()
-                spool.sync()
                 end = spool.durable_end()
                 if not self._ship_due(caught_up_at):
+                    self._sync_unshipped(spool, position, end)
                     self._idle(self.settings.flush_interval_ms / 1000.0)
                     continue
                 lines, after, from_memory = self._next_batch(spool, position, end)
@@ -263,9 +272,28 @@ class PredictionLogWriter:
                 if time.monotonic() + backoff > self._ship_deadline:
                     log.error("prediction log: shutdown with records left in %s", spool.folder)
                     return
+                self._sync_unshipped(spool, position, end)
                 self._idle(backoff)
         finally:
             await sink.close()
+
+    def _sync_unshipped(self, spool: Spool, shipped: Position, end: Position) -> None:
+        """Before the shipper waits: fsync the spool (``fsync`` on) once lines have waited
+        unshipped and unsynced for ``ship_interval_ms``. A shipper that keeps up ships them
+        first (a batch is due ``ship_interval_ms`` after it last caught up, and the due check
+        comes before this one), so only a failing or lagging database leads here with lines
+        that old (see the module docstring)."""
+        if not self.settings.fsync:
+            return
+        if end <= max(shipped, spool.synced_end()):
+            self._unsafe_since = None
+            return
+        now = time.monotonic()
+        if self._unsafe_since is None:
+            self._unsafe_since = now
+        elif now - self._unsafe_since >= self.settings.ship_interval_ms / 1000.0:
+            spool.sync()
+            self._unsafe_since = None
 
     def _idle(self, seconds: float) -> None:
         self._wake_shipper.wait(seconds)
@@ -375,6 +403,11 @@ class PredictionLogWriter:
         """Bytes of spool segments on disk (including shipped lines of the current one)."""
         return self._spool.disk_bytes() if self._spool is not None else 0
 
+    @property
+    def spool_fsyncs(self) -> int:
+        """How often the shipper fsynced the spool (0 while the database keeps up)."""
+        return self._spool.fsyncs if self._spool is not None else 0
+
     def collect(self) -> Iterator[Metric]:
         """Prometheus collector: the log's counters and gauges (read at scrape time)."""
         counters = {
@@ -384,6 +417,10 @@ class PredictionLogWriter:
             "dropped": ("Requests whose records the overflow policy dropped", self.capture.dropped),
             "ship_failures": ("Failed database writes (retried)", self.ship_failures),
             "corrupt": ("Spool lines that could not be decoded (skipped)", self.corrupt),
+            "spool_fsyncs": (
+                "fsyncs of spool lines the database had not taken in time",
+                self.spool_fsyncs,
+            ),
         }
         for name, (text, value) in counters.items():
             yield CounterMetricFamily(f"modelyard_prediction_log_{name}", text, value=value)

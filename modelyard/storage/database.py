@@ -31,6 +31,18 @@ from modelyard.errors import ConfigurationError
 
 _SQLITE_BEGIN = "sqlite_begin"
 
+SQLITE_PAGE_SIZE = 16384
+"""Page size of a SQLite database this process creates (SQLite's default is 4,096).
+
+The prediction log writes large rows (``prediction_log_block.payload``: hundreds of KB, one per
+block) that SQLite stores as overflow-page chains, each page written to the WAL and again to
+the database at a checkpoint; with 16 KB pages the server's shipper thread spent 0.45 us per
+logged request instead of 0.65 (2026-12-04, 22 runs of 64 requests per 50 ms, 294 B of block
+per request, 3 rounds: 0.436/0.459/0.456 against 0.646/0.660/0.648; 64 KB pages 0.50-0.57).
+The control plane's small rows do not notice. SQLite sets the page size only while a file is
+empty, so a database created before this setting keeps 4,096 (``VACUUM`` in rollback-journal
+mode would convert it)."""
+
 
 def to_async_url(url: str) -> URL:
     """Map a user-facing URL to the SQLAlchemy async driver URL.
@@ -143,6 +155,9 @@ def _install_sqlite_transaction_rules(engine: AsyncEngine) -> None:
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
+        # NOTE: takes effect only on a new, empty file (before WAL mode and the first table);
+        # a database created earlier keeps its page size. See SQLITE_PAGE_SIZE.
+        cursor.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=30000")

@@ -7,6 +7,7 @@ import json
 import signal
 import socket
 import subprocess
+import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -97,3 +98,17 @@ async def test_two_workers_share_the_port(repo: Path, publish: Callable[..., Pat
                 assert response.model_version == "1"
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 30) == 0
+
+
+def test_a_started_worker_freezes_its_heap_and_sets_the_young_threshold() -> None:
+    # In a fresh interpreter: the test process's own collector stays as it is.
+    code = (
+        "import gc; from inference_server.cli import settle_heap; "
+        "before = gc.get_threshold(); settle_heap(12345); after = gc.get_threshold(); "
+        "print(after[0], after[1:] == before[1:], gc.get_freeze_count() > 0); "
+        "settle_heap(0); print(gc.get_threshold()[0])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split() == ["12345", "True", "True", "12345"]

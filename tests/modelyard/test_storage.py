@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -10,6 +12,7 @@ import sqlalchemy as sa
 from modelyard.errors import ConfigurationError
 from modelyard.storage import Database, migration_locations, to_async_url, upgrade
 from modelyard.storage.audit import AuditEvent, AuditLog
+from modelyard.storage.database import SQLITE_PAGE_SIZE
 from modelyard.storage.migrations import known_heads
 
 
@@ -98,3 +101,23 @@ async def test_concurrent_writers_serialize(database: Database) -> None:
     await asyncio.gather(*(increment() for _ in range(20)))
     async with database.read() as conn:
         assert (await conn.execute(sa.select(counters.c.n))).scalar_one() == 20
+
+
+async def test_new_sqlite_databases_get_large_pages_and_old_ones_keep_theirs(
+    tmp_path: Path,
+) -> None:
+    """A SQLite file the process creates gets SQLITE_PAGE_SIZE; one created before keeps its
+    page size (SQLite cannot change it in WAL mode) and still works."""
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE t (x INTEGER)")
+    for path, expected in ((tmp_path / "new.db", SQLITE_PAGE_SIZE), (old, 4096)):
+        database = Database(f"sqlite:///{path}")
+        try:
+            await upgrade(database)
+            async with database.engine.connect() as conn:
+                size = (await conn.execute(sa.text("PRAGMA page_size"))).scalar_one()
+                mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar_one()
+        finally:
+            await database.dispose()
+        assert (size, mode) == (expected, "wal")

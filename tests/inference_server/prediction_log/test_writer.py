@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import time
 from pathlib import Path
 
 import httpx
@@ -16,10 +17,12 @@ from inference_server.prediction_log.writer import PredictionLogWriter
 from modelyard.errors import ConfigurationError
 from modelyard.model_repository import LogSampling, ModelConfig, publish_version, write_model_config
 from modelyard.prediction_blocks import pending_blocks
+from modelyard.settings import PredictionLogSettings
 from modelyard.storage import Database
 from tests.inference_server.conftest import classifier_bytes
 from tests.inference_server.prediction_log.conftest import (
     N_FEATURES,
+    LogSetup,
     infer_http,
     log_settings,
     logged,
@@ -259,3 +262,46 @@ async def test_records_shipped_from_memory_or_read_back_are_the_same(
             assert writer.shipped_from_memory < writer.shipped
     records = await logged(database)
     assert [(r.request_id, r.row_index, list(r.inputs.values())) for r in records] == sent
+
+
+async def test_the_spool_is_fsynced_only_for_what_the_database_has_not_taken(
+    database: Database, tmp_path: Path
+) -> None:
+    # Keeping up, every line reaches the database (durable commits) before it waited a ship
+    # interval: no spool fsync at all. With the table missing (a database not migrated yet),
+    # the lines wait, and the shipper fsyncs them in the spool.
+    log = log_settings(database, tmp_path / "spool", fsync=True)
+    async with logging_server(_repo(tmp_path), log) as server:
+        writer = server.log_writer
+        assert writer is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            for i in range(20):
+                await infer_http(http, "clf", _x(2), f"k{i}")
+                if i % 5 == 4:
+                    assert await writer.flush()
+        assert writer.spool_fsyncs == 0
+    assert len(await logged(database)) == 40
+
+    down = LogSetup(
+        section=PredictionLogSettings(
+            enabled=True,
+            spool_dir=str(tmp_path / "spool-down"),
+            fsync=True,
+            ship_interval_ms=20,
+            shutdown_timeout_s=0,
+        ),
+        database_url=f"sqlite:///{tmp_path / 'not-migrated.db'}",
+        schema=None,
+    )
+    async with logging_server(_repo(tmp_path / "down"), down) as server:
+        writer = server.log_writer
+        assert writer is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
+            await infer_http(http, "clf", _x(2), "waiting")
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if writer.spool_fsyncs:
+                break
+            await asyncio.sleep(0.01)
+        assert writer.spool_fsyncs >= 1
+        assert writer.ship_failures >= 1
