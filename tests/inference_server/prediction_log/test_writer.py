@@ -1,5 +1,5 @@
 """The writer's parts over a real server and real files: sampling, overflow, flush, metrics,
-torn spool lines and replay without duplicates."""
+torn spool records, replay without duplicates, upgrades."""
 
 from __future__ import annotations
 
