@@ -22,6 +22,11 @@ Contract:
   tensors of all requests concatenated along the batch dimension (or, for a block of one
   request, the request's tensors as they were). Its ``key`` is unique per block and stays
   with it through spool replays: a second insert of a key is ignored.
+- **Encoding.** :func:`encode_block` writes MessagePack (``msgspec.msgpack``; the tensors'
+  bytes stay raw): this is a spool record's payload and ``prediction_log_block.payload``.
+  The previous release wrote JSON (bytes in base64; about 1.4x the size and 6x the encoding
+  time); :func:`decode_block` reads both, by the first byte: ``{`` is JSON, anything else
+  MessagePack. So blocks shipped or spooled before an upgrade still unpack.
 - :func:`unpack_blocks` moves up to ``max_blocks`` blocks, oldest first, into
   ``prediction_log`` (``ON CONFLICT DO NOTHING`` on the records' unique key, so unpacking a
   replayed block again inserts nothing) and deletes them, in the caller's transaction. On
@@ -57,6 +62,7 @@ from modelyard.prediction_log import COLUMNS, metadata, prediction_log
 log = logging.getLogger(__name__)
 
 _encoder = msgspec.json.Encoder()
+_msgpack_encoder = msgspec.msgpack.Encoder()
 
 PLAIN: Final = "plain"
 """The ``dtype`` of a :class:`TensorColumn` whose values are stored already converted
@@ -110,20 +116,28 @@ class PredictionBlock(msgspec.Struct, frozen=True):
         return sum(max(r, 1) for r in self.rows)
 
 
-_block_decoder = msgspec.json.Decoder(PredictionBlock)
+_json_block_decoder = msgspec.json.Decoder(PredictionBlock)
+_block_decoder = msgspec.msgpack.Decoder(PredictionBlock)
 
 
 def encode_block(block: PredictionBlock) -> bytes:
-    """The block as one JSON document (raw bytes in base64), without a newline."""
-    return _encoder.encode(block)
+    """The block as MessagePack (a map of its fields; tensor bytes raw, ``bin``)."""
+    return _msgpack_encoder.encode(block)
 
 
 def decode_block(data: bytes) -> PredictionBlock:
-    """A block encoded by :func:`encode_block`.
+    """A block encoded by :func:`encode_block`, or by the previous release's JSON encoding.
+
+    The first byte tells them apart: ``{`` is a JSON document (the previous release's
+    payloads and spool lines; msgspec writes no leading whitespace), anything else is
+    MessagePack (a block is a map: its first byte is ``0x80``-``0x8f``, ``0xde`` or ``0xdf``,
+    never ``{`` = ``0x7b``).
 
     Raises:
         msgspec.DecodeError: ``data`` is not an encoded block.
     """
+    if data[:1] == b"{":
+        return _json_block_decoder.decode(data)
     return _block_decoder.decode(data)
 
 
@@ -255,7 +269,8 @@ prediction_log_block = sa.Table(
     sa.UniqueConstraint("key", name="uq_prediction_log_block_key"),
 )
 """Shipped blocks not unpacked yet, as the ``modelyard_0003`` migration creates them:
-``payload`` is :func:`encode_block`'s bytes; ``created_at`` the first request's time;
+``payload`` is :func:`encode_block`'s bytes (MessagePack; rows shipped by the previous release
+hold JSON, which :func:`decode_block` reads too); ``created_at`` the first request's time;
 ``records`` how many records it unpacks into."""
 
 BLOCK_COLUMNS: Final = tuple(c.name for c in prediction_log_block.columns if c.name != "id")

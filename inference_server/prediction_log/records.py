@@ -1,4 +1,4 @@
-"""Captured runs -> prediction blocks (-> spool lines), and spool lines -> what to ship.
+"""Captured runs -> prediction blocks (-> spool records), and spool records -> what to ship.
 
 Runs on the spooler / shipper threads, never on the event loop. The spooler turns a pass of
 answered session runs (:class:`~inference_server.prediction_log.capture.Captured`: a run's
@@ -10,11 +10,13 @@ its own, its tensors as they were. No per-row work happens here: the records (on
 ``prediction_log`` row per scored row) are made when the control plane unpacks the blocks
 (:func:`modelyard.prediction_blocks.block_rows`).
 
-A spool line is either a block (a JSON object: :func:`~modelyard.prediction_blocks.
-encode_block`, starting with ``{``) or, in spools written before blocks, one record (a JSON
-array of :data:`modelyard.prediction_log.COLUMNS`, starting with ``[``, decoded into a
-:class:`SpooledRecord` and shipped to ``prediction_log`` as it was). :func:`decode_line` reads
-both, so a spool left by the previous release ships after an upgrade.
+A spool record (the payload of one frame: :mod:`~inference_server.prediction_log.spool`) is a
+block in MessagePack (:func:`~modelyard.prediction_blocks.encode_block`). Segments of the
+previous releases hold JSON lines instead: a block (a JSON object, starting with ``{``) or,
+before blocks, one record (a JSON array of :data:`modelyard.prediction_log.COLUMNS`, starting
+with ``[``, decoded into a :class:`SpooledRecord` and shipped to ``prediction_log`` as it was).
+:func:`decode_line` reads all three, so a spool left by a previous release ships after an
+upgrade.
 
 >>> import numpy as np
 >>> from types import SimpleNamespace
@@ -88,7 +90,8 @@ _record_decoder = msgspec.json.Decoder(SpooledRecord)
 
 
 class Shipped(NamedTuple):
-    """One spool line, ready to ship: a block with its encoded bytes, or an old record."""
+    """One spool record, ready to ship: a block with its encoded bytes (``payload``: what
+    ``prediction_log_block.payload`` gets), or an old per-row record."""
 
     block: PredictionBlock | None
     payload: bytes
@@ -96,7 +99,7 @@ class Shipped(NamedTuple):
 
     @property
     def records(self) -> int:
-        """How many ``prediction_log`` rows the line stands for."""
+        """How many ``prediction_log`` rows the spool record stands for."""
         return self.block.records if self.block is not None else 1
 
 
@@ -215,21 +218,28 @@ def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> li
     return blocks
 
 
-def spool_data(shipped: Sequence[Shipped]) -> bytes:
-    """The spool lines of ``shipped`` blocks (each ending in a newline)."""
-    return b"".join([s.payload + b"\n" for s in shipped])
+def spool_data(shipped: Sequence[Shipped]) -> list[bytes]:
+    """The spool records of ``shipped`` blocks: their payloads, not copied
+    (:meth:`~inference_server.prediction_log.spool.Spool.append` frames them)."""
+    return [s.payload for s in shipped]
 
 
 def decode_line(line: bytes) -> Shipped:
-    """A spool line (with or without its newline): a block, or a record of the old format.
+    """A spool record: a MessagePack block (a frame's payload, taken as it is), or a JSON line
+    of a previous release's segment (with or without its newline): a block ``{...}`` or a
+    per-row record ``[...]``.
 
     Raises:
-        msgspec.DecodeError: the line is neither.
+        msgspec.DecodeError: the record is none of these.
     """
-    payload = line.rstrip(b"\n")
-    if payload.startswith(b"{"):
+    first = line[:1]
+    if first == b"{":
+        payload = line.rstrip(b"\n")
         return Shipped(decode_block(payload), payload, None)
-    return Shipped(None, payload, _record_decoder.decode(payload))
+    if first == b"[":
+        payload = line.rstrip(b"\n")
+        return Shipped(None, payload, _record_decoder.decode(payload))
+    return Shipped(decode_block(line), line, None)
 
 
 __all__ = [

@@ -1,11 +1,12 @@
-"""Where shipped spool lines go: ``prediction_log_block`` (blocks) on SQLite or PostgreSQL.
+"""Where shipped spool records go: ``prediction_log_block`` (blocks) on SQLite or PostgreSQL.
 
-A batch of lines is written in one transaction. Blocks go to ``prediction_log_block``, one row
-each (:func:`modelyard.prediction_blocks.block_values`; the payload is the line's bytes as
-spooled, not encoded again), ignoring a key that is already there, so replaying spool lines
-is harmless; the control plane unpacks them. Records of the per-row spool format written
-before blocks (a spool left by the previous release) go to ``prediction_log`` as they did,
-ignoring rows whose unique key (:data:`modelyard.prediction_log.UNIQUE_KEY`) is already there.
+A batch of spool records is written in one transaction. Blocks go to ``prediction_log_block``,
+one row each (:func:`modelyard.prediction_blocks.block_values`; the payload is the block's
+bytes as spooled -- MessagePack, or JSON from a previous release's segment -- not encoded
+again), ignoring a key that is already there, so replaying spool records is harmless; the
+control plane unpacks them. Records of the per-row spool format written before blocks (a
+spool left by an earlier release) go to ``prediction_log`` as they did, ignoring rows whose
+unique key (:data:`modelyard.prediction_log.UNIQUE_KEY`) is already there.
 SQLite: ``INSERT OR IGNORE`` with ``executemany`` (records: 50 rows per multi-row
 ``VALUES`` statement). PostgreSQL: ``INSERT ... ON CONFLICT DO NOTHING`` with asyncpg's
 ``executemany`` (a batch holds few blocks). Both keep spool order, so blocks get ids in the

@@ -1,41 +1,128 @@
-"""The append-only local spool between a worker's buffer and the database.
+"""The local spool between a worker's buffer and the database: framed records in recycled
+segments.
 
 Layout of one worker's folder (``<spool_dir>/worker-<k>``)::
 
-    .lock                 flock held by the process that owns the folder
-    0000000000000007.seg  segments: JSON lines (records), appended, never rewritten
+    .lock                   flock held by the process that owns the folder
+    0000000000000007.seg    segments: a file header, then framed records (appended)
     0000000000000008.seg
-    checkpoint            "<segment> <offset>": everything before it reached the database
+    0000000000000005.spare  shipped segments kept for reuse (at most ``MAX_SPARES``)
+    checkpoint              "<segment> <offset>": everything before it reached the database
 
-The spooler thread appends whole lines (one ``write`` per flush) and publishes the end: from
-then on the lines survive a process kill (they are in the page cache). ``fsync``, when
-configured, is the shipper thread's job (:meth:`Spool.sync`, for lines the database has not
-taken within the ship interval: :mod:`~inference_server.prediction_log.writer`): a slow disk
-then delays neither the spooler's next pass nor, therefore, the ``kill -9`` bound. The shipper reads
-complete lines up to the end, ships them, then moves the checkpoint (written aside and renamed,
-so it is never torn). A segment behind the checkpoint that the spooler has left is deleted. A
-process starts a new segment, so a line cut by ``kill -9`` in the middle of a write is never
-appended to; readers stop at the last newline of a segment the writer left. Replaying from the
-checkpoint may send records the database already has (a crash between commit and checkpoint):
-the table's unique key drops them.
+**Format (v2).** A segment starts with a 16-byte file header, :data:`FILE_MAGIC` and the
+segment's number (little-endian u64). Each record (one prediction block, binary) follows as a
+frame: a 20-byte header -- :data:`FRAME_MAGIC`, the segment's number (u64), the payload's
+length (u32) and its ``zlib.crc32`` (u32) -- then the payload. A reader takes frames in order
+and stops at the first one that is incomplete (the file ends inside it: a write cut by
+``kill -9``), whose magic or segment number is wrong, or whose payload fails the CRC; such a
+frame and everything after it in that segment are never read as data. Positions are
+(segment, byte offset); the first record of a v2 segment is at offset :data:`HEADER_BYTES`
+(a position at offset 0 means "the segment's first record").
+
+**Recycling.** Deleting shipped segments made every append allocate new page-cache pages for
+a growing file (most of the spooler's write cost); so a segment the shipper has passed is
+renamed to a spare (``<its number>.spare``; beyond ``MAX_SPARES``, or larger than twice
+``segment_bytes``, it is deleted), and a roll renames a spare to the next segment's name and
+overwrites it from offset 0 (opened without truncation; the file header rewritten): the
+spooler writes into pages the page cache already holds. Past the written end, a recycled file
+still holds frames of its previous life; they carry a lower segment number, so a reader stops
+there. Segment numbers only grow: a process starts at one past every segment, spare and
+checkpoint it finds, so no file ever holds a stale frame with its current number.
+
+**Upgrade.** A segment that does not start with :data:`FILE_MAGIC` was written by the previous
+release: newline-delimited JSON (blocks ``{...}`` or per-row records ``[...]``). It is read
+line by line as before (complete lines only, each with its newline), so a spool left by the
+old server ships after an upgrade.
+
+The spooler thread appends whole frames (one ``writev`` per flush) and publishes the end: from
+then on they survive a process kill (they are in the page cache). ``fsync``, when configured, is
+the shipper thread's job (:meth:`Spool.sync`, for records the database has not taken within the
+ship interval: :mod:`~inference_server.prediction_log.writer`): a slow disk then delays neither
+the spooler's next pass nor, therefore, the ``kill -9`` bound. The shipper reads complete
+records up to the end, ships them, then moves the checkpoint (written aside and renamed, so it
+is never torn). A process starts a new segment, so a frame cut by ``kill -9`` in the middle of a
+write is never appended to. Replaying from the checkpoint may send records the database already
+has (a crash between commit and checkpoint): the table's unique key drops them.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
+import struct
 import threading
+import zlib
+from collections.abc import Sequence
 from pathlib import Path
-from typing import IO
+from typing import Final
 
 from modelyard.errors import ConfigurationError
 
 _SUFFIX = ".seg"
+_SPARE_SUFFIX = ".spare"
 _READ_CHUNK = 4 * 1024 * 1024
+_IOV_MAX = 1024
+
+FILE_MAGIC: Final = b"MYSPOOL2"
+"""The first bytes of a v2 segment (a segment without them holds JSON lines)."""
+FRAME_MAGIC: Final = b"MYf2"
+"""The first bytes of each frame header."""
+_FILE_HEADER = struct.Struct("<8sQ")
+_FRAME = struct.Struct("<4sQII")
+HEADER_BYTES: Final = _FILE_HEADER.size
+"""Bytes of a v2 segment's file header (the offset of its first record)."""
+FRAME_BYTES: Final = _FRAME.size
+"""Bytes of a frame header."""
+MAX_SPARES: Final = 2
+"""Shipped segments kept for reuse (each at most twice ``segment_bytes``)."""
 
 
 def _segment_name(number: int) -> str:
     return f"{number:016d}{_SUFFIX}"
+
+
+def _spare_name(number: int) -> str:
+    return f"{number:016d}{_SPARE_SUFFIX}"
+
+
+def frames(payloads: Sequence[bytes], segment: int) -> list[bytes]:
+    """The pieces of the frames of ``payloads`` in segment ``segment``: each frame's header
+    followed by its payload (not joined: written with one ``writev``)."""
+    pieces: list[bytes] = []
+    pack = _FRAME.pack
+    for payload in payloads:
+        pieces.append(pack(FRAME_MAGIC, segment, len(payload), zlib.crc32(payload)))
+        pieces.append(payload)
+    return pieces
+
+
+def _write_all(fd: int, pieces: Sequence[bytes]) -> int:
+    """Write ``pieces`` in order at the file position (``writev``, finishing short writes);
+    the bytes written."""
+    total = 0
+    for first in range(0, len(pieces), _IOV_MAX):
+        batch = pieces[first : first + _IOV_MAX]
+        want = sum(len(p) for p in batch)
+        done = os.writev(fd, batch)
+        if done < want:  # NOTE: only on a signal or a full disk (which then raises below)
+            rest = memoryview(b"".join(batch))[done:]
+            while rest:
+                rest = rest[os.write(fd, rest) :]
+        total += want
+    return total
+
+
+def _is_v2(path: Path) -> bool | None:
+    """Whether the segment at ``path`` is v2 (None: missing, or empty so far)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(len(FILE_MAGIC))
+    except FileNotFoundError:
+        return None
+    if not head:
+        return None
+    return FILE_MAGIC.startswith(head)
 
 
 class Spool:
@@ -44,7 +131,7 @@ class Spool:
     Args:
         folder: the worker's spool folder (created).
         segment_bytes: roll to a new segment past this size.
-        fsync: fsync after each append.
+        fsync: fsync from :meth:`sync` and when a segment is closed.
 
     Raises:
         ConfigurationError: another live process owns the folder.
@@ -66,50 +153,87 @@ class Spool:
         self._guard = threading.Lock()
         self._file_guard = threading.Lock()
         """Held while the current segment's file is fsynced or replaced."""
+        self._spare_guard = threading.Lock()
+        """Held while spares are taken or added (spooler and shipper)."""
         self._synced = 0
         self._synced_end = (0, 0)
         """(segment, offset) up to which the segments are fsynced (shipper side)."""
         self.fsyncs = 0
         """Calls of :meth:`sync` that fsynced (segments fsynced as they close not counted)."""
-        numbers = self.segments()
+        self._spares = sorted(
+            int(p.name[: -len(_SPARE_SUFFIX)])
+            for p in folder.glob(f"*{_SPARE_SUFFIX}")
+            if p.name[: -len(_SPARE_SUFFIX)].isdigit()
+        )
+        self._ends: dict[int, int] = {}
+        """Where this process's finished segments end (recycled files are longer)."""
         if fsync:  # NOTE: a killed process may have left its last segment unsynced
-            for number in numbers:
+            for number in self.segments():
                 with (folder / _segment_name(number)).open("rb") as left:
                     os.fsync(left.fileno())
-        self._current = (numbers[-1] + 1) if numbers else 1
-        self._file: IO[bytes] = (folder / _segment_name(self._current)).open("ab")
-        self._size = 0
-        self._durable = (self._current, 0)
+        saved = self._saved_checkpoint()
+        latest = max([0, *self.segments(), *self._spares, saved[0] if saved else 0])
+        self._current = latest + 1
+        self._fd = self._open_segment(self._current)
+        self._size = HEADER_BYTES
+        self._durable = (self._current, HEADER_BYTES)
         self._committed_segment = -1
-        """The segment of the last commit that deleted the ones before it (shipper only)."""
+        """The segment of the last commit that retired the ones before it (shipper only)."""
 
     def segments(self) -> list[int]:
-        """The numbers of the segments on disk, oldest first."""
+        """The numbers of the segments on disk (not the spares), oldest first."""
         return sorted(int(p.stem) for p in self.folder.glob(f"*{_SUFFIX}") if p.stem.isdigit())
 
+    def spares(self) -> list[int]:
+        """The former numbers of the spare files kept for reuse."""
+        with self._spare_guard:
+            return list(self._spares)
+
     def disk_bytes(self) -> int:
-        """Bytes the segments hold (shipped or not)."""
+        """Bytes of the segments not yet recycled (shipped records of those included): the
+        current one up to its end, this process's finished ones up to where they ended, others
+        by their file size. Spares are not counted (at most ``MAX_SPARES`` files of at most
+        twice ``segment_bytes``)."""
+        with self._guard:
+            current, size = self._current, self._size
+            ends = dict(self._ends)
         total = 0
         for number in self.segments():
-            try:
-                total += (self.folder / _segment_name(number)).stat().st_size
-            except FileNotFoundError:
-                continue
+            if number == current:
+                total += size
+            elif number in ends:
+                total += ends[number]
+            else:
+                try:
+                    total += (self.folder / _segment_name(number)).stat().st_size
+                except FileNotFoundError:
+                    continue
         return total
 
     # -- spooler side ---------------------------------------------------------------------
 
-    def append(self, lines: list[bytes] | bytes) -> tuple[tuple[int, int], tuple[int, int]]:
-        """Append whole lines (one write) and publish the new end.
+    def _open_segment(self, number: int) -> int:
+        """Open segment ``number`` for writing from offset 0 (a spare renamed when there is
+        one, else a new file) and write its file header; the descriptor."""
+        path = self.folder / _segment_name(number)
+        with self._spare_guard:
+            spare = self._spares.pop() if self._spares else None
+        if spare is not None:
+            # NOTE: a spare removed behind our back: a new file instead
+            with contextlib.suppress(FileNotFoundError):
+                os.rename(self.folder / _spare_name(spare), path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
+        os.write(fd, _FILE_HEADER.pack(FILE_MAGIC, number))
+        return fd
+
+    def append(self, records: Sequence[bytes]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Append ``records`` as frames (one write) and publish the new end.
 
         Returns:
-            The (segment, offset) positions where the lines start and end.
+            The (segment, offset) positions where the frames start and end.
         """
-        data = lines if isinstance(lines, bytes) else b"".join(lines)
         start = (self._current, self._size)
-        self._file.write(data)
-        self._file.flush()
-        self._size += len(data)
+        self._size += _write_all(self._fd, frames(records, self._current))
         end = (self._current, self._size)
         with self._guard:
             self._durable = end
@@ -120,13 +244,17 @@ class Spool:
     def _roll(self) -> None:
         with self._file_guard:
             if self._fsync:
-                os.fsync(self._file.fileno())
-            self._file.close()
+                os.fsync(self._fd)
+            os.close(self._fd)
+            following = self._current + 1
+            fd = self._open_segment(following)
             with self._guard:
-                self._current += 1
-                self._size = 0
-                self._file = (self.folder / _segment_name(self._current)).open("ab")
-                self._durable = (self._current, 0)
+                self._ends[self._current] = self._size
+                self._current = following
+                self._size = HEADER_BYTES
+                self._fd = fd
+                self._synced = 0
+                self._durable = (following, HEADER_BYTES)
 
     def sync(self) -> None:
         """fsync what the spooler appended since the last call (when ``fsync`` is on)."""
@@ -136,79 +264,79 @@ class Spool:
             end = self.durable_end()
             if end == (self._current, self._synced):
                 return
-            os.fsync(self._file.fileno())
+            os.fsync(self._fd)
             self.fsyncs += 1
             self._synced = end[1]
             self._synced_end = end
 
     def synced_end(self) -> tuple[int, int]:
-        """(segment, offset) up to which lines are fsynced (segments fsynced as they closed
-        count: everything before the current segment when ``fsync`` is on)."""
+        """(segment, offset) up to which records are fsynced (segments fsynced as they closed
+        count: everything before the current segment's first record when ``fsync`` is on)."""
         with self._guard:
             current = self._current
-        return max(self._synced_end, (current, 0)) if self._fsync else (0, 0)
+        return max(self._synced_end, (current, HEADER_BYTES)) if self._fsync else (0, 0)
 
     def durable_end(self) -> tuple[int, int]:
-        """(segment, offset) up to which lines are complete on disk."""
+        """(segment, offset) up to which records are complete on disk."""
         with self._guard:
             return self._durable
 
     # -- shipper side ---------------------------------------------------------------------
 
-    def checkpoint(self) -> tuple[int, int]:
-        """Where shipping resumes: (segment, offset)."""
+    def _saved_checkpoint(self) -> tuple[int, int] | None:
         try:
             text = (self.folder / "checkpoint").read_text().split()
             return int(text[0]), int(text[1])
         except (FileNotFoundError, IndexError, ValueError):
-            numbers = self.segments()
-            return (numbers[0] if numbers else self._current), 0
+            return None
+
+    def checkpoint(self) -> tuple[int, int]:
+        """Where shipping resumes: (segment, offset)."""
+        saved = self._saved_checkpoint()
+        if saved is not None:
+            return saved
+        numbers = self.segments()
+        return (numbers[0] if numbers else self._current), 0
 
     def read(
         self, position: tuple[int, int], max_lines: int
     ) -> tuple[list[bytes], tuple[int, int]]:
-        """Up to ``max_lines`` complete lines from ``position`` and the position after them.
+        """Up to ``max_lines`` complete records from ``position`` and the position after them
+        (v2: the frames' payloads; previous release: lines, each with its newline).
 
-        Moves past (and deletes) finished segments: ones the spooler left that have no
-        complete line after ``position``.
+        Moves past (and recycles) finished segments: ones the spooler left that have no
+        complete record after ``position``.
         """
         number, offset = position
         while True:
             end_segment, end_offset = self.durable_end()
             limit = end_offset if number == end_segment else None
-            lines, consumed = self._read_segment(number, offset, limit, max_lines)
-            if lines or number >= end_segment:
-                return lines, (number, offset + consumed)
+            records, after = self._read_segment(number, offset, limit, max_lines)
+            if records or number >= end_segment:
+                return records, (number, after)
             following = [n for n in self.segments() if n > number]
             if not following:
-                return [], (number, offset)
-            self._delete(number)
+                return [], (number, after)
+            self._retire(number)
             number, offset = following[0], 0
 
     def _read_segment(
         self, number: int, offset: int, limit: int | None, max_lines: int
     ) -> tuple[list[bytes], int]:
+        """The records of segment ``number`` from ``offset`` (up to ``limit``) and the offset
+        after them."""
         path = self.folder / _segment_name(number)
+        v2 = _is_v2(path)
+        if v2 is None:
+            return [], offset
+        if not v2:
+            lines = _read_lines(path, offset, limit, max_lines)
+            return lines, offset + sum(len(line) for line in lines)
         try:
             with path.open("rb") as handle:
-                handle.seek(offset)
-                size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - offset)
-                chunk = handle.read(max(size, 0))
-                # NOTE: a line longer than the chunk (one very large request) is read whole
-                while b"\n" not in chunk:
-                    end = offset + len(chunk)
-                    size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - end)
-                    more = handle.read(size) if size > 0 else b""
-                    if not more:
-                        break
-                    chunk += more
+                return _read_frames(handle.fileno(), number, offset, limit, max_lines)
         except FileNotFoundError:
-            return [], 0
-        cut = chunk.rfind(b"\n")
-        if cut < 0:
-            return [], 0
-        lines = chunk[: cut + 1].splitlines(keepends=True)[:max_lines]
-        return lines, sum(len(line) for line in lines)
+            return [], offset
 
     def commit(self, position: tuple[int, int]) -> None:
         """Record that everything before ``position`` reached the database."""
@@ -219,21 +347,102 @@ class Spool:
             return  # NOTE: no segment left behind since the last commit: no folder listing
         for number in self.segments():
             if number < position[0]:
-                self._delete(number)
+                self._retire(number)
         self._committed_segment = position[0]
 
-    def _delete(self, number: int) -> None:
+    def _retire(self, number: int) -> None:
+        """Recycle a shipped segment as a spare (or delete it: spares full, or too large)."""
         if number >= self.durable_end()[0]:
             return  # the spooler still writes it
-        (self.folder / _segment_name(number)).unlink(missing_ok=True)
+        path = self.folder / _segment_name(number)
+        with self._guard:
+            self._ends.pop(number, None)
+        with self._spare_guard:
+            try:
+                size = path.stat().st_size
+            except FileNotFoundError:
+                return
+            if len(self._spares) < MAX_SPARES and size <= 2 * self._segment_bytes:
+                os.rename(path, self.folder / _spare_name(number))
+                self._spares.append(number)
+                return
+        path.unlink(missing_ok=True)
 
     def close(self) -> None:
         """fsync (when on) and close the current segment, and release the folder."""
         with self._file_guard:
             if self._fsync:
-                os.fsync(self._file.fileno())
-            self._file.close()
+                os.fsync(self._fd)
+            os.close(self._fd)
         self._lock_file.close()
 
 
-__all__ = ["Spool"]
+def _read_frames(
+    fd: int, number: int, offset: int, limit: int | None, max_records: int
+) -> tuple[list[bytes], int]:
+    """The payloads of the valid frames of segment ``number`` from ``offset`` (the first
+    record when ``offset`` is inside the file header), stopping at ``limit``, at
+    ``max_records``, or at the first incomplete, torn or stale frame; and the offset after
+    the last one taken."""
+    end = os.fstat(fd).st_size if limit is None else limit
+    position = max(offset, HEADER_BYTES)
+    records: list[bytes] = []
+    buffer = b""
+    base = position
+    unpack = _FRAME.unpack_from
+    while len(records) < max_records and position + FRAME_BYTES <= end:
+        if position + FRAME_BYTES > base + len(buffer):
+            buffer = os.pread(fd, min(_READ_CHUNK, end - position), position)
+            base = position
+            if len(buffer) < FRAME_BYTES:
+                break
+        magic, segment, length, crc = unpack(buffer, position - base)
+        after = position + FRAME_BYTES + length
+        if magic != FRAME_MAGIC or segment != number or after > end:
+            break
+        if after > base + len(buffer):
+            buffer = os.pread(fd, max(min(_READ_CHUNK, end - position), after - position), position)
+            base = position
+            if len(buffer) < after - position:
+                break
+        payload = buffer[position - base + FRAME_BYTES : after - base]
+        if zlib.crc32(payload) != crc:
+            break
+        records.append(payload)
+        position = after
+    return records, position
+
+
+def _read_lines(path: Path, offset: int, limit: int | None, max_lines: int) -> list[bytes]:
+    """Up to ``max_lines`` complete lines of a segment of the previous release (JSON lines)
+    from ``offset``, each with its newline."""
+    try:
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - offset)
+            chunk = handle.read(max(size, 0))
+            # NOTE: a line longer than the chunk (one very large request) is read whole
+            while b"\n" not in chunk:
+                end = offset + len(chunk)
+                size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - end)
+                more = handle.read(size) if size > 0 else b""
+                if not more:
+                    break
+                chunk += more
+    except FileNotFoundError:
+        return []
+    cut = chunk.rfind(b"\n")
+    if cut < 0:
+        return []
+    return chunk[: cut + 1].splitlines(keepends=True)[:max_lines]
+
+
+__all__ = [
+    "FILE_MAGIC",
+    "FRAME_BYTES",
+    "FRAME_MAGIC",
+    "HEADER_BYTES",
+    "MAX_SPARES",
+    "Spool",
+    "frames",
+]

@@ -4,34 +4,37 @@
   the buffer the session runs fill (:mod:`~inference_server.prediction_log.capture`: one
   entry per run), turns the answered requests into prediction blocks (:func:`~inference_server.
   prediction_log.records.pass_blocks`: consecutive runs on one version share a block, their
-  tensors concatenated as raw bytes; no per-row work) and appends them to the spool, one line per
-  block, in one write. A ``kill -9`` therefore loses at most what was buffered since the last
-  write: one flush interval of answers (plus the time that pass takes). Between chunks of
+  tensors concatenated as raw bytes; no per-row work) and appends them to the spool, one
+  framed, checksummed MessagePack record per block, in one ``writev``
+  (:mod:`~inference_server.prediction_log.spool`: segments are recycled, so the write lands
+  in pages the page cache already holds). A ``kill -9`` therefore loses at most what was
+  buffered since the last write: one flush interval of answers (plus the time that pass
+  takes). Between chunks of
   ``_YIELD_REQUESTS`` requests it lets go of the GIL and the core (``os.sched_yield``): on a
   server pinned to one core, a request that arrives during a large pass then waits behind one
   slice, not behind the 5 ms GIL switch interval.
 * The **shipper thread** runs its own event loop: it fsyncs the spool when configured (off the
-  spooler's path: a slow disk must not stretch the ``kill -9`` window) -- but only lines that
+  spooler's path: a slow disk must not stretch the ``kill -9`` window) -- but only records that
   are still neither in the database nor fsynced ``ship_interval_ms`` after it first saw them
-  (:meth:`PredictionLogWriter._sync_unshipped`): a line the database took first is durable there
+  (:meth:`PredictionLogWriter._sync_unshipped`): a record the database took first is durable there
   (SQLite and PostgreSQL commit durably), so fsyncing its spool copy too only wrote it to the
   disk twice. Keeping up, the shipper therefore never fsyncs the spool; while the database is
   down or behind, it fsyncs every ``ship_interval_ms``. Either way an answer is on stable
   storage about ``ship_interval_ms`` + one flush interval after it was spooled. It takes the
-  lines after the spool checkpoint, writes them to the database in batches (one
+  records after the spool checkpoint, writes them to the database in batches (one
   ``prediction_log_block`` row per block, idempotent on the block's key;
   :mod:`~inference_server.prediction_log.sinks`), then moves the checkpoint. The control plane
   unpacks blocks into one ``prediction_log`` row per scored row
   (:mod:`modelyard.prediction_blocks`), off this server's core. A failure (database down, table
-  missing) keeps the lines in the spool and retries with backoff (100 ms doubling to 5 s); the
+  missing) keeps the records in the spool and retries with backoff (100 ms doubling to 5 s); the
   spool grows on disk meanwhile (up to ``max_spool_bytes``; beyond it the buffer fills and the
   overflow policy applies).
 * **Shipping from memory.** After its append, the spooler also hands the blocks it just wrote
   (objects and encoded bytes) to the shipper, tagged with the spool positions where their
-  lines start and end (a bounded hand-over queue: at most ``2 * ship_batch`` records; when
+  records start and end (a bounded hand-over queue: at most ``2 * ship_batch`` records; when
   full, the blocks are only in the spool). When the shipper's position is exactly where a
   handed-over chunk starts, it ships that chunk's blocks as they are instead of reading the
-  lines back and decoding them: the same blocks, the same batch boundaries in the spool, the
+  records back and decoding them: the same blocks, the same batch boundaries in the spool, the
   same checkpoint moves. Anywhere else (after a restart, while catching up after a database
   failure, after a full hand-over queue, at a segment roll) it reads the spool as before and
   drops the chunks it has passed. The spool therefore stays the only durability path; the
@@ -86,7 +89,7 @@ Position = tuple[int, int]
 
 
 class _Chunk(NamedTuple):
-    """Lines the spooler appended between two spool positions (a hand-over)."""
+    """Records the spooler appended between two spool positions (a hand-over)."""
 
     start: Position
     end: Position
@@ -201,7 +204,7 @@ class PredictionLogWriter:
         self._spool_passes += 1
 
     def _hand_over(self, chunk: _Chunk) -> None:
-        """Offer the lines just appended to the shipper (dropped when the queue is full:
+        """Offer the records just appended to the shipper (dropped when the queue is full:
         the shipper then reads them from the spool)."""
         with self._handed_guard:
             if self._handed_rows + chunk.records <= self._handed_cap:
@@ -209,7 +212,7 @@ class PredictionLogWriter:
                 self._handed_rows += chunk.records
 
     def _take_handed(self, position: Position) -> tuple[list[Shipped], Position] | None:
-        """The handed-over lines that start exactly at ``position`` (chunks of up to
+        """The handed-over records that start exactly at ``position`` (chunks of up to
         ``ship_batch`` records in all, at least one chunk; contiguous chunks only) and the
         position after them; None: read the spool instead.
 
@@ -244,7 +247,7 @@ class PredictionLogWriter:
         try:
             while True:
                 # NOTE: decided before reading: a spooler that ends after this read may have
-                # appended its final lines after it, so only an empty read that started after
+                # appended its final records after it, so only an empty read that started after
                 # the spooler ended means everything was shipped.
                 spooler_done = self._stopping.is_set() and not self._spooler_alive()
                 end = spool.durable_end()
@@ -302,7 +305,7 @@ class PredictionLogWriter:
     def _next_batch(
         self, spool: Spool, position: Position, end: Position
     ) -> tuple[list[Shipped] | None, Position, bool]:
-        """The lines to ship from ``position`` (None: nothing complete after it), the
+        """The records to ship from ``position`` (None: nothing complete after it), the
         position after them, and whether they were handed over in memory."""
         handed = self._take_handed(position)
         if handed is not None:
@@ -338,7 +341,7 @@ class PredictionLogWriter:
         try:
             if lines:
                 await sink.write(lines)
-        except Exception as exc:  # any database failure: keep the lines and retry
+        except Exception as exc:  # any database failure: keep the records and retry
             self.ship_failures += 1
             if self.ship_failures == 1 or self.ship_failures % 100 == 0:
                 log.warning(
@@ -400,7 +403,8 @@ class PredictionLogWriter:
             self._spool.close()
 
     def pending_bytes(self) -> int:
-        """Bytes of spool segments on disk (including shipped lines of the current one)."""
+        """Bytes of spool segments not yet recycled (including shipped records of the current
+        one; :meth:`Spool.disk_bytes`)."""
         return self._spool.disk_bytes() if self._spool is not None else 0
 
     @property
@@ -416,9 +420,9 @@ class PredictionLogWriter:
             "shipped": ("Records written to the database", self.shipped),
             "dropped": ("Requests whose records the overflow policy dropped", self.capture.dropped),
             "ship_failures": ("Failed database writes (retried)", self.ship_failures),
-            "corrupt": ("Spool lines that could not be decoded (skipped)", self.corrupt),
+            "corrupt": ("Spool records that could not be decoded (skipped)", self.corrupt),
             "spool_fsyncs": (
-                "fsyncs of spool lines the database had not taken in time",
+                "fsyncs of spool records the database had not taken in time",
                 self.spool_fsyncs,
             ),
         }

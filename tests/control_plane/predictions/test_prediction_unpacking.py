@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 
+import msgspec
 import pytest
 import sqlalchemy as sa
 
@@ -86,6 +87,27 @@ async def test_a_replayed_block_adds_no_record(
     assert len((await service.list_predictions()).items) == 6
     await ship(database, block)  # the server's spool replayed after the block was unpacked
     assert len((await service.list_predictions()).items) == 6
+    assert await blocks_left(database) == 0
+
+
+async def test_a_json_payload_of_the_previous_release_still_unpacks(
+    database: Database, service: PredictionService
+) -> None:
+    # The previous release shipped blocks as JSON (tensor bytes in base64); the current one
+    # ships MessagePack. Rows of both, in one table, unpack to the same records, in order.
+    old, new = make_block("old", requests=1, rows=2), make_block("new", requests=1, rows=2)
+    json_payload = msgspec.json.encode(old)  # the previous release's encode_block
+    assert json_payload.startswith(b'{"key":"old"')
+    assert encode_block(new)[:1] != b"{"
+    await ship_rows(database, block_values(old, json_payload), block_values(new, encode_block(new)))
+    page = await service.list_predictions()
+    assert [(r.request_id, r.row_index, r.inputs["f0"]) for r in page.items] == [
+        ("old-0", 0, 0.0),
+        ("old-0", 1, 1.0),
+        ("new-0", 0, 0.0),
+        ("new-0", 1, 1.0),
+    ]
+    assert page.items[0].inputs == page.items[2].inputs
     assert await blocks_left(database) == 0
 
 

@@ -151,8 +151,8 @@ def _each_alone(runs: list[tuple[Any, list[_Answered]]], worker: int) -> list[tu
 
 def _unpacked(entries: list[Captured], worker: int) -> list[tuple[Any, ...]]:
     """Blocks of a pass, through the spool's encoding and back, unpacked."""
-    data = spool_data(pass_blocks(entries, worker, BlockKeys("t")))
-    return [row for line in data.splitlines() for row in block_rows(decode_line(line).block)]  # type: ignore[arg-type]
+    records = spool_data(pass_blocks(entries, worker, BlockKeys("t")))
+    return [row for record in records for row in block_rows(decode_line(record).block)]  # type: ignore[arg-type]
 
 
 def test_a_pass_gives_the_records_of_each_request_in_order() -> None:

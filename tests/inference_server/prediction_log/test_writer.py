@@ -1,5 +1,5 @@
 """The writer's parts over a real server and real files: sampling, overflow, flush, metrics,
-torn spool lines and replay without duplicates."""
+torn spool records, replay without duplicates, upgrades."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import msgspec
 import numpy as np
 import pytest
 
@@ -16,7 +17,7 @@ from inference_server.prediction_log.spool import Spool
 from inference_server.prediction_log.writer import PredictionLogWriter
 from modelyard.errors import ConfigurationError
 from modelyard.model_repository import LogSampling, ModelConfig, publish_version, write_model_config
-from modelyard.prediction_blocks import pending_blocks
+from modelyard.prediction_blocks import PredictionBlock, pending_blocks, tensor_column
 from modelyard.settings import PredictionLogSettings
 from modelyard.storage import Database
 from tests.inference_server.conftest import classifier_bytes
@@ -201,35 +202,63 @@ async def test_replaying_the_spool_inserts_nothing_twice(
 async def test_a_spool_of_the_previous_release_ships_after_an_upgrade(
     database: Database, tmp_path: Path
 ) -> None:
-    # The previous release spooled one record per line (a JSON array); those lines ship into
-    # prediction_log as they are, before the blocks the new release spools after them.
-    log = log_settings(database, tmp_path / "spool")
-    old = Spool(tmp_path / "spool" / "worker-0", segment_bytes=1 << 20, fsync=False)
-    old.append(
-        [
-            b'["old-1",0,"2026-12-01T10:00:00.000001Z","clf",1,"none",null,false,"http",0.5,'
-            b'{"f0":1.0,"f1":2.0,"f2":3.0,"f3":4.0},{"label":1,"probabilities":[0.25,0.75]},0]\n',
-            b'["old-1",1,"2026-12-01T10:00:00.000001Z","clf",1,"none","k",false,"http",0.5,'
-            b'{"f0":5.0,"f1":6.0,"f2":7.0,"f3":8.0},{"label":0,"probabilities":[0.5,0.5]},0]\n',
-        ]
+    # Previous releases spooled newline-delimited JSON, without a file header: one record per
+    # line (a JSON array), then one block per line (a JSON object, tensors in base64). Such a
+    # segment, left in the folder (its last line torn by a kill), ships as it is, before the
+    # framed blocks the new release spools after it.
+    folder = tmp_path / "spool" / "worker-0"
+    folder.mkdir(parents=True)
+    old_block = PredictionBlock(
+        key="old-2-key",
+        model="clf",
+        version=1,
+        worker=0,
+        input_names=["input"],
+        feature_names=[f"f{i}" for i in range(N_FEATURES)],
+        output_names=["label", "probabilities"],
+        request_ids=["old-2"],
+        times=[dt.datetime(2026, 12, 1, 11, tzinfo=dt.UTC).timestamp()],
+        variants=["none"],
+        routing_keys=[None],
+        shadows=[False],
+        protocols=["http"],
+        latencies_ms=[0.5],
+        rows=[1],
+        inputs=[tensor_column(np.array([[9, 10, 11, 12]], dtype=np.float32))],
+        outputs=[
+            tensor_column(np.array([1], dtype=np.int64)),
+            tensor_column(np.array([[0.25, 0.75]], dtype=np.float32)),
+        ],
     )
-    old.close()
+    (folder / "0000000000000001.seg").write_bytes(
+        b'["old-1",0,"2026-12-01T10:00:00.000001Z","clf",1,"none",null,false,"http",0.5,'
+        b'{"f0":1.0,"f1":2.0,"f2":3.0,"f3":4.0},{"label":1,"probabilities":[0.25,0.75]},0]\n'
+        b'["old-1",1,"2026-12-01T10:00:00.000001Z","clf",1,"none","k",false,"http",0.5,'
+        b'{"f0":5.0,"f1":6.0,"f2":7.0,"f3":8.0},{"label":0,"probabilities":[0.5,0.5]},0]\n'
+        + msgspec.json.encode(old_block)
+        + b'\n["old-3",0,"2026-12-01T1'
+    )
+    log = log_settings(database, tmp_path / "spool")
     async with logging_server(_repo(tmp_path), log) as server:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{server.http_port}") as http:
             await infer_http(http, "clf", _x(2), "new-1")
         assert server.log_writer is not None
         assert await server.log_writer.flush()
         assert server.log_writer.corrupt == 0
+        assert server.log_writer.shipped == 5
     records = await logged(database)
     assert [(r.request_id, r.row_index) for r in records] == [
         ("old-1", 0),
         ("old-1", 1),
+        ("old-2", 0),
         ("new-1", 0),
         ("new-1", 1),
     ]
     assert records[1].routing_key == "k"
     assert records[1].inputs == {"f0": 5.0, "f1": 6.0, "f2": 7.0, "f3": 8.0}
     assert records[0].created_at == dt.datetime(2026, 12, 1, 10, 0, 0, 1, tzinfo=dt.UTC)
+    assert records[2].inputs == {"f0": 9.0, "f1": 10.0, "f2": 11.0, "f3": 12.0}
+    assert records[2].outputs == {"label": 1, "probabilities": [0.25, 0.75]}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,172 @@
+"""The spool's v2 format on real files: framed, checksummed records in recycled segments.
+
+A reader must stop at a torn frame (a write cut by ``kill -9``) and must never take the stale
+frames a recycled segment holds past its written end; spares stay bounded; a segment of the
+previous release (JSON lines) is still read line by line.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from inference_server.prediction_log.spool import (
+    FRAME_BYTES,
+    HEADER_BYTES,
+    MAX_SPARES,
+    Spool,
+)
+
+
+def _segment(folder: Path, number: int) -> Path:
+    return folder / f"{number:016d}.seg"
+
+
+def _drain(spool: Spool, position: tuple[int, int]) -> tuple[list[bytes], tuple[int, int]]:
+    """Every record readable from ``position`` (committing as the shipper does)."""
+    records: list[bytes] = []
+    while True:
+        got, after = spool.read(position, 3)
+        if after != position:
+            spool.commit(after)
+        position = after
+        if not got:
+            return records, position
+        records += got
+
+
+def test_binary_records_with_newlines_round_trip(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "w", segment_bytes=1 << 20, fsync=True)
+    records = [b"\n", b"a\nb\n", b"", bytes(range(256)) * 3, b"\x00" * 10]
+    start, end = spool.append(records)
+    assert start == (1, HEADER_BYTES)
+    assert end == (1, HEADER_BYTES + len(records) * FRAME_BYTES + sum(map(len, records)))
+    spool.sync()
+    got, after = spool.read(spool.checkpoint(), 100)
+    assert got == records
+    assert after == end
+    assert spool.read((1, HEADER_BYTES), 2) == (
+        records[:2],
+        (1, HEADER_BYTES + 2 * FRAME_BYTES + 5),
+    )
+    spool.close()
+
+
+def test_a_torn_frame_is_not_read_and_later_frames_in_a_new_segment_are(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    spool.append([b"first", b"second record"])
+    spool.close()
+    # kill -9 in the middle of a write: the header and part of the payload reached the file.
+    path = _segment(folder, 1)
+    os.truncate(path, path.stat().st_size - 4)
+    again = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    assert again.segments() == [1, 2]
+    again.append([b"third"])
+    assert _drain(again, again.checkpoint())[0] == [b"first", b"third"]
+    again.close()
+
+
+def test_a_frame_failing_its_checksum_ends_the_segment(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    spool.append([b"good", b"flipped", b"after"])
+    spool.close()
+    with _segment(folder, 1).open("r+b") as handle:  # one payload byte of "flipped"
+        handle.seek(HEADER_BYTES + 2 * FRAME_BYTES + len(b"good"))
+        handle.write(b"F")
+    again = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    again.append([b"new"])
+    assert _drain(again, again.checkpoint())[0] == [b"good", b"new"]
+    again.close()
+
+
+def test_stale_frames_of_a_recycled_segment_are_never_read(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    record = bytes(range(200))
+    spool = Spool(folder, segment_bytes=4096, fsync=False)
+    spool.append([record] * 30)  # segment 1: 30 frames; the spooler rolls to segment 2
+    got, position = _drain(spool, spool.checkpoint())
+    assert got == [record] * 30
+    spool.append([b"two"] * 20)  # into segment 2 (a new file)
+    got, position = _drain(spool, position)  # passes segment 1 over: recycled
+    assert got == [b"two"] * 20
+    assert spool.spares() == [1]
+    inode = (folder / "0000000000000001.spare").stat().st_ino
+    spool.append([record] * 20)  # segment 2 rolls to 3: the spare, overwritten from 0
+    assert spool.durable_end()[0] == 3
+    assert _segment(folder, 3).stat().st_ino == inode
+    assert spool.spares() == []
+    # One record of the same size as the stale ones: the next stale frame starts exactly at
+    # the written end, with a valid magic and checksum, but segment 1's number.
+    spool.append([b"x" * len(record)])
+    written = spool.durable_end()[1]
+    assert _segment(folder, 3).stat().st_size > written + FRAME_BYTES
+    spool.close()
+    again = Spool(folder, segment_bytes=4096, fsync=False)  # a restart (after a kill)
+    assert again.durable_end()[0] == 4
+    got, after = _drain(again, again.checkpoint())
+    assert got == [record] * 20 + [b"x" * len(record)]
+    again.append([b"four"])
+    got, after = _drain(again, after)
+    assert got == [b"four"]
+    again.close()
+
+
+def test_spares_are_bounded_and_segments_are_reused(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=300, fsync=False)
+    position = spool.checkpoint()
+    inodes: set[int] = set()
+    for i in range(40):
+        spool.append([b"r" * 100] * (1 + i % 5))
+        inodes.add(_segment(folder, spool.durable_end()[0]).stat().st_ino)
+        _, position = _drain(spool, position)
+        spares = sorted(folder.glob("*.spare"))
+        assert len(spares) <= MAX_SPARES
+        assert len(spool.spares()) == len(spares)
+    assert spool.durable_end()[0] > 30  # many segments, few files
+    assert len(inodes) <= MAX_SPARES + 2
+    assert spool.segments() == [spool.durable_end()[0]]
+    # disk_bytes: only the current segment's written bytes, not the spares'.
+    assert spool.disk_bytes() == spool.durable_end()[1]
+    spool.close()
+    # Many shipped segments at once (the database was down): only MAX_SPARES are kept.
+    spool = Spool(folder, segment_bytes=300, fsync=False)
+    for _ in range(10):
+        spool.append([b"r" * 400])
+    assert len(spool.segments()) >= 10
+    _drain(spool, spool.checkpoint())
+    assert len(list(folder.glob("*.spare"))) == MAX_SPARES
+    assert len(spool.segments()) == 1
+    spool.close()
+
+
+def test_a_restart_numbers_segments_past_spares_and_the_checkpoint(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=100, fsync=False)
+    for _ in range(5):
+        spool.append([b"r" * 120])
+    _, position = _drain(spool, spool.checkpoint())
+    spool.close()
+    for path in folder.glob("*.seg"):
+        path.unlink()  # only spares and the checkpoint left
+    again = Spool(folder, segment_bytes=100, fsync=False)
+    assert again.durable_end()[0] > max(position[0], *again.spares())
+    again.append([b"after"])
+    assert _drain(again, again.checkpoint())[0] == [b"after"]
+    again.close()
+
+
+def test_a_json_lines_segment_of_the_previous_release_is_read_line_by_line(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "w"
+    folder.mkdir()
+    _segment(folder, 3).write_bytes(b'{"a":1}\n["b"]\n{"torn')
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    assert spool.durable_end() == (4, HEADER_BYTES)
+    spool.append([b"\x81\xa1k\x01"])
+    got, _ = _drain(spool, spool.checkpoint())
+    assert got == [b'{"a":1}\n', b'["b"]\n', b"\x81\xa1k\x01"]
+    spool.close()
