@@ -196,36 +196,56 @@ class LogColumns:
         """Fold one batch (one array per column, equal lengths) in."""
         matrix, finite = _matrix(columns)
         self.extremes.add(matrix, finite)
-        magnitude = np.abs(matrix)
-        zero = magnitude < ZERO_BAND
-        bucketed = ~zero if finite is None else finite & ~zero
-        self.zeros += zero.sum(axis=0)
+        # NOTE: one float64 and one int64 scratch matrix, worked in place (column-major like
+        # ``matrix``): the elementwise operations and their order are those of
+        # log_bucket_counts, so the bucket indices are the same
+        scratch = np.abs(matrix)
+        zero = scratch < ZERO_BAND
+        self.zeros += np.count_nonzero(zero, axis=0)
+        if finite is None and not zero.any():
+            unbucketed = None
+        else:
+            unbucketed = zero if finite is None else np.logical_or(zero, ~finite, out=zero)
+            scratch[unbucketed] = 1.0
         with np.errstate(divide="ignore", invalid="ignore"):
-            scaled = np.log(np.where(bucketed, magnitude, 1.0)) / LOG_GAMMA - 1e-9
-        idx = np.ceil(scaled, out=scaled).astype(np.int64)
-        if bucketed.all():
-            low, high = int(idx.min()), int(idx.max())
-        elif bucketed.any():
-            low, high = int(idx[bucketed].min()), int(idx[bucketed].max())
+            np.log(scratch, out=scratch)
+        scratch /= LOG_GAMMA
+        scratch -= 1e-9
+        np.ceil(scratch, out=scratch)
+        slot = np.empty(matrix.shape, dtype=np.int64, order="F")
+        np.copyto(slot, scratch, casting="unsafe")
+        if unbucketed is None:
+            low, high = int(slot.min()), int(slot.max())
+        elif not unbucketed.all():
+            bucketed = slot[~unbucketed]
+            low, high = int(bucketed.min()), int(bucketed.max())
         else:
             return
         span = high - low + 1
-        slot = (idx - low) + span * (2 * np.arange(self.width) + (matrix < 0))
-        slot[~bucketed] = 2 * self.width * span
-        counted = np.bincount(slot.ravel(order="F"), minlength=2 * self.width * span + 1)
-        self._fold(counted[:-1].reshape(self.width, 2, span), low)
+        negative = matrix < 0
+        sides = 2 if negative.any() else 1  # NOTE: no negative value: no all-zero half to count
+        # NOTE: in place, column offsets added as a row (broadcast over a column-major matrix,
+        # an expression like ``idx + span * (2 * arange + negative)`` is 4x slower)
+        slot += span * sides * np.arange(self.width, dtype=np.int64) - low
+        if sides == 2:
+            np.add(slot, span, out=slot, where=negative)
+        if unbucketed is not None:
+            slot[unbucketed] = sides * self.width * span
+        counted = np.bincount(slot.ravel(order="F"), minlength=sides * self.width * span + 1)
+        self._fold(counted[:-1].reshape(self.width, sides, span), low)
 
     def _fold(self, counts: np.ndarray, low: int) -> None:
+        """Add ``counts`` ([column, side, bucket - low]; one side: the positive one) in."""
         span = self.counts.shape[2]
-        if span == 0:
-            self.counts, self.low = counts, low
-            return
-        start, stop = min(self.low, low), max(self.low + span, low + counts.shape[2])
+        start, stop = low, low + counts.shape[2]
+        if span:
+            start, stop = min(self.low, start), max(self.low + span, stop)
         if (start, stop) != (self.low, self.low + span):
             grown = np.zeros((self.width, 2, stop - start), dtype=np.int64)
             grown[:, :, self.low - start : self.low - start + span] = self.counts
             self.counts, self.low = grown, start
-        self.counts[:, :, low - self.low : low - self.low + counts.shape[2]] += counts
+        sides = counts.shape[1]
+        self.counts[:, :sides, low - self.low : low - self.low + counts.shape[2]] += counts
 
     def sketch(self, j: int) -> NumericSketch:
         """The wire sketch of column ``j``."""
