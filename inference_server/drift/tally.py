@@ -34,10 +34,13 @@ features plus a label and FP32 probabilities, ~3,000 requests per flush, ``time.
 3 interleaved rounds, 2-core EPYC, 2026-12-04): the benchmark's single repeated row on log
 buckets 0.93 -> 0.24 µs per request, varied rows 0.51-0.96 (allocator state) -> 0.24, on
 reference bins (107 edges a feature) 1.75 -> 0.60. In a saturated server (REST V2 c=64, one
-core, log buckets; 10 runs each) the fold thread's CPU went from 0.445 (0.35-0.47) to 0.37
-(0.28-0.45) µs per request: the server's allocator did not fault those pages in, and much
-of the fold's remaining cost there is its memory (cache misses on data the event loop
-wrote, and the loop's own lines it evicts).
+core, log buckets; medians of 10 runs each in quiet sessions) the fold thread's CPU went
+from 0.445 (0.35-0.47) to 0.37 (0.28-0.45) µs per request, a gain near the run-to-run
+spread (the server's whole CPU per request, ±1 µs from run to run, does not resolve it):
+the server's allocator did not fault those pages in, and much of the fold's remaining cost
+there is its memory (cache misses on data the event loop wrote): the
+``modelyard_sketch_cpu_seconds`` counter read 0.39 µs per request there, against 0.24 in
+the micro-benchmark.
 
 >>> import datetime as dt
 >>> import numpy as np
