@@ -87,6 +87,51 @@ def test_a_tally_equals_the_merge_of_its_batches_sketches(
     assert tally.sketches() == merge_all([_sketched(b, dtype) for b in batches])
 
 
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64, np.int64])
+def test_reference_bins_of_wide_and_narrow_profiles_equal_sketch_column(dtype: type) -> None:
+    """The block-wide bin search: 1,000 exact edges, one edge, quantile edges, in one block."""
+    rng = np.random.default_rng(16)
+    reference = build_reference_profile(
+        {
+            "wide": np.tile(np.arange(1000) - 500.0, 5),
+            "single": np.full(5000, 2.0),
+            "quantiles": rng.normal(0, 100, 5000),
+        }
+    )
+    profiles: dict[str | None, FeatureProfile] = {n: p for n, p in reference.features.items()}
+    tally = WindowTally("m", "1", T0, T0 + dt.timedelta(minutes=1))
+    expected = []
+    for _ in range(3):
+        raw = {
+            "wide": np.concatenate([np.arange(-520.0, 520.0, 0.5), rng.normal(0, 300, 200)]),
+            "single": np.concatenate([np.full(40, 2.0), rng.normal(2, 1, 2240)]),
+            "quantiles": rng.normal(0, 120, 2280),
+        }
+        if np.dtype(dtype).kind == "f":
+            for column in raw.values():
+                column[rng.random(column.size) < 0.03] = math.nan
+                column[:3] = [math.inf, -math.inf, -0.0]
+        columns: list[tuple[str, np.ndarray]] = [
+            (name, np.round(v).astype(dtype) if np.dtype(dtype).kind == "i" else v.astype(dtype))
+            for name, v in raw.items()
+        ]
+        tally.add(columns, profiles, cap=1000)
+        tally.served += 1
+        expected.append(
+            WindowSketches(
+                model="m",
+                version="1",
+                start=T0,
+                end=T0 + dt.timedelta(minutes=1),
+                rows=len(columns[0][1]),
+                requests=1,
+                served=1,
+                features={name: sketch_column(v, profiles[name]) for name, v in columns},
+            )
+        )
+    assert tally.sketches() == merge_all(expected)
+
+
 def _handle() -> Any:
     """A stand-in with the attributes the book reads from a LoadedVersion."""
     signature = ModelSignature(
