@@ -158,6 +158,10 @@ class Spool:
         self._synced = 0
         self._synced_end = (0, 0)
         """(segment, offset) up to which the segments are fsynced (shipper side)."""
+        self._closed: list[tuple[int, int, int]] = []
+        """Segments the spooler has left that no fsync has covered yet (``fsync`` on):
+        (number, end, descriptor). :meth:`sync` fsyncs them with the current one; :meth:`commit`
+        closes, without an fsync, the ones the database now holds entirely."""
         self.fsyncs = 0
         """Calls of :meth:`sync` that fsynced (segments fsynced as they close not counted)."""
         self._spares = sorted(
@@ -244,8 +248,12 @@ class Spool:
     def _roll(self) -> None:
         with self._file_guard:
             if self._fsync:
-                os.fsync(self._fd)
-            os.close(self._fd)
+                # NOTE: not fsynced here: on the spooler a whole segment's write-back would
+                # delay its next pass (the kill -9 window), and the shipper usually ships the
+                # segment before it would need one (see _closed).
+                self._closed.append((self._current, self._size, self._fd))
+            else:
+                os.close(self._fd)
             following = self._current + 1
             fd = self._open_segment(following)
             with self._guard:
@@ -262,19 +270,29 @@ class Spool:
             return
         with self._file_guard:
             end = self.durable_end()
-            if end == (self._current, self._synced):
+            closed, self._closed = self._closed, []
+            if end == (self._current, self._synced) and not closed:
                 return
+            for _, _, fd in closed:
+                os.fsync(fd)
+                os.close(fd)
             os.fsync(self._fd)
             self.fsyncs += 1
             self._synced = end[1]
             self._synced_end = end
 
     def synced_end(self) -> tuple[int, int]:
-        """(segment, offset) up to which records are fsynced (segments fsynced as they closed
-        count: everything before the current segment's first record when ``fsync`` is on)."""
+        """(segment, offset) up to which the spool needs no fsync (``fsync`` on): everything
+        before the first segment the spooler left unsynced (or, none, before the current one)
+        and what :meth:`sync` covered. Segments shipped entirely count (the database holds
+        them durably)."""
+        if not self._fsync:
+            return (0, 0)
         with self._guard:
             current = self._current
-        return max(self._synced_end, (current, HEADER_BYTES)) if self._fsync else (0, 0)
+        with self._file_guard:
+            first = self._closed[0][0] if self._closed else current
+        return max(self._synced_end, (first, HEADER_BYTES))
 
     def durable_end(self) -> tuple[int, int]:
         """(segment, offset) up to which records are complete on disk."""
@@ -339,10 +357,17 @@ class Spool:
             return [], offset
 
     def commit(self, position: tuple[int, int]) -> None:
-        """Record that everything before ``position`` reached the database."""
+        """Record that everything before ``position`` reached the database (and close the
+        left segments it covers without an fsync: their records are durable there)."""
         aside = self.folder / "checkpoint.tmp"
         aside.write_text(f"{position[0]} {position[1]}\n")
         os.replace(aside, self.folder / "checkpoint")
+        if self._closed:
+            with self._file_guard:
+                shipped = [c for c in self._closed if (c[0], c[1]) <= position]
+                self._closed = [c for c in self._closed if (c[0], c[1]) > position]
+            for _, _, fd in shipped:
+                os.close(fd)
         if position[0] <= self._committed_segment:
             return  # NOTE: no segment left behind since the last commit: no folder listing
         for number in self.segments():
@@ -369,8 +394,13 @@ class Spool:
         path.unlink(missing_ok=True)
 
     def close(self) -> None:
-        """fsync (when on) and close the current segment, and release the folder."""
+        """fsync (when on) and close the current segment and the left ones no fsync covered,
+        and release the folder."""
         with self._file_guard:
+            for _, _, fd in self._closed:
+                os.fsync(fd)
+                os.close(fd)
+            self._closed = []
             if self._fsync:
                 os.fsync(self._fd)
             os.close(self._fd)

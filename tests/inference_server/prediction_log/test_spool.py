@@ -170,3 +170,26 @@ def test_a_json_lines_segment_of_the_previous_release_is_read_line_by_line(
     got, _ = _drain(spool, spool.checkpoint())
     assert got == [b'{"a":1}\n', b'["b"]\n', b"\x81\xa1k\x01"]
     spool.close()
+
+
+def test_left_segments_are_fsynced_by_the_shipper_only_while_unshipped(tmp_path: Path) -> None:
+    # The spooler never fsyncs at a roll (a whole segment's write-back would delay its next
+    # pass); what it left counts as unsynced until an fsync covers it or the database holds it.
+    spool = Spool(tmp_path / "w", segment_bytes=256, fsync=True)
+    spool.append([b"x" * 300])  # rolls: segment 1 left unsynced
+    spool.append([b"y" * 300])  # rolls again: segment 2 left
+    end = spool.durable_end()
+    assert spool.fsyncs == 0
+    assert spool.synced_end() == (1, HEADER_BYTES) < end
+    spool.commit((2, HEADER_BYTES))  # the database holds segment 1 (not 2): closed, no fsync
+    assert spool.fsyncs == 0
+    assert spool.synced_end() == (2, HEADER_BYTES)
+    spool.sync()  # the shipper's fsync covers segment 2 and the current one
+    assert spool.fsyncs == 1
+    assert spool.synced_end() == end
+    spool.append([b"z" * 300])  # left again; close() fsyncs what nobody covered
+    spool.close()
+    again = Spool(tmp_path / "w", segment_bytes=256, fsync=True)
+    records, _ = _drain(again, (2, 0))
+    assert records == [b"y" * 300, b"z" * 300]
+    again.close()
