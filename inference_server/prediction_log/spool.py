@@ -55,7 +55,7 @@ import threading
 import zlib
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Final
+from typing import IO, Final
 
 from modelyard.errors import ConfigurationError
 
@@ -113,18 +113,6 @@ def _write_all(fd: int, pieces: Sequence[bytes]) -> int:
     return total
 
 
-def _is_v2(path: Path) -> bool | None:
-    """Whether the segment at ``path`` is v2 (None: missing, or empty so far)."""
-    try:
-        with path.open("rb") as handle:
-            head = handle.read(len(FILE_MAGIC))
-    except FileNotFoundError:
-        return None
-    if not head:
-        return None
-    return FILE_MAGIC.startswith(head)
-
-
 class Spool:
     """One worker's spool folder (see the module docstring).
 
@@ -155,7 +143,6 @@ class Spool:
         """Held while the current segment's file is fsynced or replaced."""
         self._spare_guard = threading.Lock()
         """Held while spares are taken or added (spooler and shipper)."""
-        self._synced = 0
         self._synced_end = (0, 0)
         """(segment, offset) up to which the segments are fsynced (shipper side)."""
         self._closed: list[tuple[int, int, int]] = []
@@ -261,7 +248,6 @@ class Spool:
                 self._current = following
                 self._size = HEADER_BYTES
                 self._fd = fd
-                self._synced = 0
                 self._durable = (following, HEADER_BYTES)
 
     def sync(self) -> None:
@@ -271,14 +257,13 @@ class Spool:
         with self._file_guard:
             end = self.durable_end()
             closed, self._closed = self._closed, []
-            if end == (self._current, self._synced) and not closed:
+            if end == self._synced_end and not closed:
                 return
             for _, _, fd in closed:
                 os.fsync(fd)
                 os.close(fd)
             os.fsync(self._fd)
             self.fsyncs += 1
-            self._synced = end[1]
             self._synced_end = end
 
     def synced_end(self) -> tuple[int, int]:
@@ -343,18 +328,17 @@ class Spool:
     ) -> tuple[list[bytes], int]:
         """The records of segment ``number`` from ``offset`` (up to ``limit``) and the offset
         after them."""
-        path = self.folder / _segment_name(number)
-        v2 = _is_v2(path)
-        if v2 is None:
-            return [], offset
-        if not v2:
-            lines = _read_lines(path, offset, limit, max_lines)
-            return lines, offset + sum(len(line) for line in lines)
         try:
-            with path.open("rb") as handle:
-                return _read_frames(handle.fileno(), number, offset, limit, max_lines)
+            with (self.folder / _segment_name(number)).open("rb") as handle:
+                head = handle.read(len(FILE_MAGIC))
+                if not head:  # NOTE: just created: nothing yet, whichever format
+                    return [], offset
+                if FILE_MAGIC.startswith(head):
+                    return _read_frames(handle.fileno(), number, offset, limit, max_lines)
+                lines = _read_lines(handle, offset, limit, max_lines)
         except FileNotFoundError:
             return [], offset
+        return lines, offset + sum(len(line) for line in lines)
 
     def commit(self, position: tuple[int, int]) -> None:
         """Record that everything before ``position`` reached the database (and close the
@@ -443,24 +427,20 @@ def _read_frames(
     return records, position
 
 
-def _read_lines(path: Path, offset: int, limit: int | None, max_lines: int) -> list[bytes]:
+def _read_lines(handle: IO[bytes], offset: int, limit: int | None, max_lines: int) -> list[bytes]:
     """Up to ``max_lines`` complete lines of a segment of the previous release (JSON lines)
     from ``offset``, each with its newline."""
-    try:
-        with path.open("rb") as handle:
-            handle.seek(offset)
-            size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - offset)
-            chunk = handle.read(max(size, 0))
-            # NOTE: a line longer than the chunk (one very large request) is read whole
-            while b"\n" not in chunk:
-                end = offset + len(chunk)
-                size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - end)
-                more = handle.read(size) if size > 0 else b""
-                if not more:
-                    break
-                chunk += more
-    except FileNotFoundError:
-        return []
+    handle.seek(offset)
+    size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - offset)
+    chunk = handle.read(max(size, 0))
+    # NOTE: a line longer than the chunk (one very large request) is read whole
+    while b"\n" not in chunk:
+        end = offset + len(chunk)
+        size = _READ_CHUNK if limit is None else min(_READ_CHUNK, limit - end)
+        more = handle.read(size) if size > 0 else b""
+        if not more:
+            break
+        chunk += more
     cut = chunk.rfind(b"\n")
     if cut < 0:
         return []

@@ -141,7 +141,7 @@ class PredictionLogWriter:
         self._urgent = 0
         """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
         self._unsafe_since: float | None = None
-        """When the shipper first saw spooled lines neither shipped nor fsynced (None: none)."""
+        """When the shipper first saw spooled records neither shipped nor fsynced (None: none)."""
         self._keys = BlockKeys()
         """Keys of the blocks this writer spools (a new random prefix per start)."""
 
@@ -281,10 +281,10 @@ class PredictionLogWriter:
             await sink.close()
 
     def _sync_unshipped(self, spool: Spool, shipped: Position, end: Position) -> None:
-        """Before the shipper waits: fsync the spool (``fsync`` on) once lines have waited
+        """Before the shipper waits: fsync the spool (``fsync`` on) once records have waited
         unshipped and unsynced for ``ship_interval_ms``. A shipper that keeps up ships them
         first (a batch is due ``ship_interval_ms`` after it last caught up, and the due check
-        comes before this one), so only a failing or lagging database leads here with lines
+        comes before this one), so only a failing or lagging database leads here with records
         that old (see the module docstring)."""
         if not self.settings.fsync:
             return
