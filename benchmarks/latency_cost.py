@@ -1,0 +1,187 @@
+"""p99 at fixed arrival rates, the observed server against the unobserved: issue 16's p99 bound.
+
+The harness measures the same points (its ``observation`` family) among many others; this runs
+only them, so a change to what the server does beside answering can be judged in minutes. Each
+variant gets a fresh ``modelyard serve`` (the harness's :func:`~benchmarks.modelyard_server.
+starter`: 1 worker pinned to ``--server-cpus``, batching defaults, the reference model), then
+for every protocol and rate the harness's open-loop point (:func:`~benchmarks.points.run_point`:
+its Python clients, one warm-up, ``--repeats`` windows, the median window kept).
+
+Variants are ``CONFIG[@CODE][+NAME=VALUE...]``: ``CONFIG`` one of
+:data:`~benchmarks.modelyard_server.Observation`'s ``off`` / ``log`` / ``sketches`` / ``on`` /
+``on-pg``; ``CODE`` another checkout (before and after in the same rounds); each ``+NAME=VALUE``
+an environment variable of that server only (a setting under trial, e.g.
+``on+MODELYARD_SERVER_SWITCH_INTERVAL_US=500``). Rounds interleave the variants, reversed
+every other round; the table gives, per point, the median and spread of p99 and its ratio to
+the first variant of the same round.
+
+Run: ``python -m benchmarks.latency_cost --rounds 3 off on`` (about 45 s per variant and round
+with the default points).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import statistics
+import sys
+from pathlib import Path
+
+from benchmarks.contenders import V2_INFER_PATH, Context, Endpoint
+from benchmarks.measure import _body_files
+from benchmarks.modelyard_server import (
+    BATCHING_ON,
+    OBSERVED_GRPC_RATES,
+    OBSERVED_HTTP_RATES,
+    starter,
+)
+from benchmarks.points import Target, keep_median, run_point
+from benchmarks.thread_cpu import config_of
+
+ROOT = Path(__file__).resolve().parent.parent
+ENDPOINTS = {
+    "grpc": Endpoint("grpc", "gRPC"),
+    "http": Endpoint("http", "REST V2", path=V2_INFER_PATH),
+}
+
+
+def parse_variant(variant: str) -> tuple[str, Path | None, dict[str, str]]:
+    """``CONFIG[@CODE][+NAME=VALUE...]`` as (config, code, environment).
+
+    >>> parse_variant("on@/tmp/x+A=1+B=2")
+    ('on', PosixPath('/tmp/x'), {'A': '1', 'B': '2'})
+    >>> parse_variant("off")
+    ('off', None, {})
+    """
+    head, *extras = variant.split("+")
+    config, _, code = head.partition("@")
+    config_of(config)
+    env = {}
+    for extra in extras:
+        name, sep, value = extra.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{extra!r} in {variant!r} is not NAME=VALUE")
+        env[name] = value
+    return config, Path(code) if code else None, env
+
+
+def measure(
+    variant: str, points: list[tuple[str, float]], args: argparse.Namespace
+) -> dict[tuple[str, float], dict[str, float]]:
+    """One fresh server of ``variant``; per point its median window's p99, p50 and rate."""
+    config, code, env = parse_variant(variant)
+    ctx = Context(work_dir=args.work_dir, server_cpus=args.server_cpus, modelyard_code=code)
+    bodies = _body_files(ctx)
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        server = starter(f"latency-{config}", BATCHING_ON, 1, args.server_cpus, config_of(config))(
+            ctx
+        )
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+    out = {}
+    try:
+        for protocol, rate in points:
+            endpoint = ENDPOINTS[protocol]
+            target = Target(
+                endpoint=endpoint,
+                address=f"127.0.0.1:{server.ports[protocol]}",
+                client_cpus=args.client_cpus,
+                rows_file=ctx.rows,
+                body_file=bodies["v2"] if protocol == "http" else None,
+                server_group=server.process.pid,
+            )
+            closed = rate < 0  # NOTE: a closed-loop point at -rate connections (saturation)
+            windows = run_point(
+                target,
+                rate=0.0 if closed else rate,
+                concurrency=int(-rate) if closed else 1,
+                duration=args.duration,
+                warmup=args.warmup,
+                repeats=args.repeats,
+            )
+            median = keep_median(windows)["median"]
+            out[(protocol, rate)] = {
+                "p99_ms": float(median["p99_ms"]),
+                "p90_ms": float(median["p90_ms"]),
+                "p50_ms": float(median["p50_ms"]),
+                "throughput": float(median["throughput"]),
+            }
+    finally:
+        server.stop()
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Interleaved rounds; print each measurement, then medians and ratios to the first."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("variants", nargs="+")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=3.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--grpc-rates", type=float, nargs="*", default=list(OBSERVED_GRPC_RATES))
+    parser.add_argument("--http-rates", type=float, nargs="*", default=list(OBSERVED_HTTP_RATES))
+    parser.add_argument(
+        "--closed",
+        type=int,
+        nargs="*",
+        default=[],
+        help="closed-loop REST V2 points at these connection counts (wrk): throughput at "
+        "saturation beside the open-loop p99",
+    )
+    parser.add_argument("--server-cpus", default="0")
+    parser.add_argument("--client-cpus", default="1")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
+    args = parser.parse_args(argv)
+    for variant in args.variants:
+        parse_variant(variant)
+    points = [("grpc", r) for r in args.grpc_rates] + [("http", r) for r in args.http_rates]
+    points += [("http", -float(c)) for c in args.closed]
+    results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = collections.defaultdict(
+        list
+    )
+    for number in range(args.rounds):
+        order = args.variants if number % 2 == 0 else args.variants[::-1]
+        for variant in order:
+            rows = measure(variant, points, args)
+            results[variant].append(rows)
+            text = ", ".join(
+                f"{p}@{r:.0f}{'c' if r < 0 else ''} p50/p90/p99 {row['p50_ms']:.2f}/"
+                f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s)"
+                for (p, r), row in rows.items()
+            )
+            print(f"round {number} {variant}: {text}", flush=True)
+    base = args.variants[0]
+    print(f"\np99 ms, median (spread) over rounds; ratio to {base} in the same round:")
+    for variant, runs in results.items():
+        print(variant)
+        for point in points:
+            p99 = [run[point]["p99_ms"] for run in runs]
+            line = f"    {point[0]:5s} {point[1]:>7.0f}/s  p99 {statistics.median(p99):6.2f} "
+            line += f"({min(p99):.2f}-{max(p99):.2f})"
+            rate = [run[point]["throughput"] for run in runs]
+            if point[1] < 0:
+                line += f"  {statistics.median(rate):,.0f} req/s"
+                line += f" ({min(rate):,.0f}-{max(rate):,.0f})"
+            if variant != base:
+                pairs = list(zip(runs, results[base], strict=True))
+                ratio = [run[point]["p99_ms"] / b[point]["p99_ms"] for run, b in pairs]
+                line += f"  p99 ratio {statistics.median(ratio):.2f}x"
+                line += f" ({min(ratio):.2f}-{max(ratio):.2f})"
+                if point[1] < 0:
+                    ratio = [run[point]["throughput"] / b[point]["throughput"] for run, b in pairs]
+                    line += f"  throughput ratio {statistics.median(ratio):.2f}x"
+                    line += f" ({min(ratio):.2f}-{max(ratio):.2f})"
+            print(line)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
