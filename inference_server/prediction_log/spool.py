@@ -169,6 +169,8 @@ class Spool:
         self._size = HEADER_BYTES
         self._durable = (self._current, HEADER_BYTES)
         self._committed_segment = -1
+        self._size_bound: int | None = None
+        """An upper bound of :meth:`disk_bytes` (spooler only; see :meth:`holds_at_least`)."""
         """The segment of the last commit that retired the ones before it (shipper only)."""
 
     def segments(self) -> list[int]:
@@ -179,6 +181,16 @@ class Spool:
         """The former numbers of the spare files kept for reuse."""
         with self._spare_guard:
             return list(self._spares)
+
+    def holds_at_least(self, limit: int) -> bool:
+        """Whether :meth:`disk_bytes` is at least ``limit`` (spooler thread). The folder is
+        listed only when an upper bound -- the last listing plus every byte appended since
+        (recycling only lowers the real size) -- reaches ``limit``: far below the cap, a pass
+        costs no directory listing (about 0.13 ms of GIL per pass on the harness's machine)."""
+        if self._size_bound is not None and self._size_bound < limit:
+            return False
+        self._size_bound = self.disk_bytes()
+        return self._size_bound >= limit
 
     def disk_bytes(self) -> int:
         """Bytes of the segments not yet recycled (shipped records of those included): the
@@ -224,7 +236,10 @@ class Spool:
             The (segment, offset) positions where the frames start and end.
         """
         start = (self._current, self._size)
-        self._size += _write_all(self._fd, frames(records, self._current))
+        written = _write_all(self._fd, frames(records, self._current))
+        self._size += written
+        if self._size_bound is not None:
+            self._size_bound += written + HEADER_BYTES  # NOTE: a roll's new header, at most
         end = (self._current, self._size)
         with self._guard:
             self._durable = end

@@ -193,3 +193,18 @@ def test_left_segments_are_fsynced_by_the_shipper_only_while_unshipped(tmp_path:
     records, _ = _drain(again, (2, 0))
     assert records == [b"y" * 300, b"z" * 300]
     again.close()
+
+
+def test_holds_at_least_agrees_with_disk_bytes(tmp_path: Path) -> None:
+    # The spooler's cap check lists the folder only near the cap; its answer must still be
+    # the listing's: appends, rolls and recycled segments in every order.
+    spool = Spool(tmp_path / "w", segment_bytes=300, fsync=False)
+    position = spool.checkpoint()
+    for i in range(60):
+        spool.append([b"r" * (20 + 37 * (i % 7))] * (1 + i % 3))
+        if i % 4 == 3:
+            _, position = _drain(spool, position)
+        size = spool.disk_bytes()
+        for limit in (1024, size, size + 1, 2 * size + 1, 300):
+            assert spool.holds_at_least(limit) == (size >= limit), (i, limit, size)
+    spool.close()
