@@ -117,6 +117,7 @@ class InferenceServer:
                 seat.index if seat else 0,
                 database_url=settings.prediction_log_url,
                 schema=log_schema,
+                nice=server.background_nice,
             )
             self.hooks.registry.register(self.log_writer)
         capture = None if self.log_writer is None else self.log_writer.capture

@@ -167,6 +167,11 @@ class ServerSettings(_Section, kw_only=True, frozen=True):
     mostly the in-flight ones (in process, REST V2 c=64: 1.5 us less per request with both
     the log and the sketches off, 1.9 less with the log on). Cyclic garbage lives a little
     longer (a few MB at most)."""
+    background_nice: Annotated[int, msgspec.Meta(ge=0, le=19)] = 10
+    """Nice value the worker's background threads (the prediction log's spooler and shipper,
+    the drift sketches' fold) give themselves, so that the event loop gets the core first when
+    a request arrives while they run (``inference_server/background.py``); 0 leaves them at
+    the worker's own priority."""
     sketches: bool = True
     """Keep drift sketches of every served version (docs/drift.md)."""
     sketch_window_s: Annotated[float, msgspec.Meta(gt=0)] = 60.0

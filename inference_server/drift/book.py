@@ -14,13 +14,17 @@ place with a few whole-batch calls, not a Python merge of per-feature sketches p
 window's tally becomes wire :class:`~modelyard.sketches.WindowSketches` when a read asks for
 it and once when the window closes (the first flush after its end: every later request
 belongs to a later window); a request that still reaches a closed window (the clock stepped
-back) is merged into it with :func:`~modelyard.sketches.merge_windows`. The thread lets go of
-the GIL and the core (``os.sched_yield``) between groups and every 1,024 requests: numpy on
-small arrays holds the GIL, and on a server pinned to one core a request arriving during a
-flush then waits behind one fold of at most 1,024 requests (with 32 features about 0.25 ms on
-log buckets, 0.6 ms on reference bins; :mod:`~inference_server.drift.tally`),
-not behind the 5 ms GIL switch interval; the usual flush (one group, fewer requests) does
-not yield at all.
+back) is merged into it with :func:`~modelyard.sketches.merge_windows`. The fold runs on
+the book's own thread (``sketch-fold``), demoted (a nice value, ``server.background_nice``) and
+in GIL slices (:mod:`inference_server.background`): it lets go of the GIL and the core
+(``os.sched_yield``) between groups and chunks of 1,024 requests once a 0.2 ms slice is used
+up. numpy on small arrays holds the GIL, and on a server pinned to one core a request
+arriving during a flush then waits behind one fold of at most 1,024 requests (with 32
+features about 0.25 ms on log buckets, 0.6 ms on reference bins;
+:mod:`~inference_server.drift.tally`), not behind the 5 ms GIL switch interval. A flush has
+fixed costs (~0.7 ms of the thread's CPU at 2,000 req/s on the harness's machine, whatever its
+size); flushing once a second instead of every 0.1 s was tried and did not lower p99 at 2,000
+or 8,000 req/s (``benchmarks/latency_cost.py``, 5 rounds: 1.62 / 2.84 ms against 1.32 / 2.67).
 A full queue drops the request's sketch and counts it (``dropped``): explicit overflow,
 never a slower answer. The metrics endpoint shows the ``modelyard_sketch_queued`` and
 ``modelyard_sketch_dropped`` counters, and ``modelyard_sketch_cpu_seconds``: the folds' thread
@@ -43,13 +47,14 @@ import contextlib
 import datetime as dt
 import logging
 import math
-import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 import numpy as np
 from prometheus_client.core import CounterMetricFamily
 
+from inference_server.background import Slicer, demote_current_thread
 from inference_server.drift.columns import feature_columns, score_column
 from inference_server.drift.tally import Column, WindowTally
 from modelyard.settings import ServerSettings
@@ -103,6 +108,8 @@ class SketchBook:
         self.queued = 0
         self.dropped = 0
         self.fold_seconds = 0.0
+        self._slicer = Slicer()
+        self._executor: ThreadPoolExecutor | None = None
 
     @property
     def enabled(self) -> bool:
@@ -163,6 +170,9 @@ class SketchBook:
                 await self._task
             self._task = None
         await self.flush()
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None
 
     async def _run(self) -> None:
         while True:
@@ -185,7 +195,15 @@ class SketchBook:
         unqueued, self._unqueued = self._unqueued, collections.Counter()
         # NOTE: taken with the drain: every request observed later is in this window or later
         now = self._clock()
-        await asyncio.to_thread(self._fold, list(pending), unqueued, now)
+        if self._executor is None:  # NOTE: its one thread starts with the first fold
+            self._executor = ThreadPoolExecutor(
+                1,
+                thread_name_prefix="sketch-fold",
+                initializer=demote_current_thread,
+                initargs=(self.settings.background_nice,),
+            )
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._fold, list(pending), unqueued, now)
 
     def _fold(
         self,
@@ -194,6 +212,7 @@ class SketchBook:
         now: float,
     ) -> None:
         started = time.thread_time()
+        self._slicer.restart()
         groups = _groups(pending)
         served: collections.Counter[_Key] = collections.Counter()
         for (handle, window), count in unqueued.items():
@@ -227,10 +246,9 @@ class SketchBook:
         return WindowTally(model, version, start, start + dt.timedelta(seconds=self._window_s))
 
     def _add_chunk(self, tally: WindowTally, chunk: list[_Pending], folded: int) -> int:
-        """Fold ``chunk`` (yielding the GIL first unless it is the flush's first); the count
+        """Fold ``chunk`` (yielding the GIL first if the flush's slice is used up); the count
         of chunks folded so far."""
-        if folded:
-            os.sched_yield()  # NOTE: releases the GIL; see the module docstring
+        self._slicer.tick()  # NOTE: may release the GIL; see the module docstring
         self._add(tally, chunk)
         return folded + 1
 

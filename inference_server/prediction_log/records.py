@@ -42,7 +42,7 @@ from __future__ import annotations
 import datetime as dt
 import itertools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
 import msgspec
@@ -188,13 +188,22 @@ def _block(group: Sequence[Captured], worker: int, key: str) -> Shipped:
     return Shipped(block, encode_block(block), None)
 
 
-def pass_blocks(entries: Sequence[Captured], worker: int, keys: BlockKeys) -> list[Shipped]:
-    """The blocks of answered runs, in answer order (see the module docstring)."""
+def pass_blocks(
+    entries: Sequence[Captured],
+    worker: int,
+    keys: BlockKeys,
+    tick: Callable[[], object] | None = None,
+) -> list[Shipped]:
+    """The blocks of answered runs, in answer order (see the module docstring); ``tick`` is
+    called before each run (the spooler's :meth:`~inference_server.background.Slicer.tick`:
+    it may let go of the GIL there)."""
     blocks: list[Shipped] = []
     group: list[Captured] = []
     current: tuple[object, ...] | None = None
     rows = room = requests = 0
     for entry in entries:
+        if tick is not None:
+            tick()
         layout = _layout(entry)
         if group and (
             layout is None

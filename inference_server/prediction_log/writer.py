@@ -9,10 +9,10 @@
   (:mod:`~inference_server.prediction_log.spool`: segments are recycled, so the write lands
   in pages the page cache already holds). A ``kill -9`` therefore loses at most what was
   buffered since the last write: one flush interval of answers (plus the time that pass
-  takes). Between chunks of
-  ``_YIELD_REQUESTS`` requests it lets go of the GIL and the core (``os.sched_yield``): on a
-  server pinned to one core, a request that arrives during a large pass then waits behind one
-  slice, not behind the 5 ms GIL switch interval.
+  takes). It runs demoted and in short GIL slices (:mod:`inference_server.background`: a
+  nice value, and ``os.sched_yield`` between runs once a slice of 0.2 ms is used up): on a
+  server pinned to one core, a request that arrives during a pass waits behind one slice, not
+  behind the pass or the 5 ms GIL switch interval. The shipper runs demoted too.
 * The **shipper thread** runs its own event loop: it fsyncs the spool when configured (off the
   spooler's path: a slow disk must not stretch the ``kill -9`` window) -- but only records that
   are still neither in the database nor fsynced ``ship_interval_ms`` after it first saw them
@@ -20,7 +20,10 @@
   (SQLite and PostgreSQL commit durably), so fsyncing its spool copy too only wrote it to the
   disk twice. Keeping up, the shipper therefore never fsyncs the spool; while the database is
   down or behind, it fsyncs every ``ship_interval_ms``. Either way an answer is on stable
-  storage about ``ship_interval_ms`` + one flush interval after it was spooled. It takes the
+  storage about ``ship_interval_ms`` + one flush interval after it was spooled. It sleeps
+  until its next batch is due (``ship_interval_ms`` after it last caught up); the spooler wakes
+  it sooner only when a flush or the shutdown waits or a batch is full (waking it after every
+  pass to find nothing due cost the loop's GIL some 40 times a second). It takes the
   records after the spool checkpoint, writes them to the database in batches (one
   ``prediction_log_block`` row per block, idempotent on the block's key;
   :mod:`~inference_server.prediction_log.sinks`), then moves the checkpoint. The control plane
@@ -50,7 +53,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 import time
 from collections import deque
@@ -60,6 +62,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
+from inference_server.background import Slicer, demote_current_thread
 from inference_server.prediction_log.capture import Capture
 from inference_server.prediction_log.records import (
     BlockKeys,
@@ -83,7 +86,8 @@ log = logging.getLogger(__name__)
 
 _BACKOFF_START_S = 0.1
 _BACKOFF_MAX_S = 5.0
-_YIELD_REQUESTS = 1024
+_TAKE_REQUESTS = 1024
+"""Requests taken off the buffer at a time (blocks never span two takes)."""
 
 Position = tuple[int, int]
 
@@ -105,6 +109,8 @@ class PredictionLogWriter:
         worker: this worker's index (its spool folder, the ``worker`` column).
         database_url: the database holding the table (``Settings.prediction_log_url``).
         schema: PostgreSQL schema (``search_path``) of the table; None for the default.
+        nice: the nice value both threads give themselves
+            (:func:`~inference_server.background.demote_current_thread`; 0: unchanged).
     """
 
     def __init__(
@@ -114,8 +120,11 @@ class PredictionLogWriter:
         *,
         database_url: str,
         schema: str | None = None,
+        nice: int = 0,
     ) -> None:
         self.settings = settings
+        self.nice = nice
+        self._slicer = Slicer()
         self.worker = worker
         self.database_url = database_url
         self.schema = schema
@@ -140,6 +149,9 @@ class PredictionLogWriter:
         self._handed_cap = 2 * settings.ship_batch
         self._urgent = 0
         """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
+        self._due_at = 0.0
+        """When the shipper's next batch is due (monotonic; ``ship_interval_ms`` after it last
+        caught up): before it, the spooler does not wake it (:meth:`_wanted_now`)."""
         self._unsafe_since: float | None = None
         """When the shipper first saw spooled records neither shipped nor fsynced (None: none)."""
         self._keys = BlockKeys()
@@ -160,8 +172,8 @@ class PredictionLogWriter:
         self._threads = [
             threading.Thread(target=self._spool_loop, name="prediction-log-spooler", daemon=True),
             threading.Thread(
-                target=asyncio.run,
-                args=(self._ship_loop(self._spool, sink),),
+                target=self._ship_thread,
+                args=(self._spool, sink),
                 name="prediction-log-shipper",
                 daemon=True,
             ),
@@ -172,6 +184,7 @@ class PredictionLogWriter:
     # -- spooler thread -------------------------------------------------------------------
 
     def _spool_loop(self) -> None:
+        demote_current_thread(self.nice)
         interval = self.settings.flush_interval_ms / 1000.0
         due = time.monotonic() + interval
         while not self._stopping.is_set():
@@ -187,21 +200,34 @@ class PredictionLogWriter:
         spool = self._spool
         assert spool is not None
         buffer = self.capture.buffer
-        if buffer and not final and spool.disk_bytes() >= self.settings.max_spool_bytes:
+        if buffer and not final and spool.holds_at_least(self.settings.max_spool_bytes):
             self._spool_passes += 1
             return  # NOTE: the buffer fills instead, and the overflow policy decides.
         lines: list[Shipped] = []
+        slicer = self._slicer
+        slicer.restart()
         while buffer:
-            lines += pass_blocks(self.capture.take(_YIELD_REQUESTS), self.worker, self._keys)
-            if buffer:
-                os.sched_yield()  # NOTE: releases the GIL; see the module docstring
+            taken = self.capture.take(_TAKE_REQUESTS)
+            lines += pass_blocks(taken, self.worker, self._keys, slicer.tick)
         if lines:
             start, end = spool.append(spool_data(lines))
             records = sum(line.records for line in lines)
             self.spooled += records
             self._hand_over(_Chunk(start, end, lines, records))
-            self._wake_shipper.set()
+            if self._wanted_now():
+                self._wake_shipper.set()
         self._spool_passes += 1
+
+    def _wanted_now(self) -> bool:
+        """Whether the shipper should ship what was just spooled at once (a flush or the
+        shutdown waits, a batch is full, or its ship is due) rather than at its own next
+        wake-up: a wake-up that finds nothing to do costs the core and the GIL all the same."""
+        return (
+            self._urgent > 0
+            or self._stopping.is_set()
+            or self._handed_rows >= self.settings.ship_batch
+            or time.monotonic() >= self._due_at
+        )
 
     def _hand_over(self, chunk: _Chunk) -> None:
         """Offer the records just appended to the shipper (dropped when the queue is full:
@@ -240,6 +266,10 @@ class PredictionLogWriter:
 
     # -- shipper thread -------------------------------------------------------------------
 
+    def _ship_thread(self, spool: Spool, sink: Sink) -> None:
+        demote_current_thread(self.nice)
+        asyncio.run(self._ship_loop(spool, sink))
+
     async def _ship_loop(self, spool: Spool, sink: Sink) -> None:
         position = spool.checkpoint()
         backoff = 0.0
@@ -253,7 +283,7 @@ class PredictionLogWriter:
                 end = spool.durable_end()
                 if not self._ship_due(caught_up_at):
                     self._sync_unshipped(spool, position, end)
-                    self._idle(self.settings.flush_interval_ms / 1000.0)
+                    self._idle(self._due_at - time.monotonic())
                     continue
                 lines, after, from_memory = self._next_batch(spool, position, end)
                 if lines is None:  # caught up
@@ -261,9 +291,15 @@ class PredictionLogWriter:
                         spool.commit(after)
                     position = self._shipped_to = max(after, end)
                     caught_up_at = time.monotonic()
+                    self._due_at = caught_up_at + self.settings.ship_interval_ms / 1000.0
                     if spooler_done:
                         return
-                    self._idle(self.settings.flush_interval_ms / 1000.0)
+                    # NOTE: until the next ship is due (the spooler wakes it sooner when
+                    # something is wanted now), at least a flush interval: ship_interval_ms 0
+                    # ships after every pass, as the spooler's wake-up asks
+                    self._idle(
+                        max(self._due_at - caught_up_at, self.settings.flush_interval_ms / 1000.0)
+                    )
                     continue
                 if (shipped := await self._write(sink, lines)) is not None:
                     self.shipped_from_memory += shipped if from_memory else 0

@@ -184,6 +184,11 @@ def test_a_pass_gives_the_records_of_each_request_in_order() -> None:
     ]  # fmt: skip
     assert len({b.block.key for b in blocks if b.block}) == len(blocks)
     assert _unpacked(entries, 3) == _each_alone(runs, 3)
+    # The spooler's slicer may yield between runs: called once per run, same blocks.
+    ticks: list[int] = []
+    sliced = pass_blocks(entries, 3, BlockKeys("t"), lambda: ticks.append(1))
+    assert len(ticks) == len(entries)
+    assert [b.payload for b in sliced] == [b.payload for b in blocks]
 
 
 _NUMERIC = ["?", "i1", "<i8", "<u2", "<f2", "<f4", "<f8", ">f8"]

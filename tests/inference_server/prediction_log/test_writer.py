@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import os
+import threading
 import time
 from pathlib import Path
 
@@ -334,3 +336,30 @@ async def test_the_spool_is_fsynced_only_for_what_the_database_has_not_taken(
             await asyncio.sleep(0.01)
         assert writer.spool_fsyncs >= 1
         assert writer.ship_failures >= 1
+
+
+async def test_background_threads_are_demoted_and_the_loop_is_not(
+    database: Database, tmp_path: Path
+) -> None:
+    # server.background_nice (default 10): the spooler, the shipper and the sketch fold give
+    # themselves that nice value (Linux: one per thread); the event loop's thread keeps its own.
+    own = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+    async with logging_server(_repo(tmp_path), log_settings(database, tmp_path / "spool")) as srv:
+        assert srv.settings.server.background_nice == 10
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+            await infer_http(http, "clf", _x(3), "nice")
+        assert srv.log_writer is not None
+        assert await srv.log_writer.flush()
+        await srv.sketches.flush()
+        nice = {
+            t.name: os.getpriority(os.PRIO_PROCESS, t.native_id)
+            for t in threading.enumerate()
+            if t.native_id is not None
+        }
+        assert os.getpriority(os.PRIO_PROCESS, threading.get_native_id()) == own
+    demoted = max(own, 10)
+    assert nice["prediction-log-spooler"] == nice["prediction-log-shipper"] == demoted
+    folds = [value for name, value in nice.items() if name.startswith("sketch-fold")]
+    assert folds == [demoted]
+    if "ort-run" in nice:  # NOTE: started on the first hand-off; an idle request runs inline
+        assert nice["ort-run"] == own
