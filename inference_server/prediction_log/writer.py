@@ -22,8 +22,8 @@
   down or behind, it fsyncs every ``ship_interval_ms``. Either way an answer is on stable
   storage about ``ship_interval_ms`` + one flush interval after it was spooled. It sleeps
   until its next batch is due (``ship_interval_ms`` after it last caught up); the spooler wakes
-  it sooner only when a flush or the shutdown waits or a batch is full (waking it after every
-  pass to find nothing due cost the loop's GIL some 40 times a second). It takes the
+  it sooner only when a flush or the shutdown waits or a batch is full (it used to be woken
+  after every pass, 20 times a second, mostly to find nothing due). It takes the
   records after the spool checkpoint, writes them to the database in batches (one
   ``prediction_log_block`` row per block, idempotent on the block's key;
   :mod:`~inference_server.prediction_log.sinks`), then moves the checkpoint. The control plane

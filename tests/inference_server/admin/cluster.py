@@ -55,20 +55,34 @@ class Cluster:
         return [sum(self.requests_by_version(w).values()) for w in range(WORKERS)]
 
 
+START_ATTEMPTS = 3
+"""Starts tried when the server exits before every worker listened: the ports are probed free
+and then released (N workers share the gRPC and HTTP ports and take metrics ports p..p+N-1, so
+port 0 cannot name them), and another process may bind one in between (seen once in CI:
+EADDRINUSE on a metrics port). A server that fails for any other reason fails every attempt."""
+
+
 @contextmanager
 def two_workers(repo: Path, *args: str) -> Iterator[Cluster]:
     """``modelyard serve --workers 2`` on free ports, returned once both workers listen."""
-    grpc_port, http_port = free_ports(1), free_ports(1)
-    metrics = free_ports(WORKERS)
-    ports = ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
-    ports += ["--metrics-port", str(metrics), "--workers", str(WORKERS)]
-    with serve_subprocess(repo, *ports, *args) as proc:
-        cluster = Cluster(proc, http_port, metrics)
-        for _ in range(WORKERS):
-            cluster.read_line()
-        yield cluster
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
+    for attempt in range(1, START_ATTEMPTS + 1):
+        grpc_port, http_port = free_ports(1), free_ports(1)
+        metrics = free_ports(WORKERS)
+        ports = ["--grpc-port", str(grpc_port), "--http-port", str(http_port)]
+        ports += ["--metrics-port", str(metrics), "--workers", str(WORKERS)]
+        with serve_subprocess(repo, *ports, *args) as proc:
+            cluster = Cluster(proc, http_port, metrics)
+            try:
+                for _ in range(WORKERS):
+                    cluster.read_line()
+            except AssertionError:
+                if attempt < START_ATTEMPTS and proc.wait(timeout=60) != 0:
+                    continue  # NOTE: a port taken between the probe and the bind: new ports
+                raise
+            yield cluster
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0
+            return
 
 
 def fresh_client(url: str) -> httpx.Client:
