@@ -78,7 +78,6 @@ class Slicer:
         self._slice = slice_s
         self._clock = clock
         self._start = 0.0
-        self.yields = 0
 
     def restart(self) -> None:
         """A pass begins: the slice starts now."""
@@ -89,6 +88,5 @@ class Slicer:
         if self._clock() - self._start < self._slice:
             return False
         os.sched_yield()  # NOTE: releases the GIL; a waiting event loop takes it
-        self.yields += 1
         self._start = self._clock()
         return True

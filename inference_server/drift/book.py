@@ -217,7 +217,6 @@ class SketchBook:
         served: collections.Counter[_Key] = collections.Counter()
         for (handle, window), count in unqueued.items():
             served[handle.name, handle.version_str, window] += count
-        folded = 0
         for key in groups.keys() | served.keys():
             items = groups.get(key, [])
             late = key in self._closed
@@ -231,10 +230,10 @@ class SketchBook:
                 chunk.append(item)
                 requests += item[4]
                 if requests >= _CHUNK:
-                    folded = self._add_chunk(tally, chunk, folded)
+                    self._add_chunk(tally, chunk)
                     chunk, requests = [], 0
             if chunk:
-                folded = self._add_chunk(tally, chunk, folded)
+                self._add_chunk(tally, chunk)
             if late:
                 self._closed[key] = merge_windows(self._closed[key], tally.sketches())
         self._close_and_forget(now)
@@ -245,12 +244,10 @@ class SketchBook:
         start = dt.datetime.fromtimestamp(window * self._window_s, dt.UTC)
         return WindowTally(model, version, start, start + dt.timedelta(seconds=self._window_s))
 
-    def _add_chunk(self, tally: WindowTally, chunk: list[_Pending], folded: int) -> int:
-        """Fold ``chunk`` (yielding the GIL first if the flush's slice is used up); the count
-        of chunks folded so far."""
+    def _add_chunk(self, tally: WindowTally, chunk: list[_Pending]) -> None:
+        """Fold ``chunk``, yielding the GIL first if the flush's slice is used up."""
         self._slicer.tick()  # NOTE: may release the GIL; see the module docstring
         self._add(tally, chunk)
-        return folded + 1
 
     def _add(self, tally: WindowTally, items: list[_Pending]) -> None:
         handle = items[0][0]

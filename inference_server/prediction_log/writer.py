@@ -151,7 +151,7 @@ class PredictionLogWriter:
         """Flushes waiting (they ship at once, whatever ``ship_interval_ms``)."""
         self._due_at = 0.0
         """When the shipper's next batch is due (monotonic; ``ship_interval_ms`` after it last
-        caught up): before it, the spooler does not wake it (:meth:`_wanted_now`)."""
+        caught up): before it, the spooler does not wake it (:meth:`_ship_due`)."""
         self._unsafe_since: float | None = None
         """When the shipper first saw spooled records neither shipped nor fsynced (None: none)."""
         self._keys = BlockKeys()
@@ -214,20 +214,9 @@ class PredictionLogWriter:
             records = sum(line.records for line in lines)
             self.spooled += records
             self._hand_over(_Chunk(start, end, lines, records))
-            if self._wanted_now():
+            if self._ship_due():
                 self._wake_shipper.set()
         self._spool_passes += 1
-
-    def _wanted_now(self) -> bool:
-        """Whether the shipper should ship what was just spooled at once (a flush or the
-        shutdown waits, a batch is full, or its ship is due) rather than at its own next
-        wake-up: a wake-up that finds nothing to do costs the core and the GIL all the same."""
-        return (
-            self._urgent > 0
-            or self._stopping.is_set()
-            or self._handed_rows >= self.settings.ship_batch
-            or time.monotonic() >= self._due_at
-        )
 
     def _hand_over(self, chunk: _Chunk) -> None:
         """Offer the records just appended to the shipper (dropped when the queue is full:
@@ -273,7 +262,6 @@ class PredictionLogWriter:
     async def _ship_loop(self, spool: Spool, sink: Sink) -> None:
         position = spool.checkpoint()
         backoff = 0.0
-        caught_up_at = -float("inf")
         try:
             while True:
                 # NOTE: decided before reading: a spooler that ends after this read may have
@@ -281,7 +269,7 @@ class PredictionLogWriter:
                 # the spooler ended means everything was shipped.
                 spooler_done = self._stopping.is_set() and not self._spooler_alive()
                 end = spool.durable_end()
-                if not self._ship_due(caught_up_at):
+                if not self._ship_due():
                     self._sync_unshipped(spool, position, end)
                     self._idle(self._due_at - time.monotonic())
                     continue
@@ -290,15 +278,14 @@ class PredictionLogWriter:
                     if after != position:
                         spool.commit(after)
                     position = self._shipped_to = max(after, end)
-                    caught_up_at = time.monotonic()
-                    self._due_at = caught_up_at + self.settings.ship_interval_ms / 1000.0
+                    self._due_at = time.monotonic() + self.settings.ship_interval_ms / 1000.0
                     if spooler_done:
                         return
                     # NOTE: until the next ship is due (the spooler wakes it sooner when
                     # something is wanted now), at least a flush interval: ship_interval_ms 0
                     # ships after every pass, as the spooler's wake-up asks
                     self._idle(
-                        max(self._due_at - caught_up_at, self.settings.flush_interval_ms / 1000.0)
+                        max(self.settings.ship_interval_ms, self.settings.flush_interval_ms) / 1000
                     )
                     continue
                 if (shipped := await self._write(sink, lines)) is not None:
@@ -353,11 +340,13 @@ class PredictionLogWriter:
             return None, after, False
         return self._decode(lines), after, False
 
-    def _ship_due(self, caught_up_at: float) -> bool:
-        """Whether to ship now: ``ship_interval_ms`` after the shipper was last caught up,
-        or at once when a flush or the shutdown asks, or a full batch is waiting."""
+    def _ship_due(self) -> bool:
+        """Whether to ship now rather than at the shipper's own next wake-up: its batch is
+        due (``ship_interval_ms`` after it last caught up), a flush or the shutdown waits, or
+        a full batch is waiting. The spooler asks it too after a pass: a wake-up that finds
+        nothing to do costs the core and the GIL all the same."""
         return (
-            time.monotonic() - caught_up_at >= self.settings.ship_interval_ms / 1000.0
+            time.monotonic() >= self._due_at
             or self._urgent > 0
             or self._stopping.is_set()
             or self._handed_rows >= self.settings.ship_batch
