@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 from collections.abc import Callable
@@ -16,10 +15,10 @@ import grpc
 import numpy as np
 import pytest
 
-from examples.churn.processes import free_ports
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
 
+from .admin.cluster import two_workers
 from .conftest import serve_subprocess
 
 
@@ -75,29 +74,21 @@ async def test_sigterm_drains_and_exits_zero(repo: Path, publish: Callable[..., 
     assert set(failures) <= {"UNAVAILABLE", "CANCELLED"}, set(failures)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.mark.slow
 async def test_two_workers_share_the_port(repo: Path, publish: Callable[..., Path]) -> None:
     publish("clf", 1)
-    port, metrics = _free_port(), free_ports(2)  # worker k: metrics + k, both free
-    workers = ("--grpc-port", str(port), "--metrics-port", str(metrics), "--workers", "2")
-    with _serve(repo, *workers) as proc:
-        assert proc.stdout is not None
-        lines = [json.loads(await asyncio.to_thread(proc.stdout.readline)) for _ in range(2)]
-        assert {line["grpc_port"] for line in lines} == {port}
+    # NOTE: two_workers probes fixed ports (N workers cannot share port 0) and starts again
+    # on new ones when another process took one in between.
+    with two_workers(repo) as cluster:
+        lines = cluster.lines
+        (port,) = {line["grpc_port"] for line in lines}  # one port, shared
         assert len({line["pid"] for line in lines}) == 2
+        metrics = cluster.metrics_port
         assert {line["metrics_port"] for line in lines} == {metrics, metrics + 1}
         for _ in range(4):  # new connections land on either worker
             async with grpc.aio.insecure_channel(f"127.0.0.1:{port}") as channel:
                 response = await pbg.GRPCInferenceServiceStub(channel).ModelInfer(_request())
                 assert response.model_version == "1"
-        proc.send_signal(signal.SIGTERM)
-        assert await asyncio.to_thread(proc.wait, 30) == 0
 
 
 def test_a_started_worker_freezes_its_heap_and_sets_the_young_threshold() -> None:
