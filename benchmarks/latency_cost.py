@@ -23,21 +23,18 @@ from __future__ import annotations
 
 import argparse
 import collections
-import os
 import statistics
 import sys
 from pathlib import Path
 
-from benchmarks.contenders import V2_INFER_PATH, Context, Endpoint
+from benchmarks.contenders import V2_INFER_PATH, Endpoint
 from benchmarks.measure import _body_files
 from benchmarks.modelyard_server import (
-    BATCHING_ON,
     OBSERVED_GRPC_RATES,
     OBSERVED_HTTP_RATES,
-    starter,
 )
 from benchmarks.points import Target, keep_median, run_point
-from benchmarks.thread_cpu import config_of
+from benchmarks.thread_cpu import parse_variant, start_variant
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = {
@@ -46,45 +43,12 @@ ENDPOINTS = {
 }
 
 
-def parse_variant(variant: str) -> tuple[str, Path | None, dict[str, str]]:
-    """``CONFIG[@CODE][+NAME=VALUE...]`` as (config, code, environment).
-
-    >>> parse_variant("on@/tmp/x+A=1+B=2")
-    ('on', PosixPath('/tmp/x'), {'A': '1', 'B': '2'})
-    >>> parse_variant("off")
-    ('off', None, {})
-    """
-    head, *extras = variant.split("+")
-    config, _, code = head.partition("@")
-    config_of(config)
-    env = {}
-    for extra in extras:
-        name, sep, value = extra.partition("=")
-        if not sep or not name:
-            raise ValueError(f"{extra!r} in {variant!r} is not NAME=VALUE")
-        env[name] = value
-    return config, Path(code) if code else None, env
-
-
 def measure(
     variant: str, points: list[tuple[str, float]], args: argparse.Namespace
 ) -> dict[tuple[str, float], dict[str, float]]:
     """One fresh server of ``variant``; per point its median window's p99, p50 and rate."""
-    config, code, env = parse_variant(variant)
-    ctx = Context(work_dir=args.work_dir, server_cpus=args.server_cpus, modelyard_code=code)
+    server, ctx = start_variant(variant, "latency", args)
     bodies = _body_files(ctx)
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        server = starter(f"latency-{config}", BATCHING_ON, 1, args.server_cpus, config_of(config))(
-            ctx
-        )
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
     out = {}
     try:
         for protocol, rate in points:

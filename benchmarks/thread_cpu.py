@@ -16,9 +16,12 @@ threads are named by the kernel only when they name themselves, so the server ru
 :mod:`benchmarks.thread_names` on its path (a ``sitecustomize`` that gives every Python
 thread its name, its last 15 characters: ``on-log-spooler``, ``ion-log-shipper``).
 
-Variants are ``CONFIG`` or ``CONFIG@CODE`` (``CODE``: another checkout's directory, e.g. an
-export of main, so before and after run in the same rounds); rounds interleave the variants,
-reversed every other round; the table gives medians and spreads over rounds.
+Variants are ``CONFIG[@CODE][+NAME=VALUE...]`` (:func:`parse_variant`: ``CODE`` another
+checkout's directory, e.g. an export of main, so before and after run in the same rounds; each
+``+NAME=VALUE`` an environment variable of that server only, a setting under trial); rounds
+interleave the variants, reversed every other round; the table gives medians and spreads over
+rounds and, per round, the ratios to the first variant of the same round (on a shared machine
+the rounds drift by 20 % and more, and only the paired ratios are comparable).
 
 Run: ``python -m benchmarks.thread_cpu --rounds 3 off on`` (about 12 s per variant and round).
 """
@@ -27,9 +30,11 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import os
 import statistics
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,6 +42,7 @@ from benchmarks.contenders import V2_INFER_PATH, Context
 from benchmarks.measure import _body_files
 from benchmarks.modelyard_server import BATCHING_ON, Observation, starter
 from benchmarks.observation_cpu import counters
+from benchmarks.processes import ServerProcess
 from benchmarks.wrk_load import _run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,24 +99,63 @@ def per_request(
     }
 
 
+def parse_variant(variant: str) -> tuple[str, Path | None, dict[str, str]]:
+    """``CONFIG[@CODE][+NAME=VALUE...]`` as (config, code, environment).
+
+    >>> parse_variant("on@/tmp/x+A=1+B=2")
+    ('on', PosixPath('/tmp/x'), {'A': '1', 'B': '2'})
+    >>> parse_variant("off")
+    ('off', None, {})
+    """
+    head, *extras = variant.split("+")
+    config, _, code = head.partition("@")
+    config_of(config)
+    env = {}
+    for extra in extras:
+        name, sep, value = extra.partition("=")
+        if not sep or not name:
+            raise ValueError(f"{extra!r} in {variant!r} is not NAME=VALUE")
+        env[name] = value
+    return config, Path(code) if code else None, env
+
+
+@contextlib.contextmanager
+def _environment(env: dict[str, str]) -> Iterator[None]:
+    """``env`` set in this process's environment (the server's start copies it), then undone."""
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def start_variant(
+    variant: str, label: str, args: argparse.Namespace, extra_env: dict[str, str] | None = None
+) -> tuple[ServerProcess, Context]:
+    """A fresh ``modelyard serve`` of ``variant`` (1 worker pinned to ``args.server_cpus``,
+    batching defaults, the reference model) and its context; ``extra_env`` beside the
+    variant's own settings."""
+    config, code, env = parse_variant(variant)
+    ctx = Context(work_dir=args.work_dir, server_cpus=args.server_cpus, modelyard_code=code)
+    with _environment({**(extra_env or {}), **env}):
+        server = starter(f"{label}-{config}", BATCHING_ON, 1, args.server_cpus, config_of(config))(
+            ctx
+        )
+    return server, ctx
+
+
 def measure(variant: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """One fresh server of ``variant`` under wrk c=``args.connections``; per-thread figures
     per request, plus ``total`` and the answered ``rate``."""
-    config, _, code = variant.partition("@")
-    ctx = Context(
-        work_dir=args.work_dir,
-        server_cpus=args.server_cpus,
-        modelyard_code=Path(code) if code else None,
-    )
-    body = _body_files(ctx)["v2"]
     path = os.environ.get("PYTHONPATH", "")
-    os.environ["PYTHONPATH"] = f"{NAMES}{os.pathsep}{path}" if path else str(NAMES)
-    try:
-        server = starter(f"threads-{config}", BATCHING_ON, 1, args.server_cpus, config_of(config))(
-            ctx
-        )
-    finally:
-        os.environ["PYTHONPATH"] = path
+    names = {"PYTHONPATH": f"{NAMES}{os.pathsep}{path}" if path else str(NAMES)}
+    server, ctx = start_variant(variant, "threads", args, names)
+    body = _body_files(ctx)["v2"]
     try:
         url = f"http://127.0.0.1:{server.ports['http']}{V2_INFER_PATH}"
         pin = ["taskset", "-c", args.client_cpus]
@@ -147,7 +192,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
     args = parser.parse_args(argv)
     for variant in args.variants:
-        config_of(variant.partition("@")[0])
+        parse_variant(variant)
     results: dict[str, list[dict[str, dict[str, float]]]] = collections.defaultdict(list)
     for number in range(args.rounds):
         order = args.variants if number % 2 == 0 else args.variants[::-1]
@@ -165,14 +210,26 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     print("\nmedian (spread) over rounds, CPU us per answered request:")
+    base = results[args.variants[0]]
     for variant, runs in results.items():
         names = sorted({n for run in runs for n in run} - {"total", "rate"})
         total = [run["total"]["cpu_us"] for run in runs]
         rate = [run["rate"]["requests_s"] for run in runs]
-        print(
+        line = (
             f"{variant}: {statistics.median(total):.1f} ({min(total):.1f}-{max(total):.1f}), "
             f"{statistics.median(rate):,.0f} req/s"
         )
+        if runs is not base:
+            pairs = list(zip(runs, base, strict=True))
+            cpu = [b["total"]["cpu_us"] / r["total"]["cpu_us"] for r, b in pairs]
+            answered = [r["rate"]["requests_s"] / b["rate"]["requests_s"] for r, b in pairs]
+            line += (
+                f"; to {args.variants[0]} in the same round: throughput "
+                f"{statistics.median(answered):.3f}x ({min(answered):.3f}-{max(answered):.3f}),"
+                f" requests per CPU-s {statistics.median(cpu):.3f}x"
+                f" ({min(cpu):.3f}-{max(cpu):.3f})"
+            )
+        print(line)
         for name in names:
             cpu = [run.get(name, {}).get("cpu_us", 0.0) for run in runs]
             system = [run.get(name, {}).get("system_us", 0.0) for run in runs]
