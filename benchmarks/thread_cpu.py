@@ -233,10 +233,14 @@ def main(argv: list[str] | None = None) -> None:
         for name in names:
             cpu = [run.get(name, {}).get("cpu_us", 0.0) for run in runs]
             system = [run.get(name, {}).get("system_us", 0.0) for run in runs]
+            switches = [run.get(name, {}).get("switches", 0.0) * 1000 for run in runs]
+            faults = [run.get(name, {}).get("faults", 0.0) * 1000 for run in runs]
             if statistics.median(cpu) >= 0.05:
                 print(
                     f"    {name:16s} {statistics.median(cpu):6.2f} ({min(cpu):.2f}-{max(cpu):.2f})"
                     f"  system {statistics.median(system):.2f}"
+                    f"  per 1,000 requests: switches {statistics.median(switches):.0f},"
+                    f" minor faults {statistics.median(faults):.1f}"
                 )
     sys.stdout.flush()
 
