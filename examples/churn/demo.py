@@ -42,7 +42,7 @@ from examples.churn.features import engineer
 from examples.churn.monitoring_step import run_monitoring_loop
 from examples.churn.pipeline import PipelineOptions, PipelineResult, run_pipeline
 from examples.churn.processes import ProcessGroup, owned_processes
-from examples.churn.stack import Stack, start_stack
+from examples.churn.stack import SKETCH_WINDOW_S, Stack, start_stack
 from examples.churn.traffic import grpc_load, grpc_probabilities, http_load, http_probabilities
 from modelyard.commands import settings_from_context
 from modelyard.datasets import generate_churn
@@ -229,6 +229,7 @@ def _monitoring(
         model=result.model.name,
         version=result.model.version,
         drifted=engineer(drifted.frame),
+        sketch_window_s=SKETCH_WINDOW_S,
         say=steps.say,
     )
 

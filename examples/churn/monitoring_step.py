@@ -4,7 +4,10 @@ retraining → a better candidate in Staging, loaded by every server worker.
 1. a local webhook receiver (standing in for a team's incident tool) is registered as a
    notification channel with an HMAC secret, and the model gets a retraining spec whose data is
    the latest labelled table (:mod:`examples.churn.retraining_data`);
-2. traffic from a shifted population is scored;
+2. traffic from a shifted population is scored, from the start of a sketch window of its own
+   (the server keeps sketches per window, windows starting at multiples of their length: a
+   window shared with the earlier steps' traffic would dilute the drift by however much of
+   that traffic the machine managed to send);
 3. ``POST .../drift-checks`` over that window: the control plane merges the servers' sketches
    and compares each feature with the version's training reference (Evidently's default tests);
 4. the drift alert is delivered to the receiver (signature checked) and, because the model has
@@ -139,6 +142,7 @@ def run_monitoring_loop(
     model: str,
     version: int,
     drifted: pd.DataFrame,
+    sketch_window_s: float,
     say: Callable[[str], None],
 ) -> dict[str, Any]:
     """Run the loop (see the module docstring); what happened, with the numbers."""
@@ -174,7 +178,9 @@ def run_monitoring_loop(
                 client.get("/v1/retraining/runs", headers=developer, params={"model": model})
             )
         }
-        since = time.time() - 1.0
+        since = _next_window(sketch_window_s)
+        say(f"waiting {since - time.time():.1f} s for a fresh sketch window (drifted traffic only)")
+        time.sleep(max(since - time.time(), 0.0))  # NOTE: the server's windows follow the clock
         scored = asyncio.run(_score_drifted(server_http, model, drifted))
         say(f"{scored:,} requests from the shifted population scored")
         window = {"since": _iso(since), "until": _iso(time.time() + 1.0)}
@@ -234,6 +240,17 @@ def run_monitoring_loop(
         },
         "candidate_ready": ready,
     }
+
+
+def _next_window(length_s: float) -> float:
+    """When the next sketch window starts (epoch seconds; windows start at multiples of their
+    length, UTC), plus a margin for the server's and this process's clocks reading apart.
+
+    >>> _next_window(5.0) % 5.0 < 0.2
+    True
+    """
+    now = time.time()
+    return now - now % length_s + length_s + 0.1
 
 
 def _iso(seconds: float) -> str:

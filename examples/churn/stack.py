@@ -52,6 +52,11 @@ class Stack:
         }
 
 
+SKETCH_WINDOW_S = 5.0
+"""The server's sketch window: the monitoring step scores its drifted traffic in a window of
+its own (:func:`examples.churn.monitoring_step.run_monitoring_loop`)."""
+
+
 def start_stack(group: ProcessGroup, repository: Path, workers: int) -> Stack:
     """Start the inference server and the control plane; return once both listen."""
     repository.mkdir(parents=True, exist_ok=True)  # nothing is published before promotion
@@ -62,7 +67,7 @@ def start_stack(group: ProcessGroup, repository: Path, workers: int) -> Stack:
         "MODELYARD_CONTROL_PLANE_INFERENCE_SERVERS": f"http://127.0.0.1:{http_port}",
         "MODELYARD_PREDICTION_LOG_ENABLED": "true",
         # Short sketch windows, so a drift check can look at the drifted traffic alone.
-        "MODELYARD_SERVER_SKETCH_WINDOW_S": "5",
+        "MODELYARD_SERVER_SKETCH_WINDOW_S": str(SKETCH_WINDOW_S),
     }
     server = group.start(
         "inference-server",
