@@ -249,8 +249,7 @@ def _next_window(length_s: float) -> float:
     >>> _next_window(5.0) % 5.0 < 0.2
     True
     """
-    now = time.time()
-    return now - now % length_s + length_s + 0.1
+    return (time.time() // length_s + 1) * length_s + 0.1  # the server's window: t // length
 
 
 def _iso(seconds: float) -> str:
