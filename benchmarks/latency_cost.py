@@ -15,6 +15,15 @@ an environment variable of that server only (a setting under trial, e.g.
 every other round; the table gives, per point, the median and spread of p99 and its ratio to
 the first variant of the same round.
 
+Rates relative to capacity (``--capacity-shares 0.25 0.5``): the fixed rates
+(:data:`~benchmarks.modelyard_server.OBSERVED_GRPC_RATES`, ``OBSERVED_HTTP_RATES``) were chosen
+on one machine; on a machine 2.6x slower per request they were saturation points, where p99
+measures queueing and a ratio between servers measures their capacities (RESULTS.md, "A
+slower machine"). With shares, a fresh server of the first variant is first driven closed-loop
+at ``--capacity-connections`` per protocol (the harness's clients: gRPC our Python client,
+REST V2 wrk), and each protocol's rates are those shares of its throughput
+(:func:`rates_from_capacity`), so every machine is measured at the same load.
+
 Run: ``python -m benchmarks.latency_cost --rounds 3 off on`` (about 45 s per variant and round
 with the default points).
 """
@@ -82,6 +91,39 @@ def measure(
     return out
 
 
+def rates_from_capacity(capacity: float, shares: list[float]) -> list[float]:
+    """Open-loop rates at ``shares`` of a closed-loop ``capacity`` (req/s), to 100 req/s.
+
+    >>> rates_from_capacity(15409.0, [0.25, 0.5])
+    [3900.0, 7700.0]
+    >>> rates_from_capacity(80.0, [0.25])  # never below 100 req/s
+    [100.0]
+    """
+    return [max(100.0, round(capacity * share, -2)) for share in shares]
+
+
+def capacity(variant: str, args: argparse.Namespace) -> dict[str, float]:
+    """Closed-loop throughput per protocol of one fresh server of ``variant``."""
+    closed = -float(args.capacity_connections)
+    rows = measure(variant, [("grpc", closed), ("http", closed)], args)
+    return {protocol: row["throughput"] for (protocol, _), row in rows.items()}
+
+
+def use_capacity_rates(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Replace ``args``' rates by ``--capacity-shares`` of the first variant's capacity."""
+    if not all(0.0 < share < 1.0 for share in args.capacity_shares):
+        parser.error("--capacity-shares: each share must be between 0 and 1")
+    found = capacity(args.variants[0], args)
+    args.grpc_rates = rates_from_capacity(found["grpc"], args.capacity_shares)
+    args.http_rates = rates_from_capacity(found["http"], args.capacity_shares)
+    print(
+        f"capacity of {args.variants[0]} at c={args.capacity_connections}: "
+        f"gRPC {found['grpc']:,.0f} req/s, REST V2 {found['http']:,.0f} req/s; rates "
+        f"gRPC {args.grpc_rates}, REST V2 {args.http_rates}",
+        flush=True,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     """Interleaved rounds; print each measurement, then medians and ratios to the first."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -100,12 +142,23 @@ def main(argv: list[str] | None = None) -> None:
         help="closed-loop REST V2 points at these connection counts (wrk): throughput at "
         "saturation beside the open-loop p99",
     )
+    parser.add_argument(
+        "--capacity-shares",
+        type=float,
+        nargs="*",
+        default=[],
+        help="instead of --grpc-rates/--http-rates: these shares of each protocol's "
+        "closed-loop throughput of the first variant, measured first",
+    )
+    parser.add_argument("--capacity-connections", type=int, default=64)
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
     args = parser.parse_args(argv)
     for variant in args.variants:
         parse_variant(variant)
+    if args.capacity_shares:
+        use_capacity_rates(parser, args)
     points = [("grpc", r) for r in args.grpc_rates] + [("http", r) for r in args.http_rates]
     points += [("http", -float(c)) for c in args.closed]
     results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = collections.defaultdict(
