@@ -4,7 +4,9 @@ grpc's own count of live calls is not that: it also holds calls the C core accep
 handler of ours has started (or ever will: see :mod:`inference_server.grpc.server` for the
 shutdown rule built on this count). :class:`InFlightCalls` wraps each method handler of the
 server's tables (no interceptor: one counter step on entry and one on exit) and tells when
-none is running.
+none is running. Once :meth:`InFlightCalls.refuse_new` was called, a call that reaches a
+wrapped handler is refused with UNAVAILABLE before the handler runs (the first phase of the
+drain: grpc still accepts, we refuse).
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ from typing import Any, TypeAlias, cast
 
 import grpc
 
+REFUSAL = "server is shutting down; retry on another replica"
+"""The UNAVAILABLE message of a call refused during the drain."""
+
 Behaviour: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
 """A handler's coroutine function: (request or request stream, context) -> response."""
 
@@ -23,11 +28,13 @@ class InFlightCalls:
     """How many of our gRPC handlers are running; :meth:`idle` waits until none is.
 
     Wrap every handler with :meth:`track` before the server starts. A handler counts from the
-    moment grpc calls it until it returns, raises (an abort included) or is cancelled.
+    moment grpc calls it until it returns, raises (an abort included) or is cancelled; after
+    :meth:`refuse_new`, a new call is refused (UNAVAILABLE) instead and never counts.
     """
 
     def __init__(self) -> None:
         self._running = 0
+        self._refusing = False
         self._idle = asyncio.Event()
         self._idle.set()
 
@@ -40,9 +47,17 @@ class InFlightCalls:
         """Return once no handler is running (at once if none is)."""
         await self._idle.wait()
 
-    def _enter(self) -> None:
+    def refuse_new(self) -> None:
+        """From now on refuse every new call (UNAVAILABLE); running handlers go on."""
+        self._refusing = True
+
+    def _enter(self) -> bool:
+        """Count a handler in; False (not counted) once new calls are refused."""
+        if self._refusing:
+            return False
         self._running += 1
         self._idle.clear()
+        return True
 
     def _exit(self) -> None:
         self._running -= 1
@@ -54,7 +69,8 @@ class InFlightCalls:
         enter, leave = self._enter, self._exit
 
         async def counted(request: Any, context: Any) -> Any:
-            enter()
+            if not enter():
+                await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSAL)
             try:
                 return await behaviour(request, context)
             finally:

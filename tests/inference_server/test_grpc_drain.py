@@ -1,5 +1,7 @@
-"""The gRPC drain (the shutdown rule of :mod:`inference_server.grpc.server`): close waits for
-the handlers running, refuses new calls, and cancels at once a call no handler runs."""
+"""The gRPC drain (the shutdown rule of :mod:`inference_server.grpc.server`): close refuses new
+calls itself (grpc keeps accepting until our handlers are done, so no call can be caught in
+grpc's shutdown while a stream runs), waits for the handlers running, and cancels at once a
+call no handler runs."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ import pytest
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
-from inference_server.grpc.inflight import InFlightCalls
+from inference_server.grpc.inflight import REFUSAL, InFlightCalls
 from inference_server.grpc.server import HANDOFF_GRACE_S, GrpcServerHandle, add_handlers
 from modelyard.settings import ServerSettings, Settings
 
@@ -83,7 +85,10 @@ async def test_close_waits_for_a_running_handler_and_refuses_new_calls() -> None
         async with grpc.aio.insecure_channel(f"127.0.0.1:{handle.port}") as late_channel:
             with pytest.raises(grpc.aio.AioRpcError) as late:
                 await asyncio.wait_for(_call(late_channel, "Echo", b"late"), HANG_GUARD_S)
-        assert late.value.code() in RETRYABLE
+        # refused by our wrapper, not by grpc's shutdown (which has not begun)
+        assert late.value.code() == grpc.StatusCode.UNAVAILABLE
+        assert late.value.details() == REFUSAL
+        assert handle.calls.running == 1
         gate.open.set()
         assert await slow == b"slow"
         await asyncio.wait_for(closing, HANG_GUARD_S)
@@ -140,7 +145,8 @@ async def test_stop_drains_an_open_stream_and_refuses_new_calls(
                 await pbg.GRPCInferenceServiceStub(late_channel).ModelInfer(
                     _infer_request(), timeout=HANG_GUARD_S
                 )
-        assert late.value.code() in RETRYABLE
+        assert late.value.code() == grpc.StatusCode.UNAVAILABLE, late.value
+        assert late.value.details() == REFUSAL
         await stream.write(_infer_request())  # the open stream is still answered: refused
         assert "shutting down" in (await stream.read()).error_message
         assert not stopping.done()
