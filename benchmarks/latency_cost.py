@@ -24,17 +24,28 @@ at ``--capacity-connections`` per protocol (the harness's clients: gRPC our Pyth
 REST V2 wrk), and each protocol's rates are those shares of its throughput
 (:func:`rates_from_capacity`), so every machine is measured at the same load.
 
+Windows side by side (``--alternate``): on a shared machine the background load changes within
+a minute, and a round's variants, each on its own fresh server measured point after point,
+meet different neighbours: a 10 % bound drowned in spreads of 2-5x (RESULTS.md). With
+``--alternate`` every variant's server is started once and all run at the same time, pinned to
+the same core (an idle server costs it nothing); each round then measures one window
+(``--repeats`` is ignored) per point and variant, the variants back to back and their order
+reversed from point to point and round to round (ABBA), so the windows a ratio compares are
+seconds apart. Take many short rounds (``--rounds 12 --duration 3``): the median of the paired
+ratios resists the windows a burst of noise hits.
+
 Run: ``python -m benchmarks.latency_cost --rounds 3 off on`` (about 45 s per variant and round
-with the default points).
+with the default points); ``python -m benchmarks.latency_cost --alternate --rounds 12
+--duration 3 --capacity-shares 0.25 -- off on`` (about 10 s per window).
 """
 
 from __future__ import annotations
 
 import argparse
-import collections
 import statistics
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.contenders import V2_INFER_PATH, Endpoint
 from benchmarks.measure import _body_files
@@ -44,6 +55,12 @@ from benchmarks.modelyard_server import (
 )
 from benchmarks.points import Target, keep_median, run_point
 from benchmarks.thread_cpu import parse_variant, start_variant
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from benchmarks.contenders import Context
+    from benchmarks.processes import ServerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 ENDPOINTS = {
@@ -57,38 +74,89 @@ def measure(
 ) -> dict[tuple[str, float], dict[str, float]]:
     """One fresh server of ``variant``; per point its median window's p99, p50 and rate."""
     server, ctx = start_variant(variant, "latency", args)
-    bodies = _body_files(ctx)
-    out = {}
     try:
-        for protocol, rate in points:
-            endpoint = ENDPOINTS[protocol]
-            target = Target(
-                endpoint=endpoint,
-                address=f"127.0.0.1:{server.ports[protocol]}",
-                client_cpus=args.client_cpus,
-                rows_file=ctx.rows,
-                body_file=bodies["v2"] if protocol == "http" else None,
-                server_group=server.process.pid,
-            )
-            closed = rate < 0  # NOTE: a closed-loop point at -rate connections (saturation)
-            windows = run_point(
-                target,
-                rate=0.0 if closed else rate,
-                concurrency=int(-rate) if closed else 1,
-                duration=args.duration,
-                warmup=args.warmup,
-                repeats=args.repeats,
-            )
-            median = keep_median(windows)["median"]
-            out[(protocol, rate)] = {
-                "p99_ms": float(median["p99_ms"]),
-                "p90_ms": float(median["p90_ms"]),
-                "p50_ms": float(median["p50_ms"]),
-                "throughput": float(median["throughput"]),
-            }
+        return {point: window(server, ctx, point, args, args.repeats) for point in points}
     finally:
         server.stop()
-    return out
+
+
+def window(
+    server: ServerProcess,
+    ctx: Context,
+    point: tuple[str, float],
+    args: argparse.Namespace,
+    repeats: int,
+) -> dict[str, float]:
+    """One run of the harness's point against ``server``: the median of ``repeats`` windows'
+    p99, p90, p50 and answered rate (a negative rate: closed loop at -rate connections)."""
+    protocol, rate = point
+    endpoint = ENDPOINTS[protocol]
+    target = Target(
+        endpoint=endpoint,
+        address=f"127.0.0.1:{server.ports[protocol]}",
+        client_cpus=args.client_cpus,
+        rows_file=ctx.rows,
+        body_file=_body_files(ctx)["v2"] if protocol == "http" else None,
+        server_group=server.process.pid,
+    )
+    closed = rate < 0  # NOTE: a closed-loop point at -rate connections (saturation)
+    windows = run_point(
+        target,
+        rate=0.0 if closed else rate,
+        concurrency=int(-rate) if closed else 1,
+        duration=args.duration,
+        warmup=args.warmup,
+        repeats=repeats,
+    )
+    median = keep_median(windows)["median"]
+    row = {key: float(median[key]) for key in ("p99_ms", "p90_ms", "p50_ms", "throughput")}
+    for key in ("server_cpu_share", "others_cpu_share"):  # NOTE: the core's load, for reading
+        if median.get(key) is not None:
+            row[key] = float(median[key])
+    return row
+
+
+def alternation(variants: list[str], points: int, rounds: int) -> list[list[list[int]]]:
+    """Per round, per point, the order of the variants' windows (indexes): ABBA, reversed
+    from point to point and from round to round, so no variant is always measured first.
+
+    >>> alternation(["off", "on"], points=2, rounds=2)
+    [[[0, 1], [1, 0]], [[1, 0], [0, 1]]]
+    """
+    forward = list(range(len(variants)))
+    return [
+        [forward if (number + j) % 2 == 0 else forward[::-1] for j in range(points)]
+        for number in range(rounds)
+    ]
+
+
+def measure_alternating(
+    points: list[tuple[str, float]], args: argparse.Namespace, report: Callable[..., None]
+) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
+    """Every variant's server at once; per round one window per point and variant, in the
+    order :func:`alternation` gives (the module's ``--alternate``)."""
+    results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = {
+        v: [] for v in args.variants
+    }
+    servers: list[tuple[ServerProcess, Context]] = []
+    try:
+        for i, variant in enumerate(args.variants):
+            servers.append(start_variant(variant, f"latency{i}", args))
+        for number, orders in enumerate(alternation(args.variants, len(points), args.rounds)):
+            rows: dict[str, dict[tuple[str, float], dict[str, float]]] = {
+                v: {} for v in args.variants
+            }
+            for point, order in zip(points, orders, strict=True):
+                for i in order:
+                    server, ctx = servers[i]
+                    rows[args.variants[i]][point] = window(server, ctx, point, args, 1)
+            for variant in args.variants:
+                results[variant].append(rows[variant])
+                report(number, variant, rows[variant])
+    finally:
+        for server, _ in servers:
+            server.stop()
+    return results
 
 
 def rates_from_capacity(capacity: float, shares: list[float]) -> list[float]:
@@ -124,6 +192,38 @@ def use_capacity_rates(parser: argparse.ArgumentParser, args: argparse.Namespace
     )
 
 
+def measure_rounds(
+    points: list[tuple[str, float]], args: argparse.Namespace, report: Callable[..., None]
+) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
+    """Rounds of fresh servers, one per variant, the variants' order reversed every other
+    round; each measures every point (``--repeats`` windows, the median kept)."""
+    results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = {
+        v: [] for v in args.variants
+    }
+    for number in range(args.rounds):
+        order = args.variants if number % 2 == 0 else args.variants[::-1]
+        for variant in order:
+            rows = measure(variant, points, args)
+            results[variant].append(rows)
+            report(number, variant, rows)
+    return results
+
+
+def report(number: int, variant: str, rows: dict[tuple[str, float], dict[str, float]]) -> None:
+    """Print one round's figures of one variant."""
+    text = ", ".join(
+        f"{p}@{r:.0f}{'c' if r < 0 else ''} p50/p90/p99 {row['p50_ms']:.2f}/"
+        f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s"
+        + (
+            f", core {row['server_cpu_share']:.2f} server + {row['others_cpu_share']:.2f} others)"
+            if "server_cpu_share" in row and "others_cpu_share" in row
+            else ")"
+        )
+        for (p, r), row in rows.items()
+    )
+    print(f"round {number} {variant}: {text}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Interleaved rounds; print each measurement, then medians and ratios to the first."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -151,6 +251,12 @@ def main(argv: list[str] | None = None) -> None:
         "closed-loop throughput of the first variant, measured first",
     )
     parser.add_argument("--capacity-connections", type=int, default=64)
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="all variants' servers at once; per round one window per point and variant, "
+        "back to back (see the module's docstring)",
+    )
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
@@ -161,20 +267,10 @@ def main(argv: list[str] | None = None) -> None:
         use_capacity_rates(parser, args)
     points = [("grpc", r) for r in args.grpc_rates] + [("http", r) for r in args.http_rates]
     points += [("http", -float(c)) for c in args.closed]
-    results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = collections.defaultdict(
-        list
-    )
-    for number in range(args.rounds):
-        order = args.variants if number % 2 == 0 else args.variants[::-1]
-        for variant in order:
-            rows = measure(variant, points, args)
-            results[variant].append(rows)
-            text = ", ".join(
-                f"{p}@{r:.0f}{'c' if r < 0 else ''} p50/p90/p99 {row['p50_ms']:.2f}/"
-                f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s)"
-                for (p, r), row in rows.items()
-            )
-            print(f"round {number} {variant}: {text}", flush=True)
+    if args.alternate:
+        results = measure_alternating(points, args, report)
+    else:
+        results = measure_rounds(points, args, report)
     base = args.variants[0]
     print(f"\np99 ms, median (spread) over rounds; ratio to {base} in the same round:")
     for variant, runs in results.items():
