@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 
 from benchmarks.latency_cost import main, rates_from_capacity
@@ -23,3 +25,71 @@ def test_a_share_outside_zero_to_one_is_refused_before_any_server_starts(
         main(["--capacity-shares", share, "--", "off"])
     assert exited.value.code == 2
     assert "each share must be between 0 and 1" in capsys.readouterr().err
+
+
+class _Server:
+    """What ``measure_alternating`` uses of a started server: ``stop``."""
+
+    def __init__(self, name: str, log: list[str]) -> None:
+        self.name, self.log = name, log
+
+    def stop(self) -> None:
+        self.log.append(f"stop {self.name}")
+
+
+def _alternate(
+    monkeypatch: pytest.MonkeyPatch, log: list[str], fail_at: int | None = None
+) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
+    """``measure_alternating`` over fake servers; the log shows starts, windows and stops."""
+    from benchmarks import latency_cost
+
+    def start_variant(variant: str, label: str, args: argparse.Namespace) -> tuple[_Server, str]:
+        log.append(f"start {variant} as {label}")
+        return _Server(variant, log), f"ctx {variant}"
+
+    def window(
+        server: _Server, ctx: str, point: tuple[str, float], args: object, repeats: int
+    ) -> dict[str, float]:
+        if len([line for line in log if line.startswith("window")]) == fail_at:
+            raise RuntimeError("the load generator failed")
+        log.append(f"window {server.name} {point[0]}")
+        assert repeats == 1  # one window per point and variant in each round
+        return {"p99_ms": 1.0}
+
+    monkeypatch.setattr(latency_cost, "start_variant", start_variant)
+    monkeypatch.setattr(latency_cost, "window", window)
+    args = argparse.Namespace(variants=["off", "on"], rounds=2)
+    return latency_cost.measure_alternating(
+        [("grpc", 300.0), ("http", 1800.0)], args, lambda *a: None
+    )
+
+
+def test_alternating_windows_run_back_to_back_in_abba_order_on_servers_started_once(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log: list[str] = []
+    results = _alternate(monkeypatch, log)
+    assert log == [
+        "start off as latency0",  # distinct labels: their spool folders must not collide
+        "start on as latency1",
+        "window off grpc",
+        "window on grpc",
+        "window on http",
+        "window off http",
+        "window on grpc",
+        "window off grpc",
+        "window off http",
+        "window on http",
+        "stop off",
+        "stop on",
+    ]
+    assert [len(results[v]) for v in ("off", "on")] == [2, 2]
+
+
+def test_alternating_stops_every_server_when_a_window_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log: list[str] = []
+    with pytest.raises(RuntimeError, match="load generator failed"):
+        _alternate(monkeypatch, log, fail_at=3)
+    assert log[-2:] == ["stop off", "stop on"]
