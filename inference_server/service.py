@@ -45,6 +45,7 @@ from inference_server.queries import ModelQueries
 from inference_server.routing import ROUTING_KEY
 from modelyard.enums import ModelVariant
 from modelyard.errors import (
+    DRAINING,
     ErrorCode,
     FailedPrecondition,
     InvalidArgument,
@@ -176,7 +177,7 @@ class InferenceService(ModelQueries):
     def _route(self, request: InferRequest, start: float) -> Routed:
         try:
             if self.draining:
-                raise Unavailable("server is shutting down; retry on another replica")
+                raise Unavailable(DRAINING)
             return self._manager.route(
                 request.model_name, request.model_version, request.parameters.get(ROUTING_KEY)
             )
@@ -367,7 +368,7 @@ class InferenceService(ModelQueries):
         """
         model_name = model_name or self.sole_model()
         if self.draining:
-            raise Unavailable("server is shutting down; retry on another replica")
+            raise Unavailable(DRAINING)
         routed = self._manager.route(model_name, version, routing_key)
         handle = routed.handle
         request = InferRequest(

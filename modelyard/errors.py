@@ -103,6 +103,11 @@ class Unavailable(ModelyardError):
     code = ErrorCode.UNAVAILABLE
 
 
+DRAINING = "server is shutting down; retry on another replica"
+"""The :class:`Unavailable` message of a request refused because the server is draining (the
+same words on HTTP and gRPC, whichever layer refuses)."""
+
+
 class DeadlineExceeded(ModelyardError):
     """The operation did not finish within its time budget."""
 

@@ -17,8 +17,7 @@ from typing import Any, TypeAlias, cast
 
 import grpc
 
-REFUSAL = "server is shutting down; retry on another replica"
-"""The UNAVAILABLE message of a call refused during the drain."""
+from modelyard.errors import DRAINING
 
 Behaviour: TypeAlias = Callable[[Any, Any], Awaitable[Any]]
 """A handler's coroutine function: (request or request stream, context) -> response."""
@@ -70,7 +69,7 @@ class InFlightCalls:
 
         async def counted(request: Any, context: Any) -> Any:
             if not enter():
-                await context.abort(grpc.StatusCode.UNAVAILABLE, REFUSAL)
+                await context.abort(grpc.StatusCode.UNAVAILABLE, DRAINING)
             try:
                 return await behaviour(request, context)
             finally:

@@ -17,8 +17,9 @@ import pytest
 from inference_server.app import InferenceServer
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
-from inference_server.grpc.inflight import REFUSAL, InFlightCalls
+from inference_server.grpc.inflight import InFlightCalls
 from inference_server.grpc.server import HANDOFF_GRACE_S, GrpcServerHandle, add_handlers
+from modelyard.errors import DRAINING
 from modelyard.settings import ServerSettings, Settings
 
 RETRYABLE = {grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED}
@@ -87,7 +88,7 @@ async def test_close_waits_for_a_running_handler_and_refuses_new_calls() -> None
                 await asyncio.wait_for(_call(late_channel, "Echo", b"late"), HANG_GUARD_S)
         # refused by our wrapper, not by grpc's shutdown (which has not begun)
         assert late.value.code() == grpc.StatusCode.UNAVAILABLE
-        assert late.value.details() == REFUSAL
+        assert late.value.details() == DRAINING
         assert handle.calls.running == 1
         gate.open.set()
         assert await slow == b"slow"
@@ -146,7 +147,7 @@ async def test_stop_drains_an_open_stream_and_refuses_new_calls(
                     _infer_request(), timeout=HANG_GUARD_S
                 )
         assert late.value.code() == grpc.StatusCode.UNAVAILABLE, late.value
-        assert late.value.details() == REFUSAL
+        assert late.value.details() == DRAINING
         await stream.write(_infer_request())  # the open stream is still answered: refused
         assert "shutting down" in (await stream.read()).error_message
         assert not stopping.done()
