@@ -45,7 +45,7 @@ import argparse
 import statistics
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from benchmarks.contenders import V2_INFER_PATH, Endpoint
 from benchmarks.measure import _body_files
@@ -57,8 +57,6 @@ from benchmarks.points import Target, keep_median, run_point
 from benchmarks.thread_cpu import parse_variant, start_variant
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from benchmarks.contenders import Context
     from benchmarks.processes import ServerProcess
 
@@ -69,35 +67,52 @@ ENDPOINTS = {
 }
 
 
+class Started(NamedTuple):
+    """A running server of one variant and what its windows send: the rows file (gRPC) and
+    the REST V2 body, written once when the server starts."""
+
+    server: ServerProcess
+    ctx: Context
+    body: Path
+
+
+def start(variant: str, label: str, args: argparse.Namespace) -> Started:
+    """Start ``variant``'s server (see :func:`benchmarks.thread_cpu.start_variant`) and write
+    the REST V2 body its windows send."""
+    server, ctx = start_variant(variant, label, args)
+    try:
+        return Started(server, ctx, _body_files(ctx)["v2"])
+    except BaseException:
+        server.stop()
+        raise
+
+
 def measure(
     variant: str, points: list[tuple[str, float]], args: argparse.Namespace
 ) -> dict[tuple[str, float], dict[str, float]]:
     """One fresh server of ``variant``; per point its median window's p99, p50 and rate."""
-    server, ctx = start_variant(variant, "latency", args)
+    started = start(variant, "latency", args)
     try:
-        return {point: window(server, ctx, point, args, args.repeats) for point in points}
+        return {point: window(started, point, args, args.repeats) for point in points}
     finally:
-        server.stop()
+        started.server.stop()
 
 
 def window(
-    server: ServerProcess,
-    ctx: Context,
-    point: tuple[str, float],
-    args: argparse.Namespace,
-    repeats: int,
+    started: Started, point: tuple[str, float], args: argparse.Namespace, repeats: int
 ) -> dict[str, float]:
-    """One run of the harness's point against ``server``: the median of ``repeats`` windows'
-    p99, p90, p50 and answered rate (a negative rate: closed loop at -rate connections)."""
+    """One run of the harness's point against a started server: the median of ``repeats``
+    windows' p99, p90, p50 and answered rate (a negative rate: closed loop at -rate
+    connections)."""
     protocol, rate = point
     endpoint = ENDPOINTS[protocol]
     target = Target(
         endpoint=endpoint,
-        address=f"127.0.0.1:{server.ports[protocol]}",
+        address=f"127.0.0.1:{started.server.ports[protocol]}",
         client_cpus=args.client_cpus,
-        rows_file=ctx.rows,
-        body_file=_body_files(ctx)["v2"] if protocol == "http" else None,
-        server_group=server.process.pid,
+        rows_file=started.ctx.rows,
+        body_file=started.body if protocol == "http" else None,
+        server_group=started.server.process.pid,
     )
     closed = rate < 0  # NOTE: a closed-loop point at -rate connections (saturation)
     windows = run_point(
@@ -131,31 +146,30 @@ def alternation(variants: list[str], points: int, rounds: int) -> list[list[list
 
 
 def measure_alternating(
-    points: list[tuple[str, float]], args: argparse.Namespace, report: Callable[..., None]
+    points: list[tuple[str, float]], args: argparse.Namespace
 ) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
     """Every variant's server at once; per round one window per point and variant, in the
     order :func:`alternation` gives (the module's ``--alternate``)."""
     results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = {
         v: [] for v in args.variants
     }
-    servers: list[tuple[ServerProcess, Context]] = []
+    servers: list[Started] = []
     try:
         for i, variant in enumerate(args.variants):
-            servers.append(start_variant(variant, f"latency{i}", args))
+            servers.append(start(variant, f"latency{i}", args))
         for number, orders in enumerate(alternation(args.variants, len(points), args.rounds)):
             rows: dict[str, dict[tuple[str, float], dict[str, float]]] = {
                 v: {} for v in args.variants
             }
             for point, order in zip(points, orders, strict=True):
                 for i in order:
-                    server, ctx = servers[i]
-                    rows[args.variants[i]][point] = window(server, ctx, point, args, 1)
+                    rows[args.variants[i]][point] = window(servers[i], point, args, 1)
             for variant in args.variants:
                 results[variant].append(rows[variant])
                 report(number, variant, rows[variant])
     finally:
-        for server, _ in servers:
-            server.stop()
+        for started in servers:
+            started.server.stop()
     return results
 
 
@@ -193,7 +207,7 @@ def use_capacity_rates(parser: argparse.ArgumentParser, args: argparse.Namespace
 
 
 def measure_rounds(
-    points: list[tuple[str, float]], args: argparse.Namespace, report: Callable[..., None]
+    points: list[tuple[str, float]], args: argparse.Namespace
 ) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
     """Rounds of fresh servers, one per variant, the variants' order reversed every other
     round; each measures every point (``--repeats`` windows, the median kept)."""
@@ -213,15 +227,17 @@ def report(number: int, variant: str, rows: dict[tuple[str, float], dict[str, fl
     """Print one round's figures of one variant."""
     text = ", ".join(
         f"{p}@{r:.0f}{'c' if r < 0 else ''} p50/p90/p99 {row['p50_ms']:.2f}/"
-        f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s"
-        + (
-            f", core {row['server_cpu_share']:.2f} server + {row['others_cpu_share']:.2f} others)"
-            if "server_cpu_share" in row and "others_cpu_share" in row
-            else ")"
-        )
+        f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s{_core(row)})"
         for (p, r), row in rows.items()
     )
     print(f"round {number} {variant}: {text}", flush=True)
+
+
+def _core(row: dict[str, float]) -> str:
+    """The core's load in a window, when it was measured: ", core S server + O others"."""
+    if "server_cpu_share" not in row or "others_cpu_share" not in row:
+        return ""
+    return f", core {row['server_cpu_share']:.2f} server + {row['others_cpu_share']:.2f} others"
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -267,10 +283,8 @@ def main(argv: list[str] | None = None) -> None:
         use_capacity_rates(parser, args)
     points = [("grpc", r) for r in args.grpc_rates] + [("http", r) for r in args.http_rates]
     points += [("http", -float(c)) for c in args.closed]
-    if args.alternate:
-        results = measure_alternating(points, args, report)
-    else:
-        results = measure_rounds(points, args, report)
+    measure_all = measure_alternating if args.alternate else measure_rounds
+    results = measure_all(points, args)
     base = args.variants[0]
     print(f"\np99 ms, median (spread) over rounds; ratio to {base} in the same round:")
     for variant, runs in results.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from types import SimpleNamespace
 
 import pytest
 
@@ -28,7 +29,7 @@ def test_a_share_outside_zero_to_one_is_refused_before_any_server_starts(
 
 
 class _Server:
-    """What ``measure_alternating`` uses of a started server: ``stop``."""
+    """What ``measure_alternating`` uses of a started server's process: ``stop``."""
 
     def __init__(self, name: str, log: list[str]) -> None:
         self.name, self.log = name, log
@@ -43,25 +44,24 @@ def _alternate(
     """``measure_alternating`` over fake servers; the log shows starts, windows and stops."""
     from benchmarks import latency_cost
 
-    def start_variant(variant: str, label: str, args: argparse.Namespace) -> tuple[_Server, str]:
+    def start(variant: str, label: str, args: argparse.Namespace) -> SimpleNamespace:
         log.append(f"start {variant} as {label}")
-        return _Server(variant, log), f"ctx {variant}"
+        return SimpleNamespace(name=variant, server=_Server(variant, log))
 
     def window(
-        server: _Server, ctx: str, point: tuple[str, float], args: object, repeats: int
+        started: SimpleNamespace, point: tuple[str, float], args: object, repeats: int
     ) -> dict[str, float]:
         if len([line for line in log if line.startswith("window")]) == fail_at:
             raise RuntimeError("the load generator failed")
-        log.append(f"window {server.name} {point[0]}")
+        log.append(f"window {started.name} {point[0]}")
         assert repeats == 1  # one window per point and variant in each round
         return {"p99_ms": 1.0}
 
-    monkeypatch.setattr(latency_cost, "start_variant", start_variant)
+    monkeypatch.setattr(latency_cost, "start", start)
     monkeypatch.setattr(latency_cost, "window", window)
+    monkeypatch.setattr(latency_cost, "report", lambda *a: None)
     args = argparse.Namespace(variants=["off", "on"], rounds=2)
-    return latency_cost.measure_alternating(
-        [("grpc", 300.0), ("http", 1800.0)], args, lambda *a: None
-    )
+    return latency_cost.measure_alternating([("grpc", 300.0), ("http", 1800.0)], args)
 
 
 def test_alternating_windows_run_back_to_back_in_abba_order_on_servers_started_once(
