@@ -15,6 +15,10 @@ PERF_ANALYZER_STAMP := $(PERF_ANALYZER_VENV)/.installed
 AIRFLOW_VENV := .venv-airflow
 AIRFLOW_STAMP := $(AIRFLOW_VENV)/.installed
 PYTEST_ARGS ?=
+# pytest-xdist workers (processes) for `make test`; 0 runs the suite in this process. Tests
+# take free ports and schemas of their own, so they can share a machine; the worksteal
+# scheduler evens out the few long tests.
+PYTEST_WORKERS ?= 2
 
 .PHONY: demo test lint typecheck pytest install clean protos bench-converters airflow-venv
 
@@ -72,7 +76,7 @@ typecheck: $(STAMP)
 	$(PY) -m mypy
 
 pytest: install
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest -n $(PYTEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 
