@@ -34,6 +34,12 @@ reversed from point to point and round to round (ABBA), so the windows a ratio c
 seconds apart. Take many short rounds (``--rounds 12 --duration 3``): the median of the paired
 ratios resists the windows a burst of noise hits.
 
+Each window's line also gives how the batcher served it, from the server's metrics around the
+run (warm-up included; :func:`batching`): rows per session run, the mean wait in the batch
+queue and µs per run. A server whose batcher lingers on a core it believes saturated shows
+more than one row per run and a queue wait; one that runs each request at once, one row and
+no wait. At a quarter of capacity that mode, not the background work, can set p50 and p99.
+
 Run: ``python -m benchmarks.latency_cost --rounds 3 off on`` (about 45 s per variant and round
 with the default points); ``python -m benchmarks.latency_cost --alternate --rounds 12
 --duration 3 --capacity-shares 0.25 -- off on`` (about 10 s per window).
@@ -53,6 +59,7 @@ from benchmarks.modelyard_server import (
     OBSERVED_GRPC_RATES,
     OBSERVED_HTTP_RATES,
 )
+from benchmarks.observation_cpu import counters
 from benchmarks.points import Target, keep_median, run_point
 from benchmarks.thread_cpu import parse_variant, start_variant
 
@@ -103,7 +110,7 @@ def window(
 ) -> dict[str, float]:
     """One run of the harness's point against a started server: the median of ``repeats``
     windows' p99, p90, p50 and answered rate (a negative rate: closed loop at -rate
-    connections)."""
+    connections), and the batching over the whole run, warm-up included (:func:`batching`)."""
     protocol, rate = point
     endpoint = ENDPOINTS[protocol]
     target = Target(
@@ -115,6 +122,7 @@ def window(
         server_group=started.server.process.pid,
     )
     closed = rate < 0  # NOTE: a closed-loop point at -rate connections (saturation)
+    before = counters(started.server)
     windows = run_point(
         target,
         rate=0.0 if closed else rate,
@@ -123,12 +131,35 @@ def window(
         warmup=args.warmup,
         repeats=repeats,
     )
+    after = counters(started.server)
     median = keep_median(windows)["median"]
     row = {key: float(median[key]) for key in ("p99_ms", "p90_ms", "p50_ms", "throughput")}
     for key in ("server_cpu_share", "others_cpu_share"):  # NOTE: the core's load, for reading
         if median.get(key) is not None:
             row[key] = float(median[key])
-    return row
+    return row | batching(before, after)
+
+
+def batching(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """How the batcher served a run, from its counters before and after
+    (:func:`~benchmarks.observation_cpu.counters`): rows per session run, mean µs a request
+    waited in the batch queue, µs per run (tap included). Lingering on a core it believes
+    saturated shows as more than one row per run and a queue wait; requests run at once as one
+    row per run and no wait.
+
+    >>> batching({"runs": 10, "rows": 10, "queued": 10, "queue_s": 0.0, "compute_s": 0.001},
+    ...          {"runs": 110, "rows": 280, "queued": 280, "queue_s": 0.054, "compute_s": 0.021})
+    {'rows_per_run': 2.7, 'queue_us': 200.0, 'run_us': 200.0}
+    """
+    runs = after["runs"] - before["runs"]
+    queued = after["queued"] - before["queued"]
+    if runs <= 0 or queued <= 0:
+        return {}
+    return {
+        "rows_per_run": round((after["rows"] - before["rows"]) / runs, 2),
+        "queue_us": round((after["queue_s"] - before["queue_s"]) / queued * 1e6, 1),
+        "run_us": round((after["compute_s"] - before["compute_s"]) / runs * 1e6, 1),
+    }
 
 
 def alternation(variants: list[str], points: int, rounds: int) -> list[list[list[int]]]:
@@ -227,7 +258,8 @@ def report(number: int, variant: str, rows: dict[tuple[str, float], dict[str, fl
     """Print one round's figures of one variant."""
     text = ", ".join(
         f"{p}@{r:.0f}{'c' if r < 0 else ''} p50/p90/p99 {row['p50_ms']:.2f}/"
-        f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s{_core(row)})"
+        f"{row['p90_ms']:.2f}/{row['p99_ms']:.2f} ms ({row['throughput']:.0f}/s{_core(row)}"
+        f"{_runs(row)})"
         for (p, r), row in rows.items()
     )
     print(f"round {number} {variant}: {text}", flush=True)
@@ -238,6 +270,16 @@ def _core(row: dict[str, float]) -> str:
     if "server_cpu_share" not in row or "others_cpu_share" not in row:
         return ""
     return f", core {row['server_cpu_share']:.2f} server + {row['others_cpu_share']:.2f} others"
+
+
+def _runs(row: dict[str, float]) -> str:
+    """The batching of a window, when it was read (:func:`batching`)."""
+    if "rows_per_run" not in row:
+        return ""
+    return (
+        f"; {row['rows_per_run']:.2f} rows/run, queue {row['queue_us']:.0f} us, "
+        f"run {row['run_us']:.0f} us"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
