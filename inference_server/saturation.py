@@ -25,6 +25,17 @@ Design:
   utilization gate did (RESULTS.md, "Micro-batching rule and c=1 latency"). Once lingering
   carries a load, the share stays above ``off`` as long as that load needs it; see
   :mod:`inference_server.batcher` for what was measured.
+* Recheck: a saturated verdict is tested against ``on`` again ``recheck_ns`` (1 s) after it
+  began or was last confirmed there; a share below ``on`` then ends it. Why: lingering that
+  gathers almost nothing also holds the share above ``off``, by its own cost. At a quarter of
+  the REST V2 capacity (1,800 req/s, one-row requests) a worker that once crossed 0.9 (a burst,
+  a background pass, another tenant) lingered for good: 1.5-1.9 rows per session run, each
+  handed to the session thread, 0.8 of the core instead of 0.45, p50 0.84 ms instead of 0.25
+  -- in 8 of 8 windows with the prediction log and the sketches on (RESULTS.md, "The
+  batcher's two modes"). A load that needs lingering keeps the share at or above ``on`` and
+  is confirmed at every recheck; one that lingers at 0.85 of the core drops out for the tens
+  of milliseconds its share needs to climb back (no change at half and three quarters of
+  capacity, nor at c=64, in the same measurements).
 
 A detector belongs to one event loop (no locks); the batcher calls it from the loop only.
 
@@ -52,6 +63,10 @@ SATURATED_ON = 0.9
 
 SATURATED_OFF = 0.5
 """Share of one core at or below which a saturated process counts as having idle time again."""
+
+RECHECK_NS = 1_000_000_000
+"""How long a saturated verdict holds above ``SATURATED_OFF`` before it is tested against
+``SATURATED_ON`` again (1 s; 0: never)."""
 
 
 class BusyClock:
@@ -121,10 +136,12 @@ class SaturationDetector:
         tau_ns: the time constant of the moving average.
         sample_ns: the least wall time between two readings of the busy clock.
         saturated: the state assumed until the first samples say otherwise.
+        recheck_ns: how long a saturated verdict holds between the thresholds before it is
+            tested against ``on`` again (0: until the share falls to ``off``).
     """
 
-    __slots__ = ("_busy", "_last_busy", "_last_wall", "_off", "_on", "_sample_ns", "_tau",
-                 "saturated_now", "share")  # fmt: skip
+    __slots__ = ("_busy", "_last_busy", "_last_wall", "_off", "_on", "_recheck_at",
+                 "_recheck_ns", "_sample_ns", "_tau", "saturated_now", "share")  # fmt: skip
 
     def __init__(
         self,
@@ -135,12 +152,15 @@ class SaturationDetector:
         tau_ns: int = 20_000_000,
         sample_ns: int = 1_000_000,
         saturated: bool = False,
+        recheck_ns: int = RECHECK_NS,
     ) -> None:
         self._busy = BusyClock() if busy_clock is None else busy_clock
         self._on = on
         self._off = off
         self._tau = tau_ns
         self._sample_ns = sample_ns
+        self._recheck_ns = recheck_ns
+        self._recheck_at = 0
         self._last_wall: int | None = None
         self._last_busy = 0
         self.share = 1.0 if saturated else 0.0
@@ -169,6 +189,10 @@ class SaturationDetector:
         weight = elapsed_ns / (elapsed_ns + self._tau)
         self.share += weight * (used - self.share)
         if self.share >= self._on:
+            if not self.saturated_now or now_ns >= self._recheck_at:
+                self._recheck_at = now_ns + self._recheck_ns
             self.saturated_now = True
-        elif self.share <= self._off:
+        elif self.saturated_now and (
+            self.share <= self._off or (self._recheck_ns and now_ns >= self._recheck_at)
+        ):
             self.saturated_now = False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
 import numpy as np
 import pytest
@@ -330,7 +331,14 @@ async def test_requests_enqueued_in_one_pass_form_one_batch() -> None:
     await batcher.close()
 
 
-async def test_a_lone_idle_enqueue_runs_inline_and_a_busy_one_hands_off() -> None:
+@pytest.mark.parametrize(
+    ("core", "busy_runs_inline"),
+    [(_busy_core, False), (_idle_core, True)],
+    ids=["saturated", "idle"],
+)
+async def test_a_lone_idle_enqueue_runs_inline_and_a_busy_one_only_on_a_core_with_idle_time(
+    core: Callable[[], SaturationDetector], busy_runs_inline: bool
+) -> None:
     model = RecordingModel()
     inline_batches: list[int] = []
 
@@ -338,14 +346,20 @@ async def test_a_lone_idle_enqueue_runs_inline_and_a_busy_one_hands_off() -> Non
         inline_batches.append(len(arrays[0]))
         return [arrays[0] + 1.0]
 
-    batcher = MicroBatcher(model.run, inline=inline, inline_max_rows=4)
+    batcher = MicroBatcher(model.run, inline=inline, inline_max_rows=4, saturation=core())
     batcher.start()
     out = await asyncio.wait_for(batcher.enqueue(_rows(1), 1), timeout=5.0)
     np.testing.assert_array_equal(out[0], _rows(1)[0] + 1)
     assert (inline_batches, model.batches) == ([1], [])
-    # a caller with other requests unanswered (a pipelining stream) counts as load
+    # a caller with other requests unanswered (a pipelining stream) counts as load: handed off
+    # to the session thread on a saturated core, run inline (no hand-off) on one with idle time
     await asyncio.wait_for(batcher.enqueue(_rows(1), 1, busy=True), timeout=5.0)
-    assert (inline_batches, model.batches) == ([1], [1])
+    expected = ([1, 1], []) if busy_runs_inline else ([1], [1])
+    assert (inline_batches, model.batches) == expected
+    # a batch above inline_max_rows is handed off whatever the core
+    outs = [batcher.enqueue(_rows(1), 1, busy=True) for _ in range(5)]
+    await asyncio.wait_for(asyncio.gather(*outs), timeout=5.0)
+    assert model.batches[-1] == 5
     await batcher.close()
 
 

@@ -85,3 +85,28 @@ def test_a_long_silence_counts_as_idle_at_once() -> None:
     assert detector.saturated_now
     # nobody asked for a second (no requests): the first question after it sees idle time
     assert not detector.saturated((t + 1000) * MS)
+
+
+def test_a_saturated_verdict_below_the_entry_threshold_is_dropped_at_the_recheck() -> None:
+    between = (SATURATED_ON + SATURATED_OFF) / 2
+    clock = CpuClock()
+    detector = SaturationDetector(busy_clock=clock, tau_ns=5 * MS, recheck_ns=1000 * MS)
+    detector.saturated(0)
+    t = _run(detector, clock, 0, 100, share=1.0)
+    assert detector.saturated_now
+    # lingering that gathers nothing keeps the share between the thresholds (RESULTS.md, "The
+    # batcher's two modes"): the verdict holds until the recheck, one second after it began
+    t = _run(detector, clock, t, 800, share=between)
+    assert detector.saturated_now
+    _run(detector, clock, t, 200, share=between)
+    assert not detector.saturated_now
+
+
+def test_a_share_above_the_entry_threshold_stays_saturated_across_rechecks() -> None:
+    clock = CpuClock()
+    detector = SaturationDetector(busy_clock=clock, tau_ns=5 * MS, recheck_ns=100 * MS)
+    detector.saturated(0)
+    t = _run(detector, clock, 0, 50, share=1.0)
+    for _ in range(10):  # a closed loop at saturation: every recheck finds it busy
+        t = _run(detector, clock, t, 50, share=0.97)
+        assert detector.saturated_now
