@@ -80,10 +80,11 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   blocked for one inline run only: at most ``inline_max_us`` at the load-time median cost,
   plus the run's variance (the slowest load-time run is logged per version). Under load a
   small batch runs inline too while the core has idle time (not saturated): the hand-off
-  there and back then only adds its own cost, and at a quarter of capacity that cost held
+  there and back then only adds its own cost, and at an eighth of capacity that cost held
   the core busy enough to keep the saturated verdict (RESULTS.md, "The batcher's two
-  modes": p50 0.84 against 0.30 ms with the prediction log on). On a saturated core batches
-  still go to the session thread, so the loop keeps admitting while they run.
+  modes": with this and the recheck, p50 0.29 ms against 0.84 with the prediction log on).
+  On a saturated core batches still go to the session thread, so the loop keeps admitting
+  while they run.
 * Closed loops below the batch size: the batcher keeps the peak number of requests it held
   at once over the last ``POPULATION_WINDOW_NS`` (250 ms), an estimate of how many requests
   the clients keep in flight. Once that many are queued nobody else is coming until some

@@ -27,15 +27,16 @@ Design:
   :mod:`inference_server.batcher` for what was measured.
 * Recheck: a saturated verdict is tested against ``on`` again ``recheck_ns`` (1 s) after it
   began or was last confirmed there; a share below ``on`` then ends it. Why: lingering that
-  gathers almost nothing also holds the share above ``off``, by its own cost. At a quarter of
-  the REST V2 capacity (1,800 req/s, one-row requests) a worker that once crossed 0.9 (a burst,
-  a background pass, another tenant) lingered for good: 1.5-1.9 rows per session run, each
-  handed to the session thread, 0.8 of the core instead of 0.45, p50 0.84 ms instead of 0.25
-  -- in 8 of 8 windows with the prediction log and the sketches on (RESULTS.md, "The
-  batcher's two modes"). A load that needs lingering keeps the share at or above ``on`` and
-  is confirmed at every recheck; one that lingers at 0.85 of the core drops out for the tens
-  of milliseconds its share needs to climb back (no change at half and three quarters of
-  capacity, nor at c=64, in the same measurements).
+  gathers almost nothing also holds the share above ``off``, by its own cost. At an eighth of
+  its REST V2 capacity (1,800 req/s, one-row requests) a worker that once crossed 0.9 (a
+  burst, a background pass, another tenant) lingered for good: 1.5-1.9 rows per session run,
+  each handed to the session thread, 0.8 of the core instead of 0.45, p50 0.85 ms instead of
+  0.28 -- in 8 of 10 windows with the prediction log and the sketches on, 1 of 10 with both
+  off (RESULTS.md, "The batcher's two modes"). A load that needs lingering keeps the share
+  at or above ``on`` and is confirmed at every recheck; one that lingers at 0.85 of the core
+  drops out for the tens of milliseconds its share needs to climb back (no change at half and
+  three quarters of capacity, nor at c=64, in the same measurements). An assumed verdict
+  (``saturated=True``) holds until the first recheck too.
 
 A detector belongs to one event loop (no locks); the batcher calls it from the loop only.
 
@@ -173,6 +174,7 @@ class SaturationDetector:
         last = self._last_wall
         if last is None:
             self._last_wall, self._last_busy = now_ns, self._busy()
+            self._recheck_at = now_ns + self._recheck_ns  # NOTE: an assumed verdict holds too
         elif now_ns - last >= self._sample_ns:
             self._sample(now_ns, now_ns - last)
         return self.saturated_now

@@ -110,3 +110,17 @@ def test_a_share_above_the_entry_threshold_stays_saturated_across_rechecks() -> 
     for _ in range(10):  # a closed loop at saturation: every recheck finds it busy
         t = _run(detector, clock, t, 50, share=0.97)
         assert detector.saturated_now
+
+
+def test_an_assumed_saturated_verdict_holds_until_the_first_recheck() -> None:
+    between = (SATURATED_ON + SATURATED_OFF) / 2
+    clock = CpuClock()
+    detector = SaturationDetector(
+        busy_clock=clock, tau_ns=5 * MS, saturated=True, recheck_ns=1000 * MS
+    )
+    detector.share = between
+    assert detector.saturated(0)
+    t = _run(detector, clock, 0, 900, share=between)
+    assert detector.saturated_now  # as one that just became saturated
+    _run(detector, clock, t, 200, share=between)
+    assert not detector.saturated_now
