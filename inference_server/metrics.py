@@ -93,7 +93,12 @@ _HISTOGRAMS = (
         "modelyard_inference_queue_seconds",
         "Time each request waited in the batch queue.",
     ),
-    ("compute", "modelyard_inference_compute_seconds", "onnxruntime time per session run."),
+    (
+        "compute",
+        "modelyard_inference_compute_seconds",
+        "Time per session run: the model and the hand-over of its answers to the prediction "
+        "log and the drift sketches.",
+    ),
     ("rows", "modelyard_inference_batch_rows", "Rows per session run (batch size)."),
 )
 
