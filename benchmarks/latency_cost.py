@@ -38,7 +38,8 @@ Each window's line also gives how the batcher served it, from the server's metri
 run (warm-up included; :func:`batching`): rows per session run, the mean wait in the batch
 queue and µs per run. A server whose batcher lingers on a core it believes saturated shows
 more than one row per run and a queue wait; one that runs each request at once, one row and
-no wait. At a quarter of capacity that mode, not the background work, can set p50 and p99.
+no wait. At a small share of capacity that mode, more than the background work, can set p50
+and p99 (RESULTS.md, "The batcher's two modes").
 
 Run: ``python -m benchmarks.latency_cost --rounds 3 off on`` (about 45 s per variant and round
 with the default points); ``python -m benchmarks.latency_cost --alternate --rounds 12
