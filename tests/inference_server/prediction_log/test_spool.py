@@ -115,7 +115,12 @@ def test_stale_frames_of_a_recycled_segment_are_never_read(tmp_path: Path) -> No
 
 def test_spares_are_bounded_and_segments_are_reused(tmp_path: Path) -> None:
     folder = tmp_path / "w"
-    spool = Spool(folder, segment_bytes=300, fsync=False)
+    # NOTE: 350, not 300: a segment then never exceeds twice segment_bytes (at most 616 bytes
+    # here), so every shipped one is kept as a spare and no file is ever deleted. With 300 the
+    # five-record segments were deleted and new files created, and the inode count below held
+    # only because Linux gave the next file the freed inode -- until another process (a second
+    # pytest worker) took it first.
+    spool = Spool(folder, segment_bytes=350, fsync=False)
     position = spool.checkpoint()
     inodes: set[int] = set()
     for i in range(40):
@@ -139,6 +144,22 @@ def test_spares_are_bounded_and_segments_are_reused(tmp_path: Path) -> None:
     _drain(spool, spool.checkpoint())
     assert len(list(folder.glob("*.spare"))) == MAX_SPARES
     assert len(spool.segments()) == 1
+    spool.close()
+
+
+def test_a_segment_larger_than_twice_the_segment_size_is_deleted_not_kept(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=100, fsync=False)
+    spool.append([b"r" * 300])  # one append past 2 x 100 bytes: its segment is oversized
+    spool.append([b"r" * 50])
+    oversized = spool.segments()[0]
+    assert (folder / f"{oversized:016d}.seg").stat().st_size > 2 * 100
+    _drain(spool, spool.checkpoint())
+    assert oversized not in spool.spares()
+    assert not (folder / f"{oversized:016d}.seg").exists()
+    assert not list(folder.glob("*.spare"))
     spool.close()
 
 
