@@ -39,6 +39,7 @@ BURN = (
 )
 LIVE = "import sys\\nsys.stdin.readline()\\n" + BURN + "print('burnt', flush=True)\\ninput()"
 how = sys.argv[1]
+# any other mode ("wait") burns nothing: it waits for a "go" that never comes
 if how == "live child":  # started before "ready", as a server's workers are
     live = subprocess.Popen(
         [sys.executable, "-c", LIVE], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -59,8 +60,6 @@ elif how == "live child":
     live.stdout.readline()
 elif how == "forever":
     burn(1e9, time.process_time)
-elif how == "wait":  # burns nothing: waits for a line that never comes
-    sys.stdin.readline()
 print("done", flush=True)
 sys.stdin.readline()
 """
