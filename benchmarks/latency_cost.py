@@ -60,8 +60,8 @@ from benchmarks.modelyard_server import (
     OBSERVED_GRPC_RATES,
     OBSERVED_HTTP_RATES,
 )
-from benchmarks.observation_cpu import counters
 from benchmarks.points import Target, keep_median, run_point
+from benchmarks.server_metrics import counters
 from benchmarks.thread_cpu import parse_variant, start_variant
 
 if TYPE_CHECKING:

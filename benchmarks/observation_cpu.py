@@ -32,14 +32,12 @@ import json
 import statistics
 import sys
 import time
-import urllib.request
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from prometheus_client.parser import text_string_to_metric_families
 
 from benchmarks.contenders import V2_INFER_PATH, Context, Endpoint
 from benchmarks.messages import http_infer_body
@@ -47,9 +45,9 @@ from benchmarks.modelyard_server import BATCHING_ON, Observation, starter
 from benchmarks.open_loop_batching import uptime
 from benchmarks.points import Target, run_point
 from benchmarks.processes import ServerProcess
-from benchmarks.reference import MODEL_NAME
 from benchmarks.results_files import checked_output
 from benchmarks.server_cpu import ServerCpu, usage
+from benchmarks.server_metrics import counters
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS: dict[str, Observation] = {
@@ -63,46 +61,6 @@ ENDPOINTS = {
     "rest": Endpoint("http", "REST V2", path=V2_INFER_PATH),
 }
 BASELINE = "unobserved"
-
-
-BATCH_SAMPLES = {
-    "modelyard_inference_batch_rows_count": "runs",
-    "modelyard_inference_batch_rows_sum": "rows",
-    "modelyard_inference_queue_seconds_count": "queued",
-    "modelyard_inference_queue_seconds_sum": "queue_s",
-    "modelyard_inference_compute_seconds_sum": "compute_s",
-}
-"""The reference model's batching figures :func:`counters` reads (sample -> name)."""
-
-
-def counters(server: ServerProcess) -> dict[str, float]:
-    """Answered requests on the reference model, its batching so far and the prediction log's
-    counters.
-
-    Names: ``requests``; ``runs`` (session runs), ``rows`` (rows they ran), ``queued`` and
-    ``queue_s`` (requests the batcher answered and the seconds they waited in its queue, 0 for
-    one that ran at once), ``compute_s`` (seconds of the runs, the tap's hand-over included);
-    ``buffered``,
-    ``shipped``, ``dropped`` (0 with the log off).
-    """
-    url = f"http://127.0.0.1:{server.ports['metrics']}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    found = dict.fromkeys(("requests", "buffered", "shipped", "dropped"), 0.0)
-    found.update(dict.fromkeys(BATCH_SAMPLES.values(), 0.0))
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            if sample.name == "modelyard_inference_requests_total":
-                if sample.labels.get("model") == MODEL_NAME:
-                    found["requests"] += sample.value
-            elif sample.name in BATCH_SAMPLES:
-                if sample.labels.get("model") == MODEL_NAME:
-                    found[BATCH_SAMPLES[sample.name]] += sample.value
-            elif sample.name.startswith("modelyard_prediction_log_"):
-                key = sample.name.removeprefix("modelyard_prediction_log_").removesuffix("_total")
-                if key in found:
-                    found[key] = sample.value
-    return found
 
 
 def measure_endpoint(

@@ -28,7 +28,6 @@ import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +38,7 @@ from benchmarks.points import run_json
 from benchmarks.processes import ServerProcess, await_ready, free_port, pin, start_server
 from benchmarks.reference import build_reference
 from benchmarks.results_files import checked_output, latest
+from benchmarks.server_metrics import counters
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MODELS = {"reference": {}, "off": {"enabled": False}}
@@ -99,17 +99,8 @@ def core_idle_us(cpu: int) -> int:
 
 def session_runs(server: ServerProcess, model: str) -> tuple[float, float]:
     """Session runs and rows run so far for ``model`` (the server's Prometheus metrics)."""
-    url = f"http://127.0.0.1:{server.ports['metrics']}/metrics"
-    with urllib.request.urlopen(url, timeout=5) as response:
-        text = response.read().decode()
-    found = {"count": 0.0, "sum": 0.0}
-    prefix = "modelyard_inference_batch_rows_"
-    labels = f'{{model="{model}",version="1"}}'
-    for line in text.splitlines():
-        for kind in found:
-            if line.startswith(f"{prefix}{kind}{labels} "):
-                found[kind] = float(line.split()[-1])
-    return found["count"], found["sum"]
+    found = counters(server, model)
+    return found["runs"], found["rows"]
 
 
 def run_once(

@@ -41,8 +41,8 @@ from pathlib import Path
 from benchmarks.contenders import V2_INFER_PATH, Context
 from benchmarks.measure import _body_files
 from benchmarks.modelyard_server import BATCHING_ON, Observation, starter
-from benchmarks.observation_cpu import counters
 from benchmarks.processes import ServerProcess
+from benchmarks.server_metrics import counters
 from benchmarks.wrk_load import _run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
