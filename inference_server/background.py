@@ -23,6 +23,15 @@ Two rules, both measured in ``benchmarks/latency_cost.py``:
   request waits behind at most one slice, not a whole pass. Below a slice (the usual pass at
   moderate load) nothing is yielded; a yield with nobody waiting costs ~1 µs.
 
+A third rule concerns what the batcher reads (:mod:`inference_server.saturation`): the CPU
+time these threads take is **not serving load** (:class:`BackgroundCpu`). Every background
+thread registers itself (:func:`demote_current_thread`), and the saturation signal subtracts
+their CPU time from the core's busy time. Their passes come in bursts (a spooler pass every
+50 ms, a fold every 0.1 s: 1-2 ms each over a few hundred one-request runs), and on the 20 ms
+average the batcher reads, a burst on a core 0.85 busy crossed the 0.9 that makes the batcher
+linger -- which a load that needs no batching then paid in latency (RESULTS.md, "Background
+passes are not load").
+
 Setting the switch interval (``sys.setswitchinterval``) instead was tried and rejected: at
 0.2 ms it gave the loop the GIL sooner but, with the background threads demoted, made p99 at
 8,000 req/s jump to 10-78 ms in two rounds of four (forced switches in both directions).
@@ -43,11 +52,13 @@ SLICE_S = 0.0002
 
 
 def demote_current_thread(nice: int) -> None:
-    """Raise the calling thread's nice value to ``nice`` (0: leave it; never lowered).
+    """Raise the calling thread's nice value to ``nice`` (0: leave it; never lowered), and
+    count its CPU time as background work (:data:`BACKGROUND_CPU`), whatever ``nice``.
 
     Linux gives every thread its own nice value (``setpriority`` on the thread id); elsewhere
     the call would demote the whole process, so it does nothing there.
     """
+    BACKGROUND_CPU.register_current()
     if nice <= 0 or os.uname().sysname != "Linux":
         return
     tid = threading.get_native_id()
@@ -58,6 +69,65 @@ def demote_current_thread(nice: int) -> None:
     except OSError as exc:  # NOTE: a sandbox may refuse; the thread then runs as it is
         name = threading.current_thread().name
         log.warning("background thread %s kept its priority: %s", name, exc)
+
+
+class BackgroundCpu:
+    """CPU time, in ns, the registered background threads of this process have used so far.
+
+    A thread registers itself (:meth:`register_current`); a read sums the threads' CPU clocks
+    (``pthread_getcpuclockid``: one ``clock_gettime`` of about 0.2 µs each). A thread that
+    ended keeps counting with the CPU time last read of it, so the sum never goes back (what
+    it used after that read is not counted: these threads live as long as the worker).
+    Threads register from their own thread and the event loop reads; each dict operation is
+    atomic under the GIL, and a read works on a copy of the items.
+
+    >>> import threading
+    >>> cpu, registered, done = BackgroundCpu(), threading.Event(), threading.Event()
+    >>> def work() -> None:
+    ...     cpu.register_current()
+    ...     sum(range(200_000))
+    ...     registered.set()
+    ...     done.wait()
+    >>> thread = threading.Thread(target=work); thread.start(); _ = registered.wait()
+    >>> used = cpu(); used > 0
+    True
+    >>> done.set(); thread.join()
+    >>> cpu() == cpu() == used  # the ended thread's time stays counted
+    True
+    """
+
+    def __init__(self) -> None:
+        self._clocks: dict[int, int] = {}
+        self._last: dict[int, int] = {}
+        self._ended = 0
+
+    def register_current(self) -> None:
+        """Count the calling thread's CPU time from now on (including what it used so far)."""
+        if not hasattr(time, "pthread_getcpuclockid"):
+            return  # NOTE: not on this platform; the signal then counts these threads too
+        ident = threading.get_ident()
+        self._ended += self._last.get(ident, 0)  # NOTE: an ended thread whose id came back
+        self._last[ident] = 0
+        self._clocks[ident] = time.pthread_getcpuclockid(ident)
+
+    def __call__(self) -> int:
+        total = self._ended
+        for ident, clock in list(self._clocks.items()):
+            try:
+                used = time.clock_gettime_ns(clock)
+            except OSError:  # NOTE: the thread ended: keep what it used, forget its clock
+                last = self._last.pop(ident, 0)
+                self._clocks.pop(ident, None)
+                self._ended += last
+                total += last
+                continue
+            self._last[ident] = used
+            total += used
+        return total
+
+
+BACKGROUND_CPU = BackgroundCpu()
+"""The worker's background threads (the log's spooler and shipper, the sketches' fold)."""
 
 
 class Slicer:

@@ -56,6 +56,8 @@ import os
 import time
 from typing import TYPE_CHECKING
 
+from inference_server.background import BACKGROUND_CPU
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -71,35 +73,39 @@ RECHECK_NS = 1_000_000_000
 
 
 class BusyClock:
-    """ns the worker's core was busy so far, as well as this process can tell.
+    """ns the worker's core was busy serving so far, as well as this process can tell.
 
     A worker pinned to one CPU (``taskset -c N``, one worker per core) whose kernel exposes
     cpuidle residency (``/sys/devices/system/cpu/cpuN/cpuidle/state*/time``): wall time minus
     that CPU's idle time, whoever kept it busy. Otherwise: the CPU time of all the process's
     threads plus the time its event-loop thread waited on the run queue
     (``/proc/thread-self/schedstat``), an estimate that misses some of the time other tasks
-    take. Files are opened on the first call (so the thread is the event loop's) and read with
-    one ``pread`` each.
+    take. Either way less the CPU time of the worker's background threads (``background``:
+    :data:`~inference_server.background.BACKGROUND_CPU`), which is deferred work, not load.
+    Files are opened on the first call (so the thread is the event loop's) and read with one
+    ``pread`` each.
     """
 
-    __slots__ = ("_fds", "_pinned")
+    __slots__ = ("_background", "_fds", "_pinned")
 
-    def __init__(self) -> None:
+    def __init__(self, background: Callable[[], int] | None = BACKGROUND_CPU) -> None:
         self._fds: list[int] | None = None
         self._pinned = False
+        self._background = background
 
     def __call__(self) -> int:
+        background = self._background() if self._background is not None else 0
         fds = self._fds
         if fds is None:
             fds = self._fds = self._open()
         try:
             if self._pinned:
                 idle_us = sum(int(os.pread(fd, 32, 0)) for fd in fds)
-                return time.monotonic_ns() - idle_us * 1000
+                return time.monotonic_ns() - idle_us * 1000 - background
             waited = int(os.pread(fds[0], 64, 0).split()[1]) if fds else 0
         except (OSError, IndexError, ValueError):
             waited = 0
-        return time.process_time_ns() + waited
+        return time.process_time_ns() + waited - background
 
     def _open(self) -> list[int]:
         cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
