@@ -17,9 +17,10 @@ belongs to a later window); a request that still reaches a closed window (the cl
 back) is merged into it with :func:`~modelyard.sketches.merge_windows`. The fold runs on
 the book's own thread (``sketch-fold``), demoted (a nice value, ``server.background_nice``) and
 in GIL slices (:mod:`inference_server.background`): it lets go of the GIL and the core
-(``os.sched_yield``) between groups and chunks of 1,024 requests once a 0.2 ms slice is used
-up. numpy on small arrays holds the GIL, and on a server pinned to one core a request
-arriving during a flush then waits behind one fold of at most 1,024 requests (with 32
+(``os.sched_yield``) between groups and chunks (1,024 requests or 64 runs, whichever comes
+first) once a 0.2 ms slice is used up. numpy on small arrays holds the GIL, and on a server
+pinned to one core a request arriving during a flush then waits behind one fold of at most
+1,024 requests or 64 runs (with 32
 features about 0.25 ms on log buckets, 0.6 ms on reference bins;
 :mod:`~inference_server.drift.tally`), not behind the 5 ms GIL switch interval. A flush has
 fixed costs (~0.7 ms of the thread's CPU at 2,000 req/s on the harness's machine, whatever its
@@ -72,6 +73,15 @@ log = logging.getLogger(__name__)
 _CHUNK = 1024
 """Requests folded at a time (whole runs: a chunk ends after the run that reaches it); the
 thread yields the GIL between chunks."""
+
+_CHUNK_RUNS = 64
+"""Runs folded at a time, whatever their requests. At a small share of capacity every run
+answers one request, and a flush of 700 one-request runs folded as one chunk held the GIL for
+about 1.4 ms (the per-run concatenations and the columns), which the slowest requests waited
+behind: REST V2 p99 at 3,600 req/s 1.16-1.28 ms, with chunks of 64 runs 0.82-0.99 (two runs of
+8-10 rounds; 0.59-0.60 with the sketches and the log off). At saturation a run holds dozens of
+requests and :data:`_CHUNK` ends the chunk first (RESULTS.md, "Background passes are not
+load")."""
 
 
 _Key = tuple[str, str, int]
@@ -229,7 +239,7 @@ class SketchBook:
             for item in items:
                 chunk.append(item)
                 requests += item[4]
-                if requests >= _CHUNK:
+                if requests >= _CHUNK or len(chunk) >= _CHUNK_RUNS:
                     self._add_chunk(tally, chunk)
                     chunk, requests = [], 0
             if chunk:

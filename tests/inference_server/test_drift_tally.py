@@ -203,3 +203,28 @@ async def test_a_flush_longer_than_a_chunk_folds_every_request() -> None:
     a = merged.features["a"]
     assert isinstance(a, NumericSketch)
     assert (a.n, a.min, a.max, a.total) == (1500, 0.0, 2998.0, float(rows[:, 0].sum()))
+
+
+async def test_one_request_runs_are_folded_in_chunks_of_a_few_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # a flush of 300 one-request runs (a small share of capacity) yields the GIL between
+    # chunks of at most 64 runs, and still folds every request
+    book = SketchBook(ServerSettings(), clock=_Clock(6000.0))
+    handle = _handle()
+    chunks: list[int] = []
+    add = book._add
+
+    def counted(tally: Any, items: list[Any]) -> None:
+        chunks.append(len(items))
+        add(tally, items)
+
+    monkeypatch.setattr(book, "_add", counted)
+    rows = np.arange(600, dtype=np.float32).reshape(300, 2)
+    for row in rows:
+        book.observe(handle, [row[None, :]], [row[None, :1]])
+    await book.flush()
+    assert chunks == [64, 64, 64, 64, 44]
+    merged = await book.read("m", "1", None, None)
+    assert merged is not None
+    assert (merged.served, merged.requests, merged.rows) == (300, 300, 300)
