@@ -14,6 +14,12 @@ Design:
   threads: the event loop, grpc's poller, the session threads) plus the time its event-loop
   thread waited on the run queue. One core is the ceiling: a worker is bound by its
   event-loop thread (the GIL), whatever cores its other threads may use.
+* Less the CPU time of the worker's background threads (the prediction log's spooler and
+  shipper, the sketches' fold: :data:`~inference_server.background.BACKGROUND_CPU`). Their
+  work is deferred, not load, and it comes in bursts (a pass every 50-100 ms, 1-2 ms each at
+  a small share of capacity): counted, a burst on a core 0.85 busy took the 20 ms average over
+  ``on`` and an observed worker at a quarter of its REST V2 capacity lingered in every window
+  (p50 0.60 ms against 0.14; RESULTS.md, "Background passes are not load").
 * It is sampled at most every ``sample_ns`` (1 ms) by whoever asks (the batcher, when it
   decides whether to wait), so a busy batcher pays one comparison per call and one or two
   ``pread`` calls per millisecond; an idle one pays nothing. Samples are smoothed with a
