@@ -25,12 +25,12 @@ Two rules, both measured in ``benchmarks/latency_cost.py``:
 
 A third rule concerns what the batcher reads (:mod:`inference_server.saturation`): the CPU
 time these threads take is **not serving load** (:class:`BackgroundCpu`). Every background
-thread registers itself (:func:`demote_current_thread`), and the saturation signal subtracts
-their CPU time from the core's busy time. Their passes come in bursts (a spooler pass every
-50 ms, a fold every 0.1 s: 1-2 ms each over a few hundred one-request runs), and on the 20 ms
-average the batcher reads, a burst on a core 0.85 busy crossed the 0.9 that makes the batcher
-linger -- which a load that needs no batching then paid in latency (RESULTS.md, "Background
-passes are not load").
+thread registers itself (:func:`demote_current_thread`), and the batcher's verdict that the
+core is saturated is entered on the core's busy time less theirs. Their passes come in bursts
+(a spooler pass every 50 ms, a fold every 0.1 s: 1-2 ms each over a few hundred one-request
+runs), and on the 20 ms average the batcher reads, a burst on a core 0.85 busy crossed the 0.9
+that makes the batcher linger -- which a load that needs no batching then paid in latency
+(RESULTS.md, "Background passes are not load").
 
 Setting the switch interval (``sys.setswitchinterval``) instead was tried and rejected: at
 0.2 ms it gave the loop the GIL sooner but, with the background threads demoted, made p99 at

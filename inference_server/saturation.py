@@ -19,7 +19,12 @@ Design:
   work is deferred, not load, and it comes in bursts (a pass every 50-100 ms, 1-2 ms each at
   a small share of capacity): counted, a burst on a core 0.85 busy took the 20 ms average over
   ``on`` and an observed worker at a quarter of its REST V2 capacity lingered in every window
-  (p50 0.60 ms against 0.14; RESULTS.md, "Background passes are not load").
+  (p50 0.60 ms against 0.14; RESULTS.md, "Background passes are not load"). That share
+  (``serving``) decides the *entry* only. A saturated worker stays saturated on the whole
+  core's share (``share``): at c=64 the background threads take about 5 % of the core in
+  bursts of a few ms, and a recheck that fell into one ended the verdict for the tens of
+  milliseconds its share took to climb back, 1.3-2.1 % of the throughput in three runs of
+  ``benchmarks.thread_cpu`` when the serving share decided both.
 * It is sampled at most every ``sample_ns`` (1 ms) by whoever asks (the batcher, when it
   decides whether to wait), so a busy batcher pays one comparison per call and one or two
   ``pread`` calls per millisecond; an idle one pays nothing. Samples are smoothed with a
@@ -78,40 +83,40 @@ RECHECK_NS = 1_000_000_000
 ``SATURATED_ON`` again (1 s; 0: never)."""
 
 
+def _none() -> int:
+    return 0
+
+
 class BusyClock:
-    """ns the worker's core was busy serving so far, as well as this process can tell.
+    """ns the worker's core was busy so far, as well as this process can tell.
 
     A worker pinned to one CPU (``taskset -c N``, one worker per core) whose kernel exposes
     cpuidle residency (``/sys/devices/system/cpu/cpuN/cpuidle/state*/time``): wall time minus
     that CPU's idle time, whoever kept it busy. Otherwise: the CPU time of all the process's
     threads plus the time its event-loop thread waited on the run queue
     (``/proc/thread-self/schedstat``), an estimate that misses some of the time other tasks
-    take. Either way less the CPU time of the worker's background threads (``background``:
-    :data:`~inference_server.background.BACKGROUND_CPU`), which is deferred work, not load.
-    Files are opened on the first call (so the thread is the event loop's) and read with one
-    ``pread`` each.
+    take. Files are opened on the first call (so the thread is the event loop's) and read with
+    one ``pread`` each.
     """
 
-    __slots__ = ("_background", "_fds", "_pinned")
+    __slots__ = ("_fds", "_pinned")
 
-    def __init__(self, background: Callable[[], int] | None = BACKGROUND_CPU) -> None:
+    def __init__(self) -> None:
         self._fds: list[int] | None = None
         self._pinned = False
-        self._background = background
 
     def __call__(self) -> int:
-        background = self._background() if self._background is not None else 0
         fds = self._fds
         if fds is None:
             fds = self._fds = self._open()
         try:
             if self._pinned:
                 idle_us = sum(int(os.pread(fd, 32, 0)) for fd in fds)
-                return time.monotonic_ns() - idle_us * 1000 - background
+                return time.monotonic_ns() - idle_us * 1000
             waited = int(os.pread(fds[0], 64, 0).split()[1]) if fds else 0
         except (OSError, IndexError, ValueError):
             waited = 0
-        return time.process_time_ns() + waited - background
+        return time.process_time_ns() + waited
 
     def _open(self) -> list[int]:
         cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
@@ -151,10 +156,14 @@ class SaturationDetector:
         saturated: the state assumed until the first samples say otherwise.
         recheck_ns: how long a saturated verdict holds between the thresholds before it is
             tested against ``on`` again (0: until the share falls to ``off``).
+        background_clock: ns of CPU the worker's background threads used so far, left out of
+            the verdict's share (default: :data:`~inference_server.background.BACKGROUND_CPU`
+            with the default busy clock, none with an injected one).
     """
 
-    __slots__ = ("_busy", "_last_busy", "_last_wall", "_off", "_on", "_recheck_at",
-                 "_recheck_ns", "_sample_ns", "_tau", "saturated_now", "share")  # fmt: skip
+    __slots__ = ("_background", "_busy", "_last_background", "_last_busy", "_last_wall",
+                 "_off", "_on", "_recheck_at", "_recheck_ns", "_sample_ns", "_tau",
+                 "saturated_now", "serving", "share")  # fmt: skip
 
     def __init__(
         self,
@@ -166,8 +175,13 @@ class SaturationDetector:
         sample_ns: int = 1_000_000,
         saturated: bool = False,
         recheck_ns: int = RECHECK_NS,
+        background_clock: Callable[[], int] | None = None,
     ) -> None:
         self._busy = BusyClock() if busy_clock is None else busy_clock
+        if background_clock is None:
+            background_clock = BACKGROUND_CPU if busy_clock is None else _none
+        self._background = background_clock
+        self._last_background = 0
         self._on = on
         self._off = off
         self._tau = tau_ns
@@ -177,7 +191,10 @@ class SaturationDetector:
         self._last_wall: int | None = None
         self._last_busy = 0
         self.share = 1.0 if saturated else 0.0
-        """The smoothed share of one core the process used (0..1, more with several cores)."""
+        """The smoothed share of one core the process used (0..1, more with several cores):
+        what the queue delay steers by (:mod:`inference_server.queue_delay`)."""
+        self.serving = self.share
+        """The same less the background threads' CPU time: what the verdict's entry reads."""
         self.saturated_now = saturated
         """The current verdict (what ``saturated`` last returned)."""
 
@@ -186,6 +203,7 @@ class SaturationDetector:
         last = self._last_wall
         if last is None:
             self._last_wall, self._last_busy = now_ns, self._busy()
+            self._last_background = self._background()
             self._recheck_at = now_ns + self._recheck_ns  # NOTE: an assumed verdict holds too
         elif now_ns - last >= self._sample_ns:
             self._sample(now_ns, now_ns - last)
@@ -197,16 +215,20 @@ class SaturationDetector:
             self._busy.close()
 
     def _sample(self, now_ns: int, elapsed_ns: int) -> None:
-        busy = self._busy()
+        busy, background = self._busy(), self._background()
         used = (busy - self._last_busy) / elapsed_ns
-        self._last_wall, self._last_busy = now_ns, busy
+        deferred = (background - self._last_background) / elapsed_ns
+        self._last_wall, self._last_busy, self._last_background = now_ns, busy, background
         weight = elapsed_ns / (elapsed_ns + self._tau)
         self.share += weight * (used - self.share)
-        if self.share >= self._on:
-            if not self.saturated_now or now_ns >= self._recheck_at:
+        self.serving += weight * (used - deferred - self.serving)
+        saturated = self.saturated_now
+        # NOTE: entry on the serving share, staying on the whole core's (see the docstring)
+        if self.share >= self._on if saturated else self.serving >= self._on:
+            if not saturated or now_ns >= self._recheck_at:
                 self._recheck_at = now_ns + self._recheck_ns
             self.saturated_now = True
-        elif self.saturated_now and (
+        elif saturated and (
             self.share <= self._off or (self._recheck_ns and now_ns >= self._recheck_at)
         ):
             self.saturated_now = False
