@@ -30,12 +30,13 @@ def counters(server: ServerProcess, model: str = MODEL_NAME) -> dict[str, float]
     Names: ``requests``; ``runs`` (session runs), ``rows`` (rows they ran), ``queued`` and
     ``queue_s`` (requests the batcher answered and the seconds they waited in its queue, 0 for
     one that ran at once), ``compute_s`` (seconds of the runs, the tap's hand-over included);
-    ``buffered``, ``shipped``, ``dropped`` (the whole server's; 0 with the log off).
+    ``buffered``, ``shipped``, ``dropped`` (the whole server's; 0 with the log off);
+    ``sketch_s`` (CPU seconds of the drift sketches' folds, the whole server's).
     """
     url = f"http://127.0.0.1:{server.ports['metrics']}/metrics"
     with urllib.request.urlopen(url, timeout=5) as response:
         text = response.read().decode()
-    found = dict.fromkeys(("requests", "buffered", "shipped", "dropped"), 0.0)
+    found = dict.fromkeys(("requests", "buffered", "shipped", "dropped", "sketch_s"), 0.0)
     found.update(dict.fromkeys(BATCH_SAMPLES.values(), 0.0))
     for family in text_string_to_metric_families(text):
         for sample in family.samples:
@@ -45,6 +46,8 @@ def counters(server: ServerProcess, model: str = MODEL_NAME) -> dict[str, float]
             elif sample.name in BATCH_SAMPLES:
                 if sample.labels.get("model") == model:
                     found[BATCH_SAMPLES[sample.name]] += sample.value
+            elif sample.name == "modelyard_sketch_cpu_seconds_total":
+                found["sketch_s"] += sample.value
             elif sample.name.startswith("modelyard_prediction_log_"):
                 key = sample.name.removeprefix("modelyard_prediction_log_").removesuffix("_total")
                 if key in found:

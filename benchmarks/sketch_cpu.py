@@ -32,12 +32,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -48,6 +46,7 @@ from benchmarks.modelyard_server import serve_command
 from benchmarks.processes import await_ready, free_port, pin, start_server
 from benchmarks.reference import MODEL_NAME, build_reference
 from benchmarks.server_cpu import ServerCpu
+from benchmarks.server_metrics import counters
 from converters.reference import REFERENCE, reference_data
 from modelyard.sketches import build_reference_profile, encode
 
@@ -77,18 +76,6 @@ def _repositories(onnx: Path, work: Path) -> dict[str, Path]:
     return repos
 
 
-def _counters(metrics: int) -> tuple[float, float]:
-    """(answered requests, sketch fold CPU seconds) from the server's metrics endpoint."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{metrics}/metrics", timeout=5) as answer:
-        text = answer.read().decode()
-
-    def total(name: str) -> float:
-        pattern = rf"^{name}(?:{{[^}}]*}})? (\S+)$"
-        return sum(float(v) for v in re.findall(pattern, text, re.MULTILINE))
-
-    return total("modelyard_inference_requests_total"), total("modelyard_sketch_cpu_seconds_total")
-
-
 def run_variant(
     variant: str, repo: Path, body: Path, args: argparse.Namespace, code: Path = ROOT
 ) -> tuple[float, float]:
@@ -102,6 +89,7 @@ def run_variant(
     }
     log = args.work_dir / "sketch_cpu" / f"{variant}.log"
     server = start_server(f"sketch-{variant}", cmd, log, cwd=code, env=env)
+    server.ports.update(http=http, metrics=metrics)
     try:
         url = f"http://127.0.0.1:{http}/v2/models/{MODEL_NAME}"
         await_ready(server, 60, http_urls=(f"{url}/ready",))
@@ -122,16 +110,16 @@ def run_variant(
             "--connections",
             "16",
         ]
-        before, (answered, folds) = cpu.snapshot(), _counters(metrics)
+        before, counted = cpu.snapshot(), counters(server)
         out = subprocess.run(load, cwd=ROOT, check=True, capture_output=True, text=True)
         time.sleep(args.settle)  # NOTE: lets the background flush run; CPU, not a sync
         used = cpu.snapshot().server_s - before.server_s
-        answered_after, folds_after = _counters(metrics)
+        after = counters(server)
         summary = json.loads(out.stdout)[0]
         if summary.get("error_codes"):
             print(f"  {variant}: errors {summary['error_codes']}", file=sys.stderr)
-        requests = answered_after - answered
-        return used / requests * 1e6, (folds_after - folds) / requests * 1e6
+        requests = after["requests"] - counted["requests"]
+        return used / requests * 1e6, (after["sketch_s"] - counted["sketch_s"]) / requests * 1e6
     finally:
         server.stop()
 
