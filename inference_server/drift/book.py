@@ -17,10 +17,10 @@ belongs to a later window); a request that still reaches a closed window (the cl
 back) is merged into it with :func:`~modelyard.sketches.merge_windows`. The fold runs on
 the book's own thread (``sketch-fold``), demoted (a nice value, ``server.background_nice``) and
 in GIL slices (:mod:`inference_server.background`): it lets go of the GIL and the core
-(``os.sched_yield``) between groups and chunks (1,024 requests or 64 runs, whichever comes
+(``os.sched_yield``) between groups and chunks (1,024 requests or 128 runs, whichever comes
 first) once a 0.2 ms slice is used up. numpy on small arrays holds the GIL, and on a server
 pinned to one core a request arriving during a flush then waits behind one fold of at most
-1,024 requests or 64 runs (with 32
+1,024 requests or 128 runs (with 32
 features about 0.25 ms on log buckets, 0.6 ms on reference bins;
 :mod:`~inference_server.drift.tally`), not behind the 5 ms GIL switch interval. A flush has
 fixed costs (~0.7 ms of the thread's CPU at 2,000 req/s on the harness's machine, whatever its
@@ -74,14 +74,17 @@ _CHUNK = 1024
 """Requests folded at a time (whole runs: a chunk ends after the run that reaches it); the
 thread yields the GIL between chunks."""
 
-_CHUNK_RUNS = 64
+_CHUNK_RUNS = 128
 """Runs folded at a time, whatever their requests. At a small share of capacity every run
 answers one request, and a flush of 700 one-request runs folded as one chunk held the GIL for
 about 1.4 ms (the per-run concatenations and the columns), which the slowest requests waited
 behind: REST V2 p99 at 3,600 req/s 1.16-1.28 ms, with chunks of 64 runs 0.82-0.99 (two runs of
-8-10 rounds; 0.59-0.60 with the sketches and the log off). At saturation a run holds dozens of
-requests and :data:`_CHUNK` ends the chunk first (RESULTS.md, "Background passes are not
-load")."""
+8-10 rounds; 0.59-0.60 with the sketches and the log off). Each chunk has a fixed cost (about
+0.3 ms of the fold's CPU): at 3,000 req/s the folds took 2.6-3.1 µs per request in one chunk,
+5.3 in chunks of 64 runs, 4.1 of 128, 3.9 of 256, and in one run of 8 rounds p99 did not tell
+64, 128 and 256 apart (1.11 / 1.07 / 1.14 ms at 3,600 req/s, 2.43 / 2.22 / 2.52 at 7,300).
+At saturation a run holds dozens of requests and :data:`_CHUNK` ends the chunk first
+(RESULTS.md, "Background passes are not load")."""
 
 
 _Key = tuple[str, str, int]

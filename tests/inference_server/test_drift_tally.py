@@ -209,7 +209,7 @@ async def test_one_request_runs_are_folded_in_chunks_of_a_few_runs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # a flush of 300 one-request runs (a small share of capacity) yields the GIL between
-    # chunks of at most 64 runs, and still folds every request
+    # chunks of at most 128 runs, and still folds every request
     book = SketchBook(ServerSettings(), clock=_Clock(6000.0))
     handle = _handle()
     chunks: list[int] = []
@@ -224,7 +224,7 @@ async def test_one_request_runs_are_folded_in_chunks_of_a_few_runs(
     for row in rows:
         book.observe(handle, [row[None, :]], [row[None, :1]])
     await book.flush()
-    assert chunks == [64, 64, 64, 64, 44]
+    assert chunks == [128, 128, 44]
     merged = await book.read("m", "1", None, None)
     assert merged is not None
     assert (merged.served, merged.requests, merged.rows) == (300, 300, 300)
