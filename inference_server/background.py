@@ -92,7 +92,7 @@ class BackgroundCpu:
     >>> used = cpu(); used > 0
     True
     >>> done.set(); thread.join()
-    >>> cpu() == cpu() == used  # the ended thread's time stays counted
+    >>> cpu() >= used  # the ended thread's time stays counted
     True
     """
 

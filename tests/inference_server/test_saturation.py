@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
 
+from inference_server.background import BackgroundCpu
 from inference_server.saturation import (
     SATURATED_OFF,
     SATURATED_ON,
@@ -183,3 +185,26 @@ def test_a_saturated_worker_stays_saturated_through_background_passes() -> None:
                 assert detector.saturated_now
                 dips.append(detector.serving)
     assert min(dips) < SATURATED_ON  # the serving share alone would have ended it
+
+
+def test_background_cpu_keeps_an_ended_threads_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # a thread's clock fails once it has ended: its last reading stays in the sum, which never
+    # goes back, and a new thread that gets its id starts from zero on top of it
+    readings = {"alive": True, "ns": 0}
+
+    def clock_gettime_ns(clock: int) -> int:
+        if not readings["alive"]:
+            raise OSError(22, "Invalid argument")
+        return int(readings["ns"])
+
+    monkeypatch.setattr(time, "pthread_getcpuclockid", lambda ident: 7)
+    monkeypatch.setattr(time, "clock_gettime_ns", clock_gettime_ns)
+    cpu = BackgroundCpu()
+    cpu.register_current()
+    readings["ns"] = 5 * MS
+    assert cpu() == 5 * MS
+    readings["alive"] = False
+    assert cpu() == cpu() == 5 * MS
+    readings["alive"], readings["ns"] = True, 2 * MS
+    cpu.register_current()  # NOTE: the same id again (this thread's)
+    assert cpu() == 7 * MS
