@@ -10,7 +10,7 @@ harness's fixed arrival rates each pass of these threads cost the GIL 0.5-0.8 ms
 per-pass and per-run fixed costs, not per-request work), often enough that more than 1 % of
 the requests waited behind one: p99 about 2x with the log and the sketches on.
 
-Two rules, both measured in ``benchmarks/latency_cost.py``:
+Two rules keep them out of the way, both measured in ``benchmarks/latency_cost.py``:
 
 * **Lower CPU priority** (:func:`demote_current_thread`): each background thread raises its
   own nice value (Linux keeps one per thread) to ``server.background_nice``. When the loop

@@ -224,7 +224,8 @@ class SaturationDetector:
         self.serving += weight * (used - deferred - self.serving)
         saturated = self.saturated_now
         # NOTE: entry on the serving share, staying on the whole core's (see the docstring)
-        if self.share >= self._on if saturated else self.serving >= self._on:
+        level = self.share if saturated else self.serving
+        if level >= self._on:
             if not saturated or now_ns >= self._recheck_at:
                 self._recheck_at = now_ns + self._recheck_ns
             self.saturated_now = True
