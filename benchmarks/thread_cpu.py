@@ -161,13 +161,19 @@ def measure(variant: str, args: argparse.Namespace) -> dict[str, dict[str, float
         pin = ["taskset", "-c", args.client_cpus]
         _run_wrk(pin, url, body, args.connections, 2)
         pid = server.process.pid
-        before, answered = threads(pid), counters(server)["requests"]
+        first = counters(server)
+        before = threads(pid)
         raw = _run_wrk(pin, url, body, args.connections, args.duration)
-        after, done = threads(pid), counters(server)["requests"]
-        requests = done - answered
+        after = threads(pid)
+        last = counters(server)
+        requests = last["requests"] - first["requests"]
+        runs = last["runs"] - first["runs"]
         rows = per_request(before, after, requests)
         rows["total"] = {k: sum(r[k] for r in rows.values()) for k in ("cpu_us", "system_us")}
-        rows["rate"] = {"requests_s": requests / (raw["duration_us"] / 1e6)}
+        rows["rate"] = {
+            "requests_s": requests / (raw["duration_us"] / 1e6),
+            "per_run": requests / runs if runs else 0.0,
+        }
         return rows
     finally:
         server.stop()
@@ -206,7 +212,8 @@ def main(argv: list[str] | None = None) -> None:
             )
             print(
                 f"round {number} {variant}: {rows['total']['cpu_us']:.1f} us/request "
-                f"({rows['rate']['requests_s']:,.0f} req/s): {threads_text}",
+                f"({rows['rate']['requests_s']:,.0f} req/s, "
+                f"{rows['rate']['per_run']:.1f} requests per run): {threads_text}",
                 flush=True,
             )
     print("\nmedian (spread) over rounds, CPU us per answered request:")

@@ -1,0 +1,148 @@
+"""CPU per request at saturation, variants side by side on one core at the same time.
+
+On a shared machine the core's speed changes from second to second (neighbours' cache and
+memory traffic, frequency): on the 2-core Xeon of 2026-12-06 the unobserved server's CPU per
+REST V2 request at c=64 ranged 43-80 µs from one 4 s window to the next, and the paired
+throughput ratio of ``latency_cost --alternate --closed 64`` (windows seconds apart) 0.60-1.27
+over ten rounds: a 10 % bound cannot be read off that. Here the variants' windows are not
+seconds apart, they are the same seconds: every variant's server (``thread_cpu``'s
+:func:`~benchmarks.thread_cpu.start_variant`: 1 worker, batching defaults, the reference
+model, pinned to ``--server-cpus``) is loaded at once, each by its own ``wrk -t1 -c64`` on
+``--client-cpus``, so every server meets the same neighbours at every instant. Each window
+reads each server's answered requests (its metrics) and its process's CPU time (every
+thread, ``/proc/<pid>/stat``) and gives **requests per CPU-second**: the throughput the
+server would have on a core of its own, where it is saturated and every CPU-second goes to
+it. The ratio to the first variant's, per window, is the figure; the median and spread over
+``--rounds`` windows are reported (the order the loads start in alternates).
+
+What it does not show: how a server behaves with the whole core (here each gets a share and
+the scheduler interleaves them, so both run with colder caches than alone; that is the same
+for every variant). Its throughput (req/s) per window is printed too, but with the core
+shared it depends on how the scheduler splits the core (a server with more runnable threads
+gets more), so the requests per CPU-second are what compares.
+
+Run: ``python -m benchmarks.corun --rounds 10 off on`` (about 7 s per round).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from benchmarks.contenders import V2_INFER_PATH
+from benchmarks.measure import _body_files
+from benchmarks.processes import ServerProcess
+from benchmarks.server_metrics import counters
+from benchmarks.thread_cpu import NAMES, TICK_S, parse_variant, start_variant
+from benchmarks.wrk_load import _run_wrk
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def process_cpu_s(pid: int) -> float:
+    """User plus system CPU seconds of every thread of ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) * TICK_S
+
+
+def per_cpu_second(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
+    """(requests per CPU-second, CPU µs per request) from (requests, CPU s) at two instants.
+
+    >>> per_cpu_second((1000.0, 2.0), (21000.0, 2.5))
+    (40000.0, 25.0)
+    """
+    requests = after[0] - before[0]
+    cpu = after[1] - before[1]
+    return requests / cpu, cpu / requests * 1e6
+
+
+def window(
+    servers: list[ServerProcess], bodies: list[Path], args: argparse.Namespace, order: list[int]
+) -> list[dict[str, float]]:
+    """One window: every server under ``wrk -c{connections}`` at once (started in ``order``);
+    per server its requests per CPU-second, CPU µs per request and answered req/s."""
+    pin = ["taskset", "-c", args.client_cpus]
+
+    def snapshot(server: ServerProcess) -> tuple[float, float]:
+        return counters(server)["requests"], process_cpu_s(server.process.pid)
+
+    def load(i: int) -> tuple[tuple[float, float], tuple[float, float], float]:
+        server = servers[i]
+        url = f"http://127.0.0.1:{server.ports['http']}{V2_INFER_PATH}"
+        _run_wrk(pin, url, bodies[i], args.connections, args.warmup)
+        before = snapshot(server)
+        raw = _run_wrk(pin, url, bodies[i], args.connections, args.duration)
+        after = snapshot(server)
+        return before, after, (after[0] - before[0]) / (raw["duration_us"] / 1e6)
+
+    with ThreadPoolExecutor(len(servers)) as pool:
+        futures = {i: pool.submit(load, i) for i in order}
+        done = {i: future.result() for i, future in futures.items()}
+    rows = []
+    for i in range(len(servers)):
+        before, after, rate = done[i]
+        per_s, cpu_us = per_cpu_second(before, after)
+        rows.append({"per_cpu_s": per_s, "cpu_us": cpu_us, "rate": rate})
+    return rows
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Start every variant, measure ``--rounds`` windows, print each and the medians."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("variants", nargs="+")
+    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--warmup", type=float, default=1.0)
+    parser.add_argument("--connections", type=int, default=64)
+    parser.add_argument("--server-cpus", default="0")
+    parser.add_argument("--client-cpus", default="1")
+    parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
+    args = parser.parse_args(argv)
+    for variant in args.variants:
+        parse_variant(variant)
+    path = os.environ.get("PYTHONPATH", "")
+    names = {"PYTHONPATH": f"{NAMES}{os.pathsep}{path}" if path else str(NAMES)}
+    servers: list[ServerProcess] = []
+    bodies: list[Path] = []
+    results: list[list[dict[str, float]]] = []
+    try:
+        for i, variant in enumerate(args.variants):
+            server, ctx = start_variant(variant, f"corun{i}", args, names)
+            servers.append(server)
+            bodies.append(_body_files(ctx)["v2"])
+        forward = list(range(len(servers)))
+        for number in range(args.rounds):
+            order = forward if number % 2 == 0 else forward[::-1]
+            rows = window(servers, bodies, args, order)
+            results.append(rows)
+            base = rows[0]["per_cpu_s"]
+            print(
+                f"round {number}: "
+                + "; ".join(
+                    f"{v} {r['cpu_us']:.1f} us/request, {r['rate']:,.0f} req/s, "
+                    f"{r['per_cpu_s'] / base:.3f}x"
+                    for v, r in zip(args.variants, rows, strict=True)
+                ),
+                flush=True,
+            )
+    finally:
+        for server in servers:
+            server.stop()
+    print("\nmedian (spread) over windows: CPU us per request; requests per CPU-s to "
+          f"{args.variants[0]} in the same window")  # fmt: skip
+    for i, variant in enumerate(args.variants):
+        cpu = [rows[i]["cpu_us"] for rows in results]
+        line = f"{variant}: {statistics.median(cpu):.1f} us ({min(cpu):.1f}-{max(cpu):.1f})"
+        if i:
+            ratio = [rows[i]["per_cpu_s"] / rows[0]["per_cpu_s"] for rows in results]
+            line += f"; {statistics.median(ratio):.3f}x ({min(ratio):.3f}-{max(ratio):.3f})"
+        print(line)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
