@@ -15,6 +15,8 @@ from inference_server.prediction_log.spool import (
     HEADER_BYTES,
     MAX_SPARES,
     Spool,
+    checkpoint_line,
+    parse_checkpoint,
 )
 
 
@@ -229,3 +231,29 @@ def test_holds_at_least_agrees_with_disk_bytes(tmp_path: Path) -> None:
         for limit in (1024, size, size + 1, 2 * size + 1, 300):
             assert spool.holds_at_least(limit) == (size >= limit), (i, limit, size)
     spool.close()
+
+
+def test_the_checkpoint_is_overwritten_in_place_and_a_torn_one_replays(tmp_path: Path) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    _, end = spool.append([b"a", b"b"])
+    spool.commit(end)
+    spool.commit((1, 0))  # a shorter line after a longer one leaves no stale tail
+    assert spool.checkpoint() == (1, 0)
+    spool.commit(end)
+    spool.close()
+    line = (folder / "checkpoint").read_bytes()
+    assert line == checkpoint_line(end)
+    reopened = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    assert reopened.checkpoint() == end
+    reopened.close()
+    # The previous release's checkpoint (two numbers, no CRC) is read as it is.
+    (folder / "checkpoint").write_text(f"{end[0]} {end[1]}\n")
+    assert parse_checkpoint((folder / "checkpoint").read_bytes()) == end
+    # A torn line (power lost mid-write) reads as none: shipping replays the oldest segment.
+    (folder / "checkpoint").write_bytes(checkpoint_line((3, 5))[:25] + line[25:])
+    assert parse_checkpoint((folder / "checkpoint").read_bytes()) is None
+    again = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    assert again.checkpoint() == (1, 0)
+    assert _drain(again, again.checkpoint())[0] == [b"a", b"b"]
+    again.close()
