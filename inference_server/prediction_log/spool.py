@@ -176,11 +176,11 @@ class Spool:
         self._size = HEADER_BYTES
         self._durable = (self._current, HEADER_BYTES)
         self._committed_segment = -1
+        """The segment of the last commit that retired the ones before it (shipper only)."""
         self._checkpoint_fd: int | None = None
         """The checkpoint file, open for writing from the first commit (shipper only)."""
         self._size_bound: int | None = None
         """An upper bound of :meth:`disk_bytes` (spooler only; see :meth:`holds_at_least`)."""
-        """The segment of the last commit that retired the ones before it (shipper only)."""
 
     def segments(self) -> list[int]:
         """The numbers of the segments on disk (not the spares), oldest first."""
