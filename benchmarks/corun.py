@@ -27,7 +27,6 @@ Run: ``python -m benchmarks.corun --rounds 10 off on`` (about 7 s per round).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -37,10 +36,14 @@ from benchmarks.contenders import V2_INFER_PATH
 from benchmarks.measure import _body_files
 from benchmarks.processes import ServerProcess
 from benchmarks.server_metrics import counters
-from benchmarks.thread_cpu import NAMES, TICK_S, parse_variant, start_variant
+from benchmarks.thread_cpu import (
+    TICK_S,
+    parse_variant_arguments,
+    start_variant,
+    thread_names_env,
+    variant_arguments,
+)
 from benchmarks.wrk_load import _run_wrk
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def process_cpu_s(pid: int) -> float:
@@ -92,20 +95,10 @@ def window(
 
 def main(argv: list[str] | None = None) -> None:
     """Start every variant, measure ``--rounds`` windows, print each and the medians."""
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("variants", nargs="+")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=5.0)
+    parser = variant_arguments(__doc__, rounds=10, duration=5.0)
     parser.add_argument("--warmup", type=float, default=1.0)
-    parser.add_argument("--connections", type=int, default=64)
-    parser.add_argument("--server-cpus", default="0")
-    parser.add_argument("--client-cpus", default="1")
-    parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
-    args = parser.parse_args(argv)
-    for variant in args.variants:
-        parse_variant(variant)
-    path = os.environ.get("PYTHONPATH", "")
-    names = {"PYTHONPATH": f"{NAMES}{os.pathsep}{path}" if path else str(NAMES)}
+    args = parse_variant_arguments(parser, argv)
+    names = thread_names_env()
     servers: list[ServerProcess] = []
     bodies: list[Path] = []
     results: list[list[dict[str, float]]] = []

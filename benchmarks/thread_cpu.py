@@ -149,12 +149,17 @@ def start_variant(
     return server, ctx
 
 
+def thread_names_env() -> dict[str, str]:
+    """The environment that gives every Python thread of a server its kernel name
+    (:mod:`benchmarks.thread_names` first on ``PYTHONPATH``)."""
+    path = os.environ.get("PYTHONPATH", "")
+    return {"PYTHONPATH": f"{NAMES}{os.pathsep}{path}" if path else str(NAMES)}
+
+
 def measure(variant: str, args: argparse.Namespace) -> dict[str, dict[str, float]]:
     """One fresh server of ``variant`` under wrk c=``args.connections``; per-thread figures
     per request, plus ``total`` and the answered ``rate``."""
-    path = os.environ.get("PYTHONPATH", "")
-    names = {"PYTHONPATH": f"{NAMES}{os.pathsep}{path}" if path else str(NAMES)}
-    server, ctx = start_variant(variant, "threads", args, names)
+    server, ctx = start_variant(variant, "threads", args, thread_names_env())
     body = _body_files(ctx)["v2"]
     try:
         url = f"http://127.0.0.1:{server.ports['http']}{V2_INFER_PATH}"
@@ -186,19 +191,39 @@ def config_of(name: str) -> Observation:
     return name  # type: ignore[return-value]
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Interleaved rounds; print each measurement and the medians."""
-    parser = argparse.ArgumentParser(description=__doc__)
+def variant_arguments(
+    description: str | None, *, rounds: int, duration: float
+) -> argparse.ArgumentParser:
+    """The command line of a benchmark of variants under wrk at saturation (``thread_cpu``,
+    ``corun``): the variants, rounds, window, connections, CPUs and work folder."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("variants", nargs="+")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=4.0)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--duration", type=float, default=duration)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--server-cpus", default="0")
     parser.add_argument("--client-cpus", default="1")
     parser.add_argument("--work-dir", type=Path, default=ROOT / "benchmarks" / ".work")
+    return parser
+
+
+def parse_variant_arguments(
+    parser: argparse.ArgumentParser, argv: list[str] | None
+) -> argparse.Namespace:
+    """``argv`` parsed; every variant checked (:func:`parse_variant`), a bad one a usage error."""
     args = parser.parse_args(argv)
     for variant in args.variants:
-        parse_variant(variant)
+        try:
+            parse_variant(variant)
+        except ValueError as exc:
+            parser.error(str(exc))
+    return args
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Interleaved rounds; print each measurement and the medians."""
+    parser = variant_arguments(__doc__, rounds=3, duration=4.0)
+    args = parse_variant_arguments(parser, argv)
     results: dict[str, list[dict[str, dict[str, float]]]] = collections.defaultdict(list)
     for number in range(args.rounds):
         order = args.variants if number % 2 == 0 else args.variants[::-1]
