@@ -6,14 +6,14 @@ REST V2 request at c=64 ranged 43-80 µs from one 4 s window to the next, and th
 throughput ratio of ``latency_cost --alternate --closed 64`` (windows seconds apart) 0.60-1.27
 over ten rounds: a 10 % bound cannot be read off that. Here the variants' windows are not
 seconds apart, they are the same seconds: every variant's server (``thread_cpu``'s
-:func:`~benchmarks.thread_cpu.start_variant`: 1 worker, batching defaults, the reference
-model, pinned to ``--server-cpus``) is loaded at once, each by its own ``wrk -t1 -c64`` on
+:func:`~benchmarks.thread_cpu.start_variant`: 1 worker, batching defaults, the reference model,
+pinned to ``--server-cpus``) is loaded at once, each by its own ``wrk -t1 -c64`` on
 ``--client-cpus``, so every server meets the same neighbours at every instant. Each window
-reads each server's answered requests (its metrics) and its process's CPU time (every
-thread, ``/proc/<pid>/stat``) and gives **requests per CPU-second**: the throughput the
-server would have on a core of its own, where it is saturated and every CPU-second goes to
-it. The ratio to the first variant's, per window, is the figure; the median and spread over
-``--rounds`` windows are reported (the order the loads start in alternates).
+reads each server's answered requests (its metrics) and its CPU time (its process group, every
+thread: :class:`~benchmarks.server_cpu.ServerCpu`) and gives **requests per CPU-second**: the
+throughput the server would have on a core of its own, where it is saturated and every
+CPU-second goes to it. The ratio to the first variant's, per window, is the figure; the median
+and spread over ``--rounds`` windows are reported (the order the loads start in alternates).
 
 What it does not show: how a server behaves with the whole core (here each gets a share and
 the scheduler interleaves them, so both run with colder caches than alone; that is the same
@@ -35,32 +35,15 @@ from pathlib import Path
 from benchmarks.contenders import V2_INFER_PATH
 from benchmarks.measure import _body_files
 from benchmarks.processes import ServerProcess
+from benchmarks.server_cpu import ServerCpu, usage
 from benchmarks.server_metrics import counters
 from benchmarks.thread_cpu import (
-    TICK_S,
     parse_variant_arguments,
     start_variant,
     thread_names_env,
     variant_arguments,
 )
 from benchmarks.wrk_load import _run_wrk
-
-
-def process_cpu_s(pid: int) -> float:
-    """User plus system CPU seconds of every thread of ``pid`` so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) * TICK_S
-
-
-def per_cpu_second(before: tuple[float, float], after: tuple[float, float]) -> tuple[float, float]:
-    """(requests per CPU-second, CPU µs per request) from (requests, CPU s) at two instants.
-
-    >>> per_cpu_second((1000.0, 2.0), (21000.0, 2.5))
-    (40000.0, 25.0)
-    """
-    requests = after[0] - before[0]
-    cpu = after[1] - before[1]
-    return requests / cpu, cpu / requests * 1e6
 
 
 def window(
@@ -70,27 +53,24 @@ def window(
     per server its requests per CPU-second, CPU µs per request and answered req/s."""
     pin = ["taskset", "-c", args.client_cpus]
 
-    def snapshot(server: ServerProcess) -> tuple[float, float]:
-        return counters(server)["requests"], process_cpu_s(server.process.pid)
-
-    def load(i: int) -> tuple[tuple[float, float], tuple[float, float], float]:
+    def load(i: int) -> dict[str, float]:
         server = servers[i]
         url = f"http://127.0.0.1:{server.ports['http']}{V2_INFER_PATH}"
         _run_wrk(pin, url, bodies[i], args.connections, args.warmup)
-        before = snapshot(server)
+        cpu = ServerCpu(server.process.pid)
+        answered, before = counters(server)["requests"], cpu.snapshot()
         raw = _run_wrk(pin, url, bodies[i], args.connections, args.duration)
-        after = snapshot(server)
-        return before, after, (after[0] - before[0]) / (raw["duration_us"] / 1e6)
+        requests, after = int(counters(server)["requests"] - answered), cpu.snapshot()
+        used = usage(before, after, requests)
+        return {
+            "per_cpu_s": used["requests_per_cpu_s"],
+            "cpu_us": used["server_cpu_s"] / requests * 1e6,
+            "rate": requests / (raw["duration_us"] / 1e6),
+        }
 
     with ThreadPoolExecutor(len(servers)) as pool:
         futures = {i: pool.submit(load, i) for i in order}
-        done = {i: future.result() for i, future in futures.items()}
-    rows = []
-    for i in range(len(servers)):
-        before, after, rate = done[i]
-        per_s, cpu_us = per_cpu_second(before, after)
-        rows.append({"per_cpu_s": per_s, "cpu_us": cpu_us, "rate": rate})
-    return rows
+        return [futures[i].result() for i in range(len(servers))]
 
 
 def main(argv: list[str] | None = None) -> None:
