@@ -134,7 +134,8 @@ class Capture:
         # NOTE: a random 64-bit prefix per process plus a counter: unique across workers and
         # restarts like a uuid4, at a twentieth of uuid4's cost on the request path. The
         # counter's hex digits but the last three are formatted once per 4,096 ids (the stem);
-        # an id is the stem plus a precomputed suffix: one concatenation, 0.37 -> 0.1 us.
+        # an id is the stem plus a precomputed suffix, one concatenation instead of a 0.34 us
+        # f-string (admit measured 0.54-1.09 -> 0.30 us on a noisy 2-core Xeon, 2026-12-06).
         self._id_prefix = os.urandom(8).hex()
         self._stems = itertools.count()
         self._stem = ""
