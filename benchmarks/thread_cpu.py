@@ -224,12 +224,14 @@ def main(argv: list[str] | None = None) -> None:
     """Interleaved rounds; print each measurement and the medians."""
     parser = variant_arguments(__doc__, rounds=3, duration=4.0)
     args = parse_variant_arguments(parser, argv)
-    results: dict[str, list[dict[str, dict[str, float]]]] = collections.defaultdict(list)
+    # NOTE: kept by position, not by name: a variant may be given twice (an A/A control)
+    results: list[list[dict[str, dict[str, float]]]] = [[] for _ in args.variants]
+    indices = list(range(len(args.variants)))
     for number in range(args.rounds):
-        order = args.variants if number % 2 == 0 else args.variants[::-1]
-        for variant in order:
+        for index in indices if number % 2 == 0 else indices[::-1]:
+            variant = args.variants[index]
             rows = measure(variant, args)
-            results[variant].append(rows)
+            results[index].append(rows)
             threads_text = ", ".join(
                 f"{name} {row['cpu_us']:.2f}"
                 for name, row in sorted(rows.items(), key=lambda kv: -kv[1].get("cpu_us", 0))
@@ -242,8 +244,8 @@ def main(argv: list[str] | None = None) -> None:
                 flush=True,
             )
     print("\nmedian (spread) over rounds, CPU us per answered request:")
-    base = results[args.variants[0]]
-    for variant, runs in results.items():
+    base = results[0]
+    for variant, runs in zip(args.variants, results, strict=True):
         names = sorted({n for run in runs for n in run} - {"total", "rate"})
         total = [run["total"]["cpu_us"] for run in runs]
         rate = [run["rate"]["requests_s"] for run in runs]
