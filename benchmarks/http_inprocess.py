@@ -1,11 +1,17 @@
 """CPU per REST V2 request of the server's own path, in process, without sockets.
 
 The real :class:`~inference_server.http.protocol.HttpConnection`, :class:`HttpApi` and
-:class:`InferenceService` (model manager, batcher, session thread; no metrics, no drift
-sketches, no prediction log) over a transport that only counts what is written. ``c``
+:class:`InferenceService` (model manager, batcher, session thread; no metrics) over a
+transport that only counts what is written, with the garbage collector tuned as in a serving
+worker (:func:`~inference_server.cli.settle_heap`). ``--log`` adds the prediction log's request-path
+half (:class:`~inference_server.prediction_log.capture.Capture`: admit, the run's entry; the
+buffer is emptied every 50 waves, standing in for the spooler thread, which does not run),
+``--sketches`` the drift sketches (:class:`~inference_server.drift.book.SketchBook` with its
+fold thread): what each costs the event loop, read off its thread (``loop``). ``c``
 connections run in lock-step: each gets one request's bytes, the loop runs until all ``c``
 answers are written, repeat. The figure is the process's CPU time (every thread: the session
-thread's runs count) per request, the median of ``--rounds`` windows. On a shared machine
+thread's runs count) per request, the median of ``--rounds`` windows; beside it the event
+loop thread's alone. On a shared machine
 this is the stable part of the per-request cost: no kernel networking, no scheduler noise
 between processes.
 
@@ -24,13 +30,18 @@ from typing import Any
 
 import uvloop
 
+from inference_server.answers import Answers
+from inference_server.cli import settle_heap
+from inference_server.drift.book import SketchBook
 from inference_server.http.messages import DateHeader
 from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry, HttpConnection
 from inference_server.http.routes import HttpApi
 from inference_server.loaded_version import NullHooks
 from inference_server.model_manager import ModelManager
+from inference_server.prediction_log.capture import Capture
 from inference_server.repository import RepositoryWatcher
 from inference_server.service import InferenceService
+from modelyard.settings import PredictionLogSettings, ServerSettings
 
 
 class _Transport:
@@ -63,22 +74,44 @@ def _request(model: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-async def _measure(args: argparse.Namespace) -> list[float]:
-    manager = ModelManager(args.repository, NullHooks())
-    watcher = RepositoryWatcher(manager, mode="poll")
-    await watcher.start()
-    service = InferenceService(manager, watcher, NullHooks())
-    service.ready = True
+def _observers(args: argparse.Namespace) -> tuple[Capture | None, SketchBook | None]:
+    """The prediction log's capture and the sketch book, as ``--log`` / ``--sketches`` ask."""
+    capture = Capture(PredictionLogSettings()) if args.log else None
+    book = SketchBook(ServerSettings(sketches=True)) if args.sketches else None
+    return capture, book
+
+
+def _connections(service: InferenceService, count: int, done: list[int]) -> list[HttpConnection]:
+    """``count`` connections to ``service``'s HTTP API whose answers count into ``done``."""
     api = HttpApi(service, 1 << 20)
     limits = ConnectionLimits(1 << 20)
     registry = ConnectionRegistry()
     date = DateHeader()
-    done = [0]
     connections = []
-    for _ in range(args.concurrency):
+    for _ in range(count):
         connection = HttpConnection(api, limits, registry, date)
         connection.connection_made(_Transport(done))  # type: ignore[arg-type]
         connections.append(connection)
+    return connections
+
+
+async def _measure(args: argparse.Namespace) -> list[tuple[float, float]]:
+    capture, book = _observers(args)
+    observe = book.observe if book is not None else None
+    manager = ModelManager(
+        args.repository,
+        NullHooks(),
+        answers=Answers(observe, capture) if observe or capture else None,
+    )
+    watcher = RepositoryWatcher(manager, mode="poll")
+    await watcher.start()
+    if book is not None:
+        book.start()
+    service = InferenceService(manager, watcher, NullHooks(), sketches=book, log=capture)
+    service.ready = True
+    settle_heap(ServerSettings().gc_threshold)  # NOTE: as a serving worker does after start
+    done = [0]
+    connections = _connections(service, args.concurrency, done)
     payload = _request(args.model, args.body.read_bytes())
     loop = asyncio.get_running_loop()
 
@@ -91,14 +124,26 @@ async def _measure(args: argparse.Namespace) -> list[float]:
             loop.call_soon(waiter.set_result, None)
             await waiter
 
-    for _ in range(args.warmup):
-        await wave()
+    async def waves(count: int) -> None:
+        for number in range(count):
+            await wave()
+            if capture is not None and number % 50 == 49:
+                capture.take(1 << 62)
+
+    await waves(args.warmup)
     per_request = []
     for _ in range(args.rounds):
-        start = time.process_time()
-        for _ in range(args.waves):
-            await wave()
-        per_request.append((time.process_time() - start) / (args.waves * args.concurrency))
+        start, loop_start = time.process_time(), time.thread_time()
+        await waves(args.waves)
+        requests = args.waves * args.concurrency
+        per_request.append(
+            (
+                (time.process_time() - start) / requests,
+                (time.thread_time() - loop_start) / requests,
+            )
+        )
+    if book is not None:
+        await book.stop()
     await watcher.stop()
     await manager.close()
     return per_request
@@ -114,21 +159,28 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--waves", type=int, default=2000)
     parser.add_argument("--warmup", type=int, default=300)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--log", action="store_true", help="the prediction log's capture")
+    parser.add_argument("--sketches", action="store_true", help="the drift sketches")
     return parser.parse_args(argv)
 
 
-def measure(args: argparse.Namespace) -> list[float]:
-    """CPU seconds per request of each of ``args.rounds`` windows (on a fresh uvloop)."""
+def measure(args: argparse.Namespace) -> list[tuple[float, float]]:
+    """CPU seconds per request of each of ``args.rounds`` windows (on a fresh uvloop): the
+    process's and the event loop thread's."""
     return uvloop.run(_measure(args))
 
 
 def main() -> None:
-    """Parse arguments, measure, print the median and every window (us per request)."""
+    """Parse arguments, measure, print the medians and every window (us per request)."""
     args = parse_args()
     per_request = measure(args)
-    windows = ", ".join(f"{p * 1e6:.1f}" for p in per_request)
-    median = statistics.median(per_request) * 1e6
-    print(f"c={args.concurrency}: {median:.1f} us/request ({windows})")
+    process = [p for p, _ in per_request]
+    loop = [t for _, t in per_request]
+    windows = ", ".join(f"{p * 1e6:.1f}" for p in process)
+    print(
+        f"c={args.concurrency}: {statistics.median(process) * 1e6:.1f} us/request ({windows}); "
+        f"loop {statistics.median(loop) * 1e6:.2f} ({min(loop) * 1e6:.2f}-{max(loop) * 1e6:.2f})"
+    )
 
 
 if __name__ == "__main__":
