@@ -44,14 +44,28 @@ from inference_server.service import InferenceService
 from modelyard.settings import PredictionLogSettings, ServerSettings
 
 
+class _Answers:
+    """Counts the answers written, and wakes a wave's waiter when its last answer is."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.target = 0
+        self.waiter: asyncio.Future[None] | None = None
+
+    def written(self) -> None:
+        self.count += 1
+        if self.count == self.target and self.waiter is not None:
+            self.waiter.set_result(None)
+
+
 class _Transport:
     """Counts answers; never closes."""
 
-    def __init__(self, done: list[int]) -> None:
+    def __init__(self, done: _Answers) -> None:
         self._done = done
 
     def write(self, data: bytes) -> None:
-        self._done[0] += 1
+        self._done.written()
 
     def is_closing(self) -> bool:
         return False
@@ -81,7 +95,7 @@ def _observers(args: argparse.Namespace) -> tuple[Capture | None, SketchBook | N
     return capture, book
 
 
-def _connections(service: InferenceService, count: int, done: list[int]) -> list[HttpConnection]:
+def _connections(service: InferenceService, count: int, done: _Answers) -> list[HttpConnection]:
     """``count`` connections to ``service``'s HTTP API whose answers count into ``done``."""
     api = HttpApi(service, 1 << 20)
     limits = ConnectionLimits(1 << 20)
@@ -110,19 +124,22 @@ async def _measure(args: argparse.Namespace) -> list[tuple[float, float]]:
     service = InferenceService(manager, watcher, NullHooks(), sketches=book, log=capture)
     service.ready = True
     settle_heap(ServerSettings().gc_threshold)  # NOTE: as a serving worker does after start
-    done = [0]
+    done = _Answers()
     connections = _connections(service, args.concurrency, done)
     payload = _request(args.model, args.body.read_bytes())
     loop = asyncio.get_running_loop()
 
     async def wave() -> None:
-        target = done[0] + len(connections)
+        # NOTE: woken by the wave's last answer, not polled: a polling wait spun the loop a
+        # varying number of times while a run was on the session thread, which moved the
+        # loop's instruction count per request by thousands from run to run (callgrind)
+        done.target = done.count + len(connections)
+        done.waiter = loop.create_future()
         for connection in connections:
             connection.data_received(payload)
-        while done[0] < target:
-            waiter = loop.create_future()
-            loop.call_soon(waiter.set_result, None)
-            await waiter
+        if done.count < done.target:
+            await done.waiter
+        done.waiter = None
 
     async def waves(count: int) -> None:
         for number in range(count):
