@@ -3,17 +3,19 @@
 The real :class:`~inference_server.http.protocol.HttpConnection`, :class:`HttpApi` and
 :class:`InferenceService` (model manager, batcher, session thread; no metrics) over a
 transport that only counts what is written, with the garbage collector tuned as in a serving
-worker (:func:`~inference_server.cli.settle_heap`). ``--log`` adds the prediction log's request-path
-half (:class:`~inference_server.prediction_log.capture.Capture`: admit, the run's entry; the
-buffer is emptied every 50 waves, standing in for the spooler thread, which does not run),
-``--sketches`` the drift sketches (:class:`~inference_server.drift.book.SketchBook` with its
-fold thread): what each costs the event loop, read off its thread (``loop``). ``c``
-connections run in lock-step: each gets one request's bytes, the loop runs until all ``c``
-answers are written, repeat. The figure is the process's CPU time (every thread: the session
-thread's runs count) per request, the median of ``--rounds`` windows; beside it the event
-loop thread's alone. On a shared machine
-this is the stable part of the per-request cost: no kernel networking, no scheduler noise
-between processes.
+worker (:func:`~inference_server.cli.settle_heap`; put back afterwards). ``--log`` adds the
+prediction log's request-path half (:class:`~inference_server.prediction_log.capture.
+Capture`: admit, the run's entry; the buffer is emptied every 50 waves, standing in for the
+spooler thread, which does not run), ``--sketches`` the drift sketches (:class:`~inference_
+server.drift.book.SketchBook` with its fold thread): what each costs the event loop, read off
+its thread (``loop``). ``c`` connections run in lock-step: each gets one request's bytes,
+the loop runs until all ``c`` answers are written (the wave's last answer wakes it), repeat.
+The figure is the process's CPU time (every thread: the session thread's runs count) per
+request, the median of ``--rounds`` windows; beside it the event loop thread's alone. On a
+shared machine this is the stable part of the per-request cost: no kernel networking, no
+scheduler noise between processes. Under ``valgrind --tool=callgrind --separate-threads=yes``
+it counts the loop's instructions per request (two runs of the same variant agree to a few
+dozen; benchmarks/profiles/README.md).
 
 Run (pinned, as the server is): ``taskset -c 0 python -m benchmarks.http_inprocess
 --repository DIR --concurrency 8``.
@@ -23,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import statistics
 import time
 from pathlib import Path
@@ -123,7 +126,23 @@ async def _measure(args: argparse.Namespace) -> list[tuple[float, float]]:
         book.start()
     service = InferenceService(manager, watcher, NullHooks(), sketches=book, log=capture)
     service.ready = True
+    threshold = gc.get_threshold()
     settle_heap(ServerSettings().gc_threshold)  # NOTE: as a serving worker does after start
+    try:
+        return await _run(args, service, capture)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.unfreeze()
+        if book is not None:
+            await book.stop()
+        await watcher.stop()
+        await manager.close()
+
+
+async def _run(
+    args: argparse.Namespace, service: InferenceService, capture: Capture | None
+) -> list[tuple[float, float]]:
+    """The warm-up and the measured windows (see :func:`measure`)."""
     done = _Answers()
     connections = _connections(service, args.concurrency, done)
     payload = _request(args.model, args.body.read_bytes())
@@ -159,10 +178,6 @@ async def _measure(args: argparse.Namespace) -> list[tuple[float, float]]:
                 (time.thread_time() - loop_start) / requests,
             )
         )
-    if book is not None:
-        await book.stop()
-    await watcher.stop()
-    await manager.close()
     return per_request
 
 
