@@ -38,6 +38,7 @@ from benchmarks.processes import ServerProcess
 from benchmarks.server_cpu import ServerCpu, usage
 from benchmarks.server_metrics import counters
 from benchmarks.thread_cpu import (
+    alternation,
     parse_variant_arguments,
     start_variant,
     thread_names_env,
@@ -87,9 +88,7 @@ def main(argv: list[str] | None = None) -> None:
             server, ctx = start_variant(variant, f"corun{i}", args, names)
             servers.append(server)
             bodies.append(_body_files(ctx)["v2"])
-        forward = list(range(len(servers)))
-        for number in range(args.rounds):
-            order = forward if number % 2 == 0 else forward[::-1]
+        for number, (order,) in enumerate(alternation(args.variants, 1, args.rounds)):
             rows = window(servers, bodies, args, order)
             results.append(rows)
             base = rows[0]["per_cpu_s"]

@@ -62,7 +62,7 @@ from benchmarks.modelyard_server import (
 )
 from benchmarks.points import Target, keep_median, run_point
 from benchmarks.server_metrics import counters
-from benchmarks.thread_cpu import parse_variant, start_variant
+from benchmarks.thread_cpu import alternation, parse_variant, start_variant
 
 if TYPE_CHECKING:
     from benchmarks.contenders import Context
@@ -161,20 +161,6 @@ def batching(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
         "queue_us": round((after["queue_s"] - before["queue_s"]) / queued * 1e6, 1),
         "run_us": round((after["compute_s"] - before["compute_s"]) / runs * 1e6, 1),
     }
-
-
-def alternation(variants: list[str], points: int, rounds: int) -> list[list[list[int]]]:
-    """Per round, per point, the order of the variants' windows (indexes): ABBA, reversed
-    from point to point and from round to round, so no variant is always measured first.
-
-    >>> alternation(["off", "on"], points=2, rounds=2)
-    [[[0, 1], [1, 0]], [[1, 0], [0, 1]]]
-    """
-    forward = list(range(len(variants)))
-    return [
-        [forward if (number + j) % 2 == 0 else forward[::-1] for j in range(points)]
-        for number in range(rounds)
-    ]
 
 
 def measure_alternating(

@@ -220,15 +220,28 @@ def parse_variant_arguments(
     return args
 
 
+def alternation(variants: list[str], points: int, rounds: int) -> list[list[list[int]]]:
+    """Per round, per point, the order of the variants' windows (indexes): ABBA, reversed
+    from point to point and from round to round, so no variant is always measured first.
+
+    >>> alternation(["off", "on"], points=2, rounds=2)
+    [[[0, 1], [1, 0]], [[1, 0], [0, 1]]]
+    """
+    forward = list(range(len(variants)))
+    return [
+        [forward if (number + j) % 2 == 0 else forward[::-1] for j in range(points)]
+        for number in range(rounds)
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     """Interleaved rounds; print each measurement and the medians."""
     parser = variant_arguments(__doc__, rounds=3, duration=4.0)
     args = parse_variant_arguments(parser, argv)
     # NOTE: kept by position, not by name: a variant may be given twice (an A/A control)
     results: list[list[dict[str, dict[str, float]]]] = [[] for _ in args.variants]
-    indices = list(range(len(args.variants)))
-    for number in range(args.rounds):
-        for index in indices if number % 2 == 0 else indices[::-1]:
+    for number, (order,) in enumerate(alternation(args.variants, 1, args.rounds)):
+        for index in order:
             variant = args.variants[index]
             rows = measure(variant, args)
             results[index].append(rows)
