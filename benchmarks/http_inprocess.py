@@ -33,7 +33,7 @@ from typing import Any
 
 import uvloop
 
-from inference_server.answers import Answers
+from inference_server.answers import answer_tap
 from inference_server.cli import settle_heap
 from inference_server.drift.book import SketchBook
 from inference_server.http.messages import DateHeader
@@ -47,7 +47,7 @@ from inference_server.service import InferenceService
 from modelyard.settings import PredictionLogSettings, ServerSettings
 
 
-class _Answers:
+class _Written:
     """Counts the answers written, and wakes a wave's waiter when its last answer is."""
 
     def __init__(self) -> None:
@@ -64,7 +64,7 @@ class _Answers:
 class _Transport:
     """Counts answers; never closes."""
 
-    def __init__(self, done: _Answers) -> None:
+    def __init__(self, done: _Written) -> None:
         self._done = done
 
     def write(self, data: bytes) -> None:
@@ -98,7 +98,7 @@ def _observers(args: argparse.Namespace) -> tuple[Capture | None, SketchBook | N
     return capture, book
 
 
-def _connections(service: InferenceService, count: int, done: _Answers) -> list[HttpConnection]:
+def _connections(service: InferenceService, count: int, done: _Written) -> list[HttpConnection]:
     """``count`` connections to ``service``'s HTTP API whose answers count into ``done``."""
     api = HttpApi(service, 1 << 20)
     limits = ConnectionLimits(1 << 20)
@@ -115,11 +115,7 @@ def _connections(service: InferenceService, count: int, done: _Answers) -> list[
 async def _measure(args: argparse.Namespace) -> list[tuple[float, float]]:
     capture, book = _observers(args)
     observe = book.observe if book is not None else None
-    manager = ModelManager(
-        args.repository,
-        NullHooks(),
-        answers=Answers(observe, capture) if observe or capture else None,
-    )
+    manager = ModelManager(args.repository, NullHooks(), answers=answer_tap(observe, capture))
     watcher = RepositoryWatcher(manager, mode="poll")
     await watcher.start()
     if book is not None:
@@ -143,7 +139,7 @@ async def _run(
     args: argparse.Namespace, service: InferenceService, capture: Capture | None
 ) -> list[tuple[float, float]]:
     """The warm-up and the measured windows (see :func:`measure`)."""
-    done = _Answers()
+    done = _Written()
     connections = _connections(service, args.concurrency, done)
     payload = _request(args.model, args.body.read_bytes())
     loop = asyncio.get_running_loop()

@@ -138,4 +138,14 @@ class Answers:
                 self._log.record(handle, [job], [size], job.arrays, part)
 
 
-__all__ = ["Answers", "Job", "whole"]
+def answer_tap(
+    observe: Callable[[LoadedVersion, Sequence[np.ndarray], Sequence[np.ndarray], int], None]
+    | None,
+    log: Capture | None,
+) -> Answers | None:
+    """The server's tap for what is on: the sketches' ``observe``, the log's buffer (None:
+    neither, and the batcher hands nothing on)."""
+    return Answers(observe, log) if observe or log else None
+
+
+__all__ = ["Answers", "Job", "answer_tap", "whole"]

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Protocol
 from inference_server.admin.channel import ChannelFanout
 from inference_server.admin.fanout import LocalFanout
 from inference_server.admin.service import AdminService, register_builtin_ops
-from inference_server.answers import Answers
+from inference_server.answers import answer_tap
 from inference_server.auth import BearerAuth
 from inference_server.drift.book import SketchBook
 from inference_server.grpc.server import start_grpc_server
@@ -127,7 +127,7 @@ class InferenceServer:
             self.hooks,
             intra_op_num_threads=server.intra_op_threads,
             default_batching=server.default_batching,
-            answers=Answers(observe, capture) if observe or capture else None,
+            answers=answer_tap(observe, capture),
         )
         self.watcher = RepositoryWatcher(
             self.manager, mode=self._mode, poll_interval_s=server.poll_interval_s
