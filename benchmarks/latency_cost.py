@@ -84,6 +84,11 @@ class Started(NamedTuple):
     body: Path
 
 
+Results = list[list[dict[tuple[str, float], dict[str, float]]]]
+"""Per variant, by position in ``args.variants`` (a variant may be given twice, an A/A
+control), per round: each point's figures."""
+
+
 def start(variant: str, label: str, args: argparse.Namespace) -> Started:
     """Start ``variant``'s server (see :func:`benchmarks.thread_cpu.start_variant`) and write
     the REST V2 body its windows send."""
@@ -163,28 +168,22 @@ def batching(before: dict[str, float], after: dict[str, float]) -> dict[str, flo
     }
 
 
-def measure_alternating(
-    points: list[tuple[str, float]], args: argparse.Namespace
-) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
+def measure_alternating(points: list[tuple[str, float]], args: argparse.Namespace) -> Results:
     """Every variant's server at once; per round one window per point and variant, in the
     order :func:`alternation` gives (the module's ``--alternate``)."""
-    results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = {
-        v: [] for v in args.variants
-    }
+    results: Results = [[] for _ in args.variants]
     servers: list[Started] = []
     try:
         for i, variant in enumerate(args.variants):
             servers.append(start(variant, f"latency{i}", args))
         for number, orders in enumerate(alternation(args.variants, len(points), args.rounds)):
-            rows: dict[str, dict[tuple[str, float], dict[str, float]]] = {
-                v: {} for v in args.variants
-            }
+            rows: list[dict[tuple[str, float], dict[str, float]]] = [{} for _ in args.variants]
             for point, order in zip(points, orders, strict=True):
                 for i in order:
-                    rows[args.variants[i]][point] = window(servers[i], point, args, 1)
-            for variant in args.variants:
-                results[variant].append(rows[variant])
-                report(number, variant, rows[variant])
+                    rows[i][point] = window(servers[i], point, args, 1)
+            for i, variant in enumerate(args.variants):
+                results[i].append(rows[i])
+                report(number, variant, rows[i])
     finally:
         for started in servers:
             started.server.stop()
@@ -224,19 +223,16 @@ def use_capacity_rates(parser: argparse.ArgumentParser, args: argparse.Namespace
     )
 
 
-def measure_rounds(
-    points: list[tuple[str, float]], args: argparse.Namespace
-) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
+def measure_rounds(points: list[tuple[str, float]], args: argparse.Namespace) -> Results:
     """Rounds of fresh servers, one per variant, the variants' order reversed every other
-    round; each measures every point (``--repeats`` windows, the median kept)."""
-    results: dict[str, list[dict[tuple[str, float], dict[str, float]]]] = {
-        v: [] for v in args.variants
-    }
-    for number in range(args.rounds):
-        order = args.variants if number % 2 == 0 else args.variants[::-1]
-        for variant in order:
+    round (:func:`alternation`); each measures every point (``--repeats`` windows, the median
+    kept)."""
+    results: Results = [[] for _ in args.variants]
+    for number, (order,) in enumerate(alternation(args.variants, 1, args.rounds)):
+        for i in order:
+            variant = args.variants[i]
             rows = measure(variant, points, args)
-            results[variant].append(rows)
+            results[i].append(rows)
             report(number, variant, rows)
     return results
 
@@ -316,8 +312,8 @@ def main(argv: list[str] | None = None) -> None:
     results = measure_all(points, args)
     base = args.variants[0]
     print(f"\np99 ms, median (spread) over rounds; ratio to {base} in the same round:")
-    for variant, runs in results.items():
-        print(variant)
+    for index, runs in enumerate(results):
+        print(args.variants[index])
         for point in points:
             p99 = [run[point]["p99_ms"] for run in runs]
             line = f"    {point[0]:5s} {point[1]:>7.0f}/s  p99 {statistics.median(p99):6.2f} "
@@ -326,8 +322,8 @@ def main(argv: list[str] | None = None) -> None:
             if point[1] < 0:
                 line += f"  {statistics.median(rate):,.0f} req/s"
                 line += f" ({min(rate):,.0f}-{max(rate):,.0f})"
-            if variant != base:
-                pairs = list(zip(runs, results[base], strict=True))
+            if index:
+                pairs = list(zip(runs, results[0], strict=True))
                 ratio = [run[point]["p99_ms"] / b[point]["p99_ms"] for run, b in pairs]
                 line += f"  p99 ratio {statistics.median(ratio):.2f}x"
                 line += f" ({min(ratio):.2f}-{max(ratio):.2f})"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from benchmarks.latency_cost import main, rates_from_capacity
+from benchmarks.latency_cost import Results, main, rates_from_capacity
 
 
 def test_rates_follow_the_capacity_of_each_machine() -> None:
@@ -39,8 +39,11 @@ class _Server:
 
 
 def _alternate(
-    monkeypatch: pytest.MonkeyPatch, log: list[str], fail_at: int | None = None
-) -> dict[str, list[dict[tuple[str, float], dict[str, float]]]]:
+    monkeypatch: pytest.MonkeyPatch,
+    log: list[str],
+    fail_at: int | None = None,
+    variants: tuple[str, ...] = ("off", "on"),
+) -> Results:
     """``measure_alternating`` over fake servers; the log shows starts, windows and stops."""
     from benchmarks import latency_cost
 
@@ -55,12 +58,12 @@ def _alternate(
             raise RuntimeError("the load generator failed")
         log.append(f"window {started.name} {point[0]}")
         assert repeats == 1  # one window per point and variant in each round
-        return {"p99_ms": 1.0}
+        return {"p99_ms": 1.0, "window": len(log)}
 
     monkeypatch.setattr(latency_cost, "start", start)
     monkeypatch.setattr(latency_cost, "window", window)
     monkeypatch.setattr(latency_cost, "report", lambda *a: None)
-    args = argparse.Namespace(variants=["off", "on"], rounds=2)
+    args = argparse.Namespace(variants=list(variants), rounds=2)
     return latency_cost.measure_alternating([("grpc", 300.0), ("http", 1800.0)], args)
 
 
@@ -83,7 +86,7 @@ def test_alternating_windows_run_back_to_back_in_abba_order_on_servers_started_o
         "stop off",
         "stop on",
     ]
-    assert [len(results[v]) for v in ("off", "on")] == [2, 2]
+    assert [len(runs) for runs in results] == [2, 2]
 
 
 def test_alternating_stops_every_server_when_a_window_fails(
@@ -93,3 +96,39 @@ def test_alternating_stops_every_server_when_a_window_fails(
     with pytest.raises(RuntimeError, match="load generator failed"):
         _alternate(monkeypatch, log, fail_at=3)
     assert log[-2:] == ["stop off", "stop on"]
+
+
+def _windows(results: Results) -> list[list[list[float]]]:
+    """Which window each variant's figures came from, per round and point."""
+    return [[[row["window"] for row in rows.values()] for rows in runs] for runs in results]
+
+
+def test_a_variant_given_twice_keeps_its_own_windows_when_alternating(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    log: list[str] = []
+    results = _alternate(monkeypatch, log, variants=("off", "on", "off"))
+    # NOTE: windows are numbered by their place in the log, after the three starts; each
+    # variant has two rounds of its own windows (by name, the two offs merged into one)
+    assert _windows(results) == [[[4, 9], [12, 13]], [[5, 8], [11, 14]], [[6, 7], [10, 15]]]
+
+
+def test_a_variant_given_twice_keeps_its_own_rounds_on_fresh_servers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from benchmarks import latency_cost
+
+    log: list[str] = []
+
+    def measure(
+        variant: str, points: list[tuple[str, float]], args: object
+    ) -> dict[tuple[str, float], dict[str, float]]:
+        log.append(variant)
+        return {point: {"p99_ms": 1.0, "window": len(log)} for point in points}
+
+    monkeypatch.setattr(latency_cost, "measure", measure)
+    monkeypatch.setattr(latency_cost, "report", lambda *a: None)
+    args = argparse.Namespace(variants=["off", "on", "off"], rounds=2)
+    results = latency_cost.measure_rounds([("http", 1800.0)], args)
+    assert log == ["off", "on", "off", "off", "on", "off"]  # reversed in the second round
+    assert _windows(results) == [[[1], [6]], [[2], [5]], [[3], [4]]]
