@@ -1,21 +1,22 @@
 """CPU per REST V2 request of the server's own path, in process, without sockets.
 
 The real :class:`~inference_server.http.protocol.HttpConnection`, :class:`HttpApi` and
-:class:`InferenceService` (model manager, batcher, session thread; no metrics) over a
-transport that only counts what is written, with the garbage collector tuned as in a serving
-worker (:func:`~inference_server.cli.settle_heap`; put back afterwards). ``--log`` adds the
-prediction log's request-path half (:class:`~inference_server.prediction_log.capture.
-Capture`: admit, the run's entry; the buffer is emptied every 50 waves, standing in for the
-spooler thread, which does not run), ``--sketches`` the drift sketches (:class:`~inference_
-server.drift.book.SketchBook` with its fold thread): what each costs the event loop, read off
-its thread (``loop``). ``c`` connections run in lock-step: each gets one request's bytes,
-the loop runs until all ``c`` answers are written (the wave's last answer wakes it), repeat.
-The figure is the process's CPU time (every thread: the session thread's runs count) per
-request, the median of ``--rounds`` windows; beside it the event loop thread's alone. On a
-shared machine this is the stable part of the per-request cost: no kernel networking, no
-scheduler noise between processes. Under ``valgrind --tool=callgrind --separate-threads=yes``
-it counts the loop's instructions per request (two runs of the same variant agree to a few
-dozen; benchmarks/profiles/README.md).
+:class:`InferenceService` (model manager, batcher, session thread; no metrics) over a transport
+that only counts what is written, with the garbage collector tuned as in a serving worker
+(:func:`~inference_server.cli.settle_heap`; put back afterwards). ``--log`` adds the prediction
+log's request-path half (:class:`~inference_server.prediction_log.capture.Capture`: admit, the
+run's entry; the buffer is emptied every 50 waves, standing in for the spooler thread, which
+does not run), ``--sketches`` the drift sketches
+(:class:`~inference_server.drift.book.SketchBook` with its fold thread): what each costs the
+event loop, read off its thread (``loop``). ``--cut`` takes one piece of theirs out
+(:data:`CUTS`), so that the loop's cost can be counted piece by piece. ``c`` connections run in
+lock-step: each gets one request's bytes, the loop runs until all ``c`` answers are written
+(the wave's last answer wakes it), repeat. The figure is the process's CPU time (every thread:
+the session thread's runs count) per request, the median of ``--rounds`` windows; beside it the
+event loop thread's alone. On a shared machine this is the stable part of the per-request cost:
+no kernel networking, no scheduler noise between processes. Under ``valgrind --tool=callgrind
+--separate-threads=yes`` it counts the loop's instructions per request (two runs of the same
+variant agree to a few dozen; benchmarks/profiles/README.md).
 
 Run (pinned, as the server is): ``taskset -c 0 python -m benchmarks.http_inprocess
 --repository DIR --concurrency 8``.
@@ -28,20 +29,23 @@ import asyncio
 import gc
 import statistics
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import uvloop
 
 from inference_server.answers import answer_tap
 from inference_server.cli import settle_heap
+from inference_server.core.types import InferRequest
 from inference_server.drift.book import SketchBook
 from inference_server.http.messages import DateHeader
 from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry, HttpConnection
 from inference_server.http.routes import HttpApi
-from inference_server.loaded_version import NullHooks
+from inference_server.loaded_version import AnswerTap, LoadedVersion, NullHooks
 from inference_server.model_manager import ModelManager
-from inference_server.prediction_log.capture import Capture
+from inference_server.prediction_log.capture import Answer, Capture
 from inference_server.repository import RepositoryWatcher
 from inference_server.service import InferenceService
 from modelyard.settings import PredictionLogSettings, ServerSettings
@@ -91,11 +95,69 @@ def _request(model: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
+Observe = Callable[[LoadedVersion, Sequence[np.ndarray], Sequence[np.ndarray], int], None]
+
+CUTS = ("admit", "record", "observe", "tap")
+"""What ``--cut`` can take out of the observed path, one piece at a time, to count what it
+costs the loop (a diagnostic: the cut server no longer logs or sketches what it answers)."""
+
+
+class _AdmitAll(Capture):
+    """``--cut admit``: every request logged as it is (no id, no checks)."""
+
+    def admit(self, request: InferRequest, handle: LoadedVersion) -> bool:
+        return True
+
+
+class _RecordNothing(Capture):
+    """``--cut record``: the runs' answers are not buffered."""
+
+    def record(
+        self,
+        handle: LoadedVersion,
+        requests: Sequence[Answer],
+        rows: Sequence[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
+    ) -> None:
+        return
+
+
+def _observe_nothing(
+    handle: LoadedVersion, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray], n: int
+) -> None:
+    """``--cut observe``: the runs are not queued for sketching."""
+
+
+def _tap_nothing(
+    handle: LoadedVersion,
+    tags: list[object],
+    rows: list[int],
+    inputs: list[np.ndarray],
+    outputs: list[np.ndarray],
+) -> None:
+    """``--cut tap``: the batcher hands the runs over, and nothing reads them."""
+
+
 def _observers(args: argparse.Namespace) -> tuple[Capture | None, SketchBook | None]:
-    """The prediction log's capture and the sketch book, as ``--log`` / ``--sketches`` ask."""
-    capture = Capture(PredictionLogSettings()) if args.log else None
+    """The prediction log's capture and the sketch book, as ``--log`` / ``--sketches`` ask
+    (``--cut admit`` / ``record``: a capture without that step)."""
+    kind = _AdmitAll if "admit" in args.cut else _RecordNothing if "record" in args.cut else Capture
+    capture = kind(PredictionLogSettings()) if args.log else None
     book = SketchBook(ServerSettings(sketches=True)) if args.sketches else None
     return capture, book
+
+
+def _tap(
+    args: argparse.Namespace, capture: Capture | None, book: SketchBook | None
+) -> AnswerTap | None:
+    """The server's answer tap for what is on, less what ``--cut`` takes out."""
+    if "tap" in args.cut and (capture or book):
+        return _tap_nothing
+    observe: Observe | None = book.observe if book is not None else None
+    if "observe" in args.cut and observe is not None:
+        observe = _observe_nothing
+    return answer_tap(observe, capture)
 
 
 def _connections(service: InferenceService, count: int, done: _Written) -> list[HttpConnection]:
@@ -114,8 +176,7 @@ def _connections(service: InferenceService, count: int, done: _Written) -> list[
 
 async def _measure(args: argparse.Namespace) -> list[tuple[float, float]]:
     capture, book = _observers(args)
-    observe = book.observe if book is not None else None
-    manager = ModelManager(args.repository, NullHooks(), answers=answer_tap(observe, capture))
+    manager = ModelManager(args.repository, NullHooks(), answers=_tap(args, capture, book))
     watcher = RepositoryWatcher(manager, mode="poll")
     await watcher.start()
     if book is not None:
@@ -189,6 +250,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--log", action="store_true", help="the prediction log's capture")
     parser.add_argument("--sketches", action="store_true", help="the drift sketches")
+    parser.add_argument(
+        "--cut",
+        action="append",
+        choices=CUTS,
+        default=[],
+        help="take one piece out of the observed path (a diagnostic: what it costs the loop); "
+        "admit and record apply to --log, observe to --sketches, tap to either",
+    )
     return parser.parse_args(argv)
 
 
