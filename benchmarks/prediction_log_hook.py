@@ -33,6 +33,7 @@ class _Version:
     name = "clf"
     version = 1
     config = ModelConfig()
+    logs_every_request = True
     signature = ModelSignature(
         inputs=(TensorSpec(name="input", datatype="FP32", shape=(-1, 4)),),
         outputs=(

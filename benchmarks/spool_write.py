@@ -95,6 +95,7 @@ class _Version:
         self.name = "clf"
         self.version = 1
         self.config = ModelConfig()
+        self.logs_every_request = True
         self.signature = ModelSignature(
             inputs=(TensorSpec(name="input", datatype="FP32", shape=(-1, features)),),
             outputs=(

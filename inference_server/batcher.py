@@ -114,7 +114,8 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   ``np.concatenate`` per input; split returns views, never copies.
 * Tap (issue 16): each request may carry an opaque ``tag``; with a ``tap`` set, every session
   run hands the tap the tags and row counts of the requests it answered, with the run's whole
-  input and output arrays, once per run and before any waiter is resumed. The prediction log
+  input and output arrays, once per run and before any waiter is resumed (after the run's
+  results are set, which only schedules the waiters). The prediction log
   and the drift sketches read the answers there (:mod:`inference_server.answers`): one entry
   per run instead of one per request. A request cancelled while its run was on the session
   thread is left out (the tap then gets each remaining request alone, its own arrays and
@@ -495,17 +496,24 @@ class MicroBatcher:
                 outputs = self._inline(merged)  # small, core not saturated: skip the hand-off
             else:
                 outputs = await self._run(merged)
-            parts = split_batch(outputs, [item.rows for item in batch])
+            sizes = [item.rows for item in batch]
+            parts = split_batch(outputs, sizes)
         except Exception as exc:  # every waiter gets the batch's error, whatever it is
             for item in batch:
                 if not item.future.done():
                     item.future.set_exception(exc)
             return
-        if self._tap is not None:
-            _tap_run(self._tap, batch, merged, outputs, parts)
+        # NOTE: one pass resolves the waiters and notes who gave up (cancelled while the run
+        # was on the session thread); the tap runs after it, still before any waiter resumes
+        # (set_result only schedules them), so the tap's own done-check per request is saved
+        gone: list[_Pending] | None = None
         for item, part in zip(batch, parts, strict=True):
-            if not item.future.done():
+            if item.future.done():
+                gone = [item] if gone is None else [*gone, item]
+            else:
                 item.future.set_result(part)
+        if self._tap is not None:
+            _tap_run(self._tap, batch, sizes, merged, outputs, parts, gone)
         if self._observer is not None:
             end = time.monotonic_ns()
             waits = [start - item.enqueued for item in batch]
@@ -515,17 +523,17 @@ class MicroBatcher:
 def _tap_run(
     tap: BatchTap,
     batch: list[_Pending],
+    sizes: list[int],
     merged: list[np.ndarray],
     outputs: list[np.ndarray],
     parts: list[list[np.ndarray]],
+    gone: list[_Pending] | None,
 ) -> None:
-    """Hand a run's answered requests to the tap (see the module docstring)."""
-    for item in batch:  # NOTE: a plain loop (25 ns per request, any() over a generator 34)
-        if item.future.done():
-            break
-    else:
-        tap([item.tag for item in batch], [item.rows for item in batch], merged, outputs)
+    """Hand a run's answered requests to the tap (see the module docstring): the whole run,
+    or, when some of its waiters were ``gone``, each remaining request alone."""
+    if gone is None:
+        tap([item.tag for item in batch], sizes, merged, outputs)
         return
     for item, part in zip(batch, parts, strict=True):
-        if not item.future.done():
+        if not any(item is g for g in gone):
             tap([item.tag], [item.rows], item.arrays, part)

@@ -141,6 +141,10 @@ class LoadedVersion:
         )
         self.output_datatypes = [s.datatype for s in self.signature.outputs]
         self.output_index = {s.name: i for i, s in enumerate(self.signature.outputs)}
+        self.logs_every_request = config.prediction_log.records_all
+        """Whether the prediction log records every request of this version (config.json's
+        default sampling), read per request by :meth:`~inference_server.prediction_log.
+        capture.Capture.admit` (a change of the sampling reloads the version)."""
         self.stats = ModelStatistics(name=name, version=self.version_str)
         self.recorder = hooks.recorder(name, self.version_str)
         self.reference: ReferenceProfile | None = None

@@ -53,6 +53,8 @@ MAX_KEY_LENGTH = 256
 _SUFFIXES = tuple(f"{i:03x}" for i in range(4096))
 """The last three hex digits of a generated id (:meth:`Capture.admit`)."""
 
+_SUFFIX_COUNT = len(_SUFFIXES)
+
 
 class Answer(Protocol):
     """What the log reads of one answered request (the service's job for it)."""
@@ -139,7 +141,7 @@ class Capture:
         self._id_prefix = os.urandom(8).hex()
         self._stems = itertools.count()
         self._stem = ""
-        self._suffix = len(_SUFFIXES)
+        self._suffix = _SUFFIX_COUNT
         self.buffered = 0
         """Requests appended to the buffer (loop thread only)."""
         self.taken = 0
@@ -171,7 +173,7 @@ class Capture:
         given = request.id
         if not given:
             suffix = self._suffix
-            if suffix == len(_SUFFIXES):
+            if suffix == _SUFFIX_COUNT:
                 self._stem = f"{self._id_prefix}{next(self._stems):013x}"
                 suffix = 0
             self._suffix = suffix + 1
@@ -181,10 +183,9 @@ class Capture:
                 f"request id must be at most {MAX_ID_LENGTH} characters without NUL "
                 f"(got {len(given)} characters)"
             )
-        policy = handle.config.prediction_log
-        if policy.every == 1 and policy.share >= 1.0:
-            return policy.enabled
-        return self._sampled(handle.name, policy)
+        if handle.logs_every_request:
+            return True
+        return self._sampled(handle.name, handle.config.prediction_log)
 
     def _sampled(self, model: str, policy: LogSampling) -> bool:
         """Whether to record this request under a sampling ``policy`` (every Nth, a share)."""

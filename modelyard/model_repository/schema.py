@@ -107,6 +107,17 @@ class LogSampling(ConfigStruct, frozen=True):
     every: PositiveInt = 1
     share: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 1.0
 
+    @property
+    def records_all(self) -> bool:
+        """Whether every request is recorded (the default).
+
+        >>> LogSampling().records_all, LogSampling(every=2).records_all
+        (True, False)
+        >>> LogSampling(enabled=False).records_all, LogSampling(share=0.5).records_all
+        (False, False)
+        """
+        return self.enabled and self.every == 1 and self.share >= 1.0
+
 
 class ModelConfig(ConfigStruct, frozen=True):
     """Schema of ``<repo>/<model>/config.json``; every field is optional.

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import os
+import random
 import threading
 import time
 from pathlib import Path
@@ -135,10 +136,40 @@ async def test_an_overlong_client_id_is_refused(database: Database, tmp_path: Pa
         assert "routing_key" in refused_key.json()["error"]
 
 
+@pytest.mark.parametrize(
+    ("sampling", "low", "high"),
+    [
+        (LogSampling(), 300, 300),
+        (LogSampling(enabled=False), 0, 0),
+        (LogSampling(every=3), 100, 100),
+        (LogSampling(share=0.0), 0, 0),
+        (LogSampling(share=0.5), 120, 180),  # 150 +- 3.5 sigma (seeded: the same every run)
+        (LogSampling(every=2, share=0.5), 55, 95),
+    ],
+)
+def test_admit_samples_as_the_models_config_says(
+    sampling: LogSampling, low: int, high: int
+) -> None:
+    """How many of 300 requests a version's sampling records (the server's flag for the
+    default, the sampling rule for the rest)."""
+    random.seed(7)
+    handle = SimpleNamespace(
+        name="m",
+        config=ModelConfig(prediction_log=sampling),
+        logs_every_request=sampling.records_all,
+    )
+    capture = Capture(PredictionLogSettings())
+    admitted = [
+        capture.admit(InferRequest(model_name="m", inputs=[]), handle)  # type: ignore[arg-type]
+        for _ in range(300)
+    ]
+    assert low <= sum(admitted) <= high
+
+
 def test_generated_ids_are_unique_across_stems_and_workers() -> None:
     """Ids the log generates: 32 hex digits (a per-process prefix, then a counter whose last
     three digits come from a table), in counter order across the 4,096-id stems."""
-    policy = SimpleNamespace(name="m", config=ModelConfig())
+    policy = SimpleNamespace(name="m", config=ModelConfig(), logs_every_request=True)
     captures = [Capture(PredictionLogSettings()) for _ in range(2)]
     ids: list[str] = []
     for capture in captures:
