@@ -416,6 +416,26 @@ async def test_a_run_is_tapped_once_with_its_tags_and_whole_arrays() -> None:
     await batcher.close()
 
 
+async def test_a_run_is_tapped_before_any_of_its_waiters_resumes() -> None:
+    """The prediction log's promise (a record exists for every answer that leaves) rests on
+    this: the tap sees the run while none of its callers has its answer yet."""
+    model, resumed = RecordingModel(), []
+    seen: list[int] = []
+    batcher = MicroBatcher(
+        model.run, max_queue_delay_us=5_000_000, tap=lambda *_: seen.append(len(resumed))
+    )
+    batcher.start()
+
+    async def call(i: int) -> None:
+        await batcher.enqueue(_rows(1, float(i)), 1, tag=i)
+        resumed.append(i)
+
+    await asyncio.wait_for(asyncio.gather(*(call(i) for i in range(3))), timeout=5.0)
+    assert seen == [0]  # one run, tapped while none of its three callers had resumed
+    assert len(resumed) == 3
+    await batcher.close()
+
+
 async def test_a_request_given_up_during_its_run_is_not_tapped() -> None:
     model, tap = RecordingModel(), Tap()
     model.gate = asyncio.Event()
