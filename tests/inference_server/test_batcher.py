@@ -419,7 +419,8 @@ async def test_a_run_is_tapped_once_with_its_tags_and_whole_arrays() -> None:
 async def test_a_run_is_tapped_before_any_of_its_waiters_resumes() -> None:
     """The prediction log's promise (a record exists for every answer that leaves) rests on
     this: the tap sees the run while none of its callers has its answer yet."""
-    model, resumed = RecordingModel(), []
+    model = RecordingModel()
+    resumed: list[int] = []
     seen: list[int] = []
     batcher = MicroBatcher(
         model.run, max_queue_delay_us=5_000_000, tap=lambda *_: seen.append(len(resumed))
