@@ -115,17 +115,19 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
 * Tap (issue 16): each request may carry an opaque ``tag``; with a ``tap`` set, every session
   run hands the tap the tags and row counts of the requests it answered, with the run's whole
   input and output arrays, once per run and before any waiter is resumed (after the run's
-  results are set, which only schedules the waiters). The prediction log
-  and the drift sketches read the answers there (:mod:`inference_server.answers`): one entry
-  per run instead of one per request. A request cancelled while its run was on the session
-  thread is left out (the tap then gets each remaining request alone, its own arrays and
-  output rows).
+  results are set, which only schedules the waiters). The prediction log and the drift
+  sketches read the answers there (:mod:`inference_server.answers`): one entry per run
+  instead of one per request. A request cancelled while its run was on the session thread is
+  left out (the tap then gets each remaining request alone, its own arrays and output rows).
+  A tap that raises is logged and the batcher goes on: the answers still go out, and the
+  batcher keeps serving (the tap's own counters say what it did not record).
 """
 
 from __future__ import annotations
 
 import asyncio
 import collections
+import logging
 import time
 from typing import TYPE_CHECKING
 
@@ -145,6 +147,10 @@ if TYPE_CHECKING:
     BatchTap = Callable[[list[object], list[int], list[np.ndarray], list[np.ndarray]], None]
     """Called per session run with the answered requests' (tags, rows, inputs, outputs)."""
 
+
+log = logging.getLogger(__name__)
+
+TAP_FAILED = "the answer tap failed on a session run; its answers went out unrecorded"
 
 NO_WAIT = (0,)
 """The queue waits of a request that ran at once."""
@@ -369,7 +375,10 @@ class MicroBatcher:
                 # run cost a task step and a new future per request at c=1 (issue 21).
                 self._wake()
         if self._tap is not None:
-            self._tap([tag], [rows], arrays, outputs)
+            try:
+                self._tap([tag], [rows], arrays, outputs)
+            except Exception:
+                log.exception(TAP_FAILED)
         if self._observer is not None:
             self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
@@ -530,10 +539,14 @@ def _tap_run(
     gone: list[_Pending] | None,
 ) -> None:
     """Hand a run's answered requests to the tap (see the module docstring): the whole run,
-    or, when some of its waiters were ``gone``, each remaining request alone."""
-    if gone is None:
-        tap([item.tag for item in batch], sizes, merged, outputs)
-        return
-    for item, part in zip(batch, parts, strict=True):
-        if not any(item is g for g in gone):
-            tap([item.tag], [item.rows], item.arrays, part)
+    or, when some of its waiters were ``gone``, each remaining request alone. A failing tap is
+    logged, not raised: the batcher must go on."""
+    try:
+        if gone is None:
+            tap([item.tag for item in batch], sizes, merged, outputs)
+            return
+        for item, part in zip(batch, parts, strict=True):
+            if not any(item is g for g in gone):
+                tap([item.tag], [item.rows], item.arrays, part)
+    except Exception:
+        log.exception(TAP_FAILED)

@@ -437,6 +437,27 @@ async def test_a_run_is_tapped_before_any_of_its_waiters_resumes() -> None:
     await batcher.close()
 
 
+async def test_a_failing_tap_is_logged_and_the_batcher_keeps_answering(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    model, calls = RecordingModel(), []
+
+    def tap(*_: object) -> None:
+        calls.append(1)
+        raise RuntimeError("a bug in the log")
+
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, tap=tap)
+    batcher.start()
+    for _ in range(2):  # two queued runs: the consumer survives the first failure
+        futures = [batcher.enqueue(_rows(1, float(i)), 1, tag=i) for i in range(3)]
+        answers = await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
+        assert [float(a[0][0, 0]) for a in answers] == [1.0, 2.0, 3.0]
+    assert await batcher.submit(_rows(1), 1, tag="alone")  # the idle fast path too
+    assert len(calls) == 3
+    assert caplog.text.count("the answer tap failed") == 3
+    await batcher.close()
+
+
 async def test_a_request_given_up_during_its_run_is_not_tapped() -> None:
     model, tap = RecordingModel(), Tap()
     model.gate = asyncio.Event()
