@@ -375,10 +375,7 @@ class MicroBatcher:
                 # run cost a task step and a new future per request at c=1 (issue 21).
                 self._wake()
         if self._tap is not None:
-            try:
-                self._tap([tag], [rows], arrays, outputs)
-            except Exception:
-                log.exception(TAP_FAILED)
+            _call_tap(self._tap, [tag], [rows], arrays, outputs)
         if self._observer is not None:
             self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
@@ -515,10 +512,10 @@ class MicroBatcher:
         # NOTE: one pass resolves the waiters and notes who gave up (cancelled while the run
         # was on the session thread); the tap runs after it, still before any waiter resumes
         # (set_result only schedules them), so the tap's own done-check per request is saved
-        gone: list[_Pending] | None = None
+        gone: list[_Pending] = []
         for item, part in zip(batch, parts, strict=True):
             if item.future.done():
-                gone = [item] if gone is None else [*gone, item]
+                gone.append(item)
             else:
                 item.future.set_result(part)
         if self._tap is not None:
@@ -536,17 +533,28 @@ def _tap_run(
     merged: list[np.ndarray],
     outputs: list[np.ndarray],
     parts: list[list[np.ndarray]],
-    gone: list[_Pending] | None,
+    gone: list[_Pending],
 ) -> None:
     """Hand a run's answered requests to the tap (see the module docstring): the whole run,
-    or, when some of its waiters were ``gone``, each remaining request alone. A failing tap is
-    logged, not raised: the batcher must go on."""
+    or, when some of its waiters were ``gone``, each remaining request alone."""
+    if not gone:
+        _call_tap(tap, [item.tag for item in batch], sizes, merged, outputs)
+        return
+    for item, part in zip(batch, parts, strict=True):
+        if item not in gone:
+            _call_tap(tap, [item.tag], [item.rows], item.arrays, part)
+
+
+def _call_tap(
+    tap: BatchTap,
+    tags: list[object],
+    rows: list[int],
+    inputs: list[np.ndarray],
+    outputs: list[np.ndarray],
+) -> None:
+    """The batcher's one call of its tap: a failing tap is logged, not raised (the batcher
+    must go on; the answers went out)."""
     try:
-        if gone is None:
-            tap([item.tag for item in batch], sizes, merged, outputs)
-            return
-        for item, part in zip(batch, parts, strict=True):
-            if not any(item is g for g in gone):
-                tap([item.tag], [item.rows], item.arrays, part)
+        tap(tags, rows, inputs, outputs)
     except Exception:
         log.exception(TAP_FAILED)
