@@ -29,11 +29,9 @@ import asyncio
 import gc
 import statistics
 import time
-from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import uvloop
 
 from inference_server.answers import answer_tap
@@ -45,7 +43,7 @@ from inference_server.http.protocol import ConnectionLimits, ConnectionRegistry,
 from inference_server.http.routes import HttpApi
 from inference_server.loaded_version import AnswerTap, LoadedVersion, NullHooks
 from inference_server.model_manager import ModelManager
-from inference_server.prediction_log.capture import Answer, Capture
+from inference_server.prediction_log.capture import Capture
 from inference_server.repository import RepositoryWatcher
 from inference_server.service import InferenceService
 from modelyard.settings import PredictionLogSettings, ServerSettings
@@ -95,11 +93,13 @@ def _request(model: str, body: bytes) -> bytes:
     return head.encode() + body
 
 
-Observe = Callable[[LoadedVersion, Sequence[np.ndarray], Sequence[np.ndarray], int], None]
-
 CUTS = ("admit", "record", "observe", "tap")
 """What ``--cut`` can take out of the observed path, one piece at a time, to count what it
 costs the loop (a diagnostic: the cut server no longer logs or sketches what it answers)."""
+
+
+def _nothing(*_: object, **__: object) -> None:
+    """``--cut observe`` / ``tap`` / ``record``: the piece does nothing."""
 
 
 class _AdmitAll(Capture):
@@ -112,31 +112,7 @@ class _AdmitAll(Capture):
 class _RecordNothing(Capture):
     """``--cut record``: the runs' answers are not buffered."""
 
-    def record(
-        self,
-        handle: LoadedVersion,
-        requests: Sequence[Answer],
-        rows: Sequence[int],
-        inputs: list[np.ndarray],
-        outputs: list[np.ndarray],
-    ) -> None:
-        return
-
-
-def _observe_nothing(
-    handle: LoadedVersion, inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray], n: int
-) -> None:
-    """``--cut observe``: the runs are not queued for sketching."""
-
-
-def _tap_nothing(
-    handle: LoadedVersion,
-    tags: list[object],
-    rows: list[int],
-    inputs: list[np.ndarray],
-    outputs: list[np.ndarray],
-) -> None:
-    """``--cut tap``: the batcher hands the runs over, and nothing reads them."""
+    record = staticmethod(_nothing)
 
 
 def _observers(args: argparse.Namespace) -> tuple[Capture | None, SketchBook | None]:
@@ -153,11 +129,10 @@ def _tap(
 ) -> AnswerTap | None:
     """The server's answer tap for what is on, less what ``--cut`` takes out."""
     if "tap" in args.cut and (capture or book):
-        return _tap_nothing
-    observe: Observe | None = book.observe if book is not None else None
-    if "observe" in args.cut and observe is not None:
-        observe = _observe_nothing
-    return answer_tap(observe, capture)
+        return _nothing
+    if book is None:
+        return answer_tap(None, capture)
+    return answer_tap(_nothing if "observe" in args.cut else book.observe, capture)
 
 
 def _connections(service: InferenceService, count: int, done: _Written) -> list[HttpConnection]:
