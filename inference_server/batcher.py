@@ -120,7 +120,10 @@ Rules (Triton's dynamic batcher, not MLServer's adaptive batcher):
   instead of one per request. A request cancelled while its run was on the session thread is
   left out (the tap then gets each remaining request alone, its own arrays and output rows).
   A tap that raises is logged and the batcher goes on: the answers still go out, and the
-  batcher keeps serving (the tap's own counters say what it did not record).
+  batcher keeps serving (the tap's own counters say what it did not record). The same holds
+  for the ``observer`` (the version's statistics): both are called after the answers are set,
+  and an exception from either used to end the consumer task, after which every later queued
+  request of the version waited forever.
 """
 
 from __future__ import annotations
@@ -129,7 +132,7 @@ import asyncio
 import collections
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ParamSpec
 
 import numpy as np
 
@@ -151,6 +154,10 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 TAP_FAILED = "the answer tap failed on a session run; its answers went out unrecorded"
+
+_P = ParamSpec("_P")
+
+OBSERVER_FAILED = "the batch observer failed on a session run; its answers went out uncounted"
 
 NO_WAIT = (0,)
 """The queue waits of a request that ran at once."""
@@ -375,9 +382,9 @@ class MicroBatcher:
                 # run cost a task step and a new future per request at c=1 (issue 21).
                 self._wake()
         if self._tap is not None:
-            _call_tap(self._tap, [tag], [rows], arrays, outputs)
+            _guarded(TAP_FAILED, self._tap, [tag], [rows], arrays, outputs)
         if self._observer is not None:
-            self._observer(rows, NO_WAIT, time.monotonic_ns() - start)
+            _guarded(OBSERVER_FAILED, self._observer, rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
 
     def _wake(self) -> None:
@@ -523,7 +530,7 @@ class MicroBatcher:
         if self._observer is not None:
             end = time.monotonic_ns()
             waits = [start - item.enqueued for item in batch]
-            self._observer(rows, waits, end - start)
+            _guarded(OBSERVER_FAILED, self._observer, rows, waits, end - start)
 
 
 def _tap_run(
@@ -538,23 +545,18 @@ def _tap_run(
     """Hand a run's answered requests to the tap (see the module docstring): the whole run,
     or, when some of its waiters were ``gone``, each remaining request alone."""
     if not gone:
-        _call_tap(tap, [item.tag for item in batch], sizes, merged, outputs)
+        _guarded(TAP_FAILED, tap, [item.tag for item in batch], sizes, merged, outputs)
         return
     for item, part in zip(batch, parts, strict=True):
         if item not in gone:
-            _call_tap(tap, [item.tag], [item.rows], item.arrays, part)
+            _guarded(TAP_FAILED, tap, [item.tag], [item.rows], item.arrays, part)
 
 
-def _call_tap(
-    tap: BatchTap,
-    tags: list[object],
-    rows: list[int],
-    inputs: list[np.ndarray],
-    outputs: list[np.ndarray],
-) -> None:
-    """The batcher's one call of its tap: a failing tap is logged, not raised (the batcher
-    must go on; the answers went out)."""
+def _guarded(failed: str, call: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+    """Call the tap or the observer after a run: a failure is logged as ``failed``, not raised
+    (the answers went out; the batcher must go on). ``try`` costs nothing when nothing is
+    raised (CPython 3.11)."""
     try:
-        tap(tags, rows, inputs, outputs)
+        call(*args, **kwargs)
     except Exception:
-        log.exception(TAP_FAILED)
+        log.exception(failed)

@@ -458,6 +458,30 @@ async def test_a_failing_tap_is_logged_and_the_batcher_keeps_answering(
     await batcher.close()
 
 
+async def test_a_failing_observer_is_logged_and_the_batcher_keeps_answering(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, the observer's exception ended the consumer task: the second queued run below
+    then waited forever (and the idle fast path failed its request although it was answered)."""
+    model, calls = RecordingModel(), []
+
+    def observer(rows: int, waits: object, compute_ns: int) -> None:
+        calls.append(rows)
+        raise RuntimeError("a bug in the statistics")
+
+    batcher = MicroBatcher(model.run, max_queue_delay_us=5_000_000, observer=observer)
+    batcher.start()
+    for _ in range(2):
+        futures = [batcher.enqueue(_rows(1, float(i)), 1) for i in range(3)]
+        answers = await asyncio.wait_for(asyncio.gather(*futures), timeout=5.0)
+        assert [float(a[0][0, 0]) for a in answers] == [1.0, 2.0, 3.0]
+    alone = await asyncio.wait_for(batcher.submit(_rows(1, 7.0), 1), timeout=5.0)
+    assert float(alone[0][0, 0]) == 8.0
+    assert calls == [3, 3, 1]
+    assert caplog.text.count("the batch observer failed") == 3
+    await batcher.close()
+
+
 async def test_a_request_given_up_during_its_run_is_not_tapped() -> None:
     model, tap = RecordingModel(), Tap()
     model.gate = asyncio.Event()
