@@ -29,6 +29,16 @@ still holds frames of its previous life; they carry a lower segment number, so a
 there. Segment numbers only grow: a process starts at one past every segment, spare and
 checkpoint it finds, so no file ever holds a stale frame with its current number.
 
+**A failed write** (a full disk, an I/O error) raises from :meth:`Spool.append` with none of
+its records in the spool: the bytes of it that reached the file are cut off again
+(``ftruncate`` back to the last whole frame; if even that fails, the segment is left there and
+the next append starts a new segment: a reader stops at the partial frame, and a frame of the
+failed write that did reach the file whole is read too, its retry then a duplicate that the
+database drops by the block's key). The caller
+keeps the records and appends them again (:mod:`~inference_server.prediction_log.writer`).
+A roll that fails after a successful append is tried again after the next one: the current
+segment grows past ``segment_bytes`` meanwhile.
+
 **Upgrade.** A segment that does not start with :data:`FILE_MAGIC` was written by the previous
 release: newline-delimited JSON (blocks ``{...}`` or per-row records ``[...]``). It is read
 line by line as before (complete lines only, each with its newline), so a spool left by the
@@ -181,6 +191,8 @@ class Spool:
         """The checkpoint file, open for writing from the first commit (shipper only)."""
         self._size_bound: int | None = None
         """An upper bound of :meth:`disk_bytes` (spooler only; see :meth:`holds_at_least`)."""
+        self._torn = False
+        """A failed write left bytes after the last whole frame (spooler only)."""
 
     def segments(self) -> list[int]:
         """The numbers of the segments on disk (not the spares), oldest first."""
@@ -235,7 +247,11 @@ class Spool:
             with contextlib.suppress(FileNotFoundError):
                 os.rename(self.folder / _spare_name(spare), path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o644)
-        os.write(fd, _FILE_HEADER.pack(FILE_MAGIC, number))
+        try:
+            _write_all(fd, [_FILE_HEADER.pack(FILE_MAGIC, number)])
+        except OSError:
+            os.close(fd)  # NOTE: the file stays; the next attempt opens it again from 0
+            raise
         return fd
 
     def append(self, records: Sequence[bytes]) -> tuple[tuple[int, int], tuple[int, int]]:
@@ -243,9 +259,21 @@ class Spool:
 
         Returns:
             The (segment, offset) positions where the frames start and end.
+
+        Raises:
+            OSError: the write failed (a full disk, an I/O error): none of ``records`` is in
+                the spool -- what part of them reached the file is cut off again, or, when
+                that fails too, the segment is left and the next append starts a new one --
+                so the caller keeps them and appends them again later.
         """
+        if self._torn:
+            self._roll()  # NOTE: raises while the disk is still full: the caller retries
         start = (self._current, self._size)
-        written = _write_all(self._fd, frames(records, self._current))
+        try:
+            written = _write_all(self._fd, frames(records, self._current))
+        except OSError:
+            self._cut_back()
+            raise
         self._size += written
         if self._size_bound is not None:
             self._size_bound += written + HEADER_BYTES  # NOTE: a roll's new header, at most
@@ -253,10 +281,26 @@ class Spool:
         with self._guard:
             self._durable = end
         if self._size >= self._segment_bytes:
-            self._roll()
+            # NOTE: the records are in; a roll failing now (no room for the next segment) is
+            # tried again after the next append
+            with contextlib.suppress(OSError):
+                self._roll()
         return start, end
 
+    def _cut_back(self) -> None:
+        """After a failed write: end the current segment at its last whole frame again (a
+        partial frame would read as the end of the segment, hiding every later one), or, if
+        that fails too, leave it for a new one at the next append (a reader then stops at the
+        partial frame, which ends this segment: nothing published is after it)."""
+        try:
+            os.ftruncate(self._fd, self._size)
+            os.lseek(self._fd, self._size, os.SEEK_SET)
+        except OSError:
+            self._torn = True
+
     def _roll(self) -> None:
+        following = self._current + 1
+        fd = self._open_segment(following)  # NOTE: first: if it fails, nothing changed
         with self._file_guard:
             if self._fsync:
                 # NOTE: not fsynced here: on the spooler a whole segment's write-back would
@@ -265,14 +309,13 @@ class Spool:
                 self._closed.append((self._current, self._size, self._fd))
             else:
                 os.close(self._fd)
-            following = self._current + 1
-            fd = self._open_segment(following)
             with self._guard:
                 self._ends[self._current] = self._size
                 self._current = following
                 self._size = HEADER_BYTES
                 self._fd = fd
                 self._durable = (following, HEADER_BYTES)
+        self._torn = False
 
     def sync(self) -> None:
         """fsync what the spooler appended since the last call (when ``fsync`` is on)."""

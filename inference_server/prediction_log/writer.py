@@ -42,6 +42,13 @@
   failure, after a full hand-over queue, at a segment roll) it reads the spool as before and
   drops the chunks it has passed. The spool therefore stays the only durability path; the
   memory path only saves the shipper the read and the decode.
+* **A failing spool disk** (full, or an I/O error): a failed append leaves none of its records
+  in the spool (:meth:`~inference_server.prediction_log.spool.Spool.append`), so the spooler
+  keeps its blocks in memory and appends them first at every later pass; until one succeeds it
+  takes nothing more off the buffer, which fills, and the overflow policy applies (counted):
+  nothing is lost uncounted and the order is kept. The shipper retries a failed read, fsync or
+  checkpoint write with the database's backoff. Both count ``spool_failures``. At shutdown the
+  spooler retries until ``shutdown_timeout_s``, then counts what it still holds as dropped.
 * :meth:`PredictionLogWriter.close` (SIGTERM) spools everything, then ships until the spool
   is empty or ``shutdown_timeout_s`` passed; what remains is shipped by the next start.
 
@@ -101,6 +108,11 @@ class _Chunk(NamedTuple):
     records: int
 
 
+def _requests(line: Shipped) -> int:
+    """The answered requests a spool record holds."""
+    return len(line.block.request_ids) if line.block is not None else 1
+
+
 class PredictionLogWriter:
     """Owns one worker's buffer, spool and the two threads.
 
@@ -134,6 +146,9 @@ class PredictionLogWriter:
         self.shipped_from_memory = 0
         """Records of ``shipped`` that were handed over in memory (not read back)."""
         self.ship_failures = 0
+        self.spool_failures = 0
+        """Failed spool writes, reads or fsyncs (a full disk; retried; both threads count)."""
+        self._failures_guard = threading.Lock()
         self.corrupt = 0
         self._spool: Spool | None = None
         self._stopping = threading.Event()
@@ -156,6 +171,8 @@ class PredictionLogWriter:
         """When the shipper first saw spooled records neither shipped nor fsynced (None: none)."""
         self._keys = BlockKeys()
         """Keys of the blocks this writer spools (a new random prefix per start)."""
+        self._unspooled: list[Shipped] = []
+        """Blocks whose append failed, appended first at the next pass (spooler only)."""
 
     def start(self) -> None:
         """Open the spool (shipping resumes from its checkpoint) and start both threads.
@@ -195,28 +212,80 @@ class PredictionLogWriter:
             due = time.monotonic() + interval
             self._spool_buffer()
         self._spool_buffer(final=True)
+        backoff = _BACKOFF_START_S
+        while self._unspooled and time.monotonic() + backoff <= self._ship_deadline:
+            time.sleep(backoff)  # NOTE: shutting down on a full disk: until the deadline
+            backoff = min(backoff * 2, _BACKOFF_MAX_S)
+            self._spool_buffer(final=True)
+        if self._unspooled or self.capture.buffer:
+            # NOTE: what a failed append held, and what waited behind it in the buffer
+            left = self.capture.take(self.settings.buffer_capacity + 1)
+            lost = sum(_requests(line) for line in self._unspooled)
+            lost += sum(len(entry.rows) for entry in left)
+            self.capture.dropped += lost
+            log.error(
+                "prediction log: shutdown with the records of %d requests that could not be "
+                "spooled (the spool's disk kept failing); counted as dropped",
+                lost,
+            )
+            self._unspooled = []
 
     def _spool_buffer(self, *, final: bool = False) -> None:
         spool = self._spool
         assert spool is not None
         buffer = self.capture.buffer
-        if buffer and not final and spool.holds_at_least(self.settings.max_spool_bytes):
+        if (
+            (buffer or self._unspooled)
+            and not final
+            and spool.holds_at_least(self.settings.max_spool_bytes)
+        ):
             self._spool_passes += 1
             return  # NOTE: the buffer fills instead, and the overflow policy decides.
-        lines: list[Shipped] = []
-        slicer = self._slicer
-        slicer.restart()
-        while buffer:
-            taken = self.capture.take(_TAKE_REQUESTS)
-            lines += pass_blocks(taken, self.worker, self._keys, slicer.tick)
-        if lines:
-            start, end = spool.append(spool_data(lines))
-            records = sum(line.records for line in lines)
-            self.spooled += records
-            self._hand_over(_Chunk(start, end, lines, records))
-            if self._ship_due():
-                self._wake_shipper.set()
+        # NOTE: what a failed append held goes first, and nothing more is taken off the buffer
+        # until it is in: while the disk is full the buffer fills and the overflow policy
+        # applies (counted), and the order of the records is kept
+        if not self._unspooled or self._append(spool, self._unspooled):
+            lines: list[Shipped] = []
+            slicer = self._slicer
+            slicer.restart()
+            while buffer:
+                taken = self.capture.take(_TAKE_REQUESTS)
+                lines += pass_blocks(taken, self.worker, self._keys, slicer.tick)
+            if lines:
+                self._append(spool, lines)
         self._spool_passes += 1
+
+    def _append(self, spool: Spool, lines: list[Shipped]) -> bool:
+        """Append ``lines`` to the spool and offer them to the shipper; on a failed write
+        (full disk), keep them for the next pass (:attr:`_unspooled`) and count it."""
+        try:
+            start, end = spool.append(spool_data(lines))
+        except OSError as exc:
+            self._unspooled = lines
+            self._spool_failed(exc)
+            return False
+        self._unspooled = []
+        records = sum(line.records for line in lines)
+        self.spooled += records
+        self._hand_over(_Chunk(start, end, lines, records))
+        if self._ship_due():
+            self._wake_shipper.set()
+        return True
+
+    def _spool_failed(self, exc: OSError) -> None:
+        """Count a failed spool write, read or fsync (either thread) and warn (the first and
+        every 100th): it is retried, the records wait meanwhile (in memory, then the buffer
+        fills and the overflow policy applies)."""
+        with self._failures_guard:
+            self.spool_failures += 1
+            failures = self.spool_failures
+        if failures == 1 or failures % 100 == 0:
+            log.warning(
+                "prediction log: spool I/O failed (%s); retried, the records wait meanwhile "
+                "(%d failures so far)",
+                exc,
+                failures,
+            )
 
     def _hand_over(self, chunk: _Chunk) -> None:
         """Offer the records just appended to the shipper (dropped when the queue is full:
@@ -264,41 +333,44 @@ class PredictionLogWriter:
         backoff = 0.0
         try:
             while True:
-                # NOTE: decided before reading: a spooler that ends after this read may have
-                # appended its final records after it, so only an empty read that started after
-                # the spooler ended means everything was shipped.
-                spooler_done = self._stopping.is_set() and not self._spooler_alive()
-                end = spool.durable_end()
-                if not self._ship_due():
-                    self._sync_unshipped(spool, position, end)
-                    self._idle(self._due_at - time.monotonic())
-                    continue
-                lines, after, from_memory = self._next_batch(spool, position, end)
-                if lines is None:  # caught up
-                    if after != position:
+                try:
+                    # NOTE: decided before reading: a spooler that ends after this read may
+                    # have appended its final records after it, so only an empty read that
+                    # started after the spooler ended means everything was shipped.
+                    spooler_done = self._stopping.is_set() and not self._spooler_alive()
+                    end = spool.durable_end()
+                    if not self._ship_due():
+                        self._sync_unshipped(spool, position, end)
+                        self._idle(self._due_at - time.monotonic())
+                        continue
+                    lines, after, from_memory = self._next_batch(spool, position, end)
+                    if lines is None:  # caught up
+                        if after != position:
+                            spool.commit(after)
+                        position = self._shipped_to = max(after, end)
+                        self._due_at = time.monotonic() + self.settings.ship_interval_ms / 1000.0
+                        if spooler_done:
+                            return
+                        # NOTE: until the next ship is due (the spooler wakes it sooner when
+                        # something is wanted now), at least a flush interval:
+                        # ship_interval_ms 0 ships after every pass, as the spooler asks
+                        settings = self.settings
+                        self._idle(max(settings.ship_interval_ms, settings.flush_interval_ms) / 1e3)
+                        continue
+                    if (shipped := await self._write(sink, lines)) is not None:
+                        self.shipped_from_memory += shipped if from_memory else 0
+                        position = self._shipped_to = after  # NOTE: before a commit that may fail
+                        backoff = 0.0
                         spool.commit(after)
-                    position = self._shipped_to = max(after, end)
-                    self._due_at = time.monotonic() + self.settings.ship_interval_ms / 1000.0
-                    if spooler_done:
-                        return
-                    # NOTE: until the next ship is due (the spooler wakes it sooner when
-                    # something is wanted now), at least a flush interval: ship_interval_ms 0
-                    # ships after every pass, as the spooler's wake-up asks
-                    self._idle(
-                        max(self.settings.ship_interval_ms, self.settings.flush_interval_ms) / 1000
-                    )
-                    continue
-                if (shipped := await self._write(sink, lines)) is not None:
-                    self.shipped_from_memory += shipped if from_memory else 0
-                    spool.commit(after)
-                    position = self._shipped_to = after
-                    backoff = 0.0
-                    continue
+                        continue
+                    self._sync_unshipped(spool, position, end)
+                except OSError as exc:  # the spool's disk (read, fsync, checkpoint): retried
+                    self._spool_failed(exc)
+                # NOTE: here only after a failure (the database's or the spool's): back off
                 backoff = min(max(backoff * 2, _BACKOFF_START_S), _BACKOFF_MAX_S)
                 if time.monotonic() + backoff > self._ship_deadline:
                     log.error("prediction log: shutdown with records left in %s", spool.folder)
                     return
-                self._sync_unshipped(spool, position, end)
                 self._idle(backoff)
         finally:
             await sink.close()
@@ -400,13 +472,19 @@ class PredictionLogWriter:
             self._urgent -= 1
 
     async def _flush(self, deadline: float) -> bool:
-        passes = self._spool_passes
-        self._wake_spooler.set()
-        while self._spool_passes <= passes + 1 and self._spooler_alive():
-            if time.monotonic() > deadline:
-                return False
+        while True:  # NOTE: until a whole pass left nothing unspooled (a full disk: not yet)
+            passes = self._spool_passes
             self._wake_spooler.set()
-            await asyncio.sleep(0.002)
+            while self._spool_passes <= passes + 1 and self._spooler_alive():
+                if time.monotonic() > deadline:
+                    return False
+                self._wake_spooler.set()
+                await asyncio.sleep(0.002)
+            if not self._unspooled:
+                break
+            if time.monotonic() > deadline or not self._spooler_alive():
+                return False
+            await asyncio.sleep(0.01)
         assert self._spool is not None
         target = self._spool.durable_end()
         self._wake_shipper.set()
@@ -445,6 +523,10 @@ class PredictionLogWriter:
             "shipped": ("Records written to the database", self.shipped),
             "dropped": ("Requests whose records the overflow policy dropped", self.capture.dropped),
             "ship_failures": ("Failed database writes (retried)", self.ship_failures),
+            "spool_failures": (
+                "Failed spool writes or reads, e.g. a full disk (retried)",
+                self.spool_failures,
+            ),
             "corrupt": ("Spool records that could not be decoded (skipped)", self.corrupt),
             "spool_fsyncs": (
                 "fsyncs of spool records the database had not taken in time",

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import errno
+import os
+import threading
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import httpx
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from inference_server.app import InferenceServer
+from inference_server.prediction_log import spool as spool_module
 from modelyard.prediction_blocks import unpack_blocks
 from modelyard.prediction_log import PredictionRecord, prediction_log, record_from_row
 from modelyard.settings import DatabaseSettings, PredictionLogSettings, ServerSettings, Settings
@@ -102,3 +107,26 @@ async def infer_http(
     assert answer.status_code == 200, answer.text
     body: dict[str, Any] = answer.json()
     return body
+
+
+class FullDisk:
+    """The spool's writes as on a disk that fills up: while ``full``, each write puts a few
+    bytes of its first piece in the file for real, then fails with ENOSPC (as ``writev`` on a
+    full disk does after a short write)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.full = False
+        self.failed = 0
+        self.failing = threading.Event()
+        """Set at the first failed write."""
+        real = spool_module._write_all
+
+        def write_all(fd: int, pieces: Sequence[bytes]) -> int:
+            if not self.full:
+                return real(fd, pieces)
+            self.failed += 1
+            self.failing.set()
+            os.write(fd, pieces[0][:7])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+        monkeypatch.setattr(spool_module, "_write_all", write_all)

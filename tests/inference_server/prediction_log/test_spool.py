@@ -7,8 +7,11 @@ previous release (JSON lines) is still read line by line.
 
 from __future__ import annotations
 
+import errno
 import os
 from pathlib import Path
+
+import pytest
 
 from inference_server.prediction_log.spool import (
     FRAME_BYTES,
@@ -18,6 +21,7 @@ from inference_server.prediction_log.spool import (
     checkpoint_line,
     parse_checkpoint,
 )
+from tests.inference_server.prediction_log.conftest import FullDisk
 
 
 def _segment(folder: Path, number: int) -> Path:
@@ -257,3 +261,72 @@ def test_the_checkpoint_is_overwritten_in_place_and_a_torn_one_replays(tmp_path:
     assert again.checkpoint() == (1, 0)
     assert _drain(again, again.checkpoint())[0] == [b"a", b"b"]
     again.close()
+
+
+def test_a_failed_write_leaves_nothing_of_its_records_and_the_next_one_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FullDisk(monkeypatch)
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    _, end = spool.append([b"one", b"two"])
+    disk.full = True
+    with pytest.raises(OSError, match="No space left"):
+        spool.append([b"lost then retried"])
+    assert spool.durable_end() == end
+    assert _segment(folder, 1).stat().st_size == end[1]  # the partial frame is cut off
+    disk.full = False
+    spool.append([b"lost then retried", b"three"])
+    assert _drain(spool, spool.checkpoint())[0] == [b"one", b"two", b"lost then retried", b"three"]
+    spool.close()
+
+
+def test_a_segment_that_cannot_be_cut_back_is_left_for_a_new_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    disk = FullDisk(monkeypatch)
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
+    spool.append([b"one"])
+
+    def no_truncate(fd: int, length: int) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "ftruncate", no_truncate)
+    disk.full = True
+    with pytest.raises(OSError, match="No space left"):
+        spool.append([b"two"])
+    with pytest.raises(OSError, match="No space left"):  # the new segment's header fails too
+        spool.append([b"two"])
+    disk.full = False
+    spool.append([b"two"])
+    assert spool.durable_end()[0] == 2  # a new segment; segment 1 ends in a partial frame
+    assert _drain(spool, spool.checkpoint())[0] == [b"one", b"two"]
+    spool.close()
+    again = Spool(folder, segment_bytes=1 << 20, fsync=False)  # a restart reads the same
+    assert _drain(again, again.checkpoint())[0] == []  # everything was committed
+    again.close()
+
+
+def test_a_roll_that_fails_after_an_append_keeps_the_records_and_rolls_later(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "w"
+    spool = Spool(folder, segment_bytes=64, fsync=False)
+    real_open = os.open
+    refuse = {"on": True}
+
+    def open_segment(path: os.PathLike[str] | str, flags: int, mode: int = 0o777) -> int:
+        if refuse["on"] and str(path).endswith(".seg"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(path, flags, mode)
+
+    monkeypatch.setattr(os, "open", open_segment)
+    start, end = spool.append([b"a" * 100])  # past segment_bytes: the roll fails, quietly
+    assert (start[0], end[0]) == (1, 1)
+    spool.append([b"b"])  # still segment 1
+    refuse["on"] = False
+    _, end = spool.append([b"c"])  # the roll after this append works
+    assert spool.durable_end() == (2, HEADER_BYTES)
+    assert _drain(spool, spool.checkpoint())[0] == [b"a" * 100, b"b", b"c"]
+    spool.close()

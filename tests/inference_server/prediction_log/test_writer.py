@@ -29,6 +29,7 @@ from modelyard.storage import Database
 from tests.inference_server.conftest import classifier_bytes
 from tests.inference_server.prediction_log.conftest import (
     N_FEATURES,
+    FullDisk,
     LogSetup,
     infer_http,
     log_settings,
@@ -106,6 +107,62 @@ async def test_a_full_buffer_drops_and_counts(database: Database, tmp_path: Path
                 await infer_http(http, "clf", _x(), f"d{i}")
         assert writer.capture.dropped + writer.capture.buffered == 8
         assert writer.capture.dropped >= 5
+
+
+async def test_a_full_spool_disk_loses_nothing_and_drains_when_space_returns(
+    database: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, the first failed spool write ended the spooler thread: the records of that pass
+    were lost uncounted, and nothing was spooled again until a restart."""
+    disk = FullDisk(monkeypatch)
+    sent: list[str] = []
+    async with logging_server(_repo(tmp_path), log_settings(database, tmp_path / "spool")) as srv:
+        writer = srv.log_writer
+        assert writer is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+            await infer_http(http, "clf", _x(), "before")
+            assert await writer.flush()
+            disk.full = True
+            for i in range(20):  # answered as ever while the spool's disk is full
+                await infer_http(http, "clf", _x(), f"full{i}")
+            assert not await writer.flush(timeout_s=0.5)  # they are not in the database yet
+            assert disk.failed > 0
+            assert writer.spool_failures > 0
+            disk.full = False
+            await infer_http(http, "clf", _x(), "after")
+            assert await writer.flush()
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.metrics_port}") as metrics:
+            text = (await metrics.get("/metrics")).text
+        sent = ["before", *(f"full{i}" for i in range(20)), "after"]
+        assert (writer.spooled, writer.shipped, writer.capture.dropped) == (22, 22, 0)
+    assert f"modelyard_prediction_log_spool_failures_total {writer.spool_failures}.0" in text
+    assert [r.request_id for r in await logged(database)] == sent
+
+
+async def test_a_shutdown_on_a_full_disk_counts_what_it_could_not_spool(
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    disk = FullDisk(monkeypatch)
+    log = log_settings(database, tmp_path / "spool", shutdown_timeout_s=0.5)
+    async with logging_server(_repo(tmp_path), log) as srv:
+        writer = srv.log_writer
+        assert writer is not None
+        disk.full = True
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+            for i in range(3):
+                await infer_http(http, "clf", _x(), f"f{i}")
+            assert await asyncio.to_thread(
+                disk.failing.wait, 30
+            )  # a pass failed: what it took waits in memory ...
+            for i in range(3, 5):  # ... and these wait in the buffer behind it
+                await infer_http(http, "clf", _x(), f"f{i}")
+    # the server stopped: it retried until its shutdown deadline, then counted the loss
+    assert (writer.spooled, writer.capture.dropped) == (0, 5)
+    assert "shutdown with the records of 5 requests that could not be spooled" in caplog.text
+    assert await logged(database) == []
 
 
 async def test_reject_policy_answers_resource_exhausted(database: Database, tmp_path: Path) -> None:
