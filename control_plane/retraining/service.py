@@ -100,7 +100,12 @@ class RetrainingService:
         await self.reap()
         self._scheduler.register(REAPER_JOB, Schedule.parse("every 1m"), self._reap_job)
         for model, spec in (await self._store.list_specs()).items():
-            self._schedule(model, spec)
+            try:
+                self._schedule(model, spec)
+            except InvalidArgument as exc:  # NOTE: stored before its schedule was refused
+                log.error(
+                    "retraining schedule of %s does not run until its spec is fixed: %s", model, exc
+                )
 
     async def put_spec(
         self, model: str, spec: RetrainingSpec, principal: Principal

@@ -13,6 +13,11 @@ from modelyard.errors import InvalidArgument
 
 _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+MAX_INTERVAL_S = 366 * 86400.0
+"""Longest ``every`` interval (a longer one is a cron job: ``@yearly``)."""
+_PROBE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
+"""Where :meth:`Schedule.parse` checks that a cron expression fires at all (any moment would
+do: an expression that fires at all fires within its search window of every moment)."""
 
 
 class Schedule(msgspec.Struct, kw_only=True, frozen=True):
@@ -35,16 +40,20 @@ class Schedule(msgspec.Struct, kw_only=True, frozen=True):
         """Parse a schedule.
 
         Raises:
-            InvalidArgument: neither an interval (``every 30s``) nor a valid cron expression.
+            InvalidArgument: neither an interval (``every 30s``, positive, at most 366 days)
+                nor a valid cron expression that fires at all (``0 0 30 2 *`` never does).
         """
         clean = " ".join(text.strip().lower().split())
         match = _EVERY.match(clean)
         if match is not None:
             seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-            if seconds <= 0:
-                raise InvalidArgument(f"schedule {text!r}: the interval must be positive")
+            if not 0 < seconds <= MAX_INTERVAL_S:
+                raise InvalidArgument(
+                    f"schedule {text!r}: the interval must be positive and at most 366 days"
+                )
             return cls(text=clean, interval_s=seconds)
-        CronExpression.parse(clean)
+        # NOTE: one that never fires (``0 0 30 2 *``) is refused here, not at every tick
+        CronExpression.parse(clean).next_after(_PROBE)
         return cls(text=clean)
 
     @classmethod

@@ -216,7 +216,13 @@ class Scheduler:
         for state in await self.jobs():
             if state.name in self._running or state.name not in self._jobs:
                 continue
-            if await self._claim(state, now):
+            try:
+                claimed = await self._claim(state, now)
+            except Exception:  # NOTE: one job's failure (a stored schedule that no longer
+                # parses, a failed write) must not keep the jobs after it from running
+                log.exception("scheduler could not start job %s; the others go on", state.name)
+                continue
+            if claimed:
                 started.append(state.name)
         return started
 

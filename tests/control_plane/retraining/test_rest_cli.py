@@ -62,6 +62,13 @@ async def test_rest_and_cli(control_plane: ControlPlaneServer, tmp_path: Path) -
         )
         assert typo.status_code == 422
         assert "primary_metrc" in typo.json()["error"]
+        never = await client.put(
+            "/v1/retraining/specs/rest-model",
+            json=spec | {"schedule": "0 0 30 2 *"},
+            headers=headers,
+        )  # accepted before, and then no scheduled job of the control plane ran again
+        assert never.status_code == 422
+        assert "never matches" in never.json()["error"]
         bad_name = await client.put("/v1/retraining/specs/..%2Fetc", json=spec, headers=headers)
         assert bad_name.status_code in (400, 404)
         saved = await client.put("/v1/retraining/specs/rest-model", json=spec, headers=headers)

@@ -105,7 +105,26 @@ def test_interval_schedules_stay_on_their_grid() -> None:
     assert schedule.next_due(due, now=late) == due + dt.timedelta(seconds=270)
 
 
-@pytest.mark.parametrize("text", ["every 0s", "every", "every 5 weeks", "daily"])
-def test_invalid_schedules(text: str) -> None:
-    with pytest.raises(InvalidArgument):
+@pytest.mark.parametrize(
+    ("text", "named"),
+    [
+        ("every 0s", "positive"),
+        ("every", "5 fields"),
+        ("every 5 weeks", "5 fields"),
+        ("daily", "5 fields"),
+        # accepted before, then every scheduler tick raised and no job of the replica ran
+        ("0 0 30 2 *", "never matches"),
+        ("0 0 31 4 *", "never matches"),
+        ("every 9999999d", "at most 366 days"),
+        ("every 367d", "at most 366 days"),
+    ],
+)
+def test_invalid_schedules(text: str, named: str) -> None:
+    with pytest.raises(InvalidArgument, match=named):
         Schedule.parse(text)
+
+
+@pytest.mark.parametrize("text", ["0 0 29 2 *", "every 366d", "@yearly"])
+def test_rare_schedules_are_valid(text: str) -> None:
+    schedule = Schedule.parse(text)
+    assert schedule.first_due(T0) > T0

@@ -155,6 +155,28 @@ async def test_a_failing_job_is_recorded_and_keeps_its_schedule(database: Databa
     assert state["next_run_at"] == T0 + dt.timedelta(hours=2)
 
 
+async def test_a_job_that_cannot_start_does_not_keep_the_others_from_running(
+    database: Database,
+) -> None:
+    """A stored schedule that no longer parses (written by an older release, which accepted
+    ``0 0 30 2 *``) made every tick raise before: no job of the replica ran again."""
+    clock = ManualClock(T0)
+    scheduler, first, second = Scheduler(database, owner="a", clock=clock), Recorder(), Recorder()
+    scheduler.register("a-old", HOUR, first)
+    scheduler.register("b-fine", HOUR, second)
+    await scheduler.tick()
+    async with database.write() as conn:
+        await conn.execute(
+            scheduler_jobs.update()
+            .where(scheduler_jobs.c.name == "a-old")
+            .values(schedule="0 0 30 2 *")
+        )
+    clock.advance(hours=1)
+    assert await scheduler.tick() == ["b-fine"]  # "a-old" comes first, and fails
+    await scheduler.drain()
+    assert (len(first.runs), len(second.runs)) == (0, 1)
+
+
 async def test_run_now_and_a_changed_schedule(database: Database) -> None:
     clock = ManualClock(T0)
     scheduler, job = Scheduler(database, owner="a", clock=clock), Recorder()
