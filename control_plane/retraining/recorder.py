@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING
 
@@ -16,6 +17,8 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
     from control_plane.retraining.store import RetrainingStore
+
+log = logging.getLogger(__name__)
 
 
 def _now() -> dt.datetime:
@@ -58,7 +61,18 @@ class StepRecorder:
     async def _beat_forever(self) -> None:
         while True:
             await asyncio.sleep(self._heartbeat_s)  # a period, not a wait for an event
-            await self._beat()
+            try:
+                await self._beat()
+            except Exception as exc:  # NOTE: a failed write (database locked, connection lost)
+                # must not end the heartbeat: the run would be reaped as dead while it trains,
+                # and a second run of the model could start beside it
+                log.warning(
+                    "retraining run %s: heartbeat not recorded (%s: %s); next in %gs",
+                    self._run_id,
+                    type(exc).__name__,
+                    exc,
+                    self._heartbeat_s,
+                )
 
     async def _beat(self) -> None:
         now = _now()
