@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import hashlib
+import logging
 import signal
 import sys
 import uuid
@@ -48,7 +49,11 @@ if TYPE_CHECKING:
     from modelyard.models import RegisteredModel
     from modelyard.storage import Database
 
+log = logging.getLogger(__name__)
+
 _WATCH_S = 0.5
+_RETRY_FIRST_S = 0.1
+_RETRY_MAX_S = 5.0
 MAX_LIST = 1000
 
 
@@ -81,6 +86,7 @@ class BatchService:
         self._artifacts = artifacts
         self.data_root = data_root.resolve()
         self._processes: dict[str, asyncio.subprocess.Process] = {}
+        self._stopping = False
         self._watchers: dict[str, asyncio.Task[None]] = {}
 
     def resolve(self, relative: str, what: str) -> Path:
@@ -190,7 +196,11 @@ class BatchService:
                     await asyncio.wait_for(process.wait(), _WATCH_S)
                     break
                 except TimeoutError:
-                    await self._record(job_id, read_progress(output))
+                    try:
+                        await self._record(job_id, read_progress(output))
+                    except Exception as exc:  # NOTE: progress while it runs is best effort
+                        # (reads take it from the folder); the final state is retried below
+                        log.warning("batch job %s: progress not recorded (%r)", job_id, exc)
             progress = read_progress(output)
             if progress is None or progress.state not in FINAL_STATES:
                 code = process.returncode
@@ -200,9 +210,39 @@ class BatchService:
                     if progress is None
                     else (msgspec.structs.replace(progress, state=JobState.FAILED, error=error))
                 )
-            await self._record(job_id, progress)
+            await self._record_final(job_id, progress)
         finally:
             self._processes.pop(job_id, None)
+
+    async def _record_final(self, job_id: str, progress: Progress) -> None:
+        """Record how the job ended, retrying with backoff until it is in (or the control plane
+        stops: a restart's :meth:`recover` then settles the job). Meanwhile reads still take
+        the job's progress from its folder."""
+        delay = _RETRY_FIRST_S
+        while True:
+            try:
+                await self._record(job_id, progress)
+                return
+            except Exception as exc:  # NOTE: a database hiccup must not lose the final state
+                state = progress.state.value
+                if self._stopping:
+                    log.error(
+                        "batch job %s: final state %s not recorded (%r); the next start marks "
+                        "it failed, resumable",
+                        job_id,
+                        state,
+                        exc,
+                    )
+                    return
+                log.warning(
+                    "batch job %s: final state %s not recorded (%r); retried in %gs",
+                    job_id,
+                    state,
+                    exc,
+                    delay,
+                )
+            await asyncio.sleep(delay)  # a backoff, not a wait for an event
+            delay = min(delay * 2, _RETRY_MAX_S)
 
     async def _record(self, job_id: str, progress: Progress | None) -> None:
         if progress is None:
@@ -314,6 +354,7 @@ class BatchService:
 
     async def stop(self) -> None:
         """Cancel every job process of this control plane and wait for them."""
+        self._stopping = True
         for process in list(self._processes.values()):
             if process.returncode is None:
                 process.send_signal(signal.SIGTERM)

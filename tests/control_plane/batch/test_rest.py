@@ -109,6 +109,43 @@ async def test_submit_and_follow_a_job(server: ControlPlaneServer, tmp_path: Pat
     assert sorted(results.column("id").to_pylist()) == list(range(165))
 
 
+async def test_the_job_row_gets_its_final_state_through_failed_writes(
+    server: ControlPlaneServer, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, one failed progress write ended the task that follows the job: its row stayed
+    ``running`` for good, cancel answered "not running" and resume was allowed beside it."""
+    await _register(server)
+    assert server.services is not None
+    service = server.services.batch_service
+    store = service._store
+    real = store.set_progress
+    failures = {"running": 1, "final": 2}  # the first write of each kind fails
+
+    async def flaky(conn: Any, job_id: str, progress: Any, at: Any) -> None:
+        kind = (
+            "final" if progress.state.value in ("succeeded", "failed", "cancelled") else "running"
+        )
+        if failures[kind]:
+            failures[kind] -= 1
+            raise OSError(f"injected: the database is unreachable ({kind})")
+        await real(conn, job_id, progress, at)
+
+    store.set_progress = flaky  # type: ignore[method-assign]
+    write_inputs(tmp_path / "data" / "in", [120_000])  # 600 shards: several watch periods
+    body = {"model": "tiny", "version": 1, "input": "in", "output": "out",
+            "options": {"chunk_size": 200}}  # fmt: skip
+    async with _client(server) as client:
+        answer = await client.post("/v1/batch/jobs", json=body)
+        assert answer.status_code == 201, answer.text
+        job_id = answer.json()["id"]
+        await _until(client, job_id, {"succeeded", "failed"})
+        await asyncio.wait_for(asyncio.gather(*service._watchers.values()), timeout=60)
+        job = (await client.get(f"/v1/batch/jobs/{job_id}")).json()  # from the row now
+    assert job["progress"]["state"] == "succeeded", job
+    assert failures == {"running": 0, "final": 0}, "both kinds of write failed once"
+    assert "final state succeeded not recorded" in caplog.text
+
+
 async def test_bad_requests_name_the_problem(server: ControlPlaneServer, tmp_path: Path) -> None:
     await _register(server)
     write_inputs(tmp_path / "data" / "in", [10])
