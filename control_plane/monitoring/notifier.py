@@ -185,6 +185,12 @@ class Notifier:
             await self._senders[channel.kind].send(channel, secret, alert)
         except DeliveryFailed as failure:
             error = failure.message
+        except Exception as exc:  # NOTE: anything else (a sender's bug, a channel stored before
+            # its validation) is an attempt that failed too: recorded, retried, dead-lettered
+            log.exception(
+                "notification %s to %s failed unexpectedly", delivery.id, delivery.channel
+            )
+            error = f"{type(exc).__name__}: {exc}"
         await self._record(delivery, channel, error, (time.monotonic() - started) * 1000)
 
     async def _record(

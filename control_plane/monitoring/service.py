@@ -21,6 +21,8 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
+import httpx
+
 from control_plane.monitoring.models import (
     Alert,
     AlertCandidate,
@@ -242,6 +244,11 @@ def _check_channel(spec: ChannelSpec) -> None:
         raise InvalidArgument(
             f"{spec.kind.value} channel target {spec.target!r}: not an http(s) URL"
         )
+    try:  # NOTE: what the sender's HTTP client would refuse at every attempt (a bad port)
+        httpx.URL(spec.target)
+        _ = url.port
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise InvalidArgument(f"{spec.kind.value} channel target {spec.target!r}: {exc}") from None
 
 
 __all__ = ["MAX_PAGE", "AlertListener", "AlertService"]

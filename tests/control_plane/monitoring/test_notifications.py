@@ -20,6 +20,7 @@ from control_plane.monitoring.build import Monitoring
 from control_plane.monitoring.models import ChannelKind, ChannelSpec, DeliveryState
 from control_plane.monitoring.senders import SIGNATURE_HEADER, TIMESTAMP_HEADER, signature
 from control_plane.scheduler import ManualClock
+from modelyard.errors import InvalidArgument
 from modelyard.storage import Database
 from tests.conftest import SyncDatabase
 from tests.control_plane.monitoring import helpers
@@ -191,6 +192,38 @@ async def test_a_deleted_channel_dead_letters_its_delivery(database: Database) -
     await monitoring.notifier.dispatch_due()
     [delivery] = await monitoring.alerts.deliveries(state=DeliveryState.DEAD)
     assert "no longer exists" in (delivery.last_error or "")
+
+
+async def test_a_target_the_http_client_refuses_is_refused_when_the_channel_is_made(
+    database: Database,
+) -> None:
+    monitoring, _ = helpers.build(database, helpers.settings())
+    for target, named in [
+        ("http://hooks.example.com:8O80/x", "Invalid port"),
+        ("http://hooks.example.com:99999/x", "out of range"),
+    ]:
+        with pytest.raises(InvalidArgument, match=named):
+            await monitoring.alerts.add_channel(
+                ChannelSpec(name="typo", kind=ChannelKind.WEBHOOK, target=target)
+            )
+
+
+async def test_an_unexpected_sender_error_is_an_attempt_and_dead_letters(
+    database: Database,
+) -> None:
+    """A channel stored before its target was checked (an earlier release): httpx raises
+    InvalidURL, not a DeliveryFailed. Before, the attempt was never recorded and the delivery
+    was claimed again after every lease, forever."""
+    clock = ManualClock(helpers.T0)
+    monitoring, _ = helpers.build(database, helpers.settings(), clock=clock)
+    spec = ChannelSpec(name="old", kind=ChannelKind.WEBHOOK, target="http://h.example:8O80/x")
+    async with database.write() as conn:
+        await monitoring.alerts._store.add_channel(conn, spec, clock())
+    await monitoring.alerts.raise_alert(helpers.drift_candidate())
+    await _dispatch_until_settled(monitoring, clock)
+    [delivery] = await monitoring.alerts.deliveries(state=DeliveryState.DEAD)
+    assert delivery.attempts == helpers.settings().notify_max_attempts
+    assert "InvalidURL: Invalid port" in (delivery.last_error or "")
 
 
 def _assert_no_connection_left(database: Database) -> None:
