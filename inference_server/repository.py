@@ -41,6 +41,8 @@ class RepositoryWatcher:
         self._mode = mode
         self._interval = poll_interval_s
         self._unloaded: set[str] = set()
+        self._failing: dict[str, str] = {}
+        """What failed at the last poll (a model, the listing) and how (logged once)."""
         self._task: asyncio.Task[None] | None = None
 
     async def start(self, *, scan: bool = True) -> None:
@@ -64,19 +66,39 @@ class RepositoryWatcher:
             self._task = None
 
     async def poll_once(self) -> None:
-        """Sync every model on disk and every loaded model with the repository once."""
+        """Sync every model on disk and every loaded model with the repository once.
+
+        A model whose sync fails (its folder became a symlink out of the repository, a flaky
+        mount) is logged -- once per distinct error, and again when it recovers -- and the
+        others are synced all the same; the next poll tries it again.
+        """
         on_disk = await asyncio.to_thread(list_models, self._manager.repository)
         names = (set(on_disk) | {s.name for s in self._manager.slots()}) - self._unloaded
         for name in sorted(names):
-            await self._manager.sync(name)
+            what = f"model {name!r}"
+            try:
+                await self._manager.sync(name)
+            except Exception as exc:
+                self._poll_failed(what, exc)
+            else:
+                if self._failing.pop(what, None) is not None:
+                    log.info("repository poll: %s syncs again", what)
+
+    def _poll_failed(self, what: str, exc: Exception) -> None:
+        """Log a failed poll of ``what``, unless it failed the same way at the last poll."""
+        message = f"{type(exc).__name__}: {exc}"
+        if self._failing.get(what) != message:
+            self._failing[what] = message
+            log.error("repository poll: %s failed (%s); retried every poll", what, message)
 
     async def _poll_forever(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
             try:
                 await self.poll_once()
-            except OSError as exc:  # a repository on a flaky mount: keep serving, try again
-                log.error("repository poll failed: %s", exc)
+            except Exception as exc:  # NOTE: listing the repository failed (a flaky mount):
+                # keep serving and polling; a poll that ends here must not end the polling
+                self._poll_failed("listing the repository", exc)
 
     def check_control(self) -> None:
         """Refuse load/unload when model control is off.

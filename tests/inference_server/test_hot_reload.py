@@ -21,6 +21,8 @@ from modelyard.settings import ServerSettings, Settings
 from .conftest import classifier_bytes, classifier_reference
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
     from inference_server.service import InferenceService
 
@@ -237,6 +239,35 @@ async def test_explicit_load_reports_a_failed_version_and_keeps_serving(
     with pytest.raises(FailedPrecondition, match=r"version 2: .*still serving \[1\]"):
         await service.load_model("clf")
     assert (await _default_version(service)) == "1"
+
+
+async def test_a_model_that_cannot_be_synced_does_not_stop_the_polling(
+    server: InferenceServer,
+    repo: Path,
+    tmp_path: Path,
+    publish: Callable[..., Path],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, the poller caught only OSError: a loaded model whose folder became a symlink out
+    of the repository (InvalidArgument) ended the polling task, and no new model or version was
+    loaded again until a restart."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (repo / "clf").rename(outside / "clf")
+    (repo / "clf").symlink_to(outside / "clf")
+    for _ in range(400):
+        if "model 'clf' failed" in caplog.text:
+            break
+        await asyncio.sleep(0.05)  # a poll period
+    assert "resolves outside the model repository" in caplog.text
+    publish("other", 1)  # a model the polling must still find
+    for _ in range(400):
+        if "other" in {s.name for s in server.manager.slots() if s.ready}:
+            break
+        await asyncio.sleep(0.05)
+    assert await _default_version(server.service, "other") == "1"
+    assert await _default_version(server.service) == "1"  # clf keeps serving what it loaded
+    assert caplog.text.count("model 'clf' failed") == 1  # logged once, not at every poll
 
 
 async def test_missing_repository_is_a_configuration_error(tmp_path: Path) -> None:
