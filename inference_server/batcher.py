@@ -382,9 +382,9 @@ class MicroBatcher:
                 # run cost a task step and a new future per request at c=1 (issue 21).
                 self._wake()
         if self._tap is not None:
-            _guarded(TAP_FAILED, self._tap, [tag], [rows], arrays, outputs)
+            guarded(TAP_FAILED, self._tap, [tag], [rows], arrays, outputs)
         if self._observer is not None:
-            _guarded(OBSERVER_FAILED, self._observer, rows, NO_WAIT, time.monotonic_ns() - start)
+            guarded(OBSERVER_FAILED, self._observer, rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
 
     def _wake(self) -> None:
@@ -530,7 +530,7 @@ class MicroBatcher:
         if self._observer is not None:
             end = time.monotonic_ns()
             waits = [start - item.enqueued for item in batch]
-            _guarded(OBSERVER_FAILED, self._observer, rows, waits, end - start)
+            guarded(OBSERVER_FAILED, self._observer, rows, waits, end - start)
 
 
 def _tap_run(
@@ -545,14 +545,14 @@ def _tap_run(
     """Hand a run's answered requests to the tap (see the module docstring): the whole run,
     or, when some of its waiters were ``gone``, each remaining request alone."""
     if not gone:
-        _guarded(TAP_FAILED, tap, [item.tag for item in batch], sizes, merged, outputs)
+        guarded(TAP_FAILED, tap, [item.tag for item in batch], sizes, merged, outputs)
         return
     for item, part in zip(batch, parts, strict=True):
         if item not in gone:
-            _guarded(TAP_FAILED, tap, [item.tag], [item.rows], item.arrays, part)
+            guarded(TAP_FAILED, tap, [item.tag], [item.rows], item.arrays, part)
 
 
-def _guarded(failed: str, call: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
+def guarded(failed: str, call: Callable[_P, None], *args: _P.args, **kwargs: _P.kwargs) -> None:
     """Call the tap or the observer after a run: a failure is logged as ``failed``, not raised
     (the answers went out; the batcher must go on). ``try`` costs nothing when nothing is
     raised (CPython 3.11)."""

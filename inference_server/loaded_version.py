@@ -20,7 +20,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from inference_server.batcher import NO_WAIT, MicroBatcher
+from inference_server.batcher import NO_WAIT, OBSERVER_FAILED, TAP_FAILED, MicroBatcher, guarded
 from inference_server.core.types import ModelStatistics
 from inference_server.core.validation import InputLimits
 from inference_server.runtime import OnnxModel
@@ -220,9 +220,9 @@ class LoadedVersion:
     ) -> list[np.ndarray]:
         start = time.monotonic_ns()
         outputs = await self.model.run(arrays)
-        if self._answers is not None:
-            self._answers(self, [tag], [rows], arrays, outputs)
-        self._on_batch(rows, NO_WAIT, time.monotonic_ns() - start)
+        if self._answers is not None:  # NOTE: guarded as the batcher's: the answer goes out
+            guarded(TAP_FAILED, self._answers, self, [tag], [rows], arrays, outputs)
+        guarded(OBSERVER_FAILED, self._on_batch, rows, NO_WAIT, time.monotonic_ns() - start)
         return outputs
 
     def _start_direct(

@@ -250,7 +250,17 @@ class PredictionLogWriter:
             slicer.restart()
             while buffer:
                 taken = self.capture.take(_TAKE_REQUESTS)
-                lines += pass_blocks(taken, self.worker, self._keys, slicer.tick)
+                try:
+                    lines += pass_blocks(taken, self.worker, self._keys, slicer.tick)
+                except Exception:  # NOTE: a bug, not a disk: those records cannot be made;
+                    # counted as dropped, and the spooler goes on with the next ones
+                    lost = sum(len(entry.rows) for entry in taken)
+                    self.capture.dropped += lost
+                    log.exception(
+                        "prediction log: the records of %d requests could not be made into "
+                        "blocks; counted as dropped",
+                        lost,
+                    )
             if lines:
                 self._append(spool, lines)
         self._spool_passes += 1

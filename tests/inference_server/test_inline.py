@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from inference_server.loaded_version import LoadedVersion, NullHooks
 from modelyard.model_repository import BatchingConfig, ModelConfig, scan_model
@@ -51,6 +52,39 @@ async def test_inline_switched_off_always_hands_off(
     try:
         await version.submit([np.ones((1, 4), np.float32)], 1, None)
         assert version.model._thread is not None
+    finally:
+        version.retire()
+        await asyncio.sleep(0)
+
+
+async def test_a_failing_tap_on_a_version_without_batching_still_answers(
+    repo: Path, publish: Callable[..., Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without a batcher the run is tapped in the version itself; a failing tap (the log's or
+    the sketches' code) failed the request there, although its answer was computed."""
+    publish("clf", 1)
+    [entry] = scan_model(repo / "clf").values()
+    calls: list[int] = []
+
+    def tap(
+        handle: LoadedVersion,
+        tags: list[object],
+        rows: list[int],
+        inputs: list[np.ndarray],
+        outputs: list[np.ndarray],
+    ) -> None:
+        calls.append(1)
+        raise RuntimeError("a bug in the log")
+
+    config = ModelConfig(batching=BatchingConfig(enabled=False))
+    version = await LoadedVersion.load("clf", entry, config, NullHooks(), answers=tap)
+    try:
+        assert version.batcher is None
+        answer = await version.submit([np.ones((2, 4), np.float32)], 2, None)
+        assert answer[0].shape[0] == 2
+        assert calls == [1]
+        assert "the answer tap failed" in caplog.text
+        assert version.stats.execution_count == 1
     finally:
         version.retire()
         await asyncio.sleep(0)

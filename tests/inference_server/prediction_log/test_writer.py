@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 from types import SimpleNamespace
+from typing import Any
 
 import httpx
 import msgspec
@@ -18,6 +19,8 @@ import numpy as np
 import pytest
 
 from inference_server.core.types import InferRequest
+from inference_server.prediction_log import records as records_module
+from inference_server.prediction_log import writer as writer_module
 from inference_server.prediction_log.capture import Capture
 from inference_server.prediction_log.spool import Spool
 from inference_server.prediction_log.writer import PredictionLogWriter
@@ -163,6 +166,37 @@ async def test_a_shutdown_on_a_full_disk_counts_what_it_could_not_spool(
     assert (writer.spooled, writer.capture.dropped) == (0, 5)
     assert "shutdown with the records of 5 requests that could not be spooled" in caplog.text
     assert await logged(database) == []
+
+
+async def test_a_pass_that_cannot_make_blocks_counts_its_records_and_the_spooler_goes_on(
+    database: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Before, an exception from making blocks (a bug) ended the spooler thread: the records it
+    had taken were lost uncounted and nothing was spooled again."""
+    real = records_module.pass_blocks
+    broken = [True]
+
+    def pass_blocks(*args: Any, **kwargs: Any) -> Any:
+        if broken:
+            broken.pop()
+            raise ValueError("a bug in making blocks")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(writer_module, "pass_blocks", pass_blocks)
+    async with logging_server(_repo(tmp_path), log_settings(database, tmp_path / "spool")) as srv:
+        writer = srv.log_writer
+        assert writer is not None
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{srv.http_port}") as http:
+            await infer_http(http, "clf", _x(), "lost")
+            assert await writer.flush()
+            await infer_http(http, "clf", _x(), "kept")
+            assert await writer.flush()
+        assert writer.capture.dropped == 1
+    assert "could not be made into blocks" in caplog.text
+    assert [r.request_id for r in await logged(database)] == ["kept"]
 
 
 async def test_reject_policy_answers_resource_exhausted(database: Database, tmp_path: Path) -> None:
