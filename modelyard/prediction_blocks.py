@@ -319,8 +319,9 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
     """Unpack up to ``max_blocks`` of the oldest blocks into ``prediction_log`` and delete
     them, in ``conn``'s transaction (see the module docstring).
 
-    A block that cannot be decoded (a damaged row: the server only ships blocks it encoded)
-    is deleted with an error in the log naming its key, so it never holds up the ones after it.
+    A block that cannot be decoded (a damaged row: the server only ships blocks it encoded),
+    or that decodes but cannot be turned into records (its columns do not add up), is deleted
+    with an error in the log naming its key, so it never holds up the ones after it.
 
     Returns:
         How many blocks were unpacked (0: none left, or all claimed by another replica).
@@ -346,7 +347,16 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
         except msgspec.DecodeError as exc:
             log.error("prediction log: block %s cannot be decoded (%s); deleted", key, exc)
             continue
-        rows += block_rows(block)
+        try:
+            rows += block_rows(block)
+        except Exception as exc:  # NOTE: decodes but does not add up (columns of unequal
+            # lengths): one such block must not hold up every read and feedback after it
+            log.error(
+                "prediction log: block %s cannot be unpacked (%s: %s); deleted",
+                key,
+                type(exc).__name__,
+                exc,
+            )
     if rows:
         insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
             _records_as_text

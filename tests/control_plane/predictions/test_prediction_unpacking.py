@@ -124,6 +124,23 @@ async def test_an_undecodable_block_is_dropped_and_logged_without_holding_up_the
     assert any("bad" in m and "cannot be decoded" in m for m in caplog.messages), caplog.text
 
 
+async def test_a_block_whose_columns_do_not_add_up_does_not_hold_up_the_rest(
+    database: Database, service: PredictionService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """It decodes, but turning it into records raised (an IndexError) out of every unpacking
+    pass before: every read of the predictions and every feedback failed after it."""
+    good = make_block("good", requests=1, rows=1)
+    skewed = msgspec.structs.replace(make_block("skew", requests=2, rows=1), times=[0.0])
+    caplog.set_level(logging.ERROR, logger="modelyard.prediction_blocks")
+    await ship_rows(
+        database, block_values(skewed, encode_block(skewed)), block_values(good, encode_block(good))
+    )
+    page = await service.list_predictions()
+    assert [r.request_id for r in page.items] == ["good-0"]
+    assert await blocks_left(database) == 0
+    assert any("skew" in m and "cannot be unpacked (IndexError" in m for m in caplog.messages)
+
+
 async def test_more_blocks_than_one_transaction_and_worker_order(
     database: Database, service: PredictionService
 ) -> None:
