@@ -16,6 +16,7 @@ the cost of computing it twice. A new version starts ``lookback`` before the fir
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,6 +36,9 @@ PAGE = 1000
 MAX_SEEN = 200_000
 
 
+log = logging.getLogger(__name__)
+
+
 @dataclass
 class _Streams:
     score: StreamMonitor
@@ -43,6 +47,8 @@ class _Streams:
     started: dt.datetime | None = None
     labelled: set[int] = field(default_factory=set)
     """Record ids whose error was fed (outcomes arrive late, so records are re-read)."""
+    pending: list[Detection] = field(default_factory=list)
+    """Detections whose alert is not written yet (a failed write: retried at the next poll)."""
 
 
 class StreamingDetection:
@@ -77,23 +83,44 @@ class StreamingDetection:
         self._streams: dict[tuple[str, int], _Streams] = {}
 
     async def poll(self, versions: list[tuple[str, int]]) -> list[Detection]:
-        """Feed every new value of ``versions``; raise an alert per detection."""
+        """Feed every new value of ``versions``; raise an alert per detection.
+
+        One version's failure (a read, an alert's write) is logged and the others are polled
+        all the same. A detection whose alert could not be written is kept and raised at the
+        next poll: the values that made it have been fed, so it would not come again.
+
+        Returns:
+            The detections whose alerts this poll raised.
+        """
         found: list[Detection] = []
         for model, version in versions:
-            streams = self._streams.get((model, version))
-            if streams is None:
-                streams = _Streams(
-                    score=StreamMonitor("score", DEFAULT_DETECTORS, self._seed),
-                    error=StreamMonitor("error", DEFAULT_DETECTORS, self._seed),
-                )
-                self._streams[(model, version)] = streams
-            spec = await self._performance.spec(model)
-            hits = await self._scores(model, version, streams, spec)
-            hits += await self._errors(model, version, streams, spec)
-            for hit in hits:
-                await self._alert(model, version, hit)
-            found += hits
+            try:
+                found += await self._poll_version(model, version)
+            except Exception:
+                log.exception("streaming detection of %s v%d failed; retried", model, version)
         return found
+
+    async def _poll_version(self, model: str, version: int) -> list[Detection]:
+        streams = self._streams.get((model, version))
+        if streams is None:
+            streams = _Streams(
+                score=StreamMonitor("score", DEFAULT_DETECTORS, self._seed),
+                error=StreamMonitor("error", DEFAULT_DETECTORS, self._seed),
+            )
+            self._streams[(model, version)] = streams
+        spec = await self._performance.spec(model)
+        streams.pending += await self._scores(model, version, streams, spec)
+        raised = await self._raise(model, version, streams)  # NOTE: before the errors are read
+        streams.pending += await self._errors(model, version, streams, spec)
+        return raised + await self._raise(model, version, streams)
+
+    async def _raise(self, model: str, version: int, streams: _Streams) -> list[Detection]:
+        """Alert every pending detection of ``streams`` in order (kept from the first failure)."""
+        raised: list[Detection] = []
+        while streams.pending:
+            await self._alert(model, version, streams.pending[0])
+            raised.append(streams.pending.pop(0))
+        return raised
 
     async def _scores(
         self, model: str, version: int, streams: _Streams, spec: PerformanceSpec

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import numpy as np
+import pytest
 
 from control_plane.monitoring.build import build_monitoring
 from control_plane.monitoring.models import AlertType
@@ -70,3 +72,52 @@ async def test_score_and_error_changes_raise_streaming_alerts(database: Database
     sources = {(a.details[0].feature, a.details[0].method) for a in alerts}
     assert sources == {(h.stream, h.detector) for h in hits}
     assert all(a.model == "churn" and a.version == 1 for a in alerts)
+
+
+async def test_a_failed_alert_is_raised_at_the_next_poll_and_one_version_does_not_stop_others(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, an alert that failed to be written was lost for good (the values that made the
+    detection had been fed), and one version's failure ended the poll of every later one."""
+    clock = ManualClock(helpers.T0)
+    predictions = PredictionService(database, SqlPredictionStore())
+    monitoring = build_monitoring(
+        helpers.settings(), database, clock=clock, predictions=predictions
+    )
+    streaming = monitoring.streaming
+    assert streaming is not None
+    rng = np.random.default_rng(2)
+    start = helpers.T0 - dt.timedelta(minutes=50)
+    await _log(database, np.clip(rng.normal(0.3, 0.05, 1200), 0, 1), start)
+    await _log(
+        database, np.clip(rng.normal(0.7, 0.05, 600), 0, 1), start + dt.timedelta(minutes=25)
+    )
+    alerts, performance = monitoring.alerts, monitoring.performance
+    assert performance is not None
+    real_raise = alerts.raise_alert
+    real_spec = performance.spec
+    calls = [0]
+
+    async def flaky_raise(candidate: Any) -> Any:
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError("injected: the database is unreachable")
+        return await real_raise(candidate)
+
+    async def spec(model: str) -> Any:
+        if model == "aaa-broken":
+            raise RuntimeError("injected: a broken spec")
+        return await real_spec(model)
+
+    monkeypatch.setattr(alerts, "raise_alert", flaky_raise)
+    monkeypatch.setattr(performance, "spec", spec)
+    first = await streaming.poll([("aaa-broken", 1), ("churn", 1)])
+    assert first == []  # the broken version is logged; churn's first alert failed
+    assert "streaming detection of aaa-broken v1 failed" in caplog.text
+    assert "streaming detection of churn v1 failed" in caplog.text
+    second = await streaming.poll([("churn", 1)])  # no new values: the kept detections
+    assert ("score", "adwin") in {(h.stream, h.detector) for h in second}
+    listed = await alerts.list_alerts(type=AlertType.STREAMING_DRIFT)
+    assert {(a.details[0].feature, a.details[0].method) for a in listed} == {
+        (h.stream, h.detector) for h in second
+    }
