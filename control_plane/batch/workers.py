@@ -137,6 +137,11 @@ def _worker(
     except ModelyardError as error:
         results.put(("failed", str(error)))
         return
+    except Exception as error:  # NOTE: a full disk (OSError), a reader's error: the job fails
+        # with the cause (a dying worker's traceback went to the job's null stderr before, and
+        # the job ended only later, as "a worker process died")
+        results.put(("failed", f"worker {index}: {type(error).__name__}: {error}"))
+        return
     results.put(("done", index))
 
 

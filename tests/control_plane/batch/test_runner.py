@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import signal
 from pathlib import Path
 
@@ -168,3 +169,29 @@ def _wait_for_shards(output: Path, count: int) -> None:
             return
         time.sleep(0.02)
     raise AssertionError(f"{output} never reached {count} committed shards")
+
+
+def test_a_worker_that_cannot_write_its_shard_fails_the_job_with_the_cause(
+    tmp_path: Path,
+) -> None:
+    """A real write failure, from the kernel: the file size limit (``RLIMIT_FSIZE``, inherited
+    by the worker processes; SIGXFSZ ignored, so the write fails with EFBIG as a full disk's
+    fails with ENOSPC). Before, only ModelyardError was reported: the worker died with the
+    cause in its null stderr, and the job failed later as "a worker process died"."""
+    inputs = write_inputs(tmp_path / "in", [200])
+    output = prepare_job(tmp_path, inputs, BatchOptions(chunk_size=50, id_columns=("id",)))
+    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, limits[1]))
+    try:
+        state = JobRun(output).run()
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
+        signal.signal(signal.SIGXFSZ, handler)
+    assert state is JobState.FAILED
+    progress = read_progress(output)
+    assert progress is not None
+    assert progress.error is not None
+    assert progress.error.startswith("worker "), progress.error
+    assert "OSError" in progress.error
+    assert "File too large" in progress.error
