@@ -8,6 +8,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
@@ -175,6 +176,35 @@ async def test_a_job_that_cannot_start_does_not_keep_the_others_from_running(
     assert await scheduler.tick() == ["b-fine"]  # "a-old" comes first, and fails
     await scheduler.drain()
     assert (len(first.runs), len(second.runs)) == (0, 1)
+
+
+async def test_how_a_run_ended_is_recorded_through_a_failed_write(
+    database: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a failed final write escaped the run's task: the row stayed ``running`` with its
+    lease, and once the lease passed the same due run ran again."""
+    clock = ManualClock(T0)
+    scheduler, job = Scheduler(database, owner="a", clock=clock), Recorder()
+    scheduler.register("hourly", HOUR, job)
+    await scheduler.tick()
+    store = scheduler._store
+    real = store.finish
+    failures = [OSError("injected: the database is unreachable")]
+
+    async def flaky(*args: Any, **kwargs: Any) -> bool:
+        if failures:
+            raise failures.pop()
+        return await real(*args, **kwargs)
+
+    store.finish = flaky  # type: ignore[method-assign]
+    clock.advance(hours=1)
+    assert await scheduler.tick() == ["hourly"]
+    await scheduler.drain()
+    state = await _state(scheduler, "hourly")
+    assert (state["last_status"], state["lease_owner"], state["running_due_at"]) == (
+        "succeeded", None, None,
+    )  # fmt: skip
+    assert "job hourly ended succeeded, not recorded yet" in caplog.text
 
 
 async def test_run_now_and_a_changed_schedule(database: Database) -> None:
