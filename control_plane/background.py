@@ -1,4 +1,5 @@
-"""The loop of the control plane's periodic background tasks (scheduler, notifier, unpacker).
+"""The loop of the control plane's periodic background tasks (scheduler, notifier, unpacker),
+and the retry of a background task's one write that must not be lost (:func:`write_until_done`).
 
 One pass, then a wait of the task's interval that a wake-up cuts short; the wake event is
 cleared *before* each pass, so a wake-up that arrives during a pass is not lost. A pass that
@@ -23,7 +24,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+
+RETRY_FIRST_S = 0.1
+RETRY_MAX_S = 5.0
 
 
 async def run_every(
@@ -48,4 +53,42 @@ async def run_every(
             await asyncio.wait_for(wake.wait(), timeout=interval_s)
 
 
-__all__ = ["run_every"]
+async def write_until_done(
+    write: Callable[[], Awaitable[object]],
+    *,
+    what: str,
+    logger: logging.Logger,
+    give_up: Callable[[], bool] = lambda: False,
+    within_s: float = float("inf"),
+) -> bool:
+    """Run ``write`` until it succeeds, backing off (0.1 s doubling to 5 s) after each failure,
+    which is logged as a warning naming ``what``; stop retrying when ``give_up()`` is true or
+    the next try would start after ``within_s`` seconds (logged as an error). For the write a
+    background task's outcome rests on (how a run or job ended): a database hiccup must not
+    lose it. Whether it was written.
+
+    >>> attempts = []
+    >>> async def flaky() -> None:
+    ...     attempts.append(1)
+    ...     if len(attempts) < 3:
+    ...         raise OSError("database unreachable")
+    >>> asyncio.run(write_until_done(flaky, what="demo", logger=logging.getLogger("demo")))
+    True
+    >>> len(attempts)
+    3
+    """
+    delay, deadline = RETRY_FIRST_S, time.monotonic() + within_s
+    while True:
+        try:
+            await write()
+            return True
+        except Exception as exc:  # NOTE: the edge of a background task: log and retry
+            if give_up() or time.monotonic() + delay > deadline:
+                logger.error("%s: not written, given up (%r)", what, exc)
+                return False
+            logger.warning("%s: not written yet (%r); retried in %gs", what, exc, delay)
+        await asyncio.sleep(delay)  # a backoff, not a wait for an event
+        delay = min(delay * 2, RETRY_MAX_S)
+
+
+__all__ = ["RETRY_FIRST_S", "RETRY_MAX_S", "run_every", "write_until_done"]

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import msgspec
 import onnxruntime as ort
 
+from control_plane.background import write_until_done
 from control_plane.batch.fingerprint import fingerprint_parts, job_fingerprint
 from control_plane.batch.models import (
     FINAL_STATES,
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 _WATCH_S = 0.5
-_RETRY_FIRST_S = 0.1
-_RETRY_MAX_S = 5.0
 MAX_LIST = 1000
 
 
@@ -218,31 +217,12 @@ class BatchService:
         """Record how the job ended, retrying with backoff until it is in (or the control plane
         stops: a restart's :meth:`recover` then settles the job). Meanwhile reads still take
         the job's progress from its folder."""
-        delay = _RETRY_FIRST_S
-        while True:
-            try:
-                await self._record(job_id, progress)
-                return
-            except Exception as exc:  # NOTE: a database hiccup must not lose the final state
-                state = progress.state.value
-                if self._stopping:
-                    log.error(
-                        "batch job %s: final state %s not recorded (%r); the next start marks "
-                        "it failed, resumable",
-                        job_id,
-                        state,
-                        exc,
-                    )
-                    return
-                log.warning(
-                    "batch job %s: final state %s not recorded (%r); retried in %gs",
-                    job_id,
-                    state,
-                    exc,
-                    delay,
-                )
-            await asyncio.sleep(delay)  # a backoff, not a wait for an event
-            delay = min(delay * 2, _RETRY_MAX_S)
+        await write_until_done(
+            lambda: self._record(job_id, progress),
+            what=f"batch job {job_id}: its final state {progress.state.value}",
+            logger=log,
+            give_up=lambda: self._stopping,
+        )
 
     async def _record(self, job_id: str, progress: Progress | None) -> None:
         if progress is None:

@@ -42,7 +42,6 @@ import datetime as dt
 import logging
 import os
 import socket
-import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from control_plane.background import run_every
+from control_plane.background import run_every, write_until_done
 from control_plane.scheduler.models import JobRun, JobState, Schedule
 from control_plane.scheduler.store import SchedulerStore, SqlSchedulerStore
 from modelyard.errors import InvalidArgument, NotFound
@@ -59,9 +58,6 @@ if TYPE_CHECKING:
     from modelyard.storage import Database
 
 log = logging.getLogger(__name__)
-
-_RETRY_FIRST_S = 0.1
-_RETRY_MAX_S = 5.0
 
 JobFunction = Callable[[JobRun], Awaitable[None]]
 Clock = Callable[[], dt.datetime]
@@ -266,35 +262,22 @@ class Scheduler:
         await _to_completion(self._finish(run.name, status, error))
 
     async def _finish(self, name: str, status: str, error: str | None) -> None:
-        """Record how a run ended and release its lease, retrying a failed write with backoff
-        while the lease lasts (after it, another replica runs the due run again anyway)."""
-        delay, deadline = _RETRY_FIRST_S, time.monotonic() + self._lease_s
-        while True:
-            try:
-                async with self._database.write() as conn:
-                    await self._store.finish(
-                        conn, name, owner=self.owner, now=self._clock(), status=status, error=error
-                    )
-                return
-            except Exception as exc:  # NOTE: a database hiccup must not lose how the run ended
-                if self._stopping or time.monotonic() + delay > deadline:
-                    log.error(
-                        "scheduler: job %s ended %s but it could not be recorded (%r); its due "
-                        "run runs again once the lease has passed",
-                        name,
-                        status,
-                        exc,
-                    )
-                    return
-                log.warning(
-                    "scheduler: job %s ended %s, not recorded yet (%r); retried in %gs",
-                    name,
-                    status,
-                    exc,
-                    delay,
+        """Record how a run ended and release its lease, retrying a failed write while the
+        lease lasts (after it, another replica runs the due run again anyway)."""
+
+        async def write() -> None:
+            async with self._database.write() as conn:
+                await self._store.finish(
+                    conn, name, owner=self.owner, now=self._clock(), status=status, error=error
                 )
-            await asyncio.sleep(delay)  # a backoff, not a wait for an event
-            delay = min(delay * 2, _RETRY_MAX_S)
+
+        await write_until_done(
+            write,
+            what=f"scheduler: how job {name} ended ({status})",
+            logger=log,
+            give_up=lambda: self._stopping,
+            within_s=self._lease_s,
+        )
 
     async def jobs(self) -> list[JobState]:
         """Every stored job (``registered`` marks the ones known to this replica)."""

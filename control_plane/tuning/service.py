@@ -20,6 +20,7 @@ import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from control_plane.background import write_until_done
 from control_plane.tuning.datasets import load_dataset
 from control_plane.tuning.estimators import HoldoutObjective
 from control_plane.tuning.models import (
@@ -136,18 +137,30 @@ class TuningService:
                 stop=stop,
             )
         except ModelyardError as error:
-            await self._store.update(job.id, status=JobStatus.FAILED, error=str(error))
+            await self._finish(job.id, JobStatus.FAILED, str(error))
             return
         except Exception as error:
             # The edge of a background job: nobody awaits it, so record and log here once.
             logger.exception("tuning job %s failed", job.id)
-            message = f"{type(error).__name__}: {error}"
-            await self._store.update(job.id, status=JobStatus.FAILED, error=message)
+            await self._finish(job.id, JobStatus.FAILED, f"{type(error).__name__}: {error}")
             return
         finally:
-            await asyncio.to_thread(tuner.close)
-        final = JobStatus.CANCELLED if stop.is_set() else JobStatus.SUCCEEDED
-        await self._store.update(job.id, status=final)
+            try:
+                await asyncio.to_thread(tuner.close)
+            except Exception:  # NOTE: closing the MLflow run failed; the job's outcome stands
+                logger.exception("tuning job %s: closing its study failed", job.id)
+        await self._finish(job.id, JobStatus.CANCELLED if stop.is_set() else JobStatus.SUCCEEDED)
+
+    async def _finish(self, job_id: str, status: JobStatus, error: str | None = None) -> None:
+        """Record how the job ended, retried (a job left ``running`` is never settled)."""
+        fields: dict[str, Any] = {"status": status}
+        if error is not None:
+            fields["error"] = error
+        await write_until_done(
+            lambda: self._store.update(job_id, **fields),
+            what=f"tuning job {job_id}: its final status {status.value}",
+            logger=logger,
+        )
 
     def _progress_writer(
         self, job_id: str, loop: asyncio.AbstractEventLoop
@@ -165,7 +178,11 @@ class TuningService:
                 best_params=progress.best_params,
                 best_trial=progress.best_trial,
             )
-            asyncio.run_coroutine_threadsafe(update, loop).result()
+            try:
+                asyncio.run_coroutine_threadsafe(update, loop).result()
+            except Exception as exc:  # NOTE: progress is best effort: the study goes on, and
+                # the next write carries every count so far (it failed the study before)
+                logger.warning("tuning job %s: progress not recorded (%r)", job_id, exc)
 
         return write
 

@@ -143,7 +143,7 @@ async def test_the_job_row_gets_its_final_state_through_failed_writes(
         job = (await client.get(f"/v1/batch/jobs/{job_id}")).json()  # from the row now
     assert job["progress"]["state"] == "succeeded", job
     assert failures == {"running": 0, "final": 0}, "both kinds of write failed once"
-    assert "final state succeeded not recorded" in caplog.text
+    assert "its final state succeeded: not written yet" in caplog.text
 
 
 async def test_bad_requests_name_the_problem(server: ControlPlaneServer, tmp_path: Path) -> None:

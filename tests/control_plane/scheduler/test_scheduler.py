@@ -204,7 +204,7 @@ async def test_how_a_run_ended_is_recorded_through_a_failed_write(
     assert (state["last_status"], state["lease_owner"], state["running_due_at"]) == (
         "succeeded", None, None,
     )  # fmt: skip
-    assert "job hourly ended succeeded, not recorded yet" in caplog.text
+    assert "how job hourly ended (succeeded): not written yet" in caplog.text
 
 
 async def test_run_now_and_a_changed_schedule(database: Database) -> None:

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+from typing import Any
+
+import pytest
 
 from control_plane.tracking.tracker import ExperimentTracker
 from control_plane.tuning.models import JobStatus, TuningJob, TuningJobRequest
@@ -48,3 +52,35 @@ async def test_jobs_left_running_by_a_dead_process_are_failed_on_start(
     assert recovered.status is JobStatus.FAILED
     assert recovered.error == "the control plane stopped while the job ran"
     assert recovered.request == orphan.request
+
+
+async def test_failed_progress_and_status_writes_neither_fail_nor_strand_the_job(
+    database: Database, tracker: ExperimentTracker, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, a failed progress write (database locked) failed the whole study, and a failed
+    final write left the job ``running`` for good."""
+    store = TuningJobStore(database)
+    real = store.update
+    fail = {"progress": 1, "final": 1}
+
+    async def flaky(job_id: str, **changes: Any) -> None:
+        kind = "progress" if "trials_done" in changes else "final" if "status" in changes else ""
+        if kind == "final" and changes["status"] is JobStatus.RUNNING:
+            kind = ""
+        if kind and fail[kind]:
+            fail[kind] -= 1
+            raise OSError(f"injected: the database is unreachable ({kind})")
+        await real(job_id, **changes)
+
+    store.update = flaky  # type: ignore[method-assign]
+    service = TuningService(store, tracker, TuningSettings())
+    request = TuningJobRequest(model="logistic_regression", dataset="sklearn:iris", n_trials=4)
+    job = await service.start(request)
+    task, _ = service._running[job.id]
+    await asyncio.wait_for(task, timeout=120)
+    stored = await TuningJobStore(database).get(job.id)
+    assert stored.status is JobStatus.SUCCEEDED
+    assert stored.trials_done == 4  # the later progress writes carried the counts
+    assert fail == {"progress": 0, "final": 0}
+    assert "progress not recorded" in caplog.text
+    assert "its final status succeeded: not written yet" in caplog.text
