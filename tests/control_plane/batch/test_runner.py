@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import resource
 import signal
 from pathlib import Path
 
@@ -25,6 +24,7 @@ from tests.control_plane.batch.helpers import (
     start_runner,
     write_inputs,
 )
+from tests.file_limits import file_size_limit
 
 pytestmark = pytest.mark.slow
 
@@ -174,20 +174,14 @@ def _wait_for_shards(output: Path, count: int) -> None:
 def test_a_worker_that_cannot_write_its_shard_fails_the_job_with_the_cause(
     tmp_path: Path,
 ) -> None:
-    """A real write failure, from the kernel: the file size limit (``RLIMIT_FSIZE``, inherited
-    by the worker processes; SIGXFSZ ignored, so the write fails with EFBIG as a full disk's
-    fails with ENOSPC). Before, only ModelyardError was reported: the worker died with the
-    cause in its null stderr, and the job failed later as "a worker process died"."""
+    """A real write failure, from the kernel: the file size limit, inherited by the worker
+    processes (:func:`~tests.file_limits.file_size_limit`). Before, only ModelyardError was
+    reported: the worker died with the cause in its null stderr, and the job failed later as
+    "a worker process died"."""
     inputs = write_inputs(tmp_path / "in", [200])
     output = prepare_job(tmp_path, inputs, BatchOptions(chunk_size=50, id_columns=("id",)))
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (1024, limits[1]))
-    try:
+    with file_size_limit(1024):
         state = JobRun(output).run()
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-        signal.signal(signal.SIGXFSZ, handler)
     assert state is JobState.FAILED
     progress = read_progress(output)
     assert progress is not None

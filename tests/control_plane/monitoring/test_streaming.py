@@ -10,8 +10,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from control_plane.monitoring.build import build_monitoring
+from control_plane.monitoring.build import Monitoring, build_monitoring
 from control_plane.monitoring.models import AlertType
+from control_plane.monitoring.streaming import StreamingDetection
 from control_plane.predictions.models import Outcome
 from control_plane.predictions.service import PredictionService
 from control_plane.predictions.store import SqlPredictionStore
@@ -43,14 +44,18 @@ async def _log(database: Database, scores: np.ndarray, start: dt.datetime) -> li
     return ids
 
 
-async def test_score_and_error_changes_raise_streaming_alerts(database: Database) -> None:
-    clock = ManualClock(helpers.T0)
+def _streaming(database: Database) -> tuple[Monitoring, PredictionService, StreamingDetection]:
+    """The monitoring feature on a manual clock, its prediction service and its detectors."""
     predictions = PredictionService(database, SqlPredictionStore())
     monitoring = build_monitoring(
-        helpers.settings(), database, clock=clock, predictions=predictions
+        helpers.settings(), database, clock=ManualClock(helpers.T0), predictions=predictions
     )
-    streaming = monitoring.streaming
-    assert streaming is not None
+    assert monitoring.streaming is not None
+    return monitoring, predictions, monitoring.streaming
+
+
+async def test_score_and_error_changes_raise_streaming_alerts(database: Database) -> None:
+    monitoring, predictions, streaming = _streaming(database)
     rng = np.random.default_rng(2)
     start = helpers.T0 - dt.timedelta(minutes=50)
     steady = np.clip(rng.normal(0.3, 0.05, 1200), 0, 1)
@@ -79,13 +84,7 @@ async def test_a_failed_alert_is_raised_at_the_next_poll_and_one_version_does_no
 ) -> None:
     """Before, an alert that failed to be written was lost for good (the values that made the
     detection had been fed), and one version's failure ended the poll of every later one."""
-    clock = ManualClock(helpers.T0)
-    predictions = PredictionService(database, SqlPredictionStore())
-    monitoring = build_monitoring(
-        helpers.settings(), database, clock=clock, predictions=predictions
-    )
-    streaming = monitoring.streaming
-    assert streaming is not None
+    monitoring, _, streaming = _streaming(database)
     rng = np.random.default_rng(2)
     start = helpers.T0 - dt.timedelta(minutes=50)
     await _log(database, np.clip(rng.normal(0.3, 0.05, 1200), 0, 1), start)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import errno
 import os
-import resource
-import signal
 from pathlib import Path
 
 import pytest
@@ -23,6 +21,7 @@ from inference_server.prediction_log.spool import (
     checkpoint_line,
     parse_checkpoint,
 )
+from tests.file_limits import file_size_limit
 from tests.inference_server.prediction_log.conftest import FullDisk
 
 
@@ -335,22 +334,15 @@ def test_a_roll_that_fails_after_an_append_keeps_the_records_and_rolls_later(
 
 
 def test_a_short_write_refused_by_the_kernel_is_cut_back(tmp_path: Path) -> None:
-    """The same on a real failure: the file size limit (``RLIMIT_FSIZE``, SIGXFSZ ignored) lets
-    ``writev`` write part of the frames, then the rest fails with EFBIG, as a filling disk's
-    fails with ENOSPC."""
+    """The same on a real failure: under the file size limit
+    (:func:`~tests.file_limits.file_size_limit`) ``writev`` writes part of the frames, then the
+    rest fails with EFBIG."""
     folder = tmp_path / "w"
     spool = Spool(folder, segment_bytes=1 << 20, fsync=False)
     _, end = spool.append([b"one"])
-    limits = resource.getrlimit(resource.RLIMIT_FSIZE)
-    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-    resource.setrlimit(resource.RLIMIT_FSIZE, (end[1] + 10, limits[1]))
-    try:
-        with pytest.raises(OSError, match="File too large"):
-            spool.append([b"x" * 100])
-        assert _segment(folder, 1).stat().st_size == end[1]
-    finally:
-        resource.setrlimit(resource.RLIMIT_FSIZE, limits)
-        signal.signal(signal.SIGXFSZ, handler)
+    with file_size_limit(end[1] + 10), pytest.raises(OSError, match="File too large"):
+        spool.append([b"x" * 100])
+    assert _segment(folder, 1).stat().st_size == end[1]
     spool.append([b"two"])
     assert _drain(spool, spool.checkpoint())[0] == [b"one", b"two"]
     spool.close()
