@@ -297,6 +297,8 @@ class DriftService:
                 reports.append(await self.check_drift(model, version))
             except ModelyardError as error:  # NOTE: one version's problem must not stop others
                 log.info("drift check of %s v%s skipped: %s", model, version, error)
+            except Exception:  # NOTE: nor one version's unexpected error (logged in full)
+                log.exception("drift check of %s v%s failed", model, version)
         return reports
 
 

@@ -230,6 +230,8 @@ class PerformanceService:
                 results.append(await self.track(model, version))
             except ModelyardError as error:  # NOTE: one version's problem must not stop others
                 log.info("performance tracking of %s v%s skipped: %s", model, version, error)
+            except Exception:  # NOTE: nor one version's unexpected error (logged in full)
+                log.exception("performance tracking of %s v%s failed", model, version)
         return results
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -228,3 +229,30 @@ def test_alert_details_mirror_the_report_on_generated_windows(
         assert detail.threshold == verdict.threshold
         assert detail.flagged == verdict.drifted
         assert (detail.p_value is not None) == verdict.method.is_p_value
+
+
+async def test_one_versions_unexpected_error_does_not_stop_the_drift_checks(
+    database: Database,
+    servers: list[SketchServer],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Only ModelyardError was skipped before: any other error of one version ended the pass
+    for every version after it."""
+    monitoring = _monitoring(database, servers)
+    rng = np.random.default_rng(5)
+    for model in ("aaa", "churn"):
+        reference = ReferenceSample(columns=sample(rng, 2000), score=scores(rng, 2000))
+        profile = await monitoring.drift.set_reference(model, 1, reference)
+        _serve(servers, model, 1, profile, rng, 1200, shift=1.0)
+    real = monitoring.drift.check_drift
+
+    async def check(model: str, version: int, *args: Any, **kwargs: Any) -> Any:
+        if model == "aaa":
+            raise RuntimeError("injected: a bug on one version's data")
+        return await real(model, version, *args, **kwargs)
+
+    monkeypatch.setattr(monitoring.drift, "check_drift", check)
+    reports = await monitoring.drift.check_all()
+    assert [(r.model, r.version) for r in reports] == [("churn", 1)]
+    assert "drift check of aaa v1 failed" in caplog.text
