@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -163,3 +164,28 @@ async def test_specs_regression_and_too_few_samples(database: Database) -> None:
     few = await monitoring.performance.track("churn", 3, WINDOW)  # nothing logged
     assert few.metrics == {}
     assert few.n == 0
+
+
+async def test_one_versions_unexpected_error_does_not_stop_the_tracking(
+    database: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only ModelyardError was skipped before: any other error of one version ended the pass
+    for every version after it."""
+    monitoring, predictions = _build(database, None)
+    performance = monitoring.performance
+    assert performance is not None
+    await log_and_label(
+        database, predictions, "churn", 1, rows=50, quality=0.5, labelled_share=1.0, seed=1
+    )
+    real = performance.track
+
+    async def track(model: str, version: int, *args: Any, **kwargs: Any) -> Any:
+        if model == "aaa":
+            raise RuntimeError("injected: a bug on one version's data")
+        return await real(model, version, *args, **kwargs)
+
+    monkeypatch.setattr(performance, "track", track)
+    results = await performance.track_all([("aaa", 1), ("churn", 1)])
+    assert len(results) == 1
+    assert results[0].n > 0
+    assert "performance tracking of aaa v1 failed" in caplog.text
