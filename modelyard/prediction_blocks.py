@@ -320,8 +320,9 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
     them, in ``conn``'s transaction (see the module docstring).
 
     A block that cannot be decoded (a damaged row: the server only ships blocks it encoded),
-    or that decodes but cannot be turned into records (its columns do not add up), is deleted
-    with an error in the log naming its key, so it never holds up the ones after it.
+    that decodes but cannot be turned into records (its columns do not add up), or whose
+    records the database refuses (:func:`_insert_records`), is deleted with an error in the
+    log naming its key, so it never holds up the ones after it.
 
     Returns:
         How many blocks were unpacked (0: none left, or all claimed by another replica).
@@ -338,7 +339,7 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
     found = (await conn.execute(query)).all()
     if not found:
         return 0
-    rows: list[tuple[Any, ...]] = []
+    unpacked: list[tuple[str, list[tuple[Any, ...]]]] = []
     done: list[int] = []
     for block_id, key, payload in found:
         done.append(block_id)
@@ -348,7 +349,7 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
             log.error("prediction log: block %s cannot be decoded (%s); deleted", key, exc)
             continue
         try:
-            rows += block_rows(block)
+            unpacked.append((key, block_rows(block)))
         except Exception as exc:  # NOTE: decodes but does not add up (columns of unequal
             # lengths): one such block must not hold up every read and feedback after it
             log.error(
@@ -357,16 +358,57 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
                 type(exc).__name__,
                 exc,
             )
-    if rows:
-        insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
-            _records_as_text
-        ).on_conflict_do_nothing()
-        await conn.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+    await _insert_records(conn, unpacked)
     if done:
         await conn.execute(
             sa.delete(prediction_log_block).where(prediction_log_block.c.id.in_(done))
         )
     return len(done)
+
+
+async def _insert_records(
+    conn: AsyncConnection, unpacked: list[tuple[str, list[tuple[Any, ...]]]]
+) -> None:
+    """Insert the records of the unpacked blocks (key, rows) in one statement; if the database
+    refuses it for its data (a value it will not store), block by block, each in its own
+    savepoint, so a refused block is deleted with an error naming its key and the others go in.
+    Any other failure (connection lost, database locked) is raised: the batch is retried."""
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
+        _records_as_text
+    ).on_conflict_do_nothing()
+
+    async def put(rows: list[tuple[Any, ...]]) -> None:
+        async with conn.begin_nested():
+            await conn.execute(insert, [dict(zip(COLUMNS, row, strict=True)) for row in rows])
+
+    everything = [row for _, rows in unpacked for row in rows]
+    if not everything:
+        return
+    try:
+        await put(everything)
+        return
+    except sa.exc.DBAPIError as exc:
+        if not _refused(exc):
+            raise
+    for key, rows in unpacked:  # NOTE: find the block the database refuses
+        if not rows:
+            continue
+        try:
+            await put(rows)
+        except sa.exc.DBAPIError as exc:
+            if not _refused(exc):
+                raise
+            reason = exc.orig if exc.orig is not None else exc  # NOTE: not the whole statement
+            log.error("prediction log: block %s refused by the database (%s); deleted", key, reason)
+
+
+def _refused(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the database refused the data itself (a data exception or a constraint: SQLSTATE
+    class 22 or 23), not the connection or a lock, which retrying may cure."""
+    if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None)  # NOTE: asyncpg's errors, mapped to DBAPIError
+    return isinstance(code, str) and code[:2] in ("22", "23")
 
 
 async def pending_blocks(conn: AsyncConnection) -> tuple[int, int]:

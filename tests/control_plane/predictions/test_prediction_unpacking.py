@@ -141,6 +141,45 @@ async def test_a_block_whose_columns_do_not_add_up_does_not_hold_up_the_rest(
     assert any("skew" in m and "cannot be unpacked (IndexError" in m for m in caplog.messages)
 
 
+async def _refuse_poison(database: Database) -> None:
+    """A trigger that makes the database refuse records whose request id starts ``poison``
+    (SQLite: a constraint error; PostgreSQL: a data exception, SQLSTATE 22000)."""
+    async with database.write() as conn:
+        if database.is_sqlite:
+            await conn.exec_driver_sql(
+                "CREATE TRIGGER refuse_poison BEFORE INSERT ON prediction_log "
+                "WHEN NEW.request_id LIKE 'poison%' "
+                "BEGIN SELECT RAISE(ABORT, 'refused by a trigger'); END"
+            )
+            return
+        await conn.exec_driver_sql(
+            "CREATE FUNCTION refuse_poison() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.request_id LIKE 'poison%' THEN "
+            "RAISE EXCEPTION 'refused by a trigger' USING ERRCODE = '22000'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        await conn.exec_driver_sql(
+            "CREATE TRIGGER refuse_poison BEFORE INSERT ON prediction_log "
+            "FOR EACH ROW EXECUTE FUNCTION refuse_poison()"
+        )
+
+
+async def test_a_block_the_database_refuses_does_not_hold_up_the_rest(
+    database: Database, service: PredictionService, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Before, the batch's one insert failed at every pass, and with it every read of the
+    predictions and every feedback."""
+    await _refuse_poison(database)
+    caplog.set_level(logging.ERROR, logger="modelyard.prediction_blocks")
+    await ship(database, make_block("good", requests=1, rows=1), make_block("poison", rows=1))
+    await ship(database, make_block("later", requests=1, rows=1))
+    page = await service.list_predictions()
+    assert [r.request_id for r in page.items] == ["good-0", "later-0"]
+    assert await blocks_left(database) == 0
+    assert any("poison" in m and "refused by the database" in m for m in caplog.messages)
+    assert not any("INSERT" in m for m in caplog.messages)  # the reason, not the statement
+
+
 async def test_more_blocks_than_one_transaction_and_worker_order(
     database: Database, service: PredictionService
 ) -> None:
