@@ -89,7 +89,10 @@ def out_of_range_handler(
 ) -> Response[dict[str, str]]:
     """A number the database cannot store (the driver raises OverflowError beyond 64 bits)."""
     logger.warning("number out of range on %s %s: %s", request.method, request.url.path, exc)
-    message = "a number in the request is out of range (integers are at most 2**63-1)"
+    message = (
+        "a number or date in the request is out of range (integers are at most 2**63-1, "
+        "dates within years 1-9999)"
+    )
     return error_response(HTTP_422_UNPROCESSABLE_ENTITY, message, ErrorCode.INVALID_ARGUMENT.value)
 
 

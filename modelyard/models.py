@@ -12,6 +12,7 @@ parameters, quantitative analysis), flattened to the parts a tabular model needs
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from typing import Annotated
 
 import msgspec
@@ -24,6 +25,12 @@ Scalar = str | int | float | bool | None
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("churn\n").
 Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")]
 """An entity name: letters, digits, ``_ . -``; no path separators, so it is safe as a folder."""
+
+FiniteFloat = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
+"""A number from outside input: NaN and the infinities are refused (also the strings
+``"NaN"`` / ``"Infinity"``, which the web framework's lenient conversion turns into them).
+JSON has no such numbers: msgspec writes them as ``null``, and a stored ``null`` where a float
+belongs failed every later read of the object (a 500 until it was replaced)."""
 
 
 class InputStruct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -130,7 +137,7 @@ class PerformanceMetric(InputValue, kw_only=True, frozen=True):
     """One metric value, overall (``slice`` empty) or on a named data slice."""
 
     type: str
-    value: float
+    value: FiniteFloat
     slice: str = ""
     threshold: float | None = None
 
@@ -186,7 +193,7 @@ class ModelLineage(InputValue, kw_only=True, frozen=True):
     parent_version: int | None = None
     code_version: str
     hyperparameters: dict[str, Scalar] = msgspec.field(default_factory=dict)
-    fidelity: dict[str, float] = msgspec.field(default_factory=dict)
+    fidelity: dict[str, FiniteFloat] = msgspec.field(default_factory=dict)
 
 
 class RegisteredModel(msgspec.Struct, kw_only=True, frozen=True):

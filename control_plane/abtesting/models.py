@@ -10,6 +10,7 @@ import msgspec
 from control_plane.abtesting.power import TestPlan
 from control_plane.abtesting.recommendation import Recommendation
 from modelyard.enums import ModelVariant
+from modelyard.models import FiniteFloat
 
 
 class Input(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -71,7 +72,7 @@ class Variant(Input, frozen=True):
     """One arm: a registered version, its share of the traffic and its role."""
 
     version: int
-    weight: float
+    weight: FiniteFloat
     role: ModelVariant
 
 
@@ -86,7 +87,7 @@ class TestDefinition(Input, frozen=True):
     guardrail_metrics: tuple[Metric, ...] = ()
     secondary_metrics: tuple[Metric, ...] = ()
     minimum_sample_size: int = 1000
-    alpha: float = 0.05
+    alpha: FiniteFloat = 0.05
     mode: TestMode = TestMode.FIXED
     routing_key_field: str = "routing_key"
     description: str = ""
@@ -95,7 +96,7 @@ class TestDefinition(Input, frozen=True):
 class TrafficSplit(Input, frozen=True):
     """The body of ``PUT /v1/ab-tests/{id}/split``: version → weight, summing to 1."""
 
-    weights: dict[str, float]
+    weights: dict[str, FiniteFloat]
     reason: str = ""
 
 
@@ -188,14 +189,14 @@ class TestReport(msgspec.Struct, kw_only=True, frozen=True):
 class PlanRequest(Input, frozen=True):
     """The body of ``POST /v1/ab-tests/plan`` (see :func:`~.power.plan_test`)."""
 
-    baseline: float
-    minimum_detectable_effect: float
-    variance: float | None = None
+    baseline: FiniteFloat
+    minimum_detectable_effect: FiniteFloat
+    variance: FiniteFloat | None = None
     relative: bool = False
-    alpha: float = 0.05
-    power: float = 0.8
-    daily_traffic: float | None = None
-    weights: tuple[float, ...] = (0.5, 0.5)
+    alpha: FiniteFloat = 0.05
+    power: FiniteFloat = 0.8
+    daily_traffic: FiniteFloat | None = None
+    weights: tuple[FiniteFloat, ...] = (0.5, 0.5)
 
 
 class RouteApplied(msgspec.Struct, kw_only=True, frozen=True):

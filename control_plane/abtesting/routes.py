@@ -81,6 +81,11 @@ class ABTestController(Controller):
             return plan_test(**{f: getattr(data, f) for f in data.__struct_fields__})
         except ValueError as error:
             raise InvalidArgument(str(error)) from None
+        except ArithmeticError:  # NOTE: weights or traffic so extreme the plan over/underflows
+            raise InvalidArgument(
+                "the plan cannot be computed for these numbers (weights and daily_traffic too "
+                "large or too small)"
+            ) from None
 
     @get(TEST)
     async def get_test(

@@ -41,6 +41,7 @@ from control_plane.batch.schema import check_schema, model_info
 from control_plane.batch.shards import JOB_FILE, JobDescription, read_description, save_json
 from control_plane.batch.sources import InputFile, list_inputs, read_schema
 from modelyard.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelyard.paths import check_path_text
 
 if TYPE_CHECKING:
     from control_plane.batch.store import BatchJobStore
@@ -92,8 +93,10 @@ class BatchService:
         """``relative`` under the data root.
 
         Raises:
-            InvalidArgument: the path is absolute or leaves the data root.
+            InvalidArgument: the path is absolute or leaves the data root, or cannot be a path
+                (NUL, a name longer than 255 bytes: :func:`~modelyard.paths.check_path_text`).
         """
+        check_path_text(relative, what)
         path = (self.data_root / relative).resolve()
         if Path(relative).is_absolute() or not path.is_relative_to(self.data_root):
             raise InvalidArgument(f"{what} {relative!r} must be a path inside the batch data root")
@@ -113,9 +116,9 @@ class BatchService:
                 not fit the model (every missing or mistyped column named).
             FailedPrecondition: the output folder exists and is not empty.
         """
-        model = await self._version(request)
         input_path = self.resolve(request.input, "input")
         output = self.resolve(request.output, "output")
+        model = await self._version(request)
         onnx_path = self._artifacts.path(model.onnx_sha256)
         files = await asyncio.to_thread(self._check_input, input_path, onnx_path, request)
         if output.exists() and (not output.is_dir() or any(output.iterdir())):

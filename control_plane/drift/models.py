@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from typing import Annotated
 
 import msgspec
@@ -31,7 +32,7 @@ class DriftMethod(enum.Enum):
         return 0.05 if self.is_p_value else 0.1
 
 
-Threshold = Annotated[float, msgspec.Meta(gt=0.0)]
+Threshold = Annotated[float, msgspec.Meta(gt=0.0, le=sys.float_info.max)]
 
 
 class FeaturePolicy(InputValue, kw_only=True, frozen=True):

@@ -239,16 +239,16 @@ def _check_channel(spec: ChannelSpec) -> None:
         if not addresses or bad:
             raise InvalidArgument(f"email channel target {spec.target!r}: invalid address(es)")
         return
-    url = urlparse(spec.target)
+    try:  # NOTE: and what the sender's HTTP client would refuse at every attempt (a bad port)
+        url = urlparse(spec.target)
+        _ = url.port
+        httpx.URL(spec.target)
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise InvalidArgument(f"{spec.kind.value} channel target {spec.target!r}: {exc}") from None
     if url.scheme not in ("http", "https") or not url.netloc:
         raise InvalidArgument(
             f"{spec.kind.value} channel target {spec.target!r}: not an http(s) URL"
         )
-    try:  # NOTE: what the sender's HTTP client would refuse at every attempt (a bad port)
-        httpx.URL(spec.target)
-        _ = url.port
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise InvalidArgument(f"{spec.kind.value} channel target {spec.target!r}: {exc}") from None
 
 
 __all__ = ["MAX_PAGE", "AlertListener", "AlertService"]

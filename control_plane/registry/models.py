@@ -12,6 +12,7 @@ import msgspec
 
 from modelyard.enums import CardStatus, ModelStage
 from modelyard.models import (
+    FiniteFloat,
     InputValue,
     ModelCard,
     ModelLineage,
@@ -42,11 +43,11 @@ class ModelRegistration(InputValue, kw_only=True, frozen=True):
     card: ModelCard | None = None
     lineage: ModelLineage
     signature: ModelSignature | None = None
-    fidelity: dict[str, float] = msgspec.field(default_factory=dict)
+    fidelity: dict[str, FiniteFloat] = msgspec.field(default_factory=dict)
     description: str = ""
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     reference_sample: dict[str, list[Any]] | None = None
-    reference_score: list[float] | None = None
+    reference_score: list[FiniteFloat] | None = None
 
 
 class StageTransition(InputValue, kw_only=True, frozen=True):

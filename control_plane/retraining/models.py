@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import sys
 from typing import Annotated, Literal
 
 import msgspec
 
 from modelyard.enums import TriggerType
-from modelyard.models import InputValue
+from modelyard.models import FiniteFloat, InputValue
 
 Fraction = Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)]
 
 DEFAULT_SCHEDULE = "0 3 * * 1"
 """Weekly, Monday 03:00 UTC."""
@@ -68,7 +69,7 @@ class RetrainingSpec(InputValue, kw_only=True, frozen=True):
     data: str
     target: str
     trainer: str = "lightgbm"
-    params: dict[str, float | int | str | bool] = msgspec.field(default_factory=dict)
+    params: dict[str, FiniteFloat | int | str | bool] = msgspec.field(default_factory=dict)
     primary_metric: str = "auc"
     direction: Literal["maximize", "minimize"] = "maximize"
     min_improvement: NonNegative = 0.0

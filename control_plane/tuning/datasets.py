@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from modelyard.errors import InvalidArgument
+from modelyard.paths import check_path_text
 
 BUNDLED = ("breast_cancer", "iris", "wine")
 
@@ -30,6 +31,7 @@ def load_dataset(source: str, target: str | None = None) -> tuple[Any, Any]:
 
         loaded = getattr(datasets, f"load_{name}")(return_X_y=True)
         return loaded[0], loaded[1]
+    check_path_text(source, "dataset")
     return _load_table(Path(source), target)
 
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from modelyard.errors import InvalidArgument
+from modelyard.models import FiniteFloat
 
 if TYPE_CHECKING:
     import optuna
@@ -33,8 +34,8 @@ class _Spec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=Tru
 class FloatRange(_Spec, tag="float", kw_only=True, frozen=True):
     """A real number in ``[low, high]``, sampled on a log scale when ``log``."""
 
-    low: float
-    high: float
+    low: FiniteFloat
+    high: FiniteFloat
     log: bool = False
 
 

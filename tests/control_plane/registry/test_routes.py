@@ -113,6 +113,13 @@ async def test_bad_requests_get_clear_errors(control_plane: ControlPlaneServer) 
         answer = await client.post("/v1/models/churn/versions", json=typo, headers=auth(dev))
         assert answer.status_code == 422
         assert "cards" in answer.json()["error"]
+        for bad in ({"fidelity": {"a": "NaN"}}, {"fidelity": {"max_abs_diff": "Infinity"}}):
+            # NOTE: stored as null before, and the read right after the insert failed: a 500
+            answer = await client.post(
+                "/v1/models/churn/versions", json=body | bad, headers=auth(dev)
+            )
+            assert answer.status_code == 422, answer.text
+            assert "$.fidelity[...]" in answer.json()["error"]
         junk = body | {"onnx": "bm90IG9ubng="}
         answer = await client.post("/v1/models/churn/versions", json=junk, headers=auth(dev))
         assert answer.status_code == 422

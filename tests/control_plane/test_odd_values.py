@@ -1,0 +1,78 @@
+"""Values a client can send that the control plane stored, or choked on, before (a fuzz of
+every route found them; both backends): NaN and the infinities as JSON strings, which the web
+framework's lenient conversion turned into floats that were stored as ``null`` and broke every
+later read of the object; a channel URL ``urlparse`` refuses; a test plan that overflows; paths
+the operating system cannot look up. Each is now a 4xx naming the problem, and what was there
+before stays readable."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.control_plane.conftest import admin_token, started_control_plane
+
+
+@pytest.fixture
+async def client(backend: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
+    async with started_control_plane(backend, tmp_path / "state") as server:
+        headers = {"Authorization": f"Bearer {admin_token(server)}"}
+        async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=60) as http:
+            yield http
+
+
+SPACE = {"C": {"type": "float", "low": 0.5, "high": 2.0}}
+CASES: list[tuple[str, str, dict[str, Any], str]] = [
+    ("PUT", "/v1/retraining/specs/m", {"data": "d.csv", "target": "y",
+                                        "min_improvement": "Infinity"}, "min_improvement"),
+    ("PUT", "/v1/retraining/specs/m", {"data": "d.csv", "target": "y",
+                                        "guardrails": {"auc": "Infinity"}}, "guardrails"),
+    ("PUT", "/v1/retraining/specs/m", {"data": "d.csv", "target": "y",
+                                        "tune": {"timeout_s": "Infinity"}}, "timeout_s"),
+    ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1,
+                                 "space": {"C": {"type": "float", "low": "NaN", "high": 1.0}}},
+     "low"),
+    ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1,
+                                 "space": {"C": {"type": "float", "low": "-Infinity",
+                                                 "high": 1.0}}}, "low"),
+    ("POST", "/v1/ab-tests/plan", {"baseline": 0.1, "minimum_detectable_effect": 0.02,
+                                   "daily_traffic": 1000, "weights": ["Infinity", 1]}, "weights"),
+    ("POST", "/v1/ab-tests/plan", {"baseline": 0.1, "minimum_detectable_effect": 0.02,
+                                   "daily_traffic": 1000, "weights": [1e308, 1e308]},
+     "cannot be computed"),
+    ("POST", "/v1/ab-tests/plan", {"baseline": 0.1, "minimum_detectable_effect": 0.02,
+                                   "daily_traffic": 5e-324}, "cannot be computed"),
+    ("PUT", "/v1/monitoring/models/m/drift-policy", {"threshold": "Infinity"}, "threshold"),
+    ("POST", "/v1/monitoring/channels", {"name": "x", "kind": "webhook",
+                                         "target": "http://[::1"}, "Invalid IPv6 URL"),
+    ("POST", "/v1/monitoring/channels", {"name": "x", "kind": "webhook",
+                                         "target": "http://]x/"}, "channel target"),
+    ("POST", "/v1/feedback", {"outcomes": [{"request_id": "r", "value": "NaN"}]}, "value"),
+    ("POST", "/v1/batch/jobs", {"model": "tiny", "version": 1, "input": "in\u0000",
+                                "output": "o"}, "NUL"),
+    ("POST", "/v1/batch/jobs", {"model": "tiny", "version": 1, "input": "in",
+                                "output": "a" * 256}, "longer than 255 bytes"),
+    ("POST", "/v1/batch/jobs", {"model": "tiny", "version": 1, "input": "in/" + "b" * 256,
+                                "output": "o"}, "longer than 255 bytes"),
+    ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1,
+                                 "dataset": "d" * 256 + ".csv"}, "longer than 255 bytes"),
+]  # fmt: skip
+
+
+@pytest.mark.slow
+async def test_odd_values_are_4xx_naming_the_problem(client: httpx.AsyncClient) -> None:
+    good = await client.put(
+        "/v1/monitoring/models/m/drift-policy", json={"threshold": 0.2}
+    )  # something stored before, to read back after
+    assert good.status_code == 200, good.text
+    for method, path, body, named in CASES:
+        answer = await client.request(method, path, json=body)
+        assert 400 <= answer.status_code < 500, (path, body, answer.text)
+        assert named in answer.json()["error"], (path, body, answer.text)
+    for path in ("/v1/tuning/jobs", "/v1/monitoring/models/m/drift-policy"):
+        assert (await client.get(path)).status_code == 200, path
+    assert (await client.get("/v1/monitoring/models/m/drift-policy")).json()["threshold"] == 0.2
