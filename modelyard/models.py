@@ -139,7 +139,7 @@ class PerformanceMetric(InputValue, kw_only=True, frozen=True):
     type: str
     value: FiniteFloat
     slice: str = ""
-    threshold: float | None = None
+    threshold: FiniteFloat | None = None
 
 
 class Risk(InputValue, kw_only=True, frozen=True):
