@@ -214,7 +214,18 @@ def rows_of_values(
 
 def block_rows(block: PredictionBlock) -> list[tuple[Any, ...]]:
     """The ``prediction_log`` rows of a block: tuples in :data:`COLUMNS` order, ``inputs`` and
-    ``outputs`` as JSON text, ``created_at`` aware UTC."""
+    ``outputs`` as JSON text, ``created_at`` aware UTC.
+
+    Raises:
+        ValueError: the block's per-request columns are not all one per request.
+    """
+    columns = (block.times, block.variants, block.routing_keys, block.shadows, block.protocols,
+               block.latencies_ms, block.rows)  # fmt: skip
+    if any(len(c) != len(block.request_ids) for c in columns):
+        lengths = sorted({len(c) for c in columns})
+        raise ValueError(
+            f"{len(block.request_ids)} request ids but per-request columns of {lengths}"
+        )
     total = block.records
     inputs = rows_of_values(
         block.input_names,
