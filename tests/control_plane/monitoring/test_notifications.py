@@ -199,7 +199,7 @@ async def test_a_target_the_http_client_refuses_is_refused_when_the_channel_is_m
 ) -> None:
     monitoring, _ = helpers.build(database, helpers.settings())
     for target, named in [
-        ("http://hooks.example.com:8O80/x", "Invalid port"),
+        ("http://hooks.example.com:8O80/x", "could not be cast to integer"),
         ("http://hooks.example.com:99999/x", "out of range"),
     ]:
         with pytest.raises(InvalidArgument, match=named):

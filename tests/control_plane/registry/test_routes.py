@@ -119,7 +119,7 @@ async def test_bad_requests_get_clear_errors(control_plane: ControlPlaneServer) 
                 "/v1/models/churn/versions", json=body | bad, headers=auth(dev)
             )
             assert answer.status_code == 422, answer.text
-            assert "$.fidelity[...]" in answer.json()["error"]
+            assert "fidelity[...]" in answer.json()["error"]
         junk = body | {"onnx": "bm90IG9ubng="}
         answer = await client.post("/v1/models/churn/versions", json=junk, headers=auth(dev))
         assert answer.status_code == 422
