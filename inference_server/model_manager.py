@@ -40,6 +40,7 @@ from modelyard.model_repository import (
     ModelConfig,
     VersionEntry,
     model_directory,
+    parse_version_dir,
     read_model_config,
     scan_model,
     select_versions,
@@ -167,7 +168,8 @@ class ModelManager:
             detail = "; ".join([slot.error, *reasons] if slot.error else reasons)
             detail = f" ({detail})" if detail else ""
             raise Unavailable(f"model {slot.name!r} has no version ready yet{detail}; retry")
-        state = slot.states.get(int(version)) if version.isdecimal() else None
+        number = parse_version_dir(version)
+        state = slot.states.get(number) if number is not None else None
         if state is None or state.state == UNLOADING:
             raise NotFound("model", slot.name, version=version)
         detail = f": {state.reason}" if state.reason else ""

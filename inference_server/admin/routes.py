@@ -9,10 +9,13 @@
   them against its own ready versions and swaps its router; from the next request on, every
   worker routes by the new weights (property 21). No model is reloaded.
 
-Rules (:func:`check_routes`): weights finite and >= 0 (shadow weights <= 1, a fraction of
-requests), every version ready, each version at most once among the control/treatment arms,
-and some arm with a positive weight unless there are only shadow arms; ``[]`` stops routing
-(the default version answers everything). A request that names a version is never routed.
+Rules (:func:`check_routes`): at most :data:`MAX_ROUTES` routes; weights finite and >= 0
+(shadow weights <= 1, a fraction of requests) with a finite sum; every version ready; each
+version at most once among the control/treatment arms and at most once among the shadows
+(every shadow scores each request again: 20,000 of one version were accepted before and made
+each request run 20,000 times); and some arm with a positive weight unless there are only
+shadow arms; ``[]`` stops routing (the default version answers everything). A request that
+names a version is never routed.
 """
 
 from __future__ import annotations
@@ -35,6 +38,9 @@ if TYPE_CHECKING:
     from inference_server.model_manager import ModelManager
 
 GET, SET = "routes.get", "routes.set"
+
+MAX_ROUTES = 64
+"""Most routes (arms and shadows) a model may have."""
 
 
 class RoutesQuery(msgspec.Struct, kw_only=True, frozen=True):
@@ -69,17 +75,22 @@ def check_routes(model: str, routes: Sequence[Route], ready: Collection[int]) ->
     Raises:
         InvalidArgument: the first rule broken (module docstring), naming the arm.
     """
+    if len(routes) > MAX_ROUTES:
+        raise InvalidArgument(f"routes of model {model!r}: {len(routes)} > {MAX_ROUTES} routes")
     arms = [r for r in routes if r.variant is not ModelVariant.SHADOW]
-    seen: set[int] = set()
+    seen: dict[bool, set[int]] = {True: set(), False: set()}
     for route in routes:
         problem = _problem(route, ready)
         is_arm = route.variant is not ModelVariant.SHADOW
-        if problem is None and is_arm and route.version in seen:
-            problem = f"version {route.version} is listed in two arms"
+        if problem is None and route.version in seen[is_arm]:
+            problem = f"version {route.version} is listed in two {'arms' if is_arm else 'shadows'}"
         if problem is not None:
             raise InvalidArgument(f"routes of model {model!r}: {problem}")
-        if is_arm:
-            seen.add(route.version)
+        seen[is_arm].add(route.version)
+    if not math.isfinite(sum(r.weight for r in arms)):
+        # NOTE: two weights of 1e308 each: the cumulative bounds became [0, nan] and every
+        # request went to the last arm
+        raise InvalidArgument(f"routes of model {model!r}: the arms' weights sum past a float")
     if arms and not any(r.weight > 0 for r in arms):
         raise InvalidArgument(f"routes of model {model!r}: no control/treatment arm has weight > 0")
 

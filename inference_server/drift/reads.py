@@ -44,11 +44,13 @@ def _instant(name: str, text: str) -> dt.datetime:
             if text.replace(".", "", 1).isdigit()
             else dt.datetime.fromisoformat(text)
         )
+        # NOTE: in UTC here: a time whose UTC falls past year 9999 (9999-12-31T23:59-14:00)
+        # overflowed later, encoding the fan-out's message (a 500)
+        return when.astimezone(dt.UTC) if when.tzinfo else when.replace(tzinfo=dt.UTC)
     except (ValueError, OverflowError, OSError):
         raise InvalidArgument(
-            f"{name}={text!r} is neither an ISO 8601 time nor Unix seconds"
+            f"{name}={text!r} is neither an ISO 8601 time nor Unix seconds within years 1-9999"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=dt.UTC)
 
 
 def parse_range(query: bytes) -> tuple[dt.datetime | None, dt.datetime | None]:

@@ -45,8 +45,15 @@ class VersionEntry(msgspec.Struct, kw_only=True, frozen=True):
 
 
 def parse_version_dir(name: str) -> int | None:
-    """Return the version a directory name stands for, or None if it is not a version."""
-    if not name.isdecimal() or not name.isascii() or name.startswith("0"):
+    """Return the version a directory name (or a version in a request) stands for, or None if
+    it is not one: ASCII digits without a leading zero, at most 19 of them (an int64). A longer
+    string made ``int`` raise past 4,300 digits (a 500), and "01" or a fullwidth one (U+FF11)
+    named a loaded version by another spelling (a 503 "retry" for good).
+
+    >>> [parse_version_dir(v) for v in ("3", "03", "0", "\uff11", "9" * 20, "x")]
+    [3, None, None, None, None, None]
+    """
+    if not name.isdecimal() or not name.isascii() or name.startswith("0") or len(name) > 19:
         return None
     return int(name)
 

@@ -85,7 +85,7 @@ class Route(ConfigStruct, frozen=True):
         variant: the arm's role in the test.
     """
 
-    version: PositiveInt
+    version: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
     weight: Annotated[float, msgspec.Meta(ge=0.0)]
     variant: ModelVariant = ModelVariant.CONTROL
 

@@ -163,6 +163,19 @@ async def test_the_range_selects_windows(served: InferenceServer) -> None:
         ("/v2/models/clf/versions/1/sketches?since=yesterday", AUTH, 400, "since='yesterday'"),
         ("/v2/models/clf/versions/1/sketches?since=2000&until=1000", AUTH, 400, "before until"),
         ("/v2/models/clf/versions/1/sketches?window=5", AUTH, 400, "'window'"),
+        # NOTE: past year 9999 in UTC: a 500 before (the fan-out's message overflowed)
+        (
+            "/v2/models/clf/versions/1/sketches?since=9999-12-31T23:59:59-14:00",
+            AUTH,
+            400,
+            "within years 1-9999",
+        ),
+        (
+            "/v2/models/clf/versions/1/sketches?until=0001-01-01T00:00:00%2B14:00",
+            AUTH,
+            400,
+            "within years 1-9999",
+        ),
         ("/v2/models/clf/versions/x/sketches", AUTH, 400, "name a version"),
         ("/v2/models/clf/sketches", AUTH, 400, "name a version"),
         ("/v2/models/nope/versions/1/sketches", AUTH, 404, "nope"),

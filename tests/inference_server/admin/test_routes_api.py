@@ -149,6 +149,17 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
         ([{"version": 0, "weight": 1.0}], "Expected `int` >= 1"),
         ([{"version": 1, "weight": 1.0, "extra": 1}], "unknown field `extra`"),
         ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
+        # NOTE: below, what a fuzz found: a 500 (the fan-out's message could not hold the
+        # version), every request to the last arm (the weights' sum overflowed), a request
+        # scored once per duplicate shadow
+        ([{"version": 2**64, "weight": 1.0}], "Expected `int` <= 9223372036854775807"),
+        ([{"version": 1, "weight": 1e308}, {"version": 2, "weight": 1e308}], "sum past a float"),
+        ([{"version": 2, "weight": 0.5, "variant": "shadow"}] * 2, "listed in two shadows"),
+        (
+            [{"version": 1, "weight": 1.0}]
+            + [{"version": 2, "weight": 0.1, "variant": "shadow"}] * 64,
+            "65 > 64 routes",
+        ),
     ],
 )
 async def test_invalid_routes_are_refused_and_change_nothing(
@@ -260,3 +271,27 @@ async def test_load_and_unload_answer_with_the_workers_count(
     workers = (await http.get("/v2/repository/workers")).json()
     assert workers["workers_applied"] == 1
     assert workers["workers"][0]["models"] == {}
+
+
+async def test_a_version_spelt_oddly_is_not_found_on_both_protocols(
+    server: InferenceServer, http: httpx.AsyncClient
+) -> None:
+    """What a fuzz found: a version of more than 4,300 digits made ``int`` raise (500 /
+    INTERNAL), and "01" or a fullwidth "1" found the loaded version 1's state by number but not
+    its handle by text, answering 503 "retry" for good."""
+    import grpc
+
+    from inference_server.grpc._generated import grpc_service_pb2 as pb
+    from inference_server.grpc._generated import grpc_service_pb2_grpc as pbg
+
+    assert (await http.get("/v2/models/clf/versions/1")).status_code == 200
+    for version in ("01", "%EF%BC%91", "9" * 5000):
+        answer = await http.get(f"/v2/models/clf/versions/{version}")
+        assert answer.status_code == 404, (version[:10], answer.text)
+        assert "not found" in answer.json()["error"]
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.grpc_port}") as channel:
+        stub = pbg.GRPCInferenceServiceStub(channel)
+        for version in ("01", "\uff11", "9" * 5000):
+            with pytest.raises(grpc.aio.AioRpcError) as info:
+                await stub.ModelMetadata(pb.ModelMetadataRequest(name="clf", version=version))
+            assert info.value.code() == grpc.StatusCode.NOT_FOUND, version[:10]
