@@ -15,9 +15,10 @@ from inference_server.admin import routes as route_ops
 from inference_server.admin.fanout import FanoutResult, LocalFanout
 from inference_server.auth import BearerAuth
 from inference_server.drift.reads import register_sketch_ops
+from modelyard.errors import InvalidArgument
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
     from inference_server.admin.fanout import Fanout
     from inference_server.service import InferenceService
@@ -68,13 +69,18 @@ class AdminService:
         return await self.fanout.call(op, payload)
 
     async def load(
-        self, model: str, authorization: str | bytes | None
+        self, model: str, authorization: str | bytes | None, parameters: Collection[str] = ()
     ) -> FanoutResult[repository_ops.Loaded]:
-        """Load (or reload) ``model`` on every worker.
+        """Load (or reload) ``model`` on every worker (``parameters``: the names of the load
+        parameters the client sent, on either protocol: none is supported).
 
         Raises:
-            Unauthenticated, NotFound, FailedPrecondition, InvalidArgument: as the operation.
+            Unauthenticated, NotFound, FailedPrecondition, InvalidArgument: as the operation,
+                or load parameters given.
         """
+        self.auth.check_admin(authorization)  # NOTE: 401 before any other complaint
+        if parameters:
+            raise InvalidArgument(f"load parameters are not supported: {sorted(parameters)}")
         request = repository_ops.LoadRequest(name=model)
         result: FanoutResult[repository_ops.Loaded] = await self.call(
             repository_ops.LOAD, request, authorization

@@ -88,7 +88,7 @@ class AdminServicer:
     async def load(
         self, req: pb.RepositoryModelLoadRequest, token: str | None
     ) -> tuple[pb.RepositoryModelLoadResponse, int]:
-        done = await self._admin.load(req.model_name, token)
+        done = await self._admin.load(req.model_name, token, req.parameters)
         return pb.RepositoryModelLoadResponse(), done.workers_applied
 
     async def unload(

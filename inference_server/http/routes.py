@@ -267,10 +267,7 @@ class HttpApi:
         self._auth.check_admin(token)
         body = _decode_control(request.body) if request.body.strip() else ControlBody()
         if action == "load":
-            unsupported = sorted(body.parameters)
-            if unsupported:
-                raise InvalidArgument(f"load parameters are not supported: {unsupported}")
-            loaded = await self._admin.load(model, token)
+            loaded = await self._admin.load(model, token, body.parameters)
             answer = {
                 "model": model,
                 "versions": loaded.value.versions,

@@ -251,6 +251,15 @@ async def test_grpc_load_and_unload_carry_the_workers_count(server: InferenceSer
                 pb.RepositoryModelLoadRequest(model_name="../etc"), metadata=metadata
             )
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        with pytest.raises(grpc.aio.AioRpcError) as caught:  # NOTE: ignored before; HTTP refused
+            await stub.RepositoryModelLoad(
+                pb.RepositoryModelLoadRequest(
+                    model_name="clf", parameters={"config": pb.ModelRepositoryParameter()}
+                ),
+                metadata=metadata,
+            )
+        assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+        assert "load parameters are not supported: ['config']" in str(caught.value.details())
         call = stub.RepositoryModelUnload(
             pb.RepositoryModelUnloadRequest(model_name="clf"), metadata=metadata
         )
@@ -264,6 +273,9 @@ async def test_load_and_unload_answer_with_the_workers_count(
     write_model_config(
         repo / "clf", ModelConfig(version_policy=VersionPolicy(kind="latest", latest_n=1))
     )
+    answer = await http.post("/v2/repository/models/clf/load", json={"parameters": {"c": 1}})
+    assert answer.status_code == 400
+    assert "load parameters are not supported: ['c']" in answer.json()["error"]
     answer = await http.post("/v2/repository/models/clf/load")
     assert answer.json() == {"model": "clf", "versions": [3], "workers_applied": 1}
     answer = await http.post("/v2/repository/models/clf/unload")
