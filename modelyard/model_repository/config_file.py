@@ -67,6 +67,8 @@ def _read_raw(path: Path) -> dict[str, object]:
         raw: object = msgspec.json.decode(path.read_bytes())
     except FileNotFoundError:
         return {}
+    except OSError as exc:  # NOTE: a directory or an unreadable file where config.json belongs
+        raise ConfigurationError(f"{path}: cannot be read ({exc.strerror})") from exc
     except msgspec.DecodeError as exc:
         raise ConfigurationError(f"{path}: {exc}") from exc
     if not isinstance(raw, dict):

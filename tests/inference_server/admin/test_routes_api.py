@@ -307,3 +307,20 @@ async def test_a_version_spelt_oddly_is_not_found_on_both_protocols(
             with pytest.raises(grpc.aio.AioRpcError) as info:
                 await stub.ModelMetadata(pb.ModelMetadataRequest(name="clf", version=version))
             assert info.value.code() == grpc.StatusCode.NOT_FOUND, version[:10]
+
+
+async def test_a_config_file_that_cannot_be_read_is_named(
+    http: httpx.AsyncClient, repo: Path
+) -> None:
+    """A directory where config.json belongs gave a 500 (IsADirectoryError) on PUT routes and
+    load; the server goes on serving what it has loaded."""
+    config = repo / "clf" / "config.json"
+    config.unlink()
+    config.mkdir()
+    answer = await http.put("/v2/models/clf/routes", json={"routes": []})
+    assert answer.status_code == 400, answer.text
+    assert "config.json: cannot be read (Is a directory)" in answer.json()["error"]
+    answer = await http.post("/v2/repository/models/clf/load")
+    assert answer.status_code == 409, answer.text  # a load that fails: it keeps serving
+    assert "cannot be read (Is a directory); still serving [1, 2]" in answer.json()["error"]
+    assert (await http.get("/v2/models/clf/versions/1")).status_code == 200
