@@ -28,8 +28,8 @@ import msgspec
 
 from inference_server.admin.fanout import Operation, Prepared
 from modelyard.enums import ModelVariant
-from modelyard.errors import InvalidArgument, Unavailable
-from modelyard.model_repository import Route, write_model_routes
+from modelyard.errors import InvalidArgument, NotFound, Unavailable
+from modelyard.model_repository import Route, model_directory, write_model_routes
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Sequence
@@ -119,7 +119,10 @@ def register_route_ops(fanout: Fanout, manager: ModelManager) -> None:
 
     async def prepare(update: RoutesUpdate) -> Prepared[RoutesUpdate]:
         check_routes(update.model, update.routes, manager.slot(update.model).ready)
-        model_dir = manager.repository / update.model
+        model_dir = model_directory(manager.repository, update.model)
+        if not await asyncio.to_thread(model_dir.is_dir):
+            # NOTE: loaded, but its folder is gone: writing config.json would recreate it
+            raise NotFound("model folder", update.model)
         await asyncio.to_thread(write_model_routes, model_dir, update.routes)
         return Prepared(update)
 

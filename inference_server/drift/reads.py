@@ -135,6 +135,9 @@ async def read_sketches(
     if merged is None:
         service.model_ready(model)  # an unknown model is a 404, not an empty answer
         now = dt.datetime.now(dt.UTC)
-        merged = WindowSketches(model=model, version=version, start=since or now, end=until or now)
+        # NOTE: an empty answer's range is the asked one, completed with now, never reversed
+        start = since if since is not None else min(now, until) if until is not None else now
+        end = until if until is not None else max(now, start)
+        merged = WindowSketches(model=model, version=version, start=start, end=end)
     fields = msgspec.structs.asdict(merged)
     return SketchesAnswer(**fields, workers_applied=done.workers_applied)

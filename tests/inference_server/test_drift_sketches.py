@@ -190,6 +190,18 @@ async def test_sketch_reads_are_guarded_and_bad_ones_named(
     assert problem in answer.json()["error"].lower()
 
 
+async def test_an_empty_answer_never_ends_before_it_starts(served: InferenceServer) -> None:
+    """Nothing sketched in the range: the answer's range is the asked one completed with now
+    (``until`` in the past and no ``since`` gave start = now, end = 1970 before)."""
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{served.http_port}") as http:
+        for query in ("until=0", "since=4000000000", "since=1&until=2"):
+            answer = await http.get(f"/v2/models/clf/versions/1/sketches?{query}", headers=AUTH)
+            assert answer.status_code == 200, answer.text
+            body = answer.json()
+            assert body["rows"] == 0
+            assert body["start"] <= body["end"], (query, body["start"], body["end"])
+
+
 async def test_sampling_sketches_the_configured_share(repo: Path) -> None:
     _, reference = _reference(np.random.default_rng(0))
     publish_version(

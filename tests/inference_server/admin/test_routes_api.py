@@ -4,6 +4,7 @@ validation, atomic persistence to config.json, the next request routed by the ne
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -324,3 +325,15 @@ async def test_a_config_file_that_cannot_be_read_is_named(
     assert answer.status_code == 409, answer.text  # a load that fails: it keeps serving
     assert "cannot be read (Is a directory); still serving [1, 2]" in answer.json()["error"]
     assert (await http.get("/v2/models/clf/versions/1")).status_code == 200
+
+
+async def test_routes_of_a_model_whose_folder_is_gone_are_not_written(
+    http: httpx.AsyncClient, repo: Path
+) -> None:
+    """Loaded, but its folder deleted: PUT routes answered 200 and wrote a new folder holding
+    only config.json."""
+    shutil.rmtree(repo / "clf")
+    answer = await http.put("/v2/models/clf/routes", json={"routes": []})
+    assert answer.status_code == 404, answer.text
+    assert "model folder 'clf' not found" in answer.json()["error"]
+    assert not (repo / "clf").exists()
