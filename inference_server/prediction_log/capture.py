@@ -121,6 +121,11 @@ def captured(
     )
 
 
+def requests_of(entries: Sequence[Captured]) -> int:
+    """The answered requests ``entries`` hold (one per row count)."""
+    return sum(len(entry.rows) for entry in entries)
+
+
 class Capture:
     """The per-worker buffer between the request path and the spool.
 
@@ -227,4 +232,12 @@ class Capture:
         return entries
 
 
-__all__ = ["MAX_ID_LENGTH", "MAX_KEY_LENGTH", "Answer", "Capture", "Captured", "captured"]
+__all__ = [
+    "MAX_ID_LENGTH",
+    "MAX_KEY_LENGTH",
+    "Answer",
+    "Capture",
+    "Captured",
+    "captured",
+    "requests_of",
+]

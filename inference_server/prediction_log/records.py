@@ -102,6 +102,11 @@ class Shipped(NamedTuple):
         """How many ``prediction_log`` rows the spool record stands for."""
         return self.block.records if self.block is not None else 1
 
+    @property
+    def requests(self) -> int:
+        """How many answered requests the spool record holds."""
+        return len(self.block.request_ids) if self.block is not None else 1
+
 
 class BlockKeys:
     """Unique block keys: a random prefix per writer (per start) and a counter.

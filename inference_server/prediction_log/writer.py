@@ -70,7 +70,7 @@ import msgspec
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 from inference_server.background import Slicer, demote_current_thread
-from inference_server.prediction_log.capture import Capture
+from inference_server.prediction_log.capture import Capture, requests_of
 from inference_server.prediction_log.records import (
     BlockKeys,
     decode_line,
@@ -106,11 +106,6 @@ class _Chunk(NamedTuple):
     end: Position
     lines: list[Shipped]
     records: int
-
-
-def _requests(line: Shipped) -> int:
-    """The answered requests a spool record holds."""
-    return len(line.block.request_ids) if line.block is not None else 1
 
 
 class PredictionLogWriter:
@@ -220,8 +215,7 @@ class PredictionLogWriter:
         if self._unspooled or self.capture.buffer:
             # NOTE: what a failed append held, and what waited behind it in the buffer
             left = self.capture.take(self.settings.buffer_capacity + 1)
-            lost = sum(_requests(line) for line in self._unspooled)
-            lost += sum(len(entry.rows) for entry in left)
+            lost = sum(line.requests for line in self._unspooled) + requests_of(left)
             self.capture.dropped += lost
             log.error(
                 "prediction log: shutdown with the records of %d requests that could not be "
@@ -254,7 +248,7 @@ class PredictionLogWriter:
                     lines += pass_blocks(taken, self.worker, self._keys, slicer.tick)
                 except Exception:  # NOTE: a bug, not a disk: those records cannot be made;
                     # counted as dropped, and the spooler goes on with the next ones
-                    lost = sum(len(entry.rows) for entry in taken)
+                    lost = requests_of(taken)
                     self.capture.dropped += lost
                     log.exception(
                         "prediction log: the records of %d requests could not be made into "
