@@ -39,6 +39,8 @@ def _field_strategy(field_type: Any) -> st.SearchStrategy[Any]:
         meta = next(m for m in metas if isinstance(m, msgspec.Meta))
         if meta.pattern is not None:
             return names
+        if meta.ge is not None and base is float:  # NOTE: FiniteFloat, a float within bounds
+            return st.floats(min_value=meta.ge, max_value=meta.le, allow_nan=False)
         if meta.ge is not None:
             return st.integers(min_value=int(meta.ge), max_value=10**9)
         return _field_strategy(base)
