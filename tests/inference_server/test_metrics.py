@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -58,19 +58,45 @@ async def test_requests_failures_latency_batches_and_events(
 # NOTE: small runs may go inline on an idle loop (docs/architecture.md), and with idle time on
 # the core a batch does not wait for more rows (inference_server/saturation.py): then 40 quick
 # requests need not share a run at all; the property is about batched runs, so batch always.
+# Even then, on a slow machine each run could end before the next request arrives (one CI run
+# saw 40 runs of one row each), so the first run is held until every request has queued.
 @pytest.mark.parametrize(
     "server", [{"batch_inline_max_us": 0, "batch_adaptive": False}], indirect=True
 )
 async def test_queue_wait_is_observed_once_per_request_even_when_batched(
     server: InferenceServer, stub: pbg.GRPCInferenceServiceStub
 ) -> None:
+    batcher = server.manager.resolve("clf", None).batcher
+    assert batcher is not None
+    run, enqueue = batcher._run, batcher.enqueue
+    held, queued, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
+
+    async def held_run(arrays: list[np.ndarray]) -> list[np.ndarray]:
+        if not release.is_set():
+            held.set()
+            await release.wait()
+        return await run(arrays)
+
+    def counted_enqueue(*args: Any, **kwargs: Any) -> asyncio.Future[list[np.ndarray]]:
+        future = enqueue(*args, **kwargs)
+        if len(batcher._queue) == 39:  # all but the held run's own request
+            queued.set()
+        return future
+
+    batcher._run = held_run
+    batcher.enqueue = counted_enqueue  # type: ignore[method-assign]
     x = np.zeros((1, 4), np.float32)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
-    await asyncio.gather(*(stub.ModelInfer(good) for _ in range(40)))
+    calls = asyncio.gather(*(stub.ModelInfer(good) for _ in range(40)))
+    async with asyncio.timeout(30):
+        await held.wait()
+        await queued.wait()
+    release.set()
+    await calls
     assert server.metrics_port is not None
     text = await _scrape(server.metrics_port)
     labels = 'model="clf",version="1"'
     assert _value(text, f"modelyard_inference_queue_seconds_count{{{labels}}}") == 40
     runs = _value(text, f"modelyard_inference_batch_rows_count{{{labels}}}")
-    assert runs < 40  # concurrent requests shared session runs, each wait still counted
+    assert runs == 2  # the held run, then the 39 queued behind it in one; each wait counted
