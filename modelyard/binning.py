@@ -31,6 +31,14 @@ ZERO_BAND = 1e-12
 """Absolute values below this count as zero in the log histogram."""
 
 
+MAX_MAGNITUDE = 1e100
+"""Values at or beyond this magnitude count as missing, like NaN and +-inf. A column's sums, mean
+and standard deviation would otherwise overflow float64 (two FP64 values of 1e308 already sum
+to inf), and a profile or sketch holding an infinite statistic cannot be stored: JSON has no
+infinity (msgspec writes ``null``, which then fails to decode as a float). FP32 and smaller
+inputs never reach it; below it, sums and sums of squared deviations of any number of values a
+machine can hold stay finite (squares below 4e200)."""
+
 TAIL_LEVELS = (0.001, 0.002, 0.005, 0.995, 0.998, 0.999)
 """Extra quantile levels of non-exact reference edges (finer outer bins)."""
 
@@ -42,7 +50,8 @@ class Binned(NamedTuple):
         counts: values per bin (``len(edges) + 1`` bins, open ends included).
         sums: the sum of the values in each bin (for exact Wasserstein distances).
         n: finite values.
-        missing: NaN, infinite or unparseable values (Evidently drops them too).
+        missing: NaN, infinite or unparseable values (Evidently drops them too), and values
+            of magnitude :data:`MAX_MAGNITUDE` or more.
         minimum: smallest finite value (NaN when ``n == 0``).
         maximum: largest finite value (NaN when ``n == 0``).
         total: sum of the finite values.
@@ -63,17 +72,18 @@ class Binned(NamedTuple):
 
 
 def finite_values(values: Any) -> tuple[np.ndarray, int]:
-    """The finite float64 values of ``values`` and how many were missing (NaN/inf/None/text).
+    """The finite float64 values of ``values`` and how many were missing (NaN/inf/None/text,
+    and values of magnitude :data:`MAX_MAGNITUDE` or more).
 
-    >>> finite_values([1, None, "x", 2.0])
-    (array([1., 2.]), 2)
+    >>> finite_values([1, None, "x", 2.0, 1e300])
+    (array([1., 2.]), 3)
     """
     array = np.asarray(values)
     if array.dtype.kind in "iufb":
         x = array.astype(np.float64, copy=False).ravel()
     else:
         x = np.array([_to_float(v) for v in array.ravel().tolist()], dtype=np.float64)
-    finite = np.isfinite(x)
+    finite = np.abs(x) < MAX_MAGNITUDE  # False for NaN and +-inf too
     if finite.all():
         return x, 0
     return x[finite], int(x.size - finite.sum())

@@ -32,6 +32,7 @@ from typing import Any, Literal
 import numpy as np
 
 from modelyard.binning import (
+    MAX_MAGNITUDE,
     bin_numeric,
     category_keys,
     finite_values,
@@ -116,7 +117,9 @@ def profile_column(
         )
     x, missing = finite_values(array)
     if x.size == 0:
-        raise InvalidArgument("a numeric reference column has no finite value")
+        raise InvalidArgument(
+            f"a numeric reference column has no finite value (of magnitude below {MAX_MAGNITUDE:g})"
+        )
     edges, exact = reference_edges(x, bins=bins, max_exact=max_exact)
     binned = bin_numeric(x, edges)
     return NumericProfile(

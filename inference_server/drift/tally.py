@@ -61,7 +61,7 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 import numpy as np
 
-from modelyard.binning import LOG_GAMMA, ZERO_BAND
+from modelyard.binning import LOG_GAMMA, MAX_MAGNITUDE, ZERO_BAND
 from modelyard.sketches import (
     CategoricalProfile,
     CategoricalSketch,
@@ -158,12 +158,21 @@ _SCRATCH = _Scratch()
 
 def _matrix(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
     """The columns as one column-major float64 matrix, and its finite mask (None: all);
-    both scratch (:class:`_Scratch`)."""
+    both scratch (:class:`_Scratch`). Values of magnitude :data:`~modelyard.binning.
+    MAX_MAGNITUDE` or more count as missing, as in :func:`~modelyard.binning.finite_values`;
+    only float64 columns can hold one, so only they pay the extra pass."""
     shape = (len(columns[0]), len(columns))
     matrix = _SCRATCH.matrix("matrix", shape, np.float64)
+    wide = False
     for j, values in enumerate(columns):
         matrix[:, j] = values
-    finite = np.isfinite(matrix, out=_SCRATCH.matrix("finite", shape, np.bool_))
+        wide = wide or values.dtype == np.float64
+    finite = _SCRATCH.matrix("finite", shape, np.bool_)
+    if wide:
+        magnitude = np.abs(matrix, out=_SCRATCH.matrix("magnitude", shape, np.float64))
+        np.less(magnitude, MAX_MAGNITUDE, out=finite)  # False for NaN and +-inf too
+    else:
+        np.isfinite(matrix, out=finite)
     return matrix, None if finite.all() else finite
 
 

@@ -22,6 +22,8 @@ from modelyard.sketches import (
     NumericSketch,
     WindowSketches,
     build_reference_profile,
+    decode_windows,
+    encode,
     merge_all,
     sketch_column,
 )
@@ -41,6 +43,7 @@ PROFILES: dict[str | None, FeatureProfile] = {**PROFILE.features, None: PROFILE.
 values = st.one_of(
     st.floats(-1e6, 1e6, width=32),
     st.sampled_from([0.0, -0.0, 1e-13, 0.25, -1.5, math.nan, math.inf, -math.inf]),
+    st.sampled_from([1e308, -1e308, 1e100, 9.9e99]),  # missing in FP64 (and inf in FP32)
     st.integers(-20, 20).map(lambda i: i / 4),
 )
 row = st.tuples(values, values, values, st.sampled_from(["a", "b", "d", "e"]), values)
@@ -49,6 +52,11 @@ batches = st.lists(st.lists(row, min_size=1, max_size=12), min_size=1, max_size=
 
 def _columns(batch: list[tuple[Any, ...]], dtype: type) -> list[tuple[str | None, np.ndarray]]:
     cols = list(zip(*batch, strict=True))
+    with np.errstate(over="ignore"):  # 1e308 is inf in FP32: missing either way
+        return _typed(cols, dtype)
+
+
+def _typed(cols: list[tuple[Any, ...]], dtype: type) -> list[tuple[str | None, np.ndarray]]:
     return [
         ("exact", np.array(cols[0], dtype=dtype)),
         ("quantiles", np.array(cols[1], dtype=dtype)),
@@ -228,3 +236,22 @@ async def test_one_request_runs_are_folded_in_chunks_of_a_few_runs(
     merged = await book.read("m", "1", None, None)
     assert merged is not None
     assert (merged.served, merged.requests, merged.rows) == (300, 300, 300)
+
+
+def test_huge_fp64_values_are_missing_so_the_window_survives_json() -> None:
+    """One FP64 request of 1e308 made the window's sums inf: its sketch answer held ``null``
+    where a float belongs, so the control plane could not read the window at all."""
+    tally = WindowTally("m", "1", T0, T0 + dt.timedelta(minutes=1))
+    huge = np.array([1e308, 1e308, -1e308, 2.0])
+    columns: list[tuple[str | None, np.ndarray]] = [
+        ("quantiles", huge),
+        ("plain", huge),  # no reference: log buckets
+        (None, huge),
+    ]
+    tally.add(columns, PROFILES, cap=1000)
+    tally.served += 1
+    window = tally.sketches()
+    assert decode_windows(encode(window)) == window
+    for sketch in (*window.features.values(), window.score):
+        assert isinstance(sketch, NumericSketch)
+        assert (sketch.n, sketch.missing, sketch.total) == (1, 3, 2.0)

@@ -139,6 +139,35 @@ def test_reference_profile_survives_json_and_keeps_the_reference_exactly() -> No
     assert sum(quantiles.counts) == 5000
 
 
+def test_huge_fp64_values_count_as_missing_so_profiles_and_sketches_survive_json() -> None:
+    """Two FP64 values of 1e308 sum to inf, which JSON cannot hold: a profile or sketch with one
+    was stored but could never be read back (its std or sum decoded from ``null``)."""
+    column = np.array([1e308, -1e308, 1e100, -1e100, 9.9e99, 0.5, 1.5, np.nan])
+    profile = build_reference_profile({"x": column}, score=column)
+    assert decode_profile(encode(profile)) == profile
+    x = profile.features["x"]
+    assert isinstance(x, NumericProfile)
+    assert (x.n, x.missing, x.max) == (3, 5, 9.9e99)
+    assert math.isfinite(x.std)
+    for reference in (x, None):
+        sketch = sketch_column(column, reference)
+        assert isinstance(sketch, NumericSketch)
+        assert (sketch.n, sketch.missing, sketch.total) == (3, 5, 9.9e99 + 2.0)
+        window = WindowSketches(
+            model="m",
+            version="1",
+            start=dt.datetime(2026, 12, 6, tzinfo=dt.UTC),
+            end=dt.datetime(2026, 12, 6, 0, 1, tzinfo=dt.UTC),
+            rows=8,
+            requests=1,
+            served=1,
+            features={"x": sketch},
+        )
+        assert decode_windows(encode(window)) == window
+    with pytest.raises(InvalidArgument, match="below 1e"):
+        build_reference_profile({"x": [1e308, -1e308]})
+
+
 def test_values_beyond_the_reference_land_in_the_open_end_bins() -> None:
     s = sketch_column(np.array([-1e9, 0.0, 1e9, np.inf, np.nan]), REFERENCE.features["exact"])
     assert isinstance(s, NumericSketch)
