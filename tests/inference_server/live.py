@@ -80,9 +80,14 @@ class Live:
         )
         code, details, response = self.grpc("ModelInfer", good_proto())
         assert code == grpc.StatusCode.OK, details
-        index = [o.name for o in response.outputs].index("probabilities")
-        got = np.frombuffer(response.raw_output_contents[index], dtype=np.float32)
-        np.testing.assert_allclose(got.reshape(-1, 2), expected, rtol=1e-5)
+        assert_good_proto_answer(response)
+
+
+def assert_good_proto_answer(response: pb.ModelInferResponse) -> None:
+    """``response`` is the correct answer to :func:`good_proto`."""
+    index = [o.name for o in response.outputs].index("probabilities")
+    got = np.frombuffer(response.raw_output_contents[index], dtype=np.float32)
+    np.testing.assert_allclose(got.reshape(-1, 2), classifier_reference(SEED, GOOD_X), rtol=1e-5)
 
 
 def good_json() -> dict[str, Any]:

@@ -10,7 +10,7 @@ correctly.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 
-from .live import GOOD_X, Live, good_json, good_proto, live_server
+from .live import GOOD_X, Live, assert_good_proto_answer, good_json, good_proto, live_server
 
 PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
@@ -307,6 +307,29 @@ async def _call_bytes(live: Live, data: bytes) -> tuple[grpc.StatusCode, str]:
     return grpc.StatusCode.OK, ""
 
 
+async def _stream_then_good(
+    live: Live, data: bytes
+) -> tuple[grpc.StatusCode, str, list[pb.ModelStreamInferResponse]]:
+    """``data`` then a valid request (id ``after``) on one ModelStreamInfer call."""
+    call = live.channel.stream_stream(
+        "/inference.GRPCInferenceService/ModelStreamInfer",
+        request_serializer=None,
+        response_deserializer=pb.ModelStreamInferResponse.FromString,
+    )
+    after = good_proto()
+    after.id = "after"
+
+    async def messages() -> AsyncIterator[bytes]:
+        yield data
+        yield after.SerializeToString()
+
+    try:
+        answers = [answer async for answer in call(messages(), timeout=20)]
+    except grpc.aio.AioRpcError as exc:
+        return exc.code(), exc.details() or "", []
+    return grpc.StatusCode.OK, "", answers
+
+
 @pytest.mark.slow
 def test_property_16_invalid_requests_rejected_grpc(live: Live) -> None:
     client_class = {
@@ -325,6 +348,20 @@ def test_property_16_invalid_requests_rejected_grpc(live: Live) -> None:
             code, details, _ = live.grpc("ModelInfer", request)
         assert code in client_class, (kind, code, details)
         assert any(w.lower() in details.lower() for w in words), (kind, details)
+        # The same message on a stream: answered in place (error_message), and the stream
+        # goes on to answer the next request; only a message over the size limit ends it.
+        data = request if isinstance(request, bytes) else request.SerializeToString()
+        code, details, answers = live.run(_stream_then_good(live, data))
+        if code == grpc.StatusCode.OK:
+            assert len(answers) == 2, (kind, answers)
+            error = answers[0].error_message
+            assert any(w.lower() in error.lower() for w in words), (kind, error)
+            assert not answers[1].error_message, (kind, answers[1].error_message)
+            assert answers[1].infer_response.id == "after"
+            assert_good_proto_answer(answers[1].infer_response)
+        else:
+            assert code == grpc.StatusCode.RESOURCE_EXHAUSTED, (kind, code, details)
+            assert len(data) > LIMIT, (kind, len(data), details)
         live.assert_serves()
 
     check()
