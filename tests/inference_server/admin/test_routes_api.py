@@ -137,32 +137,33 @@ async def test_a_poll_mode_server_and_a_restart_read_the_persisted_routes(
         await other.stop()
 
 
-@pytest.mark.parametrize(
-    ("routes", "problem"),
-    [
-        ([{"version": 1, "weight": -1.0}], "Expected `float` >= 0.0"),
-        ([{"version": 3, "weight": 1.0}], "version 3 is not loaded (ready: [1, 2])"),
-        ([{"version": 9, "weight": 1.0}], "version 9 is not loaded"),
-        ([{"version": 1, "weight": 1.0, "variant": "champion"}], "Invalid enum value 'champion'"),
-        ([{"version": 1, "weight": 1.0}, {"version": 1, "weight": 2.0}], "listed in two arms"),
-        ([{"version": 1, "weight": 0.0}, {"version": 2, "weight": 0.0}], "weight > 0"),
-        ([{"version": 2, "weight": 1.5, "variant": "shadow"}], "not in [0, 1]"),
-        ([{"version": 0, "weight": 1.0}], "Expected `int` >= 1"),
-        ([{"version": 1, "weight": 1.0, "extra": 1}], "unknown field `extra`"),
-        ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
-        # NOTE: below, what a fuzz found: a 500 (the fan-out's message could not hold the
-        # version), every request to the last arm (the weights' sum overflowed), a request
-        # scored once per duplicate shadow
-        ([{"version": 2**64, "weight": 1.0}], "Expected `int` <= 9223372036854775807"),
-        ([{"version": 1, "weight": 1e308}, {"version": 2, "weight": 1e308}], "sum past a float"),
-        ([{"version": 2, "weight": 0.5, "variant": "shadow"}] * 2, "listed in two shadows"),
-        (
-            [{"version": 1, "weight": 1.0}]
-            + [{"version": 2, "weight": 0.1, "variant": "shadow"}] * 64,
-            "65 > 64 routes",
-        ),
-    ],
-)
+INVALID_ROUTES: list[tuple[list[dict[str, Any]] | str, str]] = [
+    ([{"version": 1, "weight": -1.0}], "Expected `float` >= 0.0"),
+    ([{"version": 3, "weight": 1.0}], "version 3 is not loaded (ready: [1, 2])"),
+    ([{"version": 9, "weight": 1.0}], "version 9 is not loaded"),
+    ([{"version": 1, "weight": 1.0, "variant": "champion"}], "Invalid enum value 'champion'"),
+    ([{"version": 1, "weight": 1.0}, {"version": 1, "weight": 2.0}], "listed in two arms"),
+    ([{"version": 1, "weight": 0.0}, {"version": 2, "weight": 0.0}], "weight > 0"),
+    ([{"version": 2, "weight": 1.5, "variant": "shadow"}], "not in [0, 1]"),
+    ([{"version": 0, "weight": 1.0}], "Expected `int` >= 1"),
+    ([{"version": 1, "weight": 1.0, "extra": 1}], "unknown field `extra`"),
+    ('[{"version": 1, "weight": 1e999}]', "Number out of range"),
+    # NOTE: below, what a fuzz found: a 500 (the fan-out's message could not hold the
+    # version), every request to the last arm (the weights' sum overflowed), a request
+    # scored once per duplicate shadow
+    ([{"version": 2**64, "weight": 1.0}], "Expected `int` <= 9223372036854775807"),
+    ([{"version": 1, "weight": 1e308}, {"version": 2, "weight": 1e308}], "sum past a float"),
+    ([{"version": 2, "weight": 0.5, "variant": "shadow"}] * 2, "listed in two shadows"),
+    (
+        [{"version": 1, "weight": 1.0}] + [{"version": 2, "weight": 0.1, "variant": "shadow"}] * 64,
+        "65 > 64 routes",
+    ),
+]
+"""Route bodies every server refuses with 400, each with words of its reason (the two-worker
+test sends them too)."""
+
+
+@pytest.mark.parametrize(("routes", "problem"), INVALID_ROUTES)
 async def test_invalid_routes_are_refused_and_change_nothing(
     http: httpx.AsyncClient, repo: Path, routes: list[dict[str, Any]] | str, problem: str
 ) -> None:

@@ -4,11 +4,13 @@ answers, and a restarted worker comes up in the server's desired state (issue 16
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +21,7 @@ from modelyard.routing import assign_arm
 
 from ..conftest import serve_subprocess
 from .cluster import WORKERS, Load, fresh_client, two_workers
+from .test_routes_api import INVALID_ROUTES, ROW
 
 pytestmark = pytest.mark.slow
 
@@ -208,3 +211,47 @@ async def test_poll_mode_routes_and_unloads_hold_on_every_worker_and_after_a_res
             assert (
                 admin.post("/predict", params={"model": "other"}, json=[0] * 4).status_code == 404
             )
+
+
+async def test_invalid_admin_calls_fail_alike_on_two_workers_and_change_nothing(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
+    """What a single server refuses, two workers refuse with the same 4xx and reason (the
+    fan-out carries the error back, never a 5xx), config.json is untouched and both go on."""
+    for version in (1, 2, 3):
+        publish("clf", version)
+    config = repo / "clf" / "config.json"
+    write_model_config(
+        repo / "clf",
+        ModelConfig(
+            version_policy=VersionPolicy(kind="specific", versions=(1, 2)), default_version=1
+        ),
+    )
+    before = config.read_bytes()
+    with two_workers(repo, "--model-control-mode", "explicit") as cluster:
+        async with httpx.AsyncClient(base_url=cluster.url, timeout=60) as admin:
+            for routes, problem in INVALID_ROUTES:
+                text = routes if isinstance(routes, str) else json.dumps(routes)
+                body = f'{{"routes": {text}}}'
+                answer = await admin.put("/v2/models/clf/routes", content=body)
+                assert answer.status_code == 400, answer.text
+                assert problem in answer.json()["error"]
+            calls: list[tuple[str, str, dict[str, Any] | None, int]] = [
+                ("post", "/v2/repository/models/clf/load", {"parameters": {"c": 1}}, 400),
+                ("post", "/v2/repository/models/nope/load", None, 404),
+                ("post", "/v2/repository/models/nope/unload", None, 404),
+                ("put", "/v2/models/nope/routes", {"routes": []}, 404),
+                ("put", "/v2/models/clf/routes", {}, 400),
+                ("get", "/v2/models/nope/versions/1/sketches", None, 404),
+            ]
+            for method, path, body_json, status in calls:
+                answer = await admin.request(method, path, json=body_json)
+                assert answer.status_code == status, (path, answer.text)
+                assert answer.json()["error"], path
+            assert config.read_bytes() == before
+            assert (await admin.get("/v2/models/clf/routes")).json()["routes"] == []
+        with fresh_client(cluster.url) as client:
+            for _ in range(8):  # new connections: the kernel spreads them over both workers
+                answer = client.post("/predict", params={"model": "clf"}, json=ROW)
+                assert answer.status_code == 200, answer.text
+                assert answer.json()["version"] == "1"
