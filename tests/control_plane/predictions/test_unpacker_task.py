@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from modelyard.storage import Database
 from tests.conftest import POSTGRES_URL, PostgresSchema
 from tests.control_plane.conftest import admin_token, control_plane_settings
 from tests.control_plane.predictions.blocks import blocks_left, make_block, ship
+from tests.waiting import until
 
 HOUR = 3600.0
 
@@ -84,14 +84,6 @@ async def _metrics(server: ControlPlaneServer) -> dict[str, float]:
     }
 
 
-async def _until(condition: Callable[[], Awaitable[bool]], what: str) -> None:
-    """Wait until ``condition()`` holds (deadline 30 s)."""
-    deadline = asyncio.get_running_loop().time() + 30
-    while not await condition():
-        assert asyncio.get_running_loop().time() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.02)
-
-
 async def test_rest_reads_see_shipped_blocks_at_once(backend: str, tmp_path: Path) -> None:
     async with control_planes(backend, tmp_path, unpack_interval_s=HOUR) as (server,):
         database = _database(server)
@@ -127,7 +119,7 @@ async def test_the_task_unpacks_without_a_read_and_reports_it(backend: str, tmp_
             metrics = await _metrics(server)
             return metrics.get("modelyard_prediction_blocks_unpacked_total") == 5
 
-        await _until(reported, "the task to unpack 5 blocks")
+        await until(reported, "the task to unpack 5 blocks")
         assert len(await _records(database)) == 15
         metrics = await _metrics(server)
         assert metrics["modelyard_prediction_blocks_pending"] == 0
@@ -166,7 +158,7 @@ async def _failing_pass(backend: str, tmp_path: Path, caplog: _Collect) -> None:
         async def logged() -> bool:
             return any("unpacking blocks failed" in m for m in caplog.messages)
 
-        await _until(logged, "the failure to be logged")
+        await until(logged, "the failure to be logged")
         async with database.write() as conn:
             await conn.execute(sa.text("ALTER TABLE away RENAME TO prediction_log_block"))
         await ship(database, make_block("late", requests=1, rows=1))
@@ -174,7 +166,7 @@ async def _failing_pass(backend: str, tmp_path: Path, caplog: _Collect) -> None:
         async def unpacked() -> bool:
             return await _records(database) == [("late-0", 0)]
 
-        await _until(unpacked, "the task to recover")
+        await until(unpacked, "the task to recover")
 
 
 @pytest.mark.parametrize("backend", ["postgresql"], indirect=True)
@@ -195,7 +187,7 @@ async def test_two_control_planes_unpack_each_block_once(backend: str, tmp_path:
             ]
             return sum(done) == count
 
-        await _until(all_reported, "both control planes to unpack every block")
+        await until(all_reported, "both control planes to unpack every block")
         records = await _records(database)
         assert sorted(records) == sorted((f"k{i:03d}-{r}", 0) for i in range(count) for r in (0, 1))
         assert await blocks_left(database) == 0

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import signal
@@ -38,6 +39,7 @@ from tests.inference_server.prediction_log.conftest import (
     logging_server,
     oip_body,
 )
+from tests.waiting import until
 
 FLUSH_INTERVAL_MS = 50
 
@@ -87,9 +89,15 @@ def serve(
 
 
 async def _client_loop(
-    port: int, answered: dict[str, float], stop: asyncio.Event, rows: int = 1
+    port: int,
+    answered: dict[str, float],
+    stop: asyncio.Event,
+    rows: int = 1,
+    enough: tuple[int, asyncio.Event] | None = None,
 ) -> None:
-    """Send requests until ``stop`` or the server goes away; record each answer's time."""
+    """Send requests until ``stop`` or the server goes away; record each answer's wall time
+    (``time.time()``, the clock of the records' ``created_at``); set ``enough``'s event once
+    that many are answered."""
     rng = np.random.default_rng()
     async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
         while not stop.is_set():
@@ -100,7 +108,9 @@ async def _client_loop(
             except httpx.TransportError:
                 return
             if answer.status_code == 200:
-                answered[answer.json()["id"]] = time.monotonic()
+                answered[answer.json()["id"]] = time.time()
+                if enough is not None and len(answered) >= enough[0]:
+                    enough[1].set()
 
 
 async def test_sigterm_flushes_everything(repo: Path, sqlite_log: Database, tmp_path: Path) -> None:
@@ -126,14 +136,30 @@ async def test_sigterm_flushes_everything(repo: Path, sqlite_log: Database, tmp_
 async def test_kill_9_loses_at_most_the_last_flush_interval(
     repo: Path, sqlite_log: Database, tmp_path: Path
 ) -> None:
+    """What is lost is what arrived after the spooler's last pass, never anything older.
+
+    The record order is the spool order, and a pass takes the whole buffer: so the lost
+    answers are a suffix of the answers in the order they were recorded. Shown without timing:
+    each lost answer reached its client after the newest record that survived was made (its
+    ``created_at``). How old the oldest lost answer was is the measurement (printed; the
+    default flush interval, 50 ms, bounds it on a machine that runs the spooler when due). A
+    ceiling of 20 intervals only catches a spooler that does not run at its interval at all:
+    on a loaded 2-core machine the spooler (niced, beside 8 clients and another test process)
+    can be late by more than the interval, and a tighter figure here would time the machine,
+    not the log (one run measured 33.7 ms against a 150 ms bound).
+    """
     spool = tmp_path / "spool"
     answered: dict[str, float] = {}
     with serve(repo, sqlite_log, spool) as (proc, port):
-        stop = asyncio.Event()
-        clients = [asyncio.create_task(_client_loop(port, answered, stop)) for _ in range(8)]
-        await asyncio.sleep(2.0)
+        stop, enough = asyncio.Event(), asyncio.Event()
+        clients = [
+            asyncio.create_task(_client_loop(port, answered, stop, enough=(1000, enough)))
+            for _ in range(8)
+        ]
+        async with asyncio.timeout(120):
+            await enough.wait()
         proc.send_signal(signal.SIGKILL)
-        killed_at = time.monotonic()
+        killed_at = time.time()
         stop.set()
         await asyncio.gather(*clients)
     # A new process on the same spool ships what the dead one wrote; SIGTERM drains it.
@@ -141,26 +167,25 @@ async def test_kill_9_loses_at_most_the_last_flush_interval(
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(proc.wait, 60) == 0
     records = await logged(sqlite_log)
-    logged_ids = [r.request_id for r in records]
-    assert len(logged_ids) == len(set(logged_ids)), "a record was shipped twice"
-    lost = {rid: killed_at - at for rid, at in answered.items() if rid not in set(logged_ids)}
+    logged_ids = {r.request_id for r in records}
+    assert len(records) == len(logged_ids), "a record was shipped twice"
+    lost = {rid: killed_at - at for rid, at in answered.items() if rid not in logged_ids}
     interval_s = FLUSH_INTERVAL_MS / 1000
     window = [at for at in answered.values() if at >= killed_at - interval_s]
-    rate = len(answered) / 2.0
     print(  # NOTE: the measured loss, reported by `pytest -s` (docs/prediction-log.md).
-        f"\nkill -9: {len(answered)} answered ({rate:.0f}/s), {len(lost)} lost, "
-        f"{len(window)} answered in the last {FLUSH_INTERVAL_MS} ms, oldest lost answer "
+        f"\nkill -9: {len(answered)} answered, {len(lost)} lost, {len(window)} answered in the "
+        f"last {FLUSH_INTERVAL_MS} ms, oldest lost answer "
         f"{max(lost.values(), default=0) * 1000:.1f} ms before the kill"
     )
-    assert len(answered) > 100
-    # Every answer older than one flush interval (plus scheduling slack: the spooler thread
-    # shares an overloaded machine) reached the database, so what was lost is at most the
-    # answers of that last window.
-    slack_s = 0.1
-    assert all(age <= interval_s + slack_s for age in lost.values()), lost
-    assert len(lost) <= len(
-        [at for at in answered.values() if at >= killed_at - interval_s - slack_s]
-    )
+    newest = max(_wall(r.created_at) for r in records)
+    assert all(answered[rid] > newest for rid in lost), "an answer older than a spooled one"
+    assert len(lost) < len(answered) / 2, "the spooler did not keep up with the load"
+    assert all(age <= 20 * interval_s for age in lost.values()), lost
+
+
+def _wall(moment: dt.datetime) -> float:
+    """Seconds since the epoch of a record's time (SQLite gives it back naive, in UTC)."""
+    return (moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)).timestamp()
 
 
 @pytest.fixture
@@ -186,10 +211,13 @@ async def test_database_down_spool_grows_then_drains(repo: Path, tmp_path: Path)
                     rid = None if i % 2 else f"client-{i}"
                     answer = await http.post("/v2/models/clf/infer", json=oip_body(x, rid))
                     answered.append(answer.json()["id"])
+                # NOTE: the niced spooler and shipper may be slow to run on a loaded machine
+                await until(
+                    lambda: writer.spooled == 400 and writer.ship_failures > 0,
+                    "400 rows spooled and a failed write to the absent database",
+                )
                 assert not await writer.flush(timeout_s=0.5)  # the database is down
-                assert writer.ship_failures > 0
                 assert writer.shipped == 0
-                assert writer.spooled == 400
                 assert len(list((tmp_path / "spool" / "worker-0").glob("*.seg"))) > 1
                 await schema.create()
                 await upgrade(database)
