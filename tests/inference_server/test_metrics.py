@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pytest
 
 from inference_server.grpc._generated import grpc_service_pb2 as pb
+from tests.inference_server.held import HeldRun
 
 if TYPE_CHECKING:
     from inference_server.app import InferenceServer
@@ -68,31 +69,12 @@ async def test_queue_wait_is_observed_once_per_request_even_when_batched(
 ) -> None:
     batcher = server.manager.resolve("clf", None).batcher
     assert batcher is not None
-    run, enqueue = batcher._run, batcher.enqueue
-    held, queued, release = asyncio.Event(), asyncio.Event(), asyncio.Event()
-
-    async def held_run(arrays: list[np.ndarray]) -> list[np.ndarray]:
-        if not release.is_set():
-            held.set()
-            await release.wait()
-        return await run(arrays)
-
-    def counted_enqueue(*args: Any, **kwargs: Any) -> asyncio.Future[list[np.ndarray]]:
-        future = enqueue(*args, **kwargs)
-        if len(batcher._queue) == 39:  # all but the held run's own request
-            queued.set()
-        return future
-
-    batcher._run = held_run
-    batcher.enqueue = counted_enqueue  # type: ignore[method-assign]
+    held = HeldRun(batcher)
     x = np.zeros((1, 4), np.float32)
     tensor = pb.ModelInferRequest.InferInputTensor(name="input", datatype="FP32", shape=x.shape)
     good = pb.ModelInferRequest(model_name="clf", inputs=[tensor], raw_input_contents=[x.tobytes()])
     calls = asyncio.gather(*(stub.ModelInfer(good) for _ in range(40)))
-    async with asyncio.timeout(30):
-        await held.wait()
-        await queued.wait()
-    release.set()
+    await held.release_when_queued(39)  # all but the held run's own request
     await calls
     assert server.metrics_port is not None
     text = await _scrape(server.metrics_port)
