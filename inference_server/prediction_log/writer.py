@@ -353,6 +353,9 @@ class PredictionLogWriter:
                             spool.commit(after)
                         position = self._shipped_to = max(after, end)
                         self._due_at = time.monotonic() + self.settings.ship_interval_ms / 1000.0
+                        # NOTE: nothing waits unshipped now; kept, the time records were first
+                        # seen waiting made the next ones look old at once and fsynced them
+                        self._unsafe_since = None
                         if spooler_done:
                             return
                         # NOTE: until the next ship is due (the spooler wakes it sooner when
