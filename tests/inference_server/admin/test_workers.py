@@ -147,7 +147,9 @@ async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
     repo: Path, publish: Callable[..., Path]
 ) -> None:
     publish("clf", 1)
-    os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"] = "1.5"
+    # NOTE: the timeout also bounds the healthy worker's own apply (5 s: a loaded machine),
+    # and the client waits longer than it
+    os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"] = "5"
     try:
         cluster_cm = two_workers(repo, "--model-control-mode", "explicit")
         cluster = cluster_cm.__enter__()
@@ -158,13 +160,20 @@ async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
         os.kill(stopped["pid"], signal.SIGSTOP)
         try:
             answer = None
-            for _ in range(20):  # a connection the kernel gave the stopped worker times out
-                try:
-                    with fresh_client(cluster.url) as admin:
-                        answer = admin.post("/v2/repository/models/clf/load", timeout=8)
+            for _ in range(40):
+                # one connection: a health check that times out means the kernel gave it to
+                # the stopped worker (try another); one answered, to the live one, which then
+                # gets the load on the same connection
+                limits = httpx.Limits(max_connections=1)
+                async with httpx.AsyncClient(
+                    base_url=cluster.url, limits=limits, timeout=30
+                ) as admin:
+                    try:
+                        await admin.get("/v2/health/live", timeout=1)
+                    except httpx.TimeoutException:
+                        continue
+                    answer = await admin.post("/v2/repository/models/clf/load")
                     break
-                except httpx.TimeoutException:
-                    continue
             assert answer is not None
             assert answer.status_code == 504, answer.text
             assert "worker 1" in answer.json()["error"]
