@@ -10,6 +10,7 @@ from typing import cast
 import numpy as np
 import pytest
 
+from inference_server import runtime
 from inference_server.loaded_version import AnswerTap, LoadedVersion, NullHooks
 from modelyard.model_repository import BatchingConfig, ModelConfig, scan_model
 
@@ -20,8 +21,11 @@ async def _load(repo: Path, config: ModelConfig) -> LoadedVersion:
 
 
 async def test_an_idle_single_row_request_runs_inline_and_a_burst_uses_the_thread(
-    repo: Path, publish: Callable[..., Path]
+    repo: Path, publish: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # NOTE: the cost measured at load decides inline; on a loaded machine its median could pass
+    # the 100 us bound, so the test states it (10 us, about what it measures idle)
+    monkeypatch.setattr(runtime, "_row_cost", lambda run, feeds: (10_000, 10_000))
     publish("clf", 1)
     version = await _load(repo, ModelConfig())
     try:
