@@ -16,7 +16,9 @@ if TYPE_CHECKING:
 
 
 class HeldRun:
-    """Wraps ``batcher``'s session run: the first run waits until :meth:`release`.
+    """Wraps ``batcher``'s session run: the first run waits until released (see
+    :meth:`release_when_queued`). No run goes inline on the event loop meanwhile (that would
+    bypass the hold). Used as a context manager, it puts the batcher back as it was on exit.
 
     ``rows``: the held run's rows; ``queued``: requests queued behind it.
     """
@@ -24,10 +26,19 @@ class HeldRun:
     def __init__(self, batcher: MicroBatcher) -> None:
         self._batcher = batcher
         self._run = batcher._run
+        self._inline_rows = batcher._inline_rows
         self._held = asyncio.Event()
         self._released = asyncio.Event()
         self.rows = 0
         batcher._run = self._held_run
+        batcher._inline_rows = 0
+
+    def __enter__(self) -> HeldRun:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._batcher._run = self._run
+        self._batcher._inline_rows = self._inline_rows
 
     async def _held_run(self, arrays: list[np.ndarray]) -> list[np.ndarray]:
         if not self._released.is_set():
