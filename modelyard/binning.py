@@ -24,20 +24,14 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from modelyard.models import MAX_MAGNITUDE
+
 LOG_GAMMA = math.log(1.02)
 """Bucket ratio of the reference-free log histogram: values within 1 % of a bucket's middle."""
 
 ZERO_BAND = 1e-12
 """Absolute values below this count as zero in the log histogram."""
 
-
-MAX_MAGNITUDE = 1e100
-"""Values at or beyond this magnitude count as missing, like NaN and +-inf. A column's sums, mean
-and standard deviation would otherwise overflow float64 (two FP64 values of 1e308 already sum
-to inf), and a profile or sketch holding an infinite statistic cannot be stored: JSON has no
-infinity (msgspec writes ``null``, which then fails to decode as a float). FP32 and smaller
-inputs never reach it; below it, sums and sums of squared deviations of any number of values a
-machine can hold stay finite (squares below 4e200)."""
 
 TAIL_LEVELS = (0.001, 0.002, 0.005, 0.995, 0.998, 0.999)
 """Extra quantile levels of non-exact reference edges (finer outer bins)."""

@@ -32,6 +32,20 @@ FiniteFloat = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float
 JSON has no such numbers: msgspec writes them as ``null``, and a stored ``null`` where a float
 belongs failed every later read of the object (a 500 until it was replaced)."""
 
+MAX_MAGNITUDE = 1e100
+"""The largest magnitude of a number that statistics are computed over. Finite is not enough:
+two values of 1e200 squared, or of 1e308 summed, are infinite, and the statistic then could
+not be stored or answered (see :data:`FiniteFloat`); below 1e100, sums of any number of values
+and squares of differences stay finite. The drift sketches count larger values as missing
+(:mod:`modelyard.binning`)."""
+
+MeasureFloat = Annotated[float, msgspec.Meta(gt=-MAX_MAGNITUDE, lt=MAX_MAGNITUDE)]
+"""A number from outside input that statistics are computed over (an outcome's value, a
+label): below :data:`MAX_MAGNITUDE` in magnitude."""
+
+Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
+"""An integer from outside input that fits the databases' BIGINT (and converts to a float)."""
+
 
 class InputStruct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of mutable shapes decoded from outside input: unknown fields are rejected."""
@@ -289,6 +303,7 @@ class DriftReport(msgspec.Struct, kw_only=True, frozen=True):
 
 
 __all__ = [
+    "MAX_MAGNITUDE",
     "CardStatus",
     "DatasetInfo",
     "DatasetRef",
@@ -299,6 +314,8 @@ __all__ = [
     "FeatureRef",
     "InputStruct",
     "InputValue",
+    "Int64",
+    "MeasureFloat",
     "ModelCard",
     "ModelDetails",
     "ModelLineage",

@@ -32,7 +32,6 @@ from typing import Any, Literal
 import numpy as np
 
 from modelyard.binning import (
-    MAX_MAGNITUDE,
     bin_numeric,
     category_keys,
     finite_values,
@@ -41,6 +40,7 @@ from modelyard.binning import (
     reference_edges,
 )
 from modelyard.errors import InvalidArgument
+from modelyard.models import MAX_MAGNITUDE
 from modelyard.sketch_models import (
     FORMAT,
     REFERENCE_FILENAME,

@@ -98,6 +98,8 @@ def plan_test(
             raise ValueError("daily_traffic must be > 0")
         smallest = min(w for w in weights if w > 0) / sum(weights)
         days = n / (daily_traffic * smallest)
+        if not math.isfinite(days):  # float arithmetic overflows quietly, unlike math.ceil
+            raise OverflowError("the expected duration is beyond a float's range")
     return TestPlan(
         n_per_variant=n,
         n_total=n * sum(1 for w in weights if w > 0),

@@ -117,8 +117,13 @@ def _welch(
     a, b = vc / nc, vt / nt
     se2 = a + b
     with np.errstate(divide="ignore", invalid="ignore"):
-        t = np.where(se2 > 0, (mt - mc) / np.sqrt(np.where(se2 > 0, se2, 1.0)), 0.0)
-        df = np.where(se2 > 0, se2**2 / (a**2 / (nc - 1) + b**2 / (nt - 1)), 1.0)
+        safe = np.where(se2 > 0, se2, 1.0)
+        t = np.where(se2 > 0, (mt - mc) / np.sqrt(safe), 0.0)
+        # Welch-Satterthwaite, se2**2 / (a**2 / (nc - 1) + b**2 / (nt - 1)), on the shares of
+        # se2: the squares of the variances themselves underflowed for values near 1e-90
+        # (and overflowed near 1e100), which changed the p-value
+        ra, rb = a / safe, b / safe
+        df = np.where(se2 > 0, 1.0 / (ra**2 / (nc - 1) + rb**2 / (nt - 1)), 1.0)
     return t, np.maximum(np.nan_to_num(df, nan=1.0), 1.0)
 
 
@@ -205,10 +210,14 @@ def _comparison(
     relative: float | None = None
     relative_ci: tuple[float, float] | None = None
     if mc != 0:
-        relative = mt / mc - 1.0
-        # Delta method for the ratio of two independent means.
-        se_ratio = math.sqrt(se_t**2 / mc**2 + mt**2 * se_c**2 / mc**4)
-        relative_ci = (relative - quantile * se_ratio, relative + quantile * se_ratio)
+        # Delta method for the ratio of two independent means, without powers of the means:
+        # se_t**2 / mc**2 + mt**2 * se_c**2 / mc**4 underflowed to a division by zero for means
+        # near 1e-90 and overflowed for means near 1e200 (a 500 on every report).
+        ratio = mt / mc
+        se_ratio = math.hypot(se_t / mc, ratio * (se_c / mc))
+        low, high = ratio - 1.0 - quantile * se_ratio, ratio - 1.0 + quantile * se_ratio
+        if math.isfinite(low) and math.isfinite(high):  # else: no relative figure to give
+            relative, relative_ci = ratio - 1.0, (low, high)
     return Comparison(
         control=float(mc),
         treatment=float(mt),

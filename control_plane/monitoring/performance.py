@@ -18,6 +18,7 @@ False
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 from sklearn import metrics as skm
@@ -75,6 +76,9 @@ def degradation(metric: str, value: float, *, baseline: float, threshold: float)
     """
     worse = baseline - value if HIGHER_IS_BETTER[metric] else value - baseline
     relative = worse / abs(baseline) if baseline else worse
+    # NOTE: a baseline near 0 (a card's rmse of 5e-324) made the drop infinite, which JSON
+    # cannot carry: the alert could not be stored. The largest float flags it all the same.
+    relative = max(-sys.float_info.max, min(sys.float_info.max, relative))
     return FeatureDetail(
         feature=metric,
         method="relative_drop",

@@ -32,6 +32,7 @@ from control_plane.monitoring.performance_models import (
 from control_plane.registry.naming import check_name
 from control_plane.scheduler.scheduler import utc_now
 from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.models import MAX_MAGNITUDE
 
 if TYPE_CHECKING:
     from control_plane.monitoring.performance_store import SqlPerformanceStore
@@ -260,7 +261,9 @@ def first_value(value: Any, index: int) -> float | None:
 
 
 def pair_of(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, float] | None:
-    """(label, prediction) of one labelled record; ``None`` without outcome or output."""
+    """(label, prediction) of one labelled record; ``None`` without outcome or output, or
+    with a target or prediction of magnitude :data:`~modelyard.models.MAX_MAGNITUDE` or more
+    (their squared errors would overflow: RMSE infinite, unstorable)."""
     outcome = item.outcome
     if outcome is None:
         return None
@@ -269,6 +272,8 @@ def pair_of(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, flo
         target = outcome.value if outcome.value is not None else outcome.label
         guess = first_value(outputs.get(spec.prediction_output), 0)
         if guess is None or isinstance(target, str | None | bool):
+            return None
+        if abs(target) >= MAX_MAGNITUDE or abs(guess) >= MAX_MAGNITUDE:
             return None
         return float(target), guess
     label: Any = outcome.label if outcome.label is not None else outcome.conversion

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import msgspec
 
 from modelyard.errors import InvalidArgument
-from modelyard.models import FiniteFloat, InputValue
+from modelyard.models import InputValue, Int64, MeasureFloat
 from modelyard.prediction_log import PredictionRecord, Value
 
 MAX_FEEDBACK = 10_000
@@ -31,7 +31,7 @@ MAX_FEEDBACK = 10_000
 
 RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
 RowIndex = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
-Label = str | int | FiniteFloat | bool
+Label = str | Int64 | MeasureFloat | bool
 
 
 class Outcome(InputValue, kw_only=True, frozen=True):
@@ -49,7 +49,7 @@ class Outcome(InputValue, kw_only=True, frozen=True):
     row_index: RowIndex = 0
     label: Label | None = None
     conversion: bool | None = None
-    value: FiniteFloat | None = None
+    value: MeasureFloat | None = None
 
 
 class FeedbackBatch(InputValue, kw_only=True, frozen=True):

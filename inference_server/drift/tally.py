@@ -61,7 +61,8 @@ from typing import TYPE_CHECKING, NamedTuple
 import msgspec
 import numpy as np
 
-from modelyard.binning import LOG_GAMMA, MAX_MAGNITUDE, ZERO_BAND
+from modelyard.binning import LOG_GAMMA, ZERO_BAND
+from modelyard.models import MAX_MAGNITUDE
 from modelyard.sketches import (
     CategoricalProfile,
     CategoricalSketch,
@@ -158,7 +159,7 @@ _SCRATCH = _Scratch()
 
 def _matrix(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray | None]:
     """The columns as one column-major float64 matrix, and its finite mask (None: all);
-    both scratch (:class:`_Scratch`). Values of magnitude :data:`~modelyard.binning.
+    both scratch (:class:`_Scratch`). Values of magnitude :data:`~modelyard.models.
     MAX_MAGNITUDE` or more count as missing, as in :func:`~modelyard.binning.finite_values`;
     only float64 columns can hold one, so only they pay the extra pass."""
     shape = (len(columns[0]), len(columns))

@@ -26,6 +26,14 @@ async def client(backend: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClien
 
 
 SPACE = {"C": {"type": "float", "low": 0.5, "high": 2.0}}
+AB_TEST: dict[str, Any] = {
+    "model": "m",
+    "variants": [
+        {"version": 1, "weight": 0.5, "role": "control"},
+        {"version": 2, "weight": 0.5, "role": "treatment"},
+    ],
+    "primary_metric": {"name": "conversion", "kind": "conversion"},
+}
 CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("PUT", "/v1/retraining/specs/m", {"data": "d.csv", "target": "y",
                                         "min_improvement": "Infinity"}, "min_improvement"),
@@ -52,6 +60,20 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/v1/monitoring/channels", {"name": "x", "kind": "webhook",
                                          "target": "http://]x/"}, "channel target"),
     ("POST", "/v1/feedback", {"outcomes": [{"request_id": "r", "value": "NaN"}]}, "value"),
+    # NOTE: below, finite numbers whose statistics overflowed (a second fuzz, 2026-12-06): an
+    # outcome of 1e200 or a label of 10**400 stored, then every performance window or A/B
+    # report over them failing; a plan of null days; a sample size no report could reach
+    ("POST", "/v1/feedback", {"outcomes": [{"request_id": "r", "value": 1e200}]}, "value"),
+    ("POST", "/v1/feedback", {"outcomes": [{"request_id": "r", "label": 10**400}]}, "label"),
+    ("POST", "/v1/feedback", {"outcomes": [{"request_id": "r", "label": 2**64}]}, "label"),
+    ("POST", "/v1/ab-tests/plan", {"baseline": 10.0, "minimum_detectable_effect": 1.0,
+                                   "variance": 1e300, "daily_traffic": 1e-10},
+     "cannot be computed"),
+    ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
+     "minimum_sample_size"),
+    ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
+        {"version": 1, "weight": 5e-324, "role": "control"},
+        {"version": 2, "weight": 1.0, "role": "treatment"}]}, "at least 1e-06"),
     ("POST", "/v1/batch/jobs", {"model": "tiny", "version": 1, "input": "in\u0000",
                                 "output": "o"}, "NUL"),
     ("POST", "/v1/batch/jobs", {"model": "tiny", "version": 1, "input": "in",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -18,6 +19,7 @@ from control_plane.abtesting.recommendation import Action, MetricResult, recomme
 from control_plane.abtesting.sequential import always_valid_pvalues, mixture_variance
 from control_plane.abtesting.statistics import (
     benjamini_hochberg,
+    compare_means,
     compare_rates,
     rate_pvalues,
     sample_ratio_mismatch,
@@ -211,3 +213,15 @@ def test_property_22_no_promote_for_non_significant_results(
         assert (low > 0) if higher_is_better else (high < 0)
     if comparison.p_value >= ALPHA or srm.mismatch or min(n_c, n_t) < minimum:
         assert verdict.action is not Action.PROMOTE_TREATMENT
+
+
+def test_relative_lift_of_tiny_and_huge_means_is_scale_free() -> None:
+    """The delta method's powers of the means underflowed (means near 1e-90: a division by
+    zero) or overflowed (near 1e200: OverflowError): every report of such a test failed. The
+    relative lift and its interval do not depend on the scale."""
+    unit = compare_means(1.0, 0.01, 50, 1.1, 0.01, 50)
+    for scale in (1e-90, 1e90, 1e99):
+        scaled = compare_means(scale, 0.01 * scale**2, 50, 1.1 * scale, 0.01 * scale**2, 50)
+        assert scaled.relative_lift == pytest.approx(unit.relative_lift)
+        assert scaled.relative_ci == pytest.approx(unit.relative_ci)
+        assert scaled.p_value == pytest.approx(unit.p_value)

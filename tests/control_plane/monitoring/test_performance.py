@@ -4,21 +4,27 @@ degradation alerts against the registered card's baseline (property 25), both ba
 from __future__ import annotations
 
 import datetime as dt
+import math
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn import metrics as skm
 
 from control_plane.monitoring.build import Monitoring, build_monitoring
-from control_plane.monitoring.models import AlertType
+from control_plane.monitoring.models import AlertType, FeatureDetail
+from control_plane.monitoring.performance import degradation
 from control_plane.monitoring.performance_models import PerformanceSpec, TrackRequest
+from control_plane.monitoring.performance_service import pair_of
+from control_plane.predictions.models import LabelledPrediction, StoredOutcome
 from control_plane.predictions.service import PredictionService
 from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.service import RegistryService
 from control_plane.scheduler import ManualClock
+from modelyard.prediction_log import PredictionRecord
 from modelyard.storage import Database
 from tests.conftest import SyncDatabase
 from tests.control_plane.monitoring import helpers
@@ -189,3 +195,27 @@ async def test_one_versions_unexpected_error_does_not_stop_the_tracking(
     assert len(results) == 1
     assert results[0].n > 0
     assert "performance tracking of aaa v1 failed" in caplog.text
+
+
+def test_numbers_too_large_or_small_to_measure_leave_stored_results_readable() -> None:
+    """A prediction of 1e200 made the window's RMSE infinite, and a card baseline of 5e-324 the
+    relative drop: JSON carries neither (``null``), so the metric point or the alert could not
+    be read back (a 500 on every later read)."""
+    spec = PerformanceSpec(task="regression", prediction_output="y")
+
+    def labelled(prediction: float, target: float) -> LabelledPrediction:
+        moment = helpers.T0
+        record = PredictionRecord(
+            request_id="r", row_index=0, created_at=moment, model="m", version=1,
+            variant="none", protocol="http", latency_ms=1.0, inputs={}, outputs={"y": prediction},
+        )  # fmt: skip
+        outcome = StoredOutcome(value=target, received_at=moment, updated_at=moment, writes=1)
+        return LabelledPrediction(record=record, outcome=outcome)
+
+    assert pair_of(labelled(2.0, 1.5), spec) == (1.5, 2.0)
+    assert pair_of(labelled(1e200, 1.5), spec) is None
+    assert pair_of(labelled(2.0, -1e100), spec) is None
+    drop = degradation("rmse", 0.5, baseline=5e-324, threshold=0.1)
+    assert drop.flagged
+    assert math.isfinite(drop.score)
+    assert msgspec.json.decode(msgspec.json.encode(drop), type=FeatureDetail) == drop
