@@ -21,6 +21,7 @@ as the ONNX graphs the servers run. :func:`decide` is the whole promotion rule:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -69,8 +70,33 @@ def regression_metrics(values: np.ndarray, predictions: np.ndarray) -> dict[str,
     >>> regression_metrics(np.array([1.0, 2.0]), np.array([1.0, 4.0]))
     {'rmse': 1.4142135623730951, 'mae': 1.0}
     """
-    errors = np.asarray(predictions, dtype=np.float64) - np.asarray(values, dtype=np.float64)
-    return {"rmse": float(np.sqrt(np.mean(errors**2))), "mae": float(np.mean(np.abs(errors)))}
+    with np.errstate(over="ignore"):  # overflows are infinite metrics, which callers refuse
+        errors = np.asarray(predictions, dtype=np.float64) - np.asarray(values, dtype=np.float64)
+        return {"rmse": float(np.sqrt(np.mean(errors**2))), "mae": float(np.mean(np.abs(errors)))}
+
+
+def measured(metrics: dict[str, float]) -> dict[str, float]:
+    """``metrics``, once every value is finite.
+
+    A holdout target of 1e200 made the RMSE infinite: stored in the run's comparison, it was a
+    ``null`` where a float belongs, and every later read of the runs failed.
+
+    Raises:
+        InvalidArgument: naming the metrics that are not finite.
+
+    >>> measured({"rmse": 1.5, "mae": 1.0})
+    {'rmse': 1.5, 'mae': 1.0}
+    >>> measured({"rmse": float("inf"), "mae": 2e199})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    modelyard.errors.InvalidArgument: the holdout metrics ['rmse'] are not finite: ...
+    """
+    unmeasured = sorted(name for name, value in metrics.items() if not math.isfinite(value))
+    if unmeasured:
+        raise InvalidArgument(
+            f"the holdout metrics {unmeasured} are not finite: targets or predictions too "
+            "large to measure (or not numbers)"
+        )
+    return metrics
 
 
 def check_metric(metric: str, direction: Literal["maximize", "minimize"]) -> None:

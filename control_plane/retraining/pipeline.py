@@ -28,6 +28,7 @@ import numpy as np
 from control_plane.retraining.evaluation import (
     classification_metrics,
     decide,
+    measured,
     regression_metrics,
 )
 from control_plane.retraining.models import Comparison, RetrainingRun, RetrainingSpec
@@ -329,8 +330,10 @@ class RetrainingPipeline:
             probabilities = outputs["probabilities"]
             if probabilities.shape[1] != 2:
                 raise FailedPrecondition("retraining evaluates binary classifiers only")
-            return classification_metrics(work.holdout_y.astype(int), probabilities[:, 1])
-        return regression_metrics(work.holdout_y, outputs["prediction"].reshape(-1))
+            metrics = classification_metrics(work.holdout_y.astype(int), probabilities[:, 1])
+        else:
+            metrics = regression_metrics(work.holdout_y, outputs["prediction"].reshape(-1))
+        return measured(metrics)
 
     async def _register(self, parent: RegisteredModel, log: list[str]) -> None:
         work = self._work
