@@ -15,6 +15,9 @@ _EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 MAX_INTERVAL_S = 366 * 86400.0
 """Longest ``every`` interval (a longer one is a cron job: ``@yearly``)."""
+MIN_INTERVAL_S = 0.001
+"""Shortest ``every`` interval: a shorter one rounded to a zero ``timedelta`` (microseconds), and
+every tick then failed dividing by it, so the job never ran."""
 _PROBE = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 """Where :meth:`Schedule.parse` checks that a cron expression fires at all (any moment would
 do: an expression that fires at all fires within its search window of every moment)."""
@@ -40,16 +43,16 @@ class Schedule(msgspec.Struct, kw_only=True, frozen=True):
         """Parse a schedule.
 
         Raises:
-            InvalidArgument: neither an interval (``every 30s``, positive, at most 366 days)
+            InvalidArgument: neither an interval (``every 30s``, 1 ms to 366 days)
                 nor a valid cron expression that fires at all (``0 0 30 2 *`` never does).
         """
         clean = " ".join(text.strip().lower().split())
         match = _EVERY.match(clean)
         if match is not None:
             seconds = float(match.group(1)) * _UNIT_S[match.group(2)]
-            if not 0 < seconds <= MAX_INTERVAL_S:
+            if not MIN_INTERVAL_S <= seconds <= MAX_INTERVAL_S:
                 raise InvalidArgument(
-                    f"schedule {text!r}: the interval must be positive and at most 366 days"
+                    f"schedule {text!r}: the interval must be at least 1 ms and at most 366 days"
                 )
             return cls(text=clean, interval_s=seconds)
         # NOTE: one that never fires (``0 0 30 2 *``) is refused here, not at every tick

@@ -108,7 +108,9 @@ def test_interval_schedules_stay_on_their_grid() -> None:
 @pytest.mark.parametrize(
     ("text", "named"),
     [
-        ("every 0s", "positive"),
+        ("every 0s", "at least 1 ms"),
+        # accepted before: a zero timedelta, and every tick failed dividing by it
+        ("every 0.0000001s", "at least 1 ms"),
         ("every", "5 fields"),
         ("every 5 weeks", "5 fields"),
         ("daily", "5 fields"),
