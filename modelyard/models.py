@@ -46,6 +46,10 @@ label): below :data:`MAX_MAGNITUDE` in magnitude."""
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """An integer from outside input that fits the databases' BIGINT (and converts to a float)."""
 
+Seed = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
+"""A random seed from outside input: what numpy and scikit-learn accept (0 .. 2**32 - 1); a
+larger one was accepted and failed the job later."""
+
 
 class InputStruct(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """Base of mutable shapes decoded from outside input: unknown fields are rejected."""
@@ -329,5 +333,6 @@ __all__ = [
     "RegisteredModel",
     "Risk",
     "Scalar",
+    "Seed",
     "TensorSpec",
 ]

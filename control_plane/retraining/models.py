@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from modelyard.enums import TriggerType
-from modelyard.models import FiniteFloat, InputValue
+from modelyard.models import FiniteFloat, InputValue, Seed
 
 Fraction = Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)]
@@ -40,7 +40,7 @@ class HoldoutPolicy(InputValue, kw_only=True, frozen=True):
     """
 
     fraction: Fraction = 0.2
-    seed: int = 0
+    seed: Seed = 0
 
 
 class RetrainingSpec(InputValue, kw_only=True, frozen=True):

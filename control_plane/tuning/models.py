@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from control_plane.tuning.spaces import ParamSpec
+from modelyard.models import Seed
 
 
 class BestConfiguration(msgspec.Struct, kw_only=True, frozen=True):
@@ -84,7 +85,7 @@ class TuningJobRequest(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     n_jobs: int = 1
     space: dict[str, ParamSpec | None] = {}
     replace_space: bool = False
-    seed: int | None = 0
+    seed: Seed | None = 0
     study_name: str | None = None
     experiment: str = "tuning"
 

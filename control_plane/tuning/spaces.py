@@ -13,6 +13,7 @@ left to tune is refused, as is a range whose bounds are inverted.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +26,14 @@ if TYPE_CHECKING:
     import optuna
 
 MODEL_KINDS = ("logistic_regression", "lightgbm", "xgboost")
+
+MAX_INT = 10**6
+"""Largest magnitude of an integer range's bounds: counts and sizes beyond it are no
+hyperparameters of these model families."""
+
+INT_CAPS = {"n_estimators": 10_000}
+"""Tighter caps where a trial's time grows with the value: the tuner picked 450 quadrillion
+trees from a range of +-2**62, and that trial (a thread that cannot be stopped) never ended."""
 
 
 class _Spec(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -97,8 +106,9 @@ def validate_space(space: Mapping[str, ParamSpec]) -> SearchSpace:
     """``space`` as a dict, once every range in it is usable.
 
     Raises:
-        InvalidArgument: the space is empty, a range is inverted, a log range reaches 0, or a
-            choice list is empty (the message names the hyperparameter).
+        InvalidArgument: the space is empty, a range is inverted, a log range reaches 0, a
+            float range is wider than a float, an integer bound is beyond :data:`MAX_INT` (or
+            :data:`INT_CAPS`), or a choice list is empty (the message names the hyperparameter).
     """
     if not space:
         raise InvalidArgument("search space is empty: give at least one hyperparameter to tune")
@@ -111,6 +121,14 @@ def validate_space(space: Mapping[str, ParamSpec]) -> SearchSpace:
             raise InvalidArgument(f"hyperparameter {name!r}: low {spec.low} > high {spec.high}")
         if spec.log and spec.low <= 0:
             raise InvalidArgument(f"hyperparameter {name!r}: a log range needs low > 0")
+        if isinstance(spec, FloatRange) and not math.isfinite(spec.high - spec.low):
+            raise InvalidArgument(f"hyperparameter {name!r}: the range is wider than a float")
+        if isinstance(spec, IntRange):
+            cap = INT_CAPS.get(name, MAX_INT)
+            if max(abs(spec.low), abs(spec.high)) > cap:
+                raise InvalidArgument(
+                    f"hyperparameter {name!r}: integer bounds must lie within +-{cap:,}"
+                )
     return dict(space)
 
 

@@ -69,6 +69,14 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/v1/ab-tests/plan", {"baseline": 10.0, "minimum_detectable_effect": 1.0,
                                    "variance": 1e300, "daily_traffic": 1e-10},
      "cannot be computed"),
+    ("POST", "/v1/tuning/jobs", {"model": "lightgbm", "n_trials": 1, "space": {
+        "n_estimators": {"type": "int", "low": -(2**62), "high": 2**62}}}, "within +-10,000"),
+    ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1, "space": {
+        "C": {"type": "float", "low": -1.7e308, "high": 1.7e308}}}, "wider than a float"),
+    ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1,
+                                 "seed": 2**32}, "seed"),
+    ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1,
+                                 "seed": -1}, "seed"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
      "minimum_sample_size"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
