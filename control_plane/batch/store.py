@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.batch.models import BatchJob, BatchOptions, JobState, Progress
 from control_plane.batch.tables import batch_jobs
+from modelyard.storage import storable_text
 
 _ACTIVE = (JobState.PENDING.value, JobState.RUNNING.value)
 
@@ -101,7 +102,7 @@ def _progress_values(progress: Progress) -> dict[str, Any]:
         "rows_done": progress.rows_done,
         "rows_failed": progress.rows_failed,
         "shards_done": progress.shards_done,
-        "error": progress.error,
+        "error": None if progress.error is None else storable_text(progress.error),
     }
 
 

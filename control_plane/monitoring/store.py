@@ -37,6 +37,7 @@ from control_plane.monitoring.tables import (
     monitoring_delivery_attempts,
 )
 from modelyard.errors import AlreadyExists
+from modelyard.storage import storable_text
 
 MAX_ERROR = 2000
 _details_encoder = msgspec.json.Encoder()
@@ -247,7 +248,7 @@ class SqlMonitoringStore:
         state: DeliveryState,
         next_attempt_at: dt.datetime,
     ) -> None:
-        error = None if attempt.error is None else attempt.error[:MAX_ERROR]
+        error = None if attempt.error is None else storable_text(attempt.error, MAX_ERROR)
         await conn.execute(
             monitoring_delivery_attempts.insert().values(
                 **{**msgspec.structs.asdict(attempt), "error": error}

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from control_plane.retraining.models import RetrainingRun, StepRecord
+from modelyard.storage import storable_text
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -96,7 +97,7 @@ class StepRecorder:
                 started_at=started,
                 finished_at=_now(),
                 log=tuple(log),
-                error=f"{type(error).__name__}: {error}",
+                error=storable_text(f"{type(error).__name__}: {error}"),
             )
             await asyncio.shield(
                 self._store.change_run(self._run_id, lambda run: _set_step(run, failed))

@@ -25,6 +25,7 @@ from control_plane.security.models import Principal
 from modelyard.enums import Role
 from modelyard.errors import ModelyardError
 from modelyard.settings import Settings
+from modelyard.storage import storable_text
 
 log = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ async def _fail(
         lambda r: _finished(
             r,
             status=RunStatus.FAILED,
-            error=error,
+            error=storable_text(error),
             candidate_version=candidate,
             comparison=comparison,
         ),

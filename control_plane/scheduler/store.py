@@ -25,6 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.scheduler.models import JobState, Schedule
 from control_plane.scheduler.tables import scheduler_jobs
+from modelyard.storage import storable_text
 
 MAX_ERROR = 2000
 
@@ -173,7 +174,7 @@ class SqlSchedulerStore:
             "lease_until": None,
             "last_finished_at": now,
             "last_status": status,
-            "last_error": None if error is None else error[:MAX_ERROR],
+            "last_error": None if error is None else storable_text(error, MAX_ERROR),
         }
         if status != "interrupted":
             values["running_due_at"] = None

@@ -32,6 +32,7 @@ from control_plane.tuning.models import (
 )
 from control_plane.tuning.tuner import HyperparameterTuner
 from modelyard.errors import FailedPrecondition, InvalidArgument, ModelyardError
+from modelyard.storage import storable_text
 
 if TYPE_CHECKING:
     from control_plane.tracking.tracker import ExperimentTracker
@@ -155,7 +156,7 @@ class TuningService:
         """Record how the job ended, retried (a job left ``running`` is never settled)."""
         fields: dict[str, Any] = {"status": status}
         if error is not None:
-            fields["error"] = error
+            fields["error"] = storable_text(error)
         await write_until_done(
             lambda: self._store.update(job_id, **fields),
             what=f"tuning job {job_id}: its final status {status.value}",

@@ -10,5 +10,6 @@ from __future__ import annotations
 
 from modelyard.storage.database import Database, to_async_url
 from modelyard.storage.migrations import migration_locations, upgrade
+from modelyard.storage.text import storable_text
 
-__all__ = ["Database", "migration_locations", "to_async_url", "upgrade"]
+__all__ = ["Database", "migration_locations", "storable_text", "to_async_url", "upgrade"]

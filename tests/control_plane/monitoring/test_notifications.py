@@ -226,6 +226,27 @@ async def test_an_unexpected_sender_error_is_an_attempt_and_dead_letters(
     assert "InvalidURL: Invalid port" in (delivery.last_error or "")
 
 
+async def test_a_reply_with_a_nul_is_recorded_and_dead_letters(database: Database) -> None:
+    """A receiver's error reply is kept in the attempt's error. With a NUL in it, PostgreSQL
+    refused the write: the attempt was never recorded, and the delivery was claimed and sent
+    again at the end of every lease, forever (SQLite stored it)."""
+    hook = HttpReceiver(answer=lambda request: (500, b"bad\x00reply"))
+    await hook.start()
+    try:
+        clock = ManualClock(helpers.T0)
+        monitoring, _ = helpers.build(database, helpers.settings(), clock=clock)
+        await monitoring.alerts.add_channel(
+            ChannelSpec(name="nul", kind=ChannelKind.WEBHOOK, target=hook.url)
+        )
+        await monitoring.alerts.raise_alert(helpers.drift_candidate())
+        await _dispatch_until_settled(monitoring, clock)
+    finally:
+        await hook.stop()
+    [delivery] = await monitoring.alerts.deliveries(state=DeliveryState.DEAD)
+    assert delivery.attempts == len(hook.requests) == helpers.settings().notify_max_attempts
+    assert "HTTP 500: bad\\x00reply" in (delivery.last_error or "")
+
+
 def _assert_no_connection_left(database: Database) -> None:
     """Every pooled connection came back, and none is left for the garbage collector to find
     unclosed (a ResourceWarning, an error in these tests)."""
