@@ -46,6 +46,13 @@ label): below :data:`MAX_MAGNITUDE` in magnitude."""
 Int64 = Annotated[int, msgspec.Meta(ge=-(2**63), le=2**63 - 1)]
 """An integer from outside input that fits the databases' BIGINT (and converts to a float)."""
 
+NO_NUL = r"^[^\x00]*$"
+"""A pattern text from outside input must match: PostgreSQL refuses NUL in TEXT (SQLite keeps
+it), so a write refused there after a change outside the database left the two disagreeing."""
+
+Text = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
+"""Free text from outside input (a reason, a description): no NUL, at most 10,000 characters."""
+
 Seed = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 """A random seed from outside input: what numpy and scikit-learn accept (0 .. 2**32 - 1); a
 larger one was accepted and failed the job later."""
@@ -192,6 +199,10 @@ class DatasetRef(InputValue, kw_only=True, frozen=True):
     sha256: str
 
 
+MAX_LINEAGE_FEATURES = 10_000
+"""Most feature references a model's lineage may name."""
+
+
 class ModelLineage(InputValue, kw_only=True, frozen=True):
     """What a model version was built from.
 
@@ -207,7 +218,7 @@ class ModelLineage(InputValue, kw_only=True, frozen=True):
 
     mlflow_run_id: str
     training_dataset: DatasetRef
-    features: tuple[FeatureRef, ...]
+    features: Annotated[tuple[FeatureRef, ...], msgspec.Meta(max_length=MAX_LINEAGE_FEATURES)]
     parent_version: int | None = None
     code_version: str
     hyperparameters: dict[str, Scalar] = msgspec.field(default_factory=dict)
@@ -308,6 +319,7 @@ class DriftReport(msgspec.Struct, kw_only=True, frozen=True):
 
 __all__ = [
     "MAX_MAGNITUDE",
+    "NO_NUL",
     "CardStatus",
     "DatasetInfo",
     "DatasetRef",
@@ -335,4 +347,5 @@ __all__ = [
     "Scalar",
     "Seed",
     "TensorSpec",
+    "Text",
 ]

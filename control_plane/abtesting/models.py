@@ -10,7 +10,7 @@ import msgspec
 from control_plane.abtesting.power import TestPlan
 from control_plane.abtesting.recommendation import Recommendation
 from modelyard.enums import ModelVariant
-from modelyard.models import FiniteFloat
+from modelyard.models import FiniteFloat, Text
 
 
 class Input(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -90,21 +90,21 @@ class TestDefinition(Input, frozen=True):
     alpha: FiniteFloat = 0.05
     mode: TestMode = TestMode.FIXED
     routing_key_field: str = "routing_key"
-    description: str = ""
+    description: Text = ""
 
 
 class TrafficSplit(Input, frozen=True):
     """The body of ``PUT /v1/ab-tests/{id}/split``: version → weight, summing to 1."""
 
     weights: dict[str, FiniteFloat]
-    reason: str = ""
+    reason: Text = ""
 
 
 class Conclusion(Input, frozen=True):
     """The body of ``POST /v1/ab-tests/{id}/conclude``: the variant that keeps all traffic."""
 
     version: int
-    reason: str = ""
+    reason: Text = ""
 
 
 class ABTest(msgspec.Struct, kw_only=True, frozen=True):

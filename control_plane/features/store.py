@@ -97,6 +97,8 @@ class FeatureStore(Protocol):
         ...
 
 
+_PAIR_CHUNK = 500
+"""(name, version) pairs per query of :meth:`SqlFeatureStore.find`."""
 _VERSION_COLUMNS = [c for c in feature_versions.c if c.name != "feature_id"]
 _SELECT_FEATURE = sa.select(
     feature_versions.c.feature_id.label("id"), *_VERSION_COLUMNS, features.c.deprecated
@@ -201,8 +203,13 @@ class SqlFeatureStore:
             return []
         pairs = sorted({(ref.name, ref.version) for ref in refs})
         key = sa.tuple_(feature_versions.c.name, feature_versions.c.version)
-        query = _SELECT_FEATURE.where(key.in_(pairs))
-        return [_feature(row._asdict()) for row in await conn.execute(query)]
+        found: list[Feature] = []
+        # NOTE: in chunks: one IN list of 8,000 pairs passed PostgreSQL's max_stack_depth (a
+        # 500 on a registration naming that many lineage features)
+        for start in range(0, len(pairs), _PAIR_CHUNK):
+            query = _SELECT_FEATURE.where(key.in_(pairs[start : start + _PAIR_CHUNK]))
+            found += [_feature(row._asdict()) for row in await conn.execute(query)]
+        return found
 
     async def search(self, conn: AsyncConnection, query: FeatureQuery) -> FeaturePage:
         conditions = _conditions(query)

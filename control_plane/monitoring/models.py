@@ -7,6 +7,8 @@ import enum
 
 import msgspec
 
+from modelyard.models import Text
+
 
 class AlertType(enum.Enum):
     """What an alert is about."""
@@ -125,7 +127,7 @@ class ChannelSpec(_Input, kw_only=True, frozen=True):
     name: str
     kind: ChannelKind
     target: str
-    secret: str = ""
+    secret: Text = ""
     types: tuple[AlertType, ...] = ()
     min_severity: Severity = Severity.INFO
     enabled: bool = True

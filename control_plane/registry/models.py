@@ -19,6 +19,7 @@ from modelyard.models import (
     ModelSignature,
     Name,
     RegisteredModel,
+    Text,
 )
 
 
@@ -44,7 +45,7 @@ class ModelRegistration(InputValue, kw_only=True, frozen=True):
     lineage: ModelLineage
     signature: ModelSignature | None = None
     fidelity: dict[str, FiniteFloat] = msgspec.field(default_factory=dict)
-    description: str = ""
+    description: Text = ""
     tags: dict[str, str] = msgspec.field(default_factory=dict)
     reference_sample: dict[str, list[Any]] | None = None
     reference_score: list[FiniteFloat] | None = None
@@ -54,20 +55,20 @@ class StageTransition(InputValue, kw_only=True, frozen=True):
     """Body of a stage transition."""
 
     stage: ModelStage
-    reason: str = ""
+    reason: Text = ""
 
 
 class CardEdit(InputValue, kw_only=True, frozen=True):
     """Body of a card edit: the new content, which becomes a new draft revision."""
 
     card: ModelCard
-    reason: str = ""
+    reason: Text = ""
 
 
 class CardSubmission(InputValue, kw_only=True, frozen=True):
     """Body of a request for review (draft -> pending_review)."""
 
-    reason: str = ""
+    reason: Text = ""
 
 
 class ReviewDecision(enum.Enum):
@@ -87,7 +88,7 @@ class CardReviewRequest(InputValue, kw_only=True, frozen=True):
     """
 
     decision: ReviewDecision
-    reason: str = ""
+    reason: Text = ""
     revision: int | None = None
 
 

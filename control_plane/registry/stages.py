@@ -117,7 +117,6 @@ class StageService:
                 raise FailedPrecondition(
                     f"model {name!r} version(s) {unserved} are not in Staging or Production"
                 )
-            await asyncio.to_thread(self._ctx.publisher.write_routes, name, routes)
             await self._ctx.audit_log.record(
                 conn,
                 AuditEvent(
@@ -131,6 +130,8 @@ class StageService:
                     reason=reason,
                 ),
             )
+            # NOTE: the file last: a write the database refuses must not leave it changed
+            await asyncio.to_thread(self._ctx.publisher.write_routes, name, routes)
 
     async def _archive_production(
         self, conn: AsyncConnection, name: str, principal: Principal, promoted: int

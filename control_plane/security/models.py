@@ -21,7 +21,7 @@ import enum
 import msgspec
 
 from modelyard.enums import Role
-from modelyard.models import InputValue, Name
+from modelyard.models import InputValue, Name, Text
 
 
 class Permission(enum.Enum):
@@ -72,7 +72,7 @@ class TokenCreate(InputValue, kw_only=True, frozen=True):
 
     principal: Name
     role: Role
-    description: str = ""
+    description: Text = ""
 
 
 class TokenInfo(msgspec.Struct, kw_only=True, frozen=True):

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 
 from control_plane.tuning.spaces import ParamSpec
-from modelyard.models import Seed
+from modelyard.models import NO_NUL, Seed
 
 
 class BestConfiguration(msgspec.Struct, kw_only=True, frozen=True):
@@ -86,7 +86,7 @@ class TuningJobRequest(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     space: dict[str, ParamSpec | None] = {}
     replace_space: bool = False
     seed: Seed | None = 0
-    study_name: str | None = None
+    study_name: Annotated[str, msgspec.Meta(max_length=300, pattern=NO_NUL)] | None = None
     experiment: str = "tuning"
 
 

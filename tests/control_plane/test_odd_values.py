@@ -77,6 +77,13 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
                                  "seed": 2**32}, "seed"),
     ("POST", "/v1/tuning/jobs", {"model": "logistic_regression", "n_trials": 1,
                                  "seed": -1}, "seed"),
+    # NOTE: NUL in free text, which PostgreSQL refuses: a split's or conclusion's reason was
+    # refused by the audit write after config.json had been rewritten (the file and the
+    # database then disagreed)
+    ("PUT", "/v1/ab-tests/t/split", {"weights": {"1": 1.0}, "reason": "\u0000"}, "reason"),
+    ("POST", "/v1/ab-tests/t/conclude", {"version": 1, "reason": "a\u0000"}, "reason"),
+    ("POST", "/v1/tokens", {"principal": "t", "role": "viewer", "description": "\u0000"},
+     "description"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
      "minimum_sample_size"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [

@@ -110,6 +110,18 @@ async def test_resolve_keeps_order_and_names_the_missing_pair(features: FeatureS
         await features.resolve([FeatureRef(name="nope", version=1)])
 
 
+async def test_resolving_thousands_of_pairs_names_the_first_missing_one(
+    features: FeatureService,
+) -> None:
+    """One IN list of 8,000 pairs passed PostgreSQL's max_stack_depth: a registration naming
+    that many lineage features was a 500 instead of 'not found'."""
+    await features.create_feature(sample_definition("x1"), actor="a")
+    refs = [FeatureRef(name="x1", version=v) for v in range(1, 8001)]
+    assert [(f.name, f.version) for f in await features.resolve(refs[:1] * 3)] == [("x1", 1)] * 3
+    with pytest.raises(NotFound, match="feature 'x1' version 2 not found"):
+        await features.resolve(refs)
+
+
 async def test_unknown_features_and_versions_are_named(features: FeatureService) -> None:
     with pytest.raises(NotFound, match=r"^feature 'ghost' not found$"):
         await features.get_feature("ghost")
