@@ -22,5 +22,8 @@ VersionPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
 VersionQuery = Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)]
 """An optional version number in a query: 1 .. 2**31-1."""
 
+IdPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
+"""A row id in a path (an ``INTEGER`` key, like versions): 1 .. 2**31-1."""
+
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT64)]
 """A page offset: 0 .. 2**63-1."""

@@ -27,6 +27,7 @@ from control_plane.drift import DriftPolicy
 from control_plane.monitoring.drift_models import DriftCheckRequest, DriftReport, ReferenceSample
 from control_plane.monitoring.drift_service import DriftService
 from control_plane.monitoring.report_page import render_report
+from control_plane.params import IdPath, VersionPath, VersionQuery
 from modelyard.sketches import ReferenceProfile
 
 
@@ -40,7 +41,7 @@ class DriftController(Controller):
     async def set_reference(
         self,
         model: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         drift_service: NamedDependency[DriftService],
         data: JSONBody[ReferenceSample],
     ) -> ReferenceProfile:
@@ -51,7 +52,7 @@ class DriftController(Controller):
     async def get_reference(
         self,
         model: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         drift_service: NamedDependency[DriftService],
     ) -> ReferenceProfile:
         """The stored reference profile."""
@@ -78,7 +79,7 @@ class DriftController(Controller):
     async def check_drift(
         self,
         model: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         drift_service: NamedDependency[DriftService],
         data: JSONBody[DriftCheckRequest | None] = None,
     ) -> DriftReport:
@@ -90,7 +91,7 @@ class DriftController(Controller):
         self,
         drift_service: NamedDependency[DriftService],
         model: FromQuery[str | None] = None,
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: VersionQuery = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DriftReport]:
         """Stored reports, newest first."""
@@ -98,14 +99,14 @@ class DriftController(Controller):
 
     @get("/drift-reports/{report_id:int}")
     async def get_report(
-        self, report_id: FromPath[int], drift_service: NamedDependency[DriftService]
+        self, report_id: IdPath, drift_service: NamedDependency[DriftService]
     ) -> DriftReport:
         """One report."""
         return await drift_service.get_report(report_id)
 
     @get("/drift-reports/{report_id:int}/html", media_type=MediaType.HTML)
     async def report_page(
-        self, report_id: FromPath[int], drift_service: NamedDependency[DriftService]
+        self, report_id: IdPath, drift_service: NamedDependency[DriftService]
     ) -> str:
         """The report as an HTML page with a chart per feature (reference vs window)."""
         return render_report(*await drift_service.report_data(report_id))

@@ -24,6 +24,7 @@ from control_plane.monitoring.performance_models import (
     TrackRequest,
 )
 from control_plane.monitoring.performance_service import PerformanceService
+from control_plane.params import VersionPath, VersionQuery
 
 
 class PerformanceController(Controller):
@@ -53,7 +54,7 @@ class PerformanceController(Controller):
     async def track(
         self,
         model: FromPath[str],
-        version: FromPath[int],
+        version: VersionPath,
         performance_service: NamedDependency[PerformanceService],
         data: JSONBody[TrackRequest | None] = None,
     ) -> PerformanceResult:
@@ -65,7 +66,7 @@ class PerformanceController(Controller):
         self,
         model: FromPath[str],
         performance_service: NamedDependency[PerformanceService],
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: VersionQuery = None,
         metric: FromQuery[str | None] = None,
         since: FromQuery[dt.datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=10000)] = 1000,

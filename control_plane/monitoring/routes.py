@@ -35,6 +35,7 @@ from control_plane.monitoring.models import (
     DeliveryState,
 )
 from control_plane.monitoring.service import MAX_PAGE, AlertService
+from control_plane.params import IdPath, VersionQuery
 from control_plane.security.models import Permission
 
 _ADMIN = {"permission": Permission.ADMIN}
@@ -51,7 +52,7 @@ class MonitoringController(Controller):
         self,
         alert_service: NamedDependency[AlertService],
         model: FromQuery[str | None] = None,
-        version: Annotated[int | None, QueryParameter(ge=1)] = None,
+        version: VersionQuery = None,
         alert_state: Annotated[AlertState | None, QueryParameter(name="state")] = None,
         alert_type: Annotated[AlertType | None, QueryParameter(name="type")] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
@@ -69,7 +70,7 @@ class MonitoringController(Controller):
 
     @get("/alerts/{alert_id:int}")
     async def get_alert(
-        self, alert_id: FromPath[int], alert_service: NamedDependency[AlertService]
+        self, alert_id: IdPath, alert_service: NamedDependency[AlertService]
     ) -> Alert:
         """One alert."""
         return await alert_service.get_alert(alert_id)
@@ -78,7 +79,7 @@ class MonitoringController(Controller):
     async def acknowledge(
         self,
         request: Request[Any, Any, Any],
-        alert_id: FromPath[int],
+        alert_id: IdPath,
         alert_service: NamedDependency[AlertService],
     ) -> Alert:
         """Acknowledge an open alert."""
@@ -88,7 +89,7 @@ class MonitoringController(Controller):
     async def resolve(
         self,
         request: Request[Any, Any, Any],
-        alert_id: FromPath[int],
+        alert_id: IdPath,
         alert_service: NamedDependency[AlertService],
     ) -> Alert:
         """Resolve an alert."""
@@ -96,7 +97,7 @@ class MonitoringController(Controller):
 
     @get("/alerts/{alert_id:int}/deliveries")
     async def alert_deliveries(
-        self, alert_id: FromPath[int], alert_service: NamedDependency[AlertService]
+        self, alert_id: IdPath, alert_service: NamedDependency[AlertService]
     ) -> list[Delivery]:
         """The alert's notifications, each with every attempt."""
         await alert_service.get_alert(alert_id)

@@ -84,6 +84,11 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("POST", "/v1/ab-tests/t/conclude", {"version": 1, "reason": "a\u0000"}, "reason"),
     ("POST", "/v1/tokens", {"principal": "t", "role": "viewer", "description": "\u0000"},
      "description"),
+    # NOTE: ids and versions past the INTEGER columns: PostgreSQL's own error, SQLite a 404
+    ("GET", "/v1/monitoring/alerts/2147483648", {}, "alert_id"),
+    ("GET", "/v1/monitoring/drift-reports/2147483648", {}, "report_id"),
+    ("GET", "/v1/monitoring/alerts?model=m&version=2147483648", {}, "version"),
+    ("GET", "/v1/monitoring/models/m/versions/2147483648/reference", {}, "version"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
      "minimum_sample_size"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
