@@ -153,13 +153,19 @@ class DriftService:
         return profile
 
     async def set_policy(self, model: str, policy: DriftPolicy) -> DriftPolicy:
-        """Store the drift policy (methods, thresholds, drift share) of ``model``."""
+        """Store the drift policy (methods, thresholds, drift share) of ``model``.
+
+        Raises:
+            InvalidArgument: a bad model name (one with a NUL was stored on SQLite before).
+        """
+        check_name(model)
         async with self._database.write() as conn:
             await self._store.put_policy(conn, model, policy, self._clock())
         return policy
 
     async def policy(self, model: str) -> DriftPolicy:
         """The model's policy (Evidently's defaults when none is stored)."""
+        check_name(model)
         async with self._database.read() as conn:
             return await self._store.policy(conn, model) or DriftPolicy()
 

@@ -91,6 +91,7 @@ class PerformanceService:
 
     async def spec(self, model: str) -> PerformanceSpec:
         """The model's spec (the conventions' defaults when none is stored)."""
+        check_name(model)
         async with self._database.read() as conn:
             return await self._store.spec(conn, model) or PerformanceSpec()
 

@@ -89,6 +89,8 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/v1/monitoring/drift-reports/2147483648", {}, "report_id"),
     ("GET", "/v1/monitoring/alerts?model=m&version=2147483648", {}, "version"),
     ("GET", "/v1/monitoring/models/m/versions/2147483648/reference", {}, "version"),
+    ("PUT", "/v1/monitoring/models/a%00b/drift-policy", {"threshold": 0.2}, "model name"),
+    ("GET", "/v1/monitoring/models/a%00b/drift-policy", {}, "model name"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
      "minimum_sample_size"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
