@@ -10,9 +10,9 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromQuery, QueryParameter
+from litestar.params import QueryParameter
 
-from control_plane.params import Offset
+from control_plane.params import Offset, TextQuery
 from control_plane.security.models import Permission
 from modelyard.storage.audit import AuditEvent, AuditLog
 
@@ -27,9 +27,9 @@ class AuditController(Controller):
     async def list_events(
         self,
         audit_log: NamedDependency[AuditLog],
-        entity_kind: FromQuery[str | None] = None,
-        entity: FromQuery[str | None] = None,
-        actor: FromQuery[str | None] = None,
+        entity_kind: TextQuery = None,
+        entity: TextQuery = None,
+        actor: TextQuery = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
         offset: Offset = 0,
     ) -> list[AuditEvent]:

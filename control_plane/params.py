@@ -25,5 +25,9 @@ VersionQuery = Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)]
 IdPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
 """A row id in a path (an ``INTEGER`` key, like versions): 1 .. 2**31-1."""
 
+TextQuery = Annotated[str | None, QueryParameter(max_length=1024, pattern=r"^[^\x00]*$")]
+"""An optional text filter in a query: no NUL (PostgreSQL refuses it, with its own error; SQLite
+answered), at most 1,024 characters."""
+
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT64)]
 """A page offset: 0 .. 2**63-1."""

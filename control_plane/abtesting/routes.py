@@ -42,6 +42,7 @@ from control_plane.abtesting.models import (
 from control_plane.abtesting.page import render_page
 from control_plane.abtesting.power import plan_test
 from control_plane.abtesting.service import ABTestService
+from control_plane.params import TextQuery
 from control_plane.security.models import Permission, Principal
 from modelyard.errors import InvalidArgument
 
@@ -68,7 +69,7 @@ class ABTestController(Controller):
     async def list_tests(
         self,
         ab_test_service: NamedDependency[ABTestService],
-        model: FromQuery[str | None] = None,
+        model: TextQuery = None,
         status: FromQuery[TestStatus | None] = None,
     ) -> list[ABTest]:
         """Tests, newest first."""

@@ -35,7 +35,7 @@ from control_plane.features.models import (
     decode_definition,
 )
 from control_plane.features.service import MAX_PAGE, FeatureService
-from control_plane.params import Offset, VersionQuery
+from control_plane.params import Offset, TextQuery, VersionQuery
 from modelyard.models import Feature
 
 ANONYMOUS = "anonymous"
@@ -82,10 +82,10 @@ class FeatureController(Controller):
     async def list_features(
         self,
         feature_service: NamedDependency[FeatureService],
-        entity: FromQuery[str | None] = None,
-        tag: FromQuery[str | None] = None,
-        owner: FromQuery[str | None] = None,
-        prefix: FromQuery[str | None] = None,
+        entity: TextQuery = None,
+        tag: TextQuery = None,
+        owner: TextQuery = None,
+        prefix: TextQuery = None,
         include_deprecated: FromQuery[bool] = False,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,
         offset: Offset = 0,

@@ -21,13 +21,13 @@ from typing import Annotated
 
 from litestar import Controller, MediaType, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from control_plane.drift import DriftPolicy
 from control_plane.monitoring.drift_models import DriftCheckRequest, DriftReport, ReferenceSample
 from control_plane.monitoring.drift_service import DriftService
 from control_plane.monitoring.report_page import render_report
-from control_plane.params import IdPath, VersionPath, VersionQuery
+from control_plane.params import IdPath, TextQuery, VersionPath, VersionQuery
 from modelyard.sketches import ReferenceProfile
 
 
@@ -90,7 +90,7 @@ class DriftController(Controller):
     async def list_reports(
         self,
         drift_service: NamedDependency[DriftService],
-        model: FromQuery[str | None] = None,
+        model: TextQuery = None,
         version: VersionQuery = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 100,
     ) -> list[DriftReport]:

@@ -24,7 +24,7 @@ from control_plane.monitoring.performance_models import (
     TrackRequest,
 )
 from control_plane.monitoring.performance_service import PerformanceService
-from control_plane.params import VersionPath, VersionQuery
+from control_plane.params import TextQuery, VersionPath, VersionQuery
 
 
 class PerformanceController(Controller):
@@ -67,7 +67,7 @@ class PerformanceController(Controller):
         model: FromPath[str],
         performance_service: NamedDependency[PerformanceService],
         version: VersionQuery = None,
-        metric: FromQuery[str | None] = None,
+        metric: TextQuery = None,
         since: FromQuery[dt.datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=10000)] = 1000,
     ) -> list[MetricPoint]:

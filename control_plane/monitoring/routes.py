@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
 from control_plane.features.routes import actor_of
 from control_plane.monitoring.models import (
@@ -35,7 +35,7 @@ from control_plane.monitoring.models import (
     DeliveryState,
 )
 from control_plane.monitoring.service import MAX_PAGE, AlertService
-from control_plane.params import IdPath, VersionQuery
+from control_plane.params import IdPath, TextQuery, VersionQuery
 from control_plane.security.models import Permission
 
 _ADMIN = {"permission": Permission.ADMIN}
@@ -51,7 +51,7 @@ class MonitoringController(Controller):
     async def list_alerts(
         self,
         alert_service: NamedDependency[AlertService],
-        model: FromQuery[str | None] = None,
+        model: TextQuery = None,
         version: VersionQuery = None,
         alert_state: Annotated[AlertState | None, QueryParameter(name="state")] = None,
         alert_type: Annotated[AlertType | None, QueryParameter(name="type")] = None,

@@ -24,6 +24,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
+from control_plane.params import TextQuery
 from control_plane.predictions.models import (
     FeedbackResult,
     PredictionPage,
@@ -44,9 +45,9 @@ class PredictionController(Controller):
     async def list_predictions(
         self,
         prediction_service: NamedDependency[PredictionService],
-        model: FromQuery[str | None] = None,
+        model: TextQuery = None,
         version: Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)] = None,
-        variant: FromQuery[str | None] = None,
+        variant: TextQuery = None,
         since: FromQuery[dt.datetime | None] = None,
         until: FromQuery[dt.datetime | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 100,

@@ -13,7 +13,7 @@ from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 
-from control_plane.params import Offset, VersionPath
+from control_plane.params import Offset, TextQuery, VersionPath
 from control_plane.registry.models import (
     CardEdit,
     CardReviewRequest,
@@ -47,7 +47,7 @@ class ModelController(Controller):
     async def search_versions(
         self,
         registry: NamedDependency[RegistryService],
-        name: FromQuery[str | None] = None,
+        name: TextQuery = None,
         stage: FromQuery[ModelStage | None] = None,
         limit: Annotated[int, QueryParameter(ge=1, le=1000)] = 1000,
         offset: Offset = 0,

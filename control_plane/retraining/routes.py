@@ -10,8 +10,9 @@ from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromPath, JSONBody, QueryParameter
 
+from control_plane.params import TextQuery
 from control_plane.registry.naming import check_name
 from control_plane.retraining.models import RetrainingRun, RetrainingSpec, TriggerRequest
 from control_plane.retraining.service import MAX_PAGE, RetrainingService
@@ -56,7 +57,7 @@ class RetrainingController(Controller):
     async def list_runs(
         self,
         retraining_service: NamedDependency[RetrainingService],
-        model: FromQuery[str | None] = None,
+        model: TextQuery = None,
         limit: Annotated[int, QueryParameter(ge=1, le=MAX_PAGE)] = 50,
         offset: Annotated[int, QueryParameter(ge=0, le=2**62)] = 0,
     ) -> list[RetrainingRun]:
