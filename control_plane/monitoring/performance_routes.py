@@ -24,7 +24,7 @@ from control_plane.monitoring.performance_models import (
     TrackRequest,
 )
 from control_plane.monitoring.performance_service import PerformanceService
-from control_plane.params import TextQuery, VersionPath, VersionQuery
+from control_plane.params import TextQuery, VersionPath, VersionQuery, utc_query
 
 
 class PerformanceController(Controller):
@@ -72,7 +72,8 @@ class PerformanceController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=10000)] = 1000,
     ) -> list[MetricPoint]:
         """The stored metric points, oldest window first."""
-        return await performance_service.series(model, version, metric, since, limit)
+        start = utc_query("since", since)
+        return await performance_service.series(model, version, metric, start, limit)
 
 
 __all__ = ["PerformanceController"]

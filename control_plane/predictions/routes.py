@@ -24,7 +24,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from control_plane.params import TextQuery
+from control_plane.params import TextQuery, utc_query
 from control_plane.predictions.models import (
     FeedbackResult,
     PredictionPage,
@@ -58,8 +58,8 @@ class PredictionController(Controller):
             model=model,
             version=version,
             variant=variant,
-            since=since,
-            until=until,
+            since=utc_query("since", since),
+            until=utc_query("until", until),
             limit=limit,
             cursor=cursor,
         )

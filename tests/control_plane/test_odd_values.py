@@ -96,6 +96,10 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/v1/features?owner=%00", {}, "owner"),
     ("GET", "/v1/predictions?model=m%00", {}, "model"),
     ("GET", "/v1/models/versions?name=%00", {}, "name"),
+    ("GET", "/v1/predictions?since=0001-01-01T00:00:00%2B14:00", {}, "since"),
+    ("GET", "/v1/predictions?until=9999-12-31T23:59:59-14:00", {}, "until"),
+    ("GET", "/v1/monitoring/models/m/performance?since=0001-01-01T00:00:00%2B14:00", {},
+     "since"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
      "minimum_sample_size"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
