@@ -192,11 +192,15 @@ class ModelCard(InputValue, kw_only=True, frozen=True):
     tradeoffs: tuple[str, ...] = ()
 
 
+ShortText = Annotated[str, msgspec.Meta(max_length=128, pattern=NO_NUL)]
+"""A short identifier from outside input stored in a ``VARCHAR(128)`` (a run id, a commit)."""
+
+
 class DatasetRef(InputValue, kw_only=True, frozen=True):
     """Where training data came from and the hash of its content."""
 
-    uri: str
-    sha256: str
+    uri: Text
+    sha256: Annotated[str, msgspec.Meta(max_length=64, pattern=NO_NUL)]
 
 
 MAX_LINEAGE_FEATURES = 10_000
@@ -216,11 +220,11 @@ class ModelLineage(InputValue, kw_only=True, frozen=True):
         fidelity: the conversion fidelity figures (max/mean |delta|, label agreement).
     """
 
-    mlflow_run_id: str
+    mlflow_run_id: ShortText
     training_dataset: DatasetRef
     features: Annotated[tuple[FeatureRef, ...], msgspec.Meta(max_length=MAX_LINEAGE_FEATURES)]
     parent_version: int | None = None
-    code_version: str
+    code_version: ShortText
     hyperparameters: dict[str, Scalar] = msgspec.field(default_factory=dict)
     fidelity: dict[str, FiniteFloat] = msgspec.field(default_factory=dict)
 
@@ -346,6 +350,7 @@ __all__ = [
     "Risk",
     "Scalar",
     "Seed",
+    "ShortText",
     "TensorSpec",
     "Text",
 ]

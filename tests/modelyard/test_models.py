@@ -115,3 +115,29 @@ def test_input_shapes_reject_unknown_fields() -> None:
 def test_names_cannot_escape_a_folder(bad_name: str) -> None:
     with pytest.raises(msgspec.ValidationError):
         msgspec.convert({"name": bad_name, "version": 1}, FeatureRef)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("code_version", "x" * 129, "code_version"),
+        ("mlflow_run_id", "run\u0000", "mlflow_run_id"),
+        ("training_dataset", {"uri": "u", "sha256": "a" * 65}, "training_dataset.sha256"),
+        ("training_dataset", {"uri": "u\u0000", "sha256": "a"}, "training_dataset.uri"),
+    ],
+)
+def test_lineage_text_fits_its_columns_on_both_databases(
+    field: str, value: object, named: str
+) -> None:
+    """PostgreSQL's VARCHAR and TEXT refused these (a generic 422 there, stored on SQLite)."""
+    lineage: dict[str, object] = {
+        "mlflow_run_id": "r",
+        "training_dataset": {"uri": "file:///d.csv", "sha256": "ab" * 32},
+        "features": [],
+        "code_version": "0" * 40,
+    }
+    msgspec.json.decode(msgspec.json.encode(lineage), type=models.ModelLineage)
+    with pytest.raises(msgspec.ValidationError, match=named):
+        msgspec.json.decode(
+            msgspec.json.encode({**lineage, field: value}), type=models.ModelLineage
+        )
