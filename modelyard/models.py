@@ -53,6 +53,10 @@ it), so a write refused there after a change outside the database left the two d
 Text = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
 """Free text from outside input (a reason, a description): no NUL, at most 10,000 characters."""
 
+VersionNumber = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+"""A model or feature version from outside input: the ``INTEGER`` columns' range (PostgreSQL
+refused a larger one with its own error; SQLite stored it)."""
+
 Seed = Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)]
 """A random seed from outside input: what numpy and scikit-learn accept (0 .. 2**32 - 1); a
 larger one was accepted and failed the job later."""
@@ -92,7 +96,7 @@ class FeatureRef(InputValue, kw_only=True, frozen=True):
     """The stable key of one feature definition: its name and version."""
 
     name: Name
-    version: Annotated[int, msgspec.Meta(ge=1)]
+    version: VersionNumber
 
 
 class Feature(msgspec.Struct, kw_only=True, frozen=True):
@@ -223,7 +227,7 @@ class ModelLineage(InputValue, kw_only=True, frozen=True):
     mlflow_run_id: ShortText
     training_dataset: DatasetRef
     features: Annotated[tuple[FeatureRef, ...], msgspec.Meta(max_length=MAX_LINEAGE_FEATURES)]
-    parent_version: int | None = None
+    parent_version: VersionNumber | None = None
     code_version: ShortText
     hyperparameters: dict[str, Scalar] = msgspec.field(default_factory=dict)
     fidelity: dict[str, FiniteFloat] = msgspec.field(default_factory=dict)
@@ -353,4 +357,5 @@ __all__ = [
     "ShortText",
     "TensorSpec",
     "Text",
+    "VersionNumber",
 ]

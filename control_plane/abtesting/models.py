@@ -10,7 +10,7 @@ import msgspec
 from control_plane.abtesting.power import TestPlan
 from control_plane.abtesting.recommendation import Recommendation
 from modelyard.enums import ModelVariant
-from modelyard.models import FiniteFloat, Text
+from modelyard.models import FiniteFloat, Text, VersionNumber
 
 
 class Input(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown_fields=True):
@@ -71,7 +71,7 @@ class Metric(Input, frozen=True):
 class Variant(Input, frozen=True):
     """One arm: a registered version, its share of the traffic and its role."""
 
-    version: int
+    version: VersionNumber
     weight: FiniteFloat
     role: ModelVariant
 

@@ -15,7 +15,7 @@ from typing import Annotated
 import msgspec
 
 from modelyard.enums import ModelStage
-from modelyard.models import InputValue, Name
+from modelyard.models import InputValue, Name, VersionNumber
 
 MAX_CHUNK = 1_000_000
 
@@ -83,7 +83,7 @@ class BatchRequest(InputValue, kw_only=True, frozen=True):
     """
 
     model: Name
-    version: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    version: VersionNumber | None = None
     stage: ModelStage | None = None
     input: str
     output: str

@@ -10,7 +10,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from modelyard.enums import TriggerType
-from modelyard.models import FiniteFloat, InputValue, Seed
+from modelyard.models import FiniteFloat, InputValue, Seed, Text
 
 Fraction = Annotated[float, msgspec.Meta(gt=0.0, lt=1.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0, le=sys.float_info.max)]
@@ -85,7 +85,7 @@ class TriggerRequest(InputValue, kw_only=True, frozen=True):
 
     model: str
     trigger_type: TriggerType = TriggerType.MANUAL
-    reason: str = ""
+    reason: Text = ""
 
 
 class RunStatus(enum.Enum):

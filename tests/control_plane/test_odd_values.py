@@ -100,6 +100,11 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/v1/predictions?until=9999-12-31T23:59:59-14:00", {}, "until"),
     ("GET", "/v1/monitoring/models/m/performance?since=0001-01-01T00:00:00%2B14:00", {},
      "since"),
+    ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
+        {"version": 2**31, "weight": 0.5, "role": "control"},
+        {"version": 2, "weight": 0.5, "role": "treatment"}]}, "version"),
+    ("POST", "/v1/batch/jobs", {"model": "tiny", "version": 2**31, "input": "in",
+                                "output": "o"}, "version"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "minimum_sample_size": 10**400},
      "minimum_sample_size"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [

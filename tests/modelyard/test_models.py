@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import types
 from collections.abc import Callable
-from typing import Annotated, Any, get_args, get_origin
+from typing import Annotated, Any, Union, get_args, get_origin
 
 import msgspec
 import pytest
@@ -34,6 +35,8 @@ names = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,20}", fullmatch=True)
 
 def _field_strategy(field_type: Any) -> st.SearchStrategy[Any]:
     """Values of one field, honouring msgspec constraints carried in ``Annotated``."""
+    if get_origin(field_type) in (Union, types.UnionType):  # an optional constrained field
+        return st.one_of(*(_field_strategy(arg) for arg in get_args(field_type)))
     if get_origin(field_type) is Annotated:
         base, *metas = get_args(field_type)
         meta = next(m for m in metas if isinstance(m, msgspec.Meta))
@@ -42,7 +45,7 @@ def _field_strategy(field_type: Any) -> st.SearchStrategy[Any]:
         if meta.ge is not None and base is float:  # NOTE: FiniteFloat, a float within bounds
             return st.floats(min_value=meta.ge, max_value=meta.le, allow_nan=False)
         if meta.ge is not None:
-            return st.integers(min_value=int(meta.ge), max_value=10**9)
+            return st.integers(min_value=int(meta.ge), max_value=int(min(10**9, meta.le or 10**9)))
         return _field_strategy(base)
     return st.from_type(field_type)
 
