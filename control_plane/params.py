@@ -15,9 +15,9 @@ from typing import Annotated, Final
 from litestar.params import PathParameter, QueryParameter
 
 from modelyard.errors import InvalidArgument
+from modelyard.models import MAX_VERSION, NO_NUL
 
 MAX_INT64: Final = 2**63 - 1
-MAX_VERSION: Final = 2**31 - 1
 
 VersionPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
 """A version number in a path: 1 .. 2**31-1."""
@@ -28,7 +28,7 @@ VersionQuery = Annotated[int | None, QueryParameter(ge=1, le=MAX_VERSION)]
 IdPath = Annotated[int, PathParameter(ge=1, le=MAX_VERSION)]
 """A row id in a path (an ``INTEGER`` key, like versions): 1 .. 2**31-1."""
 
-TextQuery = Annotated[str | None, QueryParameter(max_length=1024, pattern=r"^[^\x00]*$")]
+TextQuery = Annotated[str | None, QueryParameter(max_length=1024, pattern=NO_NUL)]
 """An optional text filter in a query: no NUL (PostgreSQL refuses it, with its own error; SQLite
 answered), at most 1,024 characters."""
 

@@ -53,7 +53,10 @@ it), so a write refused there after a change outside the database left the two d
 Text = Annotated[str, msgspec.Meta(max_length=10_000, pattern=NO_NUL)]
 """Free text from outside input (a reason, a description): no NUL, at most 10,000 characters."""
 
-VersionNumber = Annotated[int, msgspec.Meta(ge=1, le=2**31 - 1)]
+MAX_VERSION = 2**31 - 1
+"""The largest version number: versions are ``INTEGER`` columns (32 bits on PostgreSQL)."""
+
+VersionNumber = Annotated[int, msgspec.Meta(ge=1, le=MAX_VERSION)]
 """A model or feature version from outside input: the ``INTEGER`` columns' range (PostgreSQL
 refused a larger one with its own error; SQLite stored it)."""
 
@@ -327,6 +330,7 @@ class DriftReport(msgspec.Struct, kw_only=True, frozen=True):
 
 __all__ = [
     "MAX_MAGNITUDE",
+    "MAX_VERSION",
     "NO_NUL",
     "CardStatus",
     "DatasetInfo",

@@ -35,14 +35,12 @@ import msgspec
 
 from modelyard.enums import FeatureDType
 from modelyard.errors import InvalidArgument
-from modelyard.models import Feature, InputStruct, Name
+from modelyard.models import NO_NUL, Feature, InputStruct, Name
 
-_NO_NUL = r"^[^\x00]*$"
-
-ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=_NO_NUL)]
+ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO_NUL)]
 """An entity or owner: non-empty, at most 200 characters, no NUL (PostgreSQL refuses it)."""
 
-LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000, pattern=_NO_NUL)]
+LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000, pattern=NO_NUL)]
 """A description, transformation or source: non-empty, at most 100 000 characters, no NUL."""
 
 Tag = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/=\-]{0,63}$")]

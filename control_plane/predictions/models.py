@@ -23,13 +23,13 @@ from typing import Annotated, Any
 import msgspec
 
 from modelyard.errors import InvalidArgument
-from modelyard.models import InputValue, Int64, MeasureFloat
+from modelyard.models import NO_NUL, InputValue, Int64, MeasureFloat
 from modelyard.prediction_log import PredictionRecord, Value
 
 MAX_FEEDBACK = 10_000
 """Outcomes one ``POST /v1/feedback`` may carry."""
 
-RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[^\x00]*$")]
+RequestId = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NO_NUL)]
 RowIndex = Annotated[int, msgspec.Meta(ge=0, le=2**31 - 1)]
 Label = str | Int64 | MeasureFloat | bool
 

@@ -24,7 +24,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from control_plane.params import TextQuery, utc_query
+from control_plane.params import TextQuery, VersionQuery, utc_query
 from control_plane.predictions.models import (
     FeedbackResult,
     PredictionPage,
@@ -46,7 +46,7 @@ class PredictionController(Controller):
         self,
         prediction_service: NamedDependency[PredictionService],
         model: TextQuery = None,
-        version: Annotated[int | None, QueryParameter(ge=1, le=2**31 - 1)] = None,
+        version: VersionQuery = None,
         variant: TextQuery = None,
         since: FromQuery[dt.datetime | None] = None,
         until: FromQuery[dt.datetime | None] = None,
