@@ -25,6 +25,7 @@ from litestar.status_codes import (
 from sqlalchemy.exc import DBAPIError
 
 from modelyard.errors import ErrorCode, ModelyardError
+from modelyard.models import NAME_PATTERN, NO_NUL
 
 logger = logging.getLogger(__name__)
 
@@ -53,11 +54,32 @@ def domain_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[
     return error_response(HTTP_STATUS_BY_CODE[exc.code], exc.message, exc.code.value)
 
 
+_PATTERN_RULES = {
+    NAME_PATTERN: "1-128 letters, digits and _ . -, starting with a letter or digit",
+    NO_NUL: "text without NUL characters",
+}
+"""The rule in words of each pattern the API declares on a text (the decoder names the
+regular expression: ``Expected `str` matching regex '^[^\\x00]*$'``)."""
+
+
+def _in_words(message: str) -> str:
+    r"""A decoder's message with a known pattern said as its rule.
+
+    >>> _in_words("Expected `str` matching regex '^[^\\\\x00]*$' - at `$.reason`")
+    'Expected text without NUL characters - at `$.reason`'
+    """
+    for pattern, rule in _PATTERN_RULES.items():
+        regex = f"`str` matching regex {pattern!r}"
+        if regex in message:
+            return message.replace(regex, rule)
+    return message
+
+
 def validation_error_handler(_: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, str]]:
     """A body or parameter that does not decode is an invalid argument (422)."""
     assert isinstance(exc, ValidationException)
     details = "; ".join(
-        f"{item.get('key', '')}: {item.get('message', '')}".strip(": ")
+        f"{item.get('key', '')}: {_in_words(str(item.get('message', '')))}".strip(": ")
         for item in (exc.extra if isinstance(exc.extra, list) else [])
         if isinstance(item, dict)
     )

@@ -23,7 +23,10 @@ Scalar = str | int | float | bool | None
 """A JSON scalar: the value type of parameters, tags and feature values."""
 
 # ``\Z``, not ``$``: ``$`` also matches before a trailing newline ("churn\n").
-Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z")]
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}\Z"
+"""The pattern of every entity name from outside input (model, feature, channel names)."""
+
+Name = Annotated[str, msgspec.Meta(pattern=NAME_PATTERN)]
 """An entity name: letters, digits, ``_ . -``; no path separators, so it is safe as a folder."""
 
 FiniteFloat = Annotated[float, msgspec.Meta(ge=-sys.float_info.max, le=sys.float_info.max)]
@@ -331,6 +334,7 @@ class DriftReport(msgspec.Struct, kw_only=True, frozen=True):
 __all__ = [
     "MAX_MAGNITUDE",
     "MAX_VERSION",
+    "NAME_PATTERN",
     "NO_NUL",
     "CardStatus",
     "DatasetInfo",

@@ -25,7 +25,7 @@ from typing import Annotated
 
 from litestar import Controller, MediaType, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from control_plane.abtesting.models import (
     ABTest,
@@ -42,7 +42,7 @@ from control_plane.abtesting.models import (
 from control_plane.abtesting.page import render_page
 from control_plane.abtesting.power import plan_test
 from control_plane.abtesting.service import ABTestService
-from control_plane.params import TextQuery
+from control_plane.params import KeyPath, TextQuery
 from control_plane.security.models import Permission, Principal
 from modelyard.errors import InvalidArgument
 
@@ -90,7 +90,7 @@ class ABTestController(Controller):
 
     @get(TEST)
     async def get_test(
-        self, test_id: FromPath[str], ab_test_service: NamedDependency[ABTestService]
+        self, test_id: KeyPath, ab_test_service: NamedDependency[ABTestService]
     ) -> ABTest:
         """One test."""
         return await ab_test_service.get_test(test_id)
@@ -98,7 +98,7 @@ class ABTestController(Controller):
     @get(TEST + "/report")
     async def report(
         self,
-        test_id: FromPath[str],
+        test_id: KeyPath,
         ab_test_service: NamedDependency[ABTestService],
         points: Annotated[int, QueryParameter(ge=0, le=200)] = 0,
     ) -> TestReport:
@@ -106,16 +106,14 @@ class ABTestController(Controller):
         return await ab_test_service.get_metrics(test_id, series_points=points)
 
     @get(TEST + "/page", media_type=MediaType.HTML)
-    async def page(
-        self, test_id: FromPath[str], ab_test_service: NamedDependency[ABTestService]
-    ) -> str:
+    async def page(self, test_id: KeyPath, ab_test_service: NamedDependency[ABTestService]) -> str:
         """The test's page: variant metrics over time and the lift with its interval."""
         return render_page(await ab_test_service.get_metrics(test_id, series_points=24))
 
     @get(TEST + "/assignment")
     async def assignment(
         self,
-        test_id: FromPath[str],
+        test_id: KeyPath,
         key: Annotated[str, QueryParameter(min_length=1, max_length=1024)],
         ab_test_service: NamedDependency[ABTestService],
     ) -> Variant:
@@ -125,7 +123,7 @@ class ABTestController(Controller):
     @put(TEST + "/split")
     async def split(
         self,
-        test_id: FromPath[str],
+        test_id: KeyPath,
         data: JSONBody[TrafficSplit],
         ab_test_service: NamedDependency[ABTestService],
         principal: NamedDependency[Principal],
@@ -136,7 +134,7 @@ class ABTestController(Controller):
     @post(TEST + "/conclude", status_code=200)
     async def conclude(
         self,
-        test_id: FromPath[str],
+        test_id: KeyPath,
         data: JSONBody[Conclusion],
         ab_test_service: NamedDependency[ABTestService],
         principal: NamedDependency[Principal],
@@ -147,7 +145,7 @@ class ABTestController(Controller):
     @post(TEST + "/stop", status_code=200)
     async def stop(
         self,
-        test_id: FromPath[str],
+        test_id: KeyPath,
         ab_test_service: NamedDependency[ABTestService],
         principal: NamedDependency[Principal],
     ) -> RouteChange:
@@ -157,7 +155,7 @@ class ABTestController(Controller):
     @post(TEST + "/promote", status_code=200, opt={"permission": Permission.PROMOTE})
     async def promote(
         self,
-        test_id: FromPath[str],
+        test_id: KeyPath,
         ab_test_service: NamedDependency[ABTestService],
         principal: NamedDependency[Principal],
     ) -> RouteChange:

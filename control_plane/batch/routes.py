@@ -10,10 +10,11 @@ from typing import Annotated
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from control_plane.batch.models import BatchJob, BatchRequest
 from control_plane.batch.service import MAX_LIST, BatchService
+from control_plane.params import KeyPath
 from control_plane.security.models import Principal
 
 
@@ -44,21 +45,21 @@ class BatchController(Controller):
 
     @get("/{job_id:str}")
     async def get_job(
-        self, batch_service: NamedDependency[BatchService], job_id: FromPath[str]
+        self, batch_service: NamedDependency[BatchService], job_id: KeyPath
     ) -> BatchJob:
         """A job with its progress: rows done of total, rows/s, ETA, state."""
         return await batch_service.get(job_id)
 
     @post("/{job_id:str}/cancel", status_code=202)
     async def cancel(
-        self, batch_service: NamedDependency[BatchService], job_id: FromPath[str]
+        self, batch_service: NamedDependency[BatchService], job_id: KeyPath
     ) -> BatchJob:
         """Stop the job at its next shard boundary (409 when it is not running)."""
         return await batch_service.cancel(job_id)
 
     @post("/{job_id:str}/resume", status_code=202)
     async def resume(
-        self, batch_service: NamedDependency[BatchService], job_id: FromPath[str]
+        self, batch_service: NamedDependency[BatchService], job_id: KeyPath
     ) -> BatchJob:
         """Continue from the committed shards (409 with the reason if the fingerprint moved)."""
         return await batch_service.resume(job_id)

@@ -26,7 +26,7 @@ from typing import Annotated, Any
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.dto import MsgspecDTO
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from control_plane.features.models import (
     FeatureDefinition,
@@ -35,7 +35,7 @@ from control_plane.features.models import (
     decode_definition,
 )
 from control_plane.features.service import MAX_PAGE, FeatureService
-from control_plane.params import Offset, TextQuery, VersionQuery
+from control_plane.params import NamePath, Offset, TextQuery, VersionQuery
 from modelyard.models import Feature
 
 ANONYMOUS = "anonymous"
@@ -104,7 +104,7 @@ class FeatureController(Controller):
     @get("/{name:str}")
     async def get_feature(
         self,
-        name: FromPath[str],
+        name: NamePath,
         feature_service: NamedDependency[FeatureService],
         version: VersionQuery = None,
     ) -> Feature:
@@ -115,7 +115,7 @@ class FeatureController(Controller):
     async def update_feature(
         self,
         request: Request[Any, Any, Any],
-        name: FromPath[str],
+        name: NamePath,
         feature_service: NamedDependency[FeatureService],
         data: JSONBody[FeatureUpdate],
     ) -> Feature:
@@ -124,7 +124,7 @@ class FeatureController(Controller):
 
     @get("/{name:str}/versions")
     async def get_history(
-        self, name: FromPath[str], feature_service: NamedDependency[FeatureService]
+        self, name: NamePath, feature_service: NamedDependency[FeatureService]
     ) -> list[Feature]:
         """Every version of a feature, oldest first."""
         return await feature_service.get_history(name)
@@ -133,7 +133,7 @@ class FeatureController(Controller):
     async def deprecate_feature(
         self,
         request: Request[Any, Any, Any],
-        name: FromPath[str],
+        name: NamePath,
         feature_service: NamedDependency[FeatureService],
     ) -> Feature:
         """Deprecate a feature: hidden from listings, every version still readable."""

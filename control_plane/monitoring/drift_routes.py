@@ -21,13 +21,13 @@ from typing import Annotated
 
 from litestar import Controller, MediaType, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from control_plane.drift import DriftPolicy
 from control_plane.monitoring.drift_models import DriftCheckRequest, DriftReport, ReferenceSample
 from control_plane.monitoring.drift_service import DriftService
 from control_plane.monitoring.report_page import render_report
-from control_plane.params import IdPath, TextQuery, VersionPath, VersionQuery
+from control_plane.params import IdPath, NamePath, TextQuery, VersionPath, VersionQuery
 from modelyard.sketches import ReferenceProfile
 
 
@@ -40,7 +40,7 @@ class DriftController(Controller):
     @put("/models/{model:str}/versions/{version:int}/reference")
     async def set_reference(
         self,
-        model: FromPath[str],
+        model: NamePath,
         version: VersionPath,
         drift_service: NamedDependency[DriftService],
         data: JSONBody[ReferenceSample],
@@ -51,7 +51,7 @@ class DriftController(Controller):
     @get("/models/{model:str}/versions/{version:int}/reference")
     async def get_reference(
         self,
-        model: FromPath[str],
+        model: NamePath,
         version: VersionPath,
         drift_service: NamedDependency[DriftService],
     ) -> ReferenceProfile:
@@ -61,7 +61,7 @@ class DriftController(Controller):
     @put("/models/{model:str}/drift-policy")
     async def set_policy(
         self,
-        model: FromPath[str],
+        model: NamePath,
         drift_service: NamedDependency[DriftService],
         data: JSONBody[DriftPolicy],
     ) -> DriftPolicy:
@@ -70,7 +70,7 @@ class DriftController(Controller):
 
     @get("/models/{model:str}/drift-policy")
     async def get_policy(
-        self, model: FromPath[str], drift_service: NamedDependency[DriftService]
+        self, model: NamePath, drift_service: NamedDependency[DriftService]
     ) -> DriftPolicy:
         """The model's drift policy (Evidently 0.7's defaults when none is set)."""
         return await drift_service.policy(model)
@@ -78,7 +78,7 @@ class DriftController(Controller):
     @post("/models/{model:str}/versions/{version:int}/drift-checks", status_code=201)
     async def check_drift(
         self,
-        model: FromPath[str],
+        model: NamePath,
         version: VersionPath,
         drift_service: NamedDependency[DriftService],
         data: JSONBody[DriftCheckRequest | None] = None,

@@ -15,7 +15,7 @@ from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
 from control_plane.monitoring.performance_models import (
     MetricPoint,
@@ -24,7 +24,7 @@ from control_plane.monitoring.performance_models import (
     TrackRequest,
 )
 from control_plane.monitoring.performance_service import PerformanceService
-from control_plane.params import TextQuery, VersionPath, VersionQuery, utc_query
+from control_plane.params import NamePath, TextQuery, VersionPath, VersionQuery, utc_query
 
 
 class PerformanceController(Controller):
@@ -36,7 +36,7 @@ class PerformanceController(Controller):
     @put("/models/{model:str}/performance-spec")
     async def set_spec(
         self,
-        model: FromPath[str],
+        model: NamePath,
         performance_service: NamedDependency[PerformanceService],
         data: JSONBody[PerformanceSpec],
     ) -> PerformanceSpec:
@@ -45,7 +45,7 @@ class PerformanceController(Controller):
 
     @get("/models/{model:str}/performance-spec")
     async def get_spec(
-        self, model: FromPath[str], performance_service: NamedDependency[PerformanceService]
+        self, model: NamePath, performance_service: NamedDependency[PerformanceService]
     ) -> PerformanceSpec:
         """The model's spec (the conventions' defaults when none is set)."""
         return await performance_service.spec(model)
@@ -53,7 +53,7 @@ class PerformanceController(Controller):
     @post("/models/{model:str}/versions/{version:int}/performance", status_code=201)
     async def track(
         self,
-        model: FromPath[str],
+        model: NamePath,
         version: VersionPath,
         performance_service: NamedDependency[PerformanceService],
         data: JSONBody[TrackRequest | None] = None,
@@ -64,7 +64,7 @@ class PerformanceController(Controller):
     @get("/models/{model:str}/performance")
     async def series(
         self,
-        model: FromPath[str],
+        model: NamePath,
         performance_service: NamedDependency[PerformanceService],
         version: VersionQuery = None,
         metric: TextQuery = None,

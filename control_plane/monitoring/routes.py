@@ -22,7 +22,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
 from control_plane.features.routes import actor_of
 from control_plane.monitoring.models import (
@@ -35,7 +35,7 @@ from control_plane.monitoring.models import (
     DeliveryState,
 )
 from control_plane.monitoring.service import MAX_PAGE, AlertService
-from control_plane.params import IdPath, TextQuery, VersionQuery
+from control_plane.params import IdPath, NamePath, TextQuery, VersionQuery
 from control_plane.security.models import Permission
 
 _ADMIN = {"permission": Permission.ADMIN}
@@ -117,7 +117,7 @@ class MonitoringController(Controller):
 
     @delete("/channels/{name:str}", status_code=204, opt=_ADMIN)
     async def delete_channel(
-        self, name: FromPath[str], alert_service: NamedDependency[AlertService]
+        self, name: NamePath, alert_service: NamedDependency[AlertService]
     ) -> None:
         """Delete a channel."""
         await alert_service.delete_channel(name)

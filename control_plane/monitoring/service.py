@@ -36,6 +36,7 @@ from control_plane.monitoring.models import (
 )
 from control_plane.scheduler.scheduler import utc_now
 from modelyard.errors import FailedPrecondition, InvalidArgument, NotFound
+from modelyard.models import NAME_PATTERN
 
 if TYPE_CHECKING:
     from control_plane.monitoring.metrics import MonitoringMetrics
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 AlertListener = Callable[[Alert], Awaitable[None]]
-_CHANNEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_CHANNEL_NAME = re.compile(NAME_PATTERN)  # NOTE: ``\Z``: "ch\n" was accepted with ``$``
 _EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
 
 

@@ -11,9 +11,9 @@ from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
+from litestar.params import FromQuery, JSONBody, QueryParameter
 
-from control_plane.params import Offset, TextQuery, VersionPath
+from control_plane.params import NamePath, Offset, TextQuery, VersionPath
 from control_plane.registry.models import (
     CardEdit,
     CardReviewRequest,
@@ -58,7 +58,7 @@ class ModelController(Controller):
     @post("/{name:str}/versions", status_code=201)
     async def register(
         self,
-        name: FromPath[str],
+        name: NamePath,
         data: JSONBody[ModelRegistration],
         registry: NamedDependency[RegistryService],
         principal: NamedDependency[Principal],
@@ -69,7 +69,7 @@ class ModelController(Controller):
     @get("/{name:str}/versions")
     async def list_versions(
         self,
-        name: FromPath[str],
+        name: NamePath,
         registry: NamedDependency[RegistryService],
         stage: FromQuery[ModelStage | None] = None,
     ) -> list[RegisteredModel]:
@@ -79,7 +79,7 @@ class ModelController(Controller):
     @get("/{name:str}/latest")
     async def latest(
         self,
-        name: FromPath[str],
+        name: NamePath,
         registry: NamedDependency[RegistryService],
         stage: FromQuery[ModelStage | None] = None,
     ) -> RegisteredModel:
@@ -88,7 +88,7 @@ class ModelController(Controller):
 
     @get("/{name:str}/production")
     async def production(
-        self, name: FromPath[str], registry: NamedDependency[RegistryService]
+        self, name: NamePath, registry: NamedDependency[RegistryService]
     ) -> RegisteredModel:
         """The Production version."""
         return await registry.production(name)
@@ -96,7 +96,7 @@ class ModelController(Controller):
     @get(VERSION)
     async def get_version(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> RegisteredModel:
@@ -107,7 +107,7 @@ class ModelController(Controller):
     @post(VERSION + "/transitions", status_code=200, opt={"permission": Permission.READ})
     async def transition(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         data: JSONBody[StageTransition],
         registry: NamedDependency[RegistryService],
@@ -118,7 +118,7 @@ class ModelController(Controller):
 
     @post("/{name:str}/publish", status_code=200, opt={"permission": Permission.ADMIN})
     async def republish(
-        self, name: FromPath[str], registry: NamedDependency[RegistryService]
+        self, name: NamePath, registry: NamedDependency[RegistryService]
     ) -> list[RegisteredModel]:
         """Rewrite the model's repository folder from the registry (repair; admin)."""
         await registry.stages.republish(name)
@@ -127,7 +127,7 @@ class ModelController(Controller):
     @get(VERSION + "/card")
     async def card(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> CardRevision:
@@ -137,7 +137,7 @@ class ModelController(Controller):
     @get(VERSION + "/card/revisions")
     async def card_revisions(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> list[CardRevision]:
@@ -147,7 +147,7 @@ class ModelController(Controller):
     @put(VERSION + "/card")
     async def edit_card(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         data: JSONBody[CardEdit],
         registry: NamedDependency[RegistryService],
@@ -159,7 +159,7 @@ class ModelController(Controller):
     @post(VERSION + "/card/submit", status_code=200)
     async def submit_card(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         data: JSONBody[CardSubmission],
         registry: NamedDependency[RegistryService],
@@ -171,7 +171,7 @@ class ModelController(Controller):
     @post(VERSION + "/card/reviews", status_code=200, opt={"permission": Permission.REVIEW})
     async def review_card(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         data: JSONBody[CardReviewRequest],
         registry: NamedDependency[RegistryService],
@@ -185,7 +185,7 @@ class ModelController(Controller):
     @get(VERSION + "/lineage")
     async def lineage(
         self,
-        name: FromPath[str],
+        name: NamePath,
         version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> ModelLineage:
@@ -202,7 +202,7 @@ class LineageController(Controller):
     @get("/features/{feature:str}/{feature_version:int}")
     async def versions_using_feature(
         self,
-        feature: FromPath[str],
+        feature: NamePath,
         feature_version: VersionPath,
         registry: NamedDependency[RegistryService],
     ) -> FeatureUsage:

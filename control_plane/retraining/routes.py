@@ -10,9 +10,9 @@ from typing import Annotated
 
 from litestar import Controller, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.params import JSONBody, QueryParameter
 
-from control_plane.params import TextQuery
+from control_plane.params import KeyPath, NamePath, TextQuery
 from control_plane.registry.naming import check_name
 from control_plane.retraining.models import RetrainingRun, RetrainingSpec, TriggerRequest
 from control_plane.retraining.service import MAX_PAGE, RetrainingService
@@ -28,7 +28,7 @@ class RetrainingController(Controller):
     @put("/specs/{model:str}")
     async def put_spec(
         self,
-        model: FromPath[str],
+        model: NamePath,
         data: JSONBody[RetrainingSpec],
         retraining_service: NamedDependency[RetrainingService],
         principal: NamedDependency[Principal],
@@ -38,7 +38,7 @@ class RetrainingController(Controller):
 
     @get("/specs/{model:str}")
     async def get_spec(
-        self, model: FromPath[str], retraining_service: NamedDependency[RetrainingService]
+        self, model: NamePath, retraining_service: NamedDependency[RetrainingService]
     ) -> RetrainingSpec:
         """A model's retraining spec."""
         return await retraining_service.get_spec(check_name(model))
@@ -66,14 +66,14 @@ class RetrainingController(Controller):
 
     @get("/runs/{run_id:str}")
     async def get_run(
-        self, run_id: FromPath[str], retraining_service: NamedDependency[RetrainingService]
+        self, run_id: KeyPath, retraining_service: NamedDependency[RetrainingService]
     ) -> RetrainingRun:
         """One run with its steps, comparison and decision."""
         return await retraining_service.get(run_id)
 
     @post("/runs/{run_id:str}/resume", status_code=200)
     async def resume(
-        self, run_id: FromPath[str], retraining_service: NamedDependency[RetrainingService]
+        self, run_id: KeyPath, retraining_service: NamedDependency[RetrainingService]
     ) -> RetrainingRun:
         """Start a failed, resumable run again from its first step."""
         return await retraining_service.resume(run_id)

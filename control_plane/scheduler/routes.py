@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from litestar import Controller, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 
+from control_plane.params import KeyPath
 from control_plane.scheduler.models import JobState
 from control_plane.scheduler.scheduler import Scheduler
 from control_plane.security.models import Permission
@@ -29,7 +29,7 @@ class SchedulerController(Controller):
         return await scheduler.jobs()
 
     @post("/jobs/{name:str}/run", status_code=200, opt={"permission": Permission.ADMIN})
-    async def run_job(self, name: FromPath[str], scheduler: NamedDependency[Scheduler]) -> JobState:
+    async def run_job(self, name: KeyPath, scheduler: NamedDependency[Scheduler]) -> JobState:
         """Make ``name`` due now; the next tick of one replica runs it."""
         return await scheduler.run_now(name)
 

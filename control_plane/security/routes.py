@@ -7,8 +7,8 @@ from typing import Any
 import msgspec
 from litestar import Controller, Request, delete, get, post
 from litestar.di import NamedDependency
-from litestar.params import FromPath
 
+from control_plane.params import KeyPath
 from control_plane.security.models import IssuedToken, Permission, Principal, TokenCreate, TokenInfo
 from control_plane.security.tokens import TokenService
 from modelyard.errors import InvalidArgument
@@ -66,7 +66,7 @@ class TokenController(Controller):
     @delete("/{token_id:str}", opt=ADMIN_ONLY, status_code=200)
     async def revoke(
         self,
-        token_id: FromPath[str],
+        token_id: KeyPath,
         token_service: NamedDependency[TokenService],
         principal: NamedDependency[Principal],
     ) -> TokenInfo:

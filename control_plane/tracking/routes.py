@@ -6,8 +6,9 @@ from typing import Annotated
 
 from litestar import Controller, get
 from litestar.di import NamedDependency
-from litestar.params import FromPath, FromQuery, QueryParameter
+from litestar.params import FromQuery, QueryParameter
 
+from control_plane.params import KeyPath
 from control_plane.tracking.models import Experiment, Run, RunComparison, RunSearch
 from control_plane.tracking.service import TrackingService
 from control_plane.tracking.tracker import MAX_RESULTS_LIMIT
@@ -55,7 +56,7 @@ class TrackingController(Controller):
 
     @get("/runs/{run_id:str}")
     async def get_run(
-        self, tracking_service: NamedDependency[TrackingService], run_id: FromPath[str]
+        self, tracking_service: NamedDependency[TrackingService], run_id: KeyPath
     ) -> Run:
         """One run with its params, latest metrics and tags."""
         return await tracking_service.get_run(run_id)
