@@ -43,7 +43,7 @@ ShortText = Annotated[str, msgspec.Meta(min_length=1, max_length=200, pattern=NO
 LongText = Annotated[str, msgspec.Meta(min_length=1, max_length=100_000, pattern=NO_NUL)]
 """A description, transformation or source: non-empty, at most 100 000 characters, no NUL."""
 
-Tag = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/=\-]{0,63}$")]
+Tag = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:/=\-]{0,63}\Z")]
 """A tag: letters, digits and ``_ . : / = -``, at most 64 characters."""
 
 Tags = Annotated[tuple[Tag, ...], msgspec.Meta(max_length=50)]

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 AlertListener = Callable[[Alert], Awaitable[None]]
 _CHANNEL_NAME = re.compile(NAME_PATTERN)  # NOTE: ``\Z``: "ch\n" was accepted with ``$``
-_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+$")
+_EMAIL = re.compile(r"^[^@\s,]+@[^@\s,]+\Z")
 
 
 class AlertService:

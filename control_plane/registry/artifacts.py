@@ -15,7 +15,7 @@ from pathlib import Path
 
 from modelyard.errors import InvalidArgument, NotFound
 
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}\Z")
 
 
 class ArtifactStore:

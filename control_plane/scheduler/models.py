@@ -11,7 +11,7 @@ import msgspec
 from control_plane.scheduler.cron import CronExpression
 from modelyard.errors import InvalidArgument
 
-_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)$")
+_EVERY = re.compile(r"^every\s+(\d+(?:\.\d+)?)\s*(s|m|h|d)\Z")
 _UNIT_S = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 MAX_INTERVAL_S = 366 * 86400.0
 """Longest ``every`` interval (a longer one is a cron job: ``@yearly``)."""

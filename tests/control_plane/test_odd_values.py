@@ -121,6 +121,9 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ]],
     ("POST", "/v1/monitoring/channels", {"name": "ch\n", "kind": "webhook",
                                          "target": "http://127.0.0.1:1/"}, "channel name"),
+    ("POST", "/v1/features", {"name": "f1", "description": "d", "dtype": "int64", "entity": "e",
+                              "owner": "o", "transformation": "t", "source": "s",
+                              "tags": ["t\n"]}, "tags"),
     # NOTE: NUL in a query filter: PostgreSQL's own error, SQLite answered 200
     ("GET", "/v1/audit?actor=a%00", {}, "actor"),
     ("GET", "/v1/features?owner=%00", {}, "owner"),
