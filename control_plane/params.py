@@ -10,12 +10,10 @@ path is a :data:`NamePath` or a :data:`KeyPath`: no route takes a bare ``str`` f
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Final
 
 from litestar.params import PathParameter, QueryParameter
 
-from modelyard.errors import InvalidArgument
 from modelyard.models import MAX_VERSION, NAME_PATTERN, NO_NUL
 
 MAX_INT64: Final = 2**63 - 1
@@ -45,24 +43,3 @@ answered), at most 1,024 characters."""
 
 Offset = Annotated[int, QueryParameter(ge=0, le=MAX_INT64)]
 """A page offset: 0 .. 2**63-1."""
-
-
-def utc_query(name: str, moment: dt.datetime | None) -> dt.datetime | None:
-    """A time from a query in UTC (a naive one is UTC already).
-
-    Raises:
-        InvalidArgument: naming ``name``, when the time leaves the calendar once in UTC (year 1
-            at +14:00, year 9999 at -14:00: PostgreSQL refused it with its own error).
-
-    >>> utc_query("since", dt.datetime(2026, 12, 6, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))))
-    datetime.datetime(2026, 12, 6, 10, 0, tzinfo=datetime.timezone.utc)
-    >>> utc_query("since", dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=14))))
-    Traceback (most recent call last):
-    modelyard.errors.InvalidArgument: since 0001-01-01T00:00:00+14:00 is out of range in UTC
-    """
-    if moment is None or moment.tzinfo is None:
-        return None if moment is None else moment.replace(tzinfo=dt.UTC)
-    try:
-        return moment.astimezone(dt.UTC)
-    except OverflowError:
-        raise InvalidArgument(f"{name} {moment.isoformat()} is out of range in UTC") from None

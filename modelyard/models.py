@@ -202,7 +202,7 @@ class ModelCard(InputValue, kw_only=True, frozen=True):
     tradeoffs: tuple[str, ...] = ()
 
 
-ShortText = Annotated[str, msgspec.Meta(max_length=128, pattern=NO_NUL)]
+IdText = Annotated[str, msgspec.Meta(max_length=128, pattern=NO_NUL)]
 """A short identifier from outside input stored in a ``VARCHAR(128)`` (a run id, a commit)."""
 
 
@@ -230,11 +230,11 @@ class ModelLineage(InputValue, kw_only=True, frozen=True):
         fidelity: the conversion fidelity figures (max/mean |delta|, label agreement).
     """
 
-    mlflow_run_id: ShortText
+    mlflow_run_id: IdText
     training_dataset: DatasetRef
     features: Annotated[tuple[FeatureRef, ...], msgspec.Meta(max_length=MAX_LINEAGE_FEATURES)]
     parent_version: VersionNumber | None = None
-    code_version: ShortText
+    code_version: IdText
     hyperparameters: dict[str, Scalar] = msgspec.field(default_factory=dict)
     fidelity: dict[str, FiniteFloat] = msgspec.field(default_factory=dict)
 
@@ -344,6 +344,7 @@ __all__ = [
     "FeatureDType",
     "FeatureDrift",
     "FeatureRef",
+    "IdText",
     "InputStruct",
     "InputValue",
     "Int64",
@@ -362,7 +363,6 @@ __all__ = [
     "Risk",
     "Scalar",
     "Seed",
-    "ShortText",
     "TensorSpec",
     "Text",
     "VersionNumber",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
@@ -12,6 +11,7 @@ from sqlalchemy.exc import IntegrityError
 from control_plane.abtesting.models import ABTest, TestDefinition, TestStatus
 from control_plane.abtesting.tables import ab_tests
 from modelyard.errors import AlreadyExists
+from modelyard.timestamps import as_utc
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncConnection
@@ -61,20 +61,15 @@ def _row(test: ABTest) -> dict[str, Any]:
     }
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    # SQLite hands back naive datetimes; every stored time is UTC.
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _test(row: sa.Row[Any]) -> ABTest:
     return ABTest(
         id=row.id,
         definition=_decoder.decode(row.definition),
         status=TestStatus(row.status),
-        created_at=_utc(row.created_at),
+        created_at=as_utc(row.created_at),
         created_by=row.created_by,
-        phase_started_at=_utc(row.phase_started_at),
-        ended_at=None if row.ended_at is None else _utc(row.ended_at),
+        phase_started_at=as_utc(row.phase_started_at),
+        ended_at=None if row.ended_at is None else as_utc(row.ended_at),
         winner=row.winner,
     )
 

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from control_plane.batch.models import BatchJob, BatchOptions, JobState, Progress
 from control_plane.batch.tables import batch_jobs
 from modelyard.storage import storable_text
+from modelyard.timestamps import as_utc
 
 _ACTIVE = (JobState.PENDING.value, JobState.RUNNING.value)
 
@@ -106,11 +107,6 @@ def _progress_values(progress: Progress) -> dict[str, Any]:
     }
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _job(mapping: dict[str, Any]) -> BatchJob:
     row = {str(key): value for key, value in mapping.items()}
     progress = Progress(
@@ -130,8 +126,8 @@ def _job(mapping: dict[str, Any]) -> BatchJob:
         options=_options.decode(row["options"]),
         fingerprint=row["fingerprint"],
         progress=progress,
-        created_at=_utc(row["created_at"]),
-        updated_at=_utc(row["updated_at"]),
+        created_at=as_utc(row["created_at"]),
+        updated_at=as_utc(row["updated_at"]),
         created_by=row["created_by"],
     )
 

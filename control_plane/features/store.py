@@ -34,6 +34,7 @@ from control_plane.features.tables import feature_tags, feature_versions, featur
 from modelyard.enums import FeatureDType
 from modelyard.errors import AlreadyExists, FailedPrecondition
 from modelyard.models import Feature, FeatureRef
+from modelyard.timestamps import as_utc
 
 
 class FeatureHead(msgspec.Struct, kw_only=True, frozen=True):
@@ -257,16 +258,11 @@ def _plain(mapping: dict[str, Any]) -> dict[str, Any]:
     return {str(key): value for key, value in mapping.items()}
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _feature(mapping: dict[str, Any]) -> Feature:
     row = _plain(mapping)
     row["dtype"] = FeatureDType(row["dtype"])
     row["tags"] = _tags_decoder.decode(row["tags"])
-    row["created_at"] = _utc(row["created_at"])
+    row["created_at"] = as_utc(row["created_at"])
     row["deprecated"] = bool(row["deprecated"])
     return Feature(**row)
 

@@ -35,6 +35,7 @@ from control_plane.registry.naming import check_name
 from control_plane.scheduler.scheduler import utc_now
 from modelyard.errors import FailedPrecondition, InvalidArgument, ModelyardError, NotFound
 from modelyard.sketches import ReferenceProfile, WindowSketches, build_reference_profile, encode
+from modelyard.timestamps import given_utc, window_start
 
 if TYPE_CHECKING:
     from control_plane.monitoring.drift_store import SqlDriftStore
@@ -209,13 +210,12 @@ class DriftService:
         return msgspec.structs.replace(report, id=report_id)
 
     def _window(self, request: DriftCheckRequest) -> tuple[dt.datetime, dt.datetime]:
-        until = request.until or self._clock()
+        until = given_utc("until", request.until or self._clock())
         if request.since is not None:
-            since = request.since
+            since = given_utc("since", request.since)
         else:
             width = dt.timedelta(seconds=request.window_s) if request.window_s else None
-            since = until - (width or self._default_window)
-        since, until = _aware(since), _aware(until)
+            since = window_start(until, width or self._default_window)
         if since >= until:
             raise InvalidArgument(f"drift window since={since} must precede until={until}")
         return since, until
@@ -318,10 +318,6 @@ def _detail(result: FeatureDriftResult) -> FeatureDetail:
         flagged=result.drifted,
         p_value=score if result.method.is_p_value else None,
     )
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 def _atomic_write(path: Path, data: bytes) -> None:

@@ -22,6 +22,7 @@ from control_plane.monitoring.tables import (
     monitoring_references,
 )
 from modelyard.sketches import ReferenceProfile, WindowSketches, decode_profile, encode
+from modelyard.timestamps import as_utc
 
 _encoder = msgspec.json.Encoder()
 _result_decoder = msgspec.json.Decoder(DatasetDriftResult)
@@ -138,14 +139,10 @@ class SqlDriftStore:
         return [_report(row._asdict()) for row in await conn.execute(query)]
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _report(mapping: dict[str, Any]) -> DriftReport:
     row = {str(k): v for k, v in mapping.items()}
     for key in ("window_start", "window_end", "created_at"):
-        row[key] = _utc(row[key])
+        row[key] = as_utc(row[key])
     row["drifted"] = bool(row["drifted"])
     row["result"] = _result_decoder.decode(row["result"])
     return DriftReport(**row)

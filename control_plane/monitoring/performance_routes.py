@@ -24,7 +24,8 @@ from control_plane.monitoring.performance_models import (
     TrackRequest,
 )
 from control_plane.monitoring.performance_service import PerformanceService
-from control_plane.params import NamePath, TextQuery, VersionPath, VersionQuery, utc_query
+from control_plane.params import NamePath, TextQuery, VersionPath, VersionQuery
+from modelyard.timestamps import given_utc
 
 
 class PerformanceController(Controller):
@@ -72,7 +73,7 @@ class PerformanceController(Controller):
         limit: Annotated[int, QueryParameter(ge=1, le=10000)] = 1000,
     ) -> list[MetricPoint]:
         """The stored metric points, oldest window first."""
-        start = utc_query("since", since)
+        start = given_utc("since", since)
         return await performance_service.series(model, version, metric, start, limit)
 
 

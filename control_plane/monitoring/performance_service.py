@@ -33,6 +33,7 @@ from control_plane.registry.naming import check_name
 from control_plane.scheduler.scheduler import utc_now
 from modelyard.errors import InvalidArgument, ModelyardError
 from modelyard.models import MAX_MAGNITUDE
+from modelyard.timestamps import given_utc, window_start
 
 if TYPE_CHECKING:
     from control_plane.monitoring.performance_store import SqlPerformanceStore
@@ -147,9 +148,12 @@ class PerformanceService:
         )
 
     def _window(self, request: TrackRequest) -> tuple[dt.datetime, dt.datetime]:
-        until = _aware(request.until or self._clock())
+        until = given_utc("until", request.until or self._clock())
         width = dt.timedelta(seconds=request.window_s) if request.window_s else None
-        since = _aware(request.since) if request.since else until - (width or self._default_window)
+        if request.since:
+            since = given_utc("since", request.since)
+        else:
+            since = window_start(until, width or self._default_window)
         if since >= until:
             raise InvalidArgument(f"window since={since} must precede until={until}")
         return since, until
@@ -283,10 +287,6 @@ def pair_of(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, flo
         return None
     text = str(int(label)) if isinstance(label, bool) else str(label)
     return float(text == spec.positive_label), score
-
-
-def _aware(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment.astimezone(dt.UTC)
 
 
 __all__ = ["PerformanceService", "first_value", "pair_of"]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from control_plane.monitoring.performance_models import MetricPoint, PerformanceSpec
 from control_plane.monitoring.tables import monitoring_performance, monitoring_performance_specs
+from modelyard.timestamps import as_utc
 
 _encoder = msgspec.json.Encoder()
 _spec_decoder = msgspec.json.Decoder(PerformanceSpec)
@@ -86,13 +87,9 @@ class SqlPerformanceStore:
         return [_point(row._asdict()) for row in await conn.execute(query)]
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _point(mapping: dict[str, Any]) -> MetricPoint:
     row = {str(k): v for k, v in mapping.items()}
-    row["window_start"], row["window_end"] = _utc(row["window_start"]), _utc(row["window_end"])
+    row["window_start"], row["window_end"] = as_utc(row["window_start"]), as_utc(row["window_end"])
     return MetricPoint(**row)
 
 

@@ -38,6 +38,7 @@ from control_plane.monitoring.tables import (
 )
 from modelyard.errors import AlreadyExists
 from modelyard.storage import storable_text
+from modelyard.timestamps import as_utc
 
 MAX_ERROR = 2000
 _details_encoder = msgspec.json.Encoder()
@@ -293,7 +294,7 @@ class SqlMonitoringStore:
         history: dict[int, list[DeliveryAttempt]] = {}
         for row in await conn.execute(attempts.order_by(a.delivery_id, a.attempt)):
             record = _plain(row._asdict())
-            record["at"] = _utc(record["at"])
+            record["at"] = as_utc(record["at"])
             record["ok"] = bool(record["ok"])
             history.setdefault(record["delivery_id"], []).append(DeliveryAttempt(**record))
         return [msgspec.structs.replace(d, history=tuple(history.get(d.id, []))) for d in items]
@@ -316,13 +317,6 @@ def _plain(mapping: dict[str, Any]) -> dict[str, Any]:
     return {str(key): value for key, value in mapping.items()}
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 _ALERT_TIMES = (
     "window_start",
     "window_end",
@@ -336,7 +330,7 @@ _ALERT_TIMES = (
 def _alert(mapping: dict[str, Any]) -> Alert:
     row = _plain(mapping)
     for key in _ALERT_TIMES:
-        row[key] = _utc(row[key])
+        row[key] = as_utc(row[key])
     row["type"] = AlertType(row["type"])
     row["severity"] = Severity(row["severity"])
     row["state"] = AlertState(row["state"])
@@ -354,7 +348,7 @@ def _channel(mapping: dict[str, Any]) -> Channel:
         min_severity=Severity(row["min_severity"]),
         enabled=bool(row["enabled"]),
         signed=bool(row["secret"]),
-        created_at=_utc(row["created_at"]) or row["created_at"],
+        created_at=as_utc(row["created_at"]) or row["created_at"],
     )
 
 
@@ -362,7 +356,7 @@ def _delivery(mapping: dict[str, Any]) -> Delivery:
     row = _plain(mapping)
     del row["lease_until"]
     for key in ("next_attempt_at", "created_at", "finished_at"):
-        row[key] = _utc(row[key])
+        row[key] = as_utc(row[key])
     row["state"] = DeliveryState(row["state"])
     return Delivery(**row)
 

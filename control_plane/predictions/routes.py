@@ -24,7 +24,7 @@ from litestar import Controller, Request, get, post
 from litestar.di import NamedDependency
 from litestar.params import FromQuery, QueryParameter
 
-from control_plane.params import TextQuery, VersionQuery, utc_query
+from control_plane.params import TextQuery, VersionQuery
 from control_plane.predictions.models import (
     FeedbackResult,
     PredictionPage,
@@ -33,6 +33,7 @@ from control_plane.predictions.models import (
 )
 from control_plane.predictions.service import MAX_PAGE, PredictionService
 from control_plane.security.models import Permission
+from modelyard.timestamps import given_utc
 
 
 class PredictionController(Controller):
@@ -58,8 +59,8 @@ class PredictionController(Controller):
             model=model,
             version=version,
             variant=variant,
-            since=utc_query("since", since),
-            until=utc_query("until", until),
+            since=given_utc("since", since),
+            until=given_utc("until", until),
             limit=limit,
             cursor=cursor,
         )

@@ -42,6 +42,7 @@ from control_plane.predictions.models import (
 )
 from modelyard.errors import InvalidArgument
 from modelyard.prediction_log import VARIANTS
+from modelyard.timestamps import given_utc
 
 if TYPE_CHECKING:
     from control_plane.predictions.store import PredictionStore
@@ -231,12 +232,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _aware(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
-
-
 def _query(
     model: str | None,
     version: int | None,
@@ -255,7 +250,7 @@ def _query(
         raise InvalidArgument(f"unknown variant {variant!r}; expected one of {list(VARIANTS)}")
     if version is not None and model is None:
         raise InvalidArgument("a version filter needs the model (?model=NAME&version=N)")
-    since, until = _aware(since), _aware(until)
+    since, until = given_utc("since", since), given_utc("until", until)
     if since is not None and until is not None and since >= until:
         raise InvalidArgument(f"since ({since.isoformat()}) must be before until")
     return PredictionQuery(

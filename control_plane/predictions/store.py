@@ -26,6 +26,7 @@ from control_plane.predictions.models import (
 from control_plane.predictions.tables import outcomes, prediction_log
 from modelyard.prediction_blocks import pending_blocks, prediction_log_block, unpack_blocks
 from modelyard.prediction_log import PredictionRecord, record_from_row
+from modelyard.timestamps import as_utc
 
 
 class PredictionStore(Protocol):
@@ -248,12 +249,6 @@ def _conditions(query: PredictionQuery) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
-def _utc(value: Any) -> Any:
-    if isinstance(value, dt.datetime) and value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value
-
-
 def _labelled(row: dict[str, Any]) -> LabelledPrediction:
     values = {str(key): value for key, value in row.items()}
     prefix = "outcome_"
@@ -264,8 +259,8 @@ def _labelled(row: dict[str, Any]) -> LabelledPrediction:
             label=found["label"],
             conversion=None if found["conversion"] is None else bool(found["conversion"]),
             value=found["value"],
-            received_at=_utc(found["received_at"]),
-            updated_at=_utc(found["updated_at"]),
+            received_at=as_utc(found["received_at"]),
+            updated_at=as_utc(found["updated_at"]),
             writes=found["writes"],
         )
     return LabelledPrediction(record=record_from_row(values), outcome=outcome)

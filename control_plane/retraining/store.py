@@ -86,11 +86,6 @@ class RetrainingStore(Protocol):
         ...
 
 
-def _utc(value: Any) -> dt.datetime:
-    assert isinstance(value, dt.datetime)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _columns(run: RetrainingRun) -> dict[str, Any]:
     return {
         "model": run.model,

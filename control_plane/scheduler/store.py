@@ -26,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from control_plane.scheduler.models import JobState, Schedule
 from control_plane.scheduler.tables import scheduler_jobs
 from modelyard.storage import storable_text
+from modelyard.timestamps import as_utc
 
 MAX_ERROR = 2000
 
@@ -191,18 +192,11 @@ class SqlSchedulerStore:
         return bool(result.rowcount == 1)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite returns naive datetimes; every stored time is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
-
-
 def _job(mapping: dict[str, Any]) -> JobState:
     row = {str(key): value for key, value in mapping.items()}
     for key in ("next_run_at", "running_due_at", "lease_until", "last_started_at"):
-        row[key] = _utc(row[key])
-    row["last_finished_at"] = _utc(row["last_finished_at"])
+        row[key] = as_utc(row[key])
+    row["last_finished_at"] = as_utc(row["last_finished_at"])
     return JobState(**row)
 
 

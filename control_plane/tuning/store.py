@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from control_plane.tuning.models import JobStatus, TuningJob, TuningJobRequest
 from modelyard.errors import NotFound
 from modelyard.storage import Database
+from modelyard.timestamps import as_utc
 
 metadata = sa.MetaData()
 
@@ -41,11 +42,6 @@ tuning_jobs = sa.Table(
 _ACTIVE = (JobStatus.PENDING.value, JobStatus.RUNNING.value)
 
 
-def _utc(value: Any) -> dt.datetime:
-    assert isinstance(value, dt.datetime)
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-
-
 def _to_job(mapping: Any) -> TuningJob:
     row = {str(key): value for key, value in mapping.items()}
     best_params = row.pop("best_params")
@@ -55,8 +51,8 @@ def _to_job(mapping: Any) -> TuningJob:
             "request": msgspec.json.decode(row["request"], type=TuningJobRequest),
             "status": JobStatus(row["status"]),
             "best_params": None if best_params is None else msgspec.json.decode(best_params),
-            "created_at": _utc(row["created_at"]),
-            "updated_at": _utc(row["updated_at"]),
+            "created_at": as_utc(row["created_at"]),
+            "updated_at": as_utc(row["updated_at"]),
         }
     )
 

@@ -133,6 +133,17 @@ CASES: list[tuple[str, str, dict[str, Any], str]] = [
     ("GET", "/v1/predictions?until=9999-12-31T23:59:59-14:00", {}, "until"),
     ("GET", "/v1/monitoring/models/m/performance?since=0001-01-01T00:00:00%2B14:00", {},
      "since"),
+    # NOTE: the same times in a body: a generic "out of range" that named no field before
+    ("POST", "/v1/monitoring/models/m/versions/1/drift-checks",
+     {"since": "0001-01-01T00:00:00+14:00", "until": "2020-01-01T00:00:00Z"}, "since 0001"),
+    ("POST", "/v1/monitoring/models/m/versions/1/drift-checks",
+     {"until": "9999-12-31T23:59:59-14:00"}, "until 9999"),
+    ("POST", "/v1/monitoring/models/m/versions/1/drift-checks",
+     {"until": "0001-01-01T00:00:00Z", "window_s": 60}, "before year 1"),
+    ("POST", "/v1/monitoring/models/m/versions/1/performance",
+     {"since": "2020-01-01T00:00:00Z", "until": "9999-12-31T23:59:59-14:00"}, "until 9999"),
+    ("POST", "/v1/monitoring/models/m/versions/1/performance",
+     {"until": "0001-01-01T00:00:00Z"}, "before year 1"),
     ("POST", "/v1/ab-tests", {**AB_TEST, "variants": [
         {"version": 2**31, "weight": 0.5, "role": "control"},
         {"version": 2, "weight": 0.5, "role": "treatment"}]}, "version"),

@@ -1,0 +1,83 @@
+"""Times in UTC: one rule for the times the platform stores and for times from outside.
+
+Every time the platform stores is UTC. SQLite hands datetimes back naive, PostgreSQL aware:
+:func:`as_utc` reads either as UTC. A time from outside input (a body's or a query's
+``since``/``until``) may carry any offset, or none (then it is UTC): :func:`given_utc`
+converts it, and a time that leaves the calendar once in UTC (year 1 at +14:00, year 9999 at
+-14:00) is an :class:`~modelyard.errors.InvalidArgument` naming the field. Before, the
+conversion raised ``OverflowError`` (answered with a generic "out of range" that named no
+field), or the time reached PostgreSQL, which refused it with its own error.
+
+>>> as_utc(dt.datetime(2026, 12, 6, 12))
+datetime.datetime(2026, 12, 6, 12, 0, tzinfo=datetime.timezone.utc)
+>>> given_utc("since", dt.datetime(2026, 12, 6, 12, tzinfo=dt.timezone(dt.timedelta(hours=2))))
+datetime.datetime(2026, 12, 6, 10, 0, tzinfo=datetime.timezone.utc)
+>>> given_utc("since", dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=14))))
+Traceback (most recent call last):
+modelyard.errors.InvalidArgument: since 0001-01-01T00:00:00+14:00 is out of range in UTC
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import overload
+
+from modelyard.errors import InvalidArgument
+
+
+@overload
+def as_utc(value: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def as_utc(value: None) -> None: ...
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """A stored time (or None) in UTC: a naive one is UTC already (SQLite's)."""
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+@overload
+def given_utc(name: str, moment: dt.datetime) -> dt.datetime: ...
+
+
+@overload
+def given_utc(name: str, moment: None) -> None: ...
+
+
+def given_utc(name: str, moment: dt.datetime | None) -> dt.datetime | None:
+    """A time from outside input (or None) in UTC; ``name`` is its field, for the error.
+
+    Raises:
+        InvalidArgument: the time leaves the calendar once in UTC.
+    """
+    try:
+        return as_utc(moment)
+    except OverflowError:
+        assert moment is not None
+        raise InvalidArgument(f"{name} {moment.isoformat()} is out of range in UTC") from None
+
+
+def window_start(until: dt.datetime, width: dt.timedelta) -> dt.datetime:
+    """The start of the window of ``width`` that ends at ``until`` (from outside input).
+
+    Raises:
+        InvalidArgument: the start would be before year 1.
+
+    >>> window_start(dt.datetime(1, 1, 1, 12, tzinfo=dt.UTC), dt.timedelta(days=1))
+    Traceback (most recent call last):
+    modelyard.errors.InvalidArgument: a window of 86400 s ending at 0001-01-01T12:00:00+00:00 ...
+    """
+    try:
+        return until - width
+    except OverflowError:
+        raise InvalidArgument(
+            f"a window of {width.total_seconds():g} s ending at {until.isoformat()} would start "
+            "before year 1"
+        ) from None
+
+
+__all__ = ["as_utc", "given_utc", "window_start"]
