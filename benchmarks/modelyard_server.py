@@ -199,6 +199,10 @@ def serve_command(
     ]
 
 
+BIND_ATTEMPTS = 3
+"""Starts of one server tried on fresh ports when a port was taken meanwhile."""
+
+
 def starter(
     name: str,
     batching: dict[str, object],
@@ -210,6 +214,18 @@ def starter(
     ``batching`` as its config, ``observation`` on), ready on gRPC and, if it answers, HTTP."""
 
     def start(ctx: Context) -> ServerProcess:
+        # NOTE: ``modelyard serve`` takes its ports from the command line, so they are picked
+        # free beforehand; a client's ephemeral port can take one meanwhile (seen: a corun's
+        # second server failed with EADDRINUSE). Then the start is tried again on new ports.
+        for attempt in range(BIND_ATTEMPTS):
+            try:
+                return start_once(ctx)
+            except ContenderUnavailable as exc:
+                if "address already in use" not in str(exc) or attempt + 1 == BIND_ATTEMPTS:
+                    raise
+        raise AssertionError("unreachable")
+
+    def start_once(ctx: Context) -> ServerProcess:
         check_available(ctx)
         root = write_repository(ctx, name, batching)
         env, cleanup = observation_env(ctx, name, observation)
