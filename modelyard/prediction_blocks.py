@@ -48,8 +48,10 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import math
+import re
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import msgspec
 import numpy as np
@@ -57,7 +59,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard.prediction_log import COLUMNS, metadata, prediction_log
+from modelyard.models import MAX_VERSION, NAME_PATTERN
+from modelyard.prediction_log import COLUMNS, PROTOCOLS, VARIANTS, metadata, prediction_log
 
 log = logging.getLogger(__name__)
 
@@ -212,6 +215,84 @@ def rows_of_values(
     ]
 
 
+_NAME = re.compile(NAME_PATTERN)
+_SCALARS = (str, int, float, bool, type(None))
+
+
+def _plain_value(value: Any, depth: int = 0) -> bool:
+    """Whether ``value`` is what :func:`plain_values` gives: a scalar or nested lists of them."""
+    if isinstance(value, _SCALARS):
+        return True
+    return isinstance(value, list) and depth < 32 and all(_plain_value(v, depth + 1) for v in value)
+
+
+def _text_ok(values: Sequence[str | None], longest: int) -> bool:
+    return all(v is None or (len(v) <= longest and "\x00" not in v) for v in values)
+
+
+def check_block(block: PredictionBlock, size: int) -> None:
+    """Refuse a block that is not what :class:`PredictionBlock` promises, before it is unpacked
+    (``size``: its payload's bytes). The server only ships blocks it made; a damaged or forged
+    row must neither fail every read after it nor turn into wrong records.
+
+    What is checked: one entry per request in every per-request column; the version and worker
+    within the ``INTEGER`` columns; the model a valid name; ids, keys, variants and protocols
+    what the columns hold (SQLite stored what PostgreSQL refused); finite times and latencies;
+    the rows: a single request of no batch dimension (``[0]``), or every request at least one
+    row, with every tensor of a block of several requests, and at least one tensor of a
+    single request's, holding exactly that many rows (a tensor of another length was given
+    whole to every record); no more records than payload bytes; no negative dimension; plain
+    (text) values only scalars or lists of them.
+
+    Raises:
+        ValueError: naming the first problem found.
+    """
+    _check_columns(block)
+    _check_tensors(block, size)
+
+
+def _check_columns(block: PredictionBlock) -> None:
+    """:func:`check_block`'s checks of the per-request columns and the block's own fields."""
+    count = len(block.request_ids)
+    columns = (block.times, block.variants, block.routing_keys, block.shadows, block.protocols,
+               block.latencies_ms, block.rows)  # fmt: skip
+    if any(len(c) != count for c in columns):
+        lengths = sorted({len(c) for c in columns})
+        raise ValueError(f"{count} request ids but per-request columns of {lengths}")
+    if not 1 <= block.version <= MAX_VERSION or not 0 <= block.worker <= MAX_VERSION:
+        raise ValueError(f"version {block.version} or worker {block.worker} out of range")
+    if _NAME.match(block.model) is None:
+        raise ValueError(f"model name {block.model[:200]!r} is not a valid name")
+    if not (_text_ok(block.request_ids, 128) and _text_ok(block.routing_keys, 256)):
+        raise ValueError("a request id or routing key is too long or holds NUL")
+    if not (set(block.variants) <= set(VARIANTS) and set(block.protocols) <= set(PROTOCOLS)):
+        raise ValueError("an unknown variant or protocol")
+    if not all(map(math.isfinite, block.times)) or not all(map(math.isfinite, block.latencies_ms)):
+        raise ValueError("a time or latency that is not finite")
+
+
+def _check_tensors(block: PredictionBlock, size: int) -> None:
+    """:func:`check_block`'s checks of the rows and the tensors."""
+    count = len(block.request_ids)
+    tensors = [*block.inputs, *block.outputs]
+    if not count:
+        return  # NOTE: no requests, no records
+    if any(d < 0 for c in tensors for d in c.shape):
+        raise ValueError("a tensor with a negative dimension")
+    if block.rows != [0]:
+        records = sum(block.rows)
+        if min(block.rows, default=0) < 1:
+            raise ValueError(f"rows {block.rows[:8]}...: a request of several without rows")
+        batched = [bool(c.shape) and c.shape[0] == records for c in tensors]
+        if not any(batched) or (count > 1 and not all(batched)):
+            raise ValueError(f"{records} rows, but tensors of shapes {[c.shape for c in tensors]}")
+        if records > size:
+            raise ValueError(f"{records} records in a payload of {size} bytes")
+    for column in tensors:
+        if column.dtype == PLAIN and not _plain_value(column.values or []):
+            raise ValueError("a text tensor holding something other than values and lists")
+
+
 def block_rows(block: PredictionBlock) -> list[tuple[Any, ...]]:
     """The ``prediction_log`` rows of a block: tuples in :data:`COLUMNS` order, ``inputs`` and
     ``outputs`` as JSON text, ``created_at`` aware UTC.
@@ -326,17 +407,25 @@ _records_as_text = sa.table(
 """``prediction_log`` for inserting :func:`block_rows` (``inputs``/``outputs`` as JSON text)."""
 
 
-async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
+class Unpacked(NamedTuple):
+    """What one :func:`unpack_blocks` call did."""
+
+    blocks: int
+    """Blocks taken off the table (unpacked or dropped; 0: none left, or all claimed by another
+    replica)."""
+    dropped: int
+    """Of them, blocks deleted without records: undecodable, refused by :func:`check_block`, or
+    refused by the database."""
+
+
+async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> Unpacked:
     """Unpack up to ``max_blocks`` of the oldest blocks into ``prediction_log`` and delete
     them, in ``conn``'s transaction (see the module docstring).
 
-    A block that cannot be decoded (a damaged row: the server only ships blocks it encoded),
-    that decodes but cannot be turned into records (its columns do not add up), or whose
-    records the database refuses (:func:`_insert_records`), is deleted with an error in the
-    log naming its key, so it never holds up the ones after it.
-
-    Returns:
-        How many blocks were unpacked (0: none left, or all claimed by another replica).
+    A block that cannot be decoded (a damaged row: the server only ships blocks it encoded;
+    whatever the decoder raises), that :func:`check_block` refuses, or whose records the
+    database refuses (:func:`_insert_records`), is deleted with an error in the log naming its
+    key, and counted (``dropped``), so it never holds up the ones after it.
     """
     query = (
         sa.select(
@@ -349,17 +438,25 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
         query = query.with_for_update(skip_locked=True)
     found = (await conn.execute(query)).all()
     if not found:
-        return 0
+        return Unpacked(0, 0)
     unpacked: list[tuple[str, list[tuple[Any, ...]]]] = []
     done: list[int] = []
     for block_id, key, payload in found:
         done.append(block_id)
         try:
             block = decode_block(bytes(payload))
-        except msgspec.DecodeError as exc:
-            log.error("prediction log: block %s cannot be decoded (%s); deleted", key, exc)
+        except Exception as exc:  # NOTE: not only DecodeError: invalid UTF-8 in a string
+            # (UnicodeDecodeError), nesting past the recursion limit (RecursionError), a text
+            # payload (TypeError) each held up every block after it, and every read
+            log.error(
+                "prediction log: block %s cannot be decoded (%s: %s); deleted",
+                key,
+                type(exc).__name__,
+                exc,
+            )
             continue
         try:
+            check_block(block, len(payload))
             unpacked.append((key, block_rows(block)))
         except Exception as exc:  # NOTE: decodes but does not add up (columns of unequal
             # lengths): one such block must not hold up every read and feedback after it
@@ -369,21 +466,22 @@ async def unpack_blocks(conn: AsyncConnection, *, max_blocks: int = 100) -> int:
                 type(exc).__name__,
                 exc,
             )
-    await _insert_records(conn, unpacked)
-    if done:
-        await conn.execute(
-            sa.delete(prediction_log_block).where(prediction_log_block.c.id.in_(done))
-        )
-    return len(done)
+    refused = await _insert_records(conn, unpacked)
+    await conn.execute(sa.delete(prediction_log_block).where(prediction_log_block.c.id.in_(done)))
+    return Unpacked(len(done), len(done) - len(unpacked) + refused)
 
 
 async def _insert_records(
     conn: AsyncConnection, unpacked: list[tuple[str, list[tuple[Any, ...]]]]
-) -> None:
+) -> int:
     """Insert the records of the unpacked blocks (key, rows) in one statement; if the database
     refuses it for its data (a value it will not store), block by block, each in its own
     savepoint, so a refused block is deleted with an error naming its key and the others go in.
-    Any other failure (connection lost, database locked) is raised: the batch is retried."""
+    Any other failure (connection lost, database locked) is raised: the batch is retried.
+
+    Returns:
+        How many blocks the database refused.
+    """
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(
         _records_as_text
     ).on_conflict_do_nothing()
@@ -394,29 +492,33 @@ async def _insert_records(
 
     everything = [row for _, rows in unpacked for row in rows]
     if not everything:
-        return
+        return 0
     try:
         await put(everything)
-        return
-    except sa.exc.DBAPIError as exc:
+        return 0
+    except (sa.exc.DBAPIError, OverflowError) as exc:
         if not _refused(exc):
             raise
+    refused = 0
     for key, rows in unpacked:  # NOTE: find the block the database refuses
         if not rows:
             continue
         try:
             await put(rows)
-        except sa.exc.DBAPIError as exc:
+        except (sa.exc.DBAPIError, OverflowError) as exc:
             if not _refused(exc):
                 raise
-            reason = exc.orig if exc.orig is not None else exc  # NOTE: not the whole statement
+            refused += 1
+            reason = getattr(exc, "orig", None) or exc  # NOTE: not the whole statement
             log.error("prediction log: block %s refused by the database (%s); deleted", key, reason)
+    return refused
 
 
-def _refused(exc: sa.exc.DBAPIError) -> bool:
+def _refused(exc: sa.exc.DBAPIError | OverflowError) -> bool:
     """Whether the database refused the data itself (a data exception or a constraint: SQLSTATE
-    class 22 or 23), not the connection or a lock, which retrying may cure."""
-    if isinstance(exc, sa.exc.DataError | sa.exc.IntegrityError):
+    class 22 or 23; SQLite's driver refusing an integer beyond 64 bits), not the connection or
+    a lock, which retrying may cure."""
+    if isinstance(exc, OverflowError | sa.exc.DataError | sa.exc.IntegrityError):
         return True
     code = getattr(exc.orig, "sqlstate", None)  # NOTE: asyncpg's errors, mapped to DBAPIError
     return isinstance(code, str) and code[:2] in ("22", "23")
@@ -439,8 +541,10 @@ __all__ = [
     "PLAIN",
     "PredictionBlock",
     "TensorColumn",
+    "Unpacked",
     "block_rows",
     "block_values",
+    "check_block",
     "column_values",
     "decode_block",
     "encode_block",

@@ -65,11 +65,14 @@ class UnpackResult(msgspec.Struct, kw_only=True, frozen=True):
         unpacked_blocks: shipped blocks this call unpacked into records.
         pending_blocks: blocks waiting afterwards (shipped since, or held by no one yet).
         pending_records: the records those blocks hold.
+        dropped_blocks: blocks this process deleted without records meanwhile (damaged, or
+            refused by the checks or the database; each logged with its key).
     """
 
     unpacked_blocks: int
     pending_blocks: int
     pending_records: int
+    dropped_blocks: int = 0
 
 
 class FeedbackResult(msgspec.Struct, kw_only=True, frozen=True):

@@ -46,6 +46,7 @@ from modelyard.timestamps import given_utc
 
 if TYPE_CHECKING:
     from control_plane.predictions.store import PredictionStore
+    from modelyard.prediction_blocks import Unpacked
     from modelyard.storage import Database
 
 MAX_PAGE = 1000
@@ -67,6 +68,8 @@ class PredictionService:
         self._store = store
         self.unpacked_blocks = 0
         """Blocks this process has unpacked so far (every caller of :meth:`unpack`)."""
+        self.dropped_blocks = 0
+        """Blocks this process deleted without records (damaged or refused; each logged)."""
 
     async def unpack(self, *, wait: bool = True) -> int:
         """Unpack the shipped blocks into records (see the module docstring).
@@ -86,25 +89,39 @@ class PredictionService:
         while True:
             async with self._database.write() as conn:
                 done = await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION)
-            total += done
-            self.unpacked_blocks += done
-            if not done:
+            total += self._counted(done)
+            if not done.blocks:
                 break
         if wait and not self._database.is_sqlite:
-            waited = 0
+            passes: list[Unpacked] = []
             async with self._database.write() as conn:
                 await self._store.wait_for_claimed(conn)
-                while done := await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION):
-                    waited += done
-            total += waited
-            self.unpacked_blocks += waited
+                while True:
+                    done = await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION)
+                    if not done.blocks:
+                        break
+                    passes.append(done)
+            total += sum(self._counted(done) for done in passes)
         return total
+
+    def _counted(self, done: Unpacked) -> int:
+        """Count one committed unpack; the blocks it turned into records."""
+        self.unpacked_blocks += done.blocks - done.dropped
+        self.dropped_blocks += done.dropped
+        return done.blocks - done.dropped
 
     async def unpack_now(self) -> UnpackResult:
         """:meth:`unpack` (waiting for other replicas), and what still waits afterwards."""
+        dropped = self.dropped_blocks
         done = await self.unpack()
+        dropped = self.dropped_blocks - dropped
         blocks, records = await self.pending()
-        return UnpackResult(unpacked_blocks=done, pending_blocks=blocks, pending_records=records)
+        return UnpackResult(
+            unpacked_blocks=done,
+            dropped_blocks=dropped,
+            pending_blocks=blocks,
+            pending_records=records,
+        )
 
     async def pending(self) -> tuple[int, int]:
         """Blocks waiting to be unpacked and the records they hold."""

@@ -24,7 +24,12 @@ from control_plane.predictions.models import (
     StoredOutcome,
 )
 from control_plane.predictions.tables import outcomes, prediction_log
-from modelyard.prediction_blocks import pending_blocks, prediction_log_block, unpack_blocks
+from modelyard.prediction_blocks import (
+    Unpacked,
+    pending_blocks,
+    prediction_log_block,
+    unpack_blocks,
+)
 from modelyard.prediction_log import PredictionRecord, record_from_row
 from modelyard.timestamps import as_utc
 
@@ -51,9 +56,11 @@ class PredictionStore(Protocol):
       any block waits, including one another transaction is unpacking right now.
     - :meth:`unpack` unpacks up to ``max_blocks`` of the oldest blocks into records and
       deletes them (:func:`~modelyard.prediction_blocks.unpack_blocks`: a replayed block adds
-      no record, an undecodable one is deleted with an error logged). On PostgreSQL it skips
-      blocks another transaction holds (``SKIP LOCKED``), so replicas unpack in parallel; 0
-      means nothing was left that this transaction could take.
+      no record; one that cannot be decoded, that :func:`~modelyard.prediction_blocks.
+      check_block` refuses or that the database refuses is deleted with an error logged and
+      counted as dropped). On PostgreSQL it skips blocks another transaction holds (``SKIP
+      LOCKED``), so replicas unpack in parallel; 0 blocks means nothing was left that this
+      transaction could take.
     - :meth:`wait_for_claimed` makes the blocks other transactions hold this one's: it locks
       every pending block, waiting for those transactions to end (PostgreSQL ``FOR
       UPDATE``); afterwards the blocks they unpacked are committed records and the rest are
@@ -100,8 +107,9 @@ class PredictionStore(Protocol):
         """Whether a block waits to be unpacked."""
         ...
 
-    async def unpack(self, conn: AsyncConnection, *, max_blocks: int) -> int:
-        """Unpack up to ``max_blocks`` of the oldest blocks nobody else holds; how many."""
+    async def unpack(self, conn: AsyncConnection, *, max_blocks: int) -> Unpacked:
+        """Unpack up to ``max_blocks`` of the oldest blocks nobody else holds; how many were
+        taken, and how many of them were dropped."""
         ...
 
     async def wait_for_claimed(self, conn: AsyncConnection) -> None:
@@ -200,7 +208,7 @@ class SqlPredictionStore:
         statement = sa.select(prediction_log_block.c.id).limit(1)
         return (await conn.execute(statement)).first() is not None
 
-    async def unpack(self, conn: AsyncConnection, *, max_blocks: int) -> int:
+    async def unpack(self, conn: AsyncConnection, *, max_blocks: int) -> Unpacked:
         return await unpack_blocks(conn, max_blocks=max_blocks)
 
     async def wait_for_claimed(self, conn: AsyncConnection) -> None:

@@ -13,6 +13,7 @@ finish, so no connection stays checked out when the database is disposed of.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import TYPE_CHECKING
 
@@ -27,8 +28,9 @@ log = logging.getLogger(__name__)
 
 
 class UnpackMetrics:
-    """``modelyard_prediction_blocks_pending``, ``modelyard_prediction_records_pending`` and
-    ``modelyard_prediction_blocks_unpacked_total`` (by this process, reads included)."""
+    """``modelyard_prediction_blocks_pending``, ``modelyard_prediction_records_pending``,
+    ``modelyard_prediction_blocks_unpacked_total`` and ``modelyard_prediction_blocks_dropped_total``
+    (by this process, reads included)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
         self.blocks_pending = Gauge(
@@ -46,12 +48,22 @@ class UnpackMetrics:
             "Prediction-log blocks this process unpacked into records (task and reads).",
             registry=registry,
         )
+        self.blocks_dropped = Counter(
+            "modelyard_prediction_blocks_dropped",
+            "Prediction-log blocks this process deleted without records: damaged, or refused by "
+            "the checks or the database (each logged with its key).",
+            registry=registry,
+        )
         self._counted = 0
+        self._dropped = 0
 
-    def update(self, unpacked_total: int, pending: tuple[int, int]) -> None:
-        """Take the service's running total of unpacked blocks and the pending counts."""
+    def update(self, unpacked_total: int, dropped_total: int, pending: tuple[int, int]) -> None:
+        """Take the service's running totals of unpacked and dropped blocks and the pending
+        counts."""
         self.blocks_unpacked.inc(unpacked_total - self._counted)
         self._counted = unpacked_total
+        self.blocks_dropped.inc(dropped_total - self._dropped)
+        self._dropped = dropped_total
         self.blocks_pending.set(pending[0])
         self.records_pending.set(pending[1])
 
@@ -98,9 +110,15 @@ class BlockUnpacker:
         Returns:
             How many blocks were unpacked.
         """
-        done = await self._predictions.unpack(wait=False)
-        self.metrics.update(self._predictions.unpacked_blocks, await self._predictions.pending())
-        return done
+        predictions = self._predictions
+        try:
+            return await predictions.unpack(wait=False)
+        finally:  # NOTE: a failing pass must not leave the metrics where the last good one did
+            with contextlib.suppress(Exception):
+                pending = await predictions.pending()
+                self.metrics.update(
+                    predictions.unpacked_blocks, predictions.dropped_blocks, pending
+                )
 
     async def _loop(self) -> None:
         await run_every(

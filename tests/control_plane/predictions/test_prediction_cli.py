@@ -69,6 +69,7 @@ def test_list_and_feedback_on_the_local_store(tmp_path: Path) -> None:
         "unpacked_blocks": 1,
         "pending_blocks": 0,
         "pending_records": 0,
+        "dropped_blocks": 0,
     }
     shipped = runner.invoke(main, ["predictions", "list", "--model", "churn", "--token", token])
     assert [item["request_id"] for item in json.loads(shipped.stdout)["items"]][3:] == [

@@ -13,7 +13,14 @@ import sqlalchemy as sa
 from control_plane.predictions.models import Outcome
 from control_plane.predictions.service import BLOCKS_PER_TRANSACTION, PredictionService
 from control_plane.predictions.store import SqlPredictionStore
-from modelyard.prediction_blocks import block_values, encode_block
+from modelyard.prediction_blocks import (
+    PLAIN,
+    PredictionBlock,
+    TensorColumn,
+    Unpacked,
+    block_values,
+    encode_block,
+)
 from modelyard.prediction_log import prediction_log
 from modelyard.storage import Database
 from tests.conftest import POSTGRES_URL
@@ -146,6 +153,61 @@ async def test_a_block_whose_columns_do_not_add_up_does_not_hold_up_the_rest(
         )
 
 
+def _hostile_blocks() -> list[tuple[str, bytes, str]]:
+    """Blocks a fuzz of damaged and forged rows found (2026-12-06): (key, payload, what the log
+    says). The first three held up every block after them and failed every read (the decoder
+    raised what was not a DecodeError; SQLite's driver an OverflowError); the map values made
+    every read of their records a 500; the rest unpacked into wrong records (a tensor of
+    another length given whole to every row; 300,000 records out of a few hundred bytes), or
+    into what one backend stored and the other refused."""
+
+    def block(key: str, **fields: object) -> PredictionBlock:
+        return msgspec.structs.replace(make_block(key, requests=2, rows=1), **fields)
+
+    deep = msgspec.json.encode(block("deep", outputs=[TensorColumn(PLAIN, [2], values=["X"])]))
+    deep = deep.replace(b'"X"', b"[" * 100_000 + b"1" + b"]" * 100_000)
+    maps = TensorColumn(PLAIN, [2], values=[{"a": 1}, {"a": 1}])
+    one_row = make_block("dos", requests=1, rows=1)
+    return [
+        ("utf8", encode_block(make_block("utf8")).replace(b"churn", b"ch\xffrn"), "decoded"),
+        ("deep", deep, "decoded"),
+        ("big", encode_block(block("big", version=2**63)), "out of range"),
+        ("maps", encode_block(block("maps", outputs=[maps])), "text tensor"),
+        (
+            "rows",
+            encode_block(msgspec.structs.replace(make_block("rows", rows=3), rows=[1, 1])),
+            "shapes",
+        ),
+        ("dos", encode_block(msgspec.structs.replace(one_row, rows=[300_000])), "shapes"),
+        ("nan", encode_block(block("nan", latencies_ms=[1.0, float("nan")])), "not finite"),
+        ("nul", encode_block(block("nul", request_ids=["a\x00", "b"])), "NUL"),
+        ("negative", encode_block(block("negative", rows=[2, -1])), "without rows"),
+    ]
+
+
+async def test_hostile_blocks_are_dropped_counted_and_hold_up_nothing(
+    database: Database, service: PredictionService, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.ERROR, logger="modelyard.prediction_blocks")
+    hostile = _hostile_blocks()
+    now = dt.datetime.now(dt.UTC)
+    good = make_block("good", requests=1, rows=1)
+    await ship_rows(
+        database,
+        block_values(good, encode_block(good)),
+        *((f"{key}-block", "churn", 1, 0, 2, now, payload) for key, payload, _ in hostile),
+    )
+    later = make_block("later", requests=1, rows=1)
+    await ship(database, later)
+    result = await service.unpack_now()
+    assert (result.unpacked_blocks, result.dropped_blocks) == (2, len(hostile))
+    assert (result.pending_blocks, service.dropped_blocks) == (0, len(hostile))
+    page = await service.list_predictions()
+    assert [r.request_id for r in page.items] == ["good-0", "later-0"]
+    for key, _, said in hostile:
+        assert any(f"{key}-block" in m and said in m for m in caplog.messages), (key, caplog.text)
+
+
 async def _refuse_poison(database: Database) -> None:
     """A trigger that makes the database refuse records whose request id starts ``poison``
     (SQLite: a constraint error; PostgreSQL: a data exception, SQLSTATE 22000)."""
@@ -247,7 +309,7 @@ async def test_a_read_waits_for_blocks_another_replica_is_unpacking(
     try:
         async with other.write() as conn:
             # NOTE: another replica's unpacking transaction, open, holding both blocks.
-            assert await store.unpack(conn, max_blocks=10) == 2
+            assert await store.unpack(conn, max_blocks=10) == Unpacked(2, 0)
             holder = (await conn.execute(sa.text("SELECT pg_current_xact_id()::text"))).scalar()
             read = asyncio.create_task(service.list_predictions())
             await _wait_for_a_waiter(other, str(holder))

@@ -15,11 +15,12 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from control_plane.server import ControlPlaneServer
 from modelyard.enums import Role
+from modelyard.prediction_blocks import block_values
 from modelyard.prediction_log import prediction_log
 from modelyard.storage import Database
 from tests.conftest import POSTGRES_URL, PostgresSchema
 from tests.control_plane.conftest import admin_token, control_plane_settings
-from tests.control_plane.predictions.blocks import blocks_left, make_block, ship
+from tests.control_plane.predictions.blocks import blocks_left, make_block, ship, ship_rows
 from tests.waiting import until
 
 HOUR = 3600.0
@@ -124,6 +125,15 @@ async def test_the_task_unpacks_without_a_read_and_reports_it(backend: str, tmp_
         metrics = await _metrics(server)
         assert metrics["modelyard_prediction_blocks_pending"] == 0
         assert metrics["modelyard_prediction_records_pending"] == 0
+        assert metrics["modelyard_prediction_blocks_dropped_total"] == 0
+        await ship_rows(database, block_values(make_block("damaged"), b"\xc1"))
+
+        async def dropped() -> bool:
+            metrics = await _metrics(server)
+            return metrics.get("modelyard_prediction_blocks_dropped_total") == 1
+
+        await until(dropped, "the task to drop the damaged block and count it")
+        assert (await _metrics(server))["modelyard_prediction_blocks_unpacked_total"] == 5
 
 
 class _Collect(logging.Handler):
@@ -204,7 +214,12 @@ async def test_unpacking_on_demand_needs_an_admin(backend: str, tmp_path: Path) 
             assert refused.status_code == 403, refused.text
             done = await client.post("/v1/predictions/unpack", headers=_auth(admin_token(server)))
             assert done.status_code == 200, done.text
-            assert done.json() == {"unpacked_blocks": 2, "pending_blocks": 0, "pending_records": 0}
+            assert done.json() == {
+                "unpacked_blocks": 2,
+                "pending_blocks": 0,
+                "pending_records": 0,
+                "dropped_blocks": 0,
+            }
         assert len(await _records(_database(server))) == 9
 
 

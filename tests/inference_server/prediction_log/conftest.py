@@ -73,7 +73,7 @@ async def logged(database: Database) -> list[PredictionRecord]:
     control plane does before a read)."""
     while True:
         async with database.write() as conn:
-            if not await unpack_blocks(conn):
+            if not (await unpack_blocks(conn)).blocks:
                 break
     async with database.read() as conn:
         rows = await conn.execute(sa.select(prediction_log).order_by(prediction_log.c.id))
