@@ -81,9 +81,18 @@ def build_reference_profile(
     categories; the rest are counted in ``other``.
 
     Raises:
-        InvalidArgument: columns of different lengths, or no column.
+        InvalidArgument: columns of different lengths, no column, or a column of lists of
+            different lengths (ragged: numpy cannot make an array of it).
     """
-    lengths = {len(np.asarray(v).ravel()) for v in columns.values()}
+    lengths = set()
+    for name, values in columns.items():
+        try:
+            lengths.add(len(np.asarray(values).ravel()))
+        except ValueError:
+            raise InvalidArgument(
+                f"reference column {name!r} mixes values and lists, or lists of different "
+                "lengths; give one value per row"
+            ) from None
     if len(lengths) != 1:
         raise InvalidArgument(f"reference columns differ in length or are missing: {lengths}")
     kinds = kinds or {}

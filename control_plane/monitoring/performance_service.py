@@ -107,6 +107,8 @@ class PerformanceService:
         """
         since, until = self._window(request or TrackRequest())
         spec = await self.spec(model)
+        # NOTE: the registry first: an unknown version stored its points before the 404
+        baseline = await self._baseline(model, version)
         labels, predicted, unlabelled = await self._pairs(model, version, since, until, spec)
         metrics: dict[str, float] = {}
         if len(labels) >= spec.min_samples:
@@ -125,7 +127,6 @@ class PerformanceService:
         ]
         async with self._database.write() as conn:
             await self._store.put_points(conn, points, self._clock())
-        baseline = await self._baseline(model, version)
         details = [
             degradation(name, metrics[name], baseline=baseline[name], threshold=spec.threshold)
             for name in sorted(set(metrics) & set(baseline))
@@ -285,7 +286,13 @@ def pair_of(item: LabelledPrediction, spec: PerformanceSpec) -> tuple[float, flo
     score = first_value(outputs.get(spec.score_output), spec.score_index)
     if score is None or label is None:
         return None
-    text = str(int(label)) if isinstance(label, bool) else str(label)
+    # NOTE: an integral label is "1" whatever its type (as category_keys makes it): a label of
+    # 1.0 read back as 1 from SQLite's JSON and as 1.0 from PostgreSQL's, and only the first
+    # was the positive class
+    integral = isinstance(label, bool) or (
+        isinstance(label, float) and label.is_integer() and abs(label) < 2**53
+    )
+    text = str(int(label)) if integral else str(label)
     return float(text == spec.positive_label), score
 
 

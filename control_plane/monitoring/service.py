@@ -101,6 +101,7 @@ class AlertService:
         key = f"{candidate.type.value}:{candidate.model}:{candidate.version}:{candidate.source}"
         now = self._clock()
         async with self._database.write() as conn:
+            await self._store.lock_key(conn, key)
             latest = await self._store.latest_alert(conn, key)
             if latest is not None and self._absorbs(latest, now):
                 await self._store.absorb(conn, latest.id, candidate, now)

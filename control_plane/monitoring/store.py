@@ -41,6 +41,8 @@ from modelyard.storage import storable_text
 from modelyard.timestamps import as_utc
 
 MAX_ERROR = 2000
+ALERT_LOCK_SPACE = 28026
+"""The first key of the advisory locks of alert de-dup keys (the migrations' is 28025)."""
 _details_encoder = msgspec.json.Encoder()
 _details_decoder = msgspec.json.Decoder(tuple[FeatureDetail, ...])
 _types_decoder = msgspec.json.Decoder(tuple[AlertType, ...])
@@ -51,6 +53,9 @@ class MonitoringStore(Protocol):
 
     - Alerts get increasing integer ids; :meth:`latest_alert` finds the newest one of a
       de-dup key; :meth:`absorb` folds a repeated report into it (occurrences + 1).
+      :meth:`lock_key` makes the write transactions of one de-dup key take turns, so two
+      reports raised at once open one alert, not two (SQLite's write transactions take turns
+      already; PostgreSQL's READ COMMITTED ones did not, and opened duplicates).
     - Channel names are unique (:class:`AlreadyExists`); secrets are readable only through
       :meth:`channel_secret`.
     - :meth:`claim_deliveries` hands each due pending delivery to at most one caller until its
@@ -61,6 +66,7 @@ class MonitoringStore(Protocol):
     async def add_alert(
         self, conn: AsyncConnection, candidate: AlertCandidate, key: str, now: dt.datetime
     ) -> Alert: ...
+    async def lock_key(self, conn: AsyncConnection, key: str) -> None: ...
     async def latest_alert(self, conn: AsyncConnection, key: str) -> Alert | None: ...
     async def absorb(
         self, conn: AsyncConnection, alert_id: int, candidate: AlertCandidate, now: dt.datetime
@@ -121,6 +127,11 @@ class SqlMonitoringStore:
         alert = await self.get_alert(conn, int(result.scalar_one()))
         assert alert is not None  # NOTE: just inserted in this transaction
         return alert
+
+    async def lock_key(self, conn: AsyncConnection, key: str) -> None:
+        if conn.dialect.name == "postgresql":  # NOTE: held to the end of the transaction
+            statement = sa.text("SELECT pg_advisory_xact_lock(:space, hashtext(:key))")
+            await conn.execute(statement, {"space": ALERT_LOCK_SPACE, "key": key})
 
     async def latest_alert(self, conn: AsyncConnection, key: str) -> Alert | None:
         query = (

@@ -106,7 +106,7 @@ monitoring_drift_reports = sa.Table(
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
     sa.Column("drifted", sa.Boolean, nullable=False),
     sa.Column("share", sa.Float, nullable=False),
-    sa.Column("rows", sa.Integer, nullable=False),
+    sa.Column("rows", sa.BigInteger, nullable=False),
     sa.Column("alert_id", sa.Integer, nullable=True),
     sa.Column("result", sa.Text, nullable=False),
     sa.Column("window", sa.Text, nullable=False),
@@ -129,7 +129,7 @@ monitoring_performance = sa.Table(
     sa.Column("window_end", sa.DateTime(timezone=True), primary_key=True),
     sa.Column("metric", sa.String(32), primary_key=True),
     sa.Column("value", sa.Float, nullable=False),
-    sa.Column("n", sa.Integer, nullable=False),
+    sa.Column("n", sa.BigInteger, nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
 )
 

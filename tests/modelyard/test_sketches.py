@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -227,3 +228,10 @@ def test_fp32_values_land_on_the_float64_reference_values_they_came_from() -> No
     assert isinstance(s, NumericSketch)
     assert s.off_grid == 0
     assert s.counts == (0, *([1] * 9))
+
+
+@pytest.mark.parametrize("column", [[1, [1, 2]], [[1, 2], [3]]])
+def test_a_ragged_reference_column_is_refused_naming_it(column: list[Any]) -> None:
+    """numpy's ValueError ("inhomogeneous shape") was a 500 from PUT .../reference."""
+    with pytest.raises(InvalidArgument, match="reference column 'm' mixes values and lists"):
+        build_reference_profile({"m": column, "x": [1, 2]})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from control_plane.monitoring.models import (
@@ -58,6 +60,20 @@ async def test_repeats_fold_into_the_open_alert_until_resolved_and_cooled_down(
     assert [a.id for a in await alerts.list_alerts(state=AlertState.RESOLVED)] == [first.id]
     assert monitoring.metrics.alerts.labels("drift", "warning")._value.get() == 3
     assert monitoring.metrics.suppressed.labels("drift")._value.get() == 2
+
+
+async def test_reports_raised_at_once_open_one_alert(database: Database) -> None:
+    """Ten checks of one version finishing together: on PostgreSQL (READ COMMITTED) each read
+    no alert of the key and opened its own (a fuzz saw 3-5 for 10); SQLite's write
+    transactions take turns. Now the key's transactions take turns on both."""
+    monitoring, _ = build(database, settings())
+    raised = await asyncio.gather(
+        *(monitoring.alerts.raise_alert(drift_candidate()) for _ in range(10))
+    )
+    assert len({alert.id for alert, _ in raised}) == 1
+    assert sum(new for _, new in raised) == 1
+    (alert,) = await monitoring.alerts.list_alerts(model="churn", version=1)
+    assert alert.occurrences == 10
 
 
 async def test_lifecycle_errors(database: Database) -> None:

@@ -18,6 +18,7 @@ from control_plane.drift import DriftMethod, DriftPolicy, FeaturePolicy
 from control_plane.monitoring.build import Monitoring, build_monitoring
 from control_plane.monitoring.drift_models import DriftCheckRequest, ReferenceSample
 from control_plane.monitoring.models import AlertType
+from control_plane.monitoring.report_page import render_report
 from control_plane.monitoring.sketch_client import SketchClient
 from control_plane.registry.artifacts import ArtifactStore
 from control_plane.registry.publisher import RepositoryPublisher
@@ -120,6 +121,13 @@ async def test_a_shifted_window_is_reported_and_alerted(
     again = await monitoring.drift.check_drift("churn", 1, WINDOW)
     assert again.alert_id == report.alert_id  # persistent drift: one alert
     assert (await monitoring.alerts.get_alert(alert.id)).occurrences == 2
+    # NOTE: the report's page draws the version's reference as it is now: one replaced without
+    # a feature the report judged made the page a 500 (KeyError)
+    fewer = {name: values for name, values in reference.columns.items() if name != "plan"}
+    await monitoring.drift.set_reference("churn", 1, ReferenceSample(columns=fewer))
+    page = render_report(*await monitoring.drift.report_data(report.id))
+    assert "reference profile no longer has this feature" in page
+    assert page.count("<svg") == 2  # charges, tenure; the score no longer has a reference
 
 
 async def test_an_unshifted_window_raises_no_alert_and_policies_apply(

@@ -17,13 +17,15 @@ from sklearn import metrics as skm
 from control_plane.monitoring.build import Monitoring, build_monitoring
 from control_plane.monitoring.models import AlertType, FeatureDetail
 from control_plane.monitoring.performance import degradation
-from control_plane.monitoring.performance_models import PerformanceSpec, TrackRequest
+from control_plane.monitoring.performance_models import MetricPoint, PerformanceSpec, TrackRequest
 from control_plane.monitoring.performance_service import pair_of
+from control_plane.monitoring.performance_store import SqlPerformanceStore
 from control_plane.predictions.models import LabelledPrediction, StoredOutcome
 from control_plane.predictions.service import PredictionService
 from control_plane.predictions.store import SqlPredictionStore
 from control_plane.registry.service import RegistryService
 from control_plane.scheduler import ManualClock
+from modelyard.errors import NotFound
 from modelyard.prediction_log import PredictionRecord
 from modelyard.storage import Database
 from tests.conftest import SyncDatabase
@@ -219,3 +221,53 @@ def test_numbers_too_large_or_small_to_measure_leave_stored_results_readable() -
     assert drop.flagged
     assert math.isfinite(drop.score)
     assert msgspec.json.decode(msgspec.json.encode(drop), type=FeatureDetail) == drop
+
+
+def _labelled(label: Any, score: float = 0.9) -> LabelledPrediction:
+    moment = helpers.T0
+    record = PredictionRecord(
+        request_id="r", row_index=0, created_at=moment, model="m", version=1, variant="none",
+        protocol="http", latency_ms=1.0, inputs={}, outputs={"probabilities": [1 - score, score]},
+    )  # fmt: skip
+    outcome = StoredOutcome(label=label, received_at=moment, updated_at=moment, writes=1)
+    return LabelledPrediction(record=record, outcome=outcome)
+
+
+def test_an_integral_label_is_its_class_whatever_its_type() -> None:
+    """A label of 1.0 read back as 1 from SQLite's JSON column and as 1.0 from PostgreSQL's, and
+    only SQLite counted it as the positive class (a fuzz: accuracy 0.333 against 0.25)."""
+    spec = PerformanceSpec()
+    for label in (1, 1.0, "1", True):
+        assert pair_of(_labelled(label), spec) == (1.0, 0.9), label
+    for label in (0, 0.0, "0", False, 1.5, "1.0", 2.0):
+        assert pair_of(_labelled(label), spec) == (0.0, 0.9), label
+
+
+async def test_tracking_an_unknown_version_stores_no_points(
+    database: Database, tmp_path: Path
+) -> None:
+    """It answered 404, after storing the window's points for the version that does not exist."""
+    registry = make_registry(database, tmp_path)
+    monitoring, predictions = _build(database, registry)
+    assert monitoring.performance is not None
+    await log_and_label(
+        database, predictions, "churn", 7, rows=50, quality=0.5, labelled_share=1.0, seed=1
+    )
+    with pytest.raises(NotFound):
+        await monitoring.performance.track("churn", 7, WINDOW)
+    assert await monitoring.performance.series("churn", 7) == []
+
+
+async def test_counts_beyond_32_bits_are_stored(database: Database) -> None:
+    """A window's labelled rows (and a drift report's served rows) were INTEGER columns: on
+    PostgreSQL a window of 2**31 rows or more could not be stored (monitoring_0003)."""
+    store = SqlPerformanceStore()
+    window_end = helpers.T0 + dt.timedelta(days=90)
+    point = MetricPoint(
+        model="m", version=1, window_start=helpers.T0, window_end=window_end, metric="accuracy",
+        value=0.5, n=2**31,
+    )  # fmt: skip
+    async with database.write() as conn:
+        await store.put_points(conn, [point], helpers.T0)
+    async with database.read() as conn:
+        assert await store.points(conn, "m", 1, None, None, 10) == [point]
