@@ -81,8 +81,9 @@ def build_reference_profile(
     categories; the rest are counted in ``other``.
 
     Raises:
-        InvalidArgument: columns of different lengths, no column, or a column of lists of
-            different lengths (ragged: numpy cannot make an array of it).
+        InvalidArgument: columns of different lengths, no column, a column of lists of
+            different lengths (ragged: numpy cannot make an array of it), or a score that is not
+            one value per row.
     """
     lengths = set()
     for name, values in columns.items():
@@ -95,6 +96,12 @@ def build_reference_profile(
             ) from None
     if len(lengths) != 1:
         raise InvalidArgument(f"reference columns differ in length or are missing: {lengths}")
+    rows = lengths.pop()
+    scores = None if score is None else len(np.asarray(score, dtype=object).ravel())
+    if scores is not None and scores != rows:
+        raise InvalidArgument(
+            f"the reference score has {scores} values for {rows} rows: give one per row"
+        )
     kinds = kinds or {}
     features = {
         name: profile_column(values, kinds.get(name), bins, max_exact, max_categories)
@@ -103,7 +110,7 @@ def build_reference_profile(
     score_profile = (
         None if score is None else profile_column(score, None, bins, max_exact, max_categories)
     )
-    return ReferenceProfile(rows=lengths.pop(), features=features, score=score_profile)
+    return ReferenceProfile(rows=rows, features=features, score=score_profile)
 
 
 def profile_column(

@@ -235,3 +235,10 @@ def test_a_ragged_reference_column_is_refused_naming_it(column: list[Any]) -> No
     """numpy's ValueError ("inhomogeneous shape") was a 500 from PUT .../reference."""
     with pytest.raises(InvalidArgument, match="reference column 'm' mixes values and lists"):
         build_reference_profile({"m": column, "x": [1, 2]})
+
+
+def test_a_reference_score_is_one_value_per_row() -> None:
+    """A score of one value for three rows was accepted (and profiled as if it were the
+    version's whole score distribution)."""
+    with pytest.raises(InvalidArgument, match="score has 1 values for 3 rows"):
+        build_reference_profile({"x": [1, 2, 3]}, score=[0.1])
