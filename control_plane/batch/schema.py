@@ -110,6 +110,17 @@ def schema_problems(info: ModelInfo, schema: pa.Schema, extra: Sequence[str]) ->
     return problems
 
 
+def result_columns(info: ModelInfo) -> set[str]:
+    """The columns the job writes beside the kept ones (:class:`~control_plane.batch.scoring.
+    ChunkScorer`; ``error`` in errors files): a kept column of one of these names would be
+    overwritten."""
+    if info.task == "classification":
+        names = {"label", *(f"probability_{cls}" for cls in info.class_labels)}
+    else:
+        names = {"prediction"}
+    return names | {"model", "model_version", "error"}
+
+
 def check_schema(info: ModelInfo, schema: pa.Schema, extra: Sequence[str], source: str) -> None:
     """Refuse ``schema`` when it does not fit the model.
 
@@ -121,4 +132,10 @@ def check_schema(info: ModelInfo, schema: pa.Schema, extra: Sequence[str], sourc
         raise InvalidArgument(f"input {source} does not fit the model: {'; '.join(problems)}")
 
 
-__all__ = ["ModelInfo", "check_schema", "model_info", "schema_problems"]
+__all__ = [
+    "ModelInfo",
+    "check_schema",
+    "model_info",
+    "result_columns",
+    "schema_problems",
+]

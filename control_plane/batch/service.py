@@ -37,7 +37,7 @@ from control_plane.batch.models import (
     Progress,
 )
 from control_plane.batch.runner import read_progress
-from control_plane.batch.schema import check_schema, model_info
+from control_plane.batch.schema import check_schema, model_info, result_columns
 from control_plane.batch.shards import JOB_FILE, JobDescription, read_description, save_json
 from control_plane.batch.sources import InputFile, list_inputs, read_schema
 from modelyard.errors import FailedPrecondition, InvalidArgument, NotFound
@@ -88,6 +88,8 @@ class BatchService:
         self._processes: dict[str, asyncio.subprocess.Process] = {}
         self._stopping = False
         self._watchers: dict[str, asyncio.Task[None]] = {}
+        self._resuming: set[str] = set()
+        """Jobs a :meth:`resume` call is starting (between its check and the new process)."""
 
     def resolve(self, relative: str, what: str) -> Path:
         """``relative`` under the data root.
@@ -141,7 +143,12 @@ class BatchService:
             options=request.options,
             parts=parts,
         )
-        output.mkdir(parents=True, exist_ok=True)
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:  # NOTE: e.g. a file where a folder of the path should be (a 500)
+            raise InvalidArgument(
+                f"output {request.output!r} cannot be made a folder: {exc.strerror}"
+            ) from None
         save_json(output / JOB_FILE, description)
         now = _now()
         job = BatchJob(
@@ -169,6 +176,12 @@ class BatchService:
         info = model_info(session)
         files = list_inputs(input_path)
         extra = request.options.id_columns + request.options.carry_columns
+        clashing = sorted(set(extra) & result_columns(info))
+        if clashing:
+            raise InvalidArgument(
+                f"kept columns {clashing} have the names of output columns, which would "
+                "overwrite them; rename them in the input"
+            )
         for file in files:
             check_schema(info, read_schema(file), extra, file.name)
         return files
@@ -284,11 +297,26 @@ class BatchService:
             # The process has written its last progress; let its watcher finish recording it.
             await asyncio.shield(watcher)
             job = await self.get(job_id)
-        if job_id in self._processes or job.progress.state is JobState.SUCCEEDED:
+        if (
+            job_id in self._processes
+            or job_id in self._resuming
+            or job.progress.state is JobState.SUCCEEDED
+        ):
             raise FailedPrecondition(
-                f"batch job {job_id!r} is {job.progress.state.value}; only a failed, "
-                "cancelled or interrupted job can resume"
+                f"batch job {job_id!r} is {job.progress.state.value} or resuming; only a "
+                "failed, cancelled or interrupted job can resume"
             )
+        # NOTE: marked before the first await below: two resumes at once both passed the
+        # check above and started two processes on one output folder
+        self._resuming.add(job_id)
+        try:
+            return await self._resume(job)
+        finally:
+            self._resuming.discard(job_id)
+
+    async def _resume(self, job: BatchJob) -> BatchJob:
+        """:meth:`resume` once the job is known to be resumable and marked as resuming."""
+        job_id = job.id
         output = self.resolve(job.output, "output")
         description = read_description(output)
         if description is None:

@@ -67,12 +67,20 @@ def list_inputs(path: Path) -> list[InputFile]:
     """The input files of ``path`` (a file, or a folder's CSV/Parquet files by name).
 
     Raises:
-        InvalidArgument: the path does not exist, is not CSV/Parquet, or holds no such file.
+        InvalidArgument: the path does not exist, is not CSV/Parquet, holds no such file, or
+            holds a link to a file outside it (the folder is checked to be under the data root;
+            a link in it must not lead out).
     """
     if path.is_file():
         files = [path]
     elif path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
+        folder = path.resolve()
+        for file in files:  # NOTE: is_file() follows links: one could read outside the root
+            if not file.resolve().is_relative_to(folder):
+                raise InvalidArgument(
+                    f"input file {file.name} in {path.name} is a link leading out of its folder"
+                )
     else:
         raise InvalidArgument(f"input {path} does not exist")
     if not files:
@@ -94,6 +102,12 @@ def input_identity(files: Iterable[InputFile]) -> str:
     return digest.hexdigest()
 
 
+UNREADABLE = (OSError, pa.ArrowException, UnicodeDecodeError)
+"""What reading a damaged file raises: not only ``ArrowInvalid`` (a flipped byte in a Parquet
+footer raised ``ArrowNotImplementedError``, a 500, or ``UnicodeDecodeError``, which the error
+handler took for the request body's; a non-UTF-8 CSV header failed a job naming no file)."""
+
+
 def read_schema(file: InputFile) -> pa.Schema:
     """The file's schema (Parquet footer, or the types inferred from the CSV's first block).
 
@@ -105,7 +119,7 @@ def read_schema(file: InputFile) -> pa.Schema:
             return pq.read_schema(file.path)
         with _open_csv(file.path) as reader:
             return reader.schema
-    except (OSError, pa.ArrowInvalid) as error:
+    except UNREADABLE as error:
         raise InvalidArgument(f"input file {file.name} is unreadable: {error}") from None
 
 
@@ -120,7 +134,7 @@ def count_rows(file: InputFile) -> int:
             return int(_open_parquet(file.path).metadata.num_rows)
         with _open_csv(file.path) as reader:
             return sum(batch.num_rows for batch in reader)
-    except (OSError, pa.ArrowInvalid) as error:
+    except UNREADABLE as error:
         raise InvalidArgument(f"input file {file.name} is unreadable: {error}") from None
 
 
@@ -181,7 +195,7 @@ def read_chunks(
             chunks = _csv_chunks(file, chunk_size, wanted)
         for index, table in chunks:
             yield index, (table.select(columns) if columns else table)
-    except (OSError, pa.ArrowInvalid) as error:
+    except UNREADABLE as error:
         raise InvalidArgument(f"input file {file.name} is unreadable: {error}") from None
 
 

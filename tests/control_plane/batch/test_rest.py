@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import msgspec
+import pyarrow as pa
 import pytest
 
 from control_plane.batch.shards import read_results
@@ -171,6 +172,44 @@ async def test_bad_requests_name_the_problem(server: ControlPlaneServer, tmp_pat
     assert nobody.status_code == 401
 
 
+async def test_hostile_inputs_and_outputs_are_refused_at_submit(
+    server: ControlPlaneServer, tmp_path: Path
+) -> None:
+    """What a fuzz of batch jobs found (2026-12-06): a link in the input folder read a file
+    outside the data root; an output path under a file was a 500; kept columns named like
+    output columns were overwritten silently. (A damaged Parquet footer: test_runner.py.)"""
+    import pyarrow.parquet as pq
+
+    await _register(server)
+    data = tmp_path / "data"
+    outside = write_inputs(tmp_path / "outside", [7])
+    (data / "linked").mkdir(parents=True)
+    write_inputs(data / "linked", [5])
+    (data / "linked" / "zz.parquet").symlink_to(outside / "in-000.parquet")
+    write_inputs(data / "in", [10])
+    (data / "clash").mkdir()
+    pq.write_table(
+        input_table(5).append_column("label", pa.array([1] * 5)), data / "clash" / "x.parquet"
+    )
+    base = {"model": "tiny", "version": 1, "input": "in", "output": "out"}
+    cases = [
+        (base | {"input": "linked"}, "zz.parquet in linked is a link leading out of its folder"),
+        (base | {"output": "in/in-000.parquet/sub"}, "cannot be made a folder"),
+        (base | {"input": "clash", "options": {"carry_columns": ["label", "note"]}},
+         "kept columns ['label'] have the names of output columns"),
+    ]  # fmt: skip
+    async with _client(server) as client:
+        for body, named in cases:
+            answer = await client.post("/v1/batch/jobs", json=body)
+            assert answer.status_code == 422, (body, answer.text)
+            assert named in answer.json()["error"], (body, answer.text)
+        fine = await client.post("/v1/batch/jobs", json=base)
+        assert fine.status_code == 201, fine.text
+        assert (await _until(client, fine.json()["id"], {"succeeded"}))["progress"][
+            "rows_done"
+        ] == 10
+
+
 async def test_cancel_then_resume_refused_when_input_changed_else_completes(
     server: ControlPlaneServer, tmp_path: Path
 ) -> None:
@@ -197,8 +236,16 @@ async def test_cancel_then_resume_refused_when_input_changed_else_completes(
         assert (await client.post(f"/v1/batch/jobs/{ids[0]}/cancel")).status_code == 409
         write_inputs(tmp_path / "data" / "in", [4001])  # the input changed
         refused = await client.post(f"/v1/batch/jobs/{ids[0]}/resume")
-        resumed = await client.post(f"/v1/batch/jobs/{ids[1]}/resume")
+        # NOTE: two resumes at once: both were accepted, and two job processes wrote one folder
+        resumed, again = await asyncio.gather(
+            client.post(f"/v1/batch/jobs/{ids[1]}/resume"),
+            client.post(f"/v1/batch/jobs/{ids[1]}/resume"),
+        )
+        if resumed.status_code != 202:
+            resumed, again = again, resumed
         assert resumed.status_code == 202, resumed.text
+        assert again.status_code == 409, again.text
+        assert "or resuming" in again.json()["error"]
         done = await _until(client, ids[1], {"succeeded", "failed"})
     assert refused.status_code == 409
     assert "fingerprint no longer matches (input changed" in refused.json()["error"]

@@ -134,6 +134,29 @@ def test_unreadable_file_is_named(tmp_path: Path) -> None:
         list_inputs(tmp_path / "missing")
 
 
+@pytest.mark.parametrize(
+    "raised",
+    [
+        pa.ArrowNotImplementedError("Integers with more than 64 bits not implemented"),
+        UnicodeDecodeError("utf-8", b"\xff", 0, 1, "invalid start byte"),
+    ],
+)
+def test_a_damaged_footer_is_named_whatever_arrow_raises(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, raised: Exception
+) -> None:
+    """A fuzz flipped bytes in Parquet footers: ArrowNotImplementedError was a 500, and
+    UnicodeDecodeError a 400 "request body is not valid UTF-8"; only ArrowInvalid was named."""
+    pq.write_table(input_table(5), tmp_path / "x.parquet")
+    file = list_inputs(tmp_path)[0]
+
+    def damaged(*args: object, **kwargs: object) -> pa.Schema:
+        raise raised
+
+    monkeypatch.setattr(pq, "read_schema", damaged)  # NOTE: the module sources reads through
+    with pytest.raises(InvalidArgument, match=r"input file x\.parquet is unreadable"):
+        read_schema(file)
+
+
 def _empty(tmp_path: Path) -> Path:
     empty = tmp_path / "empty"
     empty.mkdir()
