@@ -140,12 +140,21 @@ class JobRun:
         except ModelyardError as error:
             self.write_progress(ledger, JobState.FAILED, str(error))
             return JobState.FAILED
-        complete = len(ledger.done) >= partitions
-        ledger.manifest.complete = complete
+        manifest = ledger.manifest
+        scored = sum(shard.rows + shard.error_rows for shard in manifest.shards)
+        # NOTE: every partition committed is not enough: a folder mixing CSV and Parquet was
+        # read as its CSV files only and reported complete with rows missing
+        complete = len(ledger.done) >= partitions and scored == manifest.rows_total
+        manifest.complete = complete
         ledger.save()
-        state = JobState.SUCCEEDED if complete else JobState.FAILED
-        self.write_progress(ledger, state)
-        return state
+        if complete:
+            self.write_progress(ledger, JobState.SUCCEEDED)
+            return JobState.SUCCEEDED
+        missing = None
+        if len(ledger.done) >= partitions:
+            missing = f"the cluster scored {scored} of {manifest.rows_total} rows"
+        self.write_progress(ledger, JobState.FAILED, missing)
+        return JobState.FAILED
 
     def _score(
         self, pool: WorkerPool, files: list[InputFile], row_counts: list[int], ledger: ShardLedger

@@ -176,6 +176,12 @@ class BatchService:
         info = model_info(session)
         files = list_inputs(input_path)
         extra = request.options.id_columns + request.options.carry_columns
+        kinds = {file.path.suffix for file in files}
+        if request.options.dask_scheduler and len(kinds) > 1:
+            raise InvalidArgument(
+                f"input {request.input!r} mixes {' and '.join(sorted(kinds))} files: a job on "
+                "a Dask cluster reads one format"
+            )
         clashing = sorted(set(extra) & result_columns(info))
         if clashing:
             raise InvalidArgument(

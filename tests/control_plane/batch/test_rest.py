@@ -191,8 +191,13 @@ async def test_hostile_inputs_and_outputs_are_refused_at_submit(
     pq.write_table(
         input_table(5).append_column("label", pa.array([1] * 5)), data / "clash" / "x.parquet"
     )
+    write_inputs(data / "mixed", [3])
+    write_inputs(data / "mixed-csv", [2], "csv")
+    (data / "mixed-csv" / "in-000.csv").rename(data / "mixed" / "in-001.csv")
     base = {"model": "tiny", "version": 1, "input": "in", "output": "out"}
+    dask = {"dask_scheduler": "tcp://127.0.0.1:9"}
     cases = [
+        (base | {"input": "mixed", "options": dask}, "mixes .csv and .parquet files"),
         (base | {"input": "linked"}, "zz.parquet in linked is a link leading out of its folder"),
         (base | {"output": "in/in-000.parquet/sub"}, "cannot be made a folder"),
         (base | {"input": "clash", "options": {"carry_columns": ["label", "note"]}},
