@@ -35,13 +35,20 @@ if TYPE_CHECKING:
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
 MAX_RESULTS_LIMIT = 50_000
+MAX_FILTER_CLAUSES = 30
+"""Clauses of one search filter: each is a join in MLflow's query (PostgreSQL took 30 s for
+200, and SQLite refuses more than 200 FROM terms)."""
+MAX_ORDER_CLAUSES = 20
+"""Order clauses of one search."""
 _PARAMS_PER_BATCH = 100
 _METRICS_PER_BATCH = 1000
 
 
 @contextmanager
 def _translated(subject: str, kind: str = "run", name: str = "") -> Iterator[None]:
-    """Turn MLflow's error codes into modelyard's domain errors."""
+    """Turn MLflow's error codes into modelyard's domain errors; a store error MLflow wraps as
+    ``INTERNAL_ERROR`` whose cause is the data (a number beyond the column, NUL in text: a
+    fuzz on PostgreSQL-backed MLflow, 2026-12-06) is the caller's too."""
     try:
         yield
     except MlflowException as error:
@@ -49,7 +56,41 @@ def _translated(subject: str, kind: str = "run", name: str = "") -> Iterator[Non
             raise NotFound(kind, name) from None
         if error.error_code == "INVALID_PARAMETER_VALUE":
             raise InvalidArgument(f"{subject}: {error.message}") from None
+        cause = _data_cause(error)
+        if cause is not None:
+            raise InvalidArgument(
+                f"{subject}: the tracking store cannot hold a value of it ({type(cause).__name__})"
+            ) from None
         raise
+
+
+def _data_cause(error: BaseException) -> BaseException | None:
+    """The data error behind ``error``, if one is in its chain: an ``OverflowError`` (SQLite's
+    driver) or a driver's data error (PostgreSQL: SQLSTATE class 22)."""
+    seen: set[int] = set()
+    cause: BaseException | None = error
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, OverflowError) or type(cause).__name__ == "DataError":
+            return cause
+        code = getattr(cause, "sqlstate", None) or getattr(cause, "pgcode", None)
+        if isinstance(code, str) and code.startswith("22"):
+            return cause
+        cause = cause.__cause__ or cause.__context__
+    return None
+
+
+def _search_bounds(experiments: Sequence[str], filter: str, order_by: Sequence[str]) -> None:
+    """Refuse what no store should be asked: NUL (PostgreSQL refused it with its own error,
+    SQLite answered), more order clauses than :data:`MAX_ORDER_CLAUSES` (SQLite failed at 200:
+    "too many FROM clause terms")."""
+    texts = [("experiment", e) for e in experiments] + [("filter", filter)]
+    texts += [("order_by", clause) for clause in order_by]
+    for what, text in texts:
+        if "\x00" in text:
+            raise InvalidArgument(f"{what} {text[:100]!r} holds NUL")
+    if len(order_by) > MAX_ORDER_CLAUSES:
+        raise InvalidArgument(f"{len(order_by)} order_by clauses; at most {MAX_ORDER_CLAUSES}")
 
 
 def _now_ms() -> int:
@@ -133,7 +174,11 @@ class ExperimentTracker:
 
         Raises:
             NotFound: the experiment does not exist and ``create`` is false.
+            InvalidArgument: the name holds NUL (PostgreSQL-backed MLflow failed with its own
+                error, a 500; SQLite's answered 404).
         """
+        if "\x00" in name:
+            raise InvalidArgument(f"experiment name {name[:100]!r} holds NUL")
         found = self._client.get_experiment_by_name(name)
         if found is not None:
             return str(found.experiment_id)
@@ -182,6 +227,9 @@ class ExperimentTracker:
             NotFound: the parent run does not exist.
         """
         all_tags = dict(tags or {})
+        reserved = sorted(key for key in all_tags if key.startswith("mlflow."))
+        if reserved:  # NOTE: "mlflow.parentRunId" as a tag set any parent, unchecked
+            raise InvalidArgument(f"tags {reserved} are MLflow's own (the mlflow. prefix)")
         if parent_run_id is not None:
             self.get_run(parent_run_id)
             all_tags[PARENT_RUN_TAG] = parent_run_id
@@ -307,8 +355,13 @@ class ExperimentTracker:
         """
         if not 1 <= max_results <= MAX_RESULTS_LIMIT:
             raise InvalidArgument(f"max_results={max_results}: expected 1 to {MAX_RESULTS_LIMIT}")
+        _search_bounds(experiments, filter, order_by)
         with _translated(f"invalid filter {filter!r}"):
-            SearchUtils.parse_search_filter(filter)  # type: ignore[no-untyped-call]
+            clauses = SearchUtils.parse_search_filter(filter)  # type: ignore[no-untyped-call]
+        if len(clauses) > MAX_FILTER_CLAUSES:
+            raise InvalidArgument(
+                f"the filter has {len(clauses)} clauses; at most {MAX_FILTER_CLAUSES}"
+            )
         for clause in order_by:
             with _translated(f"invalid order_by clause {clause!r}"):
                 SearchUtils.parse_order_by_for_search_runs(clause)  # type: ignore[no-untyped-call]

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import re
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 
 from control_plane.tracking.models import RunStatus
 from control_plane.tracking.tracker import ExperimentTracker
 from modelyard.errors import InvalidArgument, NotFound
+from tests.conftest import POSTGRES_URL, require_postgres
+from tests.control_plane.mlflow_fixtures import copy_store
 
 
 def test_context_manager_nests_and_ends_runs(tracker: ExperimentTracker, tmp_path: Path) -> None:
@@ -79,3 +85,58 @@ def test_file_store_uris_are_refused(tmp_path: Path) -> None:
         ExperimentTracker(f"file://{tmp_path}/mlruns")
     with pytest.raises(InvalidArgument, match="file store is deprecated"):
         ExperimentTracker("mlruns")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_store(
+    request: pytest.FixtureRequest, mlflow_template: Path, tmp_path: Path
+) -> Iterator[ExperimentTracker]:
+    """A tracker over a fresh MLflow store in SQLite, or in a new PostgreSQL database."""
+    if request.param == "sqlite":
+        yield ExperimentTracker(copy_store(mlflow_template, tmp_path), str(tmp_path / "art"))
+        return
+    require_postgres()
+    name = f"mlflow_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(_psycopg(POSTGRES_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        url = f"{_psycopg(POSTGRES_URL).rsplit('/', 1)[0]}/{name}"
+        yield ExperimentTracker(url, str(tmp_path / "art"))
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _psycopg(url: str) -> str:
+    return url.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
+def test_hostile_searches_and_tags_name_the_problem_on_both_stores(
+    any_store: ExperimentTracker,
+) -> None:
+    """A fuzz on PostgreSQL-backed MLflow (2026-12-06): a number beyond 64 bits in a filter was
+    a 500 on both stores (MLflow wraps the store's error as INTERNAL_ERROR); NUL in a filter, an
+    order clause or an experiment name a 500 on PostgreSQL and 200/404 on SQLite; 200 order
+    clauses a 500 on SQLite; a tag "mlflow.parentRunId" set any parent, unchecked."""
+    tracker = any_store
+    with tracker.start_run("hostile") as run:
+        run.log_params({"a": "1"})
+    cases: list[tuple[Callable[[], object], str]] = [
+        (lambda: tracker.search_runs([], filter="attributes.start_time > 99999999999999999999"),
+         "cannot hold a value"),
+        (lambda: tracker.search_runs([], filter="params.a = 'x\x00'"), "holds NUL"),
+        (lambda: tracker.search_runs([], order_by=["params.`a\x00`"]), "holds NUL"),
+        (lambda: tracker.search_runs(["a\x00b"]), "holds NUL"),
+        (lambda: tracker.search_runs([], filter=" and ".join(["params.a = '1'"] * 31)),
+         "31 clauses; at most 30"),
+        (lambda: tracker.search_runs([], order_by=["params.a"] * 21), "at most 20"),
+        (lambda: tracker.start_run("hostile", tags={"mlflow.parentRunId": "garbage"}),
+         "MLflow's own"),
+    ]  # fmt: skip
+    for call, named in cases:
+        with pytest.raises(InvalidArgument, match=re.escape(named)):
+            call()
+    found = tracker.search_runs([], filter=" and ".join(["params.a = '1'"] * 30))
+    assert [r.run_id for r in found] == [run.run_id]
