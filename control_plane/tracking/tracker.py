@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from modelyard.settings import TrackingSettings
 
 PARENT_RUN_TAG = "mlflow.parentRunId"
+DEFAULT_EXPERIMENT_ID = "0"
+"""MLflow's own ``Default`` experiment, made with the store, its artifacts in ``./mlruns``."""
 MAX_RESULTS_LIMIT = 50_000
 MAX_FILTER_CLAUSES = 30
 """Clauses of one search filter: each is a join in MLflow's query (PostgreSQL took 30 s for
@@ -234,6 +236,11 @@ class ExperimentTracker:
             self.get_run(parent_run_id)
             all_tags[PARENT_RUN_TAG] = parent_run_id
         experiment_id = self.experiment_id(experiment)
+        if experiment_id == DEFAULT_EXPERIMENT_ID and self.artifact_root:
+            raise InvalidArgument(
+                "MLflow's Default experiment keeps its artifacts in ./mlruns, outside the "
+                "artifact root; name an experiment of your own"
+            )
         with _translated(f"run {run_name!r}"):
             created = self._client.create_run(
                 experiment_id,

@@ -87,7 +87,10 @@ class TuningJobRequest(msgspec.Struct, kw_only=True, frozen=True, forbid_unknown
     replace_space: bool = False
     seed: Seed | None = 0
     study_name: Annotated[str, msgspec.Meta(max_length=300, pattern=NO_NUL)] | None = None
-    experiment: str = "tuning"
+    experiment: Annotated[str, msgspec.Meta(min_length=1, max_length=256, pattern=NO_NUL)] = (
+        "tuning"
+    )
+    """(MLflow's ``experiments.name`` is ``VARCHAR(256)`` on PostgreSQL; NUL it refuses.)"""
 
 
 class TuningJob(msgspec.Struct, kw_only=True, frozen=True):

@@ -134,6 +134,7 @@ def test_hostile_searches_and_tags_name_the_problem_on_both_stores(
         (lambda: tracker.search_runs([], order_by=["params.a"] * 21), "at most 20"),
         (lambda: tracker.start_run("hostile", tags={"mlflow.parentRunId": "garbage"}),
          "MLflow's own"),
+        (lambda: tracker.start_run("Default"), "keeps its artifacts in ./mlruns"),
     ]  # fmt: skip
     for call, named in cases:
         with pytest.raises(InvalidArgument, match=re.escape(named)):
