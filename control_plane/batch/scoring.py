@@ -75,6 +75,8 @@ class ChunkScorer:
         self.keep_columns = tuple(dict.fromkeys(keep_columns))
         self.bad_rows = bad_rows
         self._outputs = [o.name for o in self.session.get_outputs()]
+        self._dtypes = _feature_dtypes(self.info)
+        """The numpy type each feature is fed as (:meth:`_feeds`)."""
 
     def score(self, table: pa.Table, *, where: str = "chunk") -> ScoredChunk:
         """Score ``table``; ``where`` names the chunk in error messages.
@@ -107,12 +109,28 @@ class ChunkScorer:
         reasons: list[str | None] = [None] * table.num_rows
         for name in self.info.feature_names:
             column = table.column(name)
+            self._overflow_reasons(name, column, where, reasons)
             if column.null_count == 0:
                 continue
             self._refuse(where, f"column {name!r} has a missing value")
             for index in np.flatnonzero(pc.is_null(column).to_numpy(zero_copy_only=False)):
                 reasons[index] = reasons[index] or f"missing value in column {name!r}"
         return reasons
+
+    def _overflow_reasons(
+        self, name: str, column: pa.ChunkedArray, where: str, reasons: list[str | None]
+    ) -> None:
+        """Rows whose finite value becomes infinite when fed as FP32 (1e308 was scored as
+        infinity, the row counted good)."""
+        if self._dtypes[name] is not np.float32 or not pa.types.is_float64(column.type):
+            return
+        values = column.to_numpy()  # NOTE: nulls are NaN: neither finite nor beyond
+        beyond = np.isfinite(values) & (np.abs(values) > np.finfo(np.float32).max)
+        if not beyond.any():
+            return
+        self._refuse(where, f"column {name!r} has a value beyond FP32's range")
+        for index in np.flatnonzero(beyond):
+            reasons[index] = reasons[index] or f"value beyond FP32's range in column {name!r}"
 
     def _row_by_row(self, table: pa.Table, reasons: list[str | None]) -> list[str | None]:
         """Find the rows onnxruntime refuses, by scoring the good rows one at a time."""
@@ -138,15 +156,11 @@ class ChunkScorer:
     def _feeds(self, table: pa.Table) -> dict[str, np.ndarray]:
         info = self.info
         if info.layout == "per_column":
-            onnx_types = dict(zip(info.input_names, info.input_types, strict=False))
             return {
-                name: _column(table, name, _dtype(kind, onnx_types.get(name))).reshape(-1, 1)
-                for name, kind in zip(info.feature_names, info.feature_types, strict=True)
+                name: _column(table, name, self._dtypes[name]).reshape(-1, 1)
+                for name in info.feature_names
             }
-        # NOTE: a double-precision graph takes float64 as it is (never rounded through FP32).
-        dtype = (
-            _ONNX_FLOATS.get(info.input_types[0], np.float32) if info.input_types else np.float32
-        )
+        dtype = self._dtypes[info.feature_names[0]] if info.feature_names else np.float32
         matrix = np.empty((table.num_rows, len(info.feature_names)), dtype=dtype)
         for index, name in enumerate(info.feature_names):
             matrix[:, index] = _column(table, name, dtype)
@@ -182,6 +196,20 @@ def _dtype(kind: str, onnx_type: str | None) -> type:
     if onnx_type in _ONNX_FLOATS:
         return _ONNX_FLOATS[onnx_type]
     return _NUMPY.get(kind, np.float32)
+
+
+def _feature_dtypes(info: ModelInfo) -> dict[str, type]:
+    """The numpy type each feature is fed as: per column by its kind and its input's ONNX
+    type; one matrix by the graph's input type (a double-precision graph takes float64 as it
+    is, never rounded through FP32)."""
+    if info.layout == "per_column":
+        onnx_types = dict(zip(info.input_names, info.input_types, strict=False))
+        return {
+            name: _dtype(kind, onnx_types.get(name))
+            for name, kind in zip(info.feature_names, info.feature_types, strict=True)
+        }
+    dtype = _ONNX_FLOATS.get(info.input_types[0], np.float32) if info.input_types else np.float32
+    return dict.fromkeys(info.feature_names, dtype)
 
 
 def _column(table: pa.Table, name: str, dtype: type) -> np.ndarray:

@@ -217,3 +217,22 @@ def test_a_worker_that_cannot_write_its_shard_fails_the_job_with_the_cause(
     assert progress.error.startswith("worker "), progress.error
     assert "OSError" in progress.error
     assert "File too large" in progress.error
+
+
+def test_a_value_beyond_fp32_is_a_bad_row() -> None:
+    """1e308 in a float64 column became infinity when fed as FP32, and the row was scored as
+    good (NaN probabilities, label 0; a fuzz of batch inputs, 2026-12-06)."""
+    table = input_table(4)
+    table = table.set_column(1, "f0", pa.array([0.5, 1e308, -1e300, 3e38]))
+    scorer = ChunkScorer(
+        model_bytes(), model="t", version=1, bad_rows=BadRowPolicy.ERRORS_FILE, keep_columns=["id"]
+    )
+    scored = scorer.score(table)
+    assert scored.results.column("id").to_pylist() == [0, 3]  # 3e38 fits FP32
+    assert scored.errors is not None
+    assert (
+        scored.errors.column("error").to_pylist()
+        == ["value beyond FP32's range in column 'f0'"] * 2
+    )
+    with pytest.raises(BadRows, match="column 'f0' has a value beyond FP32's range"):
+        ChunkScorer(model_bytes(), model="t", version=1).score(table)
