@@ -27,7 +27,14 @@ from typing import Any
 from benchmarks.contenders import V2_INFER_PATH, Context, builtin_contenders
 from benchmarks.measure import _body_files
 from benchmarks.modelyard_server import BATCHING_ON, serve_command, write_repository
-from benchmarks.processes import ServerProcess, await_ready, free_port, pin, start_server
+from benchmarks.processes import (
+    ServerProcess,
+    await_ready,
+    free_port,
+    on_fresh_ports,
+    pin,
+    start_server,
+)
 from benchmarks.reference import MODEL_NAME
 from benchmarks.server_cpu import ServerCpu
 from benchmarks.wrk_load import _run_wrk
@@ -37,6 +44,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _start_modelyard(
     ctx: Context, name: str, checkout: Path | None, extra_env: dict[str, str] | None = None
+) -> ServerProcess:
+    return on_fresh_ports(lambda: _start_once(ctx, name, checkout, extra_env))
+
+
+def _start_once(
+    ctx: Context, name: str, checkout: Path | None, extra_env: dict[str, str] | None
 ) -> ServerProcess:
     root = write_repository(ctx, name, BATCHING_ON)
     http, grpc_port, metrics = free_port(), free_port(), free_port()

@@ -31,6 +31,7 @@ from benchmarks.processes import (
     ServerProcess,
     await_ready,
     free_port,
+    on_fresh_ports,
     pin,
     start_server,
 )
@@ -92,6 +93,9 @@ def write_repository(
 
 def _starter(name: str, tuned: dict[str, Any], model_settings: dict[str, Any]) -> Starter:
     def start(ctx: Context) -> ServerProcess:
+        return on_fresh_ports(lambda: start_once(ctx))
+
+    def start_once(ctx: Context) -> ServerProcess:
         cli = ensure_mlserver(ctx.work_dir)
         http, grpc_port, metrics = free_port(), free_port(), free_port()
         settings = {

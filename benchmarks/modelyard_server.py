@@ -38,6 +38,7 @@ from benchmarks.processes import (
     ServerProcess,
     await_ready,
     free_port,
+    on_fresh_ports,
     pin,
     start_server,
 )
@@ -199,10 +200,6 @@ def serve_command(
     ]
 
 
-BIND_ATTEMPTS = 3
-"""Starts of one server tried on fresh ports when a port was taken meanwhile."""
-
-
 def starter(
     name: str,
     batching: dict[str, object],
@@ -214,16 +211,8 @@ def starter(
     ``batching`` as its config, ``observation`` on), ready on gRPC and, if it answers, HTTP."""
 
     def start(ctx: Context) -> ServerProcess:
-        # NOTE: ``modelyard serve`` takes its ports from the command line, so they are picked
-        # free beforehand; a client's ephemeral port can take one meanwhile (seen: a corun's
-        # second server failed with EADDRINUSE). Then the start is tried again on new ports.
-        for attempt in range(BIND_ATTEMPTS):
-            try:
-                return start_once(ctx)
-            except ContenderUnavailable as exc:
-                if "address already in use" not in str(exc) or attempt + 1 == BIND_ATTEMPTS:
-                    raise
-        raise AssertionError("unreachable")
+        # NOTE: ``modelyard serve`` takes its ports from the command line (picked free first)
+        return on_fresh_ports(lambda: start_once(ctx))
 
     def start_once(ctx: Context) -> ServerProcess:
         check_available(ctx)

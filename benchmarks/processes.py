@@ -40,6 +40,28 @@ def free_port() -> int:
         return port
 
 
+BIND_ATTEMPTS = 3
+"""Starts of one server tried on fresh ports when a port was taken meanwhile."""
+
+
+def on_fresh_ports(start_once: Callable[[], ServerProcess]) -> ServerProcess:
+    """``start_once()`` (which picks its ports with :func:`free_port`), tried again on fresh
+    ports when the server could not bind one: a port is free when picked, but a client's
+    ephemeral port can take it before the server binds (seen: a corun's second server failed
+    with EADDRINUSE). Any other failure, and the last attempt's, is raised.
+
+    Raises:
+        ContenderUnavailable: the server did not start.
+    """
+    for attempt in range(BIND_ATTEMPTS):
+        try:
+            return start_once()
+        except ContenderUnavailable as exc:
+            if "address already in use" not in str(exc) or attempt + 1 == BIND_ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
 def flags(**options: object) -> list[str]:
     """Command-line flags from keyword arguments (``rows_file=p`` -> ``--rows-file p``).
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from benchmarks import modelyard_server
+from benchmarks import modelyard_server, processes
 from benchmarks.processes import ContenderUnavailable
 
 
@@ -65,7 +65,7 @@ def test_other_failures_and_the_last_attempt_raise(monkeypatch: pytest.MonkeyPat
         modelyard_server.starter("s", {}, 1, "0")(_ctx())
     assert len(given) == 1
     taken = "s exited with 1: address already in use"
-    given = _fake_starts(monkeypatch, [taken] * modelyard_server.BIND_ATTEMPTS)
+    given = _fake_starts(monkeypatch, [taken] * processes.BIND_ATTEMPTS)
     with pytest.raises(ContenderUnavailable, match="address already in use"):
         modelyard_server.starter("s", {}, 1, "0")(_ctx())
-    assert len(given) == modelyard_server.BIND_ATTEMPTS
+    assert len(given) == processes.BIND_ATTEMPTS
