@@ -92,18 +92,23 @@ def _fits(datatype: str, arrow_type: pa.DataType) -> bool:
 
 
 def schema_problems(info: ModelInfo, schema: pa.Schema, extra: Sequence[str]) -> list[str]:
-    """Every way ``schema`` does not fit the model (missing and mistyped columns)."""
+    """Every way ``schema`` does not fit the model (missing, repeated and mistyped columns)."""
     problems: list[str] = []
     for name, datatype in zip(info.feature_names, info.feature_types, strict=True):
         index = schema.get_field_index(name)
-        if index < 0:
+        if index < 0 and len(schema.get_all_field_indices(name)) > 1:
+            # NOTE: get_field_index answers -1 for a repeated name too ("missing" misled)
+            problems.append(f"column {name!r} appears more than once")
+        elif index < 0:
             problems.append(f"missing column {name!r}")
         elif not _fits(datatype, schema.field(index).type):
             problems.append(
                 f"column {name!r} is {schema.field(index).type}, the model expects {datatype}"
             )
     problems += [
-        f"missing column {name!r}"
+        f"column {name!r} appears more than once"
+        if len(schema.get_all_field_indices(name)) > 1
+        else f"missing column {name!r}"
         for name in extra
         if name not in info.feature_names and schema.get_field_index(name) < 0
     ]

@@ -236,3 +236,18 @@ def test_a_value_beyond_fp32_is_a_bad_row() -> None:
     )
     with pytest.raises(BadRows, match="column 'f0' has a value beyond FP32's range"):
         ChunkScorer(model_bytes(), model="t", version=1).score(table)
+
+
+def test_a_repeated_column_is_named_as_repeated(tmp_path: Path) -> None:
+    """It was reported as missing (pyarrow's get_field_index answers -1 for both)."""
+    table = input_table(3)
+    table = table.append_column("f0", table.column("f0")).append_column("id", table.column("id"))
+    pq.write_table(table, tmp_path / "twice.parquet")
+    info = ChunkScorer(model_bytes(), model="t", version=1).info
+    file = list_inputs(tmp_path / "twice.parquet")[0]
+    with pytest.raises(InvalidArgument) as raised:
+        check_schema(info, read_schema(file), ("id",), file.name)
+    assert str(raised.value) == (
+        "input twice.parquet does not fit the model: column 'f0' appears more than once; "
+        "column 'id' appears more than once"
+    )
