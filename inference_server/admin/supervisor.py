@@ -9,11 +9,13 @@ It holds what makes N processes one server:
   keeps dying young); a worker that fails before it ever listened stops the
   server (a configuration error would only crash-loop). SIGTERM/SIGINT drain every worker.
 * **the desired state**: an ordered map state key -> (operation, payload), filled from
-  operations that every worker applied and whose ``prepare`` named a key (``model/<name>`` for
-  load and unload). In ``explicit`` / ``none`` control mode it starts as one pinned
-  ``repository.load`` per model on disk, so every worker -- and every worker restarted later
-  -- loads exactly the versions the server loaded, not whatever the disk holds by then. A
-  (re)started worker receives it first and replays it before it serves.
+  operations that at least one worker applied and whose ``prepare`` named a key
+  (``model/<name>`` for load and unload): such a call changed the server even when it failed
+  on another worker (answered as failed, naming it), and a worker restarted after a failed
+  apply comes up in the state the others are in. In ``explicit`` / ``none`` control mode it
+  starts as one pinned ``repository.load`` per model on disk, so every worker -- and every
+  worker restarted later -- loads exactly the versions the server loaded, not whatever the
+  disk holds by then. A (re)started worker receives it first and replays it before it serves.
 * **the serial section**: one call at a time. For a call from worker W: ``Prepare`` on W
   (validate, persist, resolve), then ``Apply`` on every connected worker, each bounded by
   ``admin_timeout_s``; the answer lists every worker's outcome. A worker that connects while
@@ -227,7 +229,11 @@ class Supervisor:
                     )
                 )
                 outcomes = [done.outcome for done in dones]
-                if prepared.state_key is not None and all(o.ok for o in outcomes):
+                # NOTE: recorded once any worker applied it: the call changed the server. A
+                # worker whose apply failed (it died, or timed out) is then restarted into it;
+                # recorded only when all applied, a worker killed mid-call came back in the
+                # state before the call while the others were in the one after, for good.
+                if prepared.state_key is not None and any(o.ok for o in outcomes):
                     self._desired.pop(prepared.state_key, None)
                     self._desired[prepared.state_key] = wire.Entry(
                         op=call.op, payload=prepared.payload

@@ -184,6 +184,47 @@ async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
         cluster_cm.__exit__(None, None, None)
 
 
+async def test_a_worker_restarted_after_a_failed_apply_comes_up_as_the_others_are(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
+    """An unload that one worker did not apply (stopped, then killed) answered that it failed;
+    the desired state kept the model loaded, so the restarted worker loaded it again while
+    the other had unloaded it: the two answered differently for good (a fuzz, 2026-12-06)."""
+    publish("clf", 1)
+    publish("other", 1)
+    os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"] = "5"
+    try:
+        cluster_cm = two_workers(repo, "--model-control-mode", "explicit")
+        cluster = cluster_cm.__enter__()
+    finally:
+        del os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"]
+    try:
+        stopped = next(line for line in cluster.lines if line["worker"] == 1)
+        os.kill(stopped["pid"], signal.SIGSTOP)
+        answer = None
+        for _ in range(40):  # NOTE: a connection to the live worker, as in the test above
+            limits = httpx.Limits(max_connections=1)
+            async with httpx.AsyncClient(base_url=cluster.url, limits=limits, timeout=30) as admin:
+                try:
+                    await admin.get("/v2/health/live", timeout=1)
+                except httpx.TimeoutException:
+                    continue
+                answer = await admin.post("/v2/repository/models/other/unload")
+                break
+        assert answer is not None
+        assert answer.status_code == 504, answer.text
+        assert "1 of 2 workers applied repository.unload" in answer.json()["error"]
+        os.kill(stopped["pid"], signal.SIGKILL)
+        line = await asyncio.to_thread(cluster.read_line)
+        assert (line["worker"], line["pid"] != stopped["pid"]) == (1, True)
+        with fresh_client(cluster.url) as admin:
+            state = admin.get("/v2/repository/workers").json()
+            assert state["workers_applied"] == 2
+            assert [w["models"] for w in state["workers"]] == [{"clf": [1]}] * 2
+    finally:
+        cluster_cm.__exit__(None, None, None)
+
+
 async def test_a_worker_failing_before_it_listens_stops_the_server_with_exit_1(
     tmp_path: Path,
 ) -> None:
