@@ -15,6 +15,7 @@ import msgspec
 
 from inference_server.grpc._generated import grpc_service_pb2 as pb
 from inference_server.grpc._generated import modelyard_admin_pb2 as apb
+from inference_server.grpc.convert import check_repository_name
 from inference_server.grpc.servicer import Context, authorization, status_of
 from modelyard.enums import ModelVariant
 from modelyard.errors import InvalidArgument
@@ -88,12 +89,14 @@ class AdminServicer:
     async def load(
         self, req: pb.RepositoryModelLoadRequest, token: str | None
     ) -> tuple[pb.RepositoryModelLoadResponse, int]:
+        check_repository_name(req.repository_name)
         done = await self._admin.load(req.model_name, token, req.parameters)
         return pb.RepositoryModelLoadResponse(), done.workers_applied
 
     async def unload(
         self, req: pb.RepositoryModelUnloadRequest, token: str | None
     ) -> tuple[pb.RepositoryModelUnloadResponse, int]:
+        check_repository_name(req.repository_name)
         return pb.RepositoryModelUnloadResponse(), await self._admin.unload(req.model_name, token)
 
     async def get_routes(

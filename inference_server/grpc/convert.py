@@ -357,6 +357,21 @@ def statistics_to_proto(stats: list[ModelStatistics]) -> pb.ModelStatisticsRespo
     )
 
 
+def check_repository_name(name: str) -> None:
+    """Refuse a ``repository_name`` (repository requests): the server has one repository, and
+    a name was ignored -- an unload naming another repository unloaded the model here. As
+    Triton answers for it.
+
+    Raises:
+        InvalidArgument: the name is not empty.
+    """
+    if name:
+        raise InvalidArgument(
+            f"repository_name {name[:100]!r} is not supported: this server has one model "
+            "repository; leave it empty"
+        )
+
+
 def index_to_proto(models: list[RepositoryModel]) -> pb.RepositoryIndexResponse:
     """Encode the repository index."""
     entry = pb.RepositoryIndexResponse.ModelIndex

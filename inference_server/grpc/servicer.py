@@ -131,6 +131,7 @@ class InferenceServicer:
         return convert.statistics_to_proto(self._service.model_statistics(req.name, req.version))
 
     async def repository_index(self, req: pb.RepositoryIndexRequest) -> pb.RepositoryIndexResponse:
+        convert.check_repository_name(req.repository_name)
         return convert.index_to_proto(await self._service.repository_index(ready_only=req.ready))
 
     def _stream_start(self, data: bytes, busy: bool) -> InferJob | bytes:

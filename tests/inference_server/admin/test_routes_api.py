@@ -262,6 +262,25 @@ async def test_grpc_load_and_unload_carry_the_workers_count(server: InferenceSer
             )
         assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
         assert "load parameters are not supported: ['config']" in str(caught.value.details())
+        # NOTE: a repository name was ignored: an unload naming another repository unloaded
+        # the model here
+        for named in (
+            stub.RepositoryModelUnload(
+                pb.RepositoryModelUnloadRequest(repository_name="zzz", model_name="clf"),
+                metadata=metadata,
+            ),
+            stub.RepositoryModelLoad(
+                pb.RepositoryModelLoadRequest(repository_name="zzz", model_name="clf"),
+                metadata=metadata,
+            ),
+            stub.RepositoryIndex(pb.RepositoryIndexRequest(repository_name="zzz")),
+        ):
+            with pytest.raises(grpc.aio.AioRpcError) as caught:
+                await named
+            assert caught.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+            assert "repository_name 'zzz' is not supported" in str(caught.value.details())
+        ready = await stub.ModelReady(pb.ModelReadyRequest(name="clf"), metadata=metadata)
+        assert ready.ready
         call = stub.RepositoryModelUnload(
             pb.RepositoryModelUnloadRequest(model_name="clf"), metadata=metadata
         )
