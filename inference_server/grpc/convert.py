@@ -359,8 +359,8 @@ def statistics_to_proto(stats: list[ModelStatistics]) -> pb.ModelStatisticsRespo
 
 def check_repository_name(name: str) -> None:
     """Refuse a ``repository_name`` (repository requests): the server has one repository, and
-    a name was ignored -- an unload naming another repository unloaded the model here. As
-    Triton answers for it.
+    a name was ignored -- an unload naming another repository unloaded the model here. Triton
+    refuses it too ("'repository_name' specification is not supported", UNSUPPORTED).
 
     Raises:
         InvalidArgument: the name is not empty.
