@@ -49,7 +49,6 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import math
-import re
 from collections.abc import Sequence
 from typing import Any, Final, NamedTuple
 
@@ -59,7 +58,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from modelyard.models import MAX_VERSION, NAME_PATTERN
+from modelyard.model_repository import MODEL_NAME_PATTERN
+from modelyard.models import MAX_VERSION
 from modelyard.prediction_log import COLUMNS, PROTOCOLS, VARIANTS, metadata, prediction_log
 
 log = logging.getLogger(__name__)
@@ -215,7 +215,15 @@ def rows_of_values(
     ]
 
 
-_NAME = re.compile(NAME_PATTERN)
+def _length(column: sa.Column[Any]) -> int:
+    """The length of a ``VARCHAR`` column of ``prediction_log`` (what its values may hold)."""
+    assert isinstance(column.type, sa.String)
+    assert column.type.length is not None
+    return column.type.length
+
+
+_ID_LENGTH: Final = _length(prediction_log.c.request_id)
+_KEY_LENGTH: Final = _length(prediction_log.c.routing_key)
 _SCALARS = (str, int, float, bool, type(None))
 
 
@@ -251,19 +259,28 @@ def check_block(block: PredictionBlock, size: int) -> None:
     _check_tensors(block, size)
 
 
-def _check_columns(block: PredictionBlock) -> None:
-    """:func:`check_block`'s checks of the per-request columns and the block's own fields."""
+def _check_lengths(block: PredictionBlock) -> None:
+    """Every per-request column holds one entry per request id.
+
+    Raises:
+        ValueError: naming the lengths.
+    """
     count = len(block.request_ids)
     columns = (block.times, block.variants, block.routing_keys, block.shadows, block.protocols,
                block.latencies_ms, block.rows)  # fmt: skip
     if any(len(c) != count for c in columns):
         lengths = sorted({len(c) for c in columns})
         raise ValueError(f"{count} request ids but per-request columns of {lengths}")
+
+
+def _check_columns(block: PredictionBlock) -> None:
+    """:func:`check_block`'s checks of the per-request columns and the block's own fields."""
+    _check_lengths(block)
     if not 1 <= block.version <= MAX_VERSION or not 0 <= block.worker <= MAX_VERSION:
         raise ValueError(f"version {block.version} or worker {block.worker} out of range")
-    if _NAME.match(block.model) is None:
+    if MODEL_NAME_PATTERN.fullmatch(block.model) is None:
         raise ValueError(f"model name {block.model[:200]!r} is not a valid name")
-    if not (_text_ok(block.request_ids, 128) and _text_ok(block.routing_keys, 256)):
+    if not (_text_ok(block.request_ids, _ID_LENGTH) and _text_ok(block.routing_keys, _KEY_LENGTH)):
         raise ValueError("a request id or routing key is too long or holds NUL")
     if not (set(block.variants) <= set(VARIANTS) and set(block.protocols) <= set(PROTOCOLS)):
         raise ValueError("an unknown variant or protocol")
@@ -300,13 +317,7 @@ def block_rows(block: PredictionBlock) -> list[tuple[Any, ...]]:
     Raises:
         ValueError: the block's per-request columns are not all one per request.
     """
-    columns = (block.times, block.variants, block.routing_keys, block.shadows, block.protocols,
-               block.latencies_ms, block.rows)  # fmt: skip
-    if any(len(c) != len(block.request_ids) for c in columns):
-        lengths = sorted({len(c) for c in columns})
-        raise ValueError(
-            f"{len(block.request_ids)} request ids but per-request columns of {lengths}"
-        )
+    _check_lengths(block)
     total = block.records
     inputs = rows_of_values(
         block.input_names,

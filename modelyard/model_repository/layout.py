@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from modelyard.errors import AlreadyExists, InvalidArgument
+from modelyard.models import NAME_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 MODEL_FILENAME = "model.onnx"
 CONFIG_FILENAME = "config.json"
 
-MODEL_NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,127}")
+MODEL_NAME_PATTERN = re.compile(NAME_PATTERN)  # NOTE: the one name rule (modelyard.models)
 """The repository's naming rule for model folders (use with ``fullmatch``)."""
 
 
