@@ -65,7 +65,7 @@ class UnpackResult(msgspec.Struct, kw_only=True, frozen=True):
         unpacked_blocks: shipped blocks this call unpacked into records.
         pending_blocks: blocks waiting afterwards (shipped since, or held by no one yet).
         pending_records: the records those blocks hold.
-        dropped_blocks: blocks this process deleted without records meanwhile (damaged, or
+        dropped_blocks: shipped blocks this call deleted without records (damaged, or
             refused by the checks or the database; each logged with its key).
     """
 

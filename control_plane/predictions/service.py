@@ -41,12 +41,12 @@ from control_plane.predictions.models import (
     check_outcomes,
 )
 from modelyard.errors import InvalidArgument
+from modelyard.prediction_blocks import Unpacked
 from modelyard.prediction_log import VARIANTS
 from modelyard.timestamps import given_utc
 
 if TYPE_CHECKING:
     from control_plane.predictions.store import PredictionStore
-    from modelyard.prediction_blocks import Unpacked
     from modelyard.storage import Database
 
 MAX_PAGE = 1000
@@ -82,43 +82,46 @@ class PredictionService:
         Returns:
             How many blocks this call unpacked.
         """
+        done = await self._unpack(wait=wait)
+        return done.blocks - done.dropped
+
+    async def _unpack(self, *, wait: bool) -> Unpacked:
+        """:meth:`unpack`: the blocks this call took and how many of them it dropped."""
         async with self._database.read() as conn:
             if not await self._store.has_pending(conn):
-                return 0
-        total = 0
+                return Unpacked(0, 0)
+        passes: list[Unpacked] = []
         while True:
             async with self._database.write() as conn:
                 done = await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION)
-            total += self._counted(done)
+            passes.append(self._counted(done))
             if not done.blocks:
                 break
         if wait and not self._database.is_sqlite:
-            passes: list[Unpacked] = []
+            waited: list[Unpacked] = []
             async with self._database.write() as conn:
                 await self._store.wait_for_claimed(conn)
                 while True:
                     done = await self._store.unpack(conn, max_blocks=BLOCKS_PER_TRANSACTION)
                     if not done.blocks:
                         break
-                    passes.append(done)
-            total += sum(self._counted(done) for done in passes)
-        return total
+                    waited.append(done)
+            passes += [self._counted(done) for done in waited]  # NOTE: once committed
+        return Unpacked(sum(p.blocks for p in passes), sum(p.dropped for p in passes))
 
-    def _counted(self, done: Unpacked) -> int:
-        """Count one committed unpack; the blocks it turned into records."""
+    def _counted(self, done: Unpacked) -> Unpacked:
+        """Count one committed unpack (this process's totals); ``done`` as it was."""
         self.unpacked_blocks += done.blocks - done.dropped
         self.dropped_blocks += done.dropped
-        return done.blocks - done.dropped
+        return done
 
     async def unpack_now(self) -> UnpackResult:
         """:meth:`unpack` (waiting for other replicas), and what still waits afterwards."""
-        dropped = self.dropped_blocks
-        done = await self.unpack()
-        dropped = self.dropped_blocks - dropped
+        done = await self._unpack(wait=True)
         blocks, records = await self.pending()
         return UnpackResult(
-            unpacked_blocks=done,
-            dropped_blocks=dropped,
+            unpacked_blocks=done.blocks - done.dropped,
+            dropped_blocks=done.dropped,
             pending_blocks=blocks,
             pending_records=records,
         )
