@@ -80,4 +80,32 @@ def window_start(until: dt.datetime, width: dt.timedelta) -> dt.datetime:
         ) from None
 
 
-__all__ = ["as_utc", "given_utc", "window_start"]
+def request_window(
+    since: dt.datetime | None,
+    until: dt.datetime | None,
+    width: dt.timedelta,
+    now: dt.datetime,
+    what: str = "window",
+) -> tuple[dt.datetime, dt.datetime]:
+    """The window a request names, in UTC: ``since`` to ``until`` (``now`` when absent), or the
+    ``width`` before ``until`` when ``since`` is absent (drift checks, performance tracking).
+
+    Raises:
+        InvalidArgument: a time out of range (:func:`given_utc`, :func:`window_start`), or
+            ``since`` not before ``until`` (the message starts with ``what``).
+
+    >>> t = dt.datetime(2026, 12, 6, 12, tzinfo=dt.UTC)
+    >>> request_window(None, t, dt.timedelta(hours=1), t)[0].hour
+    11
+    >>> request_window(t, t, dt.timedelta(hours=1), t, "drift window")
+    Traceback (most recent call last):
+    modelyard.errors.InvalidArgument: drift window since=... must precede until=...
+    """
+    end = given_utc("until", until or now)
+    start = given_utc("since", since) if since is not None else window_start(end, width)
+    if start >= end:
+        raise InvalidArgument(f"{what} since={start} must precede until={end}")
+    return start, end
+
+
+__all__ = ["as_utc", "given_utc", "request_window", "window_start"]

@@ -35,7 +35,7 @@ from control_plane.registry.naming import check_name
 from control_plane.scheduler.scheduler import utc_now
 from modelyard.errors import FailedPrecondition, InvalidArgument, ModelyardError, NotFound
 from modelyard.sketches import ReferenceProfile, WindowSketches, build_reference_profile, encode
-from modelyard.timestamps import given_utc, window_start
+from modelyard.timestamps import request_window
 
 if TYPE_CHECKING:
     from control_plane.monitoring.drift_store import SqlDriftStore
@@ -210,15 +210,14 @@ class DriftService:
         return msgspec.structs.replace(report, id=report_id)
 
     def _window(self, request: DriftCheckRequest) -> tuple[dt.datetime, dt.datetime]:
-        until = given_utc("until", request.until or self._clock())
-        if request.since is not None:
-            since = given_utc("since", request.since)
-        else:
-            width = dt.timedelta(seconds=request.window_s) if request.window_s else None
-            since = window_start(until, width or self._default_window)
-        if since >= until:
-            raise InvalidArgument(f"drift window since={since} must precede until={until}")
-        return since, until
+        width = dt.timedelta(seconds=request.window_s) if request.window_s else None
+        return request_window(
+            request.since,
+            request.until,
+            width or self._default_window,
+            self._clock(),
+            "drift window",
+        )
 
     async def _alert(
         self,

@@ -31,9 +31,9 @@ from control_plane.monitoring.performance_models import (
 )
 from control_plane.registry.naming import check_name
 from control_plane.scheduler.scheduler import utc_now
-from modelyard.errors import InvalidArgument, ModelyardError
+from modelyard.errors import ModelyardError
 from modelyard.models import MAX_MAGNITUDE
-from modelyard.timestamps import given_utc, window_start
+from modelyard.timestamps import request_window
 
 if TYPE_CHECKING:
     from control_plane.monitoring.performance_store import SqlPerformanceStore
@@ -149,15 +149,10 @@ class PerformanceService:
         )
 
     def _window(self, request: TrackRequest) -> tuple[dt.datetime, dt.datetime]:
-        until = given_utc("until", request.until or self._clock())
         width = dt.timedelta(seconds=request.window_s) if request.window_s else None
-        if request.since:
-            since = given_utc("since", request.since)
-        else:
-            since = window_start(until, width or self._default_window)
-        if since >= until:
-            raise InvalidArgument(f"window since={since} must precede until={until}")
-        return since, until
+        return request_window(
+            request.since, request.until, width or self._default_window, self._clock()
+        )
 
     async def _pairs(
         self,
