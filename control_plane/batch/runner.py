@@ -144,16 +144,14 @@ class JobRun:
         scored = sum(shard.rows + shard.error_rows for shard in manifest.shards)
         # NOTE: every partition committed is not enough: a folder mixing CSV and Parquet was
         # read as its CSV files only and reported complete with rows missing
-        complete = len(ledger.done) >= partitions and scored == manifest.rows_total
-        manifest.complete = complete
+        every_partition = len(ledger.done) >= partitions
+        manifest.complete = every_partition and scored == manifest.rows_total
         ledger.save()
-        if complete:
+        if manifest.complete:
             self.write_progress(ledger, JobState.SUCCEEDED)
             return JobState.SUCCEEDED
-        missing = None
-        if len(ledger.done) >= partitions:
-            missing = f"the cluster scored {scored} of {manifest.rows_total} rows"
-        self.write_progress(ledger, JobState.FAILED, missing)
+        missing = f"the cluster scored {scored} of {manifest.rows_total} rows"
+        self.write_progress(ledger, JobState.FAILED, missing if every_partition else None)
         return JobState.FAILED
 
     def _score(

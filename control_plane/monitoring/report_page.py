@@ -124,13 +124,13 @@ def render_report(report: DriftReport, reference: ReferenceProfile, window: Wind
         # (a feature it no longer has raised KeyError: a 500): such a feature gets no chart
         profile = reference.score if item.feature == SCORE else reference.features.get(item.feature)
         sketch = window.score if item.feature == SCORE else window.features.get(item.feature)
-        if profile is None and item.feature != SCORE:
-            charts.append(
-                f"<section><h3>{html.escape(item.feature)}</h3><p>No chart: the version's "
-                "reference profile no longer has this feature (it was replaced after this "
-                "report).</p></section>"
-            )
         if profile is None:
+            if item.feature != SCORE:
+                charts.append(
+                    f"<section><h3>{html.escape(item.feature)}</h3><p>No chart: the version's "
+                    "reference profile no longer has this feature (it was replaced after this "
+                    "report).</p></section>"
+                )
             continue
         labels, ref, cur = series(profile, sketch)
         charts.append(

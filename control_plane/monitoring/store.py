@@ -359,7 +359,7 @@ def _channel(mapping: dict[str, Any]) -> Channel:
         min_severity=Severity(row["min_severity"]),
         enabled=bool(row["enabled"]),
         signed=bool(row["secret"]),
-        created_at=as_utc(row["created_at"]) or row["created_at"],
+        created_at=as_utc(row["created_at"]),
     )
 
 
