@@ -4,11 +4,12 @@ answers, and a restarted worker comes up in the server's desired state (issue 16
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ from modelyard.model_repository import ModelConfig, VersionPolicy, write_model_c
 from modelyard.routing import assign_arm
 
 from ..conftest import serve_subprocess
-from .cluster import WORKERS, Load, fresh_client, two_workers
+from .cluster import WORKERS, Cluster, Load, fresh_client, two_workers
 from .test_routes_api import INVALID_ROUTES, ROW
 
 pytestmark = pytest.mark.slow
@@ -143,10 +144,10 @@ async def test_restarted_worker_comes_up_in_the_desired_state(
         assert cluster.requests_by_version(1).get("2", 0) > 0
 
 
-async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
-    repo: Path, publish: Callable[..., Path]
-) -> None:
-    publish("clf", 1)
+@contextlib.contextmanager
+def _worker_1_stopped(repo: Path) -> Iterator[tuple[Cluster, int]]:
+    """Two workers in explicit mode with a 5 s admin timeout, worker 1 stopped (SIGSTOP) while
+    the block runs (its pid given), resumed after it unless it is gone by then."""
     # NOTE: the timeout also bounds the healthy worker's own apply (5 s: a loaded machine),
     # and the client waits longer than it
     os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"] = "5"
@@ -156,32 +157,41 @@ async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
     finally:
         del os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"]
     try:
-        stopped = next(line for line in cluster.lines if line["worker"] == 1)
-        os.kill(stopped["pid"], signal.SIGSTOP)
+        stopped = next(line["pid"] for line in cluster.lines if line["worker"] == 1)
+        os.kill(stopped, signal.SIGSTOP)
         try:
-            answer = None
-            for _ in range(40):
-                # one connection: a health check that times out means the kernel gave it to
-                # the stopped worker (try another); one answered, to the live one, which then
-                # gets the load on the same connection
-                limits = httpx.Limits(max_connections=1)
-                async with httpx.AsyncClient(
-                    base_url=cluster.url, limits=limits, timeout=30
-                ) as admin:
-                    try:
-                        await admin.get("/v2/health/live", timeout=1)
-                    except httpx.TimeoutException:
-                        continue
-                    answer = await admin.post("/v2/repository/models/clf/load")
-                    break
-            assert answer is not None
-            assert answer.status_code == 504, answer.text
-            assert "worker 1" in answer.json()["error"]
-            assert "1 of 2 workers applied repository.load" in answer.json()["error"]
+            yield cluster, stopped
         finally:
-            os.kill(stopped["pid"], signal.SIGCONT)
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGCONT)
     finally:
         cluster_cm.__exit__(None, None, None)
+
+
+async def _post_to_the_live_worker(url: str, path: str) -> httpx.Response:
+    """POST ``path`` on a connection the live worker holds: a health check that times out
+    means the kernel gave the connection to the stopped worker (try another); one answered,
+    and the call goes on the same connection."""
+    for _ in range(40):
+        limits = httpx.Limits(max_connections=1)
+        async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as admin:
+            try:
+                await admin.get("/v2/health/live", timeout=1)
+            except httpx.TimeoutException:
+                continue
+            return await admin.post(path)
+    raise AssertionError("no connection reached the live worker in 40 tries")
+
+
+async def test_a_worker_that_does_not_answer_fails_the_call_with_the_reason(
+    repo: Path, publish: Callable[..., Path]
+) -> None:
+    publish("clf", 1)
+    with _worker_1_stopped(repo) as (cluster, _):
+        answer = await _post_to_the_live_worker(cluster.url, "/v2/repository/models/clf/load")
+        assert answer.status_code == 504, answer.text
+        assert "worker 1" in answer.json()["error"]
+        assert "1 of 2 workers applied repository.load" in answer.json()["error"]
 
 
 async def test_a_worker_restarted_after_a_failed_apply_comes_up_as_the_others_are(
@@ -192,37 +202,17 @@ async def test_a_worker_restarted_after_a_failed_apply_comes_up_as_the_others_ar
     the other had unloaded it: the two answered differently for good (a fuzz, 2026-12-06)."""
     publish("clf", 1)
     publish("other", 1)
-    os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"] = "5"
-    try:
-        cluster_cm = two_workers(repo, "--model-control-mode", "explicit")
-        cluster = cluster_cm.__enter__()
-    finally:
-        del os.environ["MODELYARD_SERVER_ADMIN_TIMEOUT_S"]
-    try:
-        stopped = next(line for line in cluster.lines if line["worker"] == 1)
-        os.kill(stopped["pid"], signal.SIGSTOP)
-        answer = None
-        for _ in range(40):  # NOTE: a connection to the live worker, as in the test above
-            limits = httpx.Limits(max_connections=1)
-            async with httpx.AsyncClient(base_url=cluster.url, limits=limits, timeout=30) as admin:
-                try:
-                    await admin.get("/v2/health/live", timeout=1)
-                except httpx.TimeoutException:
-                    continue
-                answer = await admin.post("/v2/repository/models/other/unload")
-                break
-        assert answer is not None
+    with _worker_1_stopped(repo) as (cluster, stopped):
+        answer = await _post_to_the_live_worker(cluster.url, "/v2/repository/models/other/unload")
         assert answer.status_code == 504, answer.text
         assert "1 of 2 workers applied repository.unload" in answer.json()["error"]
-        os.kill(stopped["pid"], signal.SIGKILL)
+        os.kill(stopped, signal.SIGKILL)
         line = await asyncio.to_thread(cluster.read_line)
-        assert (line["worker"], line["pid"] != stopped["pid"]) == (1, True)
+        assert (line["worker"], line["pid"] != stopped) == (1, True)
         with fresh_client(cluster.url) as admin:
             state = admin.get("/v2/repository/workers").json()
             assert state["workers_applied"] == 2
             assert [w["models"] for w in state["workers"]] == [{"clf": [1]}] * 2
-    finally:
-        cluster_cm.__exit__(None, None, None)
 
 
 async def test_a_worker_failing_before_it_listens_stops_the_server_with_exit_1(
