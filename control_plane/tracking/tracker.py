@@ -82,12 +82,12 @@ def _data_cause(error: BaseException) -> BaseException | None:
     return None
 
 
-def _search_bounds(experiments: Sequence[str], filter: str, order_by: Sequence[str]) -> None:
+def _search_bounds(filter: str, order_by: Sequence[str]) -> None:
     """Refuse what no store should be asked: NUL (PostgreSQL refused it with its own error,
-    SQLite answered), more order clauses than :data:`MAX_ORDER_CLAUSES` (SQLite failed at 200:
-    "too many FROM clause terms")."""
-    texts = [("experiment", e) for e in experiments] + [("filter", filter)]
-    texts += [("order_by", clause) for clause in order_by]
+    SQLite answered; experiment names are checked where they are looked up,
+    :meth:`ExperimentTracker.experiment_id`), more order clauses than :data:`MAX_ORDER_CLAUSES`
+    (SQLite failed at 200: "too many FROM clause terms")."""
+    texts = [("filter", filter)] + [("order_by", clause) for clause in order_by]
     for what, text in texts:
         if "\x00" in text:
             raise InvalidArgument(f"{what} {text[:100]!r} holds NUL")
@@ -362,7 +362,7 @@ class ExperimentTracker:
         """
         if not 1 <= max_results <= MAX_RESULTS_LIMIT:
             raise InvalidArgument(f"max_results={max_results}: expected 1 to {MAX_RESULTS_LIMIT}")
-        _search_bounds(experiments, filter, order_by)
+        _search_bounds(filter, order_by)
         with _translated(f"invalid filter {filter!r}"):
             clauses = SearchUtils.parse_search_filter(filter)  # type: ignore[no-untyped-call]
         if len(clauses) > MAX_FILTER_CLAUSES:
